@@ -1,0 +1,116 @@
+//! `ebm-workbench train PRESET`: train headless, with progress, metrics CSV and export.
+
+use super::TrainArgs;
+use anyhow::Context as _;
+use ebm_workbench::train::metrics::to_csv;
+use ebm_workbench::{Preset, Session, export};
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::time::Instant;
+
+pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut preset = Preset::load(&a.preset)?;
+    if let Some(s) = a.steps {
+        anyhow::ensure!(s > 0, "--steps must be at least 1");
+        preset.steps = s;
+    }
+    if let Some(s) = a.seed {
+        preset.seed = s;
+    }
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let t = preset.sampler.kind.temperature();
+    writeln!(
+        out,
+        "preset={} data={} steps={} batch={} sampler={} K={} temperature={t:.4}",
+        preset.name,
+        preset.data.set.name(),
+        preset.steps,
+        preset.batch_size,
+        preset.sampler.kind.name(),
+        preset.sampler.steps
+    )?;
+    if let Some(w) = preset.temperature_warning() {
+        writeln!(err, "warning: {w}")?;
+    }
+    let mut session = Session::new(&preset);
+    if let Some(tn) = session.data().true_nll() {
+        writeln!(out, "true_nll={tn:.4}")?;
+    }
+    let initial = session.evaluate();
+    writeln!(out, "initial_nll={:.4}", initial.nll)?;
+    let tty = std::io::stderr().is_terminal() && !a.quiet;
+    let mut rows = Vec::with_capacity(preset.steps);
+    let t0 = Instant::now();
+    let mut last_nll = None;
+    let mut failure = None;
+    for i in 0..preset.steps {
+        match session.step() {
+            Ok(m) => {
+                if let Some(n) = m.nll {
+                    last_nll = Some(n);
+                }
+                let done = i + 1;
+                let rate = f64::from(u32::try_from(done).unwrap_or(u32::MAX))
+                    / t0.elapsed().as_secs_f64().max(1e-9);
+                if tty {
+                    let width = 30;
+                    let filled = done * width / preset.steps;
+                    write!(
+                        err,
+                        "\r[{}{}] {done}/{} loss {:+.4} nll {} {rate:.1} steps/s ",
+                        "#".repeat(filled),
+                        " ".repeat(width - filled),
+                        preset.steps,
+                        m.loss,
+                        last_nll.map_or("-".into(), |n| format!("{n:.4}")),
+                    )?;
+                    err.flush()?;
+                } else if !a.quiet && (m.nll.is_some() || done == preset.steps) {
+                    writeln!(
+                        out,
+                        "step={done} loss={:.4} e_data={:.4} e_sample={:.4} data_term_norm={:.4} sample_term_norm={:.4} cos_terms={:.4} nll={} steps_per_sec={rate:.1}",
+                        m.loss,
+                        m.e_data,
+                        m.e_sample,
+                        m.data_term_norm,
+                        m.sample_term_norm,
+                        m.cos_terms,
+                        m.nll.map_or(String::new(), |n| format!("{n:.4}")),
+                    )?;
+                }
+                rows.push(m);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if tty {
+        writeln!(err)?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(path) = &a.metrics {
+        ebm_workbench::fs_util::write_atomic(path, to_csv(&rows).as_bytes())
+            .with_context(|| format!("cannot write metrics to {}", path.display()))?;
+    }
+    if let Some(e) = &failure {
+        writeln!(err, "error: {e}")?;
+    }
+    let fin = session.evaluate();
+    #[allow(clippy::cast_precision_loss)]
+    let sps = rows.len() as f64 / secs.max(1e-9);
+    writeln!(out, "steps_done={} seconds={secs:.2} steps_per_sec={sps:.1}", rows.len())?;
+    writeln!(out, "log_z={:.4}", fin.log_z)?;
+    writeln!(out, "final_nll={:.4}", fin.nll)?;
+    if let Some(path) = &a.export {
+        export::save(path, session.preset(), session.params())?;
+        writeln!(out, "exported={}", path.display())?;
+    }
+    Ok(if failure.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,243 @@
+//! Data sets: the 2-D toy sets of the EBM literature, their held-out split, the data box
+//! (the region the quadrature grid, the heat map and uniform sampler initialisation
+//! cover) and, where known, the true log-density.
+
+pub mod density;
+pub mod toy2d;
+
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom as _;
+use serde::{Deserialize, Serialize};
+
+/// The 2-D toy data sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToySet {
+    EightGaussians,
+    TwentyFiveGaussians,
+    TwoMoons,
+    Circles,
+    Rings,
+    TwoSpirals,
+    Checkerboard,
+    Pinwheel,
+    SwissRoll,
+}
+
+impl ToySet {
+    pub const ALL: [Self; 9] = [
+        Self::EightGaussians,
+        Self::TwentyFiveGaussians,
+        Self::TwoMoons,
+        Self::Circles,
+        Self::Rings,
+        Self::TwoSpirals,
+        Self::Checkerboard,
+        Self::Pinwheel,
+        Self::SwissRoll,
+    ];
+
+    /// The name used in presets.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EightGaussians => "eight_gaussians",
+            Self::TwentyFiveGaussians => "twenty_five_gaussians",
+            Self::TwoMoons => "two_moons",
+            Self::Circles => "circles",
+            Self::Rings => "rings",
+            Self::TwoSpirals => "two_spirals",
+            Self::Checkerboard => "checkerboard",
+            Self::Pinwheel => "pinwheel",
+            Self::SwissRoll => "swiss_roll",
+        }
+    }
+
+    /// The noise parameter of FFJORD's toy data (or of the set's original source).
+    #[must_use]
+    pub fn default_noise(self) -> f32 {
+        match self {
+            Self::EightGaussians => 0.5,
+            Self::Pinwheel => 0.3,
+            Self::TwentyFiveGaussians => 0.05,
+            Self::TwoMoons | Self::TwoSpirals => 0.1,
+            Self::Circles | Self::Rings => 0.08,
+            Self::Checkerboard => 0.0,
+            Self::SwissRoll => 1.0,
+        }
+    }
+
+    /// Half the side of the square data box centred on the origin.
+    #[must_use]
+    pub fn half_width(self) -> f32 {
+        match self {
+            Self::TwentyFiveGaussians => 2.0,
+            _ => 4.0,
+        }
+    }
+
+    fn generate(self, n: usize, noise: f32, rng: &mut StdRng) -> Vec<f32> {
+        let mut out = Vec::with_capacity(2 * n);
+        match self {
+            Self::EightGaussians => toy2d::eight_gaussians(n, noise, rng, &mut out),
+            Self::TwentyFiveGaussians => toy2d::twenty_five_gaussians(n, noise, rng, &mut out),
+            Self::TwoMoons => toy2d::two_moons(n, noise, rng, &mut out),
+            Self::Circles => toy2d::circles(n, noise, rng, &mut out),
+            Self::Rings => toy2d::rings(n, noise, rng, &mut out),
+            Self::TwoSpirals => toy2d::two_spirals(n, noise, rng, &mut out),
+            Self::Checkerboard => toy2d::checkerboard(n, noise, rng, &mut out),
+            Self::Pinwheel => toy2d::pinwheel(n, noise, rng, &mut out),
+            Self::SwissRoll => toy2d::swiss_roll(n, noise, rng, &mut out),
+        }
+        out
+    }
+
+    /// The true log-density at `x`, where it is known in closed form.
+    #[must_use]
+    pub fn log_density(self, x: [f64; 2], noise: f32) -> Option<f64> {
+        let noise = f64::from(noise);
+        match self {
+            Self::EightGaussians if noise > 0.0 => Some(density::eight_gaussians(x, noise)),
+            Self::TwentyFiveGaussians if noise > 0.0 => {
+                Some(density::twenty_five_gaussians(x, noise))
+            }
+            Self::Checkerboard if noise == 0.0 => Some(density::checkerboard(x)),
+            _ => None,
+        }
+    }
+
+    /// All set names, for error messages.
+    #[must_use]
+    pub fn allowed() -> String {
+        Self::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Which data, how much of it, and how it is split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSpec {
+    /// The toy set.
+    pub set: ToySet,
+    /// Points in all, held-out split included.
+    pub size: usize,
+    /// The set's noise parameter; `None` takes the literature default.
+    pub noise: Option<f32>,
+    /// Seed of the data draw (independent of the training seed).
+    pub seed: u64,
+    /// Fraction of the points held out for evaluation.
+    pub held_out: f32,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        Self {
+            set: ToySet::EightGaussians,
+            size: 12_000,
+            noise: None,
+            seed: 0,
+            held_out: 1.0 / 6.0,
+        }
+    }
+}
+
+impl DataSpec {
+    /// The noise in effect.
+    #[must_use]
+    pub fn noise(&self) -> f32 {
+        self.noise.unwrap_or_else(|| self.set.default_noise())
+    }
+}
+
+/// An axis-aligned box `[lo, hi]` per dimension.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DataBox {
+    pub lo: [f32; 2],
+    pub hi: [f32; 2],
+}
+
+impl DataBox {
+    #[must_use]
+    pub fn square(half: f32) -> Self {
+        Self {
+            lo: [-half, -half],
+            hi: [half, half],
+        }
+    }
+
+    /// The box's area (its volume in 2-D).
+    #[must_use]
+    pub fn area(&self) -> f64 {
+        f64::from(self.hi[0] - self.lo[0]) * f64::from(self.hi[1] - self.lo[1])
+    }
+}
+
+/// A generated data set: training and held-out points, row-major `n × dim`.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub spec: DataSpec,
+    pub dim: usize,
+    pub train: Vec<f32>,
+    pub test: Vec<f32>,
+    pub data_box: DataBox,
+}
+
+impl Dataset {
+    /// Generates the data set that `spec` describes (deterministic in `spec.seed`).
+    #[must_use]
+    pub fn generate(spec: &DataSpec) -> Self {
+        let mut rng = StdRng::seed_from_u64(spec.seed);
+        let mut pts = spec.set.generate(spec.size, spec.noise(), &mut rng);
+        // Shuffle rows so that the split does not follow the generation order (moons,
+        // circles and rings generate their parts one after another).
+        let mut rows: Vec<[f32; 2]> = pts.chunks_exact(2).map(|r| [r[0], r[1]]).collect();
+        rows.shuffle(&mut rng);
+        pts = rows.iter().flatten().copied().collect();
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let n_test = ((spec.size as f32) * spec.held_out).round() as usize;
+        let n_test = n_test.min(spec.size.saturating_sub(1));
+        let test = pts[..2 * n_test].to_vec();
+        let train = pts[2 * n_test..].to_vec();
+        Self {
+            spec: spec.clone(),
+            dim: 2,
+            train,
+            test,
+            data_box: DataBox::square(spec.set.half_width()),
+        }
+    }
+
+    #[must_use]
+    pub fn n_train(&self) -> usize {
+        self.train.len() / self.dim
+    }
+
+    #[must_use]
+    pub fn n_test(&self) -> usize {
+        self.test.len() / self.dim
+    }
+
+    /// The true NLL (nats) of the held-out split, where the density is known.
+    #[must_use]
+    pub fn true_nll(&self) -> Option<f64> {
+        let noise = self.spec.noise();
+        let mut sum = 0.0;
+        for r in self.test.chunks_exact(2) {
+            sum -= self
+                .spec
+                .set
+                .log_density([f64::from(r[0]), f64::from(r[1])], noise)?;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        Some(sum / self.n_test().max(1) as f64)
+    }
+}

@@ -1,0 +1,502 @@
+//! The fast engine: E and its gradients for networks of Linear layers and element-wise
+//! activations, written out by hand (the derivatives of the activations are known), on
+//! buffers that are allocated once and reused. No autograd graph is built.
+//!
+//! - [`Workspace::energy`]: E(x) for a batch of rows.
+//! - [`Workspace::energy_grad_x`]: E and ∇ₓE together (the sampler's inner loop).
+//! - [`Workspace::param_grads`]: E and Σᵣ wᵣ ∂E(xᵣ)/∂θ for several row weightings at once, from
+//!   one forward and one backward pass (the data term, the sample term and the
+//!   regulariser's term of a training step).
+//!
+//! The candle engine ([`super::net`]) computes the same quantities by autograd; the tests
+//! check that the two agree.
+
+use super::spec::{Activation, Architecture, LEAKY_SLOPE, Op};
+use std::ops::Range;
+
+/// `dst[m×n] (+)= scale · lhs[m×k] · rhs[k×n]`, all given by (row stride, column stride).
+#[allow(clippy::too_many_arguments, clippy::cast_possible_wrap)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    (dst_rs, dst_cs): (usize, usize),
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+    scale: f32,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(last(m, n, dst_rs, dst_cs) < dst.len(), "matmul: dst too small");
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * dst_rs + j * dst_cs] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    assert!(last(m, k, lhs_rs, lhs_cs) < lhs.len(), "matmul: lhs too small");
+    assert!(last(k, n, rhs_rs, rhs_cs) < rhs.len(), "matmul: rhs too small");
+    // SAFETY: the three asserts above bound every index gemm touches by the slices'
+    // lengths; dst is borrowed mutably, so it does not alias lhs or rhs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Applies `a` in place and writes its derivative at the input into `deriv`.
+fn act_forward(a: Activation, z: &mut [f32], deriv: &mut [f32]) {
+    match a {
+        Activation::Silu => {
+            for (v, d) in z.iter_mut().zip(deriv.iter_mut()) {
+                let s = sigmoid(*v);
+                *d = s * (1.0 + *v * (1.0 - s));
+                *v *= s;
+            }
+        }
+        Activation::Relu => {
+            for (v, d) in z.iter_mut().zip(deriv.iter_mut()) {
+                *d = if *v > 0.0 { 1.0 } else { 0.0 };
+                *v = v.max(0.0);
+            }
+        }
+        Activation::LeakyRelu => {
+            for (v, d) in z.iter_mut().zip(deriv.iter_mut()) {
+                if *v > 0.0 {
+                    *d = 1.0;
+                } else {
+                    *d = LEAKY_SLOPE;
+                    *v *= LEAKY_SLOPE;
+                }
+            }
+        }
+        Activation::Elu => {
+            for (v, d) in z.iter_mut().zip(deriv.iter_mut()) {
+                if *v > 0.0 {
+                    *d = 1.0;
+                } else {
+                    let e = v.exp();
+                    *d = e;
+                    *v = e - 1.0;
+                }
+            }
+        }
+        Activation::Gelu => {
+            const C: f32 = 0.797_884_6; // √(2/π)
+            const K: f32 = 0.044_715;
+            for (v, d) in z.iter_mut().zip(deriv.iter_mut()) {
+                let x = *v;
+                let t = (C * (x + K * x * x * x)).tanh();
+                *d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * K * x * x);
+                *v = 0.5 * x * (1.0 + t);
+            }
+        }
+        Activation::Tanh => {
+            for (v, d) in z.iter_mut().zip(deriv.iter_mut()) {
+                let t = v.tanh();
+                *d = 1.0 - t * t;
+                *v = t;
+            }
+        }
+        Activation::Softplus => {
+            for (v, d) in z.iter_mut().zip(deriv.iter_mut()) {
+                let x = *v;
+                *d = sigmoid(x);
+                *v = x.max(0.0) + (-x.abs()).exp().ln_1p();
+            }
+        }
+    }
+}
+
+/// Only the values, no derivative (evaluation of the energy alone).
+fn act_only(a: Activation, z: &mut [f32]) {
+    match a {
+        Activation::Silu => z.iter_mut().for_each(|v| *v *= sigmoid(*v)),
+        Activation::Relu => z.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::LeakyRelu => z.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v *= LEAKY_SLOPE;
+            }
+        }),
+        Activation::Elu => z.iter_mut().for_each(|v| {
+            if *v <= 0.0 {
+                *v = v.exp() - 1.0;
+            }
+        }),
+        Activation::Gelu | Activation::Tanh | Activation::Softplus => {
+            let mut scratch = [0.0_f32; 64];
+            for chunk in z.chunks_mut(64) {
+                act_forward(a, chunk, &mut scratch[..chunk.len()]);
+            }
+        }
+    }
+}
+
+/// How the rows of a batch are weighted in a parameter gradient Σᵣ wᵣ ∂E(xᵣ)/∂θ.
+#[derive(Debug, Clone)]
+pub enum RowWeights<'a> {
+    /// `scale` for every row in `rows`, zero elsewhere.
+    Range { rows: Range<usize>, scale: f32 },
+    /// One weight per row.
+    PerRow(&'a [f32]),
+    /// `scale · E(xᵣ)` for every row in `rows` (the gradient of `scale/2 · Σ E²`).
+    EnergyScaled { rows: Range<usize>, scale: f32 },
+}
+
+/// Reusable buffers for one architecture; grows to the largest batch it has seen.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    arch: Architecture,
+    rows: usize,
+    /// `bufs[0]` is the input; one buffer per Linear output (activations work in place).
+    bufs: Vec<Vec<f32>>,
+    /// One buffer per activation: its derivative at its input.
+    derivs: Vec<Vec<f32>>,
+    /// Where each op reads and writes: (input buffer, output buffer or derivative index).
+    plan: Vec<(usize, usize)>,
+    /// Backward: the gradient w.r.t. each Linear output for unit row weights.
+    upstream: Vec<Vec<f32>>,
+    grad_a: Vec<f32>,
+    grad_b: Vec<f32>,
+    scaled: Vec<f32>,
+}
+
+impl Workspace {
+    #[must_use]
+    pub fn new(arch: &Architecture) -> Self {
+        let mut plan = Vec::with_capacity(arch.ops.len());
+        let mut cur = 0;
+        let mut n_bufs = 1;
+        let mut n_derivs = 0;
+        for op in &arch.ops {
+            match op {
+                Op::Linear { .. } => {
+                    plan.push((cur, n_bufs));
+                    cur = n_bufs;
+                    n_bufs += 1;
+                }
+                Op::Act(_) => {
+                    plan.push((cur, n_derivs));
+                    n_derivs += 1;
+                }
+            }
+        }
+        Self {
+            arch: arch.clone(),
+            rows: 0,
+            bufs: vec![Vec::new(); n_bufs],
+            derivs: vec![Vec::new(); n_derivs],
+            plan,
+            upstream: vec![Vec::new(); n_bufs],
+            grad_a: Vec::new(),
+            grad_b: Vec::new(),
+            scaled: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        if rows <= self.rows {
+            return;
+        }
+        self.rows = rows;
+        let w = self.arch.max_width();
+        self.bufs[0].resize(rows * self.arch.input_dim, 0.0);
+        for (op, &(_, out)) in self.arch.ops.iter().zip(&self.plan) {
+            match *op {
+                Op::Linear { output, .. } => {
+                    self.bufs[out].resize(rows * output, 0.0);
+                    self.upstream[out].resize(rows * output, 0.0);
+                }
+                Op::Act(_) => {}
+            }
+        }
+        // Derivative buffers take the width of the buffer they act on.
+        let mut width = self.arch.input_dim;
+        for (op, &(_, slot)) in self.arch.ops.iter().zip(&self.plan) {
+            match *op {
+                Op::Linear { output, .. } => width = output,
+                Op::Act(_) => self.derivs[slot].resize(rows * width, 0.0),
+            }
+        }
+        self.grad_a.resize(rows * w, 0.0);
+        self.grad_b.resize(rows * w, 0.0);
+        self.scaled.resize(rows * w, 0.0);
+    }
+
+    /// The forward pass; with `keep_derivs` the activations' derivatives are stored too.
+    fn forward(&mut self, params: &[f32], x: &[f32], rows: usize, keep_derivs: bool) {
+        let d = self.arch.input_dim;
+        assert_eq!(x.len(), rows * d, "input has {} values, expected {rows}×{d}", x.len());
+        assert_eq!(params.len(), self.arch.n_params, "parameter vector has the wrong length");
+        self.reserve(rows);
+        self.bufs[0][..rows * d].copy_from_slice(x);
+        let mut width = d;
+        for (i, op) in self.arch.ops.iter().enumerate() {
+            let (src, dst) = self.plan[i];
+            match *op {
+                Op::Linear {
+                    input,
+                    output,
+                    weight,
+                    bias,
+                    ..
+                } => {
+                    let (lo, hi) = self.bufs.split_at_mut(dst);
+                    let a = &lo[src][..rows * input];
+                    let z = &mut hi[0][..rows * output];
+                    let w = &params[weight..weight + output * input];
+                    // z = a · Wᵀ: Wᵀ[k][n] = W[n][k] → (row stride 1, column stride input)
+                    matmul(
+                        (rows, output, input),
+                        z,
+                        (output, 1),
+                        false,
+                        a,
+                        (input, 1),
+                        w,
+                        (1, input),
+                        1.0,
+                    );
+                    let b = &params[bias..bias + output];
+                    for row in z.chunks_exact_mut(output) {
+                        for (v, bb) in row.iter_mut().zip(b) {
+                            *v += bb;
+                        }
+                    }
+                    width = output;
+                }
+                Op::Act(a) => {
+                    let z = &mut self.bufs[src][..rows * width];
+                    if keep_derivs {
+                        act_forward(a, z, &mut self.derivs[dst][..rows * width]);
+                    } else {
+                        act_only(a, z);
+                    }
+                }
+            }
+        }
+    }
+
+    fn output(&self, rows: usize) -> &[f32] {
+        let last = self.plan.last().map_or(0, |p| p.1);
+        &self.bufs[last][..rows]
+    }
+
+    /// E(x) for `rows` rows of `x` (row-major, `rows × input_dim`), written to `energies`.
+    pub fn energy(&mut self, params: &[f32], x: &[f32], energies: &mut [f32]) {
+        let rows = energies.len();
+        self.forward(params, x, rows, false);
+        energies.copy_from_slice(self.output(rows));
+    }
+
+    /// E(x) and ∇ₓE(x) for every row; `grad_x` has the shape of `x`.
+    pub fn energy_grad_x(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        energies: &mut [f32],
+        grad_x: &mut [f32],
+    ) {
+        let rows = energies.len();
+        self.forward(params, x, rows, true);
+        energies.copy_from_slice(self.output(rows));
+        // Backward with unit weight per row.
+        let mut g = std::mem::take(&mut self.grad_a);
+        let mut h = std::mem::take(&mut self.grad_b);
+        g[..rows].fill(1.0);
+        let mut width = 1;
+        for (i, op) in self.arch.ops.iter().enumerate().rev() {
+            match *op {
+                Op::Linear {
+                    input,
+                    output,
+                    weight,
+                    ..
+                } => {
+                    let w = &params[weight..weight + output * input];
+                    // g_in = g · W
+                    matmul(
+                        (rows, input, output),
+                        &mut h[..rows * input],
+                        (input, 1),
+                        false,
+                        &g[..rows * output],
+                        (output, 1),
+                        w,
+                        (input, 1),
+                        1.0,
+                    );
+                    std::mem::swap(&mut g, &mut h);
+                    width = input;
+                }
+                Op::Act(_) => {
+                    let dv = &self.derivs[self.plan[i].1][..rows * width];
+                    for (gv, d) in g[..rows * width].iter_mut().zip(dv) {
+                        *gv *= d;
+                    }
+                }
+            }
+        }
+        grad_x.copy_from_slice(&g[..rows * self.arch.input_dim]);
+        self.grad_a = g;
+        self.grad_b = h;
+    }
+
+    /// E for every row, and for each `(weights, out)` pair adds Σᵣ wᵣ ∂E(xᵣ)/∂θ to `out`
+    /// (a flat parameter-shaped vector), from one forward and one backward pass.
+    pub fn param_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        energies: &mut [f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) {
+        let rows = energies.len();
+        self.forward(params, x, rows, true);
+        energies.copy_from_slice(self.output(rows));
+        // Unit backward: upstream[buf] = ∂E_r/∂(output of that Linear), per row.
+        let mut g = std::mem::take(&mut self.grad_a);
+        let mut h = std::mem::take(&mut self.grad_b);
+        g[..rows].fill(1.0);
+        let mut width = 1;
+        for (i, op) in self.arch.ops.iter().enumerate().rev() {
+            match *op {
+                Op::Linear {
+                    input,
+                    output,
+                    weight,
+                    ..
+                } => {
+                    let out_buf = self.plan[i].1;
+                    self.upstream[out_buf][..rows * output].copy_from_slice(&g[..rows * output]);
+                    if i > 0 {
+                        let w = &params[weight..weight + output * input];
+                        matmul(
+                            (rows, input, output),
+                            &mut h[..rows * input],
+                            (input, 1),
+                            false,
+                            &g[..rows * output],
+                            (output, 1),
+                            w,
+                            (input, 1),
+                            1.0,
+                        );
+                        std::mem::swap(&mut g, &mut h);
+                    }
+                    width = input;
+                }
+                Op::Act(_) => {
+                    let dv = &self.derivs[self.plan[i].1][..rows * width];
+                    for (gv, d) in g[..rows * width].iter_mut().zip(dv) {
+                        *gv *= d;
+                    }
+                }
+            }
+        }
+        self.grad_a = g;
+        self.grad_b = h;
+        // Accumulate dW = Σᵣ wᵣ uᵣ ⊗ aᵣ and db = Σᵣ wᵣ uᵣ for each weighting.
+        for (i, op) in self.arch.ops.iter().enumerate() {
+            let Op::Linear {
+                input,
+                output,
+                weight,
+                bias,
+                ..
+            } = *op
+            else {
+                continue;
+            };
+            let (src, out_buf) = self.plan[i];
+            let a = &self.bufs[src];
+            let u = &self.upstream[out_buf];
+            for (weights, out) in sets.iter_mut() {
+                let (r0, r1, scale, source): (usize, usize, f32, &[f32]) = match weights {
+                    RowWeights::Range { rows: r, scale } => (r.start, r.end, *scale, &u[..]),
+                    RowWeights::PerRow(_) | RowWeights::EnergyScaled { .. } => {
+                        let wr: Vec<f32> = match weights {
+                            RowWeights::PerRow(wr) => wr.to_vec(),
+                            RowWeights::EnergyScaled { rows: r, scale } => energies
+                                .iter()
+                                .enumerate()
+                                .map(|(k, e)| if r.contains(&k) { *scale * e } else { 0.0 })
+                                .collect(),
+                            RowWeights::Range { .. } => unreachable!(),
+                        };
+                        assert_eq!(wr.len(), rows, "one weight per row");
+                        let s = &mut self.scaled[..rows * output];
+                        for ((srow, urow), w) in s
+                            .chunks_exact_mut(output)
+                            .zip(u.chunks_exact(output))
+                            .zip(wr.iter())
+                        {
+                            for (sv, uv) in srow.iter_mut().zip(urow) {
+                                *sv = uv * w;
+                            }
+                        }
+                        (0, rows, 1.0, &self.scaled[..])
+                    }
+                };
+                if r1 <= r0 {
+                    continue;
+                }
+                let n = r1 - r0;
+                // dW[o][i] += scale Σᵣ u[r][o] a[r][i]: lhs = uᵀ (out × n), rhs = a (n × in)
+                matmul(
+                    (output, input, n),
+                    &mut out[weight..weight + output * input],
+                    (input, 1),
+                    true,
+                    &source[r0 * output..r1 * output],
+                    (1, output),
+                    &a[r0 * input..r1 * input],
+                    (input, 1),
+                    scale,
+                );
+                let db = &mut out[bias..bias + output];
+                for urow in source[r0 * output..r1 * output].chunks_exact(output) {
+                    for (d, uv) in db.iter_mut().zip(urow) {
+                        *d += scale * uv;
+                    }
+                }
+            }
+        }
+    }
+}

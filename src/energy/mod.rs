@@ -1,0 +1,34 @@
+//! The energy function E_θ(x): its specification, parameters and the two engines that
+//! evaluate it (hand-written [`fast`] on the CPU, candle autograd in [`net`]).
+
+pub mod fast;
+pub mod net;
+pub mod spec;
+
+pub use spec::{Activation, Architecture, LayerSpec, ModelSpec};
+
+use rand::Rng;
+
+/// Parameters initialised as `torch.nn.Linear` does: weight and bias uniform in
+/// ±1/√fan_in.
+pub fn init_params(arch: &Architecture, rng: &mut impl Rng) -> Vec<f32> {
+    let mut p = vec![0.0_f32; arch.n_params];
+    for e in &arch.params {
+        let fan_in = *e.shape.last().unwrap_or(&1);
+        let fan_in = if e.shape.len() == 1 {
+            // a bias: its layer's weight has shape [out, in]
+            arch.params
+                .iter()
+                .find(|w| w.layer == e.layer && w.shape.len() == 2)
+                .map_or(1, |w| w.shape[1])
+        } else {
+            fan_in
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+        for v in &mut p[e.offset..e.offset + e.len] {
+            *v = rng.random_range(-bound..=bound);
+        }
+    }
+    p
+}

@@ -1,0 +1,126 @@
+//! The candle engine: the energy network as a candle [`Module`] whose parameters are
+//! candle [`Var`]s named like the preset (`layers.0.weight`), with gradients by candle's
+//! autograd. It runs on any candle device and any layer candle has; the fast engine
+//! ([`super::fast`]) must agree with it.
+
+use super::spec::{Activation, Architecture, LEAKY_SLOPE, Op};
+use candle_core::{D, DType, Device, Module, Result, Tensor, Var};
+
+/// The energy network built from candle variables.
+#[derive(Debug, Clone)]
+pub struct EnergyNet {
+    arch: Architecture,
+    /// One variable per parameter entry, in the architecture's order.
+    vars: Vec<Var>,
+}
+
+fn activation(a: Activation, z: &Tensor) -> Result<Tensor> {
+    match a {
+        Activation::Silu => z.silu(),
+        Activation::Relu => z.relu(),
+        Activation::LeakyRelu => z.relu()? - (z.neg()?.relu()? * f64::from(LEAKY_SLOPE))?,
+        Activation::Elu => z.elu(1.0),
+        Activation::Gelu => z.gelu(),
+        Activation::Tanh => z.tanh(),
+        // softplus(z) = max(z, 0) + ln(1 + e^{−|z|}), stable for large |z|
+        Activation::Softplus => z.relu()? + (z.abs()?.neg()?.exp()? + 1.0)?.log()?,
+    }
+}
+
+impl EnergyNet {
+    /// Builds the network with the given flat parameter vector on `device`.
+    ///
+    /// # Errors
+    /// A candle error creating the variables.
+    pub fn new(arch: &Architecture, params: &[f32], device: &Device) -> Result<Self> {
+        if params.len() != arch.n_params {
+            candle_core::bail!(
+                "parameter vector has {} values, the network needs {}",
+                params.len(),
+                arch.n_params
+            );
+        }
+        let vars = arch
+            .params
+            .iter()
+            .map(|e| {
+                Var::from_tensor(&Tensor::from_slice(
+                    &params[e.offset..e.offset + e.len],
+                    e.shape.as_slice(),
+                    device,
+                )?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            arch: arch.clone(),
+            vars,
+        })
+    }
+
+    /// The variables, in the architecture's parameter order.
+    #[must_use]
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// Flattens per-variable tensors (for example gradients) into the flat parameter layout.
+    ///
+    /// # Errors
+    /// A candle error copying to the host.
+    pub fn flatten(&self, tensors: &[Option<&Tensor>]) -> Result<Vec<f32>> {
+        let mut out = vec![0.0_f32; self.arch.n_params];
+        for (e, t) in self.arch.params.iter().zip(tensors) {
+            if let Some(t) = t {
+                let v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+                out[e.offset..e.offset + e.len].copy_from_slice(&v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Σᵣ wᵣ ∂E(xᵣ)/∂θ by autograd, as a flat vector.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn weighted_param_grad(&self, x: &Tensor, weights: &Tensor) -> Result<Vec<f32>> {
+        let e = self.forward(x)?;
+        let grads = (e * weights)?.sum_all()?.backward()?;
+        let list: Vec<Option<&Tensor>> = self.vars.iter().map(|v| grads.get(v)).collect();
+        self.flatten(&list)
+    }
+
+    /// E and ∇ₓE by autograd.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn energy_grad_x(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let xv = Var::from_tensor(x)?;
+        let e = self.forward(xv.as_tensor())?;
+        let grads = e.sum_all()?.backward()?;
+        let g = grads
+            .get(xv.as_tensor())
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("no gradient for the input".into()))?;
+        Ok((e, g))
+    }
+}
+
+impl Module for EnergyNet {
+    /// E(x) for a batch `x` of shape `[rows, input_dim]`; returns shape `[rows]`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        let mut k = 0;
+        for op in &self.arch.ops {
+            match *op {
+                Op::Linear { .. } => {
+                    let w = self.vars[k].as_tensor();
+                    let b = self.vars[k + 1].as_tensor();
+                    k += 2;
+                    h = h.matmul(&w.t()?)?.broadcast_add(b)?;
+                }
+                Op::Act(a) => h = activation(a, &h)?,
+            }
+        }
+        h.squeeze(D::Minus1)
+    }
+}

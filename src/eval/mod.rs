@@ -1,0 +1,3 @@
+//! Evaluation: the exact log-likelihood in 2-D by quadrature.
+
+pub mod quadrature;

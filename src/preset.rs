@@ -1,0 +1,289 @@
+//! The one experiment struct: data, network, sampler, objective, optimiser, evaluation,
+//! seed and steps. Saved and loaded as RON; validated with messages that name the field
+//! and the allowed values, and with line and column for syntax errors.
+
+use crate::data::{DataSpec, ToySet};
+use crate::energy::{LayerSpec, ModelSpec};
+use crate::error::PresetError;
+use crate::optim::OptimizerSpec;
+use crate::sampler::{Init, SamplerKind, SamplerSpec};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The preset format this program writes (and the newest it reads).
+pub const PRESET_VERSION: u32 = 1;
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectiveKind {
+    /// Maximum likelihood by contrastive divergence: mean E(x⁺) − mean E(x⁻).
+    MaximumLikelihood,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectiveSpec {
+    pub kind: ObjectiveKind,
+    /// Weight α of the energy-magnitude regulariser α·(mean E(x⁺)² + mean E(x⁻)²).
+    pub alpha: f32,
+}
+
+impl Default for ObjectiveSpec {
+    fn default() -> Self {
+        Self {
+            kind: ObjectiveKind::MaximumLikelihood,
+            alpha: 0.1,
+        }
+    }
+}
+
+/// How the model is evaluated while it trains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalSpec {
+    /// Compute the held-out NLL every this many steps (0: never during training).
+    pub eval_every: usize,
+    /// Points per side of the quadrature grid over the data box.
+    pub grid: usize,
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        Self {
+            eval_every: 100,
+            grid: 256,
+        }
+    }
+}
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Preset {
+    pub version: u32,
+    pub name: String,
+    pub description: String,
+    /// Seed of parameter initialisation, batches and sampler noise.
+    pub seed: u64,
+    /// Training steps.
+    pub steps: usize,
+    /// Data points per step (and as many sampler chains).
+    pub batch_size: usize,
+    pub data: DataSpec,
+    pub model: ModelSpec,
+    pub sampler: SamplerSpec,
+    pub objective: ObjectiveSpec,
+    pub optimizer: OptimizerSpec,
+    pub eval: EvalSpec,
+}
+
+impl Default for Preset {
+    fn default() -> Self {
+        Self {
+            version: PRESET_VERSION,
+            name: "untitled".into(),
+            description: String::new(),
+            seed: 0,
+            steps: 2000,
+            batch_size: 256,
+            data: DataSpec::default(),
+            model: ModelSpec::default(),
+            sampler: SamplerSpec::default(),
+            objective: ObjectiveSpec::default(),
+            optimizer: OptimizerSpec::default(),
+            eval: EvalSpec::default(),
+        }
+    }
+}
+
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
+fn invalid(field: &str, value: impl std::fmt::Display, allowed: &str) -> PresetError {
+    PresetError::Invalid {
+        path: "<preset>".into(),
+        field: field.into(),
+        value: value.to_string(),
+        allowed: allowed.into(),
+    }
+}
+
+fn positive(field: &str, v: f32) -> Result<(), PresetError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(field, v, "a finite number > 0"))
+    }
+}
+
+fn non_negative(field: &str, v: f32) -> Result<(), PresetError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(field, v, "a finite number ≥ 0"))
+    }
+}
+
+fn probability(field: &str, v: f32) -> Result<(), PresetError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(field, v, "a probability in [0, 1]"))
+    }
+}
+
+impl Preset {
+    /// Parses a preset from RON text and validates it. Errors carry the path `<text>`;
+    /// [`Preset::load`] replaces it with the file's.
+    ///
+    /// # Errors
+    /// A syntax error with line and column, an unknown field or variant (with the allowed
+    /// names), or an invalid value naming the field.
+    pub fn from_ron(text: &str) -> Result<Self, PresetError> {
+        let preset: Self = ron_options()
+            .from_str(text)
+            .map_err(|e| PresetError::Syntax {
+                path: "<text>".into(),
+                line: e.span.start.line,
+                col: e.span.start.col,
+                message: e.code.to_string(),
+            })?;
+        if preset.version > PRESET_VERSION {
+            return Err(PresetError::Version {
+                path: "<text>".into(),
+                found: preset.version,
+                supported: PRESET_VERSION,
+            });
+        }
+        preset.validate().map_err(|e| e.with_path("<text>"))?;
+        Ok(preset)
+    }
+
+    /// Reads, parses and validates a preset file.
+    ///
+    /// # Errors
+    /// As [`Preset::from_ron`], naming the file; or the I/O error.
+    pub fn load(path: &Path) -> Result<Self, PresetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_ron(&text).map_err(|e| e.with_path(path))
+    }
+
+    /// The preset as pretty RON.
+    #[must_use]
+    pub fn to_ron(&self) -> String {
+        let cfg = ron::ser::PrettyConfig::new()
+            .depth_limit(3)
+            .struct_names(false)
+            .separate_tuple_members(false);
+        ron_options()
+            .to_string_pretty(self, cfg)
+            .unwrap_or_else(|e| format!("// cannot serialise preset: {e}"))
+    }
+
+    /// Writes the preset atomically.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = self.to_ron();
+        text.push('\n');
+        crate::fs_util::write_atomic(path, text.as_bytes())
+    }
+
+    /// Checks every value against what the engine accepts.
+    ///
+    /// # Errors
+    /// The first invalid value, naming its field and the allowed values.
+    pub fn validate(&self) -> Result<(), PresetError> {
+        if self.steps == 0 {
+            return Err(invalid("steps", self.steps, "an integer ≥ 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", self.batch_size, "an integer ≥ 1"));
+        }
+        // data
+        let d = &self.data;
+        if d.size < 2 {
+            return Err(invalid("data.size", d.size, "an integer ≥ 2"));
+        }
+        if let Some(n) = d.noise {
+            non_negative("data.noise", n)?;
+        }
+        if !(d.held_out > 0.0 && d.held_out < 1.0) {
+            return Err(invalid("data.held_out", d.held_out, "a fraction in (0, 1)"));
+        }
+        if !ToySet::ALL.contains(&d.set) {
+            return Err(invalid("data.set", d.set.name(), &ToySet::allowed()));
+        }
+        // model
+        for (i, l) in self.model.layers.iter().enumerate() {
+            if let LayerSpec::Linear(0) = l {
+                return Err(invalid(
+                    &format!("model.layers[{i}]"),
+                    "Linear(0)",
+                    "Linear(width) with width ≥ 1",
+                ));
+            }
+            if let LayerSpec::Linear(w) = l
+                && *w > 65_536
+            {
+                return Err(invalid(
+                    &format!("model.layers[{i}]"),
+                    format!("Linear({w})"),
+                    "Linear(width) with width ≤ 65536",
+                ));
+            }
+        }
+        // sampler
+        let s = &self.sampler;
+        match s.kind {
+            SamplerKind::Sgld { step_size, noise } => {
+                positive("sampler.kind.step_size", step_size)?;
+                non_negative("sampler.kind.noise", noise)?;
+            }
+            SamplerKind::Langevin { step_size } => positive("sampler.kind.step_size", step_size)?,
+        }
+        if let Init::ReplayBuffer { size, reinit_prob } = s.init {
+            if size == 0 {
+                return Err(invalid("sampler.init.size", size, "an integer ≥ 1"));
+            }
+            probability("sampler.init.reinit_prob", reinit_prob)?;
+        }
+        // objective
+        non_negative("objective.alpha", self.objective.alpha)?;
+        // optimiser
+        let o = &self.optimizer;
+        positive("optimizer.lr", o.lr)?;
+        let (b1, b2) = o.betas;
+        if !(0.0..1.0).contains(&b1) || !(0.0..1.0).contains(&b2) {
+            return Err(invalid(
+                "optimizer.betas",
+                format!("({b1}, {b2})"),
+                "two numbers in [0, 1)",
+            ));
+        }
+        positive("optimizer.eps", o.eps)?;
+        if !(0.0..1.0).contains(&o.momentum) {
+            return Err(invalid("optimizer.momentum", o.momentum, "a number in [0, 1)"));
+        }
+        non_negative("optimizer.weight_decay", o.weight_decay)?;
+        if let Some(c) = o.clip_grad_norm {
+            positive("optimizer.clip_grad_norm", c)?;
+        }
+        // evaluation
+        if !(8..=4096).contains(&self.eval.grid) {
+            return Err(invalid("eval.grid", self.eval.grid, "an integer in 8..=4096"));
+        }
+        Ok(())
+    }
+
+    /// A warning about the sampler's temperature, if it is far from 1.
+    #[must_use]
+    pub fn temperature_warning(&self) -> Option<String> {
+        crate::sampler::temperature_warning(self.sampler.kind.temperature())
+    }
+}

@@ -1,0 +1,190 @@
+//! Samplers of p_θ(x) ∝ exp(−E_θ(x)): SGLD with decoupled step and noise (JEM style) and
+//! unadjusted Langevin, started from a persistent replay buffer, from fresh noise
+//! (short-run) or from the data batch (CD-k). The inner loop needs only ∇ₓE, which the
+//! fast engine computes without any parameter gradient.
+
+pub mod replay_buffer;
+
+use crate::data::DataBox;
+use crate::energy::fast::Workspace;
+use rand::Rng;
+use rand_distr::StandardNormal;
+pub use replay_buffer::ReplayBuffer;
+use serde::{Deserialize, Serialize};
+
+/// The update rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum SamplerKind {
+    /// Stochastic gradient Langevin dynamics as most EBM code runs it:
+    /// x ← x − step_size·∇ₓE + noise·ε. Its stationary law is p_θ^(1/T) with
+    /// T = noise²/(2·step_size); only T = 1 samples p_θ itself.
+    Sgld { step_size: f32, noise: f32 },
+    /// Unadjusted Langevin: x ← x − η·∇ₓE + √(2η)·ε (T = 1).
+    Langevin { step_size: f32 },
+}
+
+impl SamplerKind {
+    /// The step size applied to the gradient.
+    #[must_use]
+    pub fn step_size(&self) -> f32 {
+        match *self {
+            Self::Sgld { step_size, .. } | Self::Langevin { step_size } => step_size,
+        }
+    }
+
+    /// The standard deviation of the noise added per step.
+    #[must_use]
+    pub fn noise(&self) -> f32 {
+        match *self {
+            Self::Sgld { noise, .. } => noise,
+            Self::Langevin { step_size } => (2.0 * step_size).sqrt(),
+        }
+    }
+
+    /// The temperature whose tempered density the chains follow: T = noise²/(2·step).
+    #[must_use]
+    pub fn temperature(&self) -> f32 {
+        let s = self.noise();
+        s * s / (2.0 * self.step_size())
+    }
+
+    /// The short name used in the interface.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sgld { .. } => "SGLD",
+            Self::Langevin { .. } => "Langevin",
+        }
+    }
+}
+
+/// Where each step's chains start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Init {
+    /// A persistent buffer of past samples (PCD); each drawn chain restarts from uniform
+    /// noise in the data box with probability `reinit_prob`.
+    ReplayBuffer { size: usize, reinit_prob: f32 },
+    /// Fresh uniform noise in the data box every step (short-run MCMC).
+    Noise,
+    /// The data batch itself (contrastive divergence, CD-k).
+    Data,
+}
+
+impl Init {
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ReplayBuffer { .. } => "replay buffer",
+            Self::Noise => "noise (short-run)",
+            Self::Data => "data (CD-k)",
+        }
+    }
+}
+
+/// A whole sampler: rule, number of steps, initialisation and clamping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplerSpec {
+    pub kind: SamplerKind,
+    /// Steps per training step (K).
+    pub steps: usize,
+    pub init: Init,
+    /// Clamp the chains to the data box after every step.
+    pub clamp: bool,
+}
+
+impl Default for SamplerSpec {
+    fn default() -> Self {
+        Self {
+            kind: SamplerKind::Langevin { step_size: 0.1 },
+            steps: 20,
+            init: Init::ReplayBuffer {
+                size: 10_000,
+                reinit_prob: 0.05,
+            },
+            clamp: false,
+        }
+    }
+}
+
+/// How far a temperature may stray from 1 before the user is warned.
+#[must_use]
+pub fn temperature_warning(t: f32) -> Option<String> {
+    if (0.5..=2.0).contains(&t) {
+        None
+    } else {
+        Some(format!(
+            "the sampler's implied temperature is T = noise²/(2·step) = {t:.3}: its chains follow p_θ^(1/T), not p_θ, so the model learns E/T rather than E (set noise = √(2·step) for T = 1)"
+        ))
+    }
+}
+
+/// Fills `x` with uniform points in the box.
+pub fn uniform_in_box(b: &DataBox, x: &mut [f32], rng: &mut impl Rng) {
+    for row in x.chunks_exact_mut(2) {
+        row[0] = rng.random_range(b.lo[0]..b.hi[0]);
+        row[1] = rng.random_range(b.lo[1]..b.hi[1]);
+    }
+}
+
+/// Runs chains with the fast engine; owns its buffers.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    ws: Workspace,
+    energies: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+impl Sampler {
+    #[must_use]
+    pub fn new(ws: Workspace) -> Self {
+        Self {
+            ws,
+            energies: Vec::new(),
+            grad: Vec::new(),
+        }
+    }
+
+    /// Runs `spec.steps` steps of the rule on the rows of `x` in place. With `path`,
+    /// the positions of the first `path.0` chains are appended after every step.
+    pub fn run(
+        &mut self,
+        spec: &SamplerSpec,
+        params: &[f32],
+        x: &mut [f32],
+        data_box: &DataBox,
+        rng: &mut impl Rng,
+        mut path: Option<(usize, &mut Vec<f32>)>,
+    ) {
+        let dim = self.ws.architecture().input_dim;
+        let rows = x.len() / dim;
+        self.energies.resize(rows, 0.0);
+        self.grad.resize(rows * dim, 0.0);
+        let a = spec.kind.step_size();
+        let s = spec.kind.noise();
+        for _ in 0..spec.steps {
+            self.ws
+                .energy_grad_x(params, x, &mut self.energies, &mut self.grad);
+            for (xv, g) in x.iter_mut().zip(&self.grad) {
+                let eps: f32 = rng.sample(StandardNormal);
+                *xv += -a * g + s * eps;
+            }
+            if spec.clamp {
+                for row in x.chunks_exact_mut(dim) {
+                    for (j, v) in row.iter_mut().enumerate().take(2) {
+                        *v = v.clamp(data_box.lo[j], data_box.hi[j]);
+                    }
+                }
+            }
+            if let Some((n, p)) = path.as_mut() {
+                p.extend_from_slice(&x[..(*n).min(rows) * dim]);
+            }
+        }
+    }
+
+    /// The energies of the rows at the start of the last step (for diagnostics).
+    #[must_use]
+    pub fn last_energies(&self) -> &[f32] {
+        &self.energies
+    }
+}

@@ -1,0 +1,80 @@
+//! One record per training step. The field names are the CSV columns and the plot names.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// The norms of the two gradient terms for one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerTerms {
+    /// `layers.{i}`.
+    pub name: String,
+    pub data_term_norm: f64,
+    pub sample_term_norm: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// 1-based: the number of optimiser steps taken after this one.
+    pub step: usize,
+    /// mean E(x⁺) − mean E(x⁻) + α·(mean E(x⁺)² + mean E(x⁻)²).
+    pub loss: f64,
+    /// mean E(x⁺) over the data batch.
+    pub e_data: f64,
+    /// mean E(x⁻) over the sampler's batch.
+    pub e_sample: f64,
+    /// ‖g_data‖, g_data = ∂ mean E(x⁺)/∂θ over all parameters.
+    pub data_term_norm: f64,
+    /// ‖g_sample‖, g_sample = ∂ mean E(x⁻)/∂θ.
+    pub sample_term_norm: f64,
+    /// ‖g_data − g_sample‖, the estimated NLL gradient.
+    pub grad_norm: f64,
+    /// cos(g_data, g_sample).
+    pub cos_terms: f64,
+    /// Held-out NLL in nats (quadrature), on evaluation steps only.
+    pub nll: Option<f64>,
+    /// Wall time of the step (sampling, gradients, update; evaluation excluded).
+    pub step_ms: f64,
+    /// The two terms per layer.
+    pub layers: Vec<LayerTerms>,
+}
+
+impl StepMetrics {
+    /// The CSV header row.
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms";
+
+    /// One CSV row (no newline); `nll` is empty between evaluations.
+    #[must_use]
+    pub fn csv_row(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "{},{},{},{},{},{},{},{},",
+            self.step,
+            self.loss,
+            self.e_data,
+            self.e_sample,
+            self.data_term_norm,
+            self.sample_term_norm,
+            self.grad_norm,
+            self.cos_terms
+        );
+        if let Some(n) = self.nll {
+            let _ = write!(s, "{n}");
+        }
+        let _ = write!(s, ",{:.4}", self.step_ms);
+        s
+    }
+}
+
+/// Metrics as a whole CSV document.
+#[must_use]
+pub fn to_csv(rows: &[StepMetrics]) -> String {
+    let mut s = String::with_capacity(rows.len() * 120 + 100);
+    s.push_str(StepMetrics::CSV_HEADER);
+    s.push('\n');
+    for r in rows {
+        s.push_str(&r.csv_row());
+        s.push('\n');
+    }
+    s
+}

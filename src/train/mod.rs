@@ -1,0 +1,8 @@
+//! Training: the synchronous [`Session`] (one call, one step) and its metrics.
+
+pub mod metrics;
+pub mod session;
+pub mod worker;
+
+pub use metrics::StepMetrics;
+pub use session::{Evaluation, Session};

@@ -1,0 +1,455 @@
+//! A training session: one experiment's data, parameters, optimiser and sampler state.
+//! Synchronous: `step()` runs one training step and returns its metrics. The command line
+//! and the tests call it directly; the window's worker thread wraps it.
+
+use super::metrics::{LayerTerms, StepMetrics};
+use crate::data::Dataset;
+use crate::energy::fast::{RowWeights, Workspace};
+use crate::energy::{Architecture, init_params};
+use crate::error::TrainError;
+use crate::eval::quadrature;
+use crate::optim::Optimizer;
+use crate::preset::Preset;
+use crate::sampler::{Init, ReplayBuffer, Sampler, uniform_in_box};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use std::time::Instant;
+
+/// Energies beyond this magnitude count as divergence.
+pub const ENERGY_LIMIT: f64 = 1e6;
+
+/// The result of evaluating the model on the quadrature grid.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// log Z by quadrature over the data box.
+    pub log_z: f64,
+    /// Mean NLL of the held-out split, nats.
+    pub nll: f64,
+    /// E on the grid (row-major, x fastest), `grid × grid`.
+    pub energies: Vec<f32>,
+    pub grid: usize,
+}
+
+/// Everything that changes as a model trains, for rolling back.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    params: Vec<f32>,
+    opt: Optimizer,
+    step: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    preset: Preset,
+    data: Dataset,
+    arch: Architecture,
+    params: Vec<f32>,
+    opt: Optimizer,
+    sampler: Sampler,
+    buffer: Option<ReplayBuffer>,
+    grad_ws: Workspace,
+    eval_ws: Workspace,
+    rng: StdRng,
+    step: usize,
+    x_pos: Vec<f32>,
+    x_neg: Vec<f32>,
+    both: Vec<f32>,
+    energies: Vec<f32>,
+    g_data: Vec<f32>,
+    g_sample: Vec<f32>,
+    g_reg: Vec<f32>,
+    g_total: Vec<f32>,
+    last_good: Snapshot,
+    /// Positions of a few chains over the last step's sampler run (for chain paths).
+    pub chain_paths: Option<(usize, Vec<f32>)>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum()
+}
+
+fn norm(a: &[f32]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+fn mean(v: &[f32]) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let n = v.len().max(1) as f64;
+    v.iter().map(|x| f64::from(*x)).sum::<f64>() / n
+}
+
+impl Session {
+    /// A fresh session: the data drawn, the parameters initialised from `preset.seed`.
+    #[must_use]
+    pub fn new(preset: &Preset) -> Self {
+        let mut rng = StdRng::seed_from_u64(preset.seed);
+        let data = Dataset::generate(&preset.data);
+        let arch = Architecture::new(&preset.model, data.dim);
+        let params = init_params(&arch, &mut rng);
+        Self::with_params(preset, data, arch, params, rng)
+    }
+
+    /// A session that starts from given parameters (a loaded model).
+    ///
+    /// # Panics
+    /// If `params` does not fit the preset's network.
+    #[must_use]
+    pub fn from_params(preset: &Preset, params: Vec<f32>) -> Self {
+        let rng = StdRng::seed_from_u64(preset.seed);
+        let data = Dataset::generate(&preset.data);
+        let arch = Architecture::new(&preset.model, data.dim);
+        assert_eq!(params.len(), arch.n_params, "parameters do not fit the network");
+        Self::with_params(preset, data, arch, params, rng)
+    }
+
+    fn with_params(
+        preset: &Preset,
+        data: Dataset,
+        arch: Architecture,
+        params: Vec<f32>,
+        mut rng: StdRng,
+    ) -> Self {
+        let buffer = match preset.sampler.init {
+            Init::ReplayBuffer { size, .. } => {
+                Some(ReplayBuffer::new(size, &data.data_box, &mut rng))
+            }
+            Init::Noise | Init::Data => None,
+        };
+        let n = arch.n_params;
+        let opt = Optimizer::new(n);
+        Self {
+            preset: preset.clone(),
+            sampler: Sampler::new(Workspace::new(&arch)),
+            grad_ws: Workspace::new(&arch),
+            eval_ws: Workspace::new(&arch),
+            last_good: Snapshot {
+                params: params.clone(),
+                opt: opt.clone(),
+                step: 0,
+            },
+            data,
+            arch,
+            params,
+            opt,
+            buffer,
+            rng,
+            step: 0,
+            x_pos: Vec::new(),
+            x_neg: Vec::new(),
+            both: Vec::new(),
+            energies: Vec::new(),
+            g_data: vec![0.0; n],
+            g_sample: vec![0.0; n],
+            g_reg: vec![0.0; n],
+            g_total: vec![0.0; n],
+            chain_paths: None,
+        }
+    }
+
+    #[must_use]
+    pub fn preset(&self) -> &Preset {
+        &self.preset
+    }
+
+    #[must_use]
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    #[must_use]
+    pub fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    #[must_use]
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Steps taken so far.
+    #[must_use]
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// The sampler's output of the last step (row-major `batch × 2`).
+    #[must_use]
+    pub fn samples(&self) -> &[f32] {
+        &self.x_neg
+    }
+
+    /// The last data batch.
+    #[must_use]
+    pub fn data_batch(&self) -> &[f32] {
+        &self.x_pos
+    }
+
+    #[must_use]
+    pub fn replay_buffer(&self) -> Option<&ReplayBuffer> {
+        self.buffer.as_ref()
+    }
+
+    /// The last step's g_data and g_sample (flat, parameter-shaped).
+    #[must_use]
+    pub fn terms(&self) -> (&[f32], &[f32]) {
+        (&self.g_data, &self.g_sample)
+    }
+
+    /// The gradient the optimiser received in the last step, before clipping.
+    #[must_use]
+    pub fn last_gradient(&self) -> &[f32] {
+        &self.g_total
+    }
+
+    /// Applies the settings that are safe to change between steps (sampler rule and
+    /// steps, clamping, objective, optimiser, evaluation, steps). Returns `false` (and
+    /// changes nothing) when the change needs a fresh session: another network, data
+    /// set, initialisation or batch size.
+    pub fn apply_live(&mut self, p: &Preset) -> bool {
+        let same_init = std::mem::discriminant(&p.sampler.init)
+            == std::mem::discriminant(&self.preset.sampler.init)
+            && match (p.sampler.init, self.preset.sampler.init) {
+                (Init::ReplayBuffer { size: a, .. }, Init::ReplayBuffer { size: b, .. }) => a == b,
+                _ => true,
+            };
+        if p.model != self.preset.model
+            || p.data != self.preset.data
+            || p.batch_size != self.preset.batch_size
+            || p.seed != self.preset.seed
+            || !same_init
+        {
+            return false;
+        }
+        self.preset = p.clone();
+        true
+    }
+
+    /// Energies of rows of `x` (row-major, `n × 2`).
+    pub fn energy(&mut self, x: &[f32]) -> Vec<f32> {
+        let mut e = vec![0.0; x.len() / self.data.dim];
+        for (xs, es) in x.chunks(2 * 4096).zip(e.chunks_mut(4096)) {
+            self.eval_ws.energy(&self.params, xs, es);
+        }
+        e
+    }
+
+    /// log Z by quadrature, the held-out NLL and the energy grid.
+    pub fn evaluate(&mut self) -> Evaluation {
+        self.evaluate_grid(self.preset.eval.grid)
+    }
+
+    /// As [`Session::evaluate`] on a `g × g` grid.
+    pub fn evaluate_grid(&mut self, g: usize) -> Evaluation {
+        let params = &self.params;
+        let ws = &mut self.eval_ws;
+        let (energies, log_z) =
+            quadrature::energy_grid(&self.data.data_box, g, 4096, |x, e| ws.energy(params, x, e));
+        let test = self.data.test.clone();
+        let e_test = self.energy(&test);
+        let nll = mean(&e_test) + log_z;
+        Evaluation {
+            log_z,
+            nll,
+            energies,
+            grid: g,
+        }
+    }
+
+    fn draw_batches(&mut self) {
+        let b = self.preset.batch_size;
+        let d = self.data.dim;
+        let n_train = self.data.n_train();
+        self.x_pos.resize(b * d, 0.0);
+        for i in 0..b {
+            let k = self.rng.random_range(0..n_train);
+            self.x_pos[i * d..(i + 1) * d].copy_from_slice(&self.data.train[k * d..(k + 1) * d]);
+        }
+        self.x_neg.resize(b * d, 0.0);
+        match (self.preset.sampler.init, self.buffer.as_mut()) {
+            (Init::ReplayBuffer { reinit_prob, .. }, Some(buf)) => {
+                buf.draw(b, reinit_prob, &self.data.data_box, &mut self.x_neg, &mut self.rng);
+            }
+            (Init::Data, _) => self.x_neg.copy_from_slice(&self.x_pos),
+            _ => uniform_in_box(&self.data.data_box, &mut self.x_neg, &mut self.rng),
+        }
+    }
+
+    /// One training step: draw a data batch, run the sampler, compute both gradient
+    /// terms, update the parameters. A non-finite or exploding step is rolled back.
+    ///
+    /// # Errors
+    /// [`TrainError::Diverged`] after rolling back to the last good parameters.
+    pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
+        let t0 = Instant::now();
+        let b = self.preset.batch_size;
+        let d = self.data.dim;
+        self.draw_batches();
+        let mut path = self.chain_paths.take();
+        if let Some((_, p)) = path.as_mut() {
+            p.clear();
+            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(8 * d)]);
+        }
+        self.sampler.run(
+            &self.preset.sampler,
+            &self.params,
+            &mut self.x_neg,
+            &self.data.data_box,
+            &mut self.rng,
+            path.as_mut().map(|(n, p)| (*n, p)),
+        );
+        self.chain_paths = path;
+        if let Some(buf) = self.buffer.as_mut() {
+            buf.write_back(&self.x_neg);
+        }
+        // Both terms (and the regulariser's) from one pass over [x⁺; x⁻].
+        self.both.clear();
+        self.both.extend_from_slice(&self.x_pos);
+        self.both.extend_from_slice(&self.x_neg);
+        self.energies.resize(2 * b, 0.0);
+        self.g_data.fill(0.0);
+        self.g_sample.fill(0.0);
+        self.g_reg.fill(0.0);
+        #[allow(clippy::cast_precision_loss)]
+        let inv_b = 1.0 / b as f32;
+        let alpha = self.preset.objective.alpha;
+        {
+            let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![
+                (
+                    RowWeights::Range {
+                        rows: 0..b,
+                        scale: inv_b,
+                    },
+                    &mut self.g_data,
+                ),
+                (
+                    RowWeights::Range {
+                        rows: b..2 * b,
+                        scale: inv_b,
+                    },
+                    &mut self.g_sample,
+                ),
+            ];
+            if alpha > 0.0 {
+                sets.push((
+                    RowWeights::EnergyScaled {
+                        rows: 0..2 * b,
+                        scale: 2.0 * alpha * inv_b,
+                    },
+                    &mut self.g_reg,
+                ));
+            }
+            self.grad_ws
+                .param_grads(&self.params, &self.both, &mut self.energies, &mut sets);
+        }
+        let e_data = mean(&self.energies[..b]);
+        let e_sample = mean(&self.energies[b..]);
+        let sq = |v: &[f32]| mean(&v.iter().map(|e| e * e).collect::<Vec<_>>());
+        let loss = e_data - e_sample
+            + f64::from(alpha) * (sq(&self.energies[..b]) + sq(&self.energies[b..]));
+        for (((t, gd), gs), gr) in self
+            .g_total
+            .iter_mut()
+            .zip(&self.g_data)
+            .zip(&self.g_sample)
+            .zip(&self.g_reg)
+        {
+            *t = gd - gs + gr;
+        }
+        let data_norm = norm(&self.g_data);
+        let sample_norm = norm(&self.g_sample);
+        let diff_norm = self
+            .g_data
+            .iter()
+            .zip(&self.g_sample)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let cos = dot(&self.g_data, &self.g_sample) / (data_norm * sample_norm).max(1e-30);
+        let next = self.step + 1;
+        let reason = if !loss.is_finite() || !self.g_total.iter().all(|g| g.is_finite()) {
+            Some("the loss or its gradient is not finite (NaN or infinity)".to_string())
+        } else if e_data.abs() > ENERGY_LIMIT || e_sample.abs() > ENERGY_LIMIT {
+            Some(format!(
+                "the energies ran away (mean E(data) = {e_data:.3e}, mean E(samples) = {e_sample:.3e})"
+            ))
+        } else if !self.x_neg.iter().all(|v| v.is_finite()) {
+            Some("the sampler's chains are not finite: lower the step size".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(self.roll_back(next, reason));
+        }
+        let opt_spec = self.preset.optimizer.clone();
+        let mut g = std::mem::take(&mut self.g_total);
+        let total_norm = self.opt.step(&opt_spec, &mut self.params, &mut g);
+        self.g_total = g;
+        if !self.params.iter().all(|p| p.is_finite()) || !total_norm.is_finite() {
+            return Err(self.roll_back(next, "the update made the parameters non-finite".into()));
+        }
+        self.step = next;
+        let layers = self
+            .arch
+            .layer_ranges()
+            .into_iter()
+            .map(|(_, name, r)| LayerTerms {
+                name,
+                data_term_norm: norm(&self.g_data[r.clone()]),
+                sample_term_norm: norm(&self.g_sample[r]),
+            })
+            .collect();
+        let step_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let every = self.preset.eval.eval_every;
+        let nll = (every > 0 && self.step % every == 0).then(|| self.evaluate().nll);
+        if self.step % 50 == 0 || nll.is_some() {
+            self.last_good = Snapshot {
+                params: self.params.clone(),
+                opt: self.opt.clone(),
+                step: self.step,
+            };
+        }
+        Ok(StepMetrics {
+            step: self.step,
+            loss,
+            e_data,
+            e_sample,
+            data_term_norm: data_norm,
+            sample_term_norm: sample_norm,
+            grad_norm: diff_norm,
+            cos_terms: cos,
+            nll,
+            step_ms,
+            layers,
+        })
+    }
+
+    fn roll_back(&mut self, step: usize, reason: String) -> TrainError {
+        self.params.clone_from(&self.last_good.params);
+        self.opt = self.last_good.opt.clone();
+        self.step = self.last_good.step;
+        TrainError::Diverged {
+            step,
+            reason,
+            rolled_back_to: self.last_good.step,
+        }
+    }
+
+    /// Replaces the parameters (for example after loading a model); the optimiser state is
+    /// reset.
+    ///
+    /// # Panics
+    /// If `params` does not fit the network.
+    pub fn set_params(&mut self, params: Vec<f32>) {
+        assert_eq!(params.len(), self.arch.n_params, "parameters do not fit");
+        self.params = params;
+        self.opt = Optimizer::new(self.arch.n_params);
+        self.last_good = Snapshot {
+            params: self.params.clone(),
+            opt: self.opt.clone(),
+            step: self.step,
+        };
+    }
+}

@@ -1,0 +1,341 @@
+//! The training thread. The window sends it [`Command`]s and receives [`Event`]s over
+//! bounded channels; it never waits on the worker, and the worker calls a waker after
+//! each send so the window repaints only when there is something new.
+
+use super::metrics::{StepMetrics, to_csv};
+use super::session::Session;
+use crate::error::TrainError;
+use crate::preset::Preset;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the window asks of the worker.
+#[derive(Debug)]
+pub enum Command {
+    /// Train continuously.
+    Start,
+    /// Stop after the current step.
+    Pause,
+    /// Take this many steps, then pause.
+    Step(usize),
+    /// Apply settings that are safe to change between steps (see [`Session::apply_live`]).
+    SetPreset(Box<Preset>),
+    /// Start over with a fresh session for this preset.
+    Reset(Box<Preset>),
+    /// Start over from given parameters (a loaded model).
+    LoadParams(Box<Preset>, Vec<f32>),
+    /// Write the model to a file.
+    Export(PathBuf),
+    /// Write all metrics so far as CSV.
+    ExportMetrics(PathBuf),
+    /// Positions of a few chains over each sampler run (`0`: off).
+    ChainPaths(usize),
+    /// End the thread.
+    Stop,
+}
+
+/// A snapshot of what the sampler and the model look like now.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub step: usize,
+    /// The sampler's latest batch, row-major `n × 2`.
+    pub samples: Vec<f32>,
+    /// The replay buffer's points and chain ages, when there is one.
+    pub buffer: Option<(Vec<f32>, Vec<u32>)>,
+    /// Chain paths: `(chains, positions)`, positions row-major `(steps+1) × chains × 2`.
+    pub paths: Option<(usize, Vec<f32>)>,
+    /// Energies on a `grid × grid` grid over the data box (x fastest) and their log Z.
+    pub energies: Vec<f32>,
+    pub grid: usize,
+    pub log_z: f64,
+}
+
+/// What the worker reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// New metric rows, oldest first.
+    Metrics(Vec<StepMetrics>),
+    /// A new view of samples and energy.
+    View(Box<View>),
+    /// Whether training is running, and the step count (sent on every change).
+    State { running: bool, step: usize },
+    /// Training stopped because the run diverged; the parameters were rolled back.
+    Diverged(TrainError),
+    /// A file was written.
+    Saved(PathBuf),
+    /// A command failed.
+    Failed(String),
+}
+
+/// The window's end of the worker.
+pub struct WorkerHandle {
+    commands: SyncSender<Command>,
+    events: Receiver<Event>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Grid side of the heat map sent with each view.
+pub const VIEW_GRID: usize = 96;
+
+impl WorkerHandle {
+    /// Starts the worker thread with a fresh session for `preset`. `waker` is called after
+    /// every batch of events (the window passes `move || ctx.request_repaint()`).
+    ///
+    /// # Panics
+    /// If the OS cannot start a thread.
+    pub fn spawn(preset: &Preset, waker: Box<dyn Fn() + Send + Sync>) -> Self {
+        let (ctx, crx) = sync_channel::<Command>(64);
+        let (etx, erx) = sync_channel::<Event>(256);
+        let session = Session::new(preset);
+        let thread = std::thread::Builder::new()
+            .name("ebm-training".into())
+            .spawn(move || Worker::new(session, etx, waker).run(&crx))
+            .expect("cannot start the training thread");
+        Self {
+            commands: ctx,
+            events: erx,
+            thread: Some(thread),
+        }
+    }
+
+    /// Sends a command without blocking. Returns `false` if the queue is full or the
+    /// worker has ended.
+    pub fn send(&self, c: Command) -> bool {
+        self.commands.try_send(c).is_ok()
+    }
+
+    /// The next event, if one is waiting.
+    #[must_use]
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        // `send` may fail if the worker is gone; the join below then returns at once.
+        self.commands.try_send(Command::Stop).ok();
+        // Drain so a worker blocked on a full event queue can see the stop.
+        while self.events.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+struct Worker {
+    session: Session,
+    events: SyncSender<Event>,
+    waker: Box<dyn Fn() + Send + Sync>,
+    running: bool,
+    steps_left: usize,
+    pending: Vec<StepMetrics>,
+    log: Vec<StepMetrics>,
+    last_flush: Instant,
+    last_view: Instant,
+    view_dirty: bool,
+    stop: bool,
+}
+
+impl Worker {
+    fn new(session: Session, events: SyncSender<Event>, waker: Box<dyn Fn() + Send + Sync>) -> Self {
+        Self {
+            session,
+            events,
+            waker,
+            running: false,
+            steps_left: 0,
+            pending: Vec::new(),
+            log: Vec::new(),
+            last_flush: Instant::now(),
+            last_view: Instant::now(),
+            view_dirty: true,
+            stop: false,
+        }
+    }
+
+    /// Sends an event; when the window is slow to drain, metric rows wait in `pending`
+    /// and views are dropped (a newer one follows) rather than blocking training.
+    fn emit(&mut self, e: Event) -> bool {
+        match self.events.try_send(e) {
+            Ok(()) => true,
+            Err(TrySendError::Full(Event::Metrics(rows))) => {
+                let mut rows = rows;
+                rows.append(&mut self.pending);
+                self.pending = rows;
+                false
+            }
+            Err(TrySendError::Full(Event::View(_))) => false,
+            Err(TrySendError::Full(other)) => {
+                // Rare events (state, errors, saves) must arrive: wait for room.
+                self.events.send(other).is_ok()
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.stop = true;
+                false
+            }
+        }
+    }
+
+    fn state(&mut self) {
+        let e = Event::State {
+            running: self.running,
+            step: self.session.step_count(),
+        };
+        self.emit(e);
+        (self.waker)();
+    }
+
+    fn handle(&mut self, c: Command) {
+        match c {
+            Command::Start => {
+                // Train up to the preset's steps; past them, until paused.
+                let target = self.session.preset().steps;
+                let done = self.session.step_count();
+                self.running = true;
+                self.steps_left = if done < target {
+                    target - done
+                } else {
+                    usize::MAX
+                };
+            }
+            Command::Pause => self.running = false,
+            Command::Step(n) => {
+                self.running = true;
+                self.steps_left = n;
+            }
+            Command::SetPreset(p) => {
+                if !self.session.apply_live(&p) {
+                    self.emit(Event::Failed(
+                        "this change needs a reset of the parameters".into(),
+                    ));
+                }
+            }
+            Command::Reset(p) => {
+                self.session = Session::new(&p);
+                self.log.clear();
+                self.pending.clear();
+                self.running = false;
+                self.view_dirty = true;
+            }
+            Command::LoadParams(p, params) => {
+                self.session = Session::from_params(&p, params);
+                self.log.clear();
+                self.pending.clear();
+                self.running = false;
+                self.view_dirty = true;
+            }
+            Command::Export(path) => {
+                let r = crate::export::save(&path, self.session.preset(), self.session.params());
+                let e = match r {
+                    Ok(()) => Event::Saved(path),
+                    Err(e) => Event::Failed(e.to_string()),
+                };
+                self.emit(e);
+            }
+            Command::ExportMetrics(path) => {
+                let mut all = self.log.clone();
+                all.extend(self.pending.iter().cloned());
+                let r = crate::fs_util::write_atomic(&path, to_csv(&all).as_bytes());
+                let e = match r {
+                    Ok(()) => Event::Saved(path),
+                    Err(e) => Event::Failed(format!("cannot write {}: {e}", path.display())),
+                };
+                self.emit(e);
+            }
+            Command::ChainPaths(n) => {
+                self.session.chain_paths = (n > 0).then(|| (n, Vec::new()));
+            }
+            Command::Stop => self.stop = true,
+        }
+        self.state();
+    }
+
+    fn send_view(&mut self) {
+        let eval = self.session.evaluate_grid(VIEW_GRID);
+        let view = View {
+            step: self.session.step_count(),
+            samples: self.session.samples().to_vec(),
+            buffer: self
+                .session
+                .replay_buffer()
+                .map(|b| (b.points.clone(), b.ages.clone())),
+            paths: self.session.chain_paths.clone(),
+            energies: eval.energies,
+            grid: eval.grid,
+            log_z: eval.log_z,
+        };
+        self.emit(Event::View(Box::new(view)));
+        self.last_view = Instant::now();
+        self.view_dirty = false;
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let rows = std::mem::take(&mut self.pending);
+            self.log.extend(rows.iter().map(|r| StepMetrics {
+                layers: Vec::new(),
+                ..r.clone()
+            }));
+            self.emit(Event::Metrics(rows));
+        }
+        if self.view_dirty || (self.running && self.last_view.elapsed() > Duration::from_millis(150)) {
+            self.send_view();
+        }
+        self.last_flush = Instant::now();
+        (self.waker)();
+    }
+
+    fn run(mut self, commands: &Receiver<Command>) {
+        self.state();
+        self.send_view();
+        (self.waker)();
+        while !self.stop {
+            // Take every waiting command; block only while paused.
+            let next = if self.running {
+                commands.try_recv().map_err(|e| match e {
+                    std::sync::mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    std::sync::mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                commands.recv_timeout(Duration::from_millis(100))
+            };
+            match next {
+                Ok(c) => {
+                    self.handle(c);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if self.running && self.steps_left > 0 {
+                match self.session.step() {
+                    Ok(m) => {
+                        self.pending.push(m);
+                        self.steps_left = self.steps_left.saturating_sub(1);
+                        if self.steps_left == 0 {
+                            self.running = false;
+                            self.view_dirty = true;
+                            self.flush();
+                            self.state();
+                        }
+                    }
+                    Err(e) => {
+                        self.running = false;
+                        self.view_dirty = true;
+                        self.flush();
+                        self.emit(Event::Diverged(e));
+                        self.state();
+                    }
+                }
+                if self.last_flush.elapsed() > Duration::from_millis(16) {
+                    self.flush();
+                }
+            } else if self.view_dirty || !self.pending.is_empty() {
+                self.flush();
+            }
+        }
+    }
+}

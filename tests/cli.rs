@@ -1,0 +1,103 @@
+//! The binary as users run it: `train` on a preset, `bench`, and a broken preset.
+
+mod common;
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ebm-workbench"))
+}
+
+#[test]
+fn train_writes_metrics_and_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("small.ron");
+    let mut p = common::small(16);
+    p.eval.eval_every = 5;
+    p.save(&preset).unwrap();
+    let csv = dir.path().join("m.csv");
+    let model = dir.path().join("m.safetensors");
+    let out = bin()
+        .args(["train", preset.to_str().unwrap(), "--steps", "12", "--metrics"])
+        .arg(&csv)
+        .arg("--export")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("temperature=1.0000"), "{stdout}");
+    let final_nll: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("final_nll="))
+        .expect("final_nll printed")
+        .parse()
+        .unwrap();
+    assert!(final_nll.is_finite());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 12);
+    assert!(rows[3][8].is_empty(), "nll between evaluations is empty");
+    assert!(!rows[4][8].is_empty(), "nll at step 5 is filled");
+    assert!(model.exists());
+    let (_, params) = ebm_workbench::export::load(&model).unwrap();
+    assert!(params.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn same_seed_same_csv_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("small.ron");
+    common::small(16).save(&preset).unwrap();
+    let run = |name: &str| {
+        let csv = dir.path().join(name);
+        let st = bin()
+            .args(["train", preset.to_str().unwrap(), "--steps", "10", "--seed", "3", "-q", "--metrics"])
+            .arg(&csv)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // Drop the last column (wall time).
+        std::fs::read_to_string(csv)
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run("a.csv"), run("b.csv"));
+}
+
+#[test]
+fn broken_preset_is_reported_with_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("bad.ron");
+    std::fs::write(&preset, "(\n  version: 1,\n  steps: ,\n)\n").unwrap();
+    let out = bin().args(["train", preset.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.ron:3:"), "{err}");
+}
+
+#[test]
+fn bench_prints_figures() {
+    let out = bin()
+        .args(["bench", "--batch", "32", "--hidden", "16", "--langevin-steps", "2", "--steps", "10"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for key in ["steps_per_sec=", "grid_eval_ms="] {
+        let v: f64 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} missing: {stdout}"))
+            .parse()
+            .unwrap();
+        assert!(v > 0.0);
+    }
+}

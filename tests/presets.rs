@@ -1,0 +1,87 @@
+//! Presets: the bundled ones load and round-trip; broken ones give messages that say where.
+
+mod common;
+
+use ebm_workbench::Preset;
+use ebm_workbench::error::PresetError;
+
+#[test]
+fn bundled_presets_load_and_round_trip() {
+    for name in ["eight_gaussians.ron", "two_moons.ron", "checkerboard.ron"] {
+        let p = common::bundled(name);
+        let text = p.to_ron();
+        let back = Preset::from_ron(&text).expect("written preset parses");
+        assert_eq!(p, back, "{name} does not round-trip through RON");
+    }
+}
+
+#[test]
+fn syntax_error_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.ron");
+    let text = std::fs::read_to_string(common::preset_path("eight_gaussians.ron")).unwrap();
+    // Remove the comma after `steps: 2000` (line 8 of the file): a syntax error.
+    let broken = text.replacen("steps: 2000,", "steps: 2000", 1);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("steps: 2000"))
+        .unwrap()
+        + 1;
+    std::fs::write(&path, broken).unwrap();
+    let err = Preset::load(&path).unwrap_err();
+    let msg = err.to_string();
+    match err {
+        PresetError::Syntax {
+            path: p, line: l, ..
+        } => {
+            assert_eq!(p, path);
+            // The parser stops at the next token, on the line after the missing comma.
+            assert!(l == line || l == line + 1, "line {l}, expected near {line}: {msg}");
+        }
+        other => panic!("expected a syntax error, got {other}"),
+    }
+    assert!(msg.contains("broken.ron:"), "{msg}");
+}
+
+#[test]
+fn unknown_data_set_names_the_allowed_ones() {
+    let text = std::fs::read_to_string(common::preset_path("two_moons.ron")).unwrap();
+    let bad = text.replace("set: two_moons", "set: three_moons");
+    let msg = Preset::from_ron(&bad).unwrap_err().to_string();
+    for allowed in ["eight_gaussians", "two_moons", "checkerboard", "swiss_roll"] {
+        assert!(msg.contains(allowed), "message does not list {allowed}: {msg}");
+    }
+    assert!(msg.contains("three_moons"), "{msg}");
+}
+
+#[test]
+fn invalid_values_name_the_field() {
+    let base = common::bundled("eight_gaussians.ron");
+    let mut p = base.clone();
+    p.sampler.kind = ebm_workbench::sampler::SamplerKind::Sgld {
+        step_size: -0.1,
+        noise: 0.01,
+    };
+    let msg = Preset::from_ron(&p.to_ron()).unwrap_err().to_string();
+    assert!(msg.contains("sampler.kind.step_size"), "{msg}");
+    assert!(msg.contains("> 0"), "{msg}");
+
+    let mut p = base;
+    p.model.layers[2] = ebm_workbench::energy::LayerSpec::Linear(0);
+    let msg = Preset::from_ron(&p.to_ron()).unwrap_err().to_string();
+    assert!(msg.contains("model.layers[2]"), "{msg}");
+}
+
+#[test]
+fn temperature_is_exposed_and_warned_about() {
+    let p = common::bundled("eight_gaussians.ron");
+    assert!((p.sampler.kind.temperature() - 1.0).abs() < 1e-6);
+    assert!(p.temperature_warning().is_none());
+    let mut cold = p;
+    cold.sampler.kind = ebm_workbench::sampler::SamplerKind::Sgld {
+        step_size: 1.0,
+        noise: 0.01,
+    };
+    assert!((cold.sampler.kind.temperature() - 5e-5).abs() < 1e-7);
+    assert!(cold.temperature_warning().unwrap().contains("T = "));
+}
