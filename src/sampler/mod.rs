@@ -7,7 +7,9 @@ pub mod replay_buffer;
 
 use crate::data::DataBox;
 use crate::energy::fast::Workspace;
-use rand::Rng;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng as _};
+use rayon::prelude::*;
 use rand_distr::StandardNormal;
 pub use replay_buffer::ReplayBuffer;
 use serde::{Deserialize, Serialize};
@@ -127,39 +129,37 @@ pub fn uniform_in_box(b: &DataBox, x: &mut [f32], rng: &mut impl Rng) {
     }
 }
 
-/// Runs chains with the fast engine; owns its buffers.
+/// Chains are processed in tiles of this many rows, each tile through all K steps on
+/// its own (chains are independent), in parallel across cores. The tiling is fixed, not
+/// tied to the number of cores, so a seed gives the same chains on any machine.
+pub const CHAIN_TILE: usize = 128;
+
+/// One tile's buffers.
 #[derive(Debug, Clone)]
-pub struct Sampler {
+struct Lane {
     ws: Workspace,
     energies: Vec<f32>,
     grad: Vec<f32>,
+    path: Vec<f32>,
 }
 
-impl Sampler {
-    #[must_use]
-    pub fn new(ws: Workspace) -> Self {
-        Self {
-            ws,
-            energies: Vec::new(),
-            grad: Vec::new(),
-        }
-    }
-
-    /// Runs `spec.steps` steps of the rule on the rows of `x` in place. With `path`,
-    /// the positions of the first `path.0` chains are appended after every step.
-    pub fn run(
+impl Lane {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
         &mut self,
         spec: &SamplerSpec,
         params: &[f32],
         x: &mut [f32],
         data_box: &DataBox,
-        rng: &mut impl Rng,
-        mut path: Option<(usize, &mut Vec<f32>)>,
+        seed: u64,
+        record: usize,
     ) {
         let dim = self.ws.architecture().input_dim;
         let rows = x.len() / dim;
+        let mut rng = SmallRng::seed_from_u64(seed);
         self.energies.resize(rows, 0.0);
         self.grad.resize(rows * dim, 0.0);
+        self.path.clear();
         let a = spec.kind.step_size();
         let s = spec.kind.noise();
         for _ in 0..spec.steps {
@@ -176,15 +176,62 @@ impl Sampler {
                     }
                 }
             }
-            if let Some((n, p)) = path.as_mut() {
-                p.extend_from_slice(&x[..(*n).min(rows) * dim]);
+            if record > 0 {
+                self.path.extend_from_slice(&x[..record.min(rows) * dim]);
             }
         }
     }
+}
 
-    /// The energies of the rows at the start of the last step (for diagnostics).
+/// Runs chains with the fast engine; owns its buffers.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    ws: Workspace,
+    lanes: Vec<Lane>,
+}
+
+impl Sampler {
     #[must_use]
-    pub fn last_energies(&self) -> &[f32] {
-        &self.energies
+    pub fn new(ws: Workspace) -> Self {
+        Self {
+            ws,
+            lanes: Vec::new(),
+        }
+    }
+
+    /// Runs `spec.steps` steps of the rule on the rows of `x` in place. With `path`,
+    /// the positions of the first `path.0` chains are appended after every step.
+    pub fn run(
+        &mut self,
+        spec: &SamplerSpec,
+        params: &[f32],
+        x: &mut [f32],
+        data_box: &DataBox,
+        rng: &mut impl Rng,
+        path: Option<(usize, &mut Vec<f32>)>,
+    ) {
+        let dim = self.ws.architecture().input_dim;
+        let rows = x.len() / dim;
+        let tiles = rows.div_ceil(CHAIN_TILE);
+        while self.lanes.len() < tiles {
+            self.lanes.push(Lane {
+                ws: self.ws.clone(),
+                energies: Vec::new(),
+                grad: Vec::new(),
+                path: Vec::new(),
+            });
+        }
+        let seeds: Vec<u64> = (0..tiles).map(|_| rng.random()).collect();
+        let record = path.as_ref().map_or(0, |p| p.0.min(CHAIN_TILE));
+        x.par_chunks_mut(CHAIN_TILE * dim)
+            .zip(self.lanes.par_iter_mut())
+            .zip(seeds.par_iter())
+            .enumerate()
+            .for_each(|(i, ((xc, lane), seed))| {
+                lane.run(spec, params, xc, data_box, *seed, if i == 0 { record } else { 0 });
+            });
+        if let Some((_, p)) = path {
+            p.extend_from_slice(&self.lanes[0].path);
+        }
     }
 }

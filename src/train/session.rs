@@ -48,16 +48,17 @@ pub struct Session {
     sampler: Sampler,
     buffer: Option<ReplayBuffer>,
     grad_ws: Workspace,
+    grad_ws_neg: Workspace,
     eval_ws: Workspace,
     rng: StdRng,
     step: usize,
     x_pos: Vec<f32>,
     x_neg: Vec<f32>,
-    both: Vec<f32>,
     energies: Vec<f32>,
     g_data: Vec<f32>,
     g_sample: Vec<f32>,
     g_reg: Vec<f32>,
+    g_reg_sample: Vec<f32>,
     g_total: Vec<f32>,
     last_good: Snapshot,
     /// Positions of a few chains over the last step's sampler run (for chain paths).
@@ -124,6 +125,7 @@ impl Session {
             preset: preset.clone(),
             sampler: Sampler::new(Workspace::new(&arch)),
             grad_ws: Workspace::new(&arch),
+            grad_ws_neg: Workspace::new(&arch),
             eval_ws: Workspace::new(&arch),
             last_good: Snapshot {
                 params: params.clone(),
@@ -139,11 +141,11 @@ impl Session {
             step: 0,
             x_pos: Vec::new(),
             x_neg: Vec::new(),
-            both: Vec::new(),
             energies: Vec::new(),
             g_data: vec![0.0; n],
             g_sample: vec![0.0; n],
             g_reg: vec![0.0; n],
+            g_reg_sample: vec![0.0; n],
             g_total: vec![0.0; n],
             chain_paths: None,
         }
@@ -304,45 +306,47 @@ impl Session {
         if let Some(buf) = self.buffer.as_mut() {
             buf.write_back(&self.x_neg);
         }
-        // Both terms (and the regulariser's) from one pass over [x⁺; x⁻].
-        self.both.clear();
-        self.both.extend_from_slice(&self.x_pos);
-        self.both.extend_from_slice(&self.x_neg);
+        // Both terms (and the regulariser's): one forward and one backward pass over x⁺
+        // and one over x⁻, side by side on two cores.
         self.energies.resize(2 * b, 0.0);
         self.g_data.fill(0.0);
         self.g_sample.fill(0.0);
         self.g_reg.fill(0.0);
+        self.g_reg_sample.fill(0.0);
         #[allow(clippy::cast_precision_loss)]
         let inv_b = 1.0 / b as f32;
         let alpha = self.preset.objective.alpha;
-        {
-            let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![
-                (
-                    RowWeights::Range {
-                        rows: 0..b,
-                        scale: inv_b,
-                    },
-                    &mut self.g_data,
-                ),
-                (
-                    RowWeights::Range {
-                        rows: b..2 * b,
-                        scale: inv_b,
-                    },
-                    &mut self.g_sample,
-                ),
-            ];
+        let (e_pos, e_neg) = self.energies.split_at_mut(b);
+        let params = &self.params;
+        let half = |ws: &mut Workspace, x: &[f32], e: &mut [f32], term: &mut [f32], reg: &mut [f32]| {
+            let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![(
+                RowWeights::Range {
+                    rows: 0..b,
+                    scale: inv_b,
+                },
+                term,
+            )];
             if alpha > 0.0 {
                 sets.push((
                     RowWeights::EnergyScaled {
-                        rows: 0..2 * b,
+                        rows: 0..b,
                         scale: 2.0 * alpha * inv_b,
                     },
-                    &mut self.g_reg,
+                    reg,
                 ));
             }
-            self.grad_ws
-                .param_grads(&self.params, &self.both, &mut self.energies, &mut sets);
+            ws.param_grads(params, x, e, &mut sets);
+        };
+        let (ws_a, ws_b) = (&mut self.grad_ws, &mut self.grad_ws_neg);
+        let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
+        let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
+        let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
+        rayon::join(
+            || half(ws_a, x_pos, e_pos, g_data, g_reg),
+            || half(ws_b, x_neg, e_neg, g_sample, g_reg_neg),
+        );
+        for (r, rn) in self.g_reg.iter_mut().zip(&self.g_reg_sample) {
+            *r += rn;
         }
         let e_data = mean(&self.energies[..b]);
         let e_sample = mean(&self.energies[b..]);
