@@ -25,7 +25,9 @@ pub enum PresetError {
         value: String,
         allowed: String,
     },
-    #[error("{path}: preset version {found} is newer than this program understands (up to {supported})")]
+    #[error(
+        "{path}: preset version {found} is newer than this program understands (up to {supported})"
+    )]
     Version {
         path: PathBuf,
         found: u32,
@@ -80,7 +82,9 @@ pub enum ModelFileError {
     },
     #[error("{path}: not a valid safetensors file: {message}")]
     Format { path: PathBuf, message: String },
-    #[error("{path}: the file has no `preset` entry in its metadata, so it does not say which network it holds")]
+    #[error(
+        "{path}: the file has no `preset` entry in its metadata, so it does not say which network it holds"
+    )]
     NoPreset { path: PathBuf },
     #[error("{path}: the embedded preset is invalid: {source}")]
     Preset { path: PathBuf, source: PresetError },
@@ -106,7 +110,9 @@ pub enum ModelFileError {
 /// Why a training step did not complete.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TrainError {
-    #[error("training diverged at step {step}: {reason}; the parameters were rolled back to step {rolled_back_to}")]
+    #[error(
+        "training diverged at step {step}: {reason}; the parameters were rolled back to step {rolled_back_to}"
+    )]
     Diverged {
         step: usize,
         reason: String,

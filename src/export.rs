@@ -44,7 +44,10 @@ pub fn to_bytes(preset: &Preset, params: &[f32]) -> Result<Vec<u8>, String> {
     views.sort_by(|a, b| a.0.cmp(&b.0));
     let mut meta = HashMap::new();
     meta.insert(PRESET_KEY.to_string(), preset.to_ron());
-    meta.insert("format".to_string(), "ebm-workbench energy model".to_string());
+    meta.insert(
+        "format".to_string(),
+        "ebm-workbench energy model".to_string(),
+    );
     safetensors::tensor::serialize(views, Some(meta)).map_err(|e| e.to_string())
 }
 

@@ -17,6 +17,8 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod fs_util;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod optim;
 pub mod preset;
 pub mod sampler;

@@ -268,7 +268,11 @@ impl Preset {
         }
         positive("optimizer.eps", o.eps)?;
         if !(0.0..1.0).contains(&o.momentum) {
-            return Err(invalid("optimizer.momentum", o.momentum, "a number in [0, 1)"));
+            return Err(invalid(
+                "optimizer.momentum",
+                o.momentum,
+                "a number in [0, 1)",
+            ));
         }
         non_negative("optimizer.weight_decay", o.weight_decay)?;
         if let Some(c) = o.clip_grad_norm {
@@ -276,7 +280,11 @@ impl Preset {
         }
         // evaluation
         if !(8..=4096).contains(&self.eval.grid) {
-            return Err(invalid("eval.grid", self.eval.grid, "an integer in 8..=4096"));
+            return Err(invalid(
+                "eval.grid",
+                self.eval.grid,
+                "an integer in 8..=4096",
+            ));
         }
         Ok(())
     }

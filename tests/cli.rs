@@ -18,14 +18,24 @@ fn train_writes_metrics_and_model() {
     let csv = dir.path().join("m.csv");
     let model = dir.path().join("m.safetensors");
     let out = bin()
-        .args(["train", preset.to_str().unwrap(), "--steps", "12", "--metrics"])
+        .args([
+            "train",
+            preset.to_str().unwrap(),
+            "--steps",
+            "12",
+            "--metrics",
+        ])
         .arg(&csv)
         .arg("--export")
         .arg(&model)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("temperature=1.0000"), "{stdout}");
     let final_nll: f64 = stdout
         .lines()
@@ -57,7 +67,16 @@ fn same_seed_same_csv_from_the_command_line() {
     let run = |name: &str| {
         let csv = dir.path().join(name);
         let st = bin()
-            .args(["train", preset.to_str().unwrap(), "--steps", "10", "--seed", "3", "-q", "--metrics"])
+            .args([
+                "train",
+                preset.to_str().unwrap(),
+                "--steps",
+                "10",
+                "--seed",
+                "3",
+                "-q",
+                "--metrics",
+            ])
             .arg(&csv)
             .status()
             .unwrap();
@@ -77,7 +96,10 @@ fn broken_preset_is_reported_with_place() {
     let dir = tempfile::tempdir().unwrap();
     let preset = dir.path().join("bad.ron");
     std::fs::write(&preset, "(\n  version: 1,\n  steps: ,\n)\n").unwrap();
-    let out = bin().args(["train", preset.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args(["train", preset.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.ron:3:"), "{err}");
@@ -86,7 +108,17 @@ fn broken_preset_is_reported_with_place() {
 #[test]
 fn bench_prints_figures() {
     let out = bin()
-        .args(["bench", "--batch", "32", "--hidden", "16", "--langevin-steps", "2", "--steps", "10"])
+        .args([
+            "bench",
+            "--batch",
+            "32",
+            "--hidden",
+            "16",
+            "--langevin-steps",
+            "2",
+            "--steps",
+            "10",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -47,7 +47,10 @@ fn fast_engine_matches_autograd() {
             let g_ref = g_ref.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let what = format!("{act:?} depth {depth} {:?}", arch.ops.len());
             assert!(max_rel(&e, &e_ref) < 1e-4, "energies differ: {what}");
-            assert!(max_rel(&e_only, &e_ref) < 1e-4, "energy-only pass differs: {what}");
+            assert!(
+                max_rel(&e_only, &e_ref) < 1e-4,
+                "energy-only pass differs: {what}"
+            );
             assert!(max_rel(&gx, &g_ref) < 1e-4, "∇ₓE differs: {what}");
 
             // Parameter gradients for a range weighting and a per-row weighting.
@@ -60,7 +63,13 @@ fn fast_engine_matches_autograd() {
                 &x,
                 &mut e2,
                 &mut [
-                    (RowWeights::Range { rows: 5..20, scale: 0.5 }, &mut g_range),
+                    (
+                        RowWeights::Range {
+                            rows: 5..20,
+                            scale: 0.5,
+                        },
+                        &mut g_range,
+                    ),
                     (RowWeights::PerRow(&w_rows), &mut g_rows),
                 ],
             );
@@ -73,8 +82,14 @@ fn fast_engine_matches_autograd() {
             let ref_rows = net
                 .weighted_param_grad(&xt, &Tensor::from_slice(&w_rows, rows, &dev).unwrap())
                 .unwrap();
-            assert!(max_rel(&g_range, &ref_range) < 1e-4, "range-weighted θ-gradient differs: {what}");
-            assert!(max_rel(&g_rows, &ref_rows) < 1e-4, "row-weighted θ-gradient differs: {what}");
+            assert!(
+                max_rel(&g_range, &ref_range) < 1e-4,
+                "range-weighted θ-gradient differs: {what}"
+            );
+            assert!(
+                max_rel(&g_rows, &ref_rows) < 1e-4,
+                "row-weighted θ-gradient differs: {what}"
+            );
             let _ = net.forward(&xt).unwrap();
             cases += 1;
         }

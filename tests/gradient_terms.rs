@@ -108,7 +108,10 @@ fn optimizer_receives_data_term_minus_sample_term_plus_regulariser() {
         let step = (before[i] - after[i]) / 0.01;
         max_err = max_err.max((step - expected).abs());
     }
-    assert!(max_err < 1e-3, "update differs from −lr·(g_data − g_sample + g_reg) by {max_err}");
+    assert!(
+        max_err < 1e-3,
+        "update differs from −lr·(g_data − g_sample + g_reg) by {max_err}"
+    );
 }
 
 #[test]

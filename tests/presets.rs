@@ -36,7 +36,10 @@ fn syntax_error_names_file_line_and_column() {
         } => {
             assert_eq!(p, path);
             // The parser stops at the next token, on the line after the missing comma.
-            assert!(l == line || l == line + 1, "line {l}, expected near {line}: {msg}");
+            assert!(
+                l == line || l == line + 1,
+                "line {l}, expected near {line}: {msg}"
+            );
         }
         other => panic!("expected a syntax error, got {other}"),
     }
@@ -49,7 +52,10 @@ fn unknown_data_set_names_the_allowed_ones() {
     let bad = text.replace("set: two_moons", "set: three_moons");
     let msg = Preset::from_ron(&bad).unwrap_err().to_string();
     for allowed in ["eight_gaussians", "two_moons", "checkerboard", "swiss_roll"] {
-        assert!(msg.contains(allowed), "message does not list {allowed}: {msg}");
+        assert!(
+            msg.contains(allowed),
+            "message does not list {allowed}: {msg}"
+        );
     }
     assert!(msg.contains("three_moons"), "{msg}");
 }

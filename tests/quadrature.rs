@@ -6,7 +6,11 @@ use ebm_workbench::eval::quadrature;
 /// E(x) = ½ xᵀAx ⇒ Z = 2π / √det A, so log Z = ln 2π − ½ ln det A.
 #[test]
 fn quadratic_energy_log_z_matches_closed_form() {
-    for (a11, a12, a22) in [(1.0_f32, 0.0_f32, 1.0_f32), (2.0, 0.3, 0.5), (4.0, -1.0, 1.5)] {
+    for (a11, a12, a22) in [
+        (1.0_f32, 0.0_f32, 1.0_f32),
+        (2.0, 0.3, 0.5),
+        (4.0, -1.0, 1.5),
+    ] {
         let det = f64::from(a11 * a22 - a12 * a12);
         let exact = (2.0 * std::f64::consts::PI).ln() - 0.5 * det.ln();
         let b = DataBox::square(8.0);

@@ -15,7 +15,11 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let r = run_bench(&c)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "batch={} hidden={} langevin_steps={}", c.batch, c.hidden, c.langevin_steps)?;
+    writeln!(
+        out,
+        "batch={} hidden={} langevin_steps={}",
+        c.batch, c.hidden, c.langevin_steps
+    )?;
     writeln!(out, "steps_per_sec={:.2}", r.steps_per_sec)?;
     writeln!(out, "grid_eval_ms={:.2}", r.grid_eval_ms)?;
     writeln!(out, "nll_after={:.4}", r.final_nll)?;

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "ebm-workbench", version, about = "A workbench for energy-based models")]
+#[command(
+    name = "ebm-workbench",
+    version,
+    about = "A workbench for energy-based models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -20,6 +24,17 @@ pub enum Command {
     Train(TrainArgs),
     /// Run the reference workload and print steps per second.
     Bench(BenchArgs),
+    /// Open the workbench window (the default with no subcommand).
+    Gui(GuiArgs),
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct GuiArgs {
+    /// A preset to open instead of the last one.
+    pub preset: Option<PathBuf>,
+    /// Start training at once.
+    #[arg(long)]
+    pub train: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,11 +82,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
-        None => run_gui(),
+        Some(Command::Gui(a)) => run_gui(a),
+        None => run_gui(GuiArgs::default()),
     }
 }
 
-fn run_gui() -> anyhow::Result<ExitCode> {
+#[cfg(feature = "gui")]
+fn run_gui(a: GuiArgs) -> anyhow::Result<ExitCode> {
+    let start = ebm_workbench::gui::StartOptions {
+        preset: a.preset,
+        train: a.train,
+    };
+    ebm_workbench::gui::run(start).map_err(|e| anyhow::anyhow!("the window failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "gui"))]
+fn run_gui(_: GuiArgs) -> anyhow::Result<ExitCode> {
     use clap::CommandFactory as _;
     Cli::command().print_help()?;
     Ok(ExitCode::from(2))

@@ -101,7 +101,11 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let fin = session.evaluate();
     #[allow(clippy::cast_precision_loss)]
     let sps = rows.len() as f64 / secs.max(1e-9);
-    writeln!(out, "steps_done={} seconds={secs:.2} steps_per_sec={sps:.1}", rows.len())?;
+    writeln!(
+        out,
+        "steps_done={} seconds={secs:.2} steps_per_sec={sps:.1}",
+        rows.len()
+    )?;
     writeln!(out, "log_z={:.4}", fin.log_z)?;
     writeln!(out, "final_nll={:.4}", fin.nll)?;
     if let Some(path) = &a.export {

@@ -89,7 +89,11 @@ pub fn rings(n: usize, noise: f32, rng: &mut impl Rng, out: &mut Vec<f32>) {
     let q = n / 4;
     for i in 0..n {
         // The first ring takes the remainder, as FFJORD does.
-        let ring = if i < n - 3 * q { 0 } else { 1 + (i - (n - 3 * q)) / q.max(1) };
+        let ring = if i < n - 3 * q {
+            0
+        } else {
+            1 + (i - (n - 3 * q)) / q.max(1)
+        };
         #[allow(clippy::cast_precision_loss)]
         let r = 1.0 - 0.25 * ring.min(3) as f32;
         let t = rng.random::<f32>() * 2.0 * PI;

@@ -31,7 +31,10 @@ fn matmul(
         return;
     }
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(last(m, n, dst_rs, dst_cs) < dst.len(), "matmul: dst too small");
+    assert!(
+        last(m, n, dst_rs, dst_cs) < dst.len(),
+        "matmul: dst too small"
+    );
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -42,8 +45,14 @@ fn matmul(
         }
         return;
     }
-    assert!(last(m, k, lhs_rs, lhs_cs) < lhs.len(), "matmul: lhs too small");
-    assert!(last(k, n, rhs_rs, rhs_cs) < rhs.len(), "matmul: rhs too small");
+    assert!(
+        last(m, k, lhs_rs, lhs_cs) < lhs.len(),
+        "matmul: lhs too small"
+    );
+    assert!(
+        last(k, n, rhs_rs, rhs_cs) < rhs.len(),
+        "matmul: rhs too small"
+    );
     // SAFETY: the three asserts above bound every index gemm touches by the slices'
     // lengths; dst is borrowed mutably, so it does not alias lhs or rhs.
     unsafe {
@@ -79,14 +88,14 @@ fn exp_fast(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
+    #[allow(clippy::manual_clamp)] // max/min vectorise to two instructions; clamp adds NaN checks
     let x = x.max(-87.0).min(88.0);
     let n = (x * LOG2E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     // n is a small integer: adding 1.5·2²³ puts it in the low mantissa bits, which
     // vectorises where an `as i32` cast (saturating, NaN-checked) does not.
     let n_bits = (n + 12_582_912.0).to_bits().wrapping_sub(0x4B40_0000);
@@ -325,8 +334,17 @@ impl Workspace {
     /// The forward pass; with `keep_derivs` the activations' derivatives are stored too.
     fn forward(&mut self, params: &[f32], x: &[f32], rows: usize, keep_derivs: bool) {
         let d = self.arch.input_dim;
-        assert_eq!(x.len(), rows * d, "input has {} values, expected {rows}×{d}", x.len());
-        assert_eq!(params.len(), self.arch.n_params, "parameter vector has the wrong length");
+        assert_eq!(
+            x.len(),
+            rows * d,
+            "input has {} values, expected {rows}×{d}",
+            x.len()
+        );
+        assert_eq!(
+            params.len(),
+            self.arch.n_params,
+            "parameter vector has the wrong length"
+        );
         self.reserve(rows);
         self.bufs[0][..rows * d].copy_from_slice(x);
         let mut width = d;

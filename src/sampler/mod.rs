@@ -9,8 +9,8 @@ use crate::data::DataBox;
 use crate::energy::fast::Workspace;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng as _};
-use rayon::prelude::*;
 use rand_distr::StandardNormal;
+use rayon::prelude::*;
 pub use replay_buffer::ReplayBuffer;
 use serde::{Deserialize, Serialize};
 
@@ -228,7 +228,14 @@ impl Sampler {
             .zip(seeds.par_iter())
             .enumerate()
             .for_each(|(i, ((xc, lane), seed))| {
-                lane.run(spec, params, xc, data_box, *seed, if i == 0 { record } else { 0 });
+                lane.run(
+                    spec,
+                    params,
+                    xc,
+                    data_box,
+                    *seed,
+                    if i == 0 { record } else { 0 },
+                );
             });
         if let Some((_, p)) = path {
             p.extend_from_slice(&self.lanes[0].path);

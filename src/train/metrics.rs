@@ -40,7 +40,8 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms";
+    pub const CSV_HEADER: &'static str =
+        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]

@@ -102,7 +102,11 @@ impl Session {
         let rng = StdRng::seed_from_u64(preset.seed);
         let data = Dataset::generate(&preset.data);
         let arch = Architecture::new(&preset.model, data.dim);
-        assert_eq!(params.len(), arch.n_params, "parameters do not fit the network");
+        assert_eq!(
+            params.len(),
+            arch.n_params,
+            "parameters do not fit the network"
+        );
         Self::with_params(preset, data, arch, params, rng)
     }
 
@@ -272,7 +276,13 @@ impl Session {
         self.x_neg.resize(b * d, 0.0);
         match (self.preset.sampler.init, self.buffer.as_mut()) {
             (Init::ReplayBuffer { reinit_prob, .. }, Some(buf)) => {
-                buf.draw(b, reinit_prob, &self.data.data_box, &mut self.x_neg, &mut self.rng);
+                buf.draw(
+                    b,
+                    reinit_prob,
+                    &self.data.data_box,
+                    &mut self.x_neg,
+                    &mut self.rng,
+                );
             }
             (Init::Data, _) => self.x_neg.copy_from_slice(&self.x_pos),
             _ => uniform_in_box(&self.data.data_box, &mut self.x_neg, &mut self.rng),
@@ -318,25 +328,26 @@ impl Session {
         let alpha = self.preset.objective.alpha;
         let (e_pos, e_neg) = self.energies.split_at_mut(b);
         let params = &self.params;
-        let half = |ws: &mut Workspace, x: &[f32], e: &mut [f32], term: &mut [f32], reg: &mut [f32]| {
-            let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![(
-                RowWeights::Range {
-                    rows: 0..b,
-                    scale: inv_b,
-                },
-                term,
-            )];
-            if alpha > 0.0 {
-                sets.push((
-                    RowWeights::EnergyScaled {
+        let half =
+            |ws: &mut Workspace, x: &[f32], e: &mut [f32], term: &mut [f32], reg: &mut [f32]| {
+                let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![(
+                    RowWeights::Range {
                         rows: 0..b,
-                        scale: 2.0 * alpha * inv_b,
+                        scale: inv_b,
                     },
-                    reg,
-                ));
-            }
-            ws.param_grads(params, x, e, &mut sets);
-        };
+                    term,
+                )];
+                if alpha > 0.0 {
+                    sets.push((
+                        RowWeights::EnergyScaled {
+                            rows: 0..b,
+                            scale: 2.0 * alpha * inv_b,
+                        },
+                        reg,
+                    ));
+                }
+                ws.param_grads(params, x, e, &mut sets);
+            };
         let (ws_a, ws_b) = (&mut self.grad_ws, &mut self.grad_ws_neg);
         let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
         let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
@@ -407,8 +418,8 @@ impl Session {
             .collect();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
         let every = self.preset.eval.eval_every;
-        let nll = (every > 0 && self.step % every == 0).then(|| self.evaluate().nll);
-        if self.step % 50 == 0 || nll.is_some() {
+        let nll = (every > 0 && self.step.is_multiple_of(every)).then(|| self.evaluate().nll);
+        if self.step.is_multiple_of(50) || nll.is_some() {
             self.last_good = Snapshot {
                 params: self.params.clone(),
                 opt: self.opt.clone(),

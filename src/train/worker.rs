@@ -67,6 +67,8 @@ pub enum Event {
     Saved(PathBuf),
     /// A command failed.
     Failed(String),
+    /// The settings the worker now trains with (after a change or a reset).
+    Applied(Box<Preset>),
 }
 
 /// The window's end of the worker.
@@ -140,7 +142,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(session: Session, events: SyncSender<Event>, waker: Box<dyn Fn() + Send + Sync>) -> Self {
+    fn new(
+        session: Session,
+        events: SyncSender<Event>,
+        waker: Box<dyn Fn() + Send + Sync>,
+    ) -> Self {
         Self {
             session,
             events,
@@ -207,7 +213,9 @@ impl Worker {
                 self.steps_left = n;
             }
             Command::SetPreset(p) => {
-                if !self.session.apply_live(&p) {
+                if self.session.apply_live(&p) {
+                    self.emit(Event::Applied(p));
+                } else {
                     self.emit(Event::Failed(
                         "this change needs a reset of the parameters".into(),
                     ));
@@ -215,6 +223,7 @@ impl Worker {
             }
             Command::Reset(p) => {
                 self.session = Session::new(&p);
+                self.emit(Event::Applied(p));
                 self.log.clear();
                 self.pending.clear();
                 self.running = false;
@@ -222,6 +231,7 @@ impl Worker {
             }
             Command::LoadParams(p, params) => {
                 self.session = Session::from_params(&p, params);
+                self.emit(Event::Applied(p));
                 self.log.clear();
                 self.pending.clear();
                 self.running = false;
@@ -281,7 +291,9 @@ impl Worker {
             }));
             self.emit(Event::Metrics(rows));
         }
-        if self.view_dirty || (self.running && self.last_view.elapsed() > Duration::from_millis(150)) {
+        if self.view_dirty
+            || (self.running && self.last_view.elapsed() > Duration::from_millis(150))
+        {
             self.send_view();
         }
         self.last_flush = Instant::now();

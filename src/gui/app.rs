@@ -1,0 +1,600 @@
+//! The workbench window: composes the panels, sends commands to the training worker,
+//! drains its events in `logic`, and draws in `ui`. It never waits on the worker.
+
+use super::history::MetricsHistory;
+use super::views::{HeatKind, SamplesOptions};
+use super::{panels, theme, views};
+use crate::data::Dataset;
+use crate::preset::Preset;
+use crate::train::worker::{Command, Event, View, WorkerHandle};
+use egui::{Key, TextureHandle, TextureOptions};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The bundled preset the window opens with the first time.
+pub const DEFAULT_PRESET: &str = include_str!("../../presets/eight_gaussians.ron");
+
+/// What survives a restart.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PersistedState {
+    pub preset: Preset,
+    pub preset_path: Option<PathBuf>,
+    pub recent: Vec<PathBuf>,
+    pub samples: SamplesOptions,
+    pub per_layer: bool,
+}
+
+impl Default for PersistedState {
+    fn default() -> Self {
+        Self {
+            preset: Preset::from_ron(DEFAULT_PRESET).unwrap_or_default(),
+            preset_path: None,
+            recent: Vec::new(),
+            samples: SamplesOptions::default(),
+            per_layer: false,
+        }
+    }
+}
+
+/// Every action of the toolbar, with its label and tooltip in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiCommand {
+    OpenPreset,
+    SavePreset,
+    ExportModel,
+    LoadModel,
+    ExportMetrics,
+    Train,
+    Pause,
+    Step,
+    Reset,
+}
+
+impl UiCommand {
+    #[must_use]
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::OpenPreset => "Open preset…",
+            Self::SavePreset => "Save preset…",
+            Self::ExportModel => "Export model…",
+            Self::LoadModel => "Load model…",
+            Self::ExportMetrics => "Export metrics…",
+            Self::Train => "Train",
+            Self::Pause => "Pause",
+            Self::Step => "Step",
+            Self::Reset => "Reset",
+        }
+    }
+
+    #[must_use]
+    pub fn tooltip(self) -> &'static str {
+        match self {
+            Self::OpenPreset => "Open an experiment (RON). You can also drop a file on the window.",
+            Self::SavePreset => "Save the current settings as a preset (RON).",
+            Self::ExportModel => "Save the trained parameters as safetensors, with the preset in the metadata.",
+            Self::LoadModel => "Load a model (safetensors) to look at it or continue training.",
+            Self::ExportMetrics => "Save every step's metrics as CSV.",
+            Self::Train => "Train up to the preset's steps, then on until paused (Space).",
+            Self::Pause => "Pause after the current step (Space).",
+            Self::Step => "Take one training step.",
+            Self::Reset => "New parameters, optimiser and sampler state.",
+        }
+    }
+}
+
+/// A message in the status bar.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub error: bool,
+    pub text: String,
+}
+
+/// A change that needs fresh parameters, waiting for the user's confirmation.
+#[derive(Debug, Clone)]
+struct PendingReset {
+    preset: Preset,
+    why: String,
+}
+
+pub struct WorkbenchApp {
+    pub state: PersistedState,
+    worker: WorkerHandle,
+    /// The settings the worker trains with, as it last reported them.
+    pub worker_preset: Preset,
+    /// What the window last sent (so edits are sent once).
+    sent: Preset,
+    pub running: bool,
+    pub step: usize,
+    pub history: MetricsHistory,
+    pub view: Option<View>,
+    texture: Option<TextureHandle>,
+    texture_kind: Option<(usize, HeatKind)>,
+    pub data: Dataset,
+    true_nll: Option<f64>,
+    pending_reset: Option<PendingReset>,
+    pub messages: VecDeque<Message>,
+    frame_times: VecDeque<f64>,
+    last_frame: Option<Instant>,
+    rate: (Instant, usize, f64),
+}
+
+fn data_for(p: &Preset) -> (Dataset, Option<f64>) {
+    let d = Dataset::generate(&p.data);
+    let t = d.true_nll();
+    (d, t)
+}
+
+/// Why a change from `a` to `b` cannot be applied to a running session.
+fn reset_reason(a: &Preset, b: &Preset) -> Option<String> {
+    if a.model != b.model {
+        Some("Changing the network".into())
+    } else if a.data != b.data {
+        Some("Changing the data".into())
+    } else if a.batch_size != b.batch_size {
+        Some("Changing the batch size".into())
+    } else if a.seed != b.seed {
+        Some("Changing the seed".into())
+    } else if std::mem::discriminant(&a.sampler.init) != std::mem::discriminant(&b.sampler.init)
+        || matches!((a.sampler.init, b.sampler.init),
+            (crate::sampler::Init::ReplayBuffer { size: x, .. }, crate::sampler::Init::ReplayBuffer { size: y, .. }) if x != y)
+    {
+        Some("Changing the sampler's start or buffer size".into())
+    } else {
+        None
+    }
+}
+
+impl WorkbenchApp {
+    /// The app with eframe's persistence, as the window starts it.
+    #[must_use]
+    pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
+        let state: PersistedState = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        Self::with_state(&cc.egui_ctx, state)
+    }
+
+    /// The app with a given state (tests start from the default one).
+    #[must_use]
+    pub fn with_state(ctx: &egui::Context, mut state: PersistedState) -> Self {
+        if state.preset.validate().is_err() {
+            state.preset = PersistedState::default().preset;
+        }
+        let ctx2 = ctx.clone();
+        let worker = WorkerHandle::spawn(&state.preset, Box::new(move || ctx2.request_repaint()));
+        let (data, true_nll) = data_for(&state.preset);
+        Self {
+            worker_preset: state.preset.clone(),
+            sent: state.preset.clone(),
+            state,
+            worker,
+            running: false,
+            step: 0,
+            history: MetricsHistory::default(),
+            view: None,
+            texture: None,
+            texture_kind: None,
+            data,
+            true_nll,
+            pending_reset: None,
+            messages: VecDeque::new(),
+            frame_times: VecDeque::new(),
+            last_frame: None,
+            rate: (Instant::now(), 0, 0.0),
+        }
+    }
+
+    fn message(&mut self, error: bool, text: impl Into<String>) {
+        self.messages.push_back(Message {
+            error,
+            text: text.into(),
+        });
+        while self.messages.len() > 6 {
+            self.messages.pop_front();
+        }
+    }
+
+    fn send(&mut self, c: Command) {
+        if !self.worker.send(c) {
+            self.message(true, "the training thread is not responding; the command was dropped");
+        }
+    }
+
+    fn remember(&mut self, path: &Path) {
+        self.state.recent.retain(|p| p != path);
+        self.state.recent.insert(0, path.to_path_buf());
+        self.state.recent.truncate(8);
+    }
+
+    /// Replaces the experiment with `preset` (fresh parameters) and clears the plots.
+    fn reset_to(&mut self, preset: Preset) {
+        self.state.preset = preset.clone();
+        self.sent = preset.clone();
+        (self.data, self.true_nll) = data_for(&preset);
+        self.history = MetricsHistory::default();
+        self.view = None;
+        self.texture_kind = None;
+        self.send(Command::Reset(Box::new(preset)));
+    }
+
+    /// Opens a preset file; a broken one leaves everything as it was.
+    pub fn open_preset(&mut self, path: &Path) {
+        match Preset::load(path) {
+            Ok(p) => {
+                self.reset_to(p);
+                self.state.preset_path = Some(path.to_path_buf());
+                self.remember(path);
+                self.message(false, format!("opened {}", path.display()));
+            }
+            Err(e) => self.message(true, e.to_string()),
+        }
+    }
+
+    /// Loads a model file (its preset and parameters); a broken one changes nothing.
+    pub fn load_model(&mut self, path: &Path) {
+        match crate::export::load(path) {
+            Ok((p, params)) => {
+                self.state.preset = p.clone();
+                self.sent = p.clone();
+                (self.data, self.true_nll) = data_for(&p);
+                self.history = MetricsHistory::default();
+                self.texture_kind = None;
+                self.send(Command::LoadParams(Box::new(p), params));
+                self.remember(path);
+                self.message(false, format!("loaded model {}", path.display()));
+            }
+            Err(e) => self.message(true, e.to_string()),
+        }
+    }
+
+    fn save_preset(&mut self, path: &Path) {
+        match self.state.preset.save(path) {
+            Ok(()) => {
+                self.state.preset_path = Some(path.to_path_buf());
+                self.remember(path);
+                self.message(false, format!("saved {}", path.display()));
+            }
+            Err(e) => self.message(true, format!("cannot save {}: {e}", path.display())),
+        }
+    }
+
+    /// Runs a toolbar command.
+    pub fn run_command(&mut self, c: UiCommand) {
+        match c {
+            UiCommand::Train => self.send(Command::Start),
+            UiCommand::Pause => self.send(Command::Pause),
+            UiCommand::Step => self.send(Command::Step(1)),
+            UiCommand::Reset => {
+                let p = self.state.preset.clone();
+                self.reset_to(p);
+            }
+            UiCommand::OpenPreset => {
+                if let Some(p) = rfd::FileDialog::new().add_filter("preset", &["ron"]).pick_file() {
+                    self.open_preset(&p);
+                }
+            }
+            UiCommand::SavePreset => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("preset", &["ron"])
+                    .set_file_name(format!("{}.ron", self.state.preset.name))
+                    .save_file()
+                {
+                    self.save_preset(&p);
+                }
+            }
+            UiCommand::ExportModel => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("safetensors", &["safetensors"])
+                    .set_file_name(format!("{}.safetensors", self.state.preset.name))
+                    .save_file()
+                {
+                    self.send(Command::Export(p));
+                }
+            }
+            UiCommand::LoadModel => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("safetensors", &["safetensors"])
+                    .pick_file()
+                {
+                    self.load_model(&p);
+                }
+            }
+            UiCommand::ExportMetrics => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("CSV", &["csv"])
+                    .set_file_name("metrics.csv")
+                    .save_file()
+                {
+                    self.send(Command::ExportMetrics(p));
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, ctx: &egui::Context) {
+        let budget = Instant::now();
+        while let Some(e) = self.worker.try_recv() {
+            match e {
+                Event::Metrics(rows) => {
+                    for r in &rows {
+                        self.history.push(r);
+                    }
+                }
+                Event::View(v) => self.view = Some(*v),
+                Event::State { running, step } => {
+                    self.running = running;
+                    self.step = step;
+                }
+                Event::Diverged(err) => {
+                    self.running = false;
+                    self.message(true, format!("{err} — training paused"));
+                }
+                Event::Saved(p) => {
+                    self.remember(&p);
+                    self.message(false, format!("wrote {}", p.display()));
+                }
+                Event::Failed(m) => self.message(true, m),
+                Event::Applied(p) => self.worker_preset = *p,
+            }
+            if budget.elapsed() > Duration::from_millis(4) {
+                ctx.request_repaint();
+                break;
+            }
+        }
+        if let Some(v) = &self.view {
+            self.step = self.step.max(v.step);
+        }
+        if let Some(last) = self.history.loss.points.last() {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let s = last[0] as usize;
+            self.step = self.step.max(s);
+        }
+    }
+
+    /// Sends edits of the draft preset: live ones at once, resetting ones after a
+    /// confirmation (or at once before the first step).
+    fn apply_edits(&mut self) {
+        if self.state.preset == self.sent || self.pending_reset.is_some() {
+            return;
+        }
+        let draft = self.state.preset.clone();
+        if draft.data != self.sent.data {
+            (self.data, self.true_nll) = data_for(&draft);
+        }
+        if let Err(e) = draft.validate() {
+            self.message(true, e.to_string());
+            self.state.preset = self.sent.clone();
+            return;
+        }
+        match reset_reason(&self.sent, &draft) {
+            None => {
+                self.sent = draft.clone();
+                self.send(Command::SetPreset(Box::new(draft)));
+            }
+            Some(_) if self.step == 0 && self.history.received == 0 => self.reset_to(draft),
+            Some(why) => {
+                self.pending_reset = Some(PendingReset {
+                    preset: draft,
+                    why,
+                });
+            }
+        }
+    }
+
+    fn update_texture(&mut self, ctx: &egui::Context) {
+        let Some(v) = &self.view else { return };
+        let key = (v.step, self.state.samples.heat);
+        if self.texture_kind == Some(key) && self.texture.is_some() {
+            return;
+        }
+        let img = views::heat_image(v, self.state.samples.heat);
+        match &mut self.texture {
+            Some(t) => t.set(img, TextureOptions::LINEAR),
+            None => self.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR)),
+        }
+        self.texture_kind = Some(key);
+    }
+
+    fn frame_stats(&mut self) -> (f64, f64) {
+        let now = Instant::now();
+        if let Some(last) = self.last_frame {
+            self.frame_times.push_back(now.duration_since(last).as_secs_f64());
+            while self.frame_times.len() > 60 {
+                self.frame_times.pop_front();
+            }
+        }
+        self.last_frame = Some(now);
+        #[allow(clippy::cast_precision_loss)]
+        let mean = self.frame_times.iter().sum::<f64>() / self.frame_times.len().max(1) as f64;
+        // Steps per second over the last second or so.
+        let (t0, s0, rate) = self.rate;
+        let dt = now.duration_since(t0).as_secs_f64();
+        if dt > 0.5 {
+            #[allow(clippy::cast_precision_loss)]
+            let r = self.step.saturating_sub(s0) as f64 / dt;
+            self.rate = (now, self.step, if self.running { r } else { 0.0 });
+        }
+        (mean * 1e3, rate)
+    }
+
+    /// The mean frame time over the last 60 frames, in ms.
+    #[must_use]
+    pub fn frame_ms(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.frame_times.len().max(1) as f64;
+        self.frame_times.iter().sum::<f64>() / n * 1e3
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, rate: f64) {
+        let mut clicked = None;
+        ui.horizontal(|ui| {
+            for c in [UiCommand::OpenPreset, UiCommand::SavePreset, UiCommand::ExportModel, UiCommand::LoadModel, UiCommand::ExportMetrics] {
+                if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
+                    clicked = Some(c);
+                }
+            }
+            ui.menu_button("Recent", |ui| {
+                if self.state.recent.is_empty() {
+                    ui.weak("nothing yet");
+                }
+                for p in self.state.recent.clone() {
+                    if ui.button(p.display().to_string()).clicked() {
+                        if p.extension().is_some_and(|e| e == "safetensors") {
+                            self.load_model(&p);
+                        } else {
+                            self.open_preset(&p);
+                        }
+                        ui.close();
+                    }
+                }
+            });
+            ui.separator();
+            let train = if self.running { UiCommand::Pause } else { UiCommand::Train };
+            for c in [train, UiCommand::Step, UiCommand::Reset] {
+                if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
+                    clicked = Some(c);
+                }
+            }
+            ui.separator();
+            let rate = if self.running { format!("{rate:.1} steps/s") } else { "paused".into() };
+            ui.label(format!("{} · {} · CPU · {rate}", self.state.preset.name, self.data.spec.set.name()));
+        });
+        if let Some(c) = clicked {
+            self.run_command(c);
+        }
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui, frame_ms: f64) {
+        ui.horizontal(|ui| {
+            ui.label(format!("step {}", self.step));
+            ui.separator();
+            let nll = self.history.nll.last().map_or("–".into(), |n| format!("{n:.4}"));
+            ui.label(format!("NLL {nll}"));
+            ui.separator();
+            if self.running {
+                ui.label(format!("frame {frame_ms:.1} ms ({:.0} fps)", 1e3 / frame_ms.max(1e-3)));
+            } else {
+                ui.label("idle");
+            }
+            ui.separator();
+            if let Some(m) = self.messages.back() {
+                if m.error {
+                    ui.colored_label(theme::ERROR, &m.text);
+                } else {
+                    ui.label(&m.text);
+                }
+            }
+        });
+    }
+
+    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::CollapsingHeader::new("Data").default_open(true).show(ui, |ui| {
+                panels::data_ui(ui, &mut self.state.preset.data, self.true_nll);
+            });
+            egui::CollapsingHeader::new("Network").default_open(true).show(ui, |ui| {
+                panels::network_ui(ui, &mut self.state.preset.model);
+            });
+            egui::CollapsingHeader::new("Sampler").default_open(true).show(ui, |ui| {
+                panels::sampler_ui(ui, &mut self.state.preset.sampler);
+            });
+            egui::CollapsingHeader::new("Objective and optimiser").default_open(true).show(ui, |ui| {
+                panels::objective_ui(ui, &mut self.state.preset);
+            });
+            egui::CollapsingHeader::new("Run").default_open(true).show(ui, |ui| {
+                panels::run_ui(ui, &mut self.state.preset);
+            });
+        });
+    }
+
+    fn confirm_ui(&mut self, ctx: &egui::Context) {
+        let Some(pending) = self.pending_reset.clone() else { return };
+        let mut decision = None;
+        egui::Modal::new(egui::Id::unique("confirm_reset")).show(ctx, |ui| {
+            ui.heading("Reset the parameters?");
+            ui.label(format!("{} starts the model over: the trained parameters and the plots are lost.", pending.why));
+            ui.horizontal(|ui| {
+                if ui.button("Reset and apply").clicked() {
+                    decision = Some(true);
+                }
+                if ui.button("Cancel").clicked() {
+                    decision = Some(false);
+                }
+            });
+        });
+        match decision {
+            Some(true) => {
+                self.pending_reset = None;
+                self.reset_to(pending.preset);
+            }
+            Some(false) => {
+                self.pending_reset = None;
+                let keep = self.sent.clone();
+                (self.data, self.true_nll) = data_for(&keep);
+                self.state.preset = keep;
+            }
+            None => {}
+        }
+    }
+}
+
+impl eframe::App for WorkbenchApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain(ctx);
+        // Files dropped on the window.
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        for p in dropped {
+            if p.extension().is_some_and(|e| e == "safetensors") {
+                self.load_model(&p);
+            } else {
+                self.open_preset(&p);
+            }
+        }
+        if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
+            self.run_command(if self.running { UiCommand::Pause } else { UiCommand::Train });
+        }
+        self.update_texture(ctx);
+        if self.running {
+            ctx.request_repaint_after(Duration::from_millis(15));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let (frame_ms, rate) = self.frame_stats();
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui, rate));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, frame_ms));
+        egui::Panel::left("settings").default_size(330.0).resizable(true).show(ui, |ui| self.settings_ui(ui));
+        egui::Panel::right("curves").default_size(460.0).resizable(true).show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut self.state.per_layer, "per layer");
+            });
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                views::curves_ui(ui, &self.history, self.true_nll, self.state.per_layer);
+            });
+        });
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let o = &mut self.state.samples;
+                ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
+                ui.selectable_value(&mut o.heat, HeatKind::Energy, "energy");
+                ui.checkbox(&mut o.show_data, "data");
+                ui.checkbox(&mut o.show_samples, "samples");
+                ui.checkbox(&mut o.show_buffer, "buffer");
+                if ui.checkbox(&mut o.show_paths, "chain paths").changed() {
+                    let n = if o.show_paths { 8 } else { 0 };
+                    self.worker.send(Command::ChainPaths(n));
+                }
+            });
+            views::samples_ui(ui, &self.data, self.view.as_ref(), self.texture.as_ref(), &self.state.samples);
+        });
+        self.confirm_ui(ui.ctx());
+        self.apply_edits();
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.state);
+    }
+}

@@ -1,0 +1,111 @@
+//! A bounded history of metric series for the plots: recent points at full resolution,
+//! older ones thinned out, so a long run stays fast to draw.
+
+use crate::train::StepMetrics;
+
+/// Points kept per series before the older half is thinned.
+pub const CAPACITY: usize = 4000;
+
+/// One plotted series of (step, value).
+#[derive(Debug, Clone, Default)]
+pub struct Series {
+    pub points: Vec<[f64; 2]>,
+}
+
+impl Series {
+    pub fn push(&mut self, step: usize, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        self.points.push([step as f64, v]);
+        if self.points.len() > CAPACITY {
+            // Keep every other point of the older half.
+            let half = self.points.len() / 2;
+            let mut kept: Vec<[f64; 2]> = self.points[..half].iter().step_by(2).copied().collect();
+            kept.extend_from_slice(&self.points[half..]);
+            self.points = kept;
+        }
+    }
+
+    #[must_use]
+    pub fn last(&self) -> Option<f64> {
+        self.points.last().map(|p| p[1])
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+}
+
+/// Every series the window plots.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsHistory {
+    pub loss: Series,
+    pub e_data: Series,
+    pub e_sample: Series,
+    pub data_term_norm: Series,
+    pub sample_term_norm: Series,
+    pub grad_norm: Series,
+    pub cos_terms: Series,
+    pub nll: Series,
+    pub step_ms: Series,
+    /// Per layer: (name, |data term|, |sample term|).
+    pub layers: Vec<(String, Series, Series)>,
+    /// Steps received in all.
+    pub received: usize,
+}
+
+impl MetricsHistory {
+    pub fn push(&mut self, m: &StepMetrics) {
+        let s = m.step;
+        self.loss.push(s, m.loss);
+        self.e_data.push(s, m.e_data);
+        self.e_sample.push(s, m.e_sample);
+        self.data_term_norm.push(s, m.data_term_norm);
+        self.sample_term_norm.push(s, m.sample_term_norm);
+        self.grad_norm.push(s, m.grad_norm);
+        self.cos_terms.push(s, m.cos_terms);
+        if let Some(n) = m.nll {
+            self.nll.push(s, n);
+        }
+        self.step_ms.push(s, m.step_ms);
+        if self.layers.len() != m.layers.len() {
+            self.layers = m
+                .layers
+                .iter()
+                .map(|l| (l.name.clone(), Series::default(), Series::default()))
+                .collect();
+        }
+        for (slot, l) in self.layers.iter_mut().zip(&m.layers) {
+            slot.1.push(s, l.data_term_norm);
+            slot.2.push(s, l.sample_term_norm);
+        }
+        self.received += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_stays_bounded_and_keeps_the_latest() {
+        let mut s = Series::default();
+        for i in 0..20_000 {
+            s.push(i, 1.0);
+        }
+        assert!(s.len() <= CAPACITY);
+        assert_eq!(s.points.last().map(|p| p[0]), Some(19_999.0));
+        assert_eq!(s.points[0][0], 0.0);
+        // Recent points are at full resolution.
+        let n = s.len();
+        assert_eq!(s.points[n - 1][0] - s.points[n - 2][0], 1.0);
+    }
+}

@@ -1,0 +1,277 @@
+//! The left column's editors. Each edits one part of the draft preset and nothing else;
+//! the app decides what the edit means for the running experiment.
+
+use crate::data::{DataSpec, ToySet};
+use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
+use crate::optim::{OptimizerKind, OptimizerSpec};
+use crate::preset::{EvalSpec, ObjectiveSpec, Preset};
+use crate::sampler::{Init, SamplerKind, SamplerSpec};
+use egui::{DragValue, Ui};
+
+fn row(ui: &mut Ui, label: &str, tip: &str, add: impl FnOnce(&mut Ui) -> egui::Response) {
+    ui.label(label).on_hover_text(tip);
+    add(ui).on_hover_text(tip);
+    ui.end_row();
+}
+
+/// Data set, size, noise, seed and held-out fraction.
+pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>) {
+    egui::Grid::new("data_grid").num_columns(2).show(ui, |ui| {
+        row(ui, "Set", "The toy data set (FFJORD's parameters).", |ui| {
+            egui::ComboBox::from_id_salt("data_set")
+                .selected_text(d.set.name())
+                .show_ui(ui, |ui| {
+                    for s in ToySet::ALL {
+                        ui.selectable_value(&mut d.set, s, s.name());
+                    }
+                })
+                .response
+        });
+        row(ui, "Size", "Points in all, held-out split included.", |ui| {
+            ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100))
+        });
+        let mut noise = d.noise();
+        let tip = "The set's noise parameter (its literature default until changed).";
+        row(ui, "Noise", tip, |ui| {
+            let r = ui.add(DragValue::new(&mut noise).range(0.0..=5.0).speed(0.005));
+            if r.changed() {
+                d.noise = Some(noise);
+            }
+            r
+        });
+        row(ui, "Seed", "Seed of the data draw.", |ui| {
+            ui.add(DragValue::new(&mut d.seed))
+        });
+        row(ui, "Held out", "Fraction of points used only for the NLL.", |ui| {
+            ui.add(DragValue::new(&mut d.held_out).range(0.05..=0.5).speed(0.005))
+        });
+    });
+    match true_nll {
+        Some(n) => ui.label(format!("True NLL of the held-out split: {n:.4} nats")),
+        None => ui.weak("True density unknown for this set."),
+    };
+}
+
+/// The layer list: add, remove, reorder, widths and activations; parameter count.
+pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
+    let mut remove = None;
+    let mut swap = None;
+    let n = m.layers.len();
+    for i in 0..n {
+        ui.horizontal(|ui| {
+            ui.label(format!("{i}"));
+            let l = &mut m.layers[i];
+            let mut is_linear = matches!(l, LayerSpec::Linear(_));
+            egui::ComboBox::from_id_salt(("layer_kind", i))
+                .width(90.0)
+                .selected_text(match *l {
+                    LayerSpec::Linear(_) => "Linear",
+                    other => other.activation().map_or("?", Activation::name),
+                })
+                .show_ui(ui, |ui| {
+                    if ui.selectable_label(is_linear, "Linear").clicked() && !is_linear {
+                        *l = LayerSpec::Linear(64);
+                        is_linear = true;
+                    }
+                    for a in Activation::ALL {
+                        let sel = l.activation() == Some(a);
+                        if ui.selectable_label(sel, a.name()).clicked() {
+                            *l = LayerSpec::act(a);
+                        }
+                    }
+                });
+            if let LayerSpec::Linear(w) = l {
+                ui.add(DragValue::new(w).range(1..=1024).prefix("width "))
+                    .on_hover_text("Outputs of this layer.");
+            }
+            if ui.small_button("up").on_hover_text("Move up").clicked() && i > 0 {
+                swap = Some((i - 1, i));
+            }
+            if ui.small_button("down").on_hover_text("Move down").clicked() && i + 1 < n {
+                swap = Some((i, i + 1));
+            }
+            if ui.small_button("del").on_hover_text("Remove this layer").clicked() {
+                remove = Some(i);
+            }
+        });
+    }
+    if let Some((a, b)) = swap {
+        m.layers.swap(a, b);
+    }
+    if let Some(i) = remove {
+        m.layers.remove(i);
+    }
+    ui.horizontal(|ui| {
+        if ui.button("+ Linear").clicked() {
+            m.layers.push(LayerSpec::Linear(64));
+        }
+        if ui.button("+ SiLU").clicked() {
+            m.layers.push(LayerSpec::Silu);
+        }
+    });
+    ui.label(format!("{} -> Linear(1) = energy", if n == 0 { "x" } else { "…" }));
+    let arch = Architecture::new(m, 2);
+    ui.label(format!("Parameters: {}", arch.n_params));
+}
+
+/// The sampler's rule, steps, initialisation, clamping, with the implied temperature.
+pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
+    egui::Grid::new("sampler_grid").num_columns(2).show(ui, |ui| {
+        row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).", |ui| {
+            egui::ComboBox::from_id_salt("sampler_kind")
+                .selected_text(s.kind.name())
+                .show_ui(ui, |ui| {
+                    let a = s.kind.step_size();
+                    let noise = s.kind.noise();
+                    if ui.selectable_label(matches!(s.kind, SamplerKind::Sgld { .. }), "SGLD").clicked() {
+                        s.kind = SamplerKind::Sgld { step_size: a, noise };
+                    }
+                    if ui.selectable_label(matches!(s.kind, SamplerKind::Langevin { .. }), "Langevin").clicked() {
+                        s.kind = SamplerKind::Langevin { step_size: a };
+                    }
+                })
+                .response
+        });
+        match &mut s.kind {
+            SamplerKind::Sgld { step_size, noise } => {
+                row(ui, "Step size", "a: the gradient step (safe to change while training).", |ui| {
+                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                });
+                row(ui, "Noise", "s: the noise's standard deviation per step (safe to change while training).", |ui| {
+                    ui.add(DragValue::new(noise).range(0.0..=10.0).speed(0.001))
+                });
+            }
+            SamplerKind::Langevin { step_size } => {
+                row(ui, "Step size", "η; the noise is √(2η) (safe to change while training).", |ui| {
+                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                });
+            }
+        }
+        row(ui, "Steps (K)", "Sampler steps per training step.", |ui| {
+            ui.add(DragValue::new(&mut s.steps).range(0..=1000))
+        });
+    });
+    let t = s.kind.temperature();
+    ui.horizontal(|ui| {
+        let text = format!("Temperature T = s²/(2a) = {t:.4}");
+        if (0.5..=2.0).contains(&t) {
+            ui.label(text)
+        } else {
+            ui.colored_label(super::theme::WARNING, text)
+        }
+        .on_hover_text("The chains follow p^(1/T); only T = 1 samples the model itself.");
+        if ui
+            .button("Proper Langevin (T = 1)")
+            .on_hover_text("Set noise = √(2·step) so that the chains sample p_θ.")
+            .clicked()
+        {
+            let a = s.kind.step_size();
+            s.kind = SamplerKind::Sgld {
+                step_size: a,
+                noise: (2.0 * a).sqrt(),
+            };
+        }
+    });
+    egui::Grid::new("init_grid").num_columns(2).show(ui, |ui| {
+        row(ui, "Start", "Replay buffer (persistent chains), fresh noise (short-run), or the data batch (CD-k). Changing it resets.", |ui| {
+            egui::ComboBox::from_id_salt("init_kind")
+                .selected_text(s.init.name())
+                .show_ui(ui, |ui| {
+                    let rb = Init::ReplayBuffer { size: 10_000, reinit_prob: 0.05 };
+                    for choice in [rb, Init::Noise, Init::Data] {
+                        let sel = std::mem::discriminant(&s.init) == std::mem::discriminant(&choice);
+                        if ui.selectable_label(sel, choice.name()).clicked() && !sel {
+                            s.init = choice;
+                        }
+                    }
+                })
+                .response
+        });
+        if let Init::ReplayBuffer { size, reinit_prob } = &mut s.init {
+            row(ui, "Buffer size", "Chains kept between training steps.", |ui| {
+                ui.add(DragValue::new(size).range(1..=1_000_000).speed(100))
+            });
+            row(ui, "Re-init prob.", "Chance that a drawn chain restarts from uniform noise.", |ui| {
+                ui.add(DragValue::new(reinit_prob).range(0.0..=1.0).speed(0.005))
+            });
+        }
+        row(ui, "Clamp", "Clamp the chains to the data box after every step.", |ui| {
+            ui.checkbox(&mut s.clamp, "")
+        });
+    });
+}
+
+/// Objective, optimiser, batch, steps and evaluation.
+pub fn objective_ui(ui: &mut Ui, p: &mut Preset) {
+    let Preset {
+        objective: ObjectiveSpec { alpha, .. },
+        optimizer: o,
+        eval: EvalSpec { eval_every, grid },
+        ..
+    } = p;
+    let o: &mut OptimizerSpec = o;
+    egui::Grid::new("objective_grid").num_columns(2).show(ui, |ui| {
+        row(ui, "α", "Energy regulariser α·(E(x⁺)² + E(x⁻)²) (safe to change while training).", |ui| {
+            ui.add(DragValue::new(alpha).range(0.0..=10.0).speed(0.005))
+        });
+        row(ui, "Optimiser", "Adam, AdamW (decoupled weight decay) or SGD.", |ui| {
+            egui::ComboBox::from_id_salt("opt_kind")
+                .selected_text(o.kind.name())
+                .show_ui(ui, |ui| {
+                    for k in OptimizerKind::ALL {
+                        ui.selectable_value(&mut o.kind, k, k.name());
+                    }
+                })
+                .response
+        });
+        row(ui, "Learning rate", "Safe to change while training.", |ui| {
+            ui.add(DragValue::new(&mut o.lr).range(1e-6..=1.0).speed(1e-4).max_decimals(6))
+        });
+        if o.kind == OptimizerKind::Sgd {
+            row(ui, "Momentum", "SGD momentum.", |ui| {
+                ui.add(DragValue::new(&mut o.momentum).range(0.0..=0.999).speed(0.01))
+            });
+        } else {
+            row(ui, "β₁", "Adam's first-moment decay (0 is common for EBMs).", |ui| {
+                ui.add(DragValue::new(&mut o.betas.0).range(0.0..=0.999).speed(0.01))
+            });
+            row(ui, "β₂", "Adam's second-moment decay.", |ui| {
+                ui.add(DragValue::new(&mut o.betas.1).range(0.0..=0.99999).speed(0.0001))
+            });
+        }
+        row(ui, "Weight decay", "L2 (Adam, SGD) or decoupled (AdamW).", |ui| {
+            ui.add(DragValue::new(&mut o.weight_decay).range(0.0..=1.0).speed(1e-4))
+        });
+        let mut clip = o.clip_grad_norm.is_some();
+        let mut value = o.clip_grad_norm.unwrap_or(1.0);
+        row(ui, "Clip |g|", "Rescale the gradient to at most this norm.", |ui| {
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut clip, "");
+                ui.add_enabled(clip, DragValue::new(&mut value).range(1e-3..=1e3).speed(0.01));
+            })
+            .response
+        });
+        o.clip_grad_norm = clip.then_some(value);
+        row(ui, "NLL every", "Evaluate the held-out NLL by quadrature every this many steps.", |ui| {
+            ui.add(DragValue::new(eval_every).range(0..=100_000))
+        });
+        row(ui, "Grid", "Points per side of the quadrature grid.", |ui| {
+            ui.add(DragValue::new(grid).range(8..=1024))
+        });
+    });
+}
+
+/// Batch size, steps and seed.
+pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
+    egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
+        row(ui, "Batch", "Data points per step, and as many chains. Changing it resets.", |ui| {
+            ui.add(DragValue::new(&mut p.batch_size).range(1..=8192))
+        });
+        row(ui, "Steps", "Train stops after this many steps; Train again continues.", |ui| {
+            ui.add(DragValue::new(&mut p.steps).range(1..=10_000_000))
+        });
+        row(ui, "Seed", "Seed of initialisation, batches and sampler noise. Changing it resets.", |ui| {
+            ui.add(DragValue::new(&mut p.seed))
+        });
+    });
+}

@@ -1,0 +1,54 @@
+//! Named colours: the only place with colour literals. Data is always blue, samples
+//! always orange, the exact reference always green, in every plot.
+
+use egui::Color32;
+
+pub const DATA: Color32 = Color32::from_rgb(66, 133, 244);
+pub const SAMPLES: Color32 = Color32::from_rgb(255, 140, 0);
+pub const DIFFERENCE: Color32 = Color32::from_rgb(200, 80, 200);
+pub const EXACT: Color32 = Color32::from_rgb(60, 180, 90);
+pub const LOSS: Color32 = Color32::from_rgb(150, 150, 150);
+pub const BUFFER: Color32 = Color32::from_rgba_premultiplied(230, 230, 230, 110);
+pub const PATH: Color32 = Color32::from_rgb(255, 220, 120);
+pub const ERROR: Color32 = Color32::from_rgb(230, 80, 70);
+pub const WARNING: Color32 = Color32::from_rgb(230, 180, 60);
+
+/// Stops of the heat map's colour scale (low density → high density), viridis-like.
+const STOPS: [[f32; 3]; 5] = [
+    [0.267, 0.005, 0.329],
+    [0.230, 0.322, 0.546],
+    [0.128, 0.567, 0.551],
+    [0.369, 0.789, 0.383],
+    [0.993, 0.906, 0.144],
+];
+
+/// The colour of `t` in [0, 1] on the heat map's scale.
+#[must_use]
+pub fn heat(t: f32) -> Color32 {
+    let t = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f32;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let i = (t.floor() as usize).min(STOPS.len() - 2);
+    let f = t - i as f32;
+    let c: Vec<u8> = (0..3)
+        .map(|k| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let v = ((STOPS[i][k] * (1.0 - f) + STOPS[i + 1][k] * f) * 255.0) as u8;
+            v
+        })
+        .collect();
+    Color32::from_rgb(c[0], c[1], c[2])
+}
+
+/// A colour for the i-th layer's curves.
+#[must_use]
+pub fn layer(i: usize) -> Color32 {
+    const L: [Color32; 6] = [
+        Color32::from_rgb(100, 180, 255),
+        Color32::from_rgb(255, 170, 60),
+        Color32::from_rgb(120, 220, 120),
+        Color32::from_rgb(230, 110, 230),
+        Color32::from_rgb(240, 240, 110),
+        Color32::from_rgb(110, 230, 230),
+    ];
+    L[i % L.len()]
+}

@@ -1,0 +1,226 @@
+//! Read-only views: the samples over the model's heat map, and the curves.
+
+use super::history::{MetricsHistory, Series};
+use super::theme;
+use crate::data::Dataset;
+use crate::train::worker::View;
+use egui::{Color32, ColorImage, TextureHandle, Ui};
+use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
+
+/// What the heat map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HeatKind {
+    Density,
+    Energy,
+}
+
+/// Builds the heat map image from a view: row 0 at the top (largest y).
+#[must_use]
+pub fn heat_image(view: &View, kind: HeatKind) -> ColorImage {
+    let g = view.grid;
+    let vals: Vec<f32> = match kind {
+        #[allow(clippy::cast_possible_truncation)]
+        HeatKind::Density => view
+            .energies
+            .iter()
+            .map(|e| (-(f64::from(*e)) - view.log_z).exp() as f32)
+            .collect(),
+        HeatKind::Energy => view.energies.iter().map(|e| -e).collect(),
+    };
+    let (lo, hi) = vals
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let span = (hi - lo).max(1e-12);
+    let mut pixels = Vec::with_capacity(g * g);
+    for j in (0..g).rev() {
+        for i in 0..g {
+            pixels.push(theme::heat((vals[j * g + i] - lo) / span));
+        }
+    }
+    ColorImage::new([g, g], pixels)
+}
+
+fn points(xs: &[f32], max: usize) -> PlotPoints<'static> {
+    let n = xs.len() / 2;
+    let stride = n.div_ceil(max.max(1)).max(1);
+    xs.chunks_exact(2)
+        .step_by(stride)
+        .map(|r| [f64::from(r[0]), f64::from(r[1])])
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// Options of the samples view.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SamplesOptions {
+    pub heat: HeatKind,
+    pub show_data: bool,
+    pub show_samples: bool,
+    pub show_buffer: bool,
+    pub show_paths: bool,
+}
+
+impl Default for SamplesOptions {
+    fn default() -> Self {
+        Self {
+            heat: HeatKind::Density,
+            show_data: true,
+            show_samples: true,
+            show_buffer: false,
+            show_paths: false,
+        }
+    }
+}
+
+/// The centre: heat map, data, samples, buffer and chain paths; below it the chain ages.
+pub fn samples_ui(
+    ui: &mut Ui,
+    data: &Dataset,
+    view: Option<&View>,
+    texture: Option<&TextureHandle>,
+    opts: &SamplesOptions,
+) {
+    let b = data.data_box;
+    let hist_h = if opts.show_buffer { 120.0 } else { 0.0 };
+    let plot_h = (ui.available_height() - hist_h - 8.0).max(200.0);
+    Plot::new("samples_plot")
+        .data_aspect(1.0)
+        .height(plot_h)
+        .legend(Legend::default())
+        .include_x(f64::from(b.lo[0]))
+        .include_x(f64::from(b.hi[0]))
+        .include_y(f64::from(b.lo[1]))
+        .include_y(f64::from(b.hi[1]))
+        .show(ui, |p| {
+            if let Some(t) = texture {
+                let centre = PlotPoint::new(
+                    f64::from(b.lo[0] + b.hi[0]) / 2.0,
+                    f64::from(b.lo[1] + b.hi[1]) / 2.0,
+                );
+                let name = match opts.heat {
+                    HeatKind::Density => "model density",
+                    HeatKind::Energy => "−energy",
+                };
+                p.image(PlotImage::new(
+                    name,
+                    t.id(),
+                    centre,
+                    [b.hi[0] - b.lo[0], b.hi[1] - b.lo[1]],
+                ));
+            }
+            if opts.show_data {
+                p.points(Points::new("data", points(&data.train, 1500)).color(theme::DATA).radius(1.5));
+            }
+            if let Some(v) = view {
+                if opts.show_buffer
+                    && let Some((buf, _)) = &v.buffer
+                {
+                    p.points(Points::new("replay buffer", points(buf, 3000)).color(theme::BUFFER).radius(1.0));
+                }
+                if opts.show_samples {
+                    p.points(Points::new("samples", points(&v.samples, 2000)).color(theme::SAMPLES).radius(2.0));
+                }
+                if opts.show_paths
+                    && let Some((chains, path)) = &v.paths
+                {
+                    let chains = (*chains).max(1);
+                    let steps = path.len() / (2 * chains);
+                    for c in 0..chains.min(8) {
+                        let pts: Vec<[f64; 2]> = (0..steps)
+                            .filter_map(|s| {
+                                let k = (s * chains + c) * 2;
+                                path.get(k..k + 2).map(|r| [f64::from(r[0]), f64::from(r[1])])
+                            })
+                            .collect();
+                        p.line(Line::new("chain paths", PlotPoints::from(pts)).color(theme::PATH).width(1.0));
+                    }
+                }
+            }
+        });
+    if opts.show_buffer {
+        if let Some((_, ages)) = view.and_then(|v| v.buffer.as_ref()) {
+            let max = ages.iter().copied().max().unwrap_or(0).max(1);
+            let bins = 40_usize;
+            let mut counts = vec![0_u32; bins];
+            for a in ages {
+                #[allow(clippy::cast_possible_truncation)]
+                let k = ((u64::from(*a) * bins as u64) / (u64::from(max) + 1)) as usize;
+                counts[k.min(bins - 1)] += 1;
+            }
+            let width = f64::from(max + 1) / bins as f64;
+            let bars: Vec<Bar> = counts
+                .iter()
+                .enumerate()
+                .map(|(k, c)| Bar::new((k as f64 + 0.5) * width, f64::from(*c)).width(width))
+                .collect();
+            Plot::new("ages_plot")
+                .height(hist_h)
+                .legend(Legend::default())
+                .x_axis_label("steps a buffer chain has lived")
+                .show(ui, |p| {
+                    p.bar_chart(BarChart::new("chains by age", bars).color(theme::BUFFER));
+                });
+        } else {
+            ui.weak("No replay buffer (short-run or CD-k initialisation).");
+        }
+    }
+}
+
+fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
+    Line::new(name.to_string(), PlotPoints::from(s.points.clone())).color(c)
+}
+
+/// The right column: gradient terms, per-layer terms, NLL, energies and loss, step time.
+pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, true_nll: Option<f64>, per_layer: bool) {
+    let height = ((ui.available_height() - 40.0) / 5.0).max(110.0);
+    let group = egui::Id::unique("curves_x");
+    let plot = |id: &str| {
+        Plot::new(id.to_string())
+            .height(height)
+            .legend(Legend::default())
+            .link_axis(group, [true, false])
+            .link_cursor(group, [true, false])
+    };
+    ui.label("Gradient terms: |data|, |sample|, |difference|");
+    plot("terms_plot").show(ui, |p| {
+        p.line(line("|data term|", &h.data_term_norm, theme::DATA));
+        p.line(line("|sample term|", &h.sample_term_norm, theme::SAMPLES));
+        p.line(line("|difference|", &h.grad_norm, theme::DIFFERENCE));
+    });
+    if per_layer {
+        ui.label("Per layer: |data term| (solid), |sample term| (dashed)");
+        plot("layers_plot").show(ui, |p| {
+            for (i, (name, d, s)) in h.layers.iter().enumerate() {
+                p.line(line(&format!("{name} data"), d, theme::layer(i)));
+                p.line(
+                    line(&format!("{name} sample"), s, theme::layer(i))
+                        .style(egui_plot::LineStyle::dashed_loose()),
+                );
+            }
+        });
+    }
+    ui.label("cos(data term, sample term)");
+    plot("cos_plot").include_y(1.0).show(ui, |p| {
+        p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
+    });
+    ui.label("Held-out NLL (nats, quadrature)");
+    plot("nll_plot").show(ui, |p| {
+        p.line(line("model NLL", &h.nll, theme::SAMPLES));
+        p.points(Points::new("evaluations", PlotPoints::from(h.nll.points.clone())).color(theme::SAMPLES).radius(2.0));
+        if let Some(t) = true_nll {
+            p.hline(HLine::new("true NLL", t).color(theme::EXACT));
+        }
+    });
+    ui.label("Mean energy of data and samples; loss");
+    plot("energy_plot").show(ui, |p| {
+        p.line(line("E(data)", &h.e_data, theme::DATA));
+        p.line(line("E(samples)", &h.e_sample, theme::SAMPLES));
+        p.line(line("loss", &h.loss, theme::LOSS));
+    });
+    ui.label("Step time (ms)");
+    plot("time_plot").show(ui, |p| {
+        p.line(line("step ms", &h.step_ms, theme::LOSS));
+    });
+}
