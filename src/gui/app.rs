@@ -73,7 +73,9 @@ impl UiCommand {
         match self {
             Self::OpenPreset => "Open an experiment (RON). You can also drop a file on the window.",
             Self::SavePreset => "Save the current settings as a preset (RON).",
-            Self::ExportModel => "Save the trained parameters as safetensors, with the preset in the metadata.",
+            Self::ExportModel => {
+                "Save the trained parameters as safetensors, with the preset in the metadata."
+            }
             Self::LoadModel => "Load a model (safetensors) to look at it or continue training.",
             Self::ExportMetrics => "Save every step's metrics as CSV.",
             Self::Train => "Train up to the preset's steps, then on until paused (Space).",
@@ -118,6 +120,8 @@ pub struct WorkbenchApp {
     frame_times: VecDeque<f64>,
     last_frame: Option<Instant>,
     rate: (Instant, usize, f64),
+    /// Smoothed time to lay out one frame (the rest of a frame is drawing).
+    ui_ms: f64,
 }
 
 fn data_for(p: &Preset) -> (Dataset, Option<f64>) {
@@ -184,6 +188,7 @@ impl WorkbenchApp {
             frame_times: VecDeque::new(),
             last_frame: None,
             rate: (Instant::now(), 0, 0.0),
+            ui_ms: 0.0,
         }
     }
 
@@ -199,7 +204,10 @@ impl WorkbenchApp {
 
     fn send(&mut self, c: Command) {
         if !self.worker.send(c) {
-            self.message(true, "the training thread is not responding; the command was dropped");
+            self.message(
+                true,
+                "the training thread is not responding; the command was dropped",
+            );
         }
     }
 
@@ -272,7 +280,10 @@ impl WorkbenchApp {
                 self.reset_to(p);
             }
             UiCommand::OpenPreset => {
-                if let Some(p) = rfd::FileDialog::new().add_filter("preset", &["ron"]).pick_file() {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("preset", &["ron"])
+                    .pick_file()
+                {
                     self.open_preset(&p);
                 }
             }
@@ -376,10 +387,7 @@ impl WorkbenchApp {
             }
             Some(_) if self.step == 0 && self.history.received == 0 => self.reset_to(draft),
             Some(why) => {
-                self.pending_reset = Some(PendingReset {
-                    preset: draft,
-                    why,
-                });
+                self.pending_reset = Some(PendingReset { preset: draft, why });
             }
         }
     }
@@ -401,7 +409,8 @@ impl WorkbenchApp {
     fn frame_stats(&mut self) -> (f64, f64) {
         let now = Instant::now();
         if let Some(last) = self.last_frame {
-            self.frame_times.push_back(now.duration_since(last).as_secs_f64());
+            self.frame_times
+                .push_back(now.duration_since(last).as_secs_f64());
             while self.frame_times.len() > 60 {
                 self.frame_times.pop_front();
             }
@@ -431,7 +440,13 @@ impl WorkbenchApp {
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, rate: f64) {
         let mut clicked = None;
         ui.horizontal(|ui| {
-            for c in [UiCommand::OpenPreset, UiCommand::SavePreset, UiCommand::ExportModel, UiCommand::LoadModel, UiCommand::ExportMetrics] {
+            for c in [
+                UiCommand::OpenPreset,
+                UiCommand::SavePreset,
+                UiCommand::ExportModel,
+                UiCommand::LoadModel,
+                UiCommand::ExportMetrics,
+            ] {
                 if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
                     clicked = Some(c);
                 }
@@ -452,15 +467,27 @@ impl WorkbenchApp {
                 }
             });
             ui.separator();
-            let train = if self.running { UiCommand::Pause } else { UiCommand::Train };
+            let train = if self.running {
+                UiCommand::Pause
+            } else {
+                UiCommand::Train
+            };
             for c in [train, UiCommand::Step, UiCommand::Reset] {
                 if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
                     clicked = Some(c);
                 }
             }
             ui.separator();
-            let rate = if self.running { format!("{rate:.1} steps/s") } else { "paused".into() };
-            ui.label(format!("{} · {} · CPU · {rate}", self.state.preset.name, self.data.spec.set.name()));
+            let rate = if self.running {
+                format!("{rate:.1} steps/s")
+            } else {
+                "paused".into()
+            };
+            ui.label(format!(
+                "{} · {} · CPU · {rate}",
+                self.state.preset.name,
+                self.data.spec.set.name()
+            ));
         });
         if let Some(c) = clicked {
             self.run_command(c);
@@ -471,11 +498,19 @@ impl WorkbenchApp {
         ui.horizontal(|ui| {
             ui.label(format!("step {}", self.step));
             ui.separator();
-            let nll = self.history.nll.last().map_or("–".into(), |n| format!("{n:.4}"));
+            let nll = self
+                .history
+                .nll
+                .last()
+                .map_or("–".into(), |n| format!("{n:.4}"));
             ui.label(format!("NLL {nll}"));
             ui.separator();
             if self.running {
-                ui.label(format!("frame {frame_ms:.1} ms ({:.0} fps)", 1e3 / frame_ms.max(1e-3)));
+                ui.label(format!(
+                    "frame {frame_ms:.1} ms ({:.0} fps), layout {:.1} ms",
+                    1e3 / frame_ms.max(1e-3),
+                    self.ui_ms
+                ));
             } else {
                 ui.label("idle");
             }
@@ -492,30 +527,45 @@ impl WorkbenchApp {
 
     fn settings_ui(&mut self, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().show(ui, |ui| {
-            egui::CollapsingHeader::new("Data").default_open(true).show(ui, |ui| {
-                panels::data_ui(ui, &mut self.state.preset.data, self.true_nll);
-            });
-            egui::CollapsingHeader::new("Network").default_open(true).show(ui, |ui| {
-                panels::network_ui(ui, &mut self.state.preset.model);
-            });
-            egui::CollapsingHeader::new("Sampler").default_open(true).show(ui, |ui| {
-                panels::sampler_ui(ui, &mut self.state.preset.sampler);
-            });
-            egui::CollapsingHeader::new("Objective and optimiser").default_open(true).show(ui, |ui| {
-                panels::objective_ui(ui, &mut self.state.preset);
-            });
-            egui::CollapsingHeader::new("Run").default_open(true).show(ui, |ui| {
-                panels::run_ui(ui, &mut self.state.preset);
-            });
+            egui::CollapsingHeader::new("Data")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::data_ui(ui, &mut self.state.preset.data, self.true_nll);
+                });
+            egui::CollapsingHeader::new("Network")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::network_ui(ui, &mut self.state.preset.model);
+                });
+            egui::CollapsingHeader::new("Sampler")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::sampler_ui(ui, &mut self.state.preset.sampler);
+                });
+            egui::CollapsingHeader::new("Objective and optimiser")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::objective_ui(ui, &mut self.state.preset);
+                });
+            egui::CollapsingHeader::new("Run")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::run_ui(ui, &mut self.state.preset);
+                });
         });
     }
 
     fn confirm_ui(&mut self, ctx: &egui::Context) {
-        let Some(pending) = self.pending_reset.clone() else { return };
+        let Some(pending) = self.pending_reset.clone() else {
+            return;
+        };
         let mut decision = None;
         egui::Modal::new(egui::Id::unique("confirm_reset")).show(ctx, |ui| {
             ui.heading("Reset the parameters?");
-            ui.label(format!("{} starts the model over: the trained parameters and the plots are lost.", pending.why));
+            ui.label(format!(
+                "{} starts the model over: the trained parameters and the plots are lost.",
+                pending.why
+            ));
             ui.horizontal(|ui| {
                 if ui.button("Reset and apply").clicked() {
                     decision = Some(true);
@@ -545,7 +595,13 @@ impl eframe::App for WorkbenchApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.drain(ctx);
         // Files dropped on the window.
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
         for p in dropped {
             if p.extension().is_some_and(|e| e == "safetensors") {
                 self.load_model(&p);
@@ -554,7 +610,11 @@ impl eframe::App for WorkbenchApp {
             }
         }
         if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
-            self.run_command(if self.running { UiCommand::Pause } else { UiCommand::Train });
+            self.run_command(if self.running {
+                UiCommand::Pause
+            } else {
+                UiCommand::Train
+            });
         }
         self.update_texture(ctx);
         if self.running {
@@ -563,18 +623,25 @@ impl eframe::App for WorkbenchApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let t_ui = Instant::now();
         let (frame_ms, rate) = self.frame_stats();
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui, rate));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, frame_ms));
-        egui::Panel::left("settings").default_size(330.0).resizable(true).show(ui, |ui| self.settings_ui(ui));
-        egui::Panel::right("curves").default_size(460.0).resizable(true).show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.checkbox(&mut self.state.per_layer, "per layer");
+        egui::Panel::left("settings")
+            .default_size(330.0)
+            .resizable(true)
+            .show(ui, |ui| self.settings_ui(ui));
+        egui::Panel::right("curves")
+            .default_size(460.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.checkbox(&mut self.state.per_layer, "per layer");
+                });
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    views::curves_ui(ui, &self.history, self.true_nll, self.state.per_layer);
+                });
             });
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                views::curves_ui(ui, &self.history, self.true_nll, self.state.per_layer);
-            });
-        });
         egui::CentralPanel::default_margins().show(ui, |ui| {
             ui.horizontal(|ui| {
                 let o = &mut self.state.samples;
@@ -588,10 +655,18 @@ impl eframe::App for WorkbenchApp {
                     self.worker.send(Command::ChainPaths(n));
                 }
             });
-            views::samples_ui(ui, &self.data, self.view.as_ref(), self.texture.as_ref(), &self.state.samples);
+            views::samples_ui(
+                ui,
+                &self.data,
+                self.view.as_ref(),
+                self.texture.as_ref(),
+                &self.state.samples,
+            );
         });
         self.confirm_ui(ui.ctx());
         self.apply_edits();
+        let ms = t_ui.elapsed().as_secs_f64() * 1e3;
+        self.ui_ms = 0.9 * self.ui_ms + 0.1 * ms;
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

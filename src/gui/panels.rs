@@ -27,9 +27,12 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>) {
                 })
                 .response
         });
-        row(ui, "Size", "Points in all, held-out split included.", |ui| {
-            ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100))
-        });
+        row(
+            ui,
+            "Size",
+            "Points in all, held-out split included.",
+            |ui| ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100)),
+        );
         let mut noise = d.noise();
         let tip = "The set's noise parameter (its literature default until changed).";
         row(ui, "Noise", tip, |ui| {
@@ -42,9 +45,18 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>) {
         row(ui, "Seed", "Seed of the data draw.", |ui| {
             ui.add(DragValue::new(&mut d.seed))
         });
-        row(ui, "Held out", "Fraction of points used only for the NLL.", |ui| {
-            ui.add(DragValue::new(&mut d.held_out).range(0.05..=0.5).speed(0.005))
-        });
+        row(
+            ui,
+            "Held out",
+            "Fraction of points used only for the NLL.",
+            |ui| {
+                ui.add(
+                    DragValue::new(&mut d.held_out)
+                        .range(0.05..=0.5)
+                        .speed(0.005),
+                )
+            },
+        );
     });
     match true_nll {
         Some(n) => ui.label(format!("True NLL of the held-out split: {n:.4} nats")),
@@ -90,7 +102,11 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
             if ui.small_button("down").on_hover_text("Move down").clicked() && i + 1 < n {
                 swap = Some((i, i + 1));
             }
-            if ui.small_button("del").on_hover_text("Remove this layer").clicked() {
+            if ui
+                .small_button("del")
+                .on_hover_text("Remove this layer")
+                .clicked()
+            {
                 remove = Some(i);
             }
         });
@@ -109,7 +125,10 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
             m.layers.push(LayerSpec::Silu);
         }
     });
-    ui.label(format!("{} -> Linear(1) = energy", if n == 0 { "x" } else { "…" }));
+    ui.label(format!(
+        "{} -> Linear(1) = energy",
+        if n == 0 { "x" } else { "…" }
+    ));
     let arch = Architecture::new(m, 2);
     ui.label(format!("Parameters: {}", arch.n_params));
 }
@@ -210,68 +229,137 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset) {
         ..
     } = p;
     let o: &mut OptimizerSpec = o;
-    egui::Grid::new("objective_grid").num_columns(2).show(ui, |ui| {
-        row(ui, "α", "Energy regulariser α·(E(x⁺)² + E(x⁻)²) (safe to change while training).", |ui| {
-            ui.add(DragValue::new(alpha).range(0.0..=10.0).speed(0.005))
+    egui::Grid::new("objective_grid")
+        .num_columns(2)
+        .show(ui, |ui| {
+            row(
+                ui,
+                "α",
+                "Energy regulariser α·(E(x⁺)² + E(x⁻)²) (safe to change while training).",
+                |ui| ui.add(DragValue::new(alpha).range(0.0..=10.0).speed(0.005)),
+            );
+            row(
+                ui,
+                "Optimiser",
+                "Adam, AdamW (decoupled weight decay) or SGD.",
+                |ui| {
+                    egui::ComboBox::from_id_salt("opt_kind")
+                        .selected_text(o.kind.name())
+                        .show_ui(ui, |ui| {
+                            for k in OptimizerKind::ALL {
+                                ui.selectable_value(&mut o.kind, k, k.name());
+                            }
+                        })
+                        .response
+                },
+            );
+            row(
+                ui,
+                "Learning rate",
+                "Safe to change while training.",
+                |ui| {
+                    ui.add(
+                        DragValue::new(&mut o.lr)
+                            .range(1e-6..=1.0)
+                            .speed(1e-4)
+                            .max_decimals(6),
+                    )
+                },
+            );
+            if o.kind == OptimizerKind::Sgd {
+                row(ui, "Momentum", "SGD momentum.", |ui| {
+                    ui.add(
+                        DragValue::new(&mut o.momentum)
+                            .range(0.0..=0.999)
+                            .speed(0.01),
+                    )
+                });
+            } else {
+                row(
+                    ui,
+                    "β₁",
+                    "Adam's first-moment decay (0 is common for EBMs).",
+                    |ui| {
+                        ui.add(
+                            DragValue::new(&mut o.betas.0)
+                                .range(0.0..=0.999)
+                                .speed(0.01),
+                        )
+                    },
+                );
+                row(ui, "β₂", "Adam's second-moment decay.", |ui| {
+                    ui.add(
+                        DragValue::new(&mut o.betas.1)
+                            .range(0.0..=0.99999)
+                            .speed(0.0001),
+                    )
+                });
+            }
+            row(
+                ui,
+                "Weight decay",
+                "L2 (Adam, SGD) or decoupled (AdamW).",
+                |ui| {
+                    ui.add(
+                        DragValue::new(&mut o.weight_decay)
+                            .range(0.0..=1.0)
+                            .speed(1e-4),
+                    )
+                },
+            );
+            let mut clip = o.clip_grad_norm.is_some();
+            let mut value = o.clip_grad_norm.unwrap_or(1.0);
+            row(
+                ui,
+                "Clip |g|",
+                "Rescale the gradient to at most this norm.",
+                |ui| {
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut clip, "");
+                        ui.add_enabled(
+                            clip,
+                            DragValue::new(&mut value).range(1e-3..=1e3).speed(0.01),
+                        );
+                    })
+                    .response
+                },
+            );
+            o.clip_grad_norm = clip.then_some(value);
+            row(
+                ui,
+                "NLL every",
+                "Evaluate the held-out NLL by quadrature every this many steps.",
+                |ui| ui.add(DragValue::new(eval_every).range(0..=100_000)),
+            );
+            row(
+                ui,
+                "Grid",
+                "Points per side of the quadrature grid.",
+                |ui| ui.add(DragValue::new(grid).range(8..=1024)),
+            );
         });
-        row(ui, "Optimiser", "Adam, AdamW (decoupled weight decay) or SGD.", |ui| {
-            egui::ComboBox::from_id_salt("opt_kind")
-                .selected_text(o.kind.name())
-                .show_ui(ui, |ui| {
-                    for k in OptimizerKind::ALL {
-                        ui.selectable_value(&mut o.kind, k, k.name());
-                    }
-                })
-                .response
-        });
-        row(ui, "Learning rate", "Safe to change while training.", |ui| {
-            ui.add(DragValue::new(&mut o.lr).range(1e-6..=1.0).speed(1e-4).max_decimals(6))
-        });
-        if o.kind == OptimizerKind::Sgd {
-            row(ui, "Momentum", "SGD momentum.", |ui| {
-                ui.add(DragValue::new(&mut o.momentum).range(0.0..=0.999).speed(0.01))
-            });
-        } else {
-            row(ui, "β₁", "Adam's first-moment decay (0 is common for EBMs).", |ui| {
-                ui.add(DragValue::new(&mut o.betas.0).range(0.0..=0.999).speed(0.01))
-            });
-            row(ui, "β₂", "Adam's second-moment decay.", |ui| {
-                ui.add(DragValue::new(&mut o.betas.1).range(0.0..=0.99999).speed(0.0001))
-            });
-        }
-        row(ui, "Weight decay", "L2 (Adam, SGD) or decoupled (AdamW).", |ui| {
-            ui.add(DragValue::new(&mut o.weight_decay).range(0.0..=1.0).speed(1e-4))
-        });
-        let mut clip = o.clip_grad_norm.is_some();
-        let mut value = o.clip_grad_norm.unwrap_or(1.0);
-        row(ui, "Clip |g|", "Rescale the gradient to at most this norm.", |ui| {
-            ui.horizontal(|ui| {
-                ui.checkbox(&mut clip, "");
-                ui.add_enabled(clip, DragValue::new(&mut value).range(1e-3..=1e3).speed(0.01));
-            })
-            .response
-        });
-        o.clip_grad_norm = clip.then_some(value);
-        row(ui, "NLL every", "Evaluate the held-out NLL by quadrature every this many steps.", |ui| {
-            ui.add(DragValue::new(eval_every).range(0..=100_000))
-        });
-        row(ui, "Grid", "Points per side of the quadrature grid.", |ui| {
-            ui.add(DragValue::new(grid).range(8..=1024))
-        });
-    });
 }
 
 /// Batch size, steps and seed.
 pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
     egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
-        row(ui, "Batch", "Data points per step, and as many chains. Changing it resets.", |ui| {
-            ui.add(DragValue::new(&mut p.batch_size).range(1..=8192))
-        });
-        row(ui, "Steps", "Train stops after this many steps; Train again continues.", |ui| {
-            ui.add(DragValue::new(&mut p.steps).range(1..=10_000_000))
-        });
-        row(ui, "Seed", "Seed of initialisation, batches and sampler noise. Changing it resets.", |ui| {
-            ui.add(DragValue::new(&mut p.seed))
-        });
+        row(
+            ui,
+            "Batch",
+            "Data points per step, and as many chains. Changing it resets.",
+            |ui| ui.add(DragValue::new(&mut p.batch_size).range(1..=8192)),
+        );
+        row(
+            ui,
+            "Steps",
+            "Train stops after this many steps; Train again continues.",
+            |ui| ui.add(DragValue::new(&mut p.steps).range(1..=10_000_000)),
+        );
+        row(
+            ui,
+            "Seed",
+            "Seed of initialisation, batches and sampler noise. Changing it resets.",
+            |ui| ui.add(DragValue::new(&mut p.seed)),
+        );
     });
 }

@@ -5,7 +5,9 @@ use super::theme;
 use crate::data::Dataset;
 use crate::train::worker::View;
 use egui::{Color32, ColorImage, TextureHandle, Ui};
-use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
+use egui_plot::{
+    Bar, BarChart, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points,
+};
 
 /// What the heat map shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -30,7 +32,9 @@ pub fn heat_image(view: &View, kind: HeatKind) -> ColorImage {
     let (lo, hi) = vals
         .iter()
         .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
     let span = (hi - lo).max(1e-12);
     let mut pixels = Vec::with_capacity(g * g);
     for j in (0..g).rev() {
@@ -111,16 +115,28 @@ pub fn samples_ui(
                 ));
             }
             if opts.show_data {
-                p.points(Points::new("data", points(&data.train, 1500)).color(theme::DATA).radius(1.5));
+                p.points(
+                    Points::new("data", points(&data.train, 600))
+                        .color(theme::DATA)
+                        .radius(1.5),
+                );
             }
             if let Some(v) = view {
                 if opts.show_buffer
                     && let Some((buf, _)) = &v.buffer
                 {
-                    p.points(Points::new("replay buffer", points(buf, 3000)).color(theme::BUFFER).radius(1.0));
+                    p.points(
+                        Points::new("replay buffer", points(buf, 1500))
+                            .color(theme::BUFFER)
+                            .radius(1.0),
+                    );
                 }
                 if opts.show_samples {
-                    p.points(Points::new("samples", points(&v.samples, 2000)).color(theme::SAMPLES).radius(2.0));
+                    p.points(
+                        Points::new("samples", points(&v.samples, 2000))
+                            .color(theme::SAMPLES)
+                            .radius(2.0),
+                    );
                 }
                 if opts.show_paths
                     && let Some((chains, path)) = &v.paths
@@ -131,10 +147,15 @@ pub fn samples_ui(
                         let pts: Vec<[f64; 2]> = (0..steps)
                             .filter_map(|s| {
                                 let k = (s * chains + c) * 2;
-                                path.get(k..k + 2).map(|r| [f64::from(r[0]), f64::from(r[1])])
+                                path.get(k..k + 2)
+                                    .map(|r| [f64::from(r[0]), f64::from(r[1])])
                             })
                             .collect();
-                        p.line(Line::new("chain paths", PlotPoints::from(pts)).color(theme::PATH).width(1.0));
+                        p.line(
+                            Line::new("chain paths", PlotPoints::from(pts))
+                                .color(theme::PATH)
+                                .width(1.0),
+                        );
                     }
                 }
             }
@@ -168,8 +189,18 @@ pub fn samples_ui(
     }
 }
 
+/// Points drawn per curve at most; the history keeps more.
+const DRAWN: usize = 300;
+
 fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
-    Line::new(name.to_string(), PlotPoints::from(s.points.clone())).color(c)
+    let stride = s.points.len().div_ceil(DRAWN).max(1);
+    let mut pts: Vec<[f64; 2]> = s.points.iter().step_by(stride).copied().collect();
+    if let Some(last) = s.points.last()
+        && pts.last() != Some(last)
+    {
+        pts.push(*last);
+    }
+    Line::new(name.to_string(), PlotPoints::from(pts)).color(c)
 }
 
 /// The right column: gradient terms, per-layer terms, NLL, energies and loss, step time.
@@ -208,7 +239,11 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, true_nll: Option<f64>, per_lay
     ui.label("Held-out NLL (nats, quadrature)");
     plot("nll_plot").show(ui, |p| {
         p.line(line("model NLL", &h.nll, theme::SAMPLES));
-        p.points(Points::new("evaluations", PlotPoints::from(h.nll.points.clone())).color(theme::SAMPLES).radius(2.0));
+        p.points(
+            Points::new("evaluations", PlotPoints::from(h.nll.points.clone()))
+                .color(theme::SAMPLES)
+                .radius(2.0),
+        );
         if let Some(t) = true_nll {
             p.hline(HLine::new("true NLL", t).color(theme::EXACT));
         }

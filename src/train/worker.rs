@@ -127,6 +127,17 @@ impl Drop for WorkerHandle {
     }
 }
 
+/// Gives the calling thread a lower scheduling priority (nice 10), so that drawing the
+/// window wins over training when both want a core.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority has no memory-safety preconditions; on Linux, PRIO_PROCESS
+    // with id 0 applies to the calling thread only. Failure just leaves the priority.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
 struct Worker {
     session: Session,
     events: SyncSender<Event>,
@@ -139,6 +150,7 @@ struct Worker {
     last_view: Instant,
     view_dirty: bool,
     stop: bool,
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl Worker {
@@ -159,6 +171,7 @@ impl Worker {
             last_view: Instant::now(),
             view_dirty: true,
             stop: false,
+            pool: None,
         }
     }
 
@@ -301,6 +314,24 @@ impl Worker {
     }
 
     fn run(mut self, commands: &Receiver<Command>) {
+        // Leave one core to the window: its frames are drawn on the CPU where there is no
+        // GPU, and a starved window stutters.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .saturating_sub(1)
+            .max(1);
+        lower_priority();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("ebm-training-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .ok();
+        self.pool = pool;
+        self.run_loop(commands);
+    }
+
+    fn run_loop(&mut self, commands: &Receiver<Command>) {
         self.state();
         self.send_view();
         (self.waker)();
@@ -323,7 +354,12 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if self.running && self.steps_left > 0 {
-                match self.session.step() {
+                let session = &mut self.session;
+                let result = match &self.pool {
+                    Some(pool) => pool.install(|| session.step()),
+                    None => session.step(),
+                };
+                match result {
                     Ok(m) => {
                         self.pending.push(m);
                         self.steps_left = self.steps_left.saturating_sub(1);
