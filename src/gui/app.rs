@@ -46,6 +46,7 @@ pub enum UiCommand {
     ExportModel,
     LoadModel,
     ExportMetrics,
+    ExportPng,
     Train,
     Pause,
     Step,
@@ -61,6 +62,7 @@ impl UiCommand {
             Self::ExportModel => "Export model…",
             Self::LoadModel => "Load model…",
             Self::ExportMetrics => "Export metrics…",
+            Self::ExportPng => "Export view PNG…",
             Self::Train => "Train",
             Self::Pause => "Pause",
             Self::Step => "Step",
@@ -78,6 +80,7 @@ impl UiCommand {
             }
             Self::LoadModel => "Load a model (safetensors) to look at it or continue training.",
             Self::ExportMetrics => "Save every step's metrics as CSV.",
+            Self::ExportPng => "Save the samples over the heat map as a PNG image.",
             Self::Train => "Train up to the preset's steps, then on until paused (Space).",
             Self::Pause => "Pause after the current step (Space).",
             Self::Step => "Take one training step.",
@@ -225,6 +228,7 @@ impl WorkbenchApp {
         self.history = MetricsHistory::default();
         self.view = None;
         self.texture_kind = None;
+        self.step = 0;
         self.send(Command::Reset(Box::new(preset)));
     }
 
@@ -249,7 +253,9 @@ impl WorkbenchApp {
                 self.sent = p.clone();
                 (self.data, self.true_nll) = data_for(&p);
                 self.history = MetricsHistory::default();
+                self.view = None;
                 self.texture_kind = None;
+                self.step = 0;
                 self.send(Command::LoadParams(Box::new(p), params));
                 self.remember(path);
                 self.message(false, format!("loaded model {}", path.display()));
@@ -266,6 +272,34 @@ impl WorkbenchApp {
                 self.message(false, format!("saved {}", path.display()));
             }
             Err(e) => self.message(true, format!("cannot save {}: {e}", path.display())),
+        }
+    }
+
+    /// Asks the worker to write the model (the result arrives as a message).
+    pub fn export_model(&mut self, path: &Path) {
+        self.send(Command::Export(path.to_path_buf()));
+    }
+
+    /// Asks the worker to write every step's metrics as CSV.
+    pub fn export_metrics(&mut self, path: &Path) {
+        self.send(Command::ExportMetrics(path.to_path_buf()));
+    }
+
+    /// Writes the samples view as a PNG file.
+    pub fn export_png(&mut self, path: &Path) {
+        let Some(v) = &self.view else {
+            self.message(true, "nothing to export yet");
+            return;
+        };
+        let r = views::view_png(v, &self.data, &self.state.samples, 768).and_then(|bytes| {
+            crate::fs_util::write_atomic(path, &bytes).map_err(|e| e.to_string())
+        });
+        match r {
+            Ok(()) => {
+                self.remember(path);
+                self.message(false, format!("wrote {}", path.display()));
+            }
+            Err(e) => self.message(true, format!("cannot write {}: {e}", path.display())),
         }
     }
 
@@ -302,7 +336,7 @@ impl WorkbenchApp {
                     .set_file_name(format!("{}.safetensors", self.state.preset.name))
                     .save_file()
                 {
-                    self.send(Command::Export(p));
+                    self.export_model(&p);
                 }
             }
             UiCommand::LoadModel => {
@@ -313,13 +347,22 @@ impl WorkbenchApp {
                     self.load_model(&p);
                 }
             }
+            UiCommand::ExportPng => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("PNG", &["png"])
+                    .set_file_name(format!("{}.png", self.state.preset.name))
+                    .save_file()
+                {
+                    self.export_png(&p);
+                }
+            }
             UiCommand::ExportMetrics => {
                 if let Some(p) = rfd::FileDialog::new()
                     .add_filter("CSV", &["csv"])
                     .set_file_name("metrics.csv")
                     .save_file()
                 {
-                    self.send(Command::ExportMetrics(p));
+                    self.export_metrics(&p);
                 }
             }
         }
@@ -332,6 +375,9 @@ impl WorkbenchApp {
                 Event::Metrics(rows) => {
                     for r in &rows {
                         self.history.push(r);
+                    }
+                    if let Some(r) = rows.last() {
+                        self.step = r.step;
                     }
                 }
                 Event::View(v) => self.view = Some(*v),
@@ -354,14 +400,6 @@ impl WorkbenchApp {
                 ctx.request_repaint();
                 break;
             }
-        }
-        if let Some(v) = &self.view {
-            self.step = self.step.max(v.step);
-        }
-        if let Some(last) = self.history.loss.points.last() {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let s = last[0] as usize;
-            self.step = self.step.max(s);
         }
     }
 
@@ -429,6 +467,12 @@ impl WorkbenchApp {
         (mean * 1e3, rate)
     }
 
+    /// Whether a change waits for the user to confirm a reset.
+    #[must_use]
+    pub fn awaiting_confirmation(&self) -> bool {
+        self.pending_reset.is_some()
+    }
+
     /// The mean frame time over the last 60 frames, in ms.
     #[must_use]
     pub fn frame_ms(&self) -> f64 {
@@ -446,6 +490,7 @@ impl WorkbenchApp {
                 UiCommand::ExportModel,
                 UiCommand::LoadModel,
                 UiCommand::ExportMetrics,
+                UiCommand::ExportPng,
             ] {
                 if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
                     clicked = Some(c);

@@ -91,7 +91,10 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
                             *l = LayerSpec::act(a);
                         }
                     }
-                });
+                })
+                .response
+                .accessible_name(format!("layer {i} kind"))
+                .on_hover_text("A Linear layer or an activation.");
             if let LayerSpec::Linear(w) = l {
                 ui.add(DragValue::new(w).range(1..=1024).prefix("width "))
                     .on_hover_text("Outputs of this layer.");
@@ -315,11 +318,13 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset) {
                 "Rescale the gradient to at most this norm.",
                 |ui| {
                     ui.horizontal(|ui| {
-                        ui.checkbox(&mut clip, "");
+                        ui.checkbox(&mut clip, "")
+                            .accessible_name("clip the gradient");
                         ui.add_enabled(
                             clip,
                             DragValue::new(&mut value).range(1e-3..=1e3).speed(0.01),
-                        );
+                        )
+                        .accessible_name("largest gradient norm");
                     })
                     .response
                 },

@@ -259,3 +259,61 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, true_nll: Option<f64>, per_lay
         p.line(line("step ms", &h.step_ms, theme::LOSS));
     });
 }
+
+/// The samples view as a PNG image (`size` pixels square): the heat map, the data and
+/// the samples, in the window's colours.
+///
+/// # Errors
+/// A PNG encoding error, as text.
+pub fn view_png(
+    view: &View,
+    data: &Dataset,
+    opts: &SamplesOptions,
+    size: u32,
+) -> Result<Vec<u8>, String> {
+    let heat = heat_image(view, opts.heat);
+    let g = view.grid;
+    let mut img = image::RgbaImage::new(size, size);
+    for (px, py, p) in img.enumerate_pixels_mut() {
+        #[allow(clippy::cast_possible_truncation)]
+        let i = ((u64::from(px) * g as u64) / u64::from(size)) as usize;
+        #[allow(clippy::cast_possible_truncation)]
+        let j = ((u64::from(py) * g as u64) / u64::from(size)) as usize;
+        let c = heat.pixels[j.min(g - 1) * g + i.min(g - 1)];
+        *p = image::Rgba([c.r(), c.g(), c.b(), 255]);
+    }
+    let b = data.data_box;
+    let mut dot = |x: f32, y: f32, c: Color32, r: i64| {
+        let fx = (x - b.lo[0]) / (b.hi[0] - b.lo[0]);
+        let fy = (b.hi[1] - y) / (b.hi[1] - b.lo[1]);
+        #[allow(clippy::cast_possible_truncation)]
+        let (cx, cy) = ((fx * size as f32) as i64, (fy * size as f32) as i64);
+        for dy in -r..=r {
+            for dx in -r..=r {
+                let (x, y) = (cx + dx, cy + dy);
+                if dx * dx + dy * dy <= r * r
+                    && (0..i64::from(size)).contains(&x)
+                    && (0..i64::from(size)).contains(&y)
+                {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    img.put_pixel(x as u32, y as u32, image::Rgba([c.r(), c.g(), c.b(), 255]));
+                }
+            }
+        }
+    };
+    if opts.show_data {
+        let n = data.n_train();
+        for r in data.train.chunks_exact(2).step_by((n / 1500).max(1)) {
+            dot(r[0], r[1], theme::DATA, 1);
+        }
+    }
+    if opts.show_samples {
+        for r in view.samples.chunks_exact(2) {
+            dot(r[0], r[1], theme::SAMPLES, 2);
+        }
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}

@@ -199,6 +199,15 @@ impl Worker {
     }
 
     fn state(&mut self) {
+        // Rows of steps already taken arrive before the state that follows them.
+        if !self.pending.is_empty() {
+            let rows = std::mem::take(&mut self.pending);
+            self.log.extend(rows.iter().map(|r| StepMetrics {
+                layers: Vec::new(),
+                ..r.clone()
+            }));
+            self.emit(Event::Metrics(rows));
+        }
         let e = Event::State {
             running: self.running,
             step: self.session.step_count(),
