@@ -246,6 +246,7 @@ impl Preset {
                 non_negative("sampler.kind.noise", noise)?;
             }
             SamplerKind::Langevin { step_size } => positive("sampler.kind.step_size", step_size)?,
+            SamplerKind::Exact => {}
         }
         if let Init::ReplayBuffer { size, reinit_prob } = s.init {
             if size == 0 {

@@ -48,12 +48,21 @@ fn train_writes_metrics_and_model() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms"
+        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 12);
     assert!(rows[3][8].is_empty(), "nll between evaluations is empty");
     assert!(!rows[4][8].is_empty(), "nll at step 5 is filled");
+    assert!(
+        !rows[4][10].is_empty(),
+        "sample_term_cos_exact at step 5 is filled"
+    );
+    assert!(
+        !rows[4][12].is_empty(),
+        "kl_gap at step 5 is filled (8 gaussians)"
+    );
+    assert!(rows[3][10].is_empty());
     assert!(model.exists());
     let (_, params) = ebm_workbench::export::load(&model).unwrap();
     assert!(params.iter().all(|v| v.is_finite()));
@@ -81,11 +90,15 @@ fn same_seed_same_csv_from_the_command_line() {
             .status()
             .unwrap();
         assert!(st.success());
-        // Drop the last column (wall time).
+        // Drop the wall-time column (step_ms, the tenth).
         std::fs::read_to_string(csv)
             .unwrap()
             .lines()
-            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .map(|l| {
+                let mut cols: Vec<&str> = l.split(',').collect();
+                cols.remove(9);
+                cols.join(",")
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(run("a.csv"), run("b.csv"));

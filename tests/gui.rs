@@ -72,6 +72,11 @@ fn open_preset_train_and_watch_the_plots_move() {
     assert!(!a.history.data_term_norm.is_empty());
     assert!(!a.history.sample_term_norm.is_empty());
     assert!(!a.history.cos_terms.is_empty());
+    assert!(
+        !a.history.sample_term_cos_exact.is_empty(),
+        "no exact-term points"
+    );
+    assert!(!a.history.kl_gap.is_empty() || !a.true_nll_known());
     assert_eq!(
         a.history.layers.len(),
         3,
@@ -298,4 +303,28 @@ fn export_model_metrics_and_view_then_load_the_model_back() {
             .any(|m| !m.error && m.text.contains("loaded model"))
     );
     assert_eq!(h.state().step, 0);
+}
+
+#[test]
+fn ais_runs_from_the_window_next_to_quadrature() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = quick_preset(dir.path(), "eight_gaussians.ron");
+    let mut h = harness();
+    h.step();
+    h.state_mut().open_preset(&path);
+    h.get_by_label("Train").click();
+    // An untrained network need not be normalisable outside the data box; train first.
+    step_until(&mut h, "300 steps", Duration::from_secs(120), |a| {
+        a.history.received >= 300
+    });
+    h.get_by_label("Pause").click();
+    step_until(&mut h, "the pause", Duration::from_secs(10), |a| !a.running);
+    h.get_by_label("Run AIS").click();
+    step_until(&mut h, "an AIS result", Duration::from_secs(60), |a| {
+        a.ais.is_some()
+    });
+    let (lz, se, quad) = h.state().ais.unwrap();
+    assert!(se > 0.0 && se < 0.05, "standard error {se}");
+    assert!((lz - quad).abs() < 0.15, "AIS {lz} vs quadrature {quad}");
+    assert!(h.state().messages.iter().any(|m| m.text.contains("AIS")));
 }

@@ -1,6 +1,7 @@
 //! The command line: `train`, `bench` (and the window when no subcommand is given).
 
 mod bench;
+mod eval;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Run the reference workload and print steps per second.
     Bench(BenchArgs),
+    /// Evaluate a model: log Z by quadrature (2-D) and AIS, and the held-out NLL.
+    Eval(EvalArgs),
     /// Open the workbench window (the default with no subcommand).
     Gui(GuiArgs),
 }
@@ -59,6 +62,30 @@ pub struct TrainArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A model exported by `train --export` or the window.
+    pub model: PathBuf,
+    /// Evaluate on another data set: a preset (.ron) or a data set name.
+    #[arg(long, value_name = "PRESET_OR_DATA")]
+    pub data: Option<PathBuf>,
+    /// AIS chains.
+    #[arg(long, default_value_t = 256)]
+    pub ais_chains: usize,
+    /// AIS intermediate distributions.
+    #[arg(long, default_value_t = 500)]
+    pub ais_temps: usize,
+    /// MALA steps per AIS temperature.
+    #[arg(long, default_value_t = 2)]
+    pub ais_steps: usize,
+    /// Start AIS from a uniform box around the data instead of a fitted Gaussian.
+    #[arg(long)]
+    pub uniform_base: bool,
+    /// Seed of the AIS chains.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Chains and data points per step.
     #[arg(long, default_value_t = 256)]
@@ -82,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
+        Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Gui(a)) => run_gui(a),
         None => run_gui(GuiArgs::default()),
     }

@@ -123,6 +123,8 @@ pub struct WorkbenchApp {
     frame_times: VecDeque<f64>,
     last_frame: Option<Instant>,
     rate: (Instant, usize, f64),
+    /// The last AIS result: (log Z, its standard error, quadrature log Z).
+    pub ais: Option<(f64, f64, f64)>,
     /// Smoothed time to lay out one frame (the rest of a frame is drawing).
     ui_ms: f64,
 }
@@ -197,6 +199,7 @@ impl WorkbenchApp {
             last_frame: None,
             rate: (Instant::now(), 0, 0.0),
             ui_ms: 0.0,
+            ais: None,
         }
     }
 
@@ -400,6 +403,27 @@ impl WorkbenchApp {
                 }
                 Event::Failed(m) => self.message(true, m),
                 Event::Applied(p) => self.worker_preset = *p,
+                Event::Ais {
+                    step,
+                    result,
+                    log_z_quadrature,
+                } => {
+                    self.ais = Some((
+                        result.forward.log_z,
+                        result.forward.stderr,
+                        log_z_quadrature,
+                    ));
+                    let rev = result.reverse.map_or(String::new(), |r| {
+                        format!(", reverse {:.4} ± {:.4}", r.log_z, r.stderr)
+                    });
+                    self.message(
+                        false,
+                        format!(
+                            "step {step}: log Z by quadrature {log_z_quadrature:.4}; AIS {:.4} ± {:.4}{rev}",
+                            result.forward.log_z, result.forward.stderr
+                        ),
+                    );
+                }
             }
             if budget.elapsed() > Duration::from_millis(4) {
                 ctx.request_repaint();
@@ -470,6 +494,12 @@ impl WorkbenchApp {
             self.rate = (now, self.step, if self.running { r } else { 0.0 });
         }
         (mean * 1e3, rate)
+    }
+
+    /// Whether the data's true NLL is known (and so the KL gap is plotted).
+    #[must_use]
+    pub fn true_nll_known(&self) -> bool {
+        self.true_nll.is_some()
     }
 
     /// Whether a change waits for the user to confirm a reset.
@@ -685,11 +715,28 @@ impl eframe::App for WorkbenchApp {
             .default_size(460.0)
             .resizable(true)
             .show(ui, |ui| {
+                let mut run_ais = false;
                 ui.horizontal(|ui| {
                     ui.checkbox(&mut self.state.per_layer, "per layer");
+                    run_ais = ui
+                        .button("Run AIS")
+                        .on_hover_text(
+                            "Estimate log Z by annealed importance sampling (256 chains, 500 \
+                             temperatures), forward and reverse, next to quadrature.",
+                        )
+                        .clicked();
                 });
+                if run_ais {
+                    self.send(Command::Ais(crate::eval::ais::AisSpec::default()));
+                }
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    views::curves_ui(ui, &self.history, self.true_nll, self.state.per_layer);
+                    views::curves_ui(
+                        ui,
+                        &self.history,
+                        self.true_nll,
+                        self.state.per_layer,
+                        self.ais,
+                    );
                 });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {

@@ -56,6 +56,9 @@ pub struct MetricsHistory {
     pub cos_terms: Series,
     pub nll: Series,
     pub step_ms: Series,
+    pub sample_term_cos_exact: Series,
+    pub sample_term_rel_err: Series,
+    pub kl_gap: Series,
     /// Per layer: (name, |data term|, |sample term|).
     pub layers: Vec<(String, Series, Series)>,
     /// Steps received in all.
@@ -76,6 +79,15 @@ impl MetricsHistory {
             self.nll.push(s, n);
         }
         self.step_ms.push(s, m.step_ms);
+        if let Some(v) = m.sample_term_cos_exact {
+            self.sample_term_cos_exact.push(s, v);
+        }
+        if let Some(v) = m.sample_term_rel_err {
+            self.sample_term_rel_err.push(s, v);
+        }
+        if let Some(v) = m.kl_gap {
+            self.kl_gap.push(s, v);
+        }
         if self.layers.len() != m.layers.len() {
             self.layers = m
                 .layers

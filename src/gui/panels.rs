@@ -139,17 +139,20 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
 /// The sampler's rule, steps, initialisation, clamping, with the implied temperature.
 pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
     egui::Grid::new("sampler_grid").num_columns(2).show(ui, |ui| {
-        row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).", |ui| {
+        row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).\nExact: draws from the model on the grid (2-D), the unbiased reference.", |ui| {
             egui::ComboBox::from_id_salt("sampler_kind")
                 .selected_text(s.kind.name())
                 .show_ui(ui, |ui| {
-                    let a = s.kind.step_size();
-                    let noise = s.kind.noise();
+                    let a = if s.kind == SamplerKind::Exact { 0.1 } else { s.kind.step_size() };
+                    let noise = if s.kind == SamplerKind::Exact { (2.0 * a).sqrt() } else { s.kind.noise() };
                     if ui.selectable_label(matches!(s.kind, SamplerKind::Sgld { .. }), "SGLD").clicked() {
                         s.kind = SamplerKind::Sgld { step_size: a, noise };
                     }
                     if ui.selectable_label(matches!(s.kind, SamplerKind::Langevin { .. }), "Langevin").clicked() {
                         s.kind = SamplerKind::Langevin { step_size: a };
+                    }
+                    if ui.selectable_label(s.kind == SamplerKind::Exact, "exact (grid)").clicked() {
+                        s.kind = SamplerKind::Exact;
                     }
                 })
                 .response
@@ -167,6 +170,12 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
                 row(ui, "Step size", "η; the noise is √(2η) (safe to change while training).", |ui| {
                     ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
                 });
+            }
+            SamplerKind::Exact => {
+                ui.label("Draws");
+                ui.label("exact samples from the grid")
+                    .on_hover_text("A cell by its probability softmax(−E), a point uniformly inside it: the unbiased reference (2-D).");
+                ui.end_row();
             }
         }
         row(ui, "Steps (K)", "Sampler steps per training step.", |ui| {

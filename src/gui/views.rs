@@ -204,8 +204,14 @@ fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
 }
 
 /// The right column: gradient terms, per-layer terms, NLL, energies and loss, step time.
-pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, true_nll: Option<f64>, per_layer: bool) {
-    let height = ((ui.available_height() - 40.0) / 5.0).max(110.0);
+pub fn curves_ui(
+    ui: &mut Ui,
+    h: &MetricsHistory,
+    true_nll: Option<f64>,
+    per_layer: bool,
+    ais: Option<(f64, f64, f64)>,
+) {
+    let height = ((ui.available_height() - 40.0) / 6.0).max(110.0);
     let group = egui::Id::unique("curves_x");
     let plot = |id: &str| {
         Plot::new(id.to_string())
@@ -247,7 +253,41 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, true_nll: Option<f64>, per_lay
         if let Some(t) = true_nll {
             p.hline(HLine::new("true NLL", t).color(theme::EXACT));
         }
+        if let Some((lz, se, quad)) = ais {
+            p.text(
+                egui_plot::Text::new(
+                    "AIS",
+                    PlotPoint::new(0.0, h.nll.last().unwrap_or(0.0)),
+                    format!("log Z: quadrature {quad:.4}, AIS {lz:.4} ± {se:.4}"),
+                )
+                .anchor(egui::Align2::LEFT_TOP),
+            );
+        }
     });
+    ui.label("Sampler vs the exact sample term (grid, every NLL evaluation)");
+    plot("exact_plot")
+        .include_y(0.0)
+        .include_y(1.0)
+        .show(ui, |p| {
+            p.line(line(
+                "cos(g_sample, g*_sample)",
+                &h.sample_term_cos_exact,
+                theme::EXACT,
+            ));
+            p.line(line(
+                "|g_sample − g*| / |g*|",
+                &h.sample_term_rel_err,
+                theme::SAMPLES,
+            ));
+            p.points(
+                Points::new(
+                    "cos(g_sample, g*_sample)",
+                    PlotPoints::from(h.sample_term_cos_exact.points.clone()),
+                )
+                .color(theme::EXACT)
+                .radius(2.0),
+            );
+        });
     ui.label("Mean energy of data and samples; loss");
     plot("energy_plot").show(ui, |p| {
         p.line(line("E(data)", &h.e_data, theme::DATA));

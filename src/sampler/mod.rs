@@ -23,6 +23,10 @@ pub enum SamplerKind {
     Sgld { step_size: f32, noise: f32 },
     /// Unadjusted Langevin: x ← x − η·∇ₓE + √(2η)·ε (T = 1).
     Langevin { step_size: f32 },
+    /// Exact draws from the model on the evaluation grid (2-D): a cell by its
+    /// probability softmax(−E), then a point uniformly inside it. The unbiased reference;
+    /// `steps` and the start are ignored.
+    Exact,
 }
 
 impl SamplerKind {
@@ -31,6 +35,7 @@ impl SamplerKind {
     pub fn step_size(&self) -> f32 {
         match *self {
             Self::Sgld { step_size, .. } | Self::Langevin { step_size } => step_size,
+            Self::Exact => 0.0,
         }
     }
 
@@ -40,12 +45,16 @@ impl SamplerKind {
         match *self {
             Self::Sgld { noise, .. } => noise,
             Self::Langevin { step_size } => (2.0 * step_size).sqrt(),
+            Self::Exact => 0.0,
         }
     }
 
     /// The temperature whose tempered density the chains follow: T = noise²/(2·step).
     #[must_use]
     pub fn temperature(&self) -> f32 {
+        if *self == Self::Exact {
+            return 1.0;
+        }
         let s = self.noise();
         s * s / (2.0 * self.step_size())
     }
@@ -56,6 +65,7 @@ impl SamplerKind {
         match self {
             Self::Sgld { .. } => "SGLD",
             Self::Langevin { .. } => "Langevin",
+            Self::Exact => "exact (grid)",
         }
     }
 }

@@ -32,6 +32,13 @@ pub struct StepMetrics {
     pub cos_terms: f64,
     /// Held-out NLL in nats (quadrature), on evaluation steps only.
     pub nll: Option<f64>,
+    /// cos(g_sample, g*_sample) against the exact sample term on the grid (2-D), on
+    /// evaluation steps.
+    pub sample_term_cos_exact: Option<f64>,
+    /// ‖g_sample − g*_sample‖ / ‖g*_sample‖, on evaluation steps.
+    pub sample_term_rel_err: Option<f64>,
+    /// Model NLL − true NLL (where the data's density is known), on evaluation steps.
+    pub kl_gap: Option<f64>,
     /// Wall time of the step (sampling, gradients, update; evaluation excluded).
     pub step_ms: f64,
     /// The two terms per layer.
@@ -40,8 +47,7 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str =
-        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms";
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]
@@ -63,6 +69,16 @@ impl StepMetrics {
             let _ = write!(s, "{n}");
         }
         let _ = write!(s, ",{:.4}", self.step_ms);
+        for v in [
+            self.sample_term_cos_exact,
+            self.sample_term_rel_err,
+            self.kl_gap,
+        ] {
+            s.push(',');
+            if let Some(v) = v {
+                let _ = write!(s, "{v}");
+            }
+        }
         s
     }
 }

@@ -7,10 +7,10 @@ use crate::data::Dataset;
 use crate::energy::fast::{RowWeights, Workspace};
 use crate::energy::{Architecture, init_params};
 use crate::error::TrainError;
-use crate::eval::quadrature;
+use crate::eval::{exact, quadrature};
 use crate::optim::Optimizer;
 use crate::preset::Preset;
-use crate::sampler::{Init, ReplayBuffer, Sampler, uniform_in_box};
+use crate::sampler::{Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use std::time::Instant;
@@ -61,6 +61,7 @@ pub struct Session {
     g_reg_sample: Vec<f32>,
     g_total: Vec<f32>,
     last_good: Snapshot,
+    true_nll: Option<f64>,
     /// Positions of a few chains over the last step's sampler run (for chain paths).
     pub chain_paths: Option<(usize, Vec<f32>)>,
 }
@@ -136,6 +137,7 @@ impl Session {
                 opt: opt.clone(),
                 step: 0,
             },
+            true_nll: data.true_nll(),
             data,
             arch,
             params,
@@ -299,13 +301,26 @@ impl Session {
         let b = self.preset.batch_size;
         let d = self.data.dim;
         self.draw_batches();
+        if self.preset.sampler.kind == SamplerKind::Exact {
+            let m = exact::grid_model(
+                &self.arch,
+                &self.params,
+                &self.data.data_box,
+                self.preset.eval.grid,
+            );
+            exact::sample(&m, &mut self.x_neg, &mut self.rng);
+        }
         let mut path = self.chain_paths.take();
         if let Some((_, p)) = path.as_mut() {
             p.clear();
             p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(8 * d)]);
         }
+        let mut spec = self.preset.sampler.clone();
+        if spec.kind == SamplerKind::Exact {
+            spec.steps = 0;
+        }
         self.sampler.run(
-            &self.preset.sampler,
+            &spec,
             &self.params,
             &mut self.x_neg,
             &self.data.data_box,
@@ -398,6 +413,22 @@ impl Session {
         if let Some(reason) = reason {
             return Err(self.roll_back(next, reason));
         }
+        let every = self.preset.eval.eval_every;
+        let eval_step = every > 0 && next.is_multiple_of(every);
+        // The exact sample term at the parameters the estimate was computed at.
+        let (cos_exact, rel_err) = if eval_step {
+            let m = exact::grid_model(
+                &self.arch,
+                &self.params,
+                &self.data.data_box,
+                self.preset.eval.grid,
+            );
+            let g_star = exact::exact_sample_term(&self.arch, &self.params, &m);
+            let (c, r) = exact::compare(&self.g_sample, &g_star);
+            (Some(c), Some(r))
+        } else {
+            (None, None)
+        };
         let opt_spec = self.preset.optimizer.clone();
         let mut g = std::mem::take(&mut self.g_total);
         let total_norm = self.opt.step(&opt_spec, &mut self.params, &mut g);
@@ -417,8 +448,7 @@ impl Session {
             })
             .collect();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let every = self.preset.eval.eval_every;
-        let nll = (every > 0 && self.step.is_multiple_of(every)).then(|| self.evaluate().nll);
+        let nll = eval_step.then(|| self.evaluate().nll);
         if self.step.is_multiple_of(50) || nll.is_some() {
             self.last_good = Snapshot {
                 params: self.params.clone(),
@@ -436,6 +466,9 @@ impl Session {
             grad_norm: diff_norm,
             cos_terms: cos,
             nll,
+            sample_term_cos_exact: cos_exact,
+            sample_term_rel_err: rel_err,
+            kl_gap: nll.zip(self.true_nll).map(|(n, t)| n - t),
             step_ms,
             layers,
         })

@@ -30,6 +30,8 @@ pub enum Command {
     Export(PathBuf),
     /// Write all metrics so far as CSV.
     ExportMetrics(PathBuf),
+    /// Estimate log Z by AIS (forward, and reverse from exact samples) next to quadrature.
+    Ais(crate::eval::ais::AisSpec),
     /// Positions of a few chains over each sampler run (`0`: off).
     ChainPaths(usize),
     /// End the thread.
@@ -67,6 +69,12 @@ pub enum Event {
     Saved(PathBuf),
     /// A command failed.
     Failed(String),
+    /// An AIS estimate of log Z, with quadrature's for comparison.
+    Ais {
+        step: usize,
+        result: crate::eval::ais::AisResult,
+        log_z_quadrature: f64,
+    },
     /// The settings the worker now trains with (after a change or a reset).
     Applied(Box<Preset>),
 }
@@ -276,6 +284,30 @@ impl Worker {
                     Err(e) => Event::Failed(format!("cannot write {}: {e}", path.display())),
                 };
                 self.emit(e);
+            }
+            Command::Ais(spec) => {
+                use crate::eval::{ais, exact};
+                use rand::SeedableRng as _;
+                let s = &self.session;
+                let arch = s.architecture().clone();
+                let params = s.params().to_vec();
+                let base = ais::Base::fit(spec.base, &s.data().train, s.data().dim);
+                let mut rng = rand::rngs::StdRng::seed_from_u64(s.step_count() as u64);
+                let m = exact::grid_model(&arch, &params, &s.data().data_box, s.preset().eval.grid);
+                let mut xs = vec![0.0_f32; 2 * spec.chains];
+                exact::sample(&m, &mut xs, &mut rng);
+                let result = ais::log_z(
+                    &mut ais::MlpEnergy::new(&arch, &params),
+                    &base,
+                    &spec,
+                    Some(&xs),
+                    &mut rng,
+                );
+                self.emit(Event::Ais {
+                    step: s.step_count(),
+                    result,
+                    log_z_quadrature: m.log_z,
+                });
             }
             Command::ChainPaths(n) => {
                 self.session.chain_paths = (n > 0).then(|| (n, Vec::new()));

@@ -1,0 +1,88 @@
+//! `ebm-workbench eval MODEL.safetensors`: log Z by quadrature (2-D) and AIS, and the
+//! held-out NLL.
+
+use super::EvalArgs;
+use ebm_workbench::eval::ais::{self, AisSpec, Base, BaseKind, MlpEnergy};
+use ebm_workbench::eval::exact;
+use ebm_workbench::{Preset, Session, export};
+use rand::SeedableRng as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let (mut preset, params) = export::load(&a.model)?;
+    if let Some(d) = &a.data {
+        // A preset file, or the name of a data set.
+        if d.extension().is_some_and(|e| e == "ron") {
+            preset.data = Preset::load(d)?.data;
+        } else {
+            let name = d.to_string_lossy();
+            let set = ebm_workbench::data::ToySet::ALL
+                .into_iter()
+                .find(|s| s.name() == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--data {name}: not a preset (.ron) nor a data set; the data sets are {}",
+                        ebm_workbench::data::ToySet::allowed()
+                    )
+                })?;
+            preset.data.set = set;
+            preset.data.noise = None;
+        }
+    }
+    let mut session = Session::from_params(&preset, params.clone());
+    let arch = session.architecture().clone();
+    let mut out = std::io::stdout().lock();
+    let q = session.evaluate();
+    let dim = session.data().dim;
+    if dim == 2 {
+        writeln!(out, "log_z_quadrature={:.6}", q.log_z)?;
+    }
+    let spec = AisSpec {
+        chains: a.ais_chains,
+        temperatures: a.ais_temps,
+        steps_per_temperature: a.ais_steps,
+        base: if a.uniform_base {
+            BaseKind::Uniform
+        } else {
+            BaseKind::Gaussian
+        },
+    };
+    let base = Base::fit(spec.base, &session.data().train, dim);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
+    let model_samples = (dim == 2).then(|| {
+        let m = exact::grid_model(&arch, &params, &session.data().data_box, preset.eval.grid);
+        let mut xs = vec![0.0_f32; 2 * spec.chains];
+        exact::sample(&m, &mut xs, &mut rng);
+        xs
+    });
+    let r = ais::log_z(
+        &mut MlpEnergy::new(&arch, &params),
+        &base,
+        &spec,
+        model_samples.as_deref(),
+        &mut rng,
+    );
+    writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
+    writeln!(out, "log_z_ais_stderr={:.6}", r.forward.stderr)?;
+    if let Some(rev) = r.reverse {
+        writeln!(out, "log_z_ais_reverse={:.6}", rev.log_z)?;
+        writeln!(out, "log_z_ais_reverse_stderr={:.6}", rev.stderr)?;
+    }
+    writeln!(out, "ais_acceptance={:.3}", r.forward.acceptance)?;
+    // The held-out NLL with quadrature's log Z in 2-D, with AIS's elsewhere.
+    let test = session.data().test.clone();
+    let e = session.energy(&test);
+    #[allow(clippy::cast_precision_loss)]
+    let mean_e = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len().max(1) as f64;
+    let log_z = if dim == 2 { q.log_z } else { r.forward.log_z };
+    writeln!(out, "nll={:.6}", mean_e + log_z)?;
+    if dim == 2 {
+        writeln!(out, "nll_ais={:.6}", mean_e + r.forward.log_z)?;
+    }
+    if let Some(t) = session.data().true_nll() {
+        writeln!(out, "true_nll={t:.6}")?;
+        writeln!(out, "kl_gap={:.6}", mean_e + log_z - t)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,125 @@
+//! The truth in 2-D: with the grid distribution wₖ = softmax(−E(grid))ₖ, the exact sample
+//! term g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ (the gradient of log Z is −g*), and an exact sampler
+//! that draws a cell from w and a point uniformly inside it.
+
+use super::quadrature::{grid_points, log_cell_area, logsumexp_neg};
+use crate::data::DataBox;
+use crate::energy::Architecture;
+use crate::energy::fast::{RowWeights, Workspace};
+use rand::Rng;
+use rayon::prelude::*;
+
+/// Rows per chunk of the grid.
+const CHUNK: usize = 4096;
+
+/// The model on the grid: energies, log Z and the cell probabilities.
+#[derive(Debug, Clone)]
+pub struct GridModel {
+    pub data_box: DataBox,
+    pub grid: usize,
+    pub points: Vec<f32>,
+    pub energies: Vec<f32>,
+    pub log_z: f64,
+    /// softmax(−E) over the cells.
+    pub weights: Vec<f64>,
+}
+
+/// E on the grid, in parallel chunks (each with its own buffers; results do not depend
+/// on the number of threads).
+#[must_use]
+pub fn grid_model(arch: &Architecture, params: &[f32], b: &DataBox, g: usize) -> GridModel {
+    let points = grid_points(b, g);
+    let mut energies = vec![0.0_f32; g * g];
+    energies
+        .par_chunks_mut(CHUNK)
+        .zip(points.par_chunks(2 * CHUNK))
+        .for_each_init(
+            || Workspace::new(arch),
+            |ws, (e, x)| ws.energy(params, x, e),
+        );
+    let lse = logsumexp_neg(&energies);
+    let weights = energies
+        .iter()
+        .map(|e| (-f64::from(*e) - lse).exp())
+        .collect();
+    GridModel {
+        data_box: *b,
+        grid: g,
+        points,
+        energies,
+        log_z: lse + log_cell_area(b, g),
+        weights,
+    }
+}
+
+/// g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ over the grid, as a flat parameter-shaped vector.
+#[must_use]
+pub fn exact_sample_term(arch: &Architecture, params: &[f32], m: &GridModel) -> Vec<f32> {
+    #[allow(clippy::cast_possible_truncation)]
+    let w: Vec<f32> = m.weights.iter().map(|w| *w as f32).collect();
+    let parts: Vec<Vec<f32>> = m
+        .points
+        .par_chunks(2 * CHUNK)
+        .zip(w.par_chunks(CHUNK))
+        .map_init(
+            || Workspace::new(arch),
+            |ws, (x, wc)| {
+                let mut g = vec![0.0_f32; arch.n_params];
+                let mut e = vec![0.0_f32; wc.len()];
+                ws.param_grads(params, x, &mut e, &mut [(RowWeights::PerRow(wc), &mut g)]);
+                g
+            },
+        )
+        .collect();
+    let mut total = vec![0.0_f32; arch.n_params];
+    for p in &parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
+/// Draws `n` points from the grid distribution: a cell by its weight, then uniformly
+/// inside it. Writes row-major `n × 2` into `out`.
+pub fn sample(m: &GridModel, out: &mut [f32], rng: &mut impl Rng) {
+    let mut cdf = Vec::with_capacity(m.weights.len());
+    let mut acc = 0.0;
+    for w in &m.weights {
+        acc += w;
+        cdf.push(acc);
+    }
+    let g = m.grid;
+    #[allow(clippy::cast_precision_loss)]
+    let (dx, dy) = (
+        (m.data_box.hi[0] - m.data_box.lo[0]) / g as f32,
+        (m.data_box.hi[1] - m.data_box.lo[1]) / g as f32,
+    );
+    for row in out.chunks_exact_mut(2) {
+        let u = rng.random::<f64>() * acc;
+        let k = cdf.partition_point(|c| *c < u).min(cdf.len() - 1);
+        let (i, j) = (k % g, k / g);
+        #[allow(clippy::cast_precision_loss)]
+        {
+            row[0] = m.data_box.lo[0] + (i as f32 + rng.random::<f32>()) * dx;
+            row[1] = m.data_box.lo[1] + (j as f32 + rng.random::<f32>()) * dy;
+        }
+    }
+}
+
+/// cos(a, b) and ‖a − b‖/‖b‖.
+#[must_use]
+pub fn compare(estimate: &[f32], exact: &[f32]) -> (f64, f64) {
+    let (mut ab, mut aa, mut bb, mut dd) = (0.0, 0.0, 0.0, 0.0);
+    for (a, b) in estimate.iter().zip(exact) {
+        let (a, b) = (f64::from(*a), f64::from(*b));
+        ab += a * b;
+        aa += a * a;
+        bb += b * b;
+        dd += (a - b) * (a - b);
+    }
+    (
+        ab / (aa.sqrt() * bb.sqrt()).max(1e-300),
+        dd.sqrt() / bb.sqrt().max(1e-300),
+    )
+}

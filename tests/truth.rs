@@ -1,0 +1,184 @@
+//! The truth about the gradient: AIS against closed forms and quadrature, the exact
+//! sample term against finite differences of log Z, and the exact sampler.
+
+mod common;
+
+use ebm_workbench::Session;
+use ebm_workbench::eval::ais::{self, AisSpec, Base, BaseKind, EnergyFn, MlpEnergy};
+use ebm_workbench::eval::exact;
+use ebm_workbench::sampler::SamplerKind;
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+
+/// E(x) = ½ Σ aⱼ xⱼ² ⇒ log Z = (d/2) ln 2π − ½ Σ ln aⱼ.
+struct Quadratic {
+    a: Vec<f32>,
+}
+
+impl EnergyFn for Quadratic {
+    fn dim(&self) -> usize {
+        self.a.len()
+    }
+    fn energy_grad(&mut self, x: &[f32], e: &mut [f32], g: &mut [f32]) {
+        let d = self.a.len();
+        for (i, row) in x.chunks_exact(d).enumerate() {
+            e[i] = 0.0;
+            for j in 0..d {
+                e[i] += 0.5 * self.a[j] * row[j] * row[j];
+                g[i * d + j] = self.a[j] * row[j];
+            }
+        }
+    }
+}
+
+fn closed_form(a: &[f32]) -> f64 {
+    let d = a.len() as f64;
+    0.5 * d * (2.0 * std::f64::consts::PI).ln()
+        - 0.5 * a.iter().map(|v| f64::from(*v).ln()).sum::<f64>()
+}
+
+#[test]
+fn ais_matches_quadratic_closed_form_in_2_10_and_50_dimensions() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for d in [2_usize, 10, 50] {
+        // Precisions between 0.5 and 2, a base that is not the target.
+        let a: Vec<f32> = (0..d)
+            .map(|j| 0.5 + 1.5 * j as f32 / (d - 1) as f32)
+            .collect();
+        let exact = closed_form(&a);
+        let base = Base::Gaussian {
+            mean: vec![0.3; d],
+            std: vec![1.2; d],
+        };
+        let spec = AisSpec {
+            chains: 256,
+            temperatures: 400,
+            steps_per_temperature: 2,
+            base: BaseKind::Gaussian,
+        };
+        let r = ais::log_z(
+            &mut Quadratic { a: a.clone() },
+            &base,
+            &spec,
+            None,
+            &mut rng,
+        )
+        .forward;
+        let err = (r.log_z - exact).abs();
+        eprintln!(
+            "d={d}: AIS {:.4} ± {:.4}, closed form {exact:.4}, acceptance {:.2}",
+            r.log_z, r.stderr, r.acceptance
+        );
+        assert!(
+            err <= 3.0 * r.stderr + 1e-3,
+            "d={d}: |{} − {exact}| > 3·{}",
+            r.log_z,
+            r.stderr
+        );
+        if d <= 10 {
+            assert!(err < 0.1, "d={d}: AIS {} vs closed form {exact}", r.log_z);
+        }
+    }
+}
+
+fn trained(steps: usize, sampler: Option<SamplerKind>) -> Session {
+    let mut p = common::small(32);
+    p.batch_size = 128;
+    p.sampler.steps = 10;
+    p.optimizer.lr = 3e-3;
+    p.eval.eval_every = 0;
+    if let Some(k) = sampler {
+        p.sampler.kind = k;
+    }
+    let mut s = Session::new(&p);
+    for _ in 0..steps {
+        s.step().expect("training step");
+    }
+    s
+}
+
+#[test]
+fn ais_agrees_with_quadrature_on_a_trained_model() {
+    let mut s = trained(300, None);
+    let quad = s.evaluate_grid(256).log_z;
+    let arch = s.architecture().clone();
+    let params = s.params().to_vec();
+    let base = Base::fit(BaseKind::Gaussian, &s.data().train, 2);
+    let mut rng = StdRng::seed_from_u64(9);
+    let m = exact::grid_model(&arch, &params, &s.data().data_box, 256);
+    let mut model_samples = vec![0.0_f32; 2 * 256];
+    exact::sample(&m, &mut model_samples, &mut rng);
+    let spec = AisSpec::default();
+    let r = ais::log_z(
+        &mut MlpEnergy::new(&arch, &params),
+        &base,
+        &spec,
+        Some(&model_samples),
+        &mut rng,
+    );
+    let rev = r.reverse.unwrap();
+    eprintln!(
+        "quadrature {quad:.4}; AIS forward {:.4} ± {:.4}, reverse {:.4} ± {:.4}",
+        r.forward.log_z, r.forward.stderr, rev.log_z, rev.stderr
+    );
+    assert!(
+        (r.forward.log_z - quad).abs() < 0.1,
+        "forward AIS {} vs quadrature {quad}",
+        r.forward.log_z
+    );
+    assert!(
+        (rev.log_z - quad).abs() < 0.1,
+        "reverse AIS {} vs quadrature {quad}",
+        rev.log_z
+    );
+}
+
+#[test]
+fn exact_sample_term_is_minus_the_gradient_of_log_z() {
+    let s = trained(50, None);
+    let arch = s.architecture().clone();
+    let params = s.params().to_vec();
+    let b = s.data().data_box;
+    let g = 128;
+    let m = exact::grid_model(&arch, &params, &b, g);
+    let g_star = exact::exact_sample_term(&arch, &params, &m);
+    let h = 1e-2_f32;
+    for e in &arch.params {
+        for k in [0, e.len / 2, e.len - 1] {
+            let i = e.offset + k;
+            let mut plus = params.clone();
+            plus[i] += h;
+            let mut minus = params.clone();
+            minus[i] -= h;
+            let lz = |p: &[f32]| exact::grid_model(&arch, p, &b, g).log_z;
+            let fd = (lz(&plus) - lz(&minus)) / (2.0 * f64::from(h));
+            let got = -f64::from(g_star[i]);
+            assert!(
+                (got - fd).abs() <= 2e-3 + 2e-2 * fd.abs(),
+                "{}[{k}]: −g* = {got}, d log Z/dθ by finite differences = {fd}",
+                e.name
+            );
+        }
+    }
+}
+
+#[test]
+fn exact_sampler_gives_a_sample_term_close_to_the_exact_one() {
+    let mut p = common::small(32);
+    p.batch_size = 1024;
+    p.eval.eval_every = 5;
+    p.eval.grid = 128;
+    p.sampler.kind = SamplerKind::Exact;
+    let mut s = Session::new(&p);
+    let mut cosines = Vec::new();
+    for _ in 0..20 {
+        let m = s.step().unwrap();
+        if let Some(c) = m.sample_term_cos_exact {
+            cosines.push(c);
+            assert!(m.sample_term_rel_err.unwrap() < 0.2);
+        }
+    }
+    eprintln!("cos with the exact sample term: {cosines:?}");
+    assert_eq!(cosines.len(), 4);
+    assert!(cosines.iter().all(|c| *c > 0.99), "{cosines:?}");
+}
