@@ -124,3 +124,111 @@ pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
         final_nll: nll,
     })
 }
+
+/// Timings and agreement of the fast engine against candle autograd on the workload's
+/// network and batch.
+#[derive(Debug, Clone)]
+pub struct CompareResult {
+    /// One Langevin inner step (E and ∇ₓE) on the batch, in µs.
+    pub fast_inner_us: f64,
+    pub autograd_inner_us: f64,
+    /// Both gradient terms (one pass over x⁺ and one over x⁻), in µs.
+    pub fast_terms_us: f64,
+    pub autograd_terms_us: f64,
+    /// Max relative differences (∞-norm, relative to the largest magnitude).
+    pub grad_x_rel_diff: f32,
+    pub data_term_rel_diff: f32,
+    pub sample_term_rel_diff: f32,
+}
+
+fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter()
+        .zip(b)
+        .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs() / scale))
+}
+
+/// Times the fast path against the autograd path and checks that they agree.
+///
+/// # Errors
+/// A candle error of the autograd path.
+pub fn compare_autograd(c: &BenchConfig) -> candle_core::Result<CompareResult> {
+    use crate::energy::fast::{RowWeights, Workspace};
+    use crate::energy::net::EnergyNet;
+    use crate::energy::{Architecture, init_params};
+    use candle_core::{Device, Tensor};
+    use rand::{Rng as _, SeedableRng as _};
+
+    let preset = reference_preset(c);
+    let arch = Architecture::new(&preset.model, 2);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(c.seed);
+    let params = init_params(&arch, &mut rng);
+    let b = c.batch;
+    let x_pos: Vec<f32> = (0..2 * b).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let x_neg: Vec<f32> = (0..2 * b).map(|_| rng.random_range(-4.0..4.0)).collect();
+    let reps = 20;
+    #[allow(clippy::cast_precision_loss)]
+    let per = |t: Instant| t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+
+    // Fast path.
+    let mut ws = Workspace::new(&arch);
+    let mut e = vec![0.0; b];
+    let mut gx = vec![0.0; 2 * b];
+    let t = Instant::now();
+    for _ in 0..reps {
+        ws.energy_grad_x(&params, &x_neg, &mut e, &mut gx);
+    }
+    let fast_inner_us = per(t);
+    #[allow(clippy::cast_precision_loss)]
+    let inv_b = 1.0 / b as f32;
+    let mut g_data = vec![0.0; arch.n_params];
+    let mut g_sample = vec![0.0; arch.n_params];
+    let mut ws2 = Workspace::new(&arch);
+    let t = Instant::now();
+    for _ in 0..reps {
+        g_data.fill(0.0);
+        g_sample.fill(0.0);
+        let mut e1 = vec![0.0; b];
+        let mut e2 = vec![0.0; b];
+        let range = || RowWeights::Range {
+            rows: 0..b,
+            scale: inv_b,
+        };
+        let (gd, gs): (&mut [f32], &mut [f32]) = (&mut g_data, &mut g_sample);
+        rayon::join(
+            || ws.param_grads(&params, &x_pos, &mut e1, &mut [(range(), gd)]),
+            || ws2.param_grads(&params, &x_neg, &mut e2, &mut [(range(), gs)]),
+        );
+    }
+    let fast_terms_us = per(t);
+
+    // Autograd path.
+    let dev = Device::Cpu;
+    let net = EnergyNet::new(&arch, &params, &dev)?;
+    let xp = Tensor::from_slice(&x_pos, (b, 2), &dev)?;
+    let xn = Tensor::from_slice(&x_neg, (b, 2), &dev)?;
+    let t = Instant::now();
+    let mut gx_ref = Vec::new();
+    for _ in 0..reps {
+        let (_, g) = net.energy_grad_x(&xn)?;
+        gx_ref = g.flatten_all()?.to_vec1::<f32>()?;
+    }
+    let autograd_inner_us = per(t);
+    let w = Tensor::full(inv_b, b, &dev)?;
+    let t = Instant::now();
+    let (mut gd_ref, mut gs_ref) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        gd_ref = net.weighted_param_grad(&xp, &w)?;
+        gs_ref = net.weighted_param_grad(&xn, &w)?;
+    }
+    let autograd_terms_us = per(t);
+    Ok(CompareResult {
+        fast_inner_us,
+        autograd_inner_us,
+        fast_terms_us,
+        autograd_terms_us,
+        grad_x_rel_diff: max_rel(&gx, &gx_ref),
+        data_term_rel_diff: max_rel(&g_data, &gd_ref),
+        sample_term_rel_diff: max_rel(&g_sample, &gs_ref),
+    })
+}

@@ -146,3 +146,107 @@ fn bench_prints_figures() {
         assert!(v > 0.0);
     }
 }
+
+#[test]
+fn bench_compares_the_fast_engine_with_autograd() {
+    let out = bin()
+        .args([
+            "bench",
+            "--batch",
+            "64",
+            "--hidden",
+            "32",
+            "--langevin-steps",
+            "2",
+            "--steps",
+            "5",
+            "--compare-autograd",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("agree=true"), "{stdout}");
+    for key in [
+        "max_rel_diff_grad_x=",
+        "max_rel_diff_data_term=",
+        "max_rel_diff_sample_term=",
+    ] {
+        let v: f64 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} missing: {stdout}"))
+            .parse()
+            .unwrap();
+        assert!(v <= 1e-4, "{key}{v}");
+    }
+}
+
+#[test]
+fn eval_prints_quadrature_ais_and_nll() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("small.ron");
+    // Trained enough that its mass lies inside the data box, where quadrature integrates.
+    let mut p = common::small(32);
+    p.batch_size = 128;
+    p.sampler.steps = 10;
+    p.optimizer.lr = 3e-3;
+    p.eval.eval_every = 0;
+    p.save(&preset).unwrap();
+    let model = dir.path().join("m.safetensors");
+    let st = bin()
+        .args([
+            "train",
+            preset.to_str().unwrap(),
+            "--steps",
+            "300",
+            "-q",
+            "--export",
+        ])
+        .arg(&model)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = bin()
+        .args([
+            "eval",
+            model.to_str().unwrap(),
+            "--ais-chains",
+            "64",
+            "--ais-temps",
+            "200",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let get = |k: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("{k} missing: {stdout}"))
+            .parse()
+            .unwrap()
+    };
+    let (quad, ais, se, nll) = (
+        get("log_z_quadrature="),
+        get("log_z_ais="),
+        get("log_z_ais_stderr="),
+        get("nll="),
+    );
+    assert!(se > 0.0 && nll.is_finite());
+    assert!(
+        (quad - ais).abs() < 0.1,
+        "quadrature {quad} vs AIS {ais} ± {se}"
+    );
+    let bad = bin()
+        .args(["eval", model.to_str().unwrap(), "--data", "three_moons"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("two_moons"));
+}

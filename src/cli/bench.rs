@@ -23,5 +23,28 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "steps_per_sec={:.2}", r.steps_per_sec)?;
     writeln!(out, "grid_eval_ms={:.2}", r.grid_eval_ms)?;
     writeln!(out, "nll_after={:.4}", r.final_nll)?;
+    if a.compare_autograd {
+        let c = ebm_workbench::bench::compare_autograd(&c)?;
+        writeln!(out, "inner_step_us_fast={:.1}", c.fast_inner_us)?;
+        writeln!(out, "inner_step_us_autograd={:.1}", c.autograd_inner_us)?;
+        writeln!(out, "terms_us_fast={:.1}", c.fast_terms_us)?;
+        writeln!(out, "terms_us_autograd={:.1}", c.autograd_terms_us)?;
+        writeln!(out, "max_rel_diff_grad_x={:.2e}", c.grad_x_rel_diff)?;
+        writeln!(out, "max_rel_diff_data_term={:.2e}", c.data_term_rel_diff)?;
+        writeln!(
+            out,
+            "max_rel_diff_sample_term={:.2e}",
+            c.sample_term_rel_diff
+        )?;
+        let worst = c
+            .grad_x_rel_diff
+            .max(c.data_term_rel_diff)
+            .max(c.sample_term_rel_diff);
+        let ok = worst <= 1e-4;
+        writeln!(out, "agree={ok}")?;
+        if !ok {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -99,6 +99,9 @@ pub struct BenchArgs {
     /// Timed steps (after 20 warm-up steps).
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
+    /// Also time the fast engine against candle autograd and check that they agree.
+    #[arg(long)]
+    pub compare_autograd: bool,
 }
 
 /// Runs the parsed command line.

@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::energy::fast::{RowWeights, Workspace};
 use crate::energy::{Architecture, init_params};
 use crate::error::TrainError;
-use crate::eval::{exact, quadrature};
+use crate::eval::exact;
 use crate::optim::Optimizer;
 use crate::preset::Preset;
 use crate::sampler::{Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
@@ -251,17 +251,14 @@ impl Session {
 
     /// As [`Session::evaluate`] on a `g × g` grid.
     pub fn evaluate_grid(&mut self, g: usize) -> Evaluation {
-        let params = &self.params;
-        let ws = &mut self.eval_ws;
-        let (energies, log_z) =
-            quadrature::energy_grid(&self.data.data_box, g, 4096, |x, e| ws.energy(params, x, e));
+        // The grid in parallel chunks (independent of the thread count).
+        let m = exact::grid_model(&self.arch, &self.params, &self.data.data_box, g);
         let test = self.data.test.clone();
         let e_test = self.energy(&test);
-        let nll = mean(&e_test) + log_z;
         Evaluation {
-            log_z,
-            nll,
-            energies,
+            log_z: m.log_z,
+            nll: mean(&e_test) + m.log_z,
+            energies: m.energies,
             grid: g,
         }
     }
