@@ -118,4 +118,6 @@ pub enum TrainError {
         reason: String,
         rolled_back_to: usize,
     },
+    #[error("the autograd engine failed at step {step}: {message}")]
+    Engine { step: usize, message: String },
 }

@@ -56,6 +56,16 @@ impl Default for EvalSpec {
     }
 }
 
+/// Which engine computes the sampler's gradients and the two terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Engine {
+    /// Hand-written forward and backward passes on the CPU (the fast path).
+    #[default]
+    Fast,
+    /// candle autograd on `device` (the CPU, or CUDA/Metal where built in).
+    Autograd,
+}
+
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,6 +85,10 @@ pub struct Preset {
     pub objective: ObjectiveSpec,
     pub optimizer: OptimizerSpec,
     pub eval: EvalSpec,
+    /// The engine; `Autograd` runs on `device`.
+    pub engine: Engine,
+    /// Where the autograd engine runs (the fast engine is CPU-only).
+    pub device: crate::device::DeviceSpec,
 }
 
 impl Default for Preset {
@@ -92,6 +106,8 @@ impl Default for Preset {
             objective: ObjectiveSpec::default(),
             optimizer: OptimizerSpec::default(),
             eval: EvalSpec::default(),
+            engine: Engine::Fast,
+            device: crate::device::DeviceSpec::Cpu,
         }
     }
 }

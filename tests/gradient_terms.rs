@@ -161,3 +161,46 @@ fn diverging_run_is_rolled_back() {
         assert_eq!(s.params(), start.as_slice());
     }
 }
+
+/// The autograd engine (candle, here on the CPU) follows the same chains as the fast
+/// engine and yields the same terms: the fallback for layers the fast engine lacks and
+/// the path to GPUs.
+#[test]
+fn autograd_engine_matches_fast_engine_step_for_step() {
+    let mut preset = common::small(24);
+    preset.objective.alpha = 0.1;
+    let mut fast = Session::new(&preset);
+    let mut auto_preset = preset.clone();
+    auto_preset.engine = ebm_workbench::preset::Engine::Autograd;
+    let mut auto = Session::new(&auto_preset);
+    assert!(auto.device_message.is_none());
+    for step in 0..3 {
+        let a = fast.step().unwrap();
+        let b = auto.step().unwrap();
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * (1.0 + x.abs());
+        for (name, x, y) in [
+            ("e_data", a.e_data, b.e_data),
+            ("e_sample", a.e_sample, b.e_sample),
+            ("loss", a.loss, b.loss),
+            ("data_term_norm", a.data_term_norm, b.data_term_norm),
+            ("sample_term_norm", a.sample_term_norm, b.sample_term_norm),
+            ("cos_terms", a.cos_terms, b.cos_terms),
+        ] {
+            assert!(close(x, y), "step {step}: {name} fast {x} vs autograd {y}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_gpu_falls_back_to_the_cpu_with_a_message() {
+    let mut preset = common::small(8);
+    preset.device = ebm_workbench::device::DeviceSpec::Cuda(0);
+    let mut s = Session::new(&preset);
+    let msg = s.device_message.clone();
+    if cfg!(feature = "cuda") && msg.is_none() {
+        return; // a real GPU: nothing to fall back from
+    }
+    let msg = msg.expect("a fallback message");
+    assert!(msg.contains("CPU"), "{msg}");
+    s.step().expect("training runs on the CPU");
+}

@@ -328,3 +328,29 @@ fn ais_runs_from_the_window_next_to_quadrature() {
     assert!((lz - quad).abs() < 0.15, "AIS {lz} vs quadrature {quad}");
     assert!(h.state().messages.iter().any(|m| m.text.contains("AIS")));
 }
+
+#[test]
+fn switching_to_the_autograd_engine_keeps_training() {
+    let mut h = harness();
+    h.step();
+    h.get_by_label("Train").click();
+    step_until(&mut h, "some steps", Duration::from_secs(60), |a| {
+        a.history.received >= 3
+    });
+    h.state_mut().state.preset.engine = ebm_workbench::preset::Engine::Autograd;
+    step_until(
+        &mut h,
+        "the worker on autograd",
+        Duration::from_secs(10),
+        |a| a.worker_preset.engine == ebm_workbench::preset::Engine::Autograd,
+    );
+    let before = h.state().history.received;
+    step_until(
+        &mut h,
+        "steps with autograd",
+        Duration::from_secs(60),
+        |a| a.history.received >= before + 3,
+    );
+    h.step();
+    assert!(h.query_by_label_contains("autograd, CPU").is_some());
+}

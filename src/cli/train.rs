@@ -22,18 +22,23 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let t = preset.sampler.kind.temperature();
     writeln!(
         out,
-        "preset={} data={} steps={} batch={} sampler={} K={} temperature={t:.4}",
+        "preset={} data={} steps={} batch={} sampler={} K={} temperature={t:.4} engine={:?} device={}",
         preset.name,
         preset.data.set.name(),
         preset.steps,
         preset.batch_size,
         preset.sampler.kind.name(),
-        preset.sampler.steps
+        preset.sampler.steps,
+        preset.engine,
+        preset.device.name()
     )?;
     if let Some(w) = preset.temperature_warning() {
         writeln!(err, "warning: {w}")?;
     }
     let mut session = Session::new(&preset);
+    if let Some(m) = &session.device_message {
+        writeln!(err, "warning: {m}")?;
+    }
     if let Some(tn) = session.data().true_nll() {
         writeln!(out, "true_nll={tn:.4}")?;
     }

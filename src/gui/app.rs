@@ -563,8 +563,14 @@ impl WorkbenchApp {
             } else {
                 "paused".into()
             };
+            let engine = match self.worker_preset.engine {
+                crate::preset::Engine::Fast => "fast engine, CPU".to_string(),
+                crate::preset::Engine::Autograd => {
+                    format!("autograd, {}", self.worker_preset.device.name())
+                }
+            };
             ui.label(format!(
-                "{} · {} · CPU · {rate}",
+                "{} · {} · {engine} · {rate}",
                 self.state.preset.name,
                 self.data.spec.set.name()
             ));

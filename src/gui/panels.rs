@@ -2,9 +2,10 @@
 //! the app decides what the edit means for the running experiment.
 
 use crate::data::{DataSpec, ToySet};
+use crate::device::DeviceSpec;
 use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
 use crate::optim::{OptimizerKind, OptimizerSpec};
-use crate::preset::{EvalSpec, ObjectiveSpec, Preset};
+use crate::preset::{Engine, EvalSpec, ObjectiveSpec, Preset};
 use crate::sampler::{Init, SamplerKind, SamplerSpec};
 use egui::{DragValue, Ui};
 
@@ -354,9 +355,28 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset) {
         });
 }
 
-/// Batch size, steps and seed.
+/// Batch size, steps, seed, engine and device.
 pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
     egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
+        row(ui, "Engine", "Fast: hand-written gradients on the CPU. Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
+            egui::ComboBox::from_id_salt("engine")
+                .selected_text(format!("{:?}", p.engine))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut p.engine, Engine::Fast, "Fast");
+                    ui.selectable_value(&mut p.engine, Engine::Autograd, "Autograd");
+                })
+                .response
+        });
+        row(ui, "Device", "Where the autograd engine runs; only devices this build supports and finds are listed.", |ui| {
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(p.device.name())
+                .show_ui(ui, |ui| {
+                    for d in DeviceSpec::available() {
+                        ui.selectable_value(&mut p.device, d, d.name());
+                    }
+                })
+                .response
+        });
         row(
             ui,
             "Batch",

@@ -4,15 +4,19 @@
 
 use super::metrics::{LayerTerms, StepMetrics};
 use crate::data::Dataset;
+use crate::device::DeviceSpec;
 use crate::energy::fast::{RowWeights, Workspace};
 use crate::energy::{Architecture, init_params};
 use crate::error::TrainError;
 use crate::eval::exact;
 use crate::optim::Optimizer;
+use crate::preset::Engine;
 use crate::preset::Preset;
-use crate::sampler::{Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
+use crate::sampler::{CHAIN_TILE, Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
+use rand::rngs::SmallRng;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
+use rand_distr::StandardNormal;
 use std::time::Instant;
 
 /// Energies beyond this magnitude count as divergence.
@@ -62,6 +66,10 @@ pub struct Session {
     g_total: Vec<f32>,
     last_good: Snapshot,
     true_nll: Option<f64>,
+    /// The candle device when the autograd engine runs the sampler and the terms.
+    candle_device: Option<candle_core::Device>,
+    /// Why the requested device was not used, if it was not.
+    pub device_message: Option<String>,
     /// Positions of a few chains over the last step's sampler run (for chain paths).
     pub chain_paths: Option<(usize, Vec<f32>)>,
 }
@@ -126,6 +134,13 @@ impl Session {
         };
         let n = arch.n_params;
         let opt = Optimizer::new(n);
+        let (candle_device, device_message) =
+            if preset.engine == Engine::Autograd || preset.device != DeviceSpec::Cpu {
+                let (d, m) = crate::device::resolve(preset.device);
+                (Some(d), m)
+            } else {
+                (None, None)
+            };
         Self {
             preset: preset.clone(),
             sampler: Sampler::new(Workspace::new(&arch)),
@@ -138,6 +153,8 @@ impl Session {
                 step: 0,
             },
             true_nll: data.true_nll(),
+            candle_device,
+            device_message,
             data,
             arch,
             params,
@@ -231,6 +248,15 @@ impl Session {
         {
             return false;
         }
+        if p.engine != self.preset.engine || p.device != self.preset.device {
+            (self.candle_device, self.device_message) =
+                if p.engine == Engine::Autograd || p.device != DeviceSpec::Cpu {
+                    let (d, m) = crate::device::resolve(p.device);
+                    (Some(d), m)
+                } else {
+                    (None, None)
+                };
+        }
         self.preset = p.clone();
         true
     }
@@ -296,7 +322,6 @@ impl Session {
     pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
         let t0 = Instant::now();
         let b = self.preset.batch_size;
-        let d = self.data.dim;
         self.draw_batches();
         if self.preset.sampler.kind == SamplerKind::Exact {
             let m = exact::grid_model(
@@ -307,69 +332,16 @@ impl Session {
             );
             exact::sample(&m, &mut self.x_neg, &mut self.rng);
         }
-        let mut path = self.chain_paths.take();
-        if let Some((_, p)) = path.as_mut() {
-            p.clear();
-            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(8 * d)]);
-        }
-        let mut spec = self.preset.sampler.clone();
-        if spec.kind == SamplerKind::Exact {
-            spec.steps = 0;
-        }
-        self.sampler.run(
-            &spec,
-            &self.params,
-            &mut self.x_neg,
-            &self.data.data_box,
-            &mut self.rng,
-            path.as_mut().map(|(n, p)| (*n, p)),
-        );
-        self.chain_paths = path;
-        if let Some(buf) = self.buffer.as_mut() {
-            buf.write_back(&self.x_neg);
-        }
-        // Both terms (and the regulariser's): one forward and one backward pass over x⁺
-        // and one over x⁻, side by side on two cores.
-        self.energies.resize(2 * b, 0.0);
-        self.g_data.fill(0.0);
-        self.g_sample.fill(0.0);
-        self.g_reg.fill(0.0);
-        self.g_reg_sample.fill(0.0);
-        #[allow(clippy::cast_precision_loss)]
-        let inv_b = 1.0 / b as f32;
         let alpha = self.preset.objective.alpha;
-        let (e_pos, e_neg) = self.energies.split_at_mut(b);
-        let params = &self.params;
-        let half =
-            |ws: &mut Workspace, x: &[f32], e: &mut [f32], term: &mut [f32], reg: &mut [f32]| {
-                let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![(
-                    RowWeights::Range {
-                        rows: 0..b,
-                        scale: inv_b,
-                    },
-                    term,
-                )];
-                if alpha > 0.0 {
-                    sets.push((
-                        RowWeights::EnergyScaled {
-                            rows: 0..b,
-                            scale: 2.0 * alpha * inv_b,
-                        },
-                        reg,
-                    ));
-                }
-                ws.param_grads(params, x, e, &mut sets);
-            };
-        let (ws_a, ws_b) = (&mut self.grad_ws, &mut self.grad_ws_neg);
-        let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
-        let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
-        let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
-        rayon::join(
-            || half(ws_a, x_pos, e_pos, g_data, g_reg),
-            || half(ws_b, x_neg, e_neg, g_sample, g_reg_neg),
-        );
-        for (r, rn) in self.g_reg.iter_mut().zip(&self.g_reg_sample) {
-            *r += rn;
+        if let Some(dev) = self.candle_device.clone() {
+            if let Err(e) = self.autograd_sample_and_terms(&dev) {
+                return Err(TrainError::Engine {
+                    step: self.step + 1,
+                    message: e.to_string(),
+                });
+            }
+        } else {
+            self.fast_sample_and_terms();
         }
         let e_data = mean(&self.energies[..b]);
         let e_sample = mean(&self.energies[b..]);
@@ -469,6 +441,142 @@ impl Session {
             step_ms,
             layers,
         })
+    }
+
+    /// The sampler and both terms with the fast engine.
+    fn fast_sample_and_terms(&mut self) {
+        let b = self.preset.batch_size;
+        let d = self.data.dim;
+        let mut path = self.chain_paths.take();
+        if let Some((_, p)) = path.as_mut() {
+            p.clear();
+            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(8 * d)]);
+        }
+        let mut spec = self.preset.sampler.clone();
+        if spec.kind == SamplerKind::Exact {
+            spec.steps = 0;
+        }
+        self.sampler.run(
+            &spec,
+            &self.params,
+            &mut self.x_neg,
+            &self.data.data_box,
+            &mut self.rng,
+            path.as_mut().map(|(n, p)| (*n, p)),
+        );
+        self.chain_paths = path;
+        if let Some(buf) = self.buffer.as_mut() {
+            buf.write_back(&self.x_neg);
+        }
+        // Both terms (and the regulariser's): one forward and one backward pass over x⁺
+        // and one over x⁻, side by side on two cores.
+        self.energies.resize(2 * b, 0.0);
+        self.g_data.fill(0.0);
+        self.g_sample.fill(0.0);
+        self.g_reg.fill(0.0);
+        self.g_reg_sample.fill(0.0);
+        #[allow(clippy::cast_precision_loss)]
+        let inv_b = 1.0 / b as f32;
+        let alpha = self.preset.objective.alpha;
+        let (e_pos, e_neg) = self.energies.split_at_mut(b);
+        let params = &self.params;
+        let half =
+            |ws: &mut Workspace, x: &[f32], e: &mut [f32], term: &mut [f32], reg: &mut [f32]| {
+                let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![(
+                    RowWeights::Range {
+                        rows: 0..b,
+                        scale: inv_b,
+                    },
+                    term,
+                )];
+                if alpha > 0.0 {
+                    sets.push((
+                        RowWeights::EnergyScaled {
+                            rows: 0..b,
+                            scale: 2.0 * alpha * inv_b,
+                        },
+                        reg,
+                    ));
+                }
+                ws.param_grads(params, x, e, &mut sets);
+            };
+        let (ws_a, ws_b) = (&mut self.grad_ws, &mut self.grad_ws_neg);
+        let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
+        let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
+        let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
+        rayon::join(
+            || half(ws_a, x_pos, e_pos, g_data, g_reg),
+            || half(ws_b, x_neg, e_neg, g_sample, g_reg_neg),
+        );
+        for (r, rn) in self.g_reg.iter_mut().zip(&self.g_reg_sample) {
+            *r += rn;
+        }
+    }
+
+    /// The sampler and both terms with candle autograd on `dev`. The noise is drawn
+    /// exactly as the fast sampler draws it, so both engines follow the same chains.
+    fn autograd_sample_and_terms(&mut self, dev: &candle_core::Device) -> candle_core::Result<()> {
+        use crate::energy::net::EnergyNet;
+        use candle_core::{Module as _, Tensor};
+        let b = self.preset.batch_size;
+        let d = self.data.dim;
+        let net = EnergyNet::new(&self.arch, &self.params, dev)?;
+        let spec = &self.preset.sampler;
+        let k_steps = if spec.kind == SamplerKind::Exact {
+            0
+        } else {
+            spec.steps
+        };
+        let tiles = b.div_ceil(CHAIN_TILE);
+        let seeds: Vec<u64> = (0..tiles).map(|_| self.rng.random()).collect();
+        let mut noise = vec![0.0_f32; k_steps * b * d];
+        for (t, seed) in seeds.iter().enumerate() {
+            let mut r = SmallRng::seed_from_u64(*seed);
+            let rows = (t * CHAIN_TILE)..((t + 1) * CHAIN_TILE).min(b);
+            for k in 0..k_steps {
+                for i in rows.start * d..rows.end * d {
+                    noise[k * b * d + i] = r.sample(StandardNormal);
+                }
+            }
+        }
+        let (a, s) = (
+            f64::from(spec.kind.step_size()),
+            f64::from(spec.kind.noise()),
+        );
+        let mut x = Tensor::from_slice(&self.x_neg, (b, d), dev)?;
+        for k in 0..k_steps {
+            let (_, g) = net.energy_grad_x(&x)?;
+            let eps = Tensor::from_slice(&noise[k * b * d..(k + 1) * b * d], (b, d), dev)?;
+            x = ((x - (g * a)?)? + (eps * s)?)?.detach();
+            if spec.clamp {
+                let bx = &self.data.data_box;
+                x = x.clamp(bx.lo[0], bx.hi[0])?;
+            }
+        }
+        self.x_neg = x.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(buf) = self.buffer.as_mut() {
+            buf.write_back(&self.x_neg);
+        }
+        let xp = Tensor::from_slice(&self.x_pos, (b, d), dev)?;
+        let xn = Tensor::from_slice(&self.x_neg, (b, d), dev)?;
+        #[allow(clippy::cast_precision_loss)]
+        let inv_b = 1.0 / b as f64;
+        let w = Tensor::full(inv_b as f32, b, dev)?;
+        self.g_data = net.weighted_param_grad(&xp, &w)?;
+        self.g_sample = net.weighted_param_grad(&xn, &w)?;
+        let ep = net.forward(&xp)?.detach();
+        let en = net.forward(&xn)?.detach();
+        let alpha = f64::from(self.preset.objective.alpha);
+        if alpha > 0.0 {
+            let rp = net.weighted_param_grad(&xp, &(&ep * (2.0 * alpha * inv_b))?)?;
+            let rn = net.weighted_param_grad(&xn, &(&en * (2.0 * alpha * inv_b))?)?;
+            self.g_reg = rp.iter().zip(&rn).map(|(p, n)| p + n).collect();
+        } else {
+            self.g_reg.fill(0.0);
+        }
+        self.energies = ep.to_vec1::<f32>()?;
+        self.energies.extend(en.to_vec1::<f32>()?);
+        Ok(())
     }
 
     fn roll_back(&mut self, step: usize, reason: String) -> TrainError {

@@ -244,6 +244,7 @@ impl Worker {
             }
             Command::SetPreset(p) => {
                 if self.session.apply_live(&p) {
+                    self.report_device();
                     self.emit(Event::Applied(p));
                 } else {
                     self.emit(Event::Failed(
@@ -253,6 +254,7 @@ impl Worker {
             }
             Command::Reset(p) => {
                 self.session = Session::new(&p);
+                self.report_device();
                 self.emit(Event::Applied(p));
                 self.log.clear();
                 self.pending.clear();
@@ -261,6 +263,7 @@ impl Worker {
             }
             Command::LoadParams(p, params) => {
                 self.session = Session::from_params(&p, params);
+                self.report_device();
                 self.emit(Event::Applied(p));
                 self.log.clear();
                 self.pending.clear();
@@ -315,6 +318,13 @@ impl Worker {
             Command::Stop => self.stop = true,
         }
         self.state();
+    }
+
+    /// Tells the window when the requested device was not available.
+    fn report_device(&mut self) {
+        if let Some(m) = self.session.device_message.clone() {
+            self.emit(Event::Failed(m));
+        }
     }
 
     fn send_view(&mut self) {
@@ -373,6 +383,7 @@ impl Worker {
     }
 
     fn run_loop(&mut self, commands: &Receiver<Command>) {
+        self.report_device();
         self.state();
         self.send_view();
         (self.waker)();
