@@ -192,10 +192,11 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
             ui.colored_label(super::theme::WARNING, text)
         }
         .on_hover_text("The chains follow p^(1/T); only T = 1 samples the model itself.");
-        if ui
-            .button("Proper Langevin (T = 1)")
-            .on_hover_text("Set noise = √(2·step) so that the chains sample p_θ.")
-            .clicked()
+        if s.kind != SamplerKind::Exact
+            && ui
+                .button("Proper Langevin (T = 1)")
+                .on_hover_text("Set noise = √(2·step) so that the chains sample p_θ.")
+                .clicked()
         {
             let a = s.kind.step_size();
             s.kind = SamplerKind::Sgld {
