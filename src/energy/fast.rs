@@ -406,18 +406,10 @@ impl Workspace {
         energies.copy_from_slice(self.output(rows));
     }
 
-    /// E(x) and ∇ₓE(x) for every row; `grad_x` has the shape of `x`.
-    pub fn energy_grad_x(
-        &mut self,
-        params: &[f32],
-        x: &[f32],
-        energies: &mut [f32],
-        grad_x: &mut [f32],
-    ) {
-        let rows = energies.len();
-        self.forward(params, x, rows, true);
-        energies.copy_from_slice(self.output(rows));
-        // Backward with unit weight per row.
+    /// The backward pass for unit weight per row, after a forward pass that kept the
+    /// derivatives. Leaves ∇ₓE in `grad_a`; with `keep_upstream`, stores the gradient
+    /// w.r.t. every Linear output in `upstream` (and skips ∇ₓE, which is then not needed).
+    fn backward_unit(&mut self, params: &[f32], rows: usize, keep_upstream: bool) {
         let mut g = std::mem::take(&mut self.grad_a);
         let mut h = std::mem::take(&mut self.grad_b);
         g[..rows].fill(1.0);
@@ -430,61 +422,13 @@ impl Workspace {
                     weight,
                     ..
                 } => {
-                    let w = &params[weight..weight + output * input];
-                    // g_in = g · W
-                    matmul(
-                        (rows, input, output),
-                        &mut h[..rows * input],
-                        (input, 1),
-                        false,
-                        &g[..rows * output],
-                        (output, 1),
-                        w,
-                        (input, 1),
-                        1.0,
-                    );
-                    std::mem::swap(&mut g, &mut h);
-                    width = input;
-                }
-                Op::Act(_) => {
-                    let dv = &self.derivs[self.plan[i].1][..rows * width];
-                    mul_in_place(&mut g[..rows * width], dv);
-                }
-            }
-        }
-        grad_x.copy_from_slice(&g[..rows * self.arch.input_dim]);
-        self.grad_a = g;
-        self.grad_b = h;
-    }
-
-    /// E for every row, and for each `(weights, out)` pair adds Σᵣ wᵣ ∂E(xᵣ)/∂θ to `out`
-    /// (a flat parameter-shaped vector), from one forward and one backward pass.
-    pub fn param_grads(
-        &mut self,
-        params: &[f32],
-        x: &[f32],
-        energies: &mut [f32],
-        sets: &mut [(RowWeights<'_>, &mut [f32])],
-    ) {
-        let rows = energies.len();
-        self.forward(params, x, rows, true);
-        energies.copy_from_slice(self.output(rows));
-        // Unit backward: upstream[buf] = ∂E_r/∂(output of that Linear), per row.
-        let mut g = std::mem::take(&mut self.grad_a);
-        let mut h = std::mem::take(&mut self.grad_b);
-        g[..rows].fill(1.0);
-        let mut width = 1;
-        for (i, op) in self.arch.ops.iter().enumerate().rev() {
-            match *op {
-                Op::Linear {
-                    input,
-                    output,
-                    weight,
-                    ..
-                } => {
-                    let out_buf = self.plan[i].1;
-                    self.upstream[out_buf][..rows * output].copy_from_slice(&g[..rows * output]);
-                    if i > 0 {
+                    if keep_upstream {
+                        let out_buf = self.plan[i].1;
+                        self.upstream[out_buf][..rows * output]
+                            .copy_from_slice(&g[..rows * output]);
+                    }
+                    if i > 0 || !keep_upstream {
+                        // g_in = g · W
                         let w = &params[weight..weight + output * input];
                         matmul(
                             (rows, input, output),
@@ -509,6 +453,36 @@ impl Workspace {
         }
         self.grad_a = g;
         self.grad_b = h;
+    }
+
+    /// E(x) and ∇ₓE(x) for every row; `grad_x` has the shape of `x`.
+    pub fn energy_grad_x(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        energies: &mut [f32],
+        grad_x: &mut [f32],
+    ) {
+        let rows = energies.len();
+        self.forward(params, x, rows, true);
+        energies.copy_from_slice(self.output(rows));
+        self.backward_unit(params, rows, false);
+        grad_x.copy_from_slice(&self.grad_a[..rows * self.arch.input_dim]);
+    }
+
+    /// E for every row, and for each `(weights, out)` pair adds Σᵣ wᵣ ∂E(xᵣ)/∂θ to `out`
+    /// (a flat parameter-shaped vector), from one forward and one backward pass.
+    pub fn param_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        energies: &mut [f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) {
+        let rows = energies.len();
+        self.forward(params, x, rows, true);
+        energies.copy_from_slice(self.output(rows));
+        self.backward_unit(params, rows, true);
         // Accumulate dW = Σᵣ wᵣ uᵣ ⊗ aᵣ and db = Σᵣ wᵣ uᵣ for each weighting.
         for (i, op) in self.arch.ops.iter().enumerate() {
             let Op::Linear {

@@ -208,14 +208,7 @@ impl Worker {
 
     fn state(&mut self) {
         // Rows of steps already taken arrive before the state that follows them.
-        if !self.pending.is_empty() {
-            let rows = std::mem::take(&mut self.pending);
-            self.log.extend(rows.iter().map(|r| StepMetrics {
-                layers: Vec::new(),
-                ..r.clone()
-            }));
-            self.emit(Event::Metrics(rows));
-        }
+        self.flush_metrics();
         let e = Event::State {
             running: self.running,
             step: self.session.step_count(),
@@ -346,7 +339,8 @@ impl Worker {
         self.view_dirty = false;
     }
 
-    fn flush(&mut self) {
+    /// Sends the metric rows waiting, and keeps them (without per-layer detail) for CSV.
+    fn flush_metrics(&mut self) {
         if !self.pending.is_empty() {
             let rows = std::mem::take(&mut self.pending);
             self.log.extend(rows.iter().map(|r| StepMetrics {
@@ -355,6 +349,10 @@ impl Worker {
             }));
             self.emit(Event::Metrics(rows));
         }
+    }
+
+    fn flush(&mut self) {
+        self.flush_metrics();
         if self.view_dirty
             || (self.running && self.last_view.elapsed() > Duration::from_millis(150))
         {
