@@ -163,6 +163,21 @@ impl WorkbenchApp {
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
+        // Anti-aliasing by feathering costs about a quarter of each frame when a CPU
+        // rasterises the window (Mesa's llvmpipe): off there, unless asked for.
+        let software = cc.gl.as_ref().is_some_and(|gl| {
+            use eframe::glow::HasContext as _;
+            // SAFETY: a plain glGetString(GL_RENDERER) on the context eframe made current.
+            let renderer = unsafe { gl.get_parameter_string(eframe::glow::RENDERER) };
+            renderer.contains("llvmpipe") || renderer.contains("softpipe")
+        });
+        let feathering = match std::env::var("EBM_WORKBENCH_FEATHERING").as_deref() {
+            Ok("0") => false,
+            Ok("1") => true,
+            _ => !software,
+        };
+        cc.egui_ctx
+            .tessellation_options_mut(|t| t.feathering = feathering);
         Self::with_state(&cc.egui_ctx, state)
     }
 
@@ -172,6 +187,7 @@ impl WorkbenchApp {
         if state.preset.validate().is_err() {
             state.preset = PersistedState::default().preset;
         }
+
         let ctx2 = ctx.clone();
         // New results ask for a frame within ~20 ms: 30 or more frames per second while
         // training, and the rest of the CPU stays with training.

@@ -200,7 +200,10 @@ fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
     {
         pts.push(*last);
     }
-    Line::new(name.to_string(), PlotPoints::from(pts)).color(c)
+    // 1.5 px: without feathering (software rendering) thinner lines break up.
+    Line::new(name.to_string(), PlotPoints::from(pts))
+        .color(c)
+        .width(2.0)
 }
 
 /// The right column: gradient terms, per-layer terms, NLL, energies and loss, step time.
