@@ -419,6 +419,11 @@ impl WorkbenchApp {
                 }
                 Event::Failed(m) => self.message(true, m),
                 Event::Applied(p) => self.worker_preset = *p,
+                Event::InitialNll(n) => {
+                    if self.history.nll.is_empty() {
+                        self.history.nll.push(0, n);
+                    }
+                }
                 Event::Ais {
                     step,
                     result,

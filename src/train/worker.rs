@@ -75,6 +75,8 @@ pub enum Event {
         result: crate::eval::ais::AisResult,
         log_z_quadrature: f64,
     },
+    /// The held-out NLL of a fresh or loaded model, before any step (step 0).
+    InitialNll(f64),
     /// The settings the worker now trains with (after a change or a reset).
     Applied(Box<Preset>),
 }
@@ -313,10 +315,15 @@ impl Worker {
         self.state();
     }
 
-    /// Tells the window when the requested device was not available.
+    /// Tells the window when the requested device was not available, and the starting
+    /// NLL of the new session.
     fn report_device(&mut self) {
         if let Some(m) = self.session.device_message.clone() {
             self.emit(Event::Failed(m));
+        }
+        if self.session.step_count() == 0 && self.session.preset().eval.eval_every > 0 {
+            let nll = self.session.evaluate().nll;
+            self.emit(Event::InitialNll(nll));
         }
     }
 
