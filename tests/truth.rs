@@ -182,3 +182,28 @@ fn exact_sampler_gives_a_sample_term_close_to_the_exact_one() {
     assert_eq!(cosines.len(), 4);
     assert!(cosines.iter().all(|c| *c > 0.99), "{cosines:?}");
 }
+
+#[test]
+fn ais_from_a_uniform_box_matches_the_closed_form_in_2d() {
+    // A box holds all but a negligible part of N(0, A⁻¹) with precisions 0.5 and 2 (±6
+    // is more than 4 standard deviations).
+    let a = vec![0.5_f32, 2.0];
+    let exact = closed_form(&a);
+    let base = Base::Uniform {
+        lo: vec![-6.0; 2],
+        hi: vec![6.0; 2],
+    };
+    let spec = AisSpec {
+        chains: 256,
+        temperatures: 400,
+        steps_per_temperature: 2,
+        base: BaseKind::Uniform,
+    };
+    let mut rng = StdRng::seed_from_u64(5);
+    let r = ais::log_z(&mut Quadratic { a }, &base, &spec, None, &mut rng).forward;
+    eprintln!(
+        "uniform base: AIS {:.4} ± {:.4}, closed form {exact:.4}",
+        r.log_z, r.stderr
+    );
+    assert!((r.log_z - exact).abs() < 0.1 && (r.log_z - exact).abs() <= 3.0 * r.stderr + 0.01);
+}
