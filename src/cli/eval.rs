@@ -2,8 +2,7 @@
 //! held-out NLL.
 
 use super::EvalArgs;
-use ebm_workbench::eval::ais::{self, AisSpec, Base, BaseKind, MlpEnergy};
-use ebm_workbench::eval::exact;
+use ebm_workbench::eval::ais::{AisSpec, BaseKind};
 use ebm_workbench::{Preset, Session, export};
 use rand::SeedableRng as _;
 use std::io::Write as _;
@@ -30,8 +29,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             preset.data.noise = None;
         }
     }
-    let mut session = Session::from_params(&preset, params.clone());
-    let arch = session.architecture().clone();
+    let mut session = Session::from_params(&preset, params);
     let mut out = std::io::stdout().lock();
     let q = session.evaluate();
     let dim = session.data().dim;
@@ -48,21 +46,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             BaseKind::Gaussian
         },
     };
-    let base = Base::fit(spec.base, &session.data().train, dim);
     let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
-    let model_samples = (dim == 2).then(|| {
-        let m = exact::grid_model(&arch, &params, &session.data().data_box, preset.eval.grid);
-        let mut xs = vec![0.0_f32; 2 * spec.chains];
-        exact::sample(&m, &mut xs, &mut rng);
-        xs
-    });
-    let r = ais::log_z(
-        &mut MlpEnergy::new(&arch, &params),
-        &base,
-        &spec,
-        model_samples.as_deref(),
-        &mut rng,
-    );
+    let (r, _) = session.ais(&spec, &mut rng);
     writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
     writeln!(out, "log_z_ais_stderr={:.6}", r.forward.stderr)?;
     if let Some(rev) = r.reverse {

@@ -7,7 +7,7 @@
 
 use rand::Rng;
 use rand_distr::StandardNormal;
-use std::f32::consts::{PI, SQRT_2};
+use std::f32::consts::PI;
 
 fn normal(rng: &mut impl Rng) -> f32 {
     rng.sample(StandardNormal)
@@ -152,6 +152,3 @@ pub fn swiss_roll(n: usize, noise: f32, rng: &mut impl Rng, out: &mut Vec<f32>) 
         out.push((t * t.sin() + noise * normal(rng)) / 5.0);
     }
 }
-
-/// 1/√2, used by tests of the centres.
-pub const INV_SQRT_2: f32 = 1.0 / SQRT_2;

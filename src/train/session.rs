@@ -74,6 +74,17 @@ pub struct Session {
     pub chain_paths: Option<(usize, Vec<f32>)>,
 }
 
+/// The candle device when the preset asks for the autograd engine or a device other than
+/// the CPU, with the message explaining a fallback.
+fn candle_device_for(p: &Preset) -> (Option<candle_core::Device>, Option<String>) {
+    if p.engine == Engine::Autograd || p.device != DeviceSpec::Cpu {
+        let (d, m) = crate::device::resolve(p.device);
+        (Some(d), m)
+    } else {
+        (None, None)
+    }
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
@@ -134,13 +145,7 @@ impl Session {
         };
         let n = arch.n_params;
         let opt = Optimizer::new(n);
-        let (candle_device, device_message) =
-            if preset.engine == Engine::Autograd || preset.device != DeviceSpec::Cpu {
-                let (d, m) = crate::device::resolve(preset.device);
-                (Some(d), m)
-            } else {
-                (None, None)
-            };
+        let (candle_device, device_message) = candle_device_for(preset);
         Self {
             preset: preset.clone(),
             sampler: Sampler::new(Workspace::new(&arch)),
@@ -249,13 +254,7 @@ impl Session {
             return false;
         }
         if p.engine != self.preset.engine || p.device != self.preset.device {
-            (self.candle_device, self.device_message) =
-                if p.engine == Engine::Autograd || p.device != DeviceSpec::Cpu {
-                    let (d, m) = crate::device::resolve(p.device);
-                    (Some(d), m)
-                } else {
-                    (None, None)
-                };
+            (self.candle_device, self.device_message) = candle_device_for(p);
         }
         self.preset = p.clone();
         true
@@ -287,6 +286,38 @@ impl Session {
             energies: m.energies,
             grid: g,
         }
+    }
+
+    /// log Z of the current model by AIS from a base fitted to the training data; in 2-D
+    /// also in reverse from exact grid samples. Returns quadrature's log Z (2-D) beside it.
+    pub fn ais(
+        &self,
+        spec: &crate::eval::ais::AisSpec,
+        rng: &mut impl rand::Rng,
+    ) -> (crate::eval::ais::AisResult, Option<f64>) {
+        use crate::eval::ais;
+        let base = ais::Base::fit(spec.base, &self.data.train, self.data.dim);
+        let grid = (self.data.dim == 2).then(|| {
+            exact::grid_model(
+                &self.arch,
+                &self.params,
+                &self.data.data_box,
+                self.preset.eval.grid,
+            )
+        });
+        let model_samples = grid.as_ref().map(|m| {
+            let mut xs = vec![0.0_f32; 2 * spec.chains];
+            exact::sample(m, &mut xs, rng);
+            xs
+        });
+        let result = ais::log_z(
+            &mut ais::MlpEnergy::new(&self.arch, &self.params),
+            &base,
+            spec,
+            model_samples.as_deref(),
+            rng,
+        );
+        (result, grid.map(|m| m.log_z))
     }
 
     fn draw_batches(&mut self) {

@@ -284,27 +284,14 @@ impl Worker {
                 self.emit(e);
             }
             Command::Ais(spec) => {
-                use crate::eval::{ais, exact};
                 use rand::SeedableRng as _;
-                let s = &self.session;
-                let arch = s.architecture().clone();
-                let params = s.params().to_vec();
-                let base = ais::Base::fit(spec.base, &s.data().train, s.data().dim);
-                let mut rng = rand::rngs::StdRng::seed_from_u64(s.step_count() as u64);
-                let m = exact::grid_model(&arch, &params, &s.data().data_box, s.preset().eval.grid);
-                let mut xs = vec![0.0_f32; 2 * spec.chains];
-                exact::sample(&m, &mut xs, &mut rng);
-                let result = ais::log_z(
-                    &mut ais::MlpEnergy::new(&arch, &params),
-                    &base,
-                    &spec,
-                    Some(&xs),
-                    &mut rng,
-                );
+                let step = self.session.step_count();
+                let mut rng = rand::rngs::StdRng::seed_from_u64(step as u64);
+                let (result, log_z_quadrature) = self.session.ais(&spec, &mut rng);
                 self.emit(Event::Ais {
-                    step: s.step_count(),
+                    step,
                     result,
-                    log_z_quadrature: m.log_z,
+                    log_z_quadrature: log_z_quadrature.unwrap_or(f64::NAN),
                 });
             }
             Command::ChainPaths(n) => {
