@@ -8,6 +8,16 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ebm-workbench"))
 }
 
+/// The number printed as `key=value` (key given with its `=`).
+fn value(stdout: &str, key: &str) -> f64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("{key} missing: {stdout}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+}
+
 #[test]
 fn train_writes_metrics_and_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,12 +47,7 @@ fn train_writes_metrics_and_model() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("temperature=1.0000"), "{stdout}");
-    let final_nll: f64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("final_nll="))
-        .expect("final_nll printed")
-        .parse()
-        .unwrap();
+    let final_nll = value(&stdout, "final_nll=");
     assert!(final_nll.is_finite());
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
@@ -137,12 +142,7 @@ fn bench_prints_figures() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     for key in ["steps_per_sec=", "grid_eval_ms="] {
-        let v: f64 = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("{key} missing: {stdout}"))
-            .parse()
-            .unwrap();
+        let v = value(&stdout, key);
         assert!(v > 0.0);
     }
 }
@@ -172,12 +172,7 @@ fn bench_compares_the_fast_engine_with_autograd() {
         "max_rel_diff_data_term=",
         "max_rel_diff_sample_term=",
     ] {
-        let v: f64 = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("{key} missing: {stdout}"))
-            .parse()
-            .unwrap();
+        let v = value(&stdout, key);
         assert!(v <= 1e-4, "{key}{v}");
     }
 }
@@ -224,14 +219,7 @@ fn eval_prints_quadrature_ais_and_nll() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let get = |k: &str| -> f64 {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(k))
-            .unwrap_or_else(|| panic!("{k} missing: {stdout}"))
-            .parse()
-            .unwrap()
-    };
+    let get = |k: &str| value(&stdout, k);
     let (quad, ais, se, nll) = (
         get("log_z_quadrature="),
         get("log_z_ais="),
