@@ -13,6 +13,24 @@ use std::path::Path;
 /// The preset format this program writes (and the newest it reads).
 pub const PRESET_VERSION: u32 = 1;
 
+/// The presets shipped in `presets/`, compiled in so that the window offers them as
+/// examples wherever the program runs: (file name, RON text).
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "eight_gaussians.ron",
+        include_str!("../presets/eight_gaussians.ron"),
+    ),
+    (
+        "eight_gaussians_hmc.ron",
+        include_str!("../presets/eight_gaussians_hmc.ron"),
+    ),
+    ("two_moons.ron", include_str!("../presets/two_moons.ron")),
+    (
+        "checkerboard.ron",
+        include_str!("../presets/checkerboard.ron"),
+    ),
+];
+
 /// The training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ObjectiveKind {
@@ -261,7 +279,22 @@ impl Preset {
                 positive("sampler.kind.step_size", step_size)?;
                 non_negative("sampler.kind.noise", noise)?;
             }
-            SamplerKind::Langevin { step_size } => positive("sampler.kind.step_size", step_size)?,
+            SamplerKind::Langevin { step_size } | SamplerKind::Mala { step_size } => {
+                positive("sampler.kind.step_size", step_size)?;
+            }
+            SamplerKind::Hmc {
+                step_size,
+                leapfrog_steps,
+            } => {
+                positive("sampler.kind.step_size", step_size)?;
+                if leapfrog_steps == 0 || leapfrog_steps > 1000 {
+                    return Err(invalid(
+                        "sampler.kind.leapfrog_steps",
+                        leapfrog_steps,
+                        "an integer from 1 to 1000",
+                    ));
+                }
+            }
             SamplerKind::Exact => {}
         }
         if let Init::ReplayBuffer { size, reinit_prob } = s.init {

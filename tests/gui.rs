@@ -354,3 +354,45 @@ fn switching_to_the_autograd_engine_keeps_training() {
     h.step();
     assert!(h.query_by_label_contains("autograd, CPU").is_some());
 }
+
+#[test]
+fn an_example_with_hmc_shows_its_acceptance_and_the_rule_can_switch_to_mala() {
+    let mut h = harness();
+    h.step();
+    h.get_by_label("Examples").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("eight_gaussians_hmc").click();
+    h.step();
+    assert_eq!(h.state().state.preset.name, "eight_gaussians_hmc");
+    assert!(matches!(
+        h.state().state.preset.sampler.kind,
+        SamplerKind::Hmc { .. }
+    ));
+    h.get_by_label("Train").click();
+    step_until(&mut h, "acceptance rates", Duration::from_secs(60), |a| {
+        a.history.acceptance.len() >= 3
+    });
+    h.step();
+    assert!(
+        h.query_by_label_contains("Sampler acceptance rate")
+            .is_some()
+    );
+    let rate = h.state().history.acceptance.last().unwrap();
+    assert!((0.3..=1.0).contains(&rate), "{rate}");
+
+    // The rule's menu shows the current rule; pick MALA from it.
+    h.get_by_value("HMC").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("MALA").click();
+    step_until(&mut h, "the worker on MALA", Duration::from_secs(10), |a| {
+        matches!(a.worker_preset.sampler.kind, SamplerKind::Mala { .. })
+    });
+    let before = h.state().history.acceptance.len();
+    step_until(&mut h, "MALA steps", Duration::from_secs(60), |a| {
+        a.history.acceptance.len() >= before + 3
+    });
+}

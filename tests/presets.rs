@@ -7,7 +7,24 @@ use ebm_workbench::error::PresetError;
 
 #[test]
 fn bundled_presets_load_and_round_trip() {
-    for name in ["eight_gaussians.ron", "two_moons.ron", "checkerboard.ron"] {
+    // Every file in presets/ is offered in the window's Examples menu, as it is on disk.
+    let mut files: Vec<String> = std::fs::read_dir(common::preset_path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ron"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = ebm_workbench::preset::BUNDLED
+        .iter()
+        .map(|(n, _)| (*n).to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(files, listed);
+    for (name, text) in ebm_workbench::preset::BUNDLED {
+        assert_eq!(
+            std::fs::read_to_string(common::preset_path(name)).unwrap(),
+            *text
+        );
         let p = common::bundled(name);
         let text = p.to_ron();
         let back = Preset::from_ron(&text).expect("written preset parses");
@@ -72,10 +89,19 @@ fn invalid_values_name_the_field() {
     assert!(msg.contains("sampler.kind.step_size"), "{msg}");
     assert!(msg.contains("> 0"), "{msg}");
 
-    let mut p = base;
+    let mut p = base.clone();
     p.model.layers[2] = ebm_workbench::energy::LayerSpec::Linear(0);
     let msg = Preset::from_ron(&p.to_ron()).unwrap_err().to_string();
     assert!(msg.contains("model.layers[2]"), "{msg}");
+
+    let mut p = base;
+    p.sampler.kind = ebm_workbench::sampler::SamplerKind::Hmc {
+        step_size: 0.1,
+        leapfrog_steps: 0,
+    };
+    let msg = Preset::from_ron(&p.to_ron()).unwrap_err().to_string();
+    assert!(msg.contains("sampler.kind.leapfrog_steps"), "{msg}");
+    assert!(msg.contains("1 to 1000"), "{msg}");
 }
 
 #[test]

@@ -63,18 +63,20 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                     let filled = done * width / preset.steps;
                     write!(
                         err,
-                        "\r[{}{}] {done}/{} loss {:+.4} nll {} {rate:.1} steps/s ",
+                        "\r[{}{}] {done}/{} loss {:+.4} nll {}{} {rate:.1} steps/s ",
                         "#".repeat(filled),
                         " ".repeat(width - filled),
                         preset.steps,
                         m.loss,
                         last_nll.map_or("-".into(), |n| format!("{n:.4}")),
+                        m.acceptance
+                            .map_or(String::new(), |r| format!(" acc {r:.2}")),
                     )?;
                     err.flush()?;
                 } else if !a.quiet && (m.nll.is_some() || done == preset.steps) {
                     writeln!(
                         out,
-                        "step={done} loss={:.4} e_data={:.4} e_sample={:.4} data_term_norm={:.4} sample_term_norm={:.4} cos_terms={:.4} nll={} steps_per_sec={rate:.1}",
+                        "step={done} loss={:.4} e_data={:.4} e_sample={:.4} data_term_norm={:.4} sample_term_norm={:.4} cos_terms={:.4} nll={}{} steps_per_sec={rate:.1}",
                         m.loss,
                         m.e_data,
                         m.e_sample,
@@ -82,6 +84,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                         m.sample_term_norm,
                         m.cos_terms,
                         m.nll.map_or(String::new(), |n| format!("{n:.4}")),
+                        m.acceptance
+                            .map_or(String::new(), |r| format!(" acceptance={r:.4}")),
                     )?;
                 }
                 rows.push(m);

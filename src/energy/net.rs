@@ -57,6 +57,20 @@ impl EnergyNet {
         })
     }
 
+    /// The network's shape.
+    #[must_use]
+    pub fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    /// The device the variables live on.
+    #[must_use]
+    pub fn device(&self) -> &Device {
+        self.vars
+            .first()
+            .map_or(&Device::Cpu, |v| v.as_tensor().device())
+    }
+
     /// The variables, in the architecture's parameter order.
     #[must_use]
     pub fn vars(&self) -> &[Var] {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The bundled preset the window opens with the first time.
-pub const DEFAULT_PRESET: &str = include_str!("../../presets/eight_gaussians.ron");
+pub const DEFAULT_PRESET: &str = crate::preset::BUNDLED[0].1;
 
 /// What survives a restart.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -266,6 +266,22 @@ impl WorkbenchApp {
                 self.message(false, format!("opened {}", path.display()));
             }
             Err(e) => self.message(true, e.to_string()),
+        }
+    }
+
+    /// Opens one of the bundled example presets by file name.
+    pub fn open_example(&mut self, name: &str) {
+        let Some((_, text)) = crate::preset::BUNDLED.iter().find(|(n, _)| *n == name) else {
+            self.message(true, format!("no bundled example named {name}"));
+            return;
+        };
+        match Preset::from_ron(text) {
+            Ok(p) => {
+                self.reset_to(p);
+                self.state.preset_path = None;
+                self.message(false, format!("opened the example {name}"));
+            }
+            Err(e) => self.message(true, format!("bundled example {name}: {e}")),
         }
     }
 
@@ -552,6 +568,21 @@ impl WorkbenchApp {
                     clicked = Some(c);
                 }
             }
+            ui.menu_button("Examples", |ui| {
+                for (name, text) in crate::preset::BUNDLED {
+                    let about = Preset::from_ron(text)
+                        .map(|p| p.description)
+                        .unwrap_or_default();
+                    if ui
+                        .button(name.trim_end_matches(".ron"))
+                        .on_hover_text(about)
+                        .clicked()
+                    {
+                        self.open_example(name);
+                        ui.close();
+                    }
+                }
+            });
             ui.menu_button("Recent", |ui| {
                 if self.state.recent.is_empty() {
                     ui.weak("nothing yet");

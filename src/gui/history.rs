@@ -59,6 +59,8 @@ pub struct MetricsHistory {
     pub sample_term_cos_exact: Series,
     pub sample_term_rel_err: Series,
     pub kl_gap: Series,
+    /// The sampler's acceptance rate (MALA, HMC).
+    pub acceptance: Series,
     /// Per layer: (name, |data term|, |sample term|).
     pub layers: Vec<(String, Series, Series)>,
     /// Steps received in all.
@@ -87,6 +89,9 @@ impl MetricsHistory {
         }
         if let Some(v) = m.kl_gap {
             self.kl_gap.push(s, v);
+        }
+        if let Some(v) = m.acceptance {
+            self.acceptance.push(s, v);
         }
         if self.layers.len() != m.layers.len() {
             self.layers = m

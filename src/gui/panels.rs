@@ -140,20 +140,24 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
 /// The sampler's rule, steps, initialisation, clamping, with the implied temperature.
 pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
     egui::Grid::new("sampler_grid").num_columns(2).show(ui, |ui| {
-        row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).\nExact: draws from the model on the grid (2-D), the unbiased reference.", |ui| {
+        row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).\nMALA: the Langevin move as a proposal with a Metropolis test: exact at any step size.\nHMC: momentum, leapfrog steps and a Metropolis test: exact, long moves.\nExact: draws from the model on the grid (2-D), the unbiased reference.", |ui| {
             egui::ComboBox::from_id_salt("sampler_kind")
                 .selected_text(s.kind.name())
                 .show_ui(ui, |ui| {
                     let a = if s.kind == SamplerKind::Exact { 0.1 } else { s.kind.step_size() };
-                    let noise = if s.kind == SamplerKind::Exact { (2.0 * a).sqrt() } else { s.kind.noise() };
-                    if ui.selectable_label(matches!(s.kind, SamplerKind::Sgld { .. }), "SGLD").clicked() {
-                        s.kind = SamplerKind::Sgld { step_size: a, noise };
-                    }
-                    if ui.selectable_label(matches!(s.kind, SamplerKind::Langevin { .. }), "Langevin").clicked() {
-                        s.kind = SamplerKind::Langevin { step_size: a };
-                    }
-                    if ui.selectable_label(s.kind == SamplerKind::Exact, "exact (grid)").clicked() {
-                        s.kind = SamplerKind::Exact;
+                    let noise = if matches!(s.kind, SamplerKind::Sgld { .. }) { s.kind.noise() } else { (2.0 * a).sqrt() };
+                    let choices = [
+                        SamplerKind::Sgld { step_size: a, noise },
+                        SamplerKind::Langevin { step_size: a },
+                        SamplerKind::Mala { step_size: a },
+                        SamplerKind::Hmc { step_size: a, leapfrog_steps: 5 },
+                        SamplerKind::Exact,
+                    ];
+                    for choice in choices {
+                        let selected = std::mem::discriminant(&s.kind) == std::mem::discriminant(&choice);
+                        if ui.selectable_label(selected, choice.name()).clicked() && !selected {
+                            s.kind = choice;
+                        }
                     }
                 })
                 .response
@@ -172,6 +176,19 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
                     ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
                 });
             }
+            SamplerKind::Mala { step_size } => {
+                row(ui, "Step size", "η of the Langevin proposal; larger steps are accepted less often (about 0.57 is the classic target).", |ui| {
+                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                });
+            }
+            SamplerKind::Hmc { step_size, leapfrog_steps } => {
+                row(ui, "Step size", "ε of each leapfrog step (about 0.65 acceptance is the classic target).", |ui| {
+                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                });
+                row(ui, "Leapfrog steps", "L per HMC step: each costs one gradient, so a step costs L gradients.", |ui| {
+                    ui.add(DragValue::new(leapfrog_steps).range(1..=100))
+                });
+            }
             SamplerKind::Exact => {
                 ui.label("Draws");
                 ui.label("exact samples from the grid")
@@ -184,27 +201,28 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
         });
     });
     let t = s.kind.temperature();
-    ui.horizontal(|ui| {
-        let text = format!("Temperature T = s²/(2a) = {t:.4}");
-        if (0.5..=2.0).contains(&t) {
-            ui.label(text)
-        } else {
-            ui.colored_label(super::theme::WARNING, text)
-        }
-        .on_hover_text("The chains follow p^(1/T); only T = 1 samples the model itself.");
-        if s.kind != SamplerKind::Exact
-            && ui
+    if matches!(s.kind, SamplerKind::Sgld { .. }) {
+        ui.horizontal(|ui| {
+            let text = format!("Temperature T = s²/(2a) = {t:.4}");
+            if (0.5..=2.0).contains(&t) {
+                ui.label(text)
+            } else {
+                ui.colored_label(super::theme::WARNING, text)
+            }
+            .on_hover_text("The chains follow p^(1/T); only T = 1 samples the model itself.");
+            if ui
                 .button("Proper Langevin (T = 1)")
                 .on_hover_text("Set noise = √(2·step) so that the chains sample p_θ.")
                 .clicked()
-        {
-            let a = s.kind.step_size();
-            s.kind = SamplerKind::Sgld {
-                step_size: a,
-                noise: (2.0 * a).sqrt(),
-            };
-        }
-    });
+            {
+                let a = s.kind.step_size();
+                s.kind = SamplerKind::Sgld {
+                    step_size: a,
+                    noise: (2.0 * a).sqrt(),
+                };
+            }
+        });
+    }
     egui::Grid::new("init_grid").num_columns(2).show(ui, |ui| {
         row(ui, "Start", "Replay buffer (persistent chains), fresh noise (short-run), or the data batch (CD-k). Changing it resets.", |ui| {
             egui::ComboBox::from_id_salt("init_kind")

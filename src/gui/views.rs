@@ -206,7 +206,8 @@ fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
         .width(2.0)
 }
 
-/// The right column: gradient terms, per-layer terms, NLL, energies and loss, step time.
+/// The right column: gradient terms, per-layer terms, NLL, energies and loss, the
+/// sampler's acceptance rate (MALA, HMC), step time.
 pub fn curves_ui(
     ui: &mut Ui,
     h: &MetricsHistory,
@@ -297,6 +298,15 @@ pub fn curves_ui(
         p.line(line("E(samples)", &h.e_sample, theme::SAMPLES));
         p.line(line("loss", &h.loss, theme::LOSS));
     });
+    if let Some(last) = h.acceptance.last() {
+        ui.label(format!("Sampler acceptance rate (last {last:.3})"));
+        plot("acceptance_plot")
+            .include_y(0.0)
+            .include_y(1.0)
+            .show(ui, |p| {
+                p.line(line("accepted", &h.acceptance, theme::SAMPLES));
+            });
+    }
     ui.label("Step time (ms)");
     plot("time_plot").show(ui, |p| {
         p.line(line("step ms", &h.step_ms, theme::LOSS));

@@ -1,7 +1,9 @@
-//! Samplers of p_θ(x) ∝ exp(−E_θ(x)): SGLD with decoupled step and noise (JEM style) and
-//! unadjusted Langevin, started from a persistent replay buffer, from fresh noise
-//! (short-run) or from the data batch (CD-k). The inner loop needs only ∇ₓE, which the
-//! fast engine computes without any parameter gradient.
+//! Samplers of p_θ(x) ∝ exp(−E_θ(x)): SGLD with decoupled step and noise (JEM style),
+//! unadjusted Langevin, and the two Metropolis-corrected rules, MALA and HMC, which are
+//! exact for p_θ at any step size and report their acceptance rate. Chains start from a
+//! persistent replay buffer, from fresh noise (short-run) or from the data batch (CD-k).
+//! The inner loop needs only E and ∇ₓE, which the fast engine computes together without
+//! any parameter gradient.
 
 pub mod replay_buffer;
 
@@ -23,6 +25,17 @@ pub enum SamplerKind {
     Sgld { step_size: f32, noise: f32 },
     /// Unadjusted Langevin: x ← x − η·∇ₓE + √(2η)·ε (T = 1).
     Langevin { step_size: f32 },
+    /// Metropolis-adjusted Langevin: the Langevin move y = x − η·∇ₓE(x) + √(2η)·ε is a
+    /// proposal, accepted with probability min(1, p(y)·q(x|y) / (p(x)·q(y|x))). The
+    /// correction removes the step-size bias of plain Langevin.
+    Mala { step_size: f32 },
+    /// Hamiltonian Monte Carlo: a fresh momentum p ∼ N(0, I), `leapfrog_steps` leapfrog
+    /// steps of size `step_size`, accepted with probability min(1, exp(H₀ − H₁)),
+    /// H = E(x) + ½‖p‖². Each of the K steps costs `leapfrog_steps` gradients.
+    Hmc {
+        step_size: f32,
+        leapfrog_steps: usize,
+    },
     /// Exact draws from the model on the evaluation grid (2-D): a cell by its
     /// probability softmax(−E), then a point uniformly inside it. The unbiased reference;
     /// `steps` and the start are ignored.
@@ -34,29 +47,50 @@ impl SamplerKind {
     #[must_use]
     pub fn step_size(&self) -> f32 {
         match *self {
-            Self::Sgld { step_size, .. } | Self::Langevin { step_size } => step_size,
+            Self::Sgld { step_size, .. }
+            | Self::Langevin { step_size }
+            | Self::Mala { step_size }
+            | Self::Hmc { step_size, .. } => step_size,
             Self::Exact => 0.0,
         }
     }
 
-    /// The standard deviation of the noise added per step.
+    /// The standard deviation of the noise added per step (of the proposal for MALA; HMC
+    /// draws a unit momentum instead).
     #[must_use]
     pub fn noise(&self) -> f32 {
         match *self {
             Self::Sgld { noise, .. } => noise,
-            Self::Langevin { step_size } => (2.0 * step_size).sqrt(),
-            Self::Exact => 0.0,
+            Self::Langevin { step_size } | Self::Mala { step_size } => (2.0 * step_size).sqrt(),
+            Self::Hmc { .. } | Self::Exact => 0.0,
         }
     }
 
-    /// The temperature whose tempered density the chains follow: T = noise²/(2·step).
+    /// The temperature whose tempered density the chains follow: T = noise²/(2·step) for
+    /// SGLD, 1 for every other rule.
     #[must_use]
     pub fn temperature(&self) -> f32 {
-        if *self == Self::Exact {
-            return 1.0;
+        match *self {
+            Self::Sgld { step_size, noise } => noise * noise / (2.0 * step_size),
+            _ => 1.0,
         }
-        let s = self.noise();
-        s * s / (2.0 * self.step_size())
+    }
+
+    /// Whether proposals are accepted or rejected (MALA, HMC): these report an
+    /// acceptance rate.
+    #[must_use]
+    pub fn is_metropolis(&self) -> bool {
+        matches!(self, Self::Mala { .. } | Self::Hmc { .. })
+    }
+
+    /// Gradient evaluations per sampler step.
+    #[must_use]
+    pub fn gradients_per_step(&self) -> usize {
+        match *self {
+            Self::Hmc { leapfrog_steps, .. } => leapfrog_steps,
+            Self::Exact => 0,
+            _ => 1,
+        }
     }
 
     /// The short name used in the interface.
@@ -65,6 +99,8 @@ impl SamplerKind {
         match self {
             Self::Sgld { .. } => "SGLD",
             Self::Langevin { .. } => "Langevin",
+            Self::Mala { .. } => "MALA",
+            Self::Hmc { .. } => "HMC",
             Self::Exact => "exact (grid)",
         }
     }
@@ -101,7 +137,9 @@ pub struct SamplerSpec {
     /// Steps per training step (K).
     pub steps: usize,
     pub init: Init,
-    /// Clamp the chains to the data box after every step.
+    /// Keep the chains in the data box: SGLD and Langevin clamp after every step; MALA
+    /// and HMC reject proposals that leave it, so that they sample p_θ restricted to the
+    /// box exactly.
     pub clamp: bool,
 }
 
@@ -151,9 +189,60 @@ struct Lane {
     energies: Vec<f32>,
     grad: Vec<f32>,
     path: Vec<f32>,
+    /// Proposal, its energies and gradients, and the momenta (MALA, HMC).
+    prop: Vec<f32>,
+    prop_energies: Vec<f32>,
+    prop_grad: Vec<f32>,
+    momentum: Vec<f32>,
+    stats: Acceptance,
+}
+
+/// Accepted and proposed moves of the Metropolis-corrected rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Acceptance {
+    pub accepted: usize,
+    pub proposed: usize,
+}
+
+impl Acceptance {
+    /// The fraction accepted (`None` when nothing was proposed).
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn rate(&self) -> Option<f64> {
+        (self.proposed > 0).then(|| self.accepted as f64 / self.proposed as f64)
+    }
+}
+
+/// Whether the first two coordinates of `row` lie in the box.
+fn in_box(row: &[f32], b: &DataBox) -> bool {
+    row.iter()
+        .take(2)
+        .enumerate()
+        .all(|(j, v)| (b.lo[j]..=b.hi[j]).contains(v))
+}
+
+/// The Metropolis test for one chain: accept when u < exp(log_ratio), never for a
+/// non-finite ratio. `u` is drawn whatever the outcome, so the random stream does not
+/// depend on the decisions.
+fn metropolis_accepts(log_ratio: f64, u: f32) -> bool {
+    log_ratio.is_finite() && f64::from(u).ln() < log_ratio
 }
 
 impl Lane {
+    fn new(ws: Workspace) -> Self {
+        Self {
+            ws,
+            energies: Vec::new(),
+            grad: Vec::new(),
+            path: Vec::new(),
+            prop: Vec::new(),
+            prop_energies: Vec::new(),
+            prop_grad: Vec::new(),
+            momentum: Vec::new(),
+            stats: Acceptance::default(),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
@@ -170,19 +259,46 @@ impl Lane {
         self.energies.resize(rows, 0.0);
         self.grad.resize(rows * dim, 0.0);
         self.path.clear();
+        self.stats = Acceptance::default();
+        if spec.kind.is_metropolis() && spec.steps > 0 {
+            self.prop.resize(rows * dim, 0.0);
+            self.prop_energies.resize(rows, 0.0);
+            self.prop_grad.resize(rows * dim, 0.0);
+            self.momentum.resize(rows * dim, 0.0);
+            self.ws
+                .energy_grad_x(params, x, &mut self.energies, &mut self.grad);
+        }
         let a = spec.kind.step_size();
         let s = spec.kind.noise();
         for _ in 0..spec.steps {
-            self.ws
-                .energy_grad_x(params, x, &mut self.energies, &mut self.grad);
-            for (xv, g) in x.iter_mut().zip(&self.grad) {
-                let eps: f32 = rng.sample(StandardNormal);
-                *xv += -a * g + s * eps;
-            }
-            if spec.clamp {
-                for row in x.chunks_exact_mut(dim) {
-                    for (j, v) in row.iter_mut().enumerate().take(2) {
-                        *v = v.clamp(data_box.lo[j], data_box.hi[j]);
+            match spec.kind {
+                SamplerKind::Mala { step_size } => {
+                    self.mala_step(params, x, data_box, spec.clamp, step_size, &mut rng);
+                }
+                SamplerKind::Hmc {
+                    step_size,
+                    leapfrog_steps,
+                } => self.hmc_step(
+                    params,
+                    x,
+                    data_box,
+                    spec.clamp,
+                    (step_size, leapfrog_steps),
+                    &mut rng,
+                ),
+                _ => {
+                    self.ws
+                        .energy_grad_x(params, x, &mut self.energies, &mut self.grad);
+                    for (xv, g) in x.iter_mut().zip(&self.grad) {
+                        let eps: f32 = rng.sample(StandardNormal);
+                        *xv += -a * g + s * eps;
+                    }
+                    if spec.clamp {
+                        for row in x.chunks_exact_mut(dim) {
+                            for (j, v) in row.iter_mut().enumerate().take(2) {
+                                *v = v.clamp(data_box.lo[j], data_box.hi[j]);
+                            }
+                        }
                     }
                 }
             }
@@ -190,6 +306,128 @@ impl Lane {
                 self.path.extend_from_slice(&x[..record.min(rows) * dim]);
             }
         }
+    }
+
+    /// Accepts or rejects each row's proposal given the log of its acceptance ratio;
+    /// accepted rows take the proposal's position, energy and gradient.
+    fn accept_rows(
+        &mut self,
+        x: &mut [f32],
+        log_ratio: &[f64],
+        data_box: &DataBox,
+        clamp: bool,
+        rng: &mut SmallRng,
+    ) {
+        let dim = self.ws.architecture().input_dim;
+        for (r, ratio) in log_ratio.iter().enumerate() {
+            let u: f32 = rng.random();
+            let cols = r * dim..(r + 1) * dim;
+            let inside = !clamp || in_box(&self.prop[cols.clone()], data_box);
+            self.stats.proposed += 1;
+            if inside && metropolis_accepts(*ratio, u) {
+                self.stats.accepted += 1;
+                x[cols.clone()].copy_from_slice(&self.prop[cols.clone()]);
+                self.grad[cols.clone()].copy_from_slice(&self.prop_grad[cols]);
+                self.energies[r] = self.prop_energies[r];
+            }
+        }
+    }
+
+    /// One MALA step on every row; `energies` and `grad` hold E and ∇ₓE at `x`.
+    fn mala_step(
+        &mut self,
+        params: &[f32],
+        x: &mut [f32],
+        data_box: &DataBox,
+        clamp: bool,
+        eta: f32,
+        rng: &mut SmallRng,
+    ) {
+        let dim = self.ws.architecture().input_dim;
+        let s = (2.0 * eta).sqrt();
+        for ((y, xv), g) in self.prop.iter_mut().zip(x.iter()).zip(&self.grad) {
+            let eps: f32 = rng.sample(StandardNormal);
+            *y = xv - eta * g + s * eps;
+        }
+        self.ws.energy_grad_x(
+            params,
+            &self.prop,
+            &mut self.prop_energies,
+            &mut self.prop_grad,
+        );
+        let xs: &[f32] = x;
+        // log q(b|a) = −‖b − a + η∇E(a)‖² / (4η)
+        let log_q = |to: &[f32], from: &[f32], g_from: &[f32]| -> f64 {
+            let sq: f64 = to
+                .iter()
+                .zip(from)
+                .zip(g_from)
+                .map(|((t, f), g)| f64::from(t - f + eta * g).powi(2))
+                .sum();
+            -sq / (4.0 * f64::from(eta))
+        };
+        let ratios: Vec<f64> = (0..xs.len() / dim)
+            .map(|r| {
+                let c = r * dim..(r + 1) * dim;
+                let (xr, yr) = (&xs[c.clone()], &self.prop[c.clone()]);
+                f64::from(self.energies[r]) - f64::from(self.prop_energies[r])
+                    + log_q(xr, yr, &self.prop_grad[c.clone()])
+                    - log_q(yr, xr, &self.grad[c])
+            })
+            .collect();
+        self.accept_rows(x, &ratios, data_box, clamp, rng);
+    }
+
+    /// One HMC step (a fresh momentum, L leapfrog steps, the Metropolis test) on every
+    /// row; `energies` and `grad` hold E and ∇ₓE at `x`.
+    fn hmc_step(
+        &mut self,
+        params: &[f32],
+        x: &mut [f32],
+        data_box: &DataBox,
+        clamp: bool,
+        (eps, leapfrog): (f32, usize),
+        rng: &mut SmallRng,
+    ) {
+        let dim = self.ws.architecture().input_dim;
+        let rows = x.len() / dim;
+        for p in &mut self.momentum {
+            *p = rng.sample(StandardNormal);
+        }
+        let kinetic = |m: &[f32], r: usize| -> f64 {
+            0.5 * m[r * dim..(r + 1) * dim]
+                .iter()
+                .map(|v| f64::from(*v).powi(2))
+                .sum::<f64>()
+        };
+        let h0: Vec<f64> = (0..rows)
+            .map(|r| f64::from(self.energies[r]) + kinetic(&self.momentum, r))
+            .collect();
+        self.prop.copy_from_slice(x);
+        self.prop_grad.copy_from_slice(&self.grad);
+        self.prop_energies.copy_from_slice(&self.energies);
+        for (p, g) in self.momentum.iter_mut().zip(&self.prop_grad) {
+            *p -= 0.5 * eps * g;
+        }
+        for l in 0..leapfrog.max(1) {
+            for (y, p) in self.prop.iter_mut().zip(&self.momentum) {
+                *y += eps * p;
+            }
+            self.ws.energy_grad_x(
+                params,
+                &self.prop,
+                &mut self.prop_energies,
+                &mut self.prop_grad,
+            );
+            let k = if l + 1 == leapfrog.max(1) { 0.5 } else { 1.0 };
+            for (p, g) in self.momentum.iter_mut().zip(&self.prop_grad) {
+                *p -= k * eps * g;
+            }
+        }
+        let log_ratio: Vec<f64> = (0..rows)
+            .map(|r| h0[r] - f64::from(self.prop_energies[r]) - kinetic(&self.momentum, r))
+            .collect();
+        self.accept_rows(x, &log_ratio, data_box, clamp, rng);
     }
 }
 
@@ -210,7 +448,8 @@ impl Sampler {
     }
 
     /// Runs `spec.steps` steps of the rule on the rows of `x` in place. With `path`,
-    /// the positions of the first `path.0` chains are appended after every step.
+    /// the positions of the first `path.0` chains are appended after every step. Returns
+    /// the moves accepted and proposed (zero for the rules without a Metropolis test).
     pub fn run(
         &mut self,
         spec: &SamplerSpec,
@@ -219,17 +458,12 @@ impl Sampler {
         data_box: &DataBox,
         rng: &mut impl Rng,
         path: Option<(usize, &mut Vec<f32>)>,
-    ) {
+    ) -> Acceptance {
         let dim = self.ws.architecture().input_dim;
         let rows = x.len() / dim;
         let tiles = rows.div_ceil(CHAIN_TILE);
         while self.lanes.len() < tiles {
-            self.lanes.push(Lane {
-                ws: self.ws.clone(),
-                energies: Vec::new(),
-                grad: Vec::new(),
-                path: Vec::new(),
-            });
+            self.lanes.push(Lane::new(self.ws.clone()));
         }
         let seeds: Vec<u64> = (0..tiles).map(|_| rng.random()).collect();
         let record = path.as_ref().map_or(0, |p| p.0.min(CHAIN_TILE));
@@ -250,5 +484,179 @@ impl Sampler {
         if let Some((_, p)) = path {
             p.extend_from_slice(&self.lanes[0].path);
         }
+        self.lanes[..tiles]
+            .iter()
+            .fold(Acceptance::default(), |acc, l| Acceptance {
+                accepted: acc.accepted + l.stats.accepted,
+                proposed: acc.proposed + l.stats.proposed,
+            })
     }
+}
+
+/// The random numbers one run of `spec` over `rows` chains uses, drawn exactly as the
+/// fast sampler draws them (per tile of [`CHAIN_TILE`] rows and per step: the normals,
+/// then one uniform per row for MALA and HMC), so that both engines follow the same
+/// chains. Returns the normals `[step][row][dim]` and the uniforms `[step][row]`.
+fn draws_like_the_fast_sampler(
+    spec: &SamplerSpec,
+    steps: usize,
+    rows: usize,
+    dim: usize,
+    rng: &mut impl Rng,
+) -> (Vec<f32>, Vec<f32>) {
+    let tiles = rows.div_ceil(CHAIN_TILE);
+    let seeds: Vec<u64> = (0..tiles).map(|_| rng.random()).collect();
+    let metropolis = spec.kind.is_metropolis();
+    let mut normals = vec![0.0_f32; steps * rows * dim];
+    let mut uniforms = vec![0.0_f32; if metropolis { steps * rows } else { 0 }];
+    for (t, seed) in seeds.iter().enumerate() {
+        let mut r = SmallRng::seed_from_u64(*seed);
+        let tile = (t * CHAIN_TILE)..((t + 1) * CHAIN_TILE).min(rows);
+        for k in 0..steps {
+            for v in
+                &mut normals[k * rows * dim + tile.start * dim..k * rows * dim + tile.end * dim]
+            {
+                *v = r.sample(StandardNormal);
+            }
+            if metropolis {
+                for u in &mut uniforms[k * rows + tile.start..k * rows + tile.end] {
+                    *u = r.random();
+                }
+            }
+        }
+    }
+    (normals, uniforms)
+}
+
+/// Runs `spec` on the rows of `x` with candle autograd on the network's device (the
+/// engine for layers the fast engine lacks, and for GPUs), drawing the same random
+/// numbers as [`Sampler::run`]. Returns the moves accepted and proposed.
+///
+/// # Errors
+/// Any candle error.
+pub fn run_autograd(
+    spec: &SamplerSpec,
+    net: &crate::energy::net::EnergyNet,
+    x: &mut Vec<f32>,
+    data_box: &DataBox,
+    rng: &mut impl Rng,
+) -> candle_core::Result<Acceptance> {
+    use candle_core::{D, Tensor};
+    let dev = net.device().clone();
+    let dim = net.architecture().input_dim;
+    let rows = x.len() / dim;
+    let steps = if spec.kind == SamplerKind::Exact {
+        0
+    } else {
+        spec.steps
+    };
+    let (normals, uniforms) = draws_like_the_fast_sampler(spec, steps, rows, dim, rng);
+    let mut stats = Acceptance::default();
+    // The box as (1, dim) bounds on the first two columns (the others unbounded).
+    let bound = |v: [f32; 2], other: f32| -> candle_core::Result<Tensor> {
+        let row: Vec<f32> = (0..dim).map(|j| if j < 2 { v[j] } else { other }).collect();
+        Tensor::from_vec(row, (1, dim), &dev)
+    };
+    let (lo, hi) = (
+        bound(data_box.lo, f32::NEG_INFINITY)?,
+        bound(data_box.hi, f32::INFINITY)?,
+    );
+    let sq_norms = |t: &Tensor| -> candle_core::Result<Vec<f64>> {
+        Ok(t.sqr()?
+            .sum(D::Minus1)?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(f64::from)
+            .collect())
+    };
+    let to_f64 = |t: &Tensor| -> candle_core::Result<Vec<f64>> {
+        Ok(t.to_vec1::<f32>()?.into_iter().map(f64::from).collect())
+    };
+    let mut xt = Tensor::from_slice(x, (rows, dim), &dev)?;
+    let mut current = if spec.kind.is_metropolis() && steps > 0 {
+        Some(net.energy_grad_x(&xt)?)
+    } else {
+        None
+    };
+    for k in 0..steps {
+        let eps = Tensor::from_slice(
+            &normals[k * rows * dim..(k + 1) * rows * dim],
+            (rows, dim),
+            &dev,
+        )?;
+        let (proposal, log_ratio) = match (spec.kind, current.as_ref()) {
+            (SamplerKind::Mala { step_size }, Some((e, g))) => {
+                let eta = f64::from(step_size);
+                let y = ((&xt - (g * eta)?)? + (eps * (2.0 * eta).sqrt())?)?.detach();
+                let (ey, gy) = net.energy_grad_x(&y)?;
+                let fwd = sq_norms(&((&y - &xt)? + (g * eta)?)?)?;
+                let bwd = sq_norms(&((&xt - &y)? + (&gy * eta)?)?)?;
+                let (e0, e1) = (to_f64(e)?, to_f64(&ey)?);
+                let ratio = (0..rows)
+                    .map(|r| e0[r] - e1[r] + (fwd[r] - bwd[r]) / (4.0 * eta))
+                    .collect::<Vec<f64>>();
+                (Some((y, ey, gy)), ratio)
+            }
+            (
+                SamplerKind::Hmc {
+                    step_size,
+                    leapfrog_steps,
+                },
+                Some((e, g)),
+            ) => {
+                let h = f64::from(step_size);
+                let k0 = sq_norms(&eps)?;
+                let mut p = (eps - (g * (0.5 * h))?)?;
+                let mut y = xt.clone();
+                let mut last = (e.clone(), g.clone());
+                let l_max = leapfrog_steps.max(1);
+                for l in 0..l_max {
+                    y = (&y + (&p * h)?)?.detach();
+                    last = net.energy_grad_x(&y)?;
+                    let c = if l + 1 == l_max { 0.5 } else { 1.0 };
+                    p = (&p - (&last.1 * (c * h))?)?;
+                }
+                let k1 = sq_norms(&p)?;
+                let (e0, e1) = (to_f64(e)?, to_f64(&last.0)?);
+                let ratio = (0..rows)
+                    .map(|r| e0[r] + 0.5 * k0[r] - e1[r] - 0.5 * k1[r])
+                    .collect::<Vec<f64>>();
+                (Some((y, last.0, last.1)), ratio)
+            }
+            _ => {
+                let (_, g) = net.energy_grad_x(&xt)?;
+                let a = f64::from(spec.kind.step_size());
+                let s = f64::from(spec.kind.noise());
+                xt = ((&xt - (g * a)?)? + (eps * s)?)?.detach();
+                if spec.clamp {
+                    xt = xt.broadcast_maximum(&lo)?.broadcast_minimum(&hi)?;
+                }
+                (None, Vec::new())
+            }
+        };
+        if let (Some((y, ey, gy)), Some((e, g))) = (proposal, current.as_mut()) {
+            let inside: Vec<bool> = if spec.clamp {
+                y.to_vec2::<f32>()?
+                    .iter()
+                    .map(|row| in_box(row, data_box))
+                    .collect()
+            } else {
+                vec![true; rows]
+            };
+            let accept: Vec<u8> = (0..rows)
+                .map(|r| {
+                    u8::from(inside[r] && metropolis_accepts(log_ratio[r], uniforms[k * rows + r]))
+                })
+                .collect();
+            stats.proposed += rows;
+            stats.accepted += accept.iter().map(|a| usize::from(*a)).sum::<usize>();
+            let m = Tensor::from_vec(accept, rows, &dev)?;
+            let m2 = m.unsqueeze(1)?.broadcast_as((rows, dim))?.contiguous()?;
+            xt = m2.where_cond(&y, &xt)?;
+            *g = m2.where_cond(&gy, g)?;
+            *e = m.where_cond(&ey, e)?;
+        }
+    }
+    *x = xt.flatten_all()?.to_vec1::<f32>()?;
+    Ok(stats)
 }

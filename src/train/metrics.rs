@@ -39,6 +39,9 @@ pub struct StepMetrics {
     pub sample_term_rel_err: Option<f64>,
     /// Model NLL − true NLL (where the data's density is known), on evaluation steps.
     pub kl_gap: Option<f64>,
+    /// The fraction of proposals the sampler accepted this step (MALA, HMC).
+    #[serde(default)]
+    pub acceptance: Option<f64>,
     /// Wall time of the step (sampling, gradients, update; evaluation excluded).
     pub step_ms: f64,
     /// The two terms per layer.
@@ -47,7 +50,7 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap";
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]
@@ -73,6 +76,7 @@ impl StepMetrics {
             self.sample_term_cos_exact,
             self.sample_term_rel_err,
             self.kl_gap,
+            self.acceptance,
         ] {
             s.push(',');
             if let Some(v) = v {

@@ -12,11 +12,9 @@ use crate::eval::exact;
 use crate::optim::Optimizer;
 use crate::preset::Engine;
 use crate::preset::Preset;
-use crate::sampler::{CHAIN_TILE, Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
-use rand::rngs::SmallRng;
+use crate::sampler::{Acceptance, Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use rand_distr::StandardNormal;
 use std::time::Instant;
 
 /// Energies beyond this magnitude count as divergence.
@@ -72,6 +70,8 @@ pub struct Session {
     pub device_message: Option<String>,
     /// Positions of a few chains over the last step's sampler run (for chain paths).
     pub chain_paths: Option<(usize, Vec<f32>)>,
+    /// Moves accepted and proposed in the last step's sampler run (MALA, HMC).
+    acceptance: Acceptance,
 }
 
 /// The candle device when the preset asks for the autograd engine or a device other than
@@ -176,6 +176,7 @@ impl Session {
             g_reg_sample: vec![0.0; n],
             g_total: vec![0.0; n],
             chain_paths: None,
+            acceptance: Acceptance::default(),
         }
     }
 
@@ -469,6 +470,7 @@ impl Session {
             sample_term_cos_exact: cos_exact,
             sample_term_rel_err: rel_err,
             kl_gap: nll.zip(self.true_nll).map(|(n, t)| n - t),
+            acceptance: self.acceptance.rate(),
             step_ms,
             layers,
         })
@@ -487,7 +489,7 @@ impl Session {
         if spec.kind == SamplerKind::Exact {
             spec.steps = 0;
         }
-        self.sampler.run(
+        self.acceptance = self.sampler.run(
             &spec,
             &self.params,
             &mut self.x_neg,
@@ -552,39 +554,13 @@ impl Session {
         let b = self.preset.batch_size;
         let d = self.data.dim;
         let net = EnergyNet::new(&self.arch, &self.params, dev)?;
-        let spec = &self.preset.sampler;
-        let k_steps = if spec.kind == SamplerKind::Exact {
-            0
-        } else {
-            spec.steps
-        };
-        let tiles = b.div_ceil(CHAIN_TILE);
-        let seeds: Vec<u64> = (0..tiles).map(|_| self.rng.random()).collect();
-        let mut noise = vec![0.0_f32; k_steps * b * d];
-        for (t, seed) in seeds.iter().enumerate() {
-            let mut r = SmallRng::seed_from_u64(*seed);
-            let rows = (t * CHAIN_TILE)..((t + 1) * CHAIN_TILE).min(b);
-            for k in 0..k_steps {
-                for i in rows.start * d..rows.end * d {
-                    noise[k * b * d + i] = r.sample(StandardNormal);
-                }
-            }
-        }
-        let (a, s) = (
-            f64::from(spec.kind.step_size()),
-            f64::from(spec.kind.noise()),
-        );
-        let mut x = Tensor::from_slice(&self.x_neg, (b, d), dev)?;
-        for k in 0..k_steps {
-            let (_, g) = net.energy_grad_x(&x)?;
-            let eps = Tensor::from_slice(&noise[k * b * d..(k + 1) * b * d], (b, d), dev)?;
-            x = ((x - (g * a)?)? + (eps * s)?)?.detach();
-            if spec.clamp {
-                let bx = &self.data.data_box;
-                x = x.clamp(bx.lo[0], bx.hi[0])?;
-            }
-        }
-        self.x_neg = x.flatten_all()?.to_vec1::<f32>()?;
+        self.acceptance = crate::sampler::run_autograd(
+            &self.preset.sampler,
+            &net,
+            &mut self.x_neg,
+            &self.data.data_box,
+            &mut self.rng,
+        )?;
         if let Some(buf) = self.buffer.as_mut() {
             buf.write_back(&self.x_neg);
         }

@@ -1,0 +1,192 @@
+//! MALA and HMC: the Metropolis test makes them exact for the model at step sizes where
+//! unadjusted Langevin is visibly biased; their acceptance rate reports how hard they
+//! work; both engines run the same chains.
+
+mod common;
+
+use ebm_workbench::Session;
+use ebm_workbench::energy::Architecture;
+use ebm_workbench::energy::fast::Workspace;
+use ebm_workbench::eval::exact;
+use ebm_workbench::preset::Engine;
+use ebm_workbench::sampler::{Acceptance, Init, Sampler, SamplerKind, SamplerSpec};
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+
+/// A model with sharp modes: the small eight-gaussians preset after some training.
+fn trained_model() -> (Session, exact::GridModel) {
+    let mut p = common::small(32);
+    p.eval.eval_every = 0;
+    let mut s = Session::new(&p);
+    for _ in 0..400 {
+        s.step().expect("training step");
+    }
+    let m = exact::grid_model(s.architecture(), s.params(), &s.data().data_box, 256);
+    (s, m)
+}
+
+/// Mean and standard deviation of E under the grid distribution.
+fn exact_energy_moments(m: &exact::GridModel) -> (f64, f64) {
+    let mean: f64 = m
+        .weights
+        .iter()
+        .zip(&m.energies)
+        .map(|(w, e)| w * f64::from(*e))
+        .sum();
+    let var: f64 = m
+        .weights
+        .iter()
+        .zip(&m.energies)
+        .map(|(w, e)| w * (f64::from(*e) - mean).powi(2))
+        .sum();
+    (mean, var.sqrt())
+}
+
+/// Runs `kind` for `steps` steps from `x0` (which lies in the box); returns the mean
+/// energy of the chains' end points and the acceptance.
+fn run(
+    arch: &Architecture,
+    params: &[f32],
+    m: &exact::GridModel,
+    kind: SamplerKind,
+    steps: usize,
+    x0: &[f32],
+) -> (f64, Acceptance) {
+    let spec = SamplerSpec {
+        kind,
+        steps,
+        init: Init::Noise,
+        clamp: true,
+    };
+    let mut x = x0.to_vec();
+    let mut rng = StdRng::seed_from_u64(7);
+    let acc =
+        Sampler::new(Workspace::new(arch)).run(&spec, params, &mut x, &m.data_box, &mut rng, None);
+    let mut e = vec![0.0; x.len() / 2];
+    Workspace::new(arch).energy(params, &x, &mut e);
+    let mean = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len() as f64;
+    (mean, acc)
+}
+
+/// Started from exact draws, an exact sampler stays put: the mean energy of its chains
+/// matches the model's. Unadjusted Langevin at the same step size drifts to a wider,
+/// higher-energy law.
+#[test]
+fn mala_and_hmc_keep_the_model_where_langevin_drifts_off() {
+    let (s, m) = trained_model();
+    let (mu, sd) = exact_energy_moments(&m);
+    let n = 4096;
+    let mut x0 = vec![0.0_f32; 2 * n];
+    exact::sample(&m, &mut x0, &mut StdRng::seed_from_u64(3));
+    #[allow(clippy::cast_precision_loss)]
+    let se = sd / (n as f64).sqrt();
+    let (arch, params) = (s.architecture(), s.params());
+    let report = |kind: SamplerKind, mean: f64, acc: Acceptance| {
+        format!(
+            "{}: mean E {mean:.4} vs the model's {mu:.4} (sd {sd:.3}, standard error {se:.4}), acceptance {:?}",
+            kind.name(),
+            acc.rate()
+        )
+    };
+    let langevin = SamplerKind::Langevin { step_size: 0.3 };
+    let (mean, acc) = run(arch, params, &m, langevin, 50, &x0);
+    assert!(
+        mean - mu > 10.0 * se,
+        "Langevin should be biased here: {}",
+        report(langevin, mean, acc)
+    );
+    assert_eq!(acc.rate(), None);
+    for (kind, steps) in [
+        (SamplerKind::Mala { step_size: 0.3 }, 50),
+        (
+            SamplerKind::Hmc {
+                step_size: 0.6,
+                leapfrog_steps: 5,
+            },
+            20,
+        ),
+    ] {
+        let (mean, acc) = run(arch, params, &m, kind, steps, &x0);
+        let msg = report(kind, mean, acc);
+        assert!((mean - mu).abs() < 4.0 * se + 0.01, "{msg}");
+        let rate = acc.rate().expect("an acceptance rate");
+        assert!((0.5..0.99).contains(&rate), "{msg}");
+        assert_eq!(acc.proposed, n * steps);
+    }
+}
+
+/// Larger steps are accepted less often; tiny ones almost always.
+#[test]
+fn acceptance_falls_as_the_step_grows() {
+    let (s, m) = trained_model();
+    let mut x0 = vec![0.0_f32; 2 * 1024];
+    exact::sample(&m, &mut x0, &mut StdRng::seed_from_u64(5));
+    let rate = |kind| {
+        run(s.architecture(), s.params(), &m, kind, 10, &x0)
+            .1
+            .rate()
+            .expect("a rate")
+    };
+    let mala: Vec<f64> = [1e-4, 0.1, 0.5, 2.0]
+        .iter()
+        .map(|&step_size| rate(SamplerKind::Mala { step_size }))
+        .collect();
+    let hmc: Vec<f64> = [1e-3, 0.3, 1.0, 3.0]
+        .iter()
+        .map(|&step_size| {
+            rate(SamplerKind::Hmc {
+                step_size,
+                leapfrog_steps: 4,
+            })
+        })
+        .collect();
+    for (name, r) in [("MALA", &mala), ("HMC", &hmc)] {
+        assert!(r[0] > 0.99, "{name}: {r:?}");
+        assert!(r.windows(2).all(|w| w[1] < w[0]), "{name}: {r:?}");
+        assert!(r[3] < 0.5, "{name}: {r:?}");
+    }
+}
+
+/// Training with MALA or HMC reports the acceptance rate every step (and in the CSV);
+/// the fast and the autograd engines follow the same chains and accept the same moves.
+#[test]
+fn both_engines_run_the_same_metropolis_chains() {
+    for kind in [
+        SamplerKind::Mala { step_size: 0.05 },
+        SamplerKind::Hmc {
+            step_size: 0.1,
+            leapfrog_steps: 3,
+        },
+    ] {
+        let mut p = common::small(16);
+        p.sampler.kind = kind;
+        p.sampler.clamp = true;
+        p.validate().expect("valid preset");
+        let mut fast = Session::new(&p);
+        p.engine = Engine::Autograd;
+        let mut auto = Session::new(&p);
+        for step in 0..3 {
+            let a = fast.step().expect("fast step");
+            let b = auto.step().expect("autograd step");
+            let (ra, rb) = (a.acceptance.expect("rate"), b.acceptance.expect("rate"));
+            assert!(ra > 0.5, "{}: {ra}", kind.name());
+            assert_eq!(ra, rb, "{} step {step}: acceptance", kind.name());
+            let worst = fast
+                .samples()
+                .iter()
+                .zip(auto.samples())
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0_f32, f32::max);
+            assert!(
+                worst < 1e-4,
+                "{} step {step}: chains differ by {worst}",
+                kind.name()
+            );
+            assert!(a.csv_row().ends_with(&format!(",{ra}")), "{}", a.csv_row());
+        }
+    }
+    let mut p = common::small(8);
+    p.sampler.kind = SamplerKind::Langevin { step_size: 0.05 };
+    let m = Session::new(&p).step().expect("step");
+    assert_eq!(m.acceptance, None);
+}
