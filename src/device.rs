@@ -41,6 +41,16 @@ impl DeviceSpec {
     }
 }
 
+/// A candle error as one readable line: without the backtrace candle attaches when
+/// `RUST_BACKTRACE` is set.
+#[must_use]
+pub fn error_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => error_message(inner),
+        other => other.to_string(),
+    }
+}
+
 /// The candle device for `spec`, and a message when it fell back to the CPU.
 #[must_use]
 pub fn resolve(spec: DeviceSpec) -> (candle_core::Device, Option<String>) {
@@ -57,7 +67,10 @@ pub fn resolve(spec: DeviceSpec) -> (candle_core::Device, Option<String>) {
             {
                 match candle_core::Device::new_cuda(n) {
                     Ok(d) => (d, None),
-                    Err(e) => fallback(format!("CUDA device {n} is not available ({e})")),
+                    Err(e) => fallback(format!(
+                        "CUDA device {n} is not available ({})",
+                        error_message(&e)
+                    )),
                 }
             }
             #[cfg(not(feature = "cuda"))]
@@ -72,7 +85,7 @@ pub fn resolve(spec: DeviceSpec) -> (candle_core::Device, Option<String>) {
             {
                 match candle_core::Device::new_metal(0) {
                     Ok(d) => (d, None),
-                    Err(e) => fallback(format!("Metal is not available ({e})")),
+                    Err(e) => fallback(format!("Metal is not available ({})", error_message(&e))),
                 }
             }
             #[cfg(not(feature = "metal"))]

@@ -200,6 +200,12 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
             ui.add(DragValue::new(&mut s.steps).range(0..=1000))
         });
     });
+    let gradients =
+        s.steps * s.kind.gradients_per_step() + usize::from(s.kind.is_metropolis() && s.steps > 0);
+    if s.kind != SamplerKind::Exact {
+        ui.weak(format!("{gradients} gradient evaluations per training step"))
+            .on_hover_text("The sampler's cost: K steps, times L leapfrog steps for HMC; MALA and HMC also evaluate the start.");
+    }
     let t = s.kind.temperature();
     if matches!(s.kind, SamplerKind::Sgld { .. }) {
         ui.horizontal(|ui| {

@@ -369,7 +369,7 @@ impl Session {
             if let Err(e) = self.autograd_sample_and_terms(&dev) {
                 return Err(TrainError::Engine {
                     step: self.step + 1,
-                    message: e.to_string(),
+                    message: crate::device::error_message(&e),
                 });
             }
         } else {
