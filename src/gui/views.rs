@@ -215,7 +215,9 @@ pub fn curves_ui(
     per_layer: bool,
     ais: Option<(f64, f64, f64)>,
 ) {
-    let height = ((ui.available_height() - 40.0) / 6.0).max(110.0);
+    let plots = 6 + usize::from(per_layer) + usize::from(!h.acceptance.is_empty());
+    #[allow(clippy::cast_precision_loss)]
+    let height = ((ui.available_height() - 26.0 * plots as f32) / plots as f32).max(90.0);
     let group = egui::Id::unique("curves_x");
     let plot = |id: &str| {
         Plot::new(id.to_string())
