@@ -47,6 +47,8 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
         batch_size: c.batch,
         data: DataSpec {
             set: ToySet::EightGaussians,
+            file: None,
+            columns: None,
             size: 12_000,
             noise: None,
             seed: 1,
@@ -99,7 +101,7 @@ pub struct BenchResult {
 /// A diverged training step.
 pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
     let preset = reference_preset(c);
-    let mut s = Session::new(&preset);
+    let mut s = Session::with_data(&preset, crate::data::Dataset::generate(&preset.data));
     for _ in 0..c.warmup {
         s.step()?;
     }

@@ -121,3 +121,23 @@ pub enum TrainError {
     #[error("the autograd engine failed at step {step}: {message}")]
     Engine { step: usize, message: String },
 }
+
+/// A data file that could not be read, or whose contents are not a table of points.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}{}: {message}", place.as_ref().map_or(String::new(), |p| format!(":{p}")))]
+pub struct DataError {
+    pub path: PathBuf,
+    /// Where in the file: `line 17, column 2`, `header`, … (`None`: the whole file).
+    pub place: Option<String>,
+    pub message: String,
+}
+
+impl DataError {
+    pub fn new(path: &std::path::Path, place: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            place,
+            message: message.into(),
+        }
+    }
+}

@@ -203,7 +203,14 @@ impl Preset {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_ron(&text).map_err(|e| e.with_path(path))
+        let mut p = Self::from_ron(&text).map_err(|e| e.with_path(path))?;
+        // A data file named relative to the preset is found next to it, wherever the
+        // program runs from.
+        if let Some(f) = p.data.file.as_mut().filter(|f| f.is_relative()) {
+            let joined = path.parent().unwrap_or(Path::new("")).join(&*f);
+            *f = std::path::absolute(&joined).unwrap_or(joined);
+        }
+        Ok(p)
     }
 
     /// The preset as pretty RON.
@@ -271,6 +278,15 @@ impl Preset {
                     "Linear(width) with width ≤ 65536",
                 ));
             }
+        }
+        if let Some((a, b)) = self.data.columns
+            && a == b
+        {
+            return Err(invalid(
+                "data.columns",
+                format!("({a}, {b})"),
+                "two different column numbers",
+            ));
         }
         // sampler
         let s = &self.sampler;

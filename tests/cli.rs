@@ -238,3 +238,44 @@ fn eval_prints_quadrature_ais_and_nll() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("two_moons"));
 }
+
+#[test]
+fn train_on_a_data_file_and_a_bad_row_fails_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..400 {
+        let t = f64::from(i) * 0.37;
+        text.push_str(&format!("{} {}\n", 2.0 * t.cos(), 2.0 * t.sin()));
+    }
+    let good = dir.path().join("circle.txt");
+    std::fs::write(&good, &text).unwrap();
+    let preset = common::preset_path("two_moons.ron");
+    let out = bin()
+        .args(["train", preset.to_str().unwrap(), "--steps", "30", "--data"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("data=circle.txt"), "{stdout}");
+    assert!(value(&stdout, "final_nll=").is_finite());
+    assert!(!stdout.contains("true_nll="), "no true density for a file");
+
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, format!("{text}1.0 2.0 3.0\n")).unwrap();
+    let out = bin()
+        .args(["train", preset.to_str().unwrap(), "--data"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.txt:line 401: 3 fields, but line 1 has 2"),
+        "{stderr}"
+    );
+}

@@ -8,7 +8,7 @@ use ebm_workbench::{Session, export};
 #[test]
 fn export_then_load_gives_identical_energies() {
     let preset = common::small(24);
-    let mut s = Session::new(&preset);
+    let mut s = Session::new(&preset).unwrap();
     for _ in 0..5 {
         s.step().unwrap();
     }
@@ -20,7 +20,7 @@ fn export_then_load_gives_identical_energies() {
     assert_eq!(params2.as_slice(), s.params());
     let x: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
     let e1 = s.energy(&x);
-    let mut s2 = Session::from_params(&p2, params2);
+    let mut s2 = Session::from_params(&p2, params2).unwrap();
     assert_eq!(e1, s2.energy(&x));
 
     // Any safetensors reader sees the tensors by name with the preset in the metadata.
@@ -39,7 +39,7 @@ fn wrong_shape_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     let small = common::small(24);
-    let s = Session::new(&small);
+    let s = Session::new(&small).unwrap();
     // Write 24-wide tensors but claim a 32-wide network in the metadata.
     let mut bytes = export::to_bytes(s.preset(), s.params()).unwrap();
     let claimed = common::small(32).to_ron();

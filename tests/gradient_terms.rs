@@ -47,7 +47,7 @@ fn mean_energy(arch: &Architecture, p: &[f64], xs: &[f32]) -> f64 {
 #[test]
 fn data_term_matches_finite_differences() {
     let preset = common::small(16);
-    let mut s = Session::new(&preset);
+    let mut s = Session::new(&preset).unwrap();
     s.step().unwrap();
     let before: Vec<f64> = s.params().iter().map(|v| f64::from(*v)).collect();
     s.step().unwrap();
@@ -84,7 +84,7 @@ fn optimizer_receives_data_term_minus_sample_term_plus_regulariser() {
         lr: 0.01,
         ..OptimizerSpec::default()
     };
-    let mut s = Session::new(&preset);
+    let mut s = Session::new(&preset).unwrap();
     s.step().unwrap();
     let before = s.params().to_vec();
     s.step().unwrap();
@@ -118,7 +118,7 @@ fn optimizer_receives_data_term_minus_sample_term_plus_regulariser() {
 fn same_seed_gives_identical_metrics() {
     let preset = common::small(16);
     let run = || {
-        let mut s = Session::new(&preset);
+        let mut s = Session::new(&preset).unwrap();
         (0..25)
             .map(|_| {
                 let mut m = s.step().unwrap();
@@ -132,7 +132,7 @@ fn same_seed_gives_identical_metrics() {
     assert_eq!(a, b);
     let mut other = preset.clone();
     other.seed += 1;
-    let mut s = Session::new(&other);
+    let mut s = Session::new(&other).unwrap();
     let mut c = s.step().unwrap();
     c.step_ms = 0.0;
     assert_ne!(a[0], c, "another seed gave the same first step");
@@ -145,7 +145,7 @@ fn diverging_run_is_rolled_back() {
     preset.optimizer.kind = OptimizerKind::Sgd;
     preset.objective.alpha = 0.0;
     preset.sampler.kind = ebm_workbench::sampler::SamplerKind::Langevin { step_size: 5.0 };
-    let mut s = Session::new(&preset);
+    let mut s = Session::new(&preset).unwrap();
     let start = s.params().to_vec();
     let mut diverged = None;
     for _ in 0..200 {
@@ -169,10 +169,10 @@ fn diverging_run_is_rolled_back() {
 fn autograd_engine_matches_fast_engine_step_for_step() {
     let mut preset = common::small(24);
     preset.objective.alpha = 0.1;
-    let mut fast = Session::new(&preset);
+    let mut fast = Session::new(&preset).unwrap();
     let mut auto_preset = preset.clone();
     auto_preset.engine = ebm_workbench::preset::Engine::Autograd;
-    let mut auto = Session::new(&auto_preset);
+    let mut auto = Session::new(&auto_preset).unwrap();
     assert!(auto.device_message.is_none());
     for step in 0..3 {
         let a = fast.step().unwrap();
@@ -195,7 +195,7 @@ fn autograd_engine_matches_fast_engine_step_for_step() {
 fn a_missing_gpu_falls_back_to_the_cpu_with_a_message() {
     let mut preset = common::small(8);
     preset.device = ebm_workbench::device::DeviceSpec::Cuda(0);
-    let mut s = Session::new(&preset);
+    let mut s = Session::new(&preset).unwrap();
     let msg = s.device_message.clone();
     if cfg!(feature = "cuda") && msg.is_none() {
         return; // a real GPU: nothing to fall back from

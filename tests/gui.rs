@@ -396,3 +396,74 @@ fn an_example_with_hmc_shows_its_acceptance_and_the_rule_can_switch_to_mala() {
         a.history.acceptance.len() >= before + 3
     });
 }
+
+#[test]
+fn a_data_file_trains_and_a_broken_one_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("x,y\n");
+    for i in 0..500 {
+        let t = f64::from(i) * 0.7;
+        text.push_str(&format!("{},{}\n", 3.0 * t.cos(), 1.0 * t.sin()));
+    }
+    let good = dir.path().join("ellipse.csv");
+    std::fs::write(&good, &text).unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, format!("{text}1.5,oops\n")).unwrap();
+
+    let mut h = harness();
+    h.step();
+    let before = h.state().state.preset.clone();
+    // A broken file: the message names file, line and column; nothing changes.
+    h.state_mut().open_any(&bad);
+    h.step();
+    h.step();
+    assert!(
+        h.query_by_label_contains("bad.csv:line 502, column 2")
+            .is_some(),
+        "the error names the place"
+    );
+    assert_eq!(h.state().state.preset, before);
+
+    // A good one (as dropped on the window): the Data panel shows it, training runs.
+    h.state_mut().open_any(&good);
+    h.step();
+    assert_eq!(
+        h.state().state.preset.data.file.as_deref(),
+        Some(good.as_path())
+    );
+    step_until(
+        &mut h,
+        "the worker on the file",
+        Duration::from_secs(10),
+        |a| a.worker_preset.data.file.is_some(),
+    );
+    h.step();
+    assert!(h.query_by_label("ellipse.csv").is_some());
+    assert!(
+        h.query_by_label("500").is_some(),
+        "the number of points is shown"
+    );
+    h.get_by_label("Train").click();
+    step_until(
+        &mut h,
+        "steps on the file's data",
+        Duration::from_secs(60),
+        |a| a.history.received >= 5,
+    );
+
+    // Back to a toy set from the panel.
+    h.get_by_label("Use a toy set").click();
+    step_until(&mut h, "the confirmation", Duration::from_secs(5), |a| {
+        a.awaiting_confirmation()
+    });
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("Reset and apply").click();
+    step_until(
+        &mut h,
+        "the worker on the toy set",
+        Duration::from_secs(10),
+        |a| a.worker_preset.data.file.is_none(),
+    );
+}

@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 fn trained_model() -> (Session, exact::GridModel) {
     let mut p = common::small(32);
     p.eval.eval_every = 0;
-    let mut s = Session::new(&p);
+    let mut s = Session::new(&p).expect("the toy data");
     for _ in 0..400 {
         s.step().expect("training step");
     }
@@ -162,9 +162,9 @@ fn both_engines_run_the_same_metropolis_chains() {
         p.sampler.kind = kind;
         p.sampler.clamp = true;
         p.validate().expect("valid preset");
-        let mut fast = Session::new(&p);
+        let mut fast = Session::new(&p).unwrap();
         p.engine = Engine::Autograd;
-        let mut auto = Session::new(&p);
+        let mut auto = Session::new(&p).unwrap();
         for step in 0..3 {
             let a = fast.step().expect("fast step");
             let b = auto.step().expect("autograd step");
@@ -187,6 +187,6 @@ fn both_engines_run_the_same_metropolis_chains() {
     }
     let mut p = common::small(8);
     p.sampler.kind = SamplerKind::Langevin { step_size: 0.05 };
-    let m = Session::new(&p).step().expect("step");
+    let m = Session::new(&p).unwrap().step().expect("step");
     assert_eq!(m.acceptance, None);
 }

@@ -8,7 +8,7 @@ use ebm_workbench::Session;
 fn eight_gaussians_learns() {
     // The bundled preset exactly as a user gets it (2000 steps).
     let p = common::bundled("eight_gaussians.ron");
-    let mut s = Session::new(&p);
+    let mut s = Session::new(&p).unwrap();
     let true_nll = s
         .data()
         .true_nll()

@@ -90,7 +90,7 @@ fn trained(steps: usize, sampler: Option<SamplerKind>) -> Session {
     if let Some(k) = sampler {
         p.sampler.kind = k;
     }
-    let mut s = Session::new(&p);
+    let mut s = Session::new(&p).expect("the preset's data");
     for _ in 0..steps {
         s.step().expect("training step");
     }
@@ -169,7 +169,7 @@ fn exact_sampler_gives_a_sample_term_close_to_the_exact_one() {
     p.eval.eval_every = 5;
     p.eval.grid = 128;
     p.sampler.kind = SamplerKind::Exact;
-    let mut s = Session::new(&p);
+    let mut s = Session::new(&p).unwrap();
     let mut cosines = Vec::new();
     for _ in 0..20 {
         let m = s.step().unwrap();

@@ -11,9 +11,11 @@ use std::process::ExitCode;
 pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let (mut preset, params) = export::load(&a.model)?;
     if let Some(d) = &a.data {
-        // A preset file, or the name of a data set.
+        // A preset file, a data file (CSV, NPY), or the name of a data set.
         if d.extension().is_some_and(|e| e == "ron") {
             preset.data = Preset::load(d)?.data;
+        } else if d.is_file() {
+            preset.data.file = Some(d.clone());
         } else {
             let name = d.to_string_lossy();
             let set = ebm_workbench::data::ToySet::ALL
@@ -21,7 +23,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
                 .find(|s| s.name() == name)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "--data {name}: not a preset (.ron) nor a data set; the data sets are {}",
+                        "--data {name}: not a preset (.ron), a data file nor a data set; the data sets are {}",
                         ebm_workbench::data::ToySet::allowed()
                     )
                 })?;
@@ -29,7 +31,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             preset.data.noise = None;
         }
     }
-    let mut session = Session::from_params(&preset, params);
+    let mut session = Session::from_params(&preset, params)?;
     let mut out = std::io::stdout().lock();
     let q = session.evaluate();
     let dim = session.data().dim;

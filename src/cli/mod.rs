@@ -50,6 +50,13 @@ pub struct TrainArgs {
     /// Override the seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Train on the points of this file (CSV or NPY, two columns) instead of the
+    /// preset's data set.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// The two columns of the data file to use (numbered from 0), e.g. `--columns 0,2`.
+    #[arg(long, value_name = "A,B", value_delimiter = ',', num_args = 2)]
+    pub columns: Option<Vec<usize>>,
     /// Write one row of metrics per step to this CSV file.
     #[arg(long, value_name = "OUT.csv")]
     pub metrics: Option<PathBuf>,
@@ -65,7 +72,7 @@ pub struct TrainArgs {
 pub struct EvalArgs {
     /// A model exported by `train --export` or the window.
     pub model: PathBuf,
-    /// Evaluate on another data set: a preset (.ron) or a data set name.
+    /// Evaluate on other data: a preset (.ron), a data file (CSV, NPY) or a data set name.
     #[arg(long, value_name = "PRESET_OR_DATA")]
     pub data: Option<PathBuf>,
     /// AIS chains.

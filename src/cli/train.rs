@@ -17,6 +17,13 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = a.seed {
         preset.seed = s;
     }
+    if let Some(f) = &a.data {
+        preset.data.file = Some(f.clone());
+    }
+    if let Some(c) = &a.columns {
+        anyhow::ensure!(c.len() == 2, "--columns takes two column numbers, e.g. 0,1");
+        preset.data.columns = Some((c[0], c[1]));
+    }
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     let t = preset.sampler.kind.temperature();
@@ -24,7 +31,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         out,
         "preset={} data={} steps={} batch={} sampler={} K={} temperature={t:.4} engine={:?} device={}",
         preset.name,
-        preset.data.set.name(),
+        preset.data.name(),
         preset.steps,
         preset.batch_size,
         preset.sampler.kind.name(),
@@ -35,7 +42,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = preset.temperature_warning() {
         writeln!(err, "warning: {w}")?;
     }
-    let mut session = Session::new(&preset);
+    let mut session = Session::new(&preset)?;
     if let Some(m) = &session.device_message {
         writeln!(err, "warning: {m}")?;
     }

@@ -3,7 +3,11 @@
 //! cover) and, where known, the true log-density.
 
 pub mod density;
+pub mod file;
 pub mod toy2d;
+
+use crate::error::DataError;
+use std::path::PathBuf;
 
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
@@ -122,9 +126,16 @@ impl ToySet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataSpec {
-    /// The toy set.
+    /// The toy set (unused when `file` is given).
     pub set: ToySet,
-    /// Points in all, held-out split included.
+    /// The user's own points instead of a toy set: a CSV (or other delimited text) or a
+    /// NumPy `.npy` file. A relative path in a preset file is relative to that file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The two columns of `file` to use (numbered from 0), when it has more than two.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<(usize, usize)>,
+    /// Points in all, held-out split included (a file gives all of its points).
     pub size: usize,
     /// The set's noise parameter; `None` takes the literature default.
     pub noise: Option<f32>,
@@ -138,6 +149,8 @@ impl Default for DataSpec {
     fn default() -> Self {
         Self {
             set: ToySet::EightGaussians,
+            file: None,
+            columns: None,
             size: 12_000,
             noise: None,
             seed: 0,
@@ -151,6 +164,18 @@ impl DataSpec {
     #[must_use]
     pub fn noise(&self) -> f32 {
         self.noise.unwrap_or_else(|| self.set.default_noise())
+    }
+
+    /// The data's name: the toy set's, or the file's name.
+    #[must_use]
+    pub fn name(&self) -> String {
+        match &self.file {
+            Some(f) => f.file_name().map_or_else(
+                || f.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            None => self.set.name().to_string(),
+        }
     }
 }
 
@@ -188,23 +213,52 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Generates the data set that `spec` describes (deterministic in `spec.seed`).
+    /// The data set that `spec` describes: read from its file, or generated
+    /// (deterministic in `spec.seed`, which also shuffles a file's points before the split).
+    ///
+    /// # Errors
+    /// A file that cannot be read or holds no valid table of points.
+    pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
+        let mut rng = StdRng::seed_from_u64(spec.seed);
+        let (pts, data_box) = match &spec.file {
+            Some(path) => {
+                let pts = file::read_points(path, spec.columns)?;
+                let b = padded_bounds(&pts);
+                (pts, b)
+            }
+            None => (
+                spec.set.generate(spec.size, spec.noise(), &mut rng),
+                DataBox::square(spec.set.half_width()),
+            ),
+        };
+        Ok(Self::split(spec, pts, data_box, &mut rng))
+    }
+
+    /// Generates a toy set (`spec.file` is ignored).
     #[must_use]
     pub fn generate(spec: &DataSpec) -> Self {
         let mut rng = StdRng::seed_from_u64(spec.seed);
-        let mut pts = spec.set.generate(spec.size, spec.noise(), &mut rng);
+        let pts = spec.set.generate(spec.size, spec.noise(), &mut rng);
+        let mut spec = spec.clone();
+        spec.file = None;
+        Self::split(&spec, pts, DataBox::square(spec.set.half_width()), &mut rng)
+    }
+
+    fn split(spec: &DataSpec, pts: Vec<f32>, data_box: DataBox, rng: &mut StdRng) -> Self {
         // Shuffle rows so that the split does not follow the generation order (moons,
-        // circles and rings generate their parts one after another).
+        // circles and rings generate their parts one after another; files are often
+        // sorted).
         let mut rows: Vec<[f32; 2]> = pts.chunks_exact(2).map(|r| [r[0], r[1]]).collect();
-        rows.shuffle(&mut rng);
-        pts = rows.iter().flatten().copied().collect();
+        rows.shuffle(rng);
+        let pts: Vec<f32> = rows.iter().flatten().copied().collect();
+        let n = rows.len();
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             clippy::cast_precision_loss
         )]
-        let n_test = ((spec.size as f32) * spec.held_out).round() as usize;
-        let n_test = n_test.min(spec.size.saturating_sub(1));
+        let n_test = ((n as f32) * spec.held_out).round() as usize;
+        let n_test = n_test.min(n.saturating_sub(1));
         let test = pts[..2 * n_test].to_vec();
         let train = pts[2 * n_test..].to_vec();
         Self {
@@ -212,7 +266,7 @@ impl Dataset {
             dim: 2,
             train,
             test,
-            data_box: DataBox::square(spec.set.half_width()),
+            data_box,
         }
     }
 
@@ -229,6 +283,9 @@ impl Dataset {
     /// The true NLL (nats) of the held-out split, where the density is known.
     #[must_use]
     pub fn true_nll(&self) -> Option<f64> {
+        if self.spec.file.is_some() {
+            return None;
+        }
         let noise = self.spec.noise();
         let mut sum = 0.0;
         for r in self.test.chunks_exact(2) {
@@ -240,4 +297,23 @@ impl Dataset {
         #[allow(clippy::cast_precision_loss)]
         Some(sum / self.n_test().max(1) as f64)
     }
+}
+
+/// The points' bounding box, widened by a tenth of its extent on every side (so that the
+/// quadrature grid and the heat map cover the data's tails), at least 0.1 wide.
+fn padded_bounds(pts: &[f32]) -> DataBox {
+    let mut lo = [f32::INFINITY; 2];
+    let mut hi = [f32::NEG_INFINITY; 2];
+    for r in pts.chunks_exact(2) {
+        for j in 0..2 {
+            lo[j] = lo[j].min(r[j]);
+            hi[j] = hi[j].max(r[j]);
+        }
+    }
+    for j in 0..2 {
+        let pad = ((hi[j] - lo[j]) * 0.1).max(0.05);
+        lo[j] -= pad;
+        hi[j] += pad;
+    }
+    DataBox { lo, hi }
 }

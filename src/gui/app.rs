@@ -42,6 +42,7 @@ impl Default for PersistedState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UiCommand {
     OpenPreset,
+    LoadData,
     SavePreset,
     ExportModel,
     LoadModel,
@@ -58,6 +59,7 @@ impl UiCommand {
     pub fn text(self) -> &'static str {
         match self {
             Self::OpenPreset => "Open preset…",
+            Self::LoadData => "Data file…",
             Self::SavePreset => "Save preset…",
             Self::ExportModel => "Export model…",
             Self::LoadModel => "Load model…",
@@ -75,6 +77,9 @@ impl UiCommand {
         match self {
             Self::OpenPreset => "Open an experiment (RON). You can also drop a file on the window.",
             Self::SavePreset => "Save the current settings as a preset (RON).",
+            Self::LoadData => {
+                "Train on your own points: a CSV or NumPy .npy file with two columns."
+            }
             Self::ExportModel => {
                 "Save the trained parameters as safetensors, with the preset in the metadata."
             }
@@ -129,10 +134,10 @@ pub struct WorkbenchApp {
     ui_ms: f64,
 }
 
-fn data_for(p: &Preset) -> (Dataset, Option<f64>) {
-    let d = Dataset::generate(&p.data);
+fn data_for(p: &Preset) -> Result<(Dataset, Option<f64>), crate::error::DataError> {
+    let d = Dataset::load(&p.data)?;
     let t = d.true_nll();
-    (d, t)
+    Ok((d, t))
 }
 
 /// Why a change from `a` to `b` cannot be applied to a running session.
@@ -187,16 +192,32 @@ impl WorkbenchApp {
         if state.preset.validate().is_err() {
             state.preset = PersistedState::default().preset;
         }
+        // The last session's data file may be gone: then start from the default preset.
+        let mut startup_error = None;
+        let loaded = data_for(&state.preset).or_else(|e| {
+            startup_error = Some(e.to_string());
+            state.preset = PersistedState::default().preset;
+            data_for(&state.preset)
+        });
+        let (data, true_nll) = match loaded {
+            Ok(d) => d,
+            Err(e) => {
+                // Only a broken build could fail to generate a bundled toy set.
+                startup_error = Some(e.to_string());
+                let d = Dataset::generate(&state.preset.data);
+                let t = d.true_nll();
+                (d, t)
+            }
+        };
 
         let ctx2 = ctx.clone();
         // New results ask for a frame within ~20 ms: 30 or more frames per second while
         // training, and the rest of the CPU stays with training.
         let worker = WorkerHandle::spawn(
-            &state.preset,
+            crate::train::Session::with_data(&state.preset, data.clone()),
             Box::new(move || ctx2.request_repaint_after(Duration::from_millis(20))),
         );
-        let (data, true_nll) = data_for(&state.preset);
-        Self {
+        let mut app = Self {
             worker_preset: state.preset.clone(),
             sent: state.preset.clone(),
             state,
@@ -216,7 +237,11 @@ impl WorkbenchApp {
             rate: (Instant::now(), 0, 0.0),
             ui_ms: 0.0,
             ais: None,
+        };
+        if let Some(e) = startup_error {
+            app.message(true, e);
         }
+        app
     }
 
     fn message(&mut self, error: bool, text: impl Into<String>) {
@@ -245,28 +270,78 @@ impl WorkbenchApp {
     }
 
     /// Replaces the experiment with `preset` (fresh parameters) and clears the plots.
-    fn reset_to(&mut self, preset: Preset) {
+    /// Data that cannot be loaded changes nothing (and says why): returns whether it
+    /// happened.
+    fn reset_to(&mut self, preset: Preset) -> bool {
+        match data_for(&preset) {
+            Ok(d) => (self.data, self.true_nll) = d,
+            Err(e) => {
+                self.message(true, e.to_string());
+                return false;
+            }
+        }
         self.state.preset = preset.clone();
         self.sent = preset.clone();
-        (self.data, self.true_nll) = data_for(&preset);
         self.history = MetricsHistory::default();
         self.view = None;
         self.texture_kind = None;
         self.step = 0;
         self.send(Command::Reset(Box::new(preset)));
+        true
     }
 
     /// Opens a preset file; a broken one leaves everything as it was.
     pub fn open_preset(&mut self, path: &Path) {
         match Preset::load(path) {
             Ok(p) => {
-                self.reset_to(p);
-                self.state.preset_path = Some(path.to_path_buf());
-                self.remember(path);
-                self.message(false, format!("opened {}", path.display()));
+                if self.reset_to(p) {
+                    self.state.preset_path = Some(path.to_path_buf());
+                    self.remember(path);
+                    self.message(false, format!("opened {}", path.display()));
+                }
             }
             Err(e) => self.message(true, e.to_string()),
         }
+    }
+
+    /// Opens a file by its kind: a model (.safetensors), a data file (.csv, .tsv, .txt,
+    /// .npy) or a preset.
+    pub fn open_any(&mut self, p: &Path) {
+        let ext = p
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "safetensors" => self.load_model(p),
+            "csv" | "tsv" | "txt" | "npy" => self.use_data_file(p),
+            _ => self.open_preset(p),
+        }
+    }
+
+    /// Trains on the points of a CSV or NPY file from now on (asking first if that resets
+    /// a trained model). A file with more than two columns starts with columns 0 and 1.
+    /// A file that cannot be used changes nothing and says why.
+    pub fn use_data_file(&mut self, path: &Path) {
+        let mut data = self.state.preset.data.clone();
+        data.file = Some(path.to_path_buf());
+        data.columns = None;
+        if let Err(e) = Dataset::load(&data) {
+            let mut two = data.clone();
+            two.columns = Some((0, 1));
+            if Dataset::load(&two).is_ok() {
+                self.message(
+                    false,
+                    format!("{e}; using columns 0 and 1 (change them under Data)"),
+                );
+                data = two;
+            } else {
+                self.message(true, e.to_string());
+                return;
+            }
+        }
+        self.state.preset.data = data;
+        self.remember(path);
+        self.apply_edits();
     }
 
     /// Opens one of the bundled example presets by file name.
@@ -277,9 +352,10 @@ impl WorkbenchApp {
         };
         match Preset::from_ron(text) {
             Ok(p) => {
-                self.reset_to(p);
-                self.state.preset_path = None;
-                self.message(false, format!("opened the example {name}"));
+                if self.reset_to(p) {
+                    self.state.preset_path = None;
+                    self.message(false, format!("opened the example {name}"));
+                }
             }
             Err(e) => self.message(true, format!("bundled example {name}: {e}")),
         }
@@ -289,9 +365,15 @@ impl WorkbenchApp {
     pub fn load_model(&mut self, path: &Path) {
         match crate::export::load(path) {
             Ok((p, params)) => {
+                match data_for(&p) {
+                    Ok(d) => (self.data, self.true_nll) = d,
+                    Err(e) => {
+                        self.message(true, format!("{}: {e}", path.display()));
+                        return;
+                    }
+                }
                 self.state.preset = p.clone();
                 self.sent = p.clone();
-                (self.data, self.true_nll) = data_for(&p);
                 self.history = MetricsHistory::default();
                 self.view = None;
                 self.texture_kind = None;
@@ -346,6 +428,14 @@ impl WorkbenchApp {
     /// Runs a toolbar command.
     pub fn run_command(&mut self, c: UiCommand) {
         match c {
+            UiCommand::LoadData => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("points", &["csv", "tsv", "txt", "npy"])
+                    .pick_file()
+                {
+                    self.use_data_file(&p);
+                }
+            }
             UiCommand::Train => self.send(Command::Start),
             UiCommand::Pause => self.send(Command::Pause),
             UiCommand::Step => self.send(Command::Step(1)),
@@ -476,20 +566,31 @@ impl WorkbenchApp {
             return;
         }
         let draft = self.state.preset.clone();
-        if draft.data != self.sent.data {
-            (self.data, self.true_nll) = data_for(&draft);
-        }
         if let Err(e) = draft.validate() {
             self.message(true, e.to_string());
             self.state.preset = self.sent.clone();
             return;
+        }
+        if draft.data != self.sent.data {
+            match data_for(&draft) {
+                Ok(d) => (self.data, self.true_nll) = d,
+                Err(e) => {
+                    self.message(true, e.to_string());
+                    self.state.preset = self.sent.clone();
+                    return;
+                }
+            }
         }
         match reset_reason(&self.sent, &draft) {
             None => {
                 self.sent = draft.clone();
                 self.send(Command::SetPreset(Box::new(draft)));
             }
-            Some(_) if self.step == 0 && self.history.received == 0 => self.reset_to(draft),
+            Some(_) if self.step == 0 && self.history.received == 0 => {
+                if !self.reset_to(draft) {
+                    self.state.preset = self.sent.clone();
+                }
+            }
             Some(why) => {
                 self.pending_reset = Some(PendingReset { preset: draft, why });
             }
@@ -589,11 +690,7 @@ impl WorkbenchApp {
                 }
                 for p in self.state.recent.clone() {
                     if ui.button(p.display().to_string()).clicked() {
-                        if p.extension().is_some_and(|e| e == "safetensors") {
-                            self.load_model(&p);
-                        } else {
-                            self.open_preset(&p);
-                        }
+                        self.open_any(&p);
                         ui.close();
                     }
                 }
@@ -624,7 +721,7 @@ impl WorkbenchApp {
             ui.label(format!(
                 "{} · {} · {engine} · {rate}",
                 self.state.preset.name,
-                self.data.spec.set.name()
+                self.data.spec.name()
             ));
         });
         if let Some(c) = clicked {
@@ -664,11 +761,15 @@ impl WorkbenchApp {
     }
 
     fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        let mut pick_data = false;
         egui::ScrollArea::vertical().show(ui, |ui| {
             egui::CollapsingHeader::new("Data")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::data_ui(ui, &mut self.state.preset.data, self.true_nll);
+                    let n = self.data.n_train() + self.data.n_test();
+                    if panels::data_ui(ui, &mut self.state.preset.data, self.true_nll, n) {
+                        pick_data = true;
+                    }
                 });
             egui::CollapsingHeader::new("Network")
                 .default_open(true)
@@ -691,6 +792,9 @@ impl WorkbenchApp {
                     panels::run_ui(ui, &mut self.state.preset);
                 });
         });
+        if pick_data {
+            self.run_command(UiCommand::LoadData);
+        }
     }
 
     fn confirm_ui(&mut self, ctx: &egui::Context) {
@@ -716,12 +820,16 @@ impl WorkbenchApp {
         match decision {
             Some(true) => {
                 self.pending_reset = None;
-                self.reset_to(pending.preset);
+                if !self.reset_to(pending.preset) {
+                    self.state.preset = self.sent.clone();
+                }
             }
             Some(false) => {
                 self.pending_reset = None;
                 let keep = self.sent.clone();
-                (self.data, self.true_nll) = data_for(&keep);
+                if let Ok(d) = data_for(&keep) {
+                    (self.data, self.true_nll) = d;
+                }
                 self.state.preset = keep;
             }
             None => {}
@@ -741,11 +849,7 @@ impl eframe::App for WorkbenchApp {
                 .collect()
         });
         for p in dropped {
-            if p.extension().is_some_and(|e| e == "safetensors") {
-                self.load_model(&p);
-            } else {
-                self.open_preset(&p);
-            }
+            self.open_any(&p);
         }
         if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
             self.run_command(if self.running {

@@ -15,34 +15,80 @@ fn row(ui: &mut Ui, label: &str, tip: &str, add: impl FnOnce(&mut Ui) -> egui::R
     ui.end_row();
 }
 
-/// Data set, size, noise, seed and held-out fraction.
-pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>) {
+/// Data set (or the user's file), size, noise, seed and held-out fraction. Returns
+/// whether the user asked to choose a data file (the app opens the dialog).
+pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: usize) -> bool {
+    let mut pick_file = false;
     egui::Grid::new("data_grid").num_columns(2).show(ui, |ui| {
-        row(ui, "Set", "The toy data set (FFJORD's parameters).", |ui| {
-            egui::ComboBox::from_id_salt("data_set")
-                .selected_text(d.set.name())
-                .show_ui(ui, |ui| {
-                    for s in ToySet::ALL {
-                        ui.selectable_value(&mut d.set, s, s.name());
+        if let Some(f) = d.file.clone() {
+            row(ui, "File", "The points of your file (CSV or NPY); drop another file on the window to replace it.", |ui| {
+                ui.horizontal(|ui| {
+                    ui.label(d.name()).on_hover_text(f.display().to_string());
+                    if ui.button("Change…").clicked() {
+                        pick_file = true;
                     }
                 })
                 .response
-        });
-        row(
-            ui,
-            "Size",
-            "Points in all, held-out split included.",
-            |ui| ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100)),
-        );
-        let mut noise = d.noise();
-        let tip = "The set's noise parameter (its literature default until changed).";
-        row(ui, "Noise", tip, |ui| {
-            let r = ui.add(DragValue::new(&mut noise).range(0.0..=5.0).speed(0.005));
-            if r.changed() {
-                d.noise = Some(noise);
+            });
+            ui.label("Points");
+            ui.label(format!("{n_points}"));
+            ui.end_row();
+            let mut cols = d.columns.unwrap_or((0, 1));
+            row(ui, "Columns", "The two columns of the file used as x and y (numbered from 0).", |ui| {
+                ui.horizontal(|ui| {
+                    let a = ui.add(DragValue::new(&mut cols.0).range(0..=999));
+                    let b = ui.add(DragValue::new(&mut cols.1).range(0..=999));
+                    if (a.changed() || b.changed()) && cols.0 != cols.1 {
+                        d.columns = Some(cols);
+                    }
+                })
+                .response
+            });
+            ui.label("");
+            if ui
+                .button("Use a toy set")
+                .on_hover_text("Back to the generated data sets.")
+                .clicked()
+            {
+                d.file = None;
+                d.columns = None;
             }
-            r
-        });
+            ui.end_row();
+        } else {
+            row(ui, "Set", "The toy data set (FFJORD's parameters).", |ui| {
+                egui::ComboBox::from_id_salt("data_set")
+                    .selected_text(d.set.name())
+                    .show_ui(ui, |ui| {
+                        for s in ToySet::ALL {
+                            ui.selectable_value(&mut d.set, s, s.name());
+                        }
+                    })
+                    .response
+            });
+            let tip = "Train on your own points: a CSV (or tab/space separated) or NumPy .npy file with two columns. You can also drop the file on the window.";
+            row(ui, "Or", tip, |ui| {
+                let r = ui.button("your data file…");
+                if r.clicked() {
+                    pick_file = true;
+                }
+                r
+            });
+            row(
+                ui,
+                "Size",
+                "Points in all, held-out split included.",
+                |ui| ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100)),
+            );
+            let mut noise = d.noise();
+            let tip = "The set's noise parameter (its literature default until changed).";
+            row(ui, "Noise", tip, |ui| {
+                let r = ui.add(DragValue::new(&mut noise).range(0.0..=5.0).speed(0.005));
+                if r.changed() {
+                    d.noise = Some(noise);
+                }
+                r
+            });
+        }
         row(ui, "Seed", "Seed of the data draw.", |ui| {
             ui.add(DragValue::new(&mut d.seed))
         });
@@ -61,8 +107,9 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>) {
     });
     match true_nll {
         Some(n) => ui.label(format!("True NLL of the held-out split: {n:.4} nats")),
-        None => ui.weak("True density unknown for this set."),
+        None => ui.weak("True density unknown for this data."),
     };
+    pick_file
 }
 
 /// The layer list: add, remove, reorder, widths and activations; parameter count.

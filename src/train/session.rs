@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::device::DeviceSpec;
 use crate::energy::fast::{RowWeights, Workspace};
 use crate::energy::{Architecture, init_params};
-use crate::error::TrainError;
+use crate::error::{DataError, TrainError};
 use crate::eval::exact;
 use crate::optim::Optimizer;
 use crate::preset::Engine;
@@ -103,11 +103,21 @@ fn mean(v: &[f32]) -> f64 {
 }
 
 impl Session {
-    /// A fresh session: the data drawn, the parameters initialised from `preset.seed`.
+    /// A fresh session: the data drawn or read, the parameters initialised from
+    /// `preset.seed`.
+    ///
+    /// # Errors
+    /// The preset's data file cannot be read or is not a table of points.
+    pub fn new(preset: &Preset) -> Result<Self, DataError> {
+        let data = Dataset::load(&preset.data)?;
+        Ok(Self::with_data(preset, data))
+    }
+
+    /// A fresh session on data already loaded (`data` must be what `preset.data`
+    /// describes).
     #[must_use]
-    pub fn new(preset: &Preset) -> Self {
+    pub fn with_data(preset: &Preset, data: Dataset) -> Self {
         let mut rng = StdRng::seed_from_u64(preset.seed);
-        let data = Dataset::generate(&preset.data);
         let arch = Architecture::new(&preset.model, data.dim);
         let params = init_params(&arch, &mut rng);
         Self::with_params(preset, data, arch, params, rng)
@@ -115,19 +125,21 @@ impl Session {
 
     /// A session that starts from given parameters (a loaded model).
     ///
+    /// # Errors
+    /// The preset's data file cannot be read or is not a table of points.
+    ///
     /// # Panics
     /// If `params` does not fit the preset's network.
-    #[must_use]
-    pub fn from_params(preset: &Preset, params: Vec<f32>) -> Self {
+    pub fn from_params(preset: &Preset, params: Vec<f32>) -> Result<Self, DataError> {
         let rng = StdRng::seed_from_u64(preset.seed);
-        let data = Dataset::generate(&preset.data);
+        let data = Dataset::load(&preset.data)?;
         let arch = Architecture::new(&preset.model, data.dim);
         assert_eq!(
             params.len(),
             arch.n_params,
             "parameters do not fit the network"
         );
-        Self::with_params(preset, data, arch, params, rng)
+        Ok(Self::with_params(preset, data, arch, params, rng))
     }
 
     fn with_params(

@@ -92,15 +92,14 @@ pub struct WorkerHandle {
 pub const VIEW_GRID: usize = 96;
 
 impl WorkerHandle {
-    /// Starts the worker thread with a fresh session for `preset`. `waker` is called after
-    /// every batch of events (the window passes `move || ctx.request_repaint()`).
+    /// Starts the worker thread with `session`. `waker` is called after every batch of
+    /// events (the window passes `move || ctx.request_repaint()`).
     ///
     /// # Panics
     /// If the OS cannot start a thread.
-    pub fn spawn(preset: &Preset, waker: Box<dyn Fn() + Send + Sync>) -> Self {
+    pub fn spawn(session: Session, waker: Box<dyn Fn() + Send + Sync>) -> Self {
         let (ctx, crx) = sync_channel::<Command>(64);
         let (etx, erx) = sync_channel::<Event>(256);
-        let session = Session::new(preset);
         let thread = std::thread::Builder::new()
             .name("ebm-training".into())
             .spawn(move || Worker::new(session, etx, waker).run(&crx))
@@ -248,7 +247,13 @@ impl Worker {
                 }
             }
             Command::Reset(p) => {
-                self.session = Session::new(&p);
+                match Session::new(&p) {
+                    Ok(s) => self.session = s,
+                    Err(e) => {
+                        self.emit(Event::Failed(e.to_string()));
+                        return;
+                    }
+                }
                 self.report_device();
                 self.emit(Event::Applied(p));
                 self.log.clear();
@@ -257,7 +262,13 @@ impl Worker {
                 self.view_dirty = true;
             }
             Command::LoadParams(p, params) => {
-                self.session = Session::from_params(&p, params);
+                match Session::from_params(&p, params) {
+                    Ok(s) => self.session = s,
+                    Err(e) => {
+                        self.emit(Event::Failed(e.to_string()));
+                        return;
+                    }
+                }
                 self.report_device();
                 self.emit(Event::Applied(p));
                 self.log.clear();

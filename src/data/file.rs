@@ -1,0 +1,293 @@
+//! Points from the user's own files: CSV (or other delimited text) and NumPy `.npy`.
+//! Every problem is reported with the file and the place in it (line and column, or the
+//! header field), and nothing is half-read: a file either gives all its points or an
+//! error.
+
+use crate::error::DataError;
+use std::path::Path;
+
+/// The fewest points a file must hold (training and held-out split together).
+pub const MIN_POINTS: usize = 20;
+
+/// Reads the points of a CSV or NPY file (chosen by the extension `.npy`) as a row-major
+/// `n × 2` array. `columns` picks two columns of a wider table; a table of exactly two
+/// columns needs none.
+///
+/// # Errors
+/// The I/O error, or what is wrong and where (line and column, header field).
+pub fn read_points(path: &Path, columns: Option<(usize, usize)>) -> Result<Vec<f32>, DataError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| DataError::new(path, None, format!("cannot read: {e}")))?;
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let (values, width) = if is_npy {
+        parse_npy(path, &bytes)?
+    } else {
+        parse_delimited(path, &bytes)?
+    };
+    let rows = values.len() / width.max(1);
+    let (a, b) = match columns {
+        Some((a, b)) => {
+            for c in [a, b] {
+                if c >= width {
+                    return Err(DataError::new(
+                        path,
+                        None,
+                        format!(
+                            "data.columns asks for column {c}, but the table has {width} (numbered from 0)"
+                        ),
+                    ));
+                }
+            }
+            (a, b)
+        }
+        None if width == 2 => (0, 1),
+        None => {
+            return Err(DataError::new(
+                path,
+                None,
+                format!(
+                    "the table has {width} columns; the workbench trains on 2-D points: choose two with data.columns, e.g. (0, 1)"
+                ),
+            ));
+        }
+    };
+    if rows < MIN_POINTS {
+        return Err(DataError::new(
+            path,
+            None,
+            format!("{rows} points is too few (at least {MIN_POINTS})"),
+        ));
+    }
+    let mut out = Vec::with_capacity(2 * rows);
+    for r in values.chunks_exact(width) {
+        out.push(r[a]);
+        out.push(r[b]);
+    }
+    Ok(out)
+}
+
+/// Delimited text: commas, semicolons, tabs or spaces between fields; an optional
+/// header line of names; blank lines and lines starting with `#` are skipped.
+fn parse_delimited(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        DataError::new(
+            path,
+            None,
+            format!(
+                "not a text file (invalid UTF-8 at byte {}); a NumPy array needs the extension .npy",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    let mut values = Vec::new();
+    let mut width: Option<(usize, usize)> = None; // (columns, line that set them)
+    let mut first = true;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields = split_fields(line);
+        let parsed: Vec<Result<f32, String>> = fields.iter().map(|f| parse_value(f)).collect();
+        if first {
+            first = false;
+            if parsed.iter().any(Result::is_err) && fields.iter().all(|f| f.parse::<f64>().is_err())
+            {
+                // A header of column names.
+                width = Some((fields.len(), line_no));
+                continue;
+            }
+        }
+        match width {
+            Some((w, at)) if w != fields.len() => {
+                return Err(DataError::new(
+                    path,
+                    Some(format!("line {line_no}")),
+                    format!("{} fields, but line {at} has {w}", fields.len()),
+                ));
+            }
+            None => width = Some((fields.len(), line_no)),
+            _ => {}
+        }
+        for (c, (v, f)) in parsed.into_iter().zip(&fields).enumerate() {
+            let v = v.map_err(|why| {
+                DataError::new(
+                    path,
+                    Some(format!("line {line_no}, column {}", c + 1)),
+                    format!("`{f}` {why}"),
+                )
+            })?;
+            values.push(v);
+        }
+    }
+    match width {
+        Some((w, _)) if !values.is_empty() => Ok((values, w)),
+        _ => Err(DataError::new(
+            path,
+            None,
+            "the file holds no rows of numbers",
+        )),
+    }
+}
+
+fn split_fields(line: &str) -> Vec<&str> {
+    let parts: Vec<&str> = if line.contains(',') {
+        line.split(',').collect()
+    } else if line.contains(';') {
+        line.split(';').collect()
+    } else if line.contains('\t') {
+        line.split('\t').collect()
+    } else {
+        line.split_whitespace().collect()
+    };
+    parts
+        .into_iter()
+        .map(|f| f.trim().trim_matches('"'))
+        .collect()
+}
+
+fn parse_value(f: &str) -> Result<f32, String> {
+    let v: f64 = f.parse().map_err(|_| "is not a number".to_string())?;
+    if !v.is_finite() {
+        return Err("is not a finite number".into());
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let x = v as f32;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err("is too large for a 32-bit float".into())
+    }
+}
+
+/// A NumPy `.npy` array of shape `(n, d)` (or `(n,)` is refused), little-endian float32
+/// or float64 (integers are converted), C or Fortran order.
+fn parse_npy(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> {
+    let err = |place: &str, msg: String| DataError::new(path, Some(place.to_string()), msg);
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(DataError::new(
+            path,
+            None,
+            "not a NumPy .npy file (the magic string \\x93NUMPY is missing)",
+        ));
+    }
+    let major = bytes[6];
+    let (header_len, start) = match major {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => {
+            return Err(err(
+                "header",
+                format!("format version {v} is not supported (1 to 3)"),
+            ));
+        }
+    };
+    let end = start + header_len;
+    let header = bytes
+        .get(start..end)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| err("header", "the header is truncated or not text".into()))?;
+    let field = |key: &str| -> Result<&str, DataError> {
+        let at = header
+            .find(&format!("'{key}'"))
+            .ok_or_else(|| err("header", format!("the header has no '{key}'")))?;
+        let rest = &header[at + key.len() + 2..];
+        let colon = rest
+            .find(':')
+            .ok_or_else(|| err("header", format!("'{key}' has no value")))?;
+        Ok(rest[colon + 1..].trim_start())
+    };
+    let descr = field("descr")?;
+    let descr = descr
+        .strip_prefix('\'')
+        .and_then(|d| d.split('\'').next())
+        .ok_or_else(|| err("header", "'descr' is not a string".into()))?;
+    let fortran = field("fortran_order")?.starts_with("True");
+    let shape_text = field("shape")?;
+    let shape_text = shape_text
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| err("header", "'shape' is not a tuple".into()))?;
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            err(
+                "header",
+                format!("'shape' ({shape_text}) is not a tuple of sizes"),
+            )
+        })?;
+    let [n, d] = shape[..] else {
+        return Err(err(
+            "shape",
+            format!("the array has shape ({shape_text}); it must be 2-D: (points, columns)"),
+        ));
+    };
+    type Read = fn(&[u8]) -> f64;
+    let (size, read): (usize, Read) = match descr {
+        "<f4" | "=f4" => (4, |b| {
+            f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }),
+        "<f8" | "=f8" => (8, |b| {
+            f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        }),
+        #[allow(clippy::cast_precision_loss)]
+        "<i8" | "=i8" => (8, |b| {
+            i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f64
+        }),
+        "<i4" | "=i4" => (4, |b| {
+            f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }),
+        other => {
+            return Err(err(
+                "descr",
+                format!(
+                    "dtype '{other}' is not supported (little-endian float32, float64, int32 or int64)"
+                ),
+            ));
+        }
+    };
+    let count = n.saturating_mul(d);
+    let data = &bytes[end..];
+    if data.len() / size < count {
+        return Err(DataError::new(
+            path,
+            None,
+            format!(
+                "the file is truncated: shape ({n}, {d}) needs {} bytes of data, it has {}",
+                count.saturating_mul(size),
+                data.len()
+            ),
+        ));
+    }
+    let mut values = vec![0.0_f32; count];
+    for (k, chunk) in data.chunks_exact(size).take(count).enumerate() {
+        // C order: k = row·d + col; Fortran order: k = col·n + row.
+        let (row, col) = if fortran {
+            (k % n, k / n)
+        } else {
+            (k / d, k % d)
+        };
+        let v = read(chunk);
+        #[allow(clippy::cast_possible_truncation)]
+        let x = v as f32;
+        if !x.is_finite() {
+            return Err(DataError::new(
+                path,
+                Some(format!("row {row}, column {col}")),
+                format!("{v} is not a finite 32-bit number"),
+            ));
+        }
+        values[row * d + col] = x;
+    }
+    Ok((values, d))
+}

@@ -1,0 +1,239 @@
+//! The user's own points: CSV and NPY files train like the toy sets, and every broken
+//! file is reported with the file and the place in it, changing nothing.
+
+mod common;
+
+use ebm_workbench::data::file::read_points;
+use ebm_workbench::{Preset, Session};
+use std::path::{Path, PathBuf};
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write the test file");
+    p
+}
+
+/// Points on a noisy ring of radius 2 (deterministic).
+fn ring(n: usize) -> Vec<[f64; 2]> {
+    (0..n)
+        .map(|i| {
+            let t = i as f64 * 2.399_963; // golden angle
+            let r = 2.0 + 0.15 * ((i * 7919 % 101) as f64 / 50.0 - 1.0);
+            [r * t.cos(), r * t.sin()]
+        })
+        .collect()
+}
+
+fn npy(descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(
+        &u16::try_from(header.len())
+            .expect("a short header")
+            .to_le_bytes(),
+    );
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn csv_with_header_comments_and_any_separator_reads_all_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let pts = ring(50);
+    for (name, sep) in [
+        ("a.csv", ","),
+        ("b.csv", ";"),
+        ("c.tsv", "\t"),
+        ("d.txt", "  "),
+    ] {
+        let mut text = "# a ring\nx,y\n".replace(',', sep);
+        for p in &pts {
+            text.push_str(&format!("{}{sep}{}\n", p[0], p[1]));
+        }
+        text.push('\n');
+        let got = read_points(&write(dir.path(), name, text.as_bytes()), None).unwrap();
+        assert_eq!(got.len(), 100, "{name}");
+        assert!((f64::from(got[2]) - pts[1][0]).abs() < 1e-6, "{name}");
+        assert!((f64::from(got[3]) - pts[1][1]).abs() < 1e-6, "{name}");
+    }
+}
+
+#[test]
+fn a_bad_csv_row_names_the_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("x,y\n");
+    for p in ring(30) {
+        text.push_str(&format!("{},{}\n", p[0], p[1]));
+    }
+    let mut bad = text.clone();
+    bad.push_str("0.5,abc\n");
+    let e = read_points(&write(dir.path(), "bad.csv", bad.as_bytes()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.csv:line 32, column 2"), "{e}");
+    assert!(e.contains("`abc` is not a number"), "{e}");
+
+    let mut ragged = text.clone();
+    ragged.push_str("1,2,3\n");
+    let e = read_points(&write(dir.path(), "ragged.csv", ragged.as_bytes()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ragged.csv:line 32: 3 fields, but line 1 has 2"),
+        "{e}"
+    );
+
+    let mut nan = text.clone();
+    nan.push_str("NaN,1\n");
+    let e = read_points(&write(dir.path(), "nan.csv", nan.as_bytes()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nan.csv:line 32, column 1"), "{e}");
+    assert!(e.contains("not a finite number"), "{e}");
+
+    let e = read_points(&write(dir.path(), "few.csv", b"1,2\n3,4\n"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("few.csv: 2 points is too few"), "{e}");
+
+    let e = read_points(&dir.path().join("missing.csv"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.csv: cannot read"), "{e}");
+}
+
+#[test]
+fn wider_tables_need_columns_and_use_the_ones_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,x,label,y\n");
+    for (i, p) in ring(40).iter().enumerate() {
+        text.push_str(&format!("{i},{},{},{}\n", p[0], i % 3, p[1]));
+    }
+    let path = write(dir.path(), "wide.csv", text.as_bytes());
+    let e = read_points(&path, None).unwrap_err().to_string();
+    assert!(e.contains("4 columns") && e.contains("data.columns"), "{e}");
+    let e = read_points(&path, Some((1, 4))).unwrap_err().to_string();
+    assert!(e.contains("column 4, but the table has 4"), "{e}");
+    let got = read_points(&path, Some((1, 3))).unwrap();
+    assert_eq!(got.len(), 80);
+    let r = ring(40);
+    assert!((f64::from(got[79]) - r[39][1]).abs() < 1e-6);
+}
+
+#[test]
+fn npy_float32_float64_c_and_fortran_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let pts = ring(25);
+    let c32: Vec<u8> = pts
+        .iter()
+        .flat_map(|p| p.iter().flat_map(|v| (*v as f32).to_le_bytes()))
+        .collect();
+    let f64_fortran: Vec<u8> = (0..2)
+        .flat_map(|c| pts.iter().map(move |p| p[c]))
+        .flat_map(f64::to_le_bytes)
+        .collect();
+    let a = read_points(
+        &write(dir.path(), "a.npy", &npy("<f4", "(25, 2)", false, &c32)),
+        None,
+    )
+    .unwrap();
+    let b = read_points(
+        &write(
+            dir.path(),
+            "b.npy",
+            &npy("<f8", "(25, 2)", true, &f64_fortran),
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(a.len(), 50);
+    assert_eq!(a, b);
+    assert!((f64::from(a[9]) - pts[4][1]).abs() < 1e-6);
+
+    let e = read_points(
+        &write(dir.path(), "u.npy", &npy("<U5", "(25, 2)", false, &c32)),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("u.npy:descr: dtype '<U5' is not supported"),
+        "{e}"
+    );
+    let e = read_points(
+        &write(dir.path(), "v.npy", &npy("<f4", "(50,)", false, &c32)),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("v.npy:shape") && e.contains("must be 2-D"),
+        "{e}"
+    );
+    let e = read_points(
+        &write(
+            dir.path(),
+            "t.npy",
+            &npy("<f4", "(25, 2)", false, &c32[..100]),
+        ),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("t.npy: the file is truncated"), "{e}");
+    let e = read_points(&write(dir.path(), "x.npy", b"x,y\n1,2\n"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("x.npy: not a NumPy .npy file"), "{e}");
+}
+
+/// A preset naming a CSV next to it trains on those points: the data box follows the
+/// data, no true NLL is claimed, and the held-out NLL falls.
+#[test]
+fn a_preset_with_a_relative_csv_trains_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for p in ring(2000) {
+        text.push_str(&format!("{},{}\n", p[0] + 5.0, p[1]));
+    }
+    write(dir.path(), "ring.csv", text.as_bytes());
+    let mut p = common::small(32);
+    p.data.file = Some(PathBuf::from("ring.csv"));
+    p.eval.eval_every = 100;
+    p.optimizer.lr = 3e-3;
+    let preset_path = dir.path().join("ring.ron");
+    p.save(&preset_path).unwrap();
+    let saved = std::fs::read_to_string(&preset_path).unwrap();
+    assert!(saved.contains("file: \"ring.csv\""), "{saved}");
+
+    let loaded = Preset::load(&preset_path).unwrap();
+    assert!(loaded.data.file.as_ref().unwrap().is_absolute());
+    let mut s = Session::new(&loaded).unwrap();
+    let d = s.data();
+    assert_eq!(d.n_train() + d.n_test(), 2000);
+    assert!(d.true_nll().is_none());
+    let b = d.data_box;
+    assert!(
+        b.lo[0] > 2.0 && b.lo[0] < 2.9 && b.hi[0] > 7.1 && b.hi[0] < 8.0,
+        "{b:?}"
+    );
+    assert!(b.lo[1] < -2.1 && b.hi[1] > 2.1, "{b:?}");
+    let before = s.evaluate().nll;
+    for _ in 0..600 {
+        s.step().unwrap();
+    }
+    let after = s.evaluate().nll;
+    assert!(after < before - 0.5, "NLL {before} -> {after}");
+
+    std::fs::remove_file(dir.path().join("ring.csv")).unwrap();
+    let e = Session::new(&loaded).err().unwrap().to_string();
+    assert!(e.contains("ring.csv: cannot read"), "{e}");
+}
