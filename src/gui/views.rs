@@ -200,10 +200,13 @@ fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
     {
         pts.push(*last);
     }
-    // 1.5 px: without feathering (software rendering) thinner lines break up.
+    // 2 px: without feathering (software rendering) thinner lines break up. No "band"
+    // drawing: egui_plot draws a series whose points come closer than a pixel as one
+    // vertical span per pixel column, which leaves a noisy curve as unconnected dots.
     Line::new(name.to_string(), PlotPoints::from(pts))
         .color(c)
         .width(2.0)
+        .allow_band(false)
 }
 
 /// The right column: gradient terms, per-layer terms, NLL, energies and loss, the
