@@ -21,6 +21,7 @@ fn time(name: &str, reps: usize, mut f: impl FnMut()) {
 
 fn main() {
     let model = ModelSpec {
+        outputs: 1,
         layers: vec![
             LayerSpec::Linear(128),
             LayerSpec::Silu,

@@ -55,6 +55,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
             held_out: 1.0 / 6.0,
         },
         model: ModelSpec {
+            outputs: 1,
             layers: vec![
                 LayerSpec::Linear(c.hidden),
                 LayerSpec::Silu,

@@ -1,5 +1,6 @@
 //! The fast engine and candle autograd agree on random networks of every activation,
-//! depth 1–4, widths 1–300: energies, ∇ₓE, and weighted parameter gradients.
+//! depth 1–4, widths 1–300, with one energy output or K class logits (E = −logsumexp f):
+//! energies, ∇ₓE, weighted parameter gradients, and the cross-entropy's gradient.
 
 use candle_core::{Device, Module as _, Tensor};
 use ebm_workbench::energy::fast::{RowWeights, Workspace};
@@ -21,7 +22,7 @@ fn fast_engine_matches_autograd() {
     let dev = Device::Cpu;
     let widths = [1, 3, 17, 64, 128, 300];
     let mut cases = 0;
-    for act in Activation::ALL {
+    for (act, outputs) in Activation::ALL.into_iter().flat_map(|a| [(a, 1), (a, 4)]) {
         for depth in 1..=4 {
             let layers: Vec<LayerSpec> = (0..depth)
                 .flat_map(|_| {
@@ -29,7 +30,7 @@ fn fast_engine_matches_autograd() {
                     [LayerSpec::Linear(w), LayerSpec::act(act)]
                 })
                 .collect();
-            let arch = Architecture::new(&ModelSpec { layers }, 2);
+            let arch = Architecture::new(&ModelSpec { layers, outputs }, 2);
             let params = init_params(&arch, &mut rng);
             let rows = 37;
             let x: Vec<f32> = (0..rows * 2).map(|_| rng.random_range(-3.0..3.0)).collect();
@@ -45,7 +46,10 @@ fn fast_engine_matches_autograd() {
             let (e_ref, g_ref) = net.energy_grad_x(&xt).unwrap();
             let e_ref = e_ref.to_vec1::<f32>().unwrap();
             let g_ref = g_ref.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let what = format!("{act:?} depth {depth} {:?}", arch.ops.len());
+            let what = format!(
+                "{act:?} depth {depth} outputs {outputs} {:?}",
+                arch.ops.len()
+            );
             assert!(max_rel(&e, &e_ref) < 1e-4, "energies differ: {what}");
             assert!(
                 max_rel(&e_only, &e_ref) < 1e-4,
@@ -90,9 +94,31 @@ fn fast_engine_matches_autograd() {
                 max_rel(&g_rows, &ref_rows) < 1e-4,
                 "row-weighted θ-gradient differs: {what}"
             );
+            if outputs > 1 {
+                let labels: Vec<u32> = (0..rows).map(|_| rng.random_range(0..4)).collect();
+                let mut g_ce = vec![0.0; arch.n_params];
+                let mut e3 = vec![0.0; rows];
+                #[allow(clippy::cast_precision_loss)]
+                let inv = 1.0 / rows as f32;
+                let (ce_sum, _) =
+                    ws.cross_entropy_grads(&params, &x, &labels, &mut e3, inv, &mut g_ce);
+                let lt = Tensor::from_slice(&labels, rows, &dev).unwrap();
+                let (ce_ref, g_ce_ref) = net.cross_entropy_grad(&xt, &lt).unwrap();
+                #[allow(clippy::cast_possible_truncation)]
+                let ce_mean = (ce_sum / rows as f64) as f32;
+                assert!(
+                    (ce_mean - ce_ref).abs() < 1e-4 * (1.0 + ce_ref.abs()),
+                    "cross-entropy {ce_mean} vs {ce_ref}: {what}"
+                );
+                assert!(
+                    max_rel(&g_ce, &g_ce_ref) < 1e-4,
+                    "cross-entropy θ-gradient differs: {what}"
+                );
+                assert!(max_rel(&e3, &e_ref) < 1e-4, "energies differ: {what}");
+            }
             let _ = net.forward(&xt).unwrap();
             cases += 1;
         }
     }
-    assert_eq!(cases, 28);
+    assert_eq!(cases, 56);
 }

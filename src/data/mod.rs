@@ -81,20 +81,36 @@ impl ToySet {
         }
     }
 
-    fn generate(self, n: usize, noise: f32, rng: &mut StdRng) -> Vec<f32> {
-        let mut out = Vec::with_capacity(2 * n);
+    /// The number of labelled parts (classes) of the set's points.
+    #[must_use]
+    pub fn classes(self) -> usize {
         match self {
-            Self::EightGaussians => toy2d::eight_gaussians(n, noise, rng, &mut out),
-            Self::TwentyFiveGaussians => toy2d::twenty_five_gaussians(n, noise, rng, &mut out),
-            Self::TwoMoons => toy2d::two_moons(n, noise, rng, &mut out),
-            Self::Circles => toy2d::circles(n, noise, rng, &mut out),
-            Self::Rings => toy2d::rings(n, noise, rng, &mut out),
-            Self::TwoSpirals => toy2d::two_spirals(n, noise, rng, &mut out),
-            Self::Checkerboard => toy2d::checkerboard(n, noise, rng, &mut out),
-            Self::Pinwheel => toy2d::pinwheel(n, noise, rng, &mut out),
-            Self::SwissRoll => toy2d::swiss_roll(n, noise, rng, &mut out),
+            Self::EightGaussians | Self::Checkerboard => 8,
+            Self::TwentyFiveGaussians => 25,
+            Self::TwoMoons | Self::Circles | Self::TwoSpirals | Self::SwissRoll => 2,
+            Self::Rings => 4,
+            Self::Pinwheel => 5,
         }
-        out
+    }
+
+    /// `n` points (row-major `n × 2`) and their labels.
+    fn generate(self, n: usize, noise: f32, rng: &mut StdRng) -> (Vec<f32>, Vec<u32>) {
+        let mut out = Vec::with_capacity(2 * n);
+        let mut l = Vec::with_capacity(n);
+        match self {
+            Self::EightGaussians => toy2d::eight_gaussians(n, noise, rng, &mut out, &mut l),
+            Self::TwentyFiveGaussians => {
+                toy2d::twenty_five_gaussians(n, noise, rng, &mut out, &mut l);
+            }
+            Self::TwoMoons => toy2d::two_moons(n, noise, rng, &mut out, &mut l),
+            Self::Circles => toy2d::circles(n, noise, rng, &mut out, &mut l),
+            Self::Rings => toy2d::rings(n, noise, rng, &mut out, &mut l),
+            Self::TwoSpirals => toy2d::two_spirals(n, noise, rng, &mut out, &mut l),
+            Self::Checkerboard => toy2d::checkerboard(n, noise, rng, &mut out, &mut l),
+            Self::Pinwheel => toy2d::pinwheel(n, noise, rng, &mut out, &mut l),
+            Self::SwissRoll => toy2d::swiss_roll(n, noise, rng, &mut out, &mut l),
+        }
+        (out, l)
     }
 
     /// The true log-density at `x`, where it is known in closed form.
@@ -202,13 +218,20 @@ impl DataBox {
     }
 }
 
-/// A generated data set: training and held-out points, row-major `n × dim`.
+/// A data set: training and held-out points, row-major `n × dim`, with their labels
+/// where the data has them.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub spec: DataSpec,
     pub dim: usize,
     pub train: Vec<f32>,
     pub test: Vec<f32>,
+    /// One label in `0..classes` per training point (empty without labels).
+    pub train_labels: Vec<u32>,
+    /// One label per held-out point (empty without labels).
+    pub test_labels: Vec<u32>,
+    /// The number of classes (0: unlabelled data).
+    pub classes: usize,
     pub data_box: DataBox,
 }
 
@@ -219,38 +242,51 @@ impl Dataset {
     /// # Errors
     /// A file that cannot be read or holds no valid table of points.
     pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
+        if spec.file.is_none() {
+            return Ok(Self::generate(spec));
+        }
         let mut rng = StdRng::seed_from_u64(spec.seed);
-        let (pts, data_box) = match &spec.file {
-            Some(path) => {
-                let pts = file::read_points(path, spec.columns)?;
-                let b = padded_bounds(&pts);
-                (pts, b)
-            }
-            None => (
-                spec.set.generate(spec.size, spec.noise(), &mut rng),
-                DataBox::square(spec.set.half_width()),
-            ),
-        };
-        Ok(Self::split(spec, pts, data_box, &mut rng))
+        let path = spec.file.as_deref().unwrap_or(std::path::Path::new(""));
+        let pts = file::read_points(path, spec.columns)?;
+        let b = padded_bounds(&pts);
+        Ok(Self::split(spec, pts, None, b, &mut rng))
     }
 
     /// Generates a toy set (`spec.file` is ignored).
     #[must_use]
     pub fn generate(spec: &DataSpec) -> Self {
         let mut rng = StdRng::seed_from_u64(spec.seed);
-        let pts = spec.set.generate(spec.size, spec.noise(), &mut rng);
+        let (pts, labels) = spec.set.generate(spec.size, spec.noise(), &mut rng);
         let mut spec = spec.clone();
         spec.file = None;
-        Self::split(&spec, pts, DataBox::square(spec.set.half_width()), &mut rng)
+        let b = DataBox::square(spec.set.half_width());
+        let classes = spec.set.classes();
+        Self::split(&spec, pts, Some((labels, classes)), b, &mut rng)
     }
 
-    fn split(spec: &DataSpec, pts: Vec<f32>, data_box: DataBox, rng: &mut StdRng) -> Self {
+    fn split(
+        spec: &DataSpec,
+        pts: Vec<f32>,
+        labels: Option<(Vec<u32>, usize)>,
+        data_box: DataBox,
+        rng: &mut StdRng,
+    ) -> Self {
         // Shuffle rows so that the split does not follow the generation order (moons,
         // circles and rings generate their parts one after another; files are often
-        // sorted).
-        let mut rows: Vec<[f32; 2]> = pts.chunks_exact(2).map(|r| [r[0], r[1]]).collect();
+        // sorted). Labels travel with their points.
+        let (label_list, classes) = labels.unwrap_or_default();
+        let mut rows: Vec<([f32; 2], u32)> = pts
+            .chunks_exact(2)
+            .enumerate()
+            .map(|(i, r)| ([r[0], r[1]], label_list.get(i).copied().unwrap_or(0)))
+            .collect();
         rows.shuffle(rng);
-        let pts: Vec<f32> = rows.iter().flatten().copied().collect();
+        let pts: Vec<f32> = rows.iter().flat_map(|(p, _)| *p).collect();
+        let all_labels: Vec<u32> = if classes > 0 {
+            rows.iter().map(|(_, l)| *l).collect()
+        } else {
+            Vec::new()
+        };
         let n = rows.len();
         #[allow(
             clippy::cast_possible_truncation,
@@ -261,11 +297,19 @@ impl Dataset {
         let n_test = n_test.min(n.saturating_sub(1));
         let test = pts[..2 * n_test].to_vec();
         let train = pts[2 * n_test..].to_vec();
+        let (test_labels, train_labels) = if classes > 0 {
+            (all_labels[..n_test].to_vec(), all_labels[n_test..].to_vec())
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Self {
             spec: spec.clone(),
             dim: 2,
             train,
             test,
+            train_labels,
+            test_labels,
+            classes,
             data_box,
         }
     }

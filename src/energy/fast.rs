@@ -262,6 +262,8 @@ pub struct Workspace {
     grad_a: Vec<f32>,
     grad_b: Vec<f32>,
     scaled: Vec<f32>,
+    /// With K logits: softmax(f) per row, after a forward pass.
+    probs: Vec<f32>,
 }
 
 impl Workspace {
@@ -294,6 +296,7 @@ impl Workspace {
             grad_a: Vec::new(),
             grad_b: Vec::new(),
             scaled: Vec::new(),
+            probs: Vec::new(),
         }
     }
 
@@ -329,6 +332,7 @@ impl Workspace {
         self.grad_a.resize(rows * w, 0.0);
         self.grad_b.resize(rows * w, 0.0);
         self.scaled.resize(rows * w, 0.0);
+        self.probs.resize(rows * self.arch.outputs, 0.0);
     }
 
     /// The forward pass; with `keep_derivs` the activations' derivatives are stored too.
@@ -396,24 +400,94 @@ impl Workspace {
 
     fn output(&self, rows: usize) -> &[f32] {
         let last = self.plan.last().map_or(0, |p| p.1);
-        &self.bufs[last][..rows]
+        &self.bufs[last][..rows * self.arch.outputs]
+    }
+
+    /// The energies from the last forward pass: the output itself, or with K logits
+    /// E = −logsumexp f (and softmax f kept for the backward pass).
+    fn write_energies(&mut self, rows: usize, energies: &mut [f32]) {
+        let k = self.arch.outputs;
+        if k == 1 {
+            energies.copy_from_slice(self.output(rows));
+            return;
+        }
+        let last = self.plan.last().map_or(0, |p| p.1);
+        let logits = &self.bufs[last][..rows * k];
+        for ((f, p), e) in logits
+            .chunks_exact(k)
+            .zip(self.probs.chunks_exact_mut(k))
+            .zip(energies.iter_mut())
+        {
+            let m = f.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0_f32;
+            for (pv, fv) in p.iter_mut().zip(f) {
+                *pv = (fv - m).exp();
+                sum += *pv;
+            }
+            for pv in p.iter_mut() {
+                *pv /= sum;
+            }
+            *e = -(m + sum.ln());
+        }
     }
 
     /// E(x) for `rows` rows of `x` (row-major, `rows × input_dim`), written to `energies`.
     pub fn energy(&mut self, params: &[f32], x: &[f32], energies: &mut [f32]) {
         let rows = energies.len();
         self.forward(params, x, rows, false);
-        energies.copy_from_slice(self.output(rows));
+        self.write_energies(rows, energies);
+    }
+
+    /// The class probabilities softmax f(x) (`rows × K`) and the energies; only for
+    /// networks with K > 1 logits.
+    pub fn class_probs(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        energies: &mut [f32],
+        probs: &mut [f32],
+    ) {
+        let rows = energies.len();
+        self.forward(params, x, rows, false);
+        self.write_energies(rows, energies);
+        probs.copy_from_slice(&self.probs[..rows * self.arch.outputs]);
     }
 
     /// The backward pass for unit weight per row, after a forward pass that kept the
     /// derivatives. Leaves ∇ₓE in `grad_a`; with `keep_upstream`, stores the gradient
     /// w.r.t. every Linear output in `upstream` (and skips ∇ₓE, which is then not needed).
-    fn backward_unit(&mut self, params: &[f32], rows: usize, keep_upstream: bool) {
+    ///
+    /// The backward pass starts from ∂E/∂output: 1 for an energy output, −softmax f for
+    /// K logits; with `labels`, from ∂CE/∂f = softmax f − onehot(label) instead.
+    fn backward_unit(
+        &mut self,
+        params: &[f32],
+        rows: usize,
+        keep_upstream: bool,
+        labels: Option<&[u32]>,
+    ) {
         let mut g = std::mem::take(&mut self.grad_a);
         let mut h = std::mem::take(&mut self.grad_b);
-        g[..rows].fill(1.0);
-        let mut width = 1;
+        let k = self.arch.outputs;
+        if k == 1 && labels.is_none() {
+            g[..rows].fill(1.0);
+        } else {
+            let p = &self.probs[..rows * k];
+            match labels {
+                Some(l) => {
+                    g[..rows * k].copy_from_slice(p);
+                    for (r, y) in l.iter().enumerate().take(rows) {
+                        g[r * k + (*y as usize).min(k - 1)] -= 1.0;
+                    }
+                }
+                None => {
+                    for (gv, pv) in g[..rows * k].iter_mut().zip(p) {
+                        *gv = -pv;
+                    }
+                }
+            }
+        }
+        let mut width = k;
         for (i, op) in self.arch.ops.iter().enumerate().rev() {
             match *op {
                 Op::Linear {
@@ -465,8 +539,8 @@ impl Workspace {
     ) {
         let rows = energies.len();
         self.forward(params, x, rows, true);
-        energies.copy_from_slice(self.output(rows));
-        self.backward_unit(params, rows, false);
+        self.write_energies(rows, energies);
+        self.backward_unit(params, rows, false, None);
         grad_x.copy_from_slice(&self.grad_a[..rows * self.arch.input_dim]);
     }
 
@@ -481,8 +555,66 @@ impl Workspace {
     ) {
         let rows = energies.len();
         self.forward(params, x, rows, true);
-        energies.copy_from_slice(self.output(rows));
-        self.backward_unit(params, rows, true);
+        self.write_energies(rows, energies);
+        self.backward_unit(params, rows, true, None);
+        self.accumulate(rows, energies, sets);
+    }
+
+    /// For a network with K logits: the energies, and scale·Σᵣ ∂CE(f(xᵣ), yᵣ)/∂θ added to
+    /// `out`, from one forward and one backward pass. Returns Σᵣ CE and the number of
+    /// rows whose most probable class is the label.
+    pub fn cross_entropy_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u32],
+        energies: &mut [f32],
+        scale: f32,
+        out: &mut [f32],
+    ) -> (f64, usize) {
+        let rows = energies.len();
+        let k = self.arch.outputs;
+        assert_eq!(labels.len(), rows, "one label per row");
+        self.forward(params, x, rows, true);
+        self.write_energies(rows, energies);
+        let mut ce = 0.0;
+        let mut correct = 0;
+        for (p, y) in self.probs[..rows * k].chunks_exact(k).zip(labels) {
+            let y = (*y as usize).min(k - 1);
+            ce -= f64::from(p[y].max(1e-30)).ln();
+            let best = p
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+                )
+                .0;
+            correct += usize::from(best == y);
+        }
+        self.backward_unit(params, rows, true, Some(labels));
+        self.accumulate(
+            rows,
+            energies,
+            &mut [(
+                RowWeights::Range {
+                    rows: 0..rows,
+                    scale,
+                },
+                out,
+            )],
+        );
+        (ce, correct)
+    }
+
+    /// After a backward pass that kept the upstream gradients: adds the weighted
+    /// parameter gradients to each set's output.
+    fn accumulate(
+        &mut self,
+        rows: usize,
+        energies: &[f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) {
         // Accumulate dW = Σᵣ wᵣ uᵣ ⊗ aᵣ and db = Σᵣ wᵣ uᵣ for each weighting.
         for (i, op) in self.arch.ops.iter().enumerate() {
             let Op::Linear {

@@ -119,9 +119,12 @@ impl EnergyNet {
     }
 }
 
-impl Module for EnergyNet {
-    /// E(x) for a batch `x` of shape `[rows, input_dim]`; returns shape `[rows]`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl EnergyNet {
+    /// The last layer's outputs, shape `[rows, outputs]`: the energy, or the K logits.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn outputs(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         let mut k = 0;
         for op in &self.arch.ops {
@@ -135,6 +138,34 @@ impl Module for EnergyNet {
                 Op::Act(a) => h = activation(a, &h)?,
             }
         }
-        h.squeeze(D::Minus1)
+        Ok(h)
+    }
+
+    /// The mean cross-entropy of the logits against `labels` (u32, shape `[rows]`) and
+    /// its gradient w.r.t. every parameter (flat), by autograd.
+    ///
+    /// # Errors
+    /// A candle error.
+    pub fn cross_entropy_grad(&self, x: &Tensor, labels: &Tensor) -> Result<(f32, Vec<f32>)> {
+        let logits = self.outputs(x)?;
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let picked = logp.gather(&labels.unsqueeze(1)?, 1)?;
+        let ce = picked.mean_all()?.neg()?;
+        let grads = ce.backward()?;
+        let list: Vec<Option<&Tensor>> = self.vars.iter().map(|v| grads.get(v)).collect();
+        Ok((ce.to_scalar::<f32>()?, self.flatten(&list)?))
+    }
+}
+
+impl Module for EnergyNet {
+    /// E(x) for a batch `x` of shape `[rows, input_dim]`; returns shape `[rows]`. With K
+    /// logits, E(x) = −logsumexp_y f(x)_y.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.outputs(x)?;
+        if self.arch.outputs == 1 {
+            h.squeeze(D::Minus1)
+        } else {
+            h.log_sum_exp(D::Minus1)?.neg()
+        }
     }
 }

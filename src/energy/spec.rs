@@ -101,12 +101,22 @@ impl LayerSpec {
     }
 }
 
-/// The energy network: the hidden layers in order. A final `Linear(1)` that gives the
-/// scalar energy is always appended (it is `layers.{n}` in the parameter names).
+/// The energy network: the hidden layers in order. A final `Linear(outputs)` is always
+/// appended (it is `layers.{n}` in the parameter names): with one output it is the
+/// energy; with K outputs they are the logits f(x) of a classifier, and the energy is
+/// E(x) = −logsumexp_y f(x)_y (JEM).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
+    /// 1: an energy; K > 1: K class logits.
+    #[serde(skip_serializing_if = "is_one")]
+    pub outputs: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for ModelSpec {
@@ -118,6 +128,7 @@ impl Default for ModelSpec {
                 LayerSpec::Linear(128),
                 LayerSpec::Silu,
             ],
+            outputs: 1,
         }
     }
 }
@@ -150,6 +161,8 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Architecture {
     pub input_dim: usize,
+    /// Outputs of the last layer: 1 (the energy) or K class logits.
+    pub outputs: usize,
     pub ops: Vec<Op>,
     pub params: Vec<ParamEntry>,
     pub n_params: usize,
@@ -164,7 +177,8 @@ impl Architecture {
         let mut width = input_dim;
         let mut offset = 0;
         let mut layers: Vec<LayerSpec> = spec.layers.clone();
-        layers.push(LayerSpec::Linear(1));
+        let outputs = spec.outputs.max(1);
+        layers.push(LayerSpec::Linear(outputs));
         for (i, l) in layers.iter().enumerate() {
             match *l {
                 LayerSpec::Linear(out) => {
@@ -204,6 +218,7 @@ impl Architecture {
         }
         Self {
             input_dim,
+            outputs,
             ops,
             params,
             n_params: offset,
