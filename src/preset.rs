@@ -24,6 +24,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "eight_gaussians_hmc.ron",
         include_str!("../presets/eight_gaussians_hmc.ron"),
     ),
+    (
+        "eight_gaussians_jem.ron",
+        include_str!("../presets/eight_gaussians_jem.ron"),
+    ),
     ("two_moons.ron", include_str!("../presets/two_moons.ron")),
     (
         "checkerboard.ron",
@@ -32,10 +36,33 @@ pub const BUNDLED: &[(&str, &str)] = &[
 ];
 
 /// The training objective.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum ObjectiveKind {
     /// Maximum likelihood by contrastive divergence: mean E(x⁺) − mean E(x⁻).
     MaximumLikelihood,
+    /// JEM's hybrid: `ce_weight`·CE(f(x⁺), y) plus the maximum-likelihood term on
+    /// E(x) = −logsumexp_y f(x)_y. Needs labelled data and a network with one output per
+    /// class.
+    Jem { ce_weight: f32 },
+}
+
+impl ObjectiveKind {
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::MaximumLikelihood => "maximum likelihood",
+            Self::Jem { .. } => "JEM (hybrid)",
+        }
+    }
+
+    /// The weight of the cross-entropy (0 for maximum likelihood alone).
+    #[must_use]
+    pub fn ce_weight(&self) -> f32 {
+        match *self {
+            Self::MaximumLikelihood => 0.0,
+            Self::Jem { ce_weight } => ce_weight,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -321,6 +348,30 @@ impl Preset {
         }
         // objective
         non_negative("objective.alpha", self.objective.alpha)?;
+        if let ObjectiveKind::Jem { ce_weight } = self.objective.kind {
+            non_negative("objective.kind.ce_weight", ce_weight)?;
+            if self.data.file.is_some() {
+                return Err(invalid(
+                    "objective.kind",
+                    "Jem",
+                    "MaximumLikelihood for unlabelled data (a data file); JEM needs the labels of a toy set",
+                ));
+            }
+            let classes = self.data.set.classes();
+            if self.model.outputs != classes {
+                return Err(invalid(
+                    "model.outputs",
+                    self.model.outputs,
+                    &format!(
+                        "{classes}, one logit per class of {} (JEM)",
+                        self.data.set.name()
+                    ),
+                ));
+            }
+        }
+        if self.model.outputs == 0 || self.model.outputs > 1000 {
+            return Err(invalid("model.outputs", self.model.outputs, "1 to 1000"));
+        }
         // optimiser
         let o = &self.optimizer;
         positive("optimizer.lr", o.lr)?;

@@ -467,3 +467,40 @@ fn a_data_file_trains_and_a_broken_one_changes_nothing() {
         |a| a.worker_preset.data.file.is_none(),
     );
 }
+
+#[test]
+fn the_jem_example_shows_accuracy_and_calibration() {
+    let mut h = harness();
+    h.step();
+    h.state_mut().open_example("eight_gaussians_jem.ron");
+    h.step();
+    assert_eq!(h.state().state.preset.model.outputs, 8);
+    h.state_mut().state.preset.eval.eval_every = 10;
+    h.step();
+    h.get_by_label("Train").click();
+    step_until(
+        &mut h,
+        "a held-out accuracy",
+        Duration::from_secs(60),
+        |a| !a.history.accuracy.is_empty(),
+    );
+    h.step();
+    assert!(
+        h.query_by_label_contains("Classifier (JEM): held-out accuracy")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("logits, E = −logsumexp")
+            .is_some()
+    );
+
+    // Back to maximum likelihood from the Objective menu: the logits stay, no more CE.
+    h.get_by_value("JEM (hybrid)").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("maximum likelihood").click();
+    step_until(&mut h, "the worker on ML", Duration::from_secs(10), |a| {
+        a.worker_preset.objective.kind == ebm_workbench::preset::ObjectiveKind::MaximumLikelihood
+    });
+}

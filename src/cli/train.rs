@@ -29,13 +29,14 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let t = preset.sampler.kind.temperature();
     writeln!(
         out,
-        "preset={} data={} steps={} batch={} sampler={} K={} temperature={t:.4} engine={:?} device={}",
+        "preset={} data={} steps={} batch={} sampler={} K={} temperature={t:.4} objective={} engine={:?} device={}",
         preset.name,
         preset.data.name(),
         preset.steps,
         preset.batch_size,
         preset.sampler.kind.name(),
         preset.sampler.steps,
+        preset.objective.kind.name().replace(' ', "_"),
         preset.engine,
         preset.device.name()
     )?;
@@ -83,7 +84,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                 } else if !a.quiet && (m.nll.is_some() || done == preset.steps) {
                     writeln!(
                         out,
-                        "step={done} loss={:.4} e_data={:.4} e_sample={:.4} data_term_norm={:.4} sample_term_norm={:.4} cos_terms={:.4} nll={}{} steps_per_sec={rate:.1}",
+                        "step={done} loss={:.4} e_data={:.4} e_sample={:.4} data_term_norm={:.4} sample_term_norm={:.4} cos_terms={:.4} nll={}{}{}{}{} steps_per_sec={rate:.1}",
                         m.loss,
                         m.e_data,
                         m.e_sample,
@@ -93,6 +94,11 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                         m.nll.map_or(String::new(), |n| format!("{n:.4}")),
                         m.acceptance
                             .map_or(String::new(), |r| format!(" acceptance={r:.4}")),
+                        m.ce_loss
+                            .map_or(String::new(), |c| format!(" ce_loss={c:.4}")),
+                        m.accuracy
+                            .map_or(String::new(), |a| format!(" accuracy={a:.4}")),
+                        m.ece.map_or(String::new(), |e| format!(" ece={e:.4}")),
                     )?;
                 }
                 rows.push(m);
@@ -124,6 +130,10 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     )?;
     writeln!(out, "log_z={:.4}", fin.log_z)?;
     writeln!(out, "final_nll={:.4}", fin.nll)?;
+    if let Some(c) = session.classify() {
+        writeln!(out, "final_accuracy={:.4}", c.accuracy)?;
+        writeln!(out, "final_ece={:.4}", c.ece)?;
+    }
     if let Some(path) = &a.export {
         export::save(path, session.preset(), session.params())?;
         writeln!(out, "exported={}", path.display())?;

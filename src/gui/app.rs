@@ -565,6 +565,14 @@ impl WorkbenchApp {
         if self.state.preset == self.sent || self.pending_reset.is_some() {
             return;
         }
+        // JEM keeps one logit per class when the data set changes.
+        if matches!(
+            self.state.preset.objective.kind,
+            crate::preset::ObjectiveKind::Jem { .. }
+        ) && self.state.preset.data.set != self.sent.data.set
+        {
+            self.state.preset.model.outputs = self.state.preset.data.set.classes();
+        }
         let draft = self.state.preset.clone();
         if let Err(e) = draft.validate() {
             self.message(true, e.to_string());

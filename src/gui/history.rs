@@ -61,6 +61,10 @@ pub struct MetricsHistory {
     pub kl_gap: Series,
     /// The sampler's acceptance rate (MALA, HMC).
     pub acceptance: Series,
+    /// JEM: the batch's cross-entropy, held-out accuracy and calibration error.
+    pub ce_loss: Series,
+    pub accuracy: Series,
+    pub ece: Series,
     /// Per layer: (name, |data term|, |sample term|).
     pub layers: Vec<(String, Series, Series)>,
     /// Steps received in all.
@@ -92,6 +96,15 @@ impl MetricsHistory {
         }
         if let Some(v) = m.acceptance {
             self.acceptance.push(s, v);
+        }
+        if let Some(v) = m.ce_loss {
+            self.ce_loss.push(s, v);
+        }
+        if let Some(v) = m.accuracy {
+            self.accuracy.push(s, v);
+        }
+        if let Some(v) = m.ece {
+            self.ece.push(s, v);
         }
         if self.layers.len() != m.layers.len() {
             self.layers = m

@@ -5,7 +5,7 @@ use crate::data::{DataSpec, ToySet};
 use crate::device::DeviceSpec;
 use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
 use crate::optim::{OptimizerKind, OptimizerSpec};
-use crate::preset::{Engine, EvalSpec, ObjectiveSpec, Preset};
+use crate::preset::{Engine, EvalSpec, ObjectiveKind, ObjectiveSpec, Preset};
 use crate::sampler::{Init, SamplerKind, SamplerSpec};
 use egui::{DragValue, Ui};
 
@@ -176,10 +176,16 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
             m.layers.push(LayerSpec::Silu);
         }
     });
-    ui.label(format!(
-        "{} -> Linear(1) = energy",
-        if n == 0 { "x" } else { "…" }
-    ));
+    ui.horizontal(|ui| {
+        ui.label(format!("{} -> Linear(", if n == 0 { "x" } else { "…" }));
+        ui.add(DragValue::new(&mut m.outputs).range(1..=100))
+            .on_hover_text("1: the network's output is the energy. K > 1: K class logits f(x), with E(x) = −logsumexp f(x) (a classifier as an EBM; JEM trains the logits on labels too).");
+        ui.label(if m.outputs == 1 {
+            ") = energy"
+        } else {
+            ") = logits, E = −logsumexp"
+        });
+    });
     let arch = Architecture::new(m, 2);
     ui.label(format!("Parameters: {}", arch.n_params));
 }
@@ -307,16 +313,56 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
 
 /// Objective, optimiser, batch, steps and evaluation.
 pub fn objective_ui(ui: &mut Ui, p: &mut Preset) {
+    let classes = p.data.set.classes();
+    let labelled = p.data.file.is_none();
     let Preset {
-        objective: ObjectiveSpec { alpha, .. },
+        objective: ObjectiveSpec { alpha, kind },
         optimizer: o,
         eval: EvalSpec { eval_every, grid },
+        model,
         ..
     } = p;
     let o: &mut OptimizerSpec = o;
     egui::Grid::new("objective_grid")
         .num_columns(2)
         .show(ui, |ui| {
+            row(
+                ui,
+                "Objective",
+                "Maximum likelihood (contrastive divergence), or JEM: a classifier with one logit per class trained on the labels (cross-entropy) and, through E = −logsumexp f, as an EBM.",
+                |ui| {
+                    egui::ComboBox::from_id_salt("objective_kind")
+                        .selected_text(kind.name())
+                        .show_ui(ui, |ui| {
+                            if ui
+                                .selectable_label(*kind == ObjectiveKind::MaximumLikelihood, "maximum likelihood")
+                                .clicked()
+                            {
+                                *kind = ObjectiveKind::MaximumLikelihood;
+                            }
+                            let jem = ui
+                                .add_enabled(
+                                    labelled,
+                                    egui::Button::selectable(matches!(kind, ObjectiveKind::Jem { .. }), "JEM (hybrid)"),
+                                )
+                                .on_disabled_hover_text("JEM needs labels: choose a toy set.");
+                            if jem.clicked() && !matches!(kind, ObjectiveKind::Jem { .. }) {
+                                *kind = ObjectiveKind::Jem { ce_weight: 1.0 };
+                                // One logit per class of the data.
+                                model.outputs = classes;
+                            }
+                        })
+                        .response
+                },
+            );
+            if let ObjectiveKind::Jem { ce_weight } = kind {
+                row(
+                    ui,
+                    "CE weight",
+                    "Weight of the cross-entropy on the labels next to the likelihood term (safe to change while training).",
+                    |ui| ui.add(DragValue::new(ce_weight).range(0.0..=100.0).speed(0.01)),
+                );
+            }
             row(
                 ui,
                 "α",

@@ -210,7 +210,8 @@ fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
 }
 
 /// The right column: gradient terms, per-layer terms, NLL, energies and loss, the
-/// sampler's acceptance rate (MALA, HMC), step time.
+/// classifier's accuracy and calibration (JEM), the sampler's acceptance rate (MALA,
+/// HMC), step time.
 pub fn curves_ui(
     ui: &mut Ui,
     h: &MetricsHistory,
@@ -218,7 +219,10 @@ pub fn curves_ui(
     per_layer: bool,
     ais: Option<(f64, f64, f64)>,
 ) {
-    let plots = 6 + usize::from(per_layer) + usize::from(!h.acceptance.is_empty());
+    let plots = 6
+        + usize::from(per_layer)
+        + usize::from(!h.acceptance.is_empty())
+        + usize::from(!h.accuracy.is_empty() || !h.ce_loss.is_empty());
     #[allow(clippy::cast_precision_loss)]
     let height = ((ui.available_height() - 26.0 * plots as f32) / plots as f32).max(90.0);
     let group = egui::Id::unique("curves_x");
@@ -303,6 +307,26 @@ pub fn curves_ui(
         p.line(line("E(samples)", &h.e_sample, theme::SAMPLES));
         p.line(line("loss", &h.loss, theme::LOSS));
     });
+    if !h.accuracy.is_empty() || !h.ce_loss.is_empty() {
+        ui.label(format!(
+            "Classifier (JEM): held-out accuracy {}, calibration error {}; batch cross-entropy",
+            h.accuracy.last().map_or("–".into(), |a| format!("{a:.3}")),
+            h.ece.last().map_or("–".into(), |e| format!("{e:.3}")),
+        ));
+        plot("classifier_plot")
+            .include_y(0.0)
+            .include_y(1.0)
+            .show(ui, |p| {
+                p.line(line("accuracy", &h.accuracy, theme::EXACT));
+                p.points(
+                    Points::new("accuracy", PlotPoints::from(h.accuracy.points.clone()))
+                        .color(theme::EXACT)
+                        .radius(2.0),
+                );
+                p.line(line("ECE", &h.ece, theme::DIFFERENCE));
+                p.line(line("cross-entropy", &h.ce_loss, theme::LOSS));
+            });
+    }
     if let Some(last) = h.acceptance.last() {
         ui.label(format!("Sampler acceptance rate (last {last:.3})"));
         plot("acceptance_plot")

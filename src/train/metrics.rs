@@ -42,6 +42,18 @@ pub struct StepMetrics {
     /// The fraction of proposals the sampler accepted this step (MALA, HMC).
     #[serde(default)]
     pub acceptance: Option<f64>,
+    /// Mean cross-entropy of the data batch's labels (JEM).
+    #[serde(default)]
+    pub ce_loss: Option<f64>,
+    /// The classifier's accuracy on the data batch (JEM).
+    #[serde(default)]
+    pub batch_accuracy: Option<f64>,
+    /// Held-out accuracy (JEM), on evaluation steps.
+    #[serde(default)]
+    pub accuracy: Option<f64>,
+    /// Held-out expected calibration error (JEM), on evaluation steps.
+    #[serde(default)]
+    pub ece: Option<f64>,
     /// Wall time of the step (sampling, gradients, update; evaluation excluded).
     pub step_ms: f64,
     /// The two terms per layer.
@@ -50,7 +62,7 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance";
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]
@@ -77,6 +89,10 @@ impl StepMetrics {
             self.sample_term_rel_err,
             self.kl_gap,
             self.acceptance,
+            self.ce_loss,
+            self.batch_accuracy,
+            self.accuracy,
+            self.ece,
         ] {
             s.push(',');
             if let Some(v) = v {

@@ -32,6 +32,63 @@ pub struct Evaluation {
     pub grid: usize,
 }
 
+/// How well the classifier (JEM) does on held-out points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Classification {
+    /// The fraction whose most probable class is the label.
+    pub accuracy: f64,
+    /// Expected calibration error over 15 equal-width confidence bins:
+    /// Σ_bins (n_bin/N)·|accuracy_bin − mean confidence_bin|.
+    pub ece: f64,
+}
+
+impl Classification {
+    /// From class probabilities (`n × k`, rows summing to 1) and labels.
+    #[must_use]
+    pub fn from_probs(probs: &[f32], labels: &[u32], k: usize) -> Self {
+        const BINS: usize = 15;
+        let mut count = [0_usize; BINS];
+        let mut hits = [0_usize; BINS];
+        let mut conf = [0.0_f64; BINS];
+        let mut correct = 0;
+        for (p, y) in probs.chunks_exact(k).zip(labels) {
+            let (best, c) = p
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+                );
+            let hit = best == *y as usize;
+            correct += usize::from(hit);
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let bin = ((f64::from(c) * BINS as f64) as usize).min(BINS - 1);
+            count[bin] += 1;
+            hits[bin] += usize::from(hit);
+            conf[bin] += f64::from(c);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let n = labels.len().max(1) as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let ece = (0..BINS)
+            .filter(|&i| count[i] > 0)
+            .map(|i| {
+                let m = count[i] as f64;
+                (m / n) * (hits[i] as f64 / m - conf[i] / m).abs()
+            })
+            .sum();
+        #[allow(clippy::cast_precision_loss)]
+        Self {
+            accuracy: correct as f64 / n,
+            ece,
+        }
+    }
+}
+
 /// Everything that changes as a model trains, for rolling back.
 #[derive(Debug, Clone)]
 struct Snapshot {
@@ -55,6 +112,10 @@ pub struct Session {
     rng: StdRng,
     step: usize,
     x_pos: Vec<f32>,
+    /// The labels of the data batch (JEM).
+    y_pos: Vec<u32>,
+    /// The cross-entropy's gradient (JEM), scaled by its weight.
+    g_ce: Vec<f32>,
     x_neg: Vec<f32>,
     energies: Vec<f32>,
     g_data: Vec<f32>,
@@ -180,6 +241,8 @@ impl Session {
             rng,
             step: 0,
             x_pos: Vec::new(),
+            y_pos: Vec::new(),
+            g_ce: vec![0.0; n],
             x_neg: Vec::new(),
             energies: Vec::new(),
             g_data: vec![0.0; n],
@@ -338,9 +401,13 @@ impl Session {
         let d = self.data.dim;
         let n_train = self.data.n_train();
         self.x_pos.resize(b * d, 0.0);
+        self.y_pos.clear();
         for i in 0..b {
             let k = self.rng.random_range(0..n_train);
             self.x_pos[i * d..(i + 1) * d].copy_from_slice(&self.data.train[k * d..(k + 1) * d]);
+            if let Some(y) = self.data.train_labels.get(k) {
+                self.y_pos.push(*y);
+            }
         }
         self.x_neg.resize(b * d, 0.0);
         match (self.preset.sampler.init, self.buffer.as_mut()) {
@@ -387,19 +454,37 @@ impl Session {
         } else {
             self.fast_sample_and_terms();
         }
+        let ce_weight = self.preset.objective.kind.ce_weight();
+        let classify = ce_weight > 0.0 && self.arch.outputs > 1 && self.y_pos.len() == b;
+        let ce = if classify {
+            match self.cross_entropy_term(ce_weight) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    return Err(TrainError::Engine {
+                        step: self.step + 1,
+                        message: crate::device::error_message(&e),
+                    });
+                }
+            }
+        } else {
+            self.g_ce.fill(0.0);
+            None
+        };
         let e_data = mean(&self.energies[..b]);
         let e_sample = mean(&self.energies[b..]);
         let sq = |v: &[f32]| mean(&v.iter().map(|e| e * e).collect::<Vec<_>>());
         let loss = e_data - e_sample
-            + f64::from(alpha) * (sq(&self.energies[..b]) + sq(&self.energies[b..]));
-        for (((t, gd), gs), gr) in self
+            + f64::from(alpha) * (sq(&self.energies[..b]) + sq(&self.energies[b..]))
+            + ce.map_or(0.0, |(c, _)| f64::from(ce_weight) * c);
+        for ((((t, gd), gs), gr), gc) in self
             .g_total
             .iter_mut()
             .zip(&self.g_data)
             .zip(&self.g_sample)
             .zip(&self.g_reg)
+            .zip(&self.g_ce)
         {
-            *t = gd - gs + gr;
+            *t = gd - gs + gr + gc;
         }
         let data_norm = norm(&self.g_data);
         let sample_norm = norm(&self.g_sample);
@@ -462,6 +547,7 @@ impl Session {
             .collect();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
         let nll = eval_step.then(|| self.evaluate().nll);
+        let classes = if eval_step { self.classify() } else { None };
         if self.step.is_multiple_of(50) || nll.is_some() {
             self.last_good = Snapshot {
                 params: self.params.clone(),
@@ -483,9 +569,68 @@ impl Session {
             sample_term_rel_err: rel_err,
             kl_gap: nll.zip(self.true_nll).map(|(n, t)| n - t),
             acceptance: self.acceptance.rate(),
+            ce_loss: ce.map(|(c, _)| c),
+            batch_accuracy: ce.map(|(_, a)| a),
+            accuracy: classes.map(|c| c.accuracy),
+            ece: classes.map(|c| c.ece),
             step_ms,
             layers,
         })
+    }
+
+    /// The cross-entropy of the data batch's labels, its gradient scaled by `weight` in
+    /// `g_ce`; returns the mean cross-entropy and the batch's accuracy.
+    fn cross_entropy_term(&mut self, weight: f32) -> candle_core::Result<(f64, f64)> {
+        let b = self.preset.batch_size;
+        self.g_ce.fill(0.0);
+        #[allow(clippy::cast_precision_loss)]
+        let inv_b = 1.0 / b as f64;
+        if let Some(dev) = self.candle_device.clone() {
+            use candle_core::Tensor;
+            let net = crate::energy::net::EnergyNet::new(&self.arch, &self.params, &dev)?;
+            let xp = Tensor::from_slice(&self.x_pos, (b, self.data.dim), &dev)?;
+            let yp = Tensor::from_slice(&self.y_pos, b, &dev)?;
+            let (ce, g) = net.cross_entropy_grad(&xp, &yp)?;
+            for (o, v) in self.g_ce.iter_mut().zip(g) {
+                *o = weight * v;
+            }
+            let predicted = net.outputs(&xp)?.argmax(1)?.to_vec1::<u32>()?;
+            let correct = predicted
+                .iter()
+                .zip(&self.y_pos)
+                .filter(|(p, y)| p == y)
+                .count();
+            #[allow(clippy::cast_precision_loss)]
+            return Ok((f64::from(ce), correct as f64 * inv_b));
+        }
+        let mut e = vec![0.0; b];
+        #[allow(clippy::cast_possible_truncation)]
+        let scale = (f64::from(weight) * inv_b) as f32;
+        let (ce_sum, correct) = self.grad_ws.cross_entropy_grads(
+            &self.params,
+            &self.x_pos,
+            &self.y_pos,
+            &mut e,
+            scale,
+            &mut self.g_ce,
+        );
+        #[allow(clippy::cast_precision_loss)]
+        Ok((ce_sum * inv_b, correct as f64 * inv_b))
+    }
+
+    /// The classifier on the held-out split (networks with one logit per class of
+    /// labelled data): accuracy and expected calibration error.
+    pub fn classify(&mut self) -> Option<Classification> {
+        let k = self.arch.outputs;
+        let n = self.data.n_test();
+        if k < 2 || self.data.classes != k || self.data.test_labels.len() != n || n == 0 {
+            return None;
+        }
+        let mut e = vec![0.0; n];
+        let mut p = vec![0.0; n * k];
+        self.eval_ws
+            .class_probs(&self.params, &self.data.test, &mut e, &mut p);
+        Some(Classification::from_probs(&p, &self.data.test_labels, k))
     }
 
     /// The sampler and both terms with the fast engine.
