@@ -486,7 +486,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
     );
     h.step();
     assert!(
-        h.query_by_label_contains("Classifier (JEM): held-out accuracy")
+        h.query_by_label_contains("JEM: held-out accuracy")
             .is_some()
     );
     assert!(

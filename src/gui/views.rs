@@ -309,7 +309,7 @@ pub fn curves_ui(
     });
     if !h.accuracy.is_empty() || !h.ce_loss.is_empty() {
         ui.label(format!(
-            "Classifier (JEM): held-out accuracy {}, calibration error {}; batch cross-entropy",
+            "JEM: held-out accuracy {}, ECE {}; batch cross-entropy",
             h.accuracy.last().map_or("–".into(), |a| format!("{a:.3}")),
             h.ece.last().map_or("–".into(), |e| format!("{e:.3}")),
         ));
