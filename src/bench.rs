@@ -49,6 +49,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
             set: ToySet::EightGaussians,
             file: None,
             columns: None,
+            labels: None,
             size: 12_000,
             noise: None,
             seed: 1,

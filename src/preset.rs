@@ -240,6 +240,44 @@ impl Preset {
         Ok(p)
     }
 
+    /// Checks what only the data can tell: with JEM, one logit per class of the data.
+    ///
+    /// # Errors
+    /// The mismatch, attributed to the data file (or the toy set).
+    pub fn check_against(
+        &self,
+        data: &crate::data::Dataset,
+    ) -> Result<(), crate::error::DataError> {
+        if self.objective.kind.ce_weight() > 0.0
+            || matches!(self.objective.kind, ObjectiveKind::Jem { .. })
+        {
+            if data.classes < 2 {
+                return Err(crate::error::DataError::new(
+                    self.data
+                        .file
+                        .as_deref()
+                        .unwrap_or(Path::new(self.data.set.name())),
+                    None,
+                    "JEM needs at least two classes of labels",
+                ));
+            }
+            if data.classes != self.model.outputs {
+                return Err(crate::error::DataError::new(
+                    self.data
+                        .file
+                        .as_deref()
+                        .unwrap_or(Path::new(self.data.set.name())),
+                    None,
+                    format!(
+                        "the labels name {} classes but the network has model.outputs = {} (JEM needs one logit per class)",
+                        data.classes, self.model.outputs
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The preset as pretty RON.
     #[must_use]
     pub fn to_ron(&self) -> String {
@@ -350,15 +388,15 @@ impl Preset {
         non_negative("objective.alpha", self.objective.alpha)?;
         if let ObjectiveKind::Jem { ce_weight } = self.objective.kind {
             non_negative("objective.kind.ce_weight", ce_weight)?;
-            if self.data.file.is_some() {
+            if self.data.file.is_some() && self.data.labels.is_none() {
                 return Err(invalid(
-                    "objective.kind",
-                    "Jem",
-                    "MaximumLikelihood for unlabelled data (a data file); JEM needs the labels of a toy set",
+                    "data.labels",
+                    "None",
+                    "the column of the data file that holds the class labels (JEM needs labels)",
                 ));
             }
             let classes = self.data.set.classes();
-            if self.model.outputs != classes {
+            if self.data.file.is_none() && self.model.outputs != classes {
                 return Err(invalid(
                     "model.outputs",
                     self.model.outputs,

@@ -237,3 +237,63 @@ fn a_preset_with_a_relative_csv_trains_on_it() {
     let e = Session::new(&loaded).err().unwrap().to_string();
     assert!(e.contains("ring.csv: cannot read"), "{e}");
 }
+
+/// A label column makes a file usable for JEM: labels are read with the points, checked,
+/// and the classifier learns them.
+#[test]
+fn a_labelled_csv_trains_a_jem_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("x,y,class\n");
+    for p in ring(1500) {
+        // Three classes: the ring's thirds by angle.
+        let a = p[1].atan2(p[0]) + std::f64::consts::PI;
+        let class = ((a / (2.0 * std::f64::consts::PI / 3.0)) as usize).min(2);
+        text.push_str(&format!("{},{},{class}\n", p[0], p[1]));
+    }
+    let path = write(dir.path(), "thirds.csv", text.as_bytes());
+    let (pts, labels) = ebm_workbench::data::file::read_table(&path, None, Some(2)).unwrap();
+    assert_eq!(pts.len(), 3000);
+    let labels = labels.unwrap();
+    assert_eq!(labels.iter().max(), Some(&2));
+
+    let mut bad = text.clone();
+    bad.push_str("0.1,0.2,1.5\n");
+    let e = ebm_workbench::data::file::read_table(
+        &write(dir.path(), "bad.csv", bad.as_bytes()),
+        None,
+        Some(2),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("bad.csv:line 1502, column 3"), "{e}");
+    assert!(e.contains("not a whole number"), "{e}");
+
+    let mut p = common::small(32);
+    p.data.file = Some(path);
+    p.objective.kind = ebm_workbench::preset::ObjectiveKind::Jem { ce_weight: 1.0 };
+    p.model.outputs = 3;
+    p.optimizer.lr = 3e-3;
+    p.eval.eval_every = 100;
+    // Without the label column JEM is refused, naming the field.
+    let mut unlabelled = p.clone();
+    unlabelled.data.labels = None;
+    let e = unlabelled.validate().unwrap_err().to_string();
+    assert!(e.contains("data.labels"), "{e}");
+    p.data.labels = Some(2);
+    p.validate().unwrap();
+    // One logit per class of the file.
+    let mut wrong = p.clone();
+    wrong.model.outputs = 4;
+    let e = Session::new(&wrong).err().unwrap().to_string();
+    assert!(
+        e.contains("thirds.csv") && e.contains("3 classes") && e.contains("model.outputs = 4"),
+        "{e}"
+    );
+
+    let mut s = Session::new(&p).unwrap();
+    for _ in 0..300 {
+        s.step().unwrap();
+    }
+    let c = s.classify().unwrap();
+    assert!(c.accuracy > 0.9, "{c:?}");
+}

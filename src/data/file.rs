@@ -16,33 +16,57 @@ pub const MIN_POINTS: usize = 20;
 /// # Errors
 /// The I/O error, or what is wrong and where (line and column, header field).
 pub fn read_points(path: &Path, columns: Option<(usize, usize)>) -> Result<Vec<f32>, DataError> {
+    read_table(path, columns, None).map(|t| t.0)
+}
+
+/// As [`read_points`], with class labels from column `label_column` when given: whole
+/// numbers from 0 (the classes are 0 to the largest label). Without `columns`, the two
+/// columns that are not the labels are the point.
+///
+/// # Errors
+/// As [`read_points`]; or a label that is not a whole number from 0 to 999, naming its
+/// line (row in an NPY file).
+#[allow(clippy::type_complexity)]
+pub fn read_table(
+    path: &Path,
+    columns: Option<(usize, usize)>,
+    label_column: Option<usize>,
+) -> Result<(Vec<f32>, Option<Vec<u32>>), DataError> {
     let bytes =
         std::fs::read(path).map_err(|e| DataError::new(path, None, format!("cannot read: {e}")))?;
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let (values, width) = if is_npy {
-        parse_npy(path, &bytes)?
+    let (values, width, lines) = if is_npy {
+        let (v, w) = parse_npy(path, &bytes)?;
+        (v, w, Vec::new())
     } else {
         parse_delimited(path, &bytes)?
     };
     let rows = values.len() / width.max(1);
+    let outside = |c: usize, what: &str| {
+        DataError::new(
+            path,
+            None,
+            format!("{what} asks for column {c}, but the table has {width} (numbered from 0)"),
+        )
+    };
+    if let Some(l) = label_column
+        && l >= width
+    {
+        return Err(outside(l, "data.labels"));
+    }
+    let others: Vec<usize> = (0..width).filter(|c| Some(*c) != label_column).collect();
     let (a, b) = match columns {
         Some((a, b)) => {
             for c in [a, b] {
                 if c >= width {
-                    return Err(DataError::new(
-                        path,
-                        None,
-                        format!(
-                            "data.columns asks for column {c}, but the table has {width} (numbered from 0)"
-                        ),
-                    ));
+                    return Err(outside(c, "data.columns"));
                 }
             }
             (a, b)
         }
-        None if width == 2 => (0, 1),
+        None if others.len() == 2 => (others[0], others[1]),
         None => {
             return Err(DataError::new(
                 path,
@@ -65,12 +89,36 @@ pub fn read_points(path: &Path, columns: Option<(usize, usize)>) -> Result<Vec<f
         out.push(r[a]);
         out.push(r[b]);
     }
-    Ok(out)
+    let labels = match label_column {
+        None => None,
+        Some(l) => {
+            let mut ys = Vec::with_capacity(rows);
+            for (i, r) in values.chunks_exact(width).enumerate() {
+                let v = r[l];
+                if v.fract() != 0.0 || !(0.0..1000.0).contains(&v) {
+                    let place = lines.get(i).map_or_else(
+                        || format!("row {i}, column {l}"),
+                        |line| format!("line {line}, column {}", l + 1),
+                    );
+                    return Err(DataError::new(
+                        path,
+                        Some(place),
+                        format!("the label {v} is not a whole number from 0 to 999"),
+                    ));
+                }
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                ys.push(v as u32);
+            }
+            Some(ys)
+        }
+    };
+    Ok((out, labels))
 }
 
 /// Delimited text: commas, semicolons, tabs or spaces between fields; an optional
 /// header line of names; blank lines and lines starting with `#` are skipped.
-fn parse_delimited(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> {
+/// Returns the values, the number of columns and the line of each row.
+fn parse_delimited(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize, Vec<usize>), DataError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         DataError::new(
             path,
@@ -82,6 +130,7 @@ fn parse_delimited(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataE
         )
     })?;
     let mut values = Vec::new();
+    let mut lines = Vec::new();
     let mut width: Option<(usize, usize)> = None; // (columns, line that set them)
     let mut first = true;
     for (i, raw) in text.lines().enumerate() {
@@ -112,6 +161,7 @@ fn parse_delimited(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataE
             None => width = Some((fields.len(), line_no)),
             _ => {}
         }
+        lines.push(line_no);
         for (c, (v, f)) in parsed.into_iter().zip(&fields).enumerate() {
             let v = v.map_err(|why| {
                 DataError::new(
@@ -124,7 +174,7 @@ fn parse_delimited(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataE
         }
     }
     match width {
-        Some((w, _)) if !values.is_empty() => Ok((values, w)),
+        Some((w, _)) if !values.is_empty() => Ok((values, w, lines)),
         _ => Err(DataError::new(
             path,
             None,

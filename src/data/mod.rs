@@ -151,6 +151,9 @@ pub struct DataSpec {
     /// The two columns of `file` to use (numbered from 0), when it has more than two.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub columns: Option<(usize, usize)>,
+    /// The column of `file` that holds class labels (whole numbers from 0), for JEM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<usize>,
     /// Points in all, held-out split included (a file gives all of its points).
     pub size: usize,
     /// The set's noise parameter; `None` takes the literature default.
@@ -167,6 +170,7 @@ impl Default for DataSpec {
             set: ToySet::EightGaussians,
             file: None,
             columns: None,
+            labels: None,
             size: 12_000,
             noise: None,
             seed: 0,
@@ -247,9 +251,13 @@ impl Dataset {
         }
         let mut rng = StdRng::seed_from_u64(spec.seed);
         let path = spec.file.as_deref().unwrap_or(std::path::Path::new(""));
-        let pts = file::read_points(path, spec.columns)?;
+        let (pts, labels) = file::read_table(path, spec.columns, spec.labels)?;
         let b = padded_bounds(&pts);
-        Ok(Self::split(spec, pts, None, b, &mut rng))
+        let labels = labels.map(|l| {
+            let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
+            (l, classes)
+        });
+        Ok(Self::split(spec, pts, labels, b, &mut rng))
     }
 
     /// Generates a toy set (`spec.file` is ignored).

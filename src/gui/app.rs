@@ -136,6 +136,7 @@ pub struct WorkbenchApp {
 
 fn data_for(p: &Preset) -> Result<(Dataset, Option<f64>), crate::error::DataError> {
     let d = Dataset::load(&p.data)?;
+    p.check_against(&d)?;
     let t = d.true_nll();
     Ok((d, t))
 }
@@ -792,7 +793,7 @@ impl WorkbenchApp {
             egui::CollapsingHeader::new("Objective and optimiser")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::objective_ui(ui, &mut self.state.preset);
+                    panels::objective_ui(ui, &mut self.state.preset, self.data.classes);
                 });
             egui::CollapsingHeader::new("Run")
                 .default_open(true)

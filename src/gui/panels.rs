@@ -44,6 +44,18 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
                 })
                 .response
             });
+            let mut has_labels = d.labels.is_some();
+            let mut label_col = d.labels.unwrap_or(2);
+            row(ui, "Labels", "A column of class labels (whole numbers from 0) makes the data usable for JEM.", |ui| {
+                ui.horizontal(|ui| {
+                    let c = ui.checkbox(&mut has_labels, "column");
+                    let v = ui.add_enabled(has_labels, DragValue::new(&mut label_col).range(0..=999));
+                    if c.changed() || v.changed() {
+                        d.labels = has_labels.then_some(label_col);
+                    }
+                })
+                .response
+            });
             ui.label("");
             if ui
                 .button("Use a toy set")
@@ -52,6 +64,7 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
             {
                 d.file = None;
                 d.columns = None;
+                d.labels = None;
             }
             ui.end_row();
         } else {
@@ -311,10 +324,11 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
     });
 }
 
-/// Objective, optimiser, batch, steps and evaluation.
-pub fn objective_ui(ui: &mut Ui, p: &mut Preset) {
-    let classes = p.data.set.classes();
-    let labelled = p.data.file.is_none();
+/// The objective (maximum likelihood or JEM), the optimiser and the evaluation settings.
+/// `data_classes` is the number of classes of the loaded data (0: unlabelled).
+pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize) {
+    let classes = data_classes;
+    let labelled = data_classes >= 2;
     let Preset {
         objective: ObjectiveSpec { alpha, kind },
         optimizer: o,
@@ -345,7 +359,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset) {
                                     labelled,
                                     egui::Button::selectable(matches!(kind, ObjectiveKind::Jem { .. }), "JEM (hybrid)"),
                                 )
-                                .on_disabled_hover_text("JEM needs labels: choose a toy set.");
+                                .on_disabled_hover_text("JEM needs labels: a toy set, or a data file with a label column (Data → Labels).");
                             if jem.clicked() && !matches!(kind, ObjectiveKind::Jem { .. }) {
                                 *kind = ObjectiveKind::Jem { ce_weight: 1.0 };
                                 // One logit per class of the data.

@@ -171,6 +171,7 @@ impl Session {
     /// The preset's data file cannot be read or is not a table of points.
     pub fn new(preset: &Preset) -> Result<Self, DataError> {
         let data = Dataset::load(&preset.data)?;
+        preset.check_against(&data)?;
         Ok(Self::with_data(preset, data))
     }
 
@@ -194,6 +195,7 @@ impl Session {
     pub fn from_params(preset: &Preset, params: Vec<f32>) -> Result<Self, DataError> {
         let rng = StdRng::seed_from_u64(preset.seed);
         let data = Dataset::load(&preset.data)?;
+        preset.check_against(&data)?;
         let arch = Architecture::new(&preset.model, data.dim);
         assert_eq!(
             params.len(),
