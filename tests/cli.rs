@@ -279,3 +279,62 @@ fn train_on_a_data_file_and_a_bad_row_fails_with_its_place() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_jem_model_trains_exports_and_evaluates_with_its_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::bundled("eight_gaussians_jem.ron");
+    p.model.layers = vec![
+        ebm_workbench::energy::LayerSpec::Linear(32),
+        ebm_workbench::energy::LayerSpec::Silu,
+        ebm_workbench::energy::LayerSpec::Linear(32),
+        ebm_workbench::energy::LayerSpec::Silu,
+    ];
+    p.batch_size = 64;
+    p.sampler.steps = 5;
+    p.eval.eval_every = 50;
+    p.eval.grid = 64;
+    let preset = dir.path().join("jem.ron");
+    p.save(&preset).unwrap();
+    let model = dir.path().join("jem.safetensors");
+    let out = bin()
+        .args([
+            "train",
+            preset.to_str().unwrap(),
+            "--steps",
+            "200",
+            "--export",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("objective=JEM_(hybrid)"), "{stdout}");
+    assert!(stdout.contains(" ce_loss="), "{stdout}");
+    let trained = value(&stdout, "final_accuracy=");
+    let trained_ece = value(&stdout, "final_ece=");
+    assert!(trained > 0.9, "{stdout}");
+
+    let out = bin()
+        .args([
+            "eval",
+            model.to_str().unwrap(),
+            "--ais-chains",
+            "32",
+            "--ais-temps",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        (value(&stdout, "accuracy=") - trained).abs() < 1e-3,
+        "{stdout}"
+    );
+    assert!(
+        (value(&stdout, "ece=") - trained_ece).abs() < 1e-3,
+        "{stdout}"
+    );
+}

@@ -89,7 +89,10 @@ fn jem_needs_one_logit_per_class_and_labels() {
     let mut p = jem(1.0);
     p.data.file = Some("points.csv".into());
     let e = p.validate().unwrap_err().to_string();
-    assert!(e.contains("data.labels") && e.contains("JEM needs labels"), "{e}");
+    assert!(
+        e.contains("data.labels") && e.contains("JEM needs labels"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -71,5 +71,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "true_nll={t:.6}")?;
         writeln!(out, "kl_gap={:.6}", mean_e + log_z - t)?;
     }
+    if let Some(c) = session.classify() {
+        writeln!(out, "accuracy={:.6}", c.accuracy)?;
+        writeln!(out, "ece={:.6}", c.ece)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
