@@ -493,6 +493,33 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         h.query_by_label_contains("logits, E = −logsumexp")
             .is_some()
     );
+    // The class map: each grid cell's most probable class comes with the view.
+    h.get_by_label("classes").click();
+    h.step();
+    h.step();
+    step_until(
+        &mut h,
+        "a view with classes",
+        Duration::from_secs(30),
+        |a| {
+            a.view.as_ref().is_some_and(|v| {
+                v.classes
+                    .as_ref()
+                    .is_some_and(|(best, _)| best.len() == v.grid * v.grid)
+            })
+        },
+    );
+    assert_eq!(
+        h.state().state.samples.heat,
+        ebm_workbench::gui::views::HeatKind::Classes
+    );
+    let v = h.state().view.clone().unwrap();
+    let (best, _) = v.classes.unwrap();
+    let distinct: std::collections::BTreeSet<u32> = best.iter().copied().collect();
+    assert!(
+        distinct.len() >= 6,
+        "a trained 8-class map shows most classes: {distinct:?}"
+    );
 
     // Back to maximum likelihood from the Objective menu: the logits stay, no more CE.
     h.get_by_value("JEM (hybrid)").click();

@@ -915,6 +915,12 @@ impl eframe::App for WorkbenchApp {
                 let o = &mut self.state.samples;
                 ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
                 ui.selectable_value(&mut o.heat, HeatKind::Energy, "energy");
+                if self.state.preset.model.outputs > 1 {
+                    ui.selectable_value(&mut o.heat, HeatKind::Classes, "classes")
+                        .on_hover_text("The classifier's most probable class (K logits), brighter where the model puts more mass.");
+                } else if o.heat == HeatKind::Classes {
+                    o.heat = HeatKind::Density;
+                }
                 ui.checkbox(&mut o.show_data, "data");
                 ui.checkbox(&mut o.show_samples, "samples");
                 ui.checkbox(&mut o.show_buffer, "buffer");

@@ -52,3 +52,21 @@ pub fn layer(i: usize) -> Color32 {
     ];
     L[i % L.len()]
 }
+
+/// A colour per class (classifier maps), repeating after ten.
+#[must_use]
+pub fn class(i: usize) -> Color32 {
+    const C: [Color32; 10] = [
+        Color32::from_rgb(31, 119, 180),
+        Color32::from_rgb(255, 127, 14),
+        Color32::from_rgb(44, 160, 44),
+        Color32::from_rgb(214, 39, 40),
+        Color32::from_rgb(148, 103, 189),
+        Color32::from_rgb(140, 86, 75),
+        Color32::from_rgb(227, 119, 194),
+        Color32::from_rgb(127, 127, 127),
+        Color32::from_rgb(188, 189, 34),
+        Color32::from_rgb(23, 190, 207),
+    ];
+    C[i % C.len()]
+}

@@ -14,20 +14,42 @@ use egui_plot::{
 pub enum HeatKind {
     Density,
     Energy,
+    /// A classifier's most probable class, brighter where the model puts more mass.
+    Classes,
 }
 
 /// Builds the heat map image from a view: row 0 at the top (largest y).
 #[must_use]
 pub fn heat_image(view: &View, kind: HeatKind) -> ColorImage {
     let g = view.grid;
-    let vals: Vec<f32> = match kind {
+    if let (HeatKind::Classes, Some((best, _))) = (kind, &view.classes) {
+        // Class colour, shaded by the density's square root (so that thin tails show).
         #[allow(clippy::cast_possible_truncation)]
-        HeatKind::Density => view
+        let density: Vec<f32> = view
+            .energies
+            .iter()
+            .map(|e| ((-(f64::from(*e)) - view.log_z).exp() as f32).sqrt())
+            .collect();
+        let top = density.iter().copied().fold(1e-12_f32, f32::max);
+        let mut pixels = Vec::with_capacity(g * g);
+        for j in (0..g).rev() {
+            for i in 0..g {
+                let c = theme::class(best[j * g + i] as usize);
+                let shade = 0.25 + 0.75 * density[j * g + i] / top;
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let f = |v: u8| (f32::from(v) * shade) as u8;
+                pixels.push(egui::Color32::from_rgb(f(c.r()), f(c.g()), f(c.b())));
+            }
+        }
+        return ColorImage::new([g, g], pixels);
+    }
+    let vals: Vec<f32> = match kind {
+        HeatKind::Energy => view.energies.iter().map(|e| -e).collect(),
+        HeatKind::Density | HeatKind::Classes => view
             .energies
             .iter()
             .map(|e| (-(f64::from(*e)) - view.log_z).exp() as f32)
             .collect(),
-        HeatKind::Energy => view.energies.iter().map(|e| -e).collect(),
     };
     let (lo, hi) = vals
         .iter()
@@ -106,6 +128,7 @@ pub fn samples_ui(
                 let name = match opts.heat {
                     HeatKind::Density => "model density",
                     HeatKind::Energy => "−energy",
+                    HeatKind::Classes => "most probable class",
                 };
                 p.image(PlotImage::new(
                     name,

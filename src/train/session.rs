@@ -635,6 +635,34 @@ impl Session {
         Some(Classification::from_probs(&p, &self.data.test_labels, k))
     }
 
+    /// For a network with K > 1 logits: the most probable class at each point of a
+    /// `g × g` grid over the data box (x fastest) and its probability.
+    pub fn grid_classes(&mut self, g: usize) -> Option<(Vec<u32>, Vec<f32>)> {
+        let k = self.arch.outputs;
+        if k < 2 {
+            return None;
+        }
+        let pts = crate::eval::quadrature::grid_points(&self.data.data_box, g);
+        let n = g * g;
+        let mut e = vec![0.0; n];
+        let mut p = vec![0.0; n * k];
+        self.eval_ws.class_probs(&self.params, &pts, &mut e, &mut p);
+        let (best, conf) = p
+            .chunks_exact(k)
+            .map(|row| {
+                let (i, v) = row
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+                    );
+                (u32::try_from(i).unwrap_or(0), v)
+            })
+            .unzip();
+        Some((best, conf))
+    }
+
     /// The sampler and both terms with the fast engine.
     fn fast_sample_and_terms(&mut self) {
         let b = self.preset.batch_size;

@@ -52,6 +52,9 @@ pub struct View {
     pub energies: Vec<f32>,
     pub grid: usize,
     pub log_z: f64,
+    /// For a classifier (K logits): the most probable class on the same grid and its
+    /// probability.
+    pub classes: Option<(Vec<u32>, Vec<f32>)>,
 }
 
 /// What the worker reports.
@@ -335,6 +338,7 @@ impl Worker {
                 .replay_buffer()
                 .map(|b| (b.points.clone(), b.ages.clone())),
             paths: self.session.chain_paths.clone(),
+            classes: self.session.grid_classes(VIEW_GRID),
             energies: eval.energies,
             grid: eval.grid,
             log_z: eval.log_z,
