@@ -499,13 +499,14 @@ fn the_jem_example_shows_accuracy_and_calibration() {
     h.step();
     step_until(
         &mut h,
-        "a view with classes",
-        Duration::from_secs(30),
+        "a view with classes after 100 steps",
+        Duration::from_secs(60),
         |a| {
             a.view.as_ref().is_some_and(|v| {
-                v.classes
-                    .as_ref()
-                    .is_some_and(|(best, _)| best.len() == v.grid * v.grid)
+                v.step >= 100
+                    && v.classes
+                        .as_ref()
+                        .is_some_and(|(best, _)| best.len() == v.grid * v.grid)
             })
         },
     );
