@@ -475,8 +475,24 @@ fn the_jem_example_shows_accuracy_and_calibration() {
     h.state_mut().open_example("eight_gaussians_jem.ron");
     h.step();
     assert_eq!(h.state().state.preset.model.outputs, 8);
-    h.state_mut().state.preset.eval.eval_every = 10;
-    h.step();
+    // A smaller network and batch, so that the test is quick on a loaded machine.
+    {
+        let p = &mut h.state_mut().state.preset;
+        p.eval.eval_every = 10;
+        p.batch_size = 64;
+        p.model.layers = vec![
+            ebm_workbench::energy::LayerSpec::Linear(32),
+            ebm_workbench::energy::LayerSpec::Silu,
+            ebm_workbench::energy::LayerSpec::Linear(32),
+            ebm_workbench::energy::LayerSpec::Silu,
+        ];
+    }
+    step_until(
+        &mut h,
+        "the smaller network",
+        Duration::from_secs(10),
+        |a| a.worker_preset.batch_size == 64,
+    );
     h.get_by_label("Train").click();
     step_until(
         &mut h,
