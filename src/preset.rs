@@ -248,25 +248,22 @@ impl Preset {
         &self,
         data: &crate::data::Dataset,
     ) -> Result<(), crate::error::DataError> {
-        if self.objective.kind.ce_weight() > 0.0
-            || matches!(self.objective.kind, ObjectiveKind::Jem { .. })
-        {
+        if matches!(self.objective.kind, ObjectiveKind::Jem { .. }) {
+            let source = self
+                .data
+                .file
+                .as_deref()
+                .unwrap_or(Path::new(self.data.set.name()));
             if data.classes < 2 {
                 return Err(crate::error::DataError::new(
-                    self.data
-                        .file
-                        .as_deref()
-                        .unwrap_or(Path::new(self.data.set.name())),
+                    source,
                     None,
                     "JEM needs at least two classes of labels",
                 ));
             }
             if data.classes != self.model.outputs {
                 return Err(crate::error::DataError::new(
-                    self.data
-                        .file
-                        .as_deref()
-                        .unwrap_or(Path::new(self.data.set.name())),
+                    source,
                     None,
                     format!(
                         "the labels name {} classes but the network has model.outputs = {} (JEM needs one logit per class)",

@@ -8,6 +8,19 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ebm-workbench"))
 }
 
+/// Runs the command, asserts that it succeeded (showing both streams if not) and
+/// returns its standard output.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("the program runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The number printed as `key=value` (key given with its `=`).
 fn value(stdout: &str, key: &str) -> f64 {
     stdout
@@ -27,24 +40,18 @@ fn train_writes_metrics_and_model() {
     p.save(&preset).unwrap();
     let csv = dir.path().join("m.csv");
     let model = dir.path().join("m.safetensors");
-    let out = bin()
-        .args([
-            "train",
-            preset.to_str().unwrap(),
-            "--steps",
-            "12",
-            "--metrics",
-        ])
-        .arg(&csv)
-        .arg("--export")
-        .arg(&model)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = stdout_of(
+        bin()
+            .args([
+                "train",
+                preset.to_str().unwrap(),
+                "--steps",
+                "12",
+                "--metrics",
+            ])
+            .arg(&csv)
+            .arg("--export")
+            .arg(&model),
     );
     assert!(stdout.contains("temperature=1.0000"), "{stdout}");
     let final_nll = value(&stdout, "final_nll=");
@@ -125,22 +132,17 @@ fn broken_preset_is_reported_with_place() {
 
 #[test]
 fn bench_prints_figures() {
-    let out = bin()
-        .args([
-            "bench",
-            "--batch",
-            "32",
-            "--hidden",
-            "16",
-            "--langevin-steps",
-            "2",
-            "--steps",
-            "10",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = stdout_of(bin().args([
+        "bench",
+        "--batch",
+        "32",
+        "--hidden",
+        "16",
+        "--langevin-steps",
+        "2",
+        "--steps",
+        "10",
+    ]));
     for key in ["steps_per_sec=", "grid_eval_ms="] {
         let v = value(&stdout, key);
         assert!(v > 0.0);
@@ -149,23 +151,18 @@ fn bench_prints_figures() {
 
 #[test]
 fn bench_compares_the_fast_engine_with_autograd() {
-    let out = bin()
-        .args([
-            "bench",
-            "--batch",
-            "64",
-            "--hidden",
-            "32",
-            "--langevin-steps",
-            "2",
-            "--steps",
-            "5",
-            "--compare-autograd",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = stdout_of(bin().args([
+        "bench",
+        "--batch",
+        "64",
+        "--hidden",
+        "32",
+        "--langevin-steps",
+        "2",
+        "--steps",
+        "5",
+        "--compare-autograd",
+    ]));
     assert!(stdout.contains("agree=true"), "{stdout}");
     for key in [
         "max_rel_diff_grad_x=",
@@ -202,23 +199,14 @@ fn eval_prints_quadrature_ais_and_nll() {
         .status()
         .unwrap();
     assert!(st.success());
-    let out = bin()
-        .args([
-            "eval",
-            model.to_str().unwrap(),
-            "--ais-chains",
-            "64",
-            "--ais-temps",
-            "200",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of(bin().args([
+        "eval",
+        model.to_str().unwrap(),
+        "--ais-chains",
+        "64",
+        "--ais-temps",
+        "200",
+    ]));
     let get = |k: &str| value(&stdout, k);
     let (quad, ais, se, nll) = (
         get("log_z_quadrature="),
@@ -250,16 +238,10 @@ fn train_on_a_data_file_and_a_bad_row_fails_with_its_place() {
     let good = dir.path().join("circle.txt");
     std::fs::write(&good, &text).unwrap();
     let preset = common::preset_path("two_moons.ron");
-    let out = bin()
-        .args(["train", preset.to_str().unwrap(), "--steps", "30", "--data"])
-        .arg(&good)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = stdout_of(
+        bin()
+            .args(["train", preset.to_str().unwrap(), "--steps", "30", "--data"])
+            .arg(&good),
     );
     assert!(stdout.contains("data=circle.txt"), "{stdout}");
     assert!(value(&stdout, "final_nll=").is_finite());
@@ -297,38 +279,31 @@ fn a_jem_model_trains_exports_and_evaluates_with_its_accuracy() {
     let preset = dir.path().join("jem.ron");
     p.save(&preset).unwrap();
     let model = dir.path().join("jem.safetensors");
-    let out = bin()
-        .args([
-            "train",
-            preset.to_str().unwrap(),
-            "--steps",
-            "200",
-            "--export",
-        ])
-        .arg(&model)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = stdout_of(
+        bin()
+            .args([
+                "train",
+                preset.to_str().unwrap(),
+                "--steps",
+                "200",
+                "--export",
+            ])
+            .arg(&model),
+    );
     assert!(stdout.contains("objective=JEM_(hybrid)"), "{stdout}");
     assert!(stdout.contains(" ce_loss="), "{stdout}");
     let trained = value(&stdout, "final_accuracy=");
     let trained_ece = value(&stdout, "final_ece=");
     assert!(trained > 0.9, "{stdout}");
 
-    let out = bin()
-        .args([
-            "eval",
-            model.to_str().unwrap(),
-            "--ais-chains",
-            "32",
-            "--ais-temps",
-            "50",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = stdout_of(bin().args([
+        "eval",
+        model.to_str().unwrap(),
+        "--ais-chains",
+        "32",
+        "--ais-temps",
+        "50",
+    ]));
     assert!(
         (value(&stdout, "accuracy=") - trained).abs() < 1e-3,
         "{stdout}"

@@ -582,14 +582,7 @@ impl Workspace {
         for (p, y) in self.probs[..rows * k].chunks_exact(k).zip(labels) {
             let y = (*y as usize).min(k - 1);
             ce -= f64::from(p[y].max(1e-30)).ln();
-            let best = p
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
-                )
-                .0;
+            let best = super::argmax(p).0;
             correct += usize::from(best == y);
         }
         self.backward_unit(params, rows, true, Some(labels));

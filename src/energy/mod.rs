@@ -32,3 +32,13 @@ pub fn init_params(arch: &Architecture, rng: &mut impl Rng) -> Vec<f32> {
     }
     p
 }
+
+/// The index and value of the largest entry (the first of equal ones); `(0, −∞)` for an
+/// empty slice. A classifier's prediction and its confidence.
+#[must_use]
+pub fn argmax(v: &[f32]) -> (usize, f32) {
+    v.iter().enumerate().fold(
+        (0, f32::NEG_INFINITY),
+        |b, (i, x)| if *x > b.1 { (i, *x) } else { b },
+    )
+}

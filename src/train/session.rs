@@ -52,13 +52,7 @@ impl Classification {
         let mut conf = [0.0_f64; BINS];
         let mut correct = 0;
         for (p, y) in probs.chunks_exact(k).zip(labels) {
-            let (best, c) = p
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
-                );
+            let (best, c) = crate::energy::argmax(p);
             let hit = best == *y as usize;
             correct += usize::from(hit);
             #[allow(
@@ -650,13 +644,7 @@ impl Session {
         let (best, conf) = p
             .chunks_exact(k)
             .map(|row| {
-                let (i, v) = row
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
-                    );
+                let (i, v) = crate::energy::argmax(row);
                 (u32::try_from(i).unwrap_or(0), v)
             })
             .unzip();
