@@ -53,12 +53,13 @@ pub fn layer(i: usize) -> Color32 {
     L[i % L.len()]
 }
 
-/// A colour per class (classifier maps), repeating after ten.
+/// A colour per class (classifier maps), repeating after ten; none is the data's blue
+/// or the samples' orange, which are drawn on top.
 #[must_use]
 pub fn class(i: usize) -> Color32 {
     const C: [Color32; 10] = [
-        Color32::from_rgb(31, 119, 180),
-        Color32::from_rgb(255, 127, 14),
+        Color32::from_rgb(0, 128, 128),
+        Color32::from_rgb(57, 59, 121),
         Color32::from_rgb(44, 160, 44),
         Color32::from_rgb(214, 39, 40),
         Color32::from_rgb(148, 103, 189),
