@@ -57,9 +57,16 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let mut last_nll = None;
     let mut failure = None;
+    let mut lag = ebm_workbench::train::metrics::LagMonitor::default();
     for i in 0..preset.steps {
         match session.step() {
             Ok(m) => {
+                if let Some(w) = lag.check(&m) {
+                    if tty {
+                        writeln!(err)?;
+                    }
+                    writeln!(err, "warning: {w}")?;
+                }
                 if let Some(n) = m.nll {
                     last_nll = Some(n);
                 }

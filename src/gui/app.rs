@@ -132,6 +132,8 @@ pub struct WorkbenchApp {
     pub ais: Option<(f64, f64, f64)>,
     /// Smoothed time to lay out one frame (the rest of a frame is drawing).
     ui_ms: f64,
+    /// Says when the sampler stops following the model.
+    lag: crate::train::metrics::LagMonitor,
 }
 
 fn data_for(p: &Preset) -> Result<(Dataset, Option<f64>), crate::error::DataError> {
@@ -238,6 +240,7 @@ impl WorkbenchApp {
             rate: (Instant::now(), 0, 0.0),
             ui_ms: 0.0,
             ais: None,
+            lag: crate::train::metrics::LagMonitor::default(),
         };
         if let Some(e) = startup_error {
             app.message(true, e);
@@ -284,6 +287,7 @@ impl WorkbenchApp {
         self.state.preset = preset.clone();
         self.sent = preset.clone();
         self.history = MetricsHistory::default();
+        self.lag = crate::train::metrics::LagMonitor::default();
         self.view = None;
         self.texture_kind = None;
         self.step = 0;
@@ -376,6 +380,7 @@ impl WorkbenchApp {
                 self.state.preset = p.clone();
                 self.sent = p.clone();
                 self.history = MetricsHistory::default();
+                self.lag = crate::train::metrics::LagMonitor::default();
                 self.view = None;
                 self.texture_kind = None;
                 self.step = 0;
@@ -506,6 +511,9 @@ impl WorkbenchApp {
                 Event::Metrics(rows) => {
                     for r in &rows {
                         self.history.push(r);
+                        if let Some(w) = self.lag.check(r) {
+                            self.message(true, w);
+                        }
                     }
                     if let Some(r) = rows.last() {
                         self.step = r.step;

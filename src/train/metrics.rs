@@ -115,3 +115,77 @@ pub fn to_csv(rows: &[StepMetrics]) -> String {
     }
     s
 }
+
+/// Watches the sampler's estimate of the sample term against the exact one (2-D) and
+/// says once when the sampler stops following the model, again only after it recovered.
+#[derive(Debug, Clone, Default)]
+pub struct LagMonitor {
+    warned: bool,
+}
+
+impl LagMonitor {
+    /// Below this cosine to the exact sample term the sampler is said to lag.
+    pub const LAG_COS: f64 = 0.8;
+    /// Above this the monitor re-arms.
+    pub const RECOVERED_COS: f64 = 0.9;
+
+    /// A warning for this step, if it is the first step of a lag.
+    pub fn check(&mut self, m: &StepMetrics) -> Option<String> {
+        let c = m.sample_term_cos_exact?;
+        if c < Self::LAG_COS && !self.warned {
+            self.warned = true;
+            return Some(format!(
+                "step {}: the sampler no longer follows the model: cos(g_sample, g*_sample) = {c:.2} against the exact sample term (relative error {:.2}); try a smaller step size, more steps, or MALA/HMC",
+                m.step,
+                m.sample_term_rel_err.unwrap_or(f64::NAN)
+            ));
+        }
+        if c > Self::RECOVERED_COS {
+            self.warned = false;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(step: usize, cos: Option<f64>) -> StepMetrics {
+        StepMetrics {
+            step,
+            loss: 0.0,
+            e_data: 0.0,
+            e_sample: 0.0,
+            data_term_norm: 1.0,
+            sample_term_norm: 1.0,
+            grad_norm: 0.0,
+            cos_terms: 1.0,
+            nll: None,
+            sample_term_cos_exact: cos,
+            sample_term_rel_err: cos.map(|c| 1.0 - c),
+            kl_gap: None,
+            acceptance: None,
+            ce_loss: None,
+            batch_accuracy: None,
+            accuracy: None,
+            ece: None,
+            step_ms: 1.0,
+            layers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_lag_is_reported_once_until_the_sampler_recovers() {
+        let mut m = LagMonitor::default();
+        assert_eq!(m.check(&at(100, Some(0.99))), None);
+        assert_eq!(m.check(&at(150, None)), None);
+        let w = m.check(&at(200, Some(0.5))).expect("a warning");
+        assert!(w.starts_with("step 200:") && w.contains("0.50"), "{w}");
+        assert_eq!(m.check(&at(300, Some(0.6))), None, "said once");
+        assert_eq!(m.check(&at(400, Some(0.85))), None, "not yet recovered");
+        assert_eq!(m.check(&at(500, Some(0.7))), None, "still the same lag");
+        assert_eq!(m.check(&at(600, Some(0.95))), None);
+        assert!(m.check(&at(700, Some(0.6))).is_some(), "a new lag");
+    }
+}
