@@ -72,6 +72,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
                 reinit_prob: 0.05,
             },
             clamp: false,
+            target_acceptance: None,
         },
         objective: ObjectiveSpec {
             alpha: 0.1,

@@ -57,6 +57,7 @@ fn run(
         steps,
         init: Init::Noise,
         clamp: true,
+        target_acceptance: None,
     };
     let mut x = x0.to_vec();
     let mut rng = StdRng::seed_from_u64(7);
@@ -198,4 +199,45 @@ fn both_engines_run_the_same_metropolis_chains() {
     p.sampler.kind = SamplerKind::Langevin { step_size: 0.05 };
     let m = Session::new(&p).unwrap().step().expect("step");
     assert_eq!(m.acceptance, None);
+}
+
+/// With a target acceptance, MALA's step size moves until the sampler accepts about that
+/// often: from a step that is accepted almost always, up; the step in use is reported.
+#[test]
+fn mala_adapts_its_step_to_the_target_acceptance() {
+    let mut p = common::small(16);
+    p.sampler.kind = SamplerKind::Mala { step_size: 0.01 };
+    p.sampler.clamp = true;
+    p.sampler.target_acceptance = Some(0.6);
+    p.validate().expect("valid preset");
+    let mut s = Session::new(&p).expect("toy data");
+    let mut rates = Vec::new();
+    let mut steps = Vec::new();
+    for _ in 0..300 {
+        let m = s.step().expect("training step");
+        rates.push(m.acceptance.expect("a rate"));
+        steps.push(m.step_size.expect("the adapted step"));
+    }
+    assert!(
+        (steps[0] - 0.01).abs() < 1e-6,
+        "starts at the preset's step"
+    );
+    assert!(
+        rates[0] > 0.9,
+        "a tiny step is almost always accepted: {}",
+        rates[0]
+    );
+    let late = &rates[200..];
+    #[allow(clippy::cast_precision_loss)]
+    let mean = late.iter().sum::<f64>() / late.len() as f64;
+    assert!(
+        (0.5..0.7).contains(&mean),
+        "acceptance {mean} after adapting"
+    );
+    assert!(steps[299] > 0.1, "the step went up: {}", steps[299]);
+
+    // Without a target the step stays and is not reported.
+    p.sampler.target_acceptance = None;
+    let m = Session::new(&p).expect("toy data").step().expect("step");
+    assert_eq!(m.step_size, None);
 }

@@ -100,7 +100,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                         m.cos_terms,
                         m.nll.map_or(String::new(), |n| format!("{n:.4}")),
                         m.acceptance
-                            .map_or(String::new(), |r| format!(" acceptance={r:.4}")),
+                            .map_or(String::new(), |r| format!(" acceptance={r:.4}"))
+                            + &m.step_size
+                                .map_or(String::new(), |a| format!(" step_size={a:.5}")),
                         m.ce_loss
                             .map_or(String::new(), |c| format!(" ce_loss={c:.4}")),
                         m.accuracy

@@ -61,6 +61,8 @@ pub struct MetricsHistory {
     pub kl_gap: Series,
     /// The sampler's acceptance rate (MALA, HMC).
     pub acceptance: Series,
+    /// The adapted step size (MALA, HMC with a target acceptance).
+    pub step_size: Series,
     /// JEM: the batch's cross-entropy, held-out accuracy and calibration error.
     pub ce_loss: Series,
     pub accuracy: Series,
@@ -96,6 +98,9 @@ impl MetricsHistory {
         }
         if let Some(v) = m.acceptance {
             self.acceptance.push(s, v);
+        }
+        if let Some(v) = m.step_size {
+            self.step_size.push(s, v);
         }
         if let Some(v) = m.ce_loss {
             self.ce_loss.push(s, v);

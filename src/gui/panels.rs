@@ -262,6 +262,23 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
                 ui.end_row();
             }
         }
+        if s.kind.is_metropolis() {
+            let mut adapt = s.target_acceptance.is_some();
+            let mut target = s.target_acceptance.unwrap_or(match s.kind {
+                SamplerKind::Mala { .. } => 0.57,
+                _ => 0.65,
+            });
+            row(ui, "Adapt step", "Move the step size after every training step towards this acceptance rate (the step above is where it starts).", |ui| {
+                ui.horizontal(|ui| {
+                    let c = ui.checkbox(&mut adapt, "to acceptance");
+                    let v = ui.add_enabled(adapt, DragValue::new(&mut target).range(0.05..=0.99).speed(0.005));
+                    if c.changed() || v.changed() {
+                        s.target_acceptance = adapt.then_some(target);
+                    }
+                })
+                .response
+            });
+        }
         row(ui, "Steps (K)", "Sampler steps per training step.", |ui| {
             ui.add(DragValue::new(&mut s.steps).range(0..=1000))
         });

@@ -351,7 +351,12 @@ pub fn curves_ui(
             });
     }
     if let Some(last) = h.acceptance.last() {
-        ui.label(format!("Sampler acceptance rate (last {last:.3})"));
+        ui.label(match h.step_size.last() {
+            Some(step) => {
+                format!("Sampler acceptance rate (last {last:.3}; adapted step {step:.4})")
+            }
+            None => format!("Sampler acceptance rate (last {last:.3})"),
+        });
         plot("acceptance_plot")
             .include_y(0.0)
             .include_y(1.0)

@@ -83,6 +83,24 @@ impl SamplerKind {
         matches!(self, Self::Mala { .. } | Self::Hmc { .. })
     }
 
+    /// The same rule with another step size (SGLD keeps its noise).
+    #[must_use]
+    pub fn with_step_size(self, step: f32) -> Self {
+        match self {
+            Self::Sgld { noise, .. } => Self::Sgld {
+                step_size: step,
+                noise,
+            },
+            Self::Langevin { .. } => Self::Langevin { step_size: step },
+            Self::Mala { .. } => Self::Mala { step_size: step },
+            Self::Hmc { leapfrog_steps, .. } => Self::Hmc {
+                step_size: step,
+                leapfrog_steps,
+            },
+            Self::Exact => Self::Exact,
+        }
+    }
+
     /// Gradient evaluations per sampler step.
     #[must_use]
     pub fn gradients_per_step(&self) -> usize {
@@ -141,6 +159,10 @@ pub struct SamplerSpec {
     /// and HMC reject proposals that leave it, so that they sample p_θ restricted to the
     /// box exactly.
     pub clamp: bool,
+    /// MALA and HMC: adapt the step size after every training step towards this
+    /// acceptance rate (`None`: keep the preset's step size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_acceptance: Option<f32>,
 }
 
 impl Default for SamplerSpec {
@@ -153,7 +175,34 @@ impl Default for SamplerSpec {
                 reinit_prob: 0.05,
             },
             clamp: false,
+            target_acceptance: None,
         }
+    }
+}
+
+/// Step-size adaptation for the Metropolis-corrected rules: after each sampler run the
+/// log step size moves by `GAIN·(acceptance − target)`, within [1e-5, 10].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepAdapter {
+    /// The preset's step size the adaptation started from (a new one restarts it).
+    pub base: f32,
+    /// The step size in use.
+    pub step: f32,
+}
+
+impl StepAdapter {
+    pub const GAIN: f32 = 0.2;
+
+    #[must_use]
+    pub fn new(base: f32) -> Self {
+        Self { base, step: base }
+    }
+
+    /// One update from the last run's acceptance rate.
+    pub fn update(&mut self, acceptance: f64, target: f32) {
+        #[allow(clippy::cast_possible_truncation)]
+        let a = acceptance as f32;
+        self.step = (self.step * (Self::GAIN * (a - target)).exp()).clamp(1e-5, 10.0);
     }
 }
 

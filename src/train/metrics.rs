@@ -42,6 +42,9 @@ pub struct StepMetrics {
     /// The fraction of proposals the sampler accepted this step (MALA, HMC).
     #[serde(default)]
     pub acceptance: Option<f64>,
+    /// The step size the sampler used, when MALA or HMC adapt it.
+    #[serde(default)]
+    pub step_size: Option<f64>,
     /// Mean cross-entropy of the data batch's labels (JEM).
     #[serde(default)]
     pub ce_loss: Option<f64>,
@@ -62,7 +65,7 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece";
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]
@@ -93,6 +96,7 @@ impl StepMetrics {
             self.batch_accuracy,
             self.accuracy,
             self.ece,
+            self.step_size,
         ] {
             s.push(',');
             if let Some(v) = v {
@@ -166,6 +170,7 @@ mod tests {
             sample_term_rel_err: cos.map(|c| 1.0 - c),
             kl_gap: None,
             acceptance: None,
+            step_size: None,
             ce_loss: None,
             batch_accuracy: None,
             accuracy: None,

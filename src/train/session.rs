@@ -127,6 +127,9 @@ pub struct Session {
     pub chain_paths: Option<(usize, Vec<f32>)>,
     /// Moves accepted and proposed in the last step's sampler run (MALA, HMC).
     acceptance: Acceptance,
+    /// The adapted step size of MALA or HMC, when the preset asks for a target
+    /// acceptance rate.
+    adapter: Option<crate::sampler::StepAdapter>,
 }
 
 /// The candle device when the preset asks for the autograd engine or a device other than
@@ -248,6 +251,7 @@ impl Session {
             g_total: vec![0.0; n],
             chain_paths: None,
             acceptance: Acceptance::default(),
+            adapter: None,
         }
     }
 
@@ -450,6 +454,8 @@ impl Session {
         } else {
             self.fast_sample_and_terms();
         }
+        let step_used = self.adapter.map(|a| a.step);
+        self.adapt_step();
         let ce_weight = self.preset.objective.kind.ce_weight();
         let classify = ce_weight > 0.0 && self.arch.outputs > 1 && self.y_pos.len() == b;
         let ce = if classify {
@@ -565,6 +571,7 @@ impl Session {
             sample_term_rel_err: rel_err,
             kl_gap: nll.zip(self.true_nll).map(|(n, t)| n - t),
             acceptance: self.acceptance.rate(),
+            step_size: step_used.map(f64::from),
             ce_loss: ce.map(|(c, _)| c),
             batch_accuracy: ce.map(|(_, a)| a),
             accuracy: classes.map(|c| c.accuracy),
@@ -651,6 +658,35 @@ impl Session {
         Some((best, conf))
     }
 
+    /// The sampler as the preset gives it, with the adapted step size where MALA or HMC
+    /// adapt it.
+    fn sampler_spec(&mut self) -> crate::sampler::SamplerSpec {
+        let mut spec = self.preset.sampler.clone();
+        if spec.target_acceptance.is_some() && spec.kind.is_metropolis() {
+            let base = spec.kind.step_size();
+            let a = match self.adapter {
+                Some(a) if a.base == base => a,
+                _ => crate::sampler::StepAdapter::new(base),
+            };
+            self.adapter = Some(a);
+            spec.kind = spec.kind.with_step_size(a.step);
+        } else {
+            self.adapter = None;
+        }
+        spec
+    }
+
+    /// After a sampler run: moves the adapted step size towards the target acceptance.
+    fn adapt_step(&mut self) {
+        if let (Some(a), Some(target), Some(rate)) = (
+            self.adapter.as_mut(),
+            self.preset.sampler.target_acceptance,
+            self.acceptance.rate(),
+        ) {
+            a.update(rate, target);
+        }
+    }
+
     /// The sampler and both terms with the fast engine.
     fn fast_sample_and_terms(&mut self) {
         let b = self.preset.batch_size;
@@ -660,7 +696,7 @@ impl Session {
             p.clear();
             p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(8 * d)]);
         }
-        let mut spec = self.preset.sampler.clone();
+        let mut spec = self.sampler_spec();
         if spec.kind == SamplerKind::Exact {
             spec.steps = 0;
         }
@@ -729,8 +765,9 @@ impl Session {
         let b = self.preset.batch_size;
         let d = self.data.dim;
         let net = EnergyNet::new(&self.arch, &self.params, dev)?;
+        let spec = self.sampler_spec();
         self.acceptance = crate::sampler::run_autograd(
-            &self.preset.sampler,
+            &spec,
             &net,
             &mut self.x_neg,
             &self.data.data_box,
