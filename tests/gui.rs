@@ -538,6 +538,21 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         "a trained 8-class map shows most classes: {distinct:?}"
     );
 
+    // Draws from p(x | y = 3), picked from the view's menu, are shown over the view.
+    h.get_by_value("p(x | y): none").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("class 3").click();
+    step_until(&mut h, "class samples", Duration::from_secs(30), |a| {
+        a.class_samples.is_some()
+    });
+    let (class, points) = h.state().class_samples.clone().unwrap();
+    assert_eq!(class, 3);
+    assert_eq!(points.len(), 2 * ebm_workbench::train::worker::CLASS_SAMPLES);
+    h.step();
+    assert!(h.query_by_label_contains("draws from p(x | class 3)").is_some());
+
     // Back to maximum likelihood from the Objective menu: the logits stay, no more CE.
     h.get_by_value("JEM (hybrid)").click();
     for _ in 0..3 {

@@ -266,6 +266,14 @@ pub struct Workspace {
     probs: Vec<f32>,
 }
 
+/// Where a backward pass starts (see [`Workspace::backward_unit`]).
+#[derive(Debug, Clone, Copy)]
+enum Seed<'a> {
+    Energy,
+    CrossEntropy(&'a [u32]),
+    ClassEnergy(usize),
+}
+
 impl Workspace {
     #[must_use]
     pub fn new(arch: &Architecture) -> Self {
@@ -458,32 +466,29 @@ impl Workspace {
     /// w.r.t. every Linear output in `upstream` (and skips ∇ₓE, which is then not needed).
     ///
     /// The backward pass starts from ∂E/∂output: 1 for an energy output, −softmax f for
-    /// K logits; with `labels`, from ∂CE/∂f = softmax f − onehot(label) instead.
-    fn backward_unit(
-        &mut self,
-        params: &[f32],
-        rows: usize,
-        keep_upstream: bool,
-        labels: Option<&[u32]>,
-    ) {
+    /// K logits; for the cross-entropy from softmax f − onehot(label); for a class's
+    /// energy E_y = −f_y from −onehot(y).
+    fn backward_unit(&mut self, params: &[f32], rows: usize, keep_upstream: bool, seed: Seed<'_>) {
         let mut g = std::mem::take(&mut self.grad_a);
         let mut h = std::mem::take(&mut self.grad_b);
         let k = self.arch.outputs;
-        if k == 1 && labels.is_none() {
-            g[..rows].fill(1.0);
-        } else {
-            let p = &self.probs[..rows * k];
-            match labels {
-                Some(l) => {
-                    g[..rows * k].copy_from_slice(p);
-                    for (r, y) in l.iter().enumerate().take(rows) {
-                        g[r * k + (*y as usize).min(k - 1)] -= 1.0;
-                    }
+        match seed {
+            Seed::Energy if k == 1 => g[..rows].fill(1.0),
+            Seed::Energy => {
+                for (gv, pv) in g[..rows * k].iter_mut().zip(&self.probs[..rows * k]) {
+                    *gv = -pv;
                 }
-                None => {
-                    for (gv, pv) in g[..rows * k].iter_mut().zip(p) {
-                        *gv = -pv;
-                    }
+            }
+            Seed::CrossEntropy(l) => {
+                g[..rows * k].copy_from_slice(&self.probs[..rows * k]);
+                for (r, y) in l.iter().enumerate().take(rows) {
+                    g[r * k + (*y as usize).min(k - 1)] -= 1.0;
+                }
+            }
+            Seed::ClassEnergy(y) => {
+                g[..rows * k].fill(0.0);
+                for r in 0..rows {
+                    g[r * k + y.min(k - 1)] = -1.0;
                 }
             }
         }
@@ -529,6 +534,30 @@ impl Workspace {
         self.grad_b = h;
     }
 
+    /// For a network with K logits: the energy of class `y`, E_y(x) = −f_y(x) (so that
+    /// p(x | y) ∝ exp(−E_y)), and its gradient ∇ₓE_y, for every row.
+    pub fn class_energy_grad_x(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        y: usize,
+        energies: &mut [f32],
+        grad_x: &mut [f32],
+    ) {
+        let rows = energies.len();
+        let k = self.arch.outputs;
+        self.forward(params, x, rows, true);
+        let last = self.plan.last().map_or(0, |p| p.1);
+        for (e, f) in energies
+            .iter_mut()
+            .zip(self.bufs[last][..rows * k].chunks_exact(k))
+        {
+            *e = -f[y.min(k - 1)];
+        }
+        self.backward_unit(params, rows, false, Seed::ClassEnergy(y));
+        grad_x.copy_from_slice(&self.grad_a[..rows * self.arch.input_dim]);
+    }
+
     /// E(x) and ∇ₓE(x) for every row; `grad_x` has the shape of `x`.
     pub fn energy_grad_x(
         &mut self,
@@ -540,7 +569,7 @@ impl Workspace {
         let rows = energies.len();
         self.forward(params, x, rows, true);
         self.write_energies(rows, energies);
-        self.backward_unit(params, rows, false, None);
+        self.backward_unit(params, rows, false, Seed::Energy);
         grad_x.copy_from_slice(&self.grad_a[..rows * self.arch.input_dim]);
     }
 
@@ -556,7 +585,7 @@ impl Workspace {
         let rows = energies.len();
         self.forward(params, x, rows, true);
         self.write_energies(rows, energies);
-        self.backward_unit(params, rows, true, None);
+        self.backward_unit(params, rows, true, Seed::Energy);
         self.accumulate(rows, energies, sets);
     }
 
@@ -585,7 +614,7 @@ impl Workspace {
             let best = super::argmax(p).0;
             correct += usize::from(best == y);
         }
-        self.backward_unit(params, rows, true, Some(labels));
+        self.backward_unit(params, rows, true, Seed::CrossEntropy(labels));
         self.accumulate(
             rows,
             energies,

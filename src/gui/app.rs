@@ -134,6 +134,8 @@ pub struct WorkbenchApp {
     ui_ms: f64,
     /// Says when the sampler stops following the model.
     lag: crate::train::metrics::LagMonitor,
+    /// Draws from a classifier's class-conditional, shown over the view until cleared.
+    pub class_samples: Option<(usize, Vec<f32>)>,
 }
 
 fn data_for(p: &Preset) -> Result<(Dataset, Option<f64>), crate::error::DataError> {
@@ -241,6 +243,7 @@ impl WorkbenchApp {
             ui_ms: 0.0,
             ais: None,
             lag: crate::train::metrics::LagMonitor::default(),
+            class_samples: None,
         };
         if let Some(e) = startup_error {
             app.message(true, e);
@@ -288,6 +291,7 @@ impl WorkbenchApp {
         self.sent = preset.clone();
         self.history = MetricsHistory::default();
         self.lag = crate::train::metrics::LagMonitor::default();
+        self.class_samples = None;
         self.view = None;
         self.texture_kind = None;
         self.step = 0;
@@ -538,6 +542,20 @@ impl WorkbenchApp {
                     if self.history.nll.is_empty() {
                         self.history.nll.push(0, n);
                     }
+                }
+                Event::ClassSamples {
+                    step,
+                    class,
+                    points,
+                } => {
+                    self.message(
+                        false,
+                        format!(
+                            "{} draws from p(x | class {class}) at step {step}",
+                            points.len() / 2
+                        ),
+                    );
+                    self.class_samples = Some((class, points));
                 }
                 Event::Ais {
                     step,
@@ -923,11 +941,37 @@ impl eframe::App for WorkbenchApp {
                 let o = &mut self.state.samples;
                 ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
                 ui.selectable_value(&mut o.heat, HeatKind::Energy, "energy");
-                if self.state.preset.model.outputs > 1 {
+                let k = self.worker_preset.model.outputs;
+                if k > 1 {
                     ui.selectable_value(&mut o.heat, HeatKind::Classes, "classes")
                         .on_hover_text("The classifier's most probable class (K logits), brighter where the model puts more mass.");
                 } else if o.heat == HeatKind::Classes {
                     o.heat = HeatKind::Density;
+                }
+                if k > 1 {
+                    let shown = self.class_samples.as_ref().map(|c| c.0);
+                    let mut pick = None;
+                    egui::ComboBox::from_id_salt("class_samples")
+                        .selected_text(shown.map_or("p(x | y): none".into(), |c| format!("p(x | y = {c})")))
+                        .show_ui(ui, |ui| {
+                            if ui.selectable_label(shown.is_none(), "none").clicked() {
+                                pick = Some(None);
+                            }
+                            for c in 0..k {
+                                if ui.selectable_label(shown == Some(c), format!("class {c}")).clicked() {
+                                    pick = Some(Some(c));
+                                }
+                            }
+                        })
+                        .response
+                        .on_hover_text("Draw from the classifier's class-conditional p(x | y) ∝ exp(f_y(x)): the sampler's rule, 150 steps from noise (pick again to redraw).");
+                    match pick {
+                        Some(Some(c)) => {
+                            self.worker.send(Command::ClassSamples(c));
+                        }
+                        Some(None) => self.class_samples = None,
+                        None => {}
+                    }
                 }
                 ui.checkbox(&mut o.show_data, "data");
                 ui.checkbox(&mut o.show_samples, "samples");
@@ -943,6 +987,7 @@ impl eframe::App for WorkbenchApp {
                 self.view.as_ref(),
                 self.texture.as_ref(),
                 &self.state.samples,
+                self.class_samples.as_ref(),
             );
         });
         self.confirm_ui(ui.ctx());

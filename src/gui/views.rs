@@ -107,6 +107,7 @@ pub fn samples_ui(
     view: Option<&View>,
     texture: Option<&TextureHandle>,
     opts: &SamplesOptions,
+    class_samples: Option<&(usize, Vec<f32>)>,
 ) {
     let b = data.data_box;
     let hist_h = if opts.show_buffer { 120.0 } else { 0.0 };
@@ -142,6 +143,14 @@ pub fn samples_ui(
                     Points::new("data", points(&data.train, 600))
                         .color(theme::DATA)
                         .radius(1.5),
+                );
+            }
+            if let Some((c, xs)) = class_samples {
+                p.points(
+                    Points::new(format!("samples of class {c}"), points(xs, 1000))
+                        .color(theme::class(*c))
+                        .shape(egui_plot::MarkerShape::Diamond)
+                        .radius(3.0),
                 );
             }
             if let Some(v) = view {

@@ -244,6 +244,8 @@ struct Lane {
     prop_grad: Vec<f32>,
     momentum: Vec<f32>,
     stats: Acceptance,
+    /// The class whose conditional the chains sample (`None`: the model).
+    class: Option<usize>,
 }
 
 /// Accepted and proposed moves of the Metropolis-corrected rules.
@@ -259,6 +261,22 @@ impl Acceptance {
     #[allow(clippy::cast_precision_loss)]
     pub fn rate(&self) -> Option<f64> {
         (self.proposed > 0).then(|| self.accepted as f64 / self.proposed as f64)
+    }
+}
+
+/// E and ∇ₓE of what the chains sample: the model (`None`), or for a classifier the
+/// class-conditional p(x | y) ∝ exp(f_y(x)) (`Some(y)`).
+fn energy_grad(
+    ws: &mut Workspace,
+    class: Option<usize>,
+    params: &[f32],
+    x: &[f32],
+    e: &mut [f32],
+    g: &mut [f32],
+) {
+    match class {
+        None => ws.energy_grad_x(params, x, e, g),
+        Some(y) => ws.class_energy_grad_x(params, x, y, e, g),
     }
 }
 
@@ -289,6 +307,7 @@ impl Lane {
             prop_grad: Vec::new(),
             momentum: Vec::new(),
             stats: Acceptance::default(),
+            class: None,
         }
     }
 
@@ -314,8 +333,14 @@ impl Lane {
             self.prop_energies.resize(rows, 0.0);
             self.prop_grad.resize(rows * dim, 0.0);
             self.momentum.resize(rows * dim, 0.0);
-            self.ws
-                .energy_grad_x(params, x, &mut self.energies, &mut self.grad);
+            energy_grad(
+                &mut self.ws,
+                self.class,
+                params,
+                x,
+                &mut self.energies,
+                &mut self.grad,
+            );
         }
         let a = spec.kind.step_size();
         let s = spec.kind.noise();
@@ -336,8 +361,14 @@ impl Lane {
                     &mut rng,
                 ),
                 _ => {
-                    self.ws
-                        .energy_grad_x(params, x, &mut self.energies, &mut self.grad);
+                    energy_grad(
+                        &mut self.ws,
+                        self.class,
+                        params,
+                        x,
+                        &mut self.energies,
+                        &mut self.grad,
+                    );
                     for (xv, g) in x.iter_mut().zip(&self.grad) {
                         let eps: f32 = rng.sample(StandardNormal);
                         *xv += -a * g + s * eps;
@@ -398,7 +429,9 @@ impl Lane {
             let eps: f32 = rng.sample(StandardNormal);
             *y = xv - eta * g + s * eps;
         }
-        self.ws.energy_grad_x(
+        energy_grad(
+            &mut self.ws,
+            self.class,
             params,
             &self.prop,
             &mut self.prop_energies,
@@ -462,7 +495,9 @@ impl Lane {
             for (y, p) in self.prop.iter_mut().zip(&self.momentum) {
                 *y += eps * p;
             }
-            self.ws.energy_grad_x(
+            energy_grad(
+                &mut self.ws,
+                self.class,
                 params,
                 &self.prop,
                 &mut self.prop_energies,
@@ -508,6 +543,22 @@ impl Sampler {
         rng: &mut impl Rng,
         path: Option<(usize, &mut Vec<f32>)>,
     ) -> Acceptance {
+        self.run_for(None, spec, params, x, data_box, rng, path)
+    }
+
+    /// As [`Sampler::run`], for a classifier's class-conditional p(x | y) ∝ exp(f_y(x))
+    /// when `class` is `Some(y)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_for(
+        &mut self,
+        class: Option<usize>,
+        spec: &SamplerSpec,
+        params: &[f32],
+        x: &mut [f32],
+        data_box: &DataBox,
+        rng: &mut impl Rng,
+        path: Option<(usize, &mut Vec<f32>)>,
+    ) -> Acceptance {
         let dim = self.ws.architecture().input_dim;
         let rows = x.len() / dim;
         let tiles = rows.div_ceil(CHAIN_TILE);
@@ -521,6 +572,7 @@ impl Sampler {
             .zip(seeds.par_iter())
             .enumerate()
             .for_each(|(i, ((xc, lane), seed))| {
+                lane.class = class;
                 lane.run(
                     spec,
                     params,

@@ -13,7 +13,7 @@ use crate::optim::Optimizer;
 use crate::preset::Engine;
 use crate::preset::Preset;
 use crate::sampler::{Acceptance, Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
-use rand::rngs::StdRng;
+use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng as _, SeedableRng as _};
 use std::time::Instant;
 
@@ -685,6 +685,36 @@ impl Session {
         ) {
             a.update(rate, target);
         }
+    }
+
+    /// For a classifier (K logits): `n` draws from the class-conditional
+    /// p(x | y) ∝ exp(f_y(x)), by the preset's sampler rule (fast engine) run for `steps`
+    /// steps from uniform noise in the data box. Uses its own random numbers, so training
+    /// goes on exactly as without it.
+    pub fn class_samples(&mut self, y: usize, n: usize, steps: usize) -> Option<Vec<f32>> {
+        if self.arch.outputs < 2 || y >= self.arch.outputs {
+            return None;
+        }
+        let mut spec = self.sampler_spec();
+        if spec.kind == SamplerKind::Exact {
+            spec.kind = SamplerKind::Langevin { step_size: 0.05 };
+        }
+        spec.steps = steps;
+        let mut rng =
+            SmallRng::seed_from_u64(0xC1A5_5E5D ^ (self.step as u64) ^ ((y as u64) << 32));
+        let mut x = vec![0.0; n * self.data.dim];
+        uniform_in_box(&self.data.data_box, &mut x, &mut rng);
+        let mut sampler = Sampler::new(Workspace::new(&self.arch));
+        sampler.run_for(
+            Some(y),
+            &spec,
+            &self.params,
+            &mut x,
+            &self.data.data_box,
+            &mut rng,
+            None,
+        );
+        Some(x)
     }
 
     /// The sampler and both terms with the fast engine.

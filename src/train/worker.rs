@@ -34,6 +34,8 @@ pub enum Command {
     Ais(crate::eval::ais::AisSpec),
     /// Positions of a few chains over each sampler run (`0`: off).
     ChainPaths(usize),
+    /// For a classifier: draws from the class-conditional p(x | y) of this class.
+    ClassSamples(usize),
     /// End the thread.
     Stop,
 }
@@ -80,6 +82,12 @@ pub enum Event {
     },
     /// The held-out NLL of a fresh or loaded model, before any step (step 0).
     InitialNll(f64),
+    /// Draws from a classifier's class-conditional p(x | y), row-major `n × 2`.
+    ClassSamples {
+        step: usize,
+        class: usize,
+        points: Vec<f32>,
+    },
     /// The settings the worker now trains with (after a change or a reset).
     Applied(Box<Preset>),
 }
@@ -90,6 +98,10 @@ pub struct WorkerHandle {
     events: Receiver<Event>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// Draws and sampler steps of one batch of class-conditional samples.
+pub const CLASS_SAMPLES: usize = 300;
+pub const CLASS_SAMPLE_STEPS: usize = 150;
 
 /// Grid side of the heat map sent with each view.
 pub const VIEW_GRID: usize = 96;
@@ -310,6 +322,22 @@ impl Worker {
             }
             Command::ChainPaths(n) => {
                 self.session.chain_paths = (n > 0).then(|| (n, Vec::new()));
+            }
+            Command::ClassSamples(class) => {
+                let step = self.session.step_count();
+                match self
+                    .session
+                    .class_samples(class, CLASS_SAMPLES, CLASS_SAMPLE_STEPS)
+                {
+                    Some(points) => self.emit(Event::ClassSamples {
+                        step,
+                        class,
+                        points,
+                    }),
+                    None => self.emit(Event::Failed(format!(
+                        "class samples need a classifier with a class {class}"
+                    ))),
+                };
             }
             Command::Stop => self.stop = true,
         }
