@@ -549,9 +549,15 @@ fn the_jem_example_shows_accuracy_and_calibration() {
     });
     let (class, points) = h.state().class_samples.clone().unwrap();
     assert_eq!(class, 3);
-    assert_eq!(points.len(), 2 * ebm_workbench::train::worker::CLASS_SAMPLES);
+    assert_eq!(
+        points.len(),
+        2 * ebm_workbench::train::worker::CLASS_SAMPLES
+    );
     h.step();
-    assert!(h.query_by_label_contains("draws from p(x | class 3)").is_some());
+    assert!(
+        h.query_by_label_contains("draws from p(x | class 3)")
+            .is_some()
+    );
 
     // Back to maximum likelihood from the Objective menu: the logits stay, no more CE.
     h.get_by_value("JEM (hybrid)").click();
