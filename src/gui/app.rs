@@ -276,17 +276,14 @@ impl WorkbenchApp {
         self.state.recent.truncate(8);
     }
 
-    /// Replaces the experiment with `preset` (fresh parameters) and clears the plots.
-    /// Data that cannot be loaded changes nothing (and says why): returns whether it
-    /// happened.
-    fn reset_to(&mut self, preset: Preset) -> bool {
-        match data_for(&preset) {
-            Ok(d) => (self.data, self.true_nll) = d,
-            Err(e) => {
-                self.message(true, e.to_string());
-                return false;
-            }
-        }
+    /// Replaces the experiment with `preset`, from fresh parameters or from `params` (a
+    /// loaded model), and clears the plots. Data that cannot be loaded changes nothing.
+    fn start_over(
+        &mut self,
+        preset: Preset,
+        params: Option<Vec<f32>>,
+    ) -> Result<(), crate::error::DataError> {
+        (self.data, self.true_nll) = data_for(&preset)?;
         self.state.preset = preset.clone();
         self.sent = preset.clone();
         self.history = MetricsHistory::default();
@@ -295,8 +292,25 @@ impl WorkbenchApp {
         self.view = None;
         self.texture_kind = None;
         self.step = 0;
-        self.send(Command::Reset(Box::new(preset)));
-        true
+        let preset = Box::new(preset);
+        self.send(match params {
+            Some(params) => Command::LoadParams(preset, params),
+            None => Command::Reset(preset),
+        });
+        Ok(())
+    }
+
+    /// Replaces the experiment with `preset` (fresh parameters) and clears the plots.
+    /// Data that cannot be loaded changes nothing (and says why): returns whether it
+    /// happened.
+    fn reset_to(&mut self, preset: Preset) -> bool {
+        match self.start_over(preset, None) {
+            Ok(()) => true,
+            Err(e) => {
+                self.message(true, e.to_string());
+                false
+            }
+        }
     }
 
     /// Opens a preset file; a broken one leaves everything as it was.
@@ -374,21 +388,10 @@ impl WorkbenchApp {
     pub fn load_model(&mut self, path: &Path) {
         match crate::export::load(path) {
             Ok((p, params)) => {
-                match data_for(&p) {
-                    Ok(d) => (self.data, self.true_nll) = d,
-                    Err(e) => {
-                        self.message(true, format!("{}: {e}", path.display()));
-                        return;
-                    }
+                if let Err(e) = self.start_over(p, Some(params)) {
+                    self.message(true, format!("{}: {e}", path.display()));
+                    return;
                 }
-                self.state.preset = p.clone();
-                self.sent = p.clone();
-                self.history = MetricsHistory::default();
-                self.lag = crate::train::metrics::LagMonitor::default();
-                self.view = None;
-                self.texture_kind = None;
-                self.step = 0;
-                self.send(Command::LoadParams(Box::new(p), params));
                 self.remember(path);
                 self.message(false, format!("loaded model {}", path.display()));
             }

@@ -311,6 +311,30 @@ impl Lane {
         }
     }
 
+    /// E and ∇ₓE at `x` into `energies` and `grad`.
+    fn eval_current(&mut self, params: &[f32], x: &[f32]) {
+        energy_grad(
+            &mut self.ws,
+            self.class,
+            params,
+            x,
+            &mut self.energies,
+            &mut self.grad,
+        );
+    }
+
+    /// E and ∇ₓE at the proposal `prop` into `prop_energies` and `prop_grad`.
+    fn eval_proposal(&mut self, params: &[f32]) {
+        energy_grad(
+            &mut self.ws,
+            self.class,
+            params,
+            &self.prop,
+            &mut self.prop_energies,
+            &mut self.prop_grad,
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
@@ -333,14 +357,7 @@ impl Lane {
             self.prop_energies.resize(rows, 0.0);
             self.prop_grad.resize(rows * dim, 0.0);
             self.momentum.resize(rows * dim, 0.0);
-            energy_grad(
-                &mut self.ws,
-                self.class,
-                params,
-                x,
-                &mut self.energies,
-                &mut self.grad,
-            );
+            self.eval_current(params, x);
         }
         let a = spec.kind.step_size();
         let s = spec.kind.noise();
@@ -361,14 +378,7 @@ impl Lane {
                     &mut rng,
                 ),
                 _ => {
-                    energy_grad(
-                        &mut self.ws,
-                        self.class,
-                        params,
-                        x,
-                        &mut self.energies,
-                        &mut self.grad,
-                    );
+                    self.eval_current(params, x);
                     for (xv, g) in x.iter_mut().zip(&self.grad) {
                         let eps: f32 = rng.sample(StandardNormal);
                         *xv += -a * g + s * eps;
@@ -429,14 +439,7 @@ impl Lane {
             let eps: f32 = rng.sample(StandardNormal);
             *y = xv - eta * g + s * eps;
         }
-        energy_grad(
-            &mut self.ws,
-            self.class,
-            params,
-            &self.prop,
-            &mut self.prop_energies,
-            &mut self.prop_grad,
-        );
+        self.eval_proposal(params);
         let xs: &[f32] = x;
         // log q(b|a) = −‖b − a + η∇E(a)‖² / (4η)
         let log_q = |to: &[f32], from: &[f32], g_from: &[f32]| -> f64 {
@@ -495,14 +498,7 @@ impl Lane {
             for (y, p) in self.prop.iter_mut().zip(&self.momentum) {
                 *y += eps * p;
             }
-            energy_grad(
-                &mut self.ws,
-                self.class,
-                params,
-                &self.prop,
-                &mut self.prop_energies,
-                &mut self.prop_grad,
-            );
+            self.eval_proposal(params);
             let k = if l + 1 == leapfrog.max(1) { 0.5 } else { 1.0 };
             for (p, g) in self.momentum.iter_mut().zip(&self.prop_grad) {
                 *p -= k * eps * g;

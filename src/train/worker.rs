@@ -262,34 +262,16 @@ impl Worker {
                 }
             }
             Command::Reset(p) => {
-                match Session::new(&p) {
-                    Ok(s) => self.session = s,
-                    Err(e) => {
-                        self.emit(Event::Failed(e.to_string()));
-                        return;
-                    }
+                let s = Session::new(&p);
+                if !self.replace_session(p, s) {
+                    return;
                 }
-                self.report_device();
-                self.emit(Event::Applied(p));
-                self.log.clear();
-                self.pending.clear();
-                self.running = false;
-                self.view_dirty = true;
             }
             Command::LoadParams(p, params) => {
-                match Session::from_params(&p, params) {
-                    Ok(s) => self.session = s,
-                    Err(e) => {
-                        self.emit(Event::Failed(e.to_string()));
-                        return;
-                    }
+                let s = Session::from_params(&p, params);
+                if !self.replace_session(p, s) {
+                    return;
                 }
-                self.report_device();
-                self.emit(Event::Applied(p));
-                self.log.clear();
-                self.pending.clear();
-                self.running = false;
-                self.view_dirty = true;
             }
             Command::Export(path) => {
                 let r = crate::export::save(&path, self.session.preset(), self.session.params());
@@ -342,6 +324,29 @@ impl Worker {
             Command::Stop => self.stop = true,
         }
         self.state();
+    }
+
+    /// Starts over with a new session for `p` (its log and pending rows dropped,
+    /// paused), or keeps the old one and reports why the new one could not be made.
+    fn replace_session(
+        &mut self,
+        p: Box<Preset>,
+        session: Result<Session, crate::error::DataError>,
+    ) -> bool {
+        match session {
+            Ok(s) => self.session = s,
+            Err(e) => {
+                self.emit(Event::Failed(e.to_string()));
+                return false;
+            }
+        }
+        self.report_device();
+        self.emit(Event::Applied(p));
+        self.log.clear();
+        self.pending.clear();
+        self.running = false;
+        self.view_dirty = true;
+        true
     }
 
     /// Tells the window when the requested device was not available, and the starting
