@@ -266,12 +266,7 @@ fn train_on_a_data_file_and_a_bad_row_fails_with_its_place() {
 fn a_jem_model_trains_exports_and_evaluates_with_its_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = common::bundled("eight_gaussians_jem.ron");
-    p.model.layers = vec![
-        ebm_workbench::energy::LayerSpec::Linear(32),
-        ebm_workbench::energy::LayerSpec::Silu,
-        ebm_workbench::energy::LayerSpec::Linear(32),
-        ebm_workbench::energy::LayerSpec::Silu,
-    ];
+    p.model.layers = common::mlp(32);
     p.batch_size = 64;
     p.sampler.steps = 5;
     p.eval.eval_every = 50;

@@ -16,6 +16,13 @@ fn harness() -> Harness<'static, WorkbenchApp> {
         .build_eframe(|cc| WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default()))
 }
 
+/// Runs `n` frames (menus and modals open a frame or two after the click).
+fn frames(h: &mut Harness<'_, WorkbenchApp>, n: usize) {
+    for _ in 0..n {
+        h.step();
+    }
+}
+
 /// Steps frames until `done` holds; a training window never settles, so `run()` cannot
 /// be used.
 fn step_until(
@@ -35,12 +42,7 @@ fn step_until(
 /// A quick version of a bundled preset, saved where the test can open it like a user.
 fn quick_preset(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     let mut p = common::bundled(name);
-    p.model.layers = vec![
-        ebm_workbench::energy::LayerSpec::Linear(32),
-        ebm_workbench::energy::LayerSpec::Silu,
-        ebm_workbench::energy::LayerSpec::Linear(32),
-        ebm_workbench::energy::LayerSpec::Silu,
-    ];
+    p.model.layers = common::mlp(32);
     p.eval.eval_every = 20;
     p.eval.grid = 64;
     let path = dir.join(name);
@@ -179,9 +181,7 @@ fn changing_the_network_asks_before_resetting() {
     h.step();
     assert!(h.state().awaiting_confirmation());
     // A new modal is laid out invisibly on its first frame.
-    for _ in 0..3 {
-        h.step();
-    }
+    frames(&mut h, 3);
     assert!(
         h.query_by_label("Reset the parameters?").is_some(),
         "no confirmation; messages: {:?}",
@@ -203,9 +203,7 @@ fn changing_the_network_asks_before_resetting() {
         .model
         .layers
         .push(ebm_workbench::energy::LayerSpec::Linear(8));
-    for _ in 0..5 {
-        h.step();
-    }
+    frames(&mut h, 5);
     h.get_by_label("Reset and apply").click();
     step_until(
         &mut h,
@@ -360,9 +358,7 @@ fn an_example_with_hmc_shows_its_acceptance_and_the_rule_can_switch_to_mala() {
     let mut h = harness();
     h.step();
     h.get_by_label("Examples").click();
-    for _ in 0..3 {
-        h.step();
-    }
+    frames(&mut h, 3);
     h.get_by_label("eight_gaussians_hmc").click();
     h.step();
     assert_eq!(h.state().state.preset.name, "eight_gaussians_hmc");
@@ -384,9 +380,7 @@ fn an_example_with_hmc_shows_its_acceptance_and_the_rule_can_switch_to_mala() {
 
     // The rule's menu shows the current rule; pick MALA from it.
     h.get_by_value("HMC").click();
-    for _ in 0..3 {
-        h.step();
-    }
+    frames(&mut h, 3);
     h.get_by_label("MALA").click();
     step_until(&mut h, "the worker on MALA", Duration::from_secs(10), |a| {
         matches!(a.worker_preset.sampler.kind, SamplerKind::Mala { .. })
@@ -456,9 +450,7 @@ fn a_data_file_trains_and_a_broken_one_changes_nothing() {
     step_until(&mut h, "the confirmation", Duration::from_secs(5), |a| {
         a.awaiting_confirmation()
     });
-    for _ in 0..3 {
-        h.step();
-    }
+    frames(&mut h, 3);
     h.get_by_label("Reset and apply").click();
     step_until(
         &mut h,
@@ -480,12 +472,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         let p = &mut h.state_mut().state.preset;
         p.eval.eval_every = 10;
         p.batch_size = 64;
-        p.model.layers = vec![
-            ebm_workbench::energy::LayerSpec::Linear(32),
-            ebm_workbench::energy::LayerSpec::Silu,
-            ebm_workbench::energy::LayerSpec::Linear(32),
-            ebm_workbench::energy::LayerSpec::Silu,
-        ];
+        p.model.layers = common::mlp(32);
     }
     step_until(
         &mut h,
@@ -540,9 +527,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
 
     // Draws from p(x | y = 3), picked from the view's menu, are shown over the view.
     h.get_by_value("p(x | y): none").click();
-    for _ in 0..3 {
-        h.step();
-    }
+    frames(&mut h, 3);
     h.get_by_label("class 3").click();
     step_until(&mut h, "class samples", Duration::from_secs(30), |a| {
         a.class_samples.is_some()
@@ -561,9 +546,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
 
     // Back to maximum likelihood from the Objective menu: the logits stay, no more CE.
     h.get_by_value("JEM (hybrid)").click();
-    for _ in 0..3 {
-        h.step();
-    }
+    frames(&mut h, 3);
     h.get_by_label("maximum likelihood").click();
     step_until(&mut h, "the worker on ML", Duration::from_secs(10), |a| {
         a.worker_preset.objective.kind == ebm_workbench::preset::ObjectiveKind::MaximumLikelihood

@@ -16,15 +16,21 @@ pub fn bundled(name: &str) -> Preset {
     Preset::load(&preset_path(name)).expect("bundled preset loads")
 }
 
+/// Two hidden SiLU layers of this width (the bundled presets' shape, smaller).
+pub fn mlp(hidden: usize) -> Vec<ebm_workbench::energy::LayerSpec> {
+    use ebm_workbench::energy::LayerSpec;
+    vec![
+        LayerSpec::Linear(hidden),
+        LayerSpec::Silu,
+        LayerSpec::Linear(hidden),
+        LayerSpec::Silu,
+    ]
+}
+
 /// A small, quick preset for tests that need a few steps of training.
 pub fn small(hidden: usize) -> Preset {
     let mut p = bundled("eight_gaussians.ron");
-    p.model.layers = vec![
-        ebm_workbench::energy::LayerSpec::Linear(hidden),
-        ebm_workbench::energy::LayerSpec::Silu,
-        ebm_workbench::energy::LayerSpec::Linear(hidden),
-        ebm_workbench::energy::LayerSpec::Silu,
-    ];
+    p.model.layers = mlp(hidden);
     p.batch_size = 64;
     p.sampler.steps = 5;
     p.eval.eval_every = 10;
