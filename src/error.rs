@@ -111,11 +111,13 @@ pub enum ModelFileError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TrainError {
     #[error(
-        "training diverged at step {step}: {reason}; the parameters were rolled back to step {rolled_back_to}"
+        "training diverged at step {step}: {reason}; {restored} were rolled back to step {rolled_back_to}"
     )]
     Diverged {
         step: usize,
         reason: String,
+        /// What was restored, in words (`the parameters, the optimiser state, …`).
+        restored: String,
         rolled_back_to: usize,
     },
     #[error("the autograd engine failed at step {step}: {message}")]

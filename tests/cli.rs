@@ -2,6 +2,8 @@
 
 mod common;
 
+use ebm_workbench::sampler::{Init, SamplerKind};
+
 use std::process::Command;
 
 fn bin() -> Command {
@@ -219,6 +221,54 @@ fn eval_prints_quadrature_ais_and_nll() {
         (quad - ais).abs() < 0.1,
         "quadrature {quad} vs AIS {ais} ± {se}"
     );
+    // Where the data's density is known: its true NLL on the held-out split (the same
+    // figure the library computes) and the gap, NLL − true NLL.
+    let truth = ebm_workbench::data::Dataset::load(&p.data)
+        .unwrap()
+        .true_nll()
+        .unwrap();
+    assert!((get("true_nll=") - truth).abs() < 1e-5, "{stdout}");
+    assert!((get("kl_gap=") - (nll - truth)).abs() < 2e-6, "{stdout}");
+    assert!(
+        get("kl_gap=") > 0.0,
+        "a model below the data's entropy: {stdout}"
+    );
+    // Reverse AIS from exact samples brackets quadrature with forward AIS.
+    let rev = get("log_z_ais_reverse=");
+    assert!(
+        ais - 3.0 * se < quad + 0.02 && quad - 0.02 < rev + 3.0 * get("log_z_ais_reverse_stderr="),
+        "{stdout}"
+    );
+    // From a uniform base over the data box instead of a gaussian: the same log Z.
+    let uniform = stdout_of(bin().args([
+        "eval",
+        model.to_str().unwrap(),
+        "--ais-chains",
+        "64",
+        "--ais-temps",
+        "200",
+        "--uniform-base",
+    ]));
+    let u = value(&uniform, "log_z_ais=");
+    assert!(
+        (u - quad).abs() < 0.15 && (u - ais).abs() > 1e-9,
+        "uniform base {u} vs quadrature {quad} (gaussian base {ais})"
+    );
+    // Data without a known density: no true NLL, no gap.
+    let moons = stdout_of(bin().args([
+        "eval",
+        model.to_str().unwrap(),
+        "--ais-chains",
+        "16",
+        "--ais-temps",
+        "20",
+        "--data",
+        "two_moons",
+    ]));
+    assert!(
+        !moons.contains("true_nll=") && !moons.contains("kl_gap="),
+        "{moons}"
+    );
     let bad = bin()
         .args(["eval", model.to_str().unwrap(), "--data", "three_moons"])
         .output()
@@ -307,4 +357,38 @@ fn a_jem_model_trains_exports_and_evaluates_with_its_accuracy() {
         (value(&stdout, "ece=") - trained_ece).abs() < 1e-3,
         "{stdout}"
     );
+}
+
+/// `train` says when the sampler stops following the model — once, on standard error —
+/// and says nothing when it follows: short-run chains of zero steps (uniform noise) lose
+/// the model as it sharpens; the exact sampler never does.
+#[test]
+fn train_warns_when_the_sampler_lags_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, kind: SamplerKind, steps: usize| {
+        let mut p = common::small(16);
+        p.sampler.kind = kind;
+        p.sampler.steps = steps;
+        p.sampler.init = Init::Noise;
+        p.optimizer.lr = 3e-3;
+        let path = dir.path().join(name);
+        p.save(&path).unwrap();
+        let out = bin()
+            .args(["train", path.to_str().unwrap(), "--steps", "300", "-q"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let noise = run("noise.ron", SamplerKind::Langevin { step_size: 0.1 }, 0);
+    assert_eq!(
+        noise
+            .matches("the sampler no longer follows the model")
+            .count(),
+        1,
+        "{noise}"
+    );
+    assert!(noise.contains("warning: step "), "{noise}");
+    let exact = run("exact.ron", SamplerKind::Exact, 0);
+    assert!(!exact.contains("no longer follows"), "{exact}");
 }

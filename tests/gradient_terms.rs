@@ -8,6 +8,7 @@ use ebm_workbench::energy::Architecture;
 use ebm_workbench::energy::net::EnergyNet;
 use ebm_workbench::energy::spec::Op;
 use ebm_workbench::optim::{OptimizerKind, OptimizerSpec};
+use ebm_workbench::sampler::SamplerKind;
 
 /// E(x) of a Linear/SiLU network in f64, written independently of both engines.
 fn energy_f64(arch: &Architecture, p: &[f64], x: [f64; 2]) -> f64 {
@@ -114,51 +115,151 @@ fn optimizer_receives_data_term_minus_sample_term_plus_regulariser() {
     );
 }
 
+/// The same preset and seed give the same metrics, parameters and chains, whatever the
+/// number of threads: batches of 300 (three chain tiles of 128, run in parallel lanes
+/// with their own seeds) under Langevin, MALA and HMC, in pools of 1, 2 and 3 threads.
 #[test]
-fn same_seed_gives_identical_metrics() {
-    let preset = common::small(16);
-    let run = || {
-        let mut s = Session::new(&preset).unwrap();
-        (0..25)
-            .map(|_| {
-                let mut m = s.step().unwrap();
-                m.step_ms = 0.0;
-                m
+fn same_seed_gives_identical_runs_on_any_number_of_threads() {
+    for kind in [
+        SamplerKind::Langevin { step_size: 0.1 },
+        SamplerKind::Mala { step_size: 0.05 },
+        SamplerKind::Hmc {
+            step_size: 0.1,
+            leapfrog_steps: 2,
+        },
+    ] {
+        let mut preset = common::small(16);
+        preset.batch_size = 300;
+        preset.sampler.kind = kind;
+        preset.sampler.clamp = kind.is_metropolis();
+        preset.validate().expect("a valid preset");
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            pool.install(|| {
+                let mut s = Session::new(&preset).unwrap();
+                let metrics: Vec<_> = (0..12)
+                    .map(|_| {
+                        let mut m = s.step().unwrap();
+                        m.step_ms = 0.0;
+                        m
+                    })
+                    .collect();
+                let buffer = s.replay_buffer().map(|b| b.points.clone());
+                (metrics, s.params().to_vec(), s.samples().to_vec(), buffer)
             })
-            .collect::<Vec<_>>()
-    };
-    let a = run();
-    let b = run();
-    assert_eq!(a, b);
-    let mut other = preset.clone();
-    other.seed += 1;
-    let mut s = Session::new(&other).unwrap();
-    let mut c = s.step().unwrap();
-    c.step_ms = 0.0;
-    assert_ne!(a[0], c, "another seed gave the same first step");
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            let other = run(threads);
+            assert!(
+                one == other,
+                "{}: 1 thread and {threads} threads differ",
+                kind.name()
+            );
+        }
+        let mut other = preset.clone();
+        other.seed += 1;
+        let mut s = Session::new(&other).unwrap();
+        let mut c = s.step().unwrap();
+        c.step_ms = 0.0;
+        assert_ne!(one.0[0], c, "another seed gave the same first step");
+    }
 }
 
+/// A run that diverges is rolled back to the last good state — the parameters, the
+/// optimiser, the replay buffer's chains and the adapted step size, exactly as they were
+/// — and, with sane settings again, trains on without diverging.
 #[test]
-fn diverging_run_is_rolled_back() {
-    let mut preset = common::small(16);
-    preset.optimizer.lr = 1e3;
-    preset.optimizer.kind = OptimizerKind::Sgd;
-    preset.objective.alpha = 0.0;
-    preset.sampler.kind = ebm_workbench::sampler::SamplerKind::Langevin { step_size: 5.0 };
-    let mut s = Session::new(&preset).unwrap();
-    let start = s.params().to_vec();
-    let mut diverged = None;
-    for _ in 0..200 {
-        if let Err(e) = s.step() {
-            diverged = Some(e);
-            break;
+fn diverging_run_is_rolled_back_and_trains_on() {
+    for kind in [
+        SamplerKind::Langevin { step_size: 0.1 },
+        SamplerKind::Mala { step_size: 0.05 },
+    ] {
+        let mut sane = common::small(16);
+        sane.sampler.kind = kind;
+        sane.sampler.target_acceptance = kind.is_metropolis().then_some(0.6);
+        // Langevin unclamped (as the bundled presets run it), MALA within the box.
+        sane.sampler.clamp = kind.is_metropolis();
+        sane.validate().expect("a valid preset");
+        let mut s = Session::new(&sane).unwrap();
+        // Twenty healthy steps; an evaluation (every 10) marks step 20 as good.
+        let mut last = None;
+        for _ in 0..20 {
+            last = Some(s.step().expect("a healthy step"));
         }
-    }
-    let e = diverged.expect("lr 1000 should diverge");
-    assert!(e.to_string().contains("rolled back"), "{e}");
-    assert!(s.params().iter().all(|p| p.is_finite()));
-    if s.step_count() == 0 {
-        assert_eq!(s.params(), start.as_slice());
+        assert_eq!(last.expect("a step").step, 20);
+        let good_params = s.params().to_vec();
+        let good_buffer = s.replay_buffer().expect("a replay buffer").points.clone();
+        // Then a learning rate of 1000 and a huge Langevin step: the run blows up.
+        let mut wild = sane.clone();
+        wild.optimizer.kind = OptimizerKind::Sgd;
+        wild.optimizer.lr = 1e3;
+        wild.objective.alpha = 0.0;
+        if !kind.is_metropolis() {
+            wild.sampler.kind = SamplerKind::Langevin { step_size: 5.0 };
+        }
+        assert!(s.apply_live(&wild));
+        let mut adapted_at_20 = None;
+        let e = loop {
+            match s.step() {
+                Ok(m) => {
+                    if m.step == 21 {
+                        adapted_at_20 = m.step_size;
+                    }
+                    assert!(m.step < 60, "{}: lr 1000 should diverge", kind.name());
+                }
+                Err(e) => break e,
+            }
+        };
+        let msg = e.to_string();
+        eprintln!("{}: {msg}", kind.name());
+        assert!(
+            msg.contains("rolled back to step 20") && msg.contains("the replay buffer"),
+            "{msg}"
+        );
+        assert_eq!(s.step_count(), 20);
+        assert_eq!(s.params(), good_params.as_slice(), "parameters of step 20");
+        let changed = s
+            .replay_buffer()
+            .unwrap()
+            .points
+            .iter()
+            .zip(&good_buffer)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(changed, 0, "replay buffer values differ from step 20's");
+        // Sane settings again: training goes on from step 20, and the adapted step size
+        // is the one of step 20.
+        assert!(s.apply_live(&sane));
+        for i in 0..30 {
+            let m = s.step().unwrap_or_else(|e| {
+                panic!(
+                    "{}: diverged again {i} steps after the roll-back: {e}",
+                    kind.name()
+                )
+            });
+            assert_eq!(m.step, 21 + i);
+            if i == 0 && kind.is_metropolis() {
+                assert!(msg.contains("the adapted step size"), "{msg}");
+                assert_eq!(m.step_size, adapted_at_20, "the adapted step of step 20");
+            }
+        }
+        // The chains are back near the data: within the box doubled.
+        let b = s.data().data_box;
+        let outside = s
+            .samples()
+            .chunks_exact(2)
+            .filter(|p| (0..2).any(|j| !(2.0 * b.lo[j]..=2.0 * b.hi[j]).contains(&p[j])))
+            .count();
+        assert_eq!(
+            outside,
+            0,
+            "{}: chains far outside the box after the roll-back",
+            kind.name()
+        );
     }
 }
 
@@ -174,7 +275,7 @@ fn autograd_engine_matches_fast_engine_step_for_step() {
     auto_preset.engine = ebm_workbench::preset::Engine::Autograd;
     let mut auto = Session::new(&auto_preset).unwrap();
     assert!(auto.device_message.is_none());
-    for step in 0..3 {
+    for step in 0..5 {
         let a = fast.step().unwrap();
         let b = auto.step().unwrap();
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * (1.0 + x.abs());
@@ -189,6 +290,26 @@ fn autograd_engine_matches_fast_engine_step_for_step() {
             assert!(close(x, y), "step {step}: {name} fast {x} vs autograd {y}");
         }
     }
+    // Beyond the scalars: the same chains, the same replay buffer and the same
+    // parameters after the updates, element by element.
+    let worst = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / (1.0 + x.abs()))
+            .fold(0.0_f32, f32::max)
+    };
+    let chains = worst(fast.samples(), auto.samples());
+    let buffer = worst(
+        &fast.replay_buffer().unwrap().points,
+        &auto.replay_buffer().unwrap().points,
+    );
+    let params = worst(fast.params(), auto.params());
+    let terms = worst(fast.terms().1, auto.terms().1);
+    assert!(chains < 1e-4, "chains differ by {chains}");
+    assert!(buffer < 1e-4, "replay buffers differ by {buffer}");
+    assert!(terms < 1e-4, "sample terms differ by {terms}");
+    assert!(params < 1e-5, "parameters differ by {params}");
 }
 
 #[test]

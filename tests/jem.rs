@@ -110,6 +110,32 @@ fn calibration_error_of_known_cases() {
     );
 }
 
+/// Points spread over three confidence bins (of 15, width 1/15): the ECE is the
+/// bins' weighted gaps, not one gap. Written out: bin of 0.95 (4 points, 2 right):
+/// |0.5 − 0.95| = 0.45; bin of 0.6 (4 points, 4 right): |1 − 0.6| = 0.4; bin of 0.35
+/// (three classes, 2 points, 1 right): |0.5 − 0.35| = 0.15. ECE = 0.4·0.45 + 0.4·0.4 +
+/// 0.2·0.15 = 0.37; accuracy 7/10.
+#[test]
+fn calibration_error_over_several_bins() {
+    let mut probs = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..4 {
+        probs.extend([0.95, 0.03, 0.02]);
+        labels.push(u32::from(i >= 2));
+    }
+    for _ in 0..4 {
+        probs.extend([0.2, 0.6, 0.2]);
+    }
+    labels.extend([1; 4]);
+    for i in 0..2 {
+        probs.extend([0.33, 0.32, 0.35]);
+        labels.push(if i == 0 { 2 } else { 0 });
+    }
+    let c = Classification::from_probs(&probs, &labels, 3);
+    assert!((c.accuracy - 0.7).abs() < 1e-9, "{c:?}");
+    assert!((c.ece - 0.37).abs() < 1e-6, "{c:?}");
+}
+
 /// The classifier's class-conditional p(x | y) ∝ exp(f_y(x)): chains started from noise
 /// end where the classifier itself says "y", for every class; the fast engine's class
 /// energy gradient matches candle autograd's.

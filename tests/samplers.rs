@@ -241,3 +241,197 @@ fn mala_adapts_its_step_to_the_target_acceptance() {
     let m = Session::new(&p).expect("toy data").step().expect("step");
     assert_eq!(m.step_size, None);
 }
+
+/// A model with two modes of unequal weight close enough to mix: trained on a CSV of
+/// 3 000 points, three quarters around (−1, 0) and a quarter around (1, 0) (sd 0.45).
+fn two_unequal_modes() -> (Session, exact::GridModel, tempfile::TempDir) {
+    use rand_distr::{Distribution as _, Normal};
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut rng = StdRng::seed_from_u64(21);
+    let noise = Normal::new(0.0_f64, 0.45).expect("a normal");
+    let mut text = String::new();
+    for i in 0..3000 {
+        let cx = if i % 4 == 0 { 1.0 } else { -1.0 };
+        let (x, y) = (cx + noise.sample(&mut rng), noise.sample(&mut rng));
+        text.push_str(&format!("{x},{y}\n"));
+    }
+    let path = dir.path().join("two.csv");
+    std::fs::write(&path, text).expect("write the points");
+    let mut p = common::small(32);
+    p.data.file = Some(path);
+    p.eval.eval_every = 0;
+    p.optimizer.lr = 3e-3;
+    let mut s = Session::new(&p).expect("the points");
+    for _ in 0..400 {
+        s.step().expect("training step");
+    }
+    let m = exact::grid_model(s.architecture(), s.params(), &s.data().data_box, 256);
+    (s, m, dir)
+}
+
+/// Started all in the light mode, far from the model's law, MALA and HMC mix into it:
+/// the share of chains in the heavy mode (x < 0) reaches the model's own share of mass
+/// there, and the chains' mean energy the model's. Unadjusted Langevin with a large step
+/// ends elsewhere.
+#[test]
+fn mala_and_hmc_mix_into_the_model_and_weigh_its_modes_right() {
+    let (s, m, _dir) = two_unequal_modes();
+    let left: f64 = m
+        .weights
+        .iter()
+        .zip(m.points.chunks_exact(2))
+        .filter(|(_, p)| p[0] < 0.0)
+        .map(|(w, _)| w)
+        .sum();
+    let (mu, sd) = exact_energy_moments(&m);
+    eprintln!("the model's mass at x < 0: {left:.3}; mean E {mu:.3} (sd {sd:.3})");
+    assert!(
+        (0.6..0.9).contains(&left),
+        "the trained model is lopsided: {left}"
+    );
+    let n = 2048;
+    let x0: Vec<f32> = (0..n).flat_map(|_| [1.0_f32, 0.0]).collect();
+    #[allow(clippy::cast_precision_loss)]
+    let nf = n as f64;
+    let se_share = (left * (1.0 - left) / nf).sqrt();
+    let se_e = sd / nf.sqrt();
+    for (kind, steps) in [
+        (SamplerKind::Mala { step_size: 0.1 }, 300),
+        (
+            SamplerKind::Hmc {
+                step_size: 0.25,
+                leapfrog_steps: 5,
+            },
+            100,
+        ),
+        (SamplerKind::Langevin { step_size: 0.5 }, 300),
+    ] {
+        let spec = SamplerSpec {
+            kind,
+            steps,
+            init: Init::Noise,
+            clamp: true,
+            target_acceptance: None,
+        };
+        let mut x = x0.clone();
+        let arch = s.architecture();
+        Sampler::new(Workspace::new(arch)).run(
+            &spec,
+            s.params(),
+            &mut x,
+            &m.data_box,
+            &mut StdRng::seed_from_u64(8),
+            None,
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let share = x.chunks_exact(2).filter(|p| p[0] < 0.0).count() as f64 / nf;
+        let mut e = vec![0.0; n];
+        Workspace::new(arch).energy(s.params(), &x, &mut e);
+        let mean = e.iter().map(|v| f64::from(*v)).sum::<f64>() / nf;
+        let msg = format!(
+            "{}: share at x < 0 {share:.3} (model {left:.3} ± {se_share:.3}), mean E {mean:.3} (model {mu:.3} ± {se_e:.3})",
+            kind.name()
+        );
+        eprintln!("{msg}");
+        let exact_rule = kind.is_metropolis();
+        let ok =
+            (share - left).abs() < 4.0 * se_share + 0.01 && (mean - mu).abs() < 4.0 * se_e + 0.01;
+        assert_eq!(ok, exact_rule, "{msg}");
+    }
+}
+
+/// With clamping, SGLD/Langevin chains never leave the data box (they are projected back
+/// onto it); without, a large step sends them out.
+#[test]
+fn langevin_clamps_its_chains_to_the_box() {
+    let (s, m) = trained_model();
+    let b = m.data_box;
+    let mut x0 = vec![0.0_f32; 2 * 1024];
+    exact::sample(&m, &mut x0, &mut StdRng::seed_from_u64(4));
+    let outside = |clamp: bool| {
+        let spec = SamplerSpec {
+            kind: SamplerKind::Sgld {
+                step_size: 0.05,
+                noise: 2.0,
+            },
+            steps: 20,
+            init: Init::Noise,
+            clamp,
+            target_acceptance: None,
+        };
+        let mut x = x0.clone();
+        Sampler::new(Workspace::new(s.architecture())).run(
+            &spec,
+            s.params(),
+            &mut x,
+            &b,
+            &mut StdRng::seed_from_u64(6),
+            None,
+        );
+        x.chunks_exact(2)
+            .filter(|p| (0..2).any(|j| p[j] < b.lo[j] || p[j] > b.hi[j]))
+            .count()
+    };
+    assert_eq!(outside(true), 0, "clamped chains left the box");
+    assert!(
+        outside(false) > 100,
+        "unclamped chains with noise 2 stay in the box"
+    );
+}
+
+/// The CD-k start: the sampler's chains begin at the data batch, so with zero steps the
+/// samples are the data batch itself, and with a few they stay close to it.
+#[test]
+fn cd_k_starts_the_chains_at_the_data_batch() {
+    let mut p = common::small(16);
+    p.sampler.init = Init::Data;
+    p.sampler.steps = 0;
+    let mut s = Session::new(&p).expect("toy data");
+    s.step().expect("a step");
+    assert_eq!(s.samples(), s.data_batch());
+    assert!(s.replay_buffer().is_none());
+    p.sampler.steps = 1;
+    p.sampler.kind = SamplerKind::Langevin { step_size: 1e-4 };
+    let mut s = Session::new(&p).expect("toy data");
+    s.step().expect("a step");
+    let worst = s
+        .samples()
+        .iter()
+        .zip(s.data_batch())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0_f32, f32::max);
+    assert!(
+        worst > 0.0 && worst < 0.1,
+        "one tiny step from the data: {worst}"
+    );
+}
+
+/// HMC adapts its leapfrog step to the target acceptance too: from a step far too large
+/// (almost nothing accepted), down, until it accepts about as often as asked.
+#[test]
+fn hmc_adapts_its_step_to_the_target_acceptance() {
+    let mut p = common::small(16);
+    p.sampler.kind = SamplerKind::Hmc {
+        step_size: 2.0,
+        leapfrog_steps: 3,
+    };
+    p.sampler.clamp = true;
+    p.sampler.target_acceptance = Some(0.7);
+    p.validate().expect("valid preset");
+    let mut s = Session::new(&p).expect("toy data");
+    let mut rates = Vec::new();
+    let mut steps = Vec::new();
+    for _ in 0..300 {
+        let m = s.step().expect("training step");
+        rates.push(m.acceptance.expect("a rate"));
+        steps.push(m.step_size.expect("the adapted step"));
+    }
+    assert!((steps[0] - 2.0).abs() < 1e-6, "starts at the preset's step");
+    assert!(steps[299] < 1.0, "the step went down: {}", steps[299]);
+    #[allow(clippy::cast_precision_loss)]
+    let late = rates[200..].iter().sum::<f64>() / 100.0;
+    assert!(
+        (0.6..0.8).contains(&late),
+        "acceptance {late} after adapting"
+    );
+}

@@ -198,8 +198,72 @@ fn mul_body(g: &mut [f32], d: &[f32]) {
     }
 }
 
+/// The instruction sets the engine's own vector loops may use (gemm chooses its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KernelLevel {
+    /// The baseline target (SSE2 on x86-64; whatever the target has elsewhere).
+    Baseline,
+    /// AVX2 with FMA.
+    Avx2,
+    /// AVX-512F.
+    Avx512,
+}
+
+impl KernelLevel {
+    pub const ALL: [Self; 3] = [Self::Baseline, Self::Avx2, Self::Avx512];
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::Avx2 => "avx2",
+            Self::Avx512 => "avx512",
+        }
+    }
+
+    /// The best level this CPU supports.
+    #[must_use]
+    pub fn detected() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Self::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Self::Avx2;
+            }
+        }
+        Self::Baseline
+    }
+
+    /// The level the engine uses now: the detected one, capped by
+    /// [`KernelLevel::set_cap`].
+    #[must_use]
+    pub fn current() -> Self {
+        let cap = KERNEL_CAP.load(std::sync::atomic::Ordering::Relaxed);
+        let detected = Self::detected();
+        Self::ALL
+            .into_iter()
+            .find(|l| *l as u8 == cap)
+            .map_or(detected, |c| c.min(detected))
+    }
+
+    /// Caps the level for the whole process (`None`: the best the CPU has), so that
+    /// every path can be run and checked on a machine that has a better one.
+    pub fn set_cap(cap: Option<Self>) {
+        KERNEL_CAP.store(
+            cap.map_or(u8::MAX, |c| c as u8),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+static KERNEL_CAP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+
 /// Compiles `$body` for AVX-512 and AVX2+FMA as well as the baseline, and picks the best
-/// at run time (the default x86-64 target has only SSE2).
+/// at run time (the default x86-64 target has only SSE2), within the cap.
 macro_rules! dispatch {
     ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
         fn $name($($arg: $ty),*) {
@@ -213,19 +277,16 @@ macro_rules! dispatch {
                 fn avx2($($arg: $ty),*) {
                     $body($($arg),*);
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features this copy was compiled for.
-                    unsafe { avx512($($arg),*) };
-                    return;
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
+                match KernelLevel::current() {
+                    // SAFETY: the CPU has the features this copy was compiled for
+                    // (`current` never exceeds the detected level).
+                    KernelLevel::Avx512 => unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    unsafe { avx2($($arg),*) };
-                    return;
+                    KernelLevel::Avx2 => unsafe { avx2($($arg),*) },
+                    KernelLevel::Baseline => $body($($arg),*),
                 }
             }
+            #[cfg(not(target_arch = "x86_64"))]
             $body($($arg),*);
         }
     };

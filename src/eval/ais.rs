@@ -308,7 +308,17 @@ fn run_pass<E: EnergyFn>(
     rng: &mut impl Rng,
 ) -> AisEstimate {
     let dim = energy.dim();
-    let n = start.map_or(spec.chains, |s| s.len() / dim).max(2);
+    // Every given sample starts a reverse chain (one is enough for an estimate; its
+    // standard error is then 0); forward runs at least one chain.
+    let n = start.map_or(spec.chains, |s| s.len() / dim).max(1);
+    if n * dim > start.map_or(usize::MAX, <[f32]>::len) {
+        // No complete sample row: nothing to run backwards from.
+        return AisEstimate {
+            log_z: f64::NAN,
+            stderr: f64::NAN,
+            acceptance: 0.0,
+        };
+    }
     let mut x = vec![0.0_f32; n * dim];
     match start {
         Some(s) => x.copy_from_slice(&s[..n * dim]),

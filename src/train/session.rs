@@ -83,11 +83,14 @@ impl Classification {
     }
 }
 
-/// Everything that changes as a model trains, for rolling back.
+/// Everything that changes as a model trains, for rolling back: the parameters, the
+/// optimiser's moments, the persistent chains and the adapted step size.
 #[derive(Debug, Clone)]
 struct Snapshot {
     params: Vec<f32>,
     opt: Optimizer,
+    buffer: Option<ReplayBuffer>,
+    adapter: Option<crate::sampler::StepAdapter>,
     step: usize,
 }
 
@@ -227,6 +230,8 @@ impl Session {
             last_good: Snapshot {
                 params: params.clone(),
                 opt: opt.clone(),
+                buffer: buffer.clone(),
+                adapter: None,
                 step: 0,
             },
             true_nll: data.true_nll(),
@@ -551,11 +556,7 @@ impl Session {
         let nll = eval_step.then(|| self.evaluate().nll);
         let classes = if eval_step { self.classify() } else { None };
         if self.step.is_multiple_of(50) || nll.is_some() {
-            self.last_good = Snapshot {
-                params: self.params.clone(),
-                opt: self.opt.clone(),
-                step: self.step,
-            };
+            self.last_good = self.snapshot();
         }
         Ok(StepMetrics {
             step: self.step,
@@ -828,13 +829,43 @@ impl Session {
         Ok(())
     }
 
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            params: self.params.clone(),
+            opt: self.opt.clone(),
+            buffer: self.buffer.clone(),
+            adapter: self.adapter,
+            step: self.step,
+        }
+    }
+
+    /// Restores the last good state (parameters, optimiser, replay buffer, adapted step
+    /// size) and drops the diverged chains, so that the next step starts from where the
+    /// run was last healthy.
     fn roll_back(&mut self, step: usize, reason: String) -> TrainError {
-        self.params.clone_from(&self.last_good.params);
-        self.opt = self.last_good.opt.clone();
-        self.step = self.last_good.step;
+        let good = &self.last_good;
+        self.params.clone_from(&good.params);
+        self.opt.clone_from(&good.opt);
+        self.buffer.clone_from(&good.buffer);
+        self.adapter = good.adapter;
+        self.step = good.step;
+        self.x_neg.clear();
+        self.chain_paths = self.chain_paths.take().map(|(n, mut p)| {
+            p.clear();
+            (n, p)
+        });
+        let mut restored = vec!["the parameters", "the optimiser state"];
+        if self.buffer.is_some() {
+            restored.push("the replay buffer");
+        }
+        if self.adapter.is_some() {
+            restored.push("the adapted step size");
+        }
+        let last = restored.pop().unwrap_or_default();
         TrainError::Diverged {
             step,
             reason,
+            restored: format!("{} and {last}", restored.join(", ")),
             rolled_back_to: self.last_good.step,
         }
     }
@@ -848,10 +879,6 @@ impl Session {
         assert_eq!(params.len(), self.arch.n_params, "parameters do not fit");
         self.params = params;
         self.opt = Optimizer::new(self.arch.n_params);
-        self.last_good = Snapshot {
-            params: self.params.clone(),
-            opt: self.opt.clone(),
-            step: self.step,
-        };
+        self.last_good = self.snapshot();
     }
 }

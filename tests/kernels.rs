@@ -1,0 +1,87 @@
+//! Every kernel level the CPU has gives the engine's numbers: the baseline loops and the
+//! AVX2 ones run here even on an AVX-512 machine, capped one after the other, and each is
+//! checked against candle autograd. (A test binary of its own: the cap is process-wide.)
+
+use candle_core::{Device, Tensor};
+use ebm_workbench::energy::fast::{KernelLevel, RowWeights, Workspace};
+use ebm_workbench::energy::net::EnergyNet;
+use ebm_workbench::energy::{Activation, Architecture, LayerSpec, ModelSpec, init_params};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+
+fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(1e-3);
+    a.iter()
+        .zip(b)
+        .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs() / scale))
+}
+
+#[test]
+fn every_kernel_level_matches_autograd() {
+    let detected = KernelLevel::detected();
+    let levels: Vec<KernelLevel> = KernelLevel::ALL
+        .into_iter()
+        .filter(|l| *l <= detected)
+        .collect();
+    eprintln!("detected {detected:?}; checking {levels:?}");
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(11);
+    // 70 rows and width 37: vector bodies and their remainders.
+    let rows = 70;
+    for act in Activation::ALL {
+        let spec = ModelSpec {
+            layers: vec![
+                LayerSpec::Linear(37),
+                LayerSpec::act(act),
+                LayerSpec::Linear(37),
+                LayerSpec::act(act),
+            ],
+            outputs: 1,
+        };
+        let arch = Architecture::new(&spec, 2);
+        let params = init_params(&arch, &mut rng);
+        let x: Vec<f32> = (0..rows * 2).map(|_| rng.random_range(-3.0..3.0)).collect();
+        let net = EnergyNet::new(&arch, &params, &dev).unwrap();
+        let xt = Tensor::from_slice(&x, (rows, 2), &dev).unwrap();
+        let (e_ref, g_ref) = net.energy_grad_x(&xt).unwrap();
+        let e_ref = e_ref.to_vec1::<f32>().unwrap();
+        let g_ref = g_ref.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let w = Tensor::full(0.5_f32, rows, &dev).unwrap();
+        let p_ref = net.weighted_param_grad(&xt, &w).unwrap();
+        for &level in &levels {
+            KernelLevel::set_cap(Some(level));
+            assert_eq!(KernelLevel::current(), level);
+            let mut ws = Workspace::new(&arch);
+            let (mut e, mut gx) = (vec![0.0; rows], vec![0.0; rows * 2]);
+            ws.energy_grad_x(&params, &x, &mut e, &mut gx);
+            let mut e_only = vec![0.0; rows];
+            ws.energy(&params, &x, &mut e_only);
+            let mut gp = vec![0.0; arch.n_params];
+            ws.param_grads(
+                &params,
+                &x,
+                &mut vec![0.0; rows],
+                &mut [(
+                    RowWeights::Range {
+                        rows: 0..rows,
+                        scale: 0.5,
+                    },
+                    &mut gp,
+                )],
+            );
+            let what = format!("{act:?} at {}", level.name());
+            assert!(max_rel(&e, &e_ref) < 1e-4, "energies differ: {what}");
+            assert!(
+                max_rel(&e_only, &e_ref) < 1e-4,
+                "energy pass differs: {what}"
+            );
+            assert!(max_rel(&gx, &g_ref) < 1e-4, "∇ₓE differs: {what}");
+            assert!(max_rel(&gp, &p_ref) < 1e-4, "θ-gradient differs: {what}");
+        }
+    }
+    // A cap above what the CPU has is no promise: the engine stays within the CPU.
+    KernelLevel::set_cap(Some(KernelLevel::Avx512));
+    assert_eq!(KernelLevel::current(), detected);
+    KernelLevel::set_cap(None);
+    assert_eq!(KernelLevel::current(), detected);
+}
