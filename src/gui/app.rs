@@ -399,7 +399,8 @@ impl WorkbenchApp {
         }
     }
 
-    fn save_preset(&mut self, path: &Path) {
+    /// Saves the settings as a preset file (what Save preset… runs with the chosen name).
+    pub fn save_preset(&mut self, path: &Path) {
         match self.state.preset.save(path) {
             Ok(()) => {
                 self.state.preset_path = Some(path.to_path_buf());

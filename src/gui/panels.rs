@@ -36,8 +36,8 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
             let mut cols = d.columns.unwrap_or((0, 1));
             row(ui, "Columns", "The two columns of the file used as x and y (numbered from 0).", |ui| {
                 ui.horizontal(|ui| {
-                    let a = ui.add(DragValue::new(&mut cols.0).range(0..=999));
-                    let b = ui.add(DragValue::new(&mut cols.1).range(0..=999));
+                    let a = ui.add(DragValue::new(&mut cols.0).range(0..=999)).accessible_name("x column");
+                    let b = ui.add(DragValue::new(&mut cols.1).range(0..=999)).accessible_name("y column");
                     if (a.changed() || b.changed()) && cols.0 != cols.1 {
                         d.columns = Some(cols);
                     }
@@ -49,7 +49,7 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
             row(ui, "Labels", "A column of class labels (whole numbers from 0) makes the data usable for JEM.", |ui| {
                 ui.horizontal(|ui| {
                     let c = ui.checkbox(&mut has_labels, "column");
-                    let v = ui.add_enabled(has_labels, DragValue::new(&mut label_col).range(0..=999));
+                    let v = ui.add_enabled(has_labels, DragValue::new(&mut label_col).range(0..=999)).accessible_name("label column");
                     if c.changed() || v.changed() {
                         d.labels = has_labels.then_some(label_col);
                     }
@@ -271,7 +271,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
             row(ui, "Adapt step", "Move the step size after every training step towards this acceptance rate (the step above is where it starts).", |ui| {
                 ui.horizontal(|ui| {
                     let c = ui.checkbox(&mut adapt, "to acceptance");
-                    let v = ui.add_enabled(adapt, DragValue::new(&mut target).range(0.05..=0.99).speed(0.005));
+                    let v = ui.add_enabled(adapt, DragValue::new(&mut target).range(0.05..=0.99).speed(0.005)).accessible_name("target acceptance rate");
                     if c.changed() || v.changed() {
                         s.target_acceptance = adapt.then_some(target);
                     }

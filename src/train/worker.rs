@@ -282,9 +282,8 @@ impl Worker {
                 self.emit(e);
             }
             Command::ExportMetrics(path) => {
-                let mut all = self.log.clone();
-                all.extend(self.pending.iter().cloned());
-                let r = crate::fs_util::write_atomic(&path, to_csv(&all).as_bytes());
+                // Every step taken is in the log, sent to the window or not.
+                let r = crate::fs_util::write_atomic(&path, to_csv(&self.log).as_bytes());
                 let e = match r {
                     Ok(()) => Event::Saved(path),
                     Err(e) => Event::Failed(format!("cannot write {}: {e}", path.display())),
@@ -381,14 +380,10 @@ impl Worker {
         self.view_dirty = false;
     }
 
-    /// Sends the metric rows waiting, and keeps them (without per-layer detail) for CSV.
+    /// Sends the metric rows waiting (a full channel puts them back to wait).
     fn flush_metrics(&mut self) {
         if !self.pending.is_empty() {
             let rows = std::mem::take(&mut self.pending);
-            self.log.extend(rows.iter().map(|r| StepMetrics {
-                layers: Vec::new(),
-                ..r.clone()
-            }));
             self.emit(Event::Metrics(rows));
         }
     }
@@ -453,6 +448,11 @@ impl Worker {
                 };
                 match result {
                     Ok(m) => {
+                        // Logged once, when taken (without per-layer detail), for CSV.
+                        self.log.push(StepMetrics {
+                            layers: Vec::new(),
+                            ..m.clone()
+                        });
                         self.pending.push(m);
                         self.steps_left = self.steps_left.saturating_sub(1);
                         if self.steps_left == 0 {
