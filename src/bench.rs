@@ -46,6 +46,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
         steps: c.warmup + c.steps,
         batch_size: c.batch,
         data: DataSpec {
+            target: None,
             set: ToySet::EightGaussians,
             file: None,
             columns: None,
@@ -86,6 +87,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
         eval: EvalSpec {
             eval_every: 0,
             grid: 256,
+            ..EvalSpec::default()
         },
         ..Preset::default()
     }

@@ -1,7 +1,8 @@
 //! Trained models as safetensors: one F32 tensor per parameter, named like the network
 //! (`layers.0.weight`, shape `[out, in]`, as `torch.nn.Linear`), and the experiment's
-//! preset as RON in the file's metadata under `preset`, so the file alone says what it
-//! holds. Any safetensors reader (Python's included) opens it.
+//! preset as RON in the file's metadata under `preset` and the input's shape under
+//! `input_shape` (a JSON list: `[2]`, `[16]`, `[1, 8, 8]`; files without it are 2-D), so
+//! the file alone says what it holds. Any safetensors reader (Python's included) opens it.
 
 use crate::energy::Architecture;
 use crate::error::ModelFileError;
@@ -12,13 +13,32 @@ use std::path::Path;
 
 /// Metadata key of the embedded preset.
 pub const PRESET_KEY: &str = "preset";
+/// Metadata key of the model's input shape.
+pub const INPUT_SHAPE_KEY: &str = "input_shape";
+
+/// A model read from a file.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub preset: Preset,
+    pub params: Vec<f32>,
+    /// The shape of one input row (`[2]` for files that do not record it).
+    pub input_shape: Vec<usize>,
+}
+
+impl Model {
+    /// The space the model's inputs live in.
+    #[must_use]
+    pub fn space(&self) -> crate::data::Space {
+        crate::data::Space::from_shape(&self.input_shape).unwrap_or(crate::data::Space::Plane)
+    }
+}
 
 /// The bytes of a safetensors file holding `params` for `preset`'s network.
 ///
 /// # Errors
 /// A safetensors serialisation error (as text).
-pub fn to_bytes(preset: &Preset, params: &[f32]) -> Result<Vec<u8>, String> {
-    let arch = Architecture::new(&preset.model, 2);
+pub fn to_bytes(preset: &Preset, input_shape: &[usize], params: &[f32]) -> Result<Vec<u8>, String> {
+    let arch = Architecture::new(&preset.model, input_shape.iter().product());
     if params.len() != arch.n_params {
         return Err(format!(
             "{} parameters given, the network has {}",
@@ -44,6 +64,11 @@ pub fn to_bytes(preset: &Preset, params: &[f32]) -> Result<Vec<u8>, String> {
     views.sort_by(|a, b| a.0.cmp(&b.0));
     let mut meta = HashMap::new();
     meta.insert(PRESET_KEY.to_string(), preset.to_ron());
+    let dims: Vec<String> = input_shape.iter().map(ToString::to_string).collect();
+    meta.insert(
+        INPUT_SHAPE_KEY.to_string(),
+        format!("[{}]", dims.join(", ")),
+    );
     meta.insert(
         "format".to_string(),
         "ebm-workbench energy model".to_string(),
@@ -55,23 +80,29 @@ pub fn to_bytes(preset: &Preset, params: &[f32]) -> Result<Vec<u8>, String> {
 ///
 /// # Errors
 /// Serialisation or I/O errors, naming the file.
-pub fn save(path: &Path, preset: &Preset, params: &[f32]) -> Result<(), ModelFileError> {
-    let bytes = to_bytes(preset, params).map_err(|message| ModelFileError::Format {
-        path: path.to_path_buf(),
-        message,
-    })?;
+pub fn save(
+    path: &Path,
+    preset: &Preset,
+    input_shape: &[usize],
+    params: &[f32],
+) -> Result<(), ModelFileError> {
+    let bytes =
+        to_bytes(preset, input_shape, params).map_err(|message| ModelFileError::Format {
+            path: path.to_path_buf(),
+            message,
+        })?;
     crate::fs_util::write_atomic(path, &bytes).map_err(|source| ModelFileError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-/// Reads a model file back: its preset and its flat parameter vector, with every tensor
-/// checked against the network the preset describes.
+/// Reads a model file back: its preset, input shape and flat parameter vector, with every
+/// tensor checked against the network the preset describes on that input.
 ///
 /// # Errors
 /// A message naming the file and, for a bad tensor, its name and both shapes.
-pub fn load(path: &Path) -> Result<(Preset, Vec<f32>), ModelFileError> {
+pub fn load(path: &Path) -> Result<Model, ModelFileError> {
     let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
         path: path.to_path_buf(),
         source,
@@ -83,7 +114,7 @@ pub fn load(path: &Path) -> Result<(Preset, Vec<f32>), ModelFileError> {
 ///
 /// # Errors
 /// As [`load`].
-pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<(Preset, Vec<f32>), ModelFileError> {
+pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Model, ModelFileError> {
     let fmt = |e: safetensors::SafeTensorError| ModelFileError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -100,8 +131,19 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<(Preset, Vec<f32>), Model
         path: path.to_path_buf(),
         source,
     })?;
+    let input_shape = match meta.metadata().as_ref().and_then(|m| m.get(INPUT_SHAPE_KEY)) {
+        None => vec![2],
+        Some(text) => parse_shape(text)
+            .filter(|s| crate::data::Space::from_shape(s).is_some())
+            .ok_or_else(|| ModelFileError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "metadata `{INPUT_SHAPE_KEY}` is `{text}`, not a shape such as [16] or [1, 8, 8]"
+                ),
+            })?,
+    };
     let st = SafeTensors::deserialize(bytes).map_err(fmt)?;
-    let arch = Architecture::new(&preset.model, 2);
+    let arch = Architecture::new(&preset.model, input_shape.iter().product());
     let mut params = vec![0.0_f32; arch.n_params];
     for e in &arch.params {
         let t = st.tensor(&e.name).map_err(|_| ModelFileError::Missing {
@@ -138,5 +180,24 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<(Preset, Vec<f32>), Model
             });
         }
     }
-    Ok((preset, params))
+    Ok(Model {
+        preset,
+        params,
+        input_shape,
+    })
+}
+
+/// A JSON list of positive whole numbers, `[1, 8, 8]`.
+fn parse_shape(text: &str) -> Option<Vec<usize>> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let dims: Option<Vec<usize>> = inner
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|d| (1..=1 << 20).contains(d))
+        })
+        .collect();
+    dims.filter(|d| !d.is_empty() && d.len() <= 3)
 }

@@ -88,8 +88,19 @@ impl Default for ObjectiveSpec {
 pub struct EvalSpec {
     /// Compute the held-out NLL every this many steps (0: never during training).
     pub eval_every: usize,
-    /// Points per side of the quadrature grid over the data box.
+    /// Points per side of the quadrature grid over the data box (the plane).
     pub grid: usize,
+    /// AIS chains, outside the plane (and for Run AIS).
+    pub ais_chains: usize,
+    /// AIS intermediate distributions.
+    pub ais_temperatures: usize,
+    /// MALA steps per AIS temperature.
+    pub ais_steps: usize,
+    /// Chains of the reference sample term outside the plane (long MALA runs kept from
+    /// one evaluation to the next).
+    pub reference_chains: usize,
+    /// MALA steps the reference chains take at each evaluation.
+    pub reference_steps: usize,
 }
 
 impl Default for EvalSpec {
@@ -97,6 +108,24 @@ impl Default for EvalSpec {
         Self {
             eval_every: 100,
             grid: 256,
+            ais_chains: 128,
+            ais_temperatures: 200,
+            ais_steps: 1,
+            reference_chains: 256,
+            reference_steps: 100,
+        }
+    }
+}
+
+impl EvalSpec {
+    /// The AIS settings these evaluation settings give.
+    #[must_use]
+    pub fn ais_spec(&self) -> crate::eval::ais::AisSpec {
+        crate::eval::ais::AisSpec {
+            chains: self.ais_chains,
+            temperatures: self.ais_temperatures,
+            steps_per_temperature: self.ais_steps,
+            base: crate::eval::ais::BaseKind::Gaussian,
         }
     }
 }
@@ -249,11 +278,8 @@ impl Preset {
         data: &crate::data::Dataset,
     ) -> Result<(), crate::error::DataError> {
         if matches!(self.objective.kind, ObjectiveKind::Jem { .. }) {
-            let source = self
-                .data
-                .file
-                .as_deref()
-                .unwrap_or(Path::new(self.data.set.name()));
+            let name = self.data.name();
+            let source = self.data.file.as_deref().unwrap_or(Path::new(&name));
             if data.classes < 2 {
                 return Err(crate::error::DataError::new(
                     source,
@@ -341,13 +367,24 @@ impl Preset {
                 ));
             }
         }
-        if let Some((a, b)) = self.data.columns
-            && a == b
+        if let Some(cols) = &self.data.columns {
+            let mut seen = std::collections::BTreeSet::new();
+            if cols.is_empty() || !cols.iter().all(|c| seen.insert(*c)) {
+                return Err(invalid(
+                    "data.columns",
+                    format!("{cols:?}"),
+                    "a list of different column numbers, e.g. [0, 2, 5]",
+                ));
+            }
+        }
+        if let Some(t) = &self.data.target
+            && let Err((field, allowed)) = t.check()
         {
+            let allowed: String = allowed;
             return Err(invalid(
-                "data.columns",
-                format!("({a}, {b})"),
-                "two different column numbers",
+                &format!("data.target.{field}"),
+                format!("{t:?}"),
+                &allowed,
             ));
         }
         // sampler
@@ -392,14 +429,15 @@ impl Preset {
                     "the column of the data file that holds the class labels (JEM needs labels)",
                 ));
             }
-            let classes = self.data.set.classes();
-            if self.data.file.is_none() && self.model.outputs != classes {
+            if let Some(classes) = self.data.classes()
+                && self.model.outputs != classes
+            {
                 return Err(invalid(
                     "model.outputs",
                     self.model.outputs,
                     &format!(
                         "{classes}, one logit per class of {} (JEM)",
-                        self.data.set.name()
+                        self.data.name()
                     ),
                 ));
             }
@@ -437,6 +475,18 @@ impl Preset {
                 self.eval.grid,
                 "an integer in 8..=4096",
             ));
+        }
+        let e = &self.eval;
+        for (field, v, lo, hi) in [
+            ("eval.ais_chains", e.ais_chains, 2, 100_000),
+            ("eval.ais_temperatures", e.ais_temperatures, 1, 100_000),
+            ("eval.ais_steps", e.ais_steps, 1, 100),
+            ("eval.reference_chains", e.reference_chains, 4, 100_000),
+            ("eval.reference_steps", e.reference_steps, 4, 100_000),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(invalid(field, v, &format!("an integer from {lo} to {hi}")));
+            }
         }
         Ok(())
     }

@@ -62,7 +62,7 @@ fn train_writes_metrics_and_model() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size"
+        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 12);
@@ -78,8 +78,9 @@ fn train_writes_metrics_and_model() {
     );
     assert!(rows[3][10].is_empty());
     assert!(model.exists());
-    let (_, params) = ebm_workbench::export::load(&model).unwrap();
-    assert!(params.iter().all(|v| v.is_finite()));
+    let m = ebm_workbench::export::load(&model).unwrap();
+    assert!(m.params.iter().all(|v| v.is_finite()));
+    assert_eq!(m.input_shape, vec![2]);
 }
 
 #[test]

@@ -14,8 +14,13 @@ fn export_then_load_gives_identical_energies() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
-    export::save(&path, s.preset(), s.params()).unwrap();
-    let (p2, params2) = export::load(&path).unwrap();
+    export::save(&path, s.preset(), &[2], s.params()).unwrap();
+    let export::Model {
+        preset: p2,
+        params: params2,
+        input_shape,
+    } = export::load(&path).unwrap();
+    assert_eq!(input_shape, vec![2]);
     assert_eq!(&p2, s.preset());
     assert_eq!(params2.as_slice(), s.params());
     let x: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
@@ -32,6 +37,7 @@ fn export_then_load_gives_identical_energies() {
     assert_eq!(st.tensor("layers.0.weight").unwrap().shape(), &[24, 2]);
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     assert!(meta.metadata().as_ref().unwrap()["preset"].contains("eight_gaussians"));
+    assert_eq!(meta.metadata().as_ref().unwrap()["input_shape"], "[2]");
 }
 
 #[test]
@@ -41,7 +47,7 @@ fn wrong_shape_is_named() {
     let small = common::small(24);
     let s = Session::new(&small).unwrap();
     // Write 24-wide tensors but claim a 32-wide network in the metadata.
-    let mut bytes = export::to_bytes(s.preset(), s.params()).unwrap();
+    let mut bytes = export::to_bytes(s.preset(), &[2], s.params()).unwrap();
     let claimed = common::small(32).to_ron();
     let original = small.to_ron();
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;

@@ -248,7 +248,7 @@ fn diverging_run_is_rolled_back_and_trains_on() {
             }
         }
         // The chains are back near the data: within the box doubled.
-        let b = s.data().data_box;
+        let b = s.data().data_box.clone();
         let outside = s
             .samples()
             .chunks_exact(2)

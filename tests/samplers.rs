@@ -345,7 +345,7 @@ fn mala_and_hmc_mix_into_the_model_and_weigh_its_modes_right() {
 #[test]
 fn langevin_clamps_its_chains_to_the_box() {
     let (s, m) = trained_model();
-    let b = m.data_box;
+    let b = m.data_box.clone();
     let mut x0 = vec![0.0_f32; 2 * 1024];
     exact::sample(&m, &mut x0, &mut StdRng::seed_from_u64(4));
     let outside = |clamp: bool| {

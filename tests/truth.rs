@@ -140,7 +140,7 @@ fn exact_sample_term_is_minus_the_gradient_of_log_z() {
     let s = trained(50, None);
     let arch = s.architecture().clone();
     let params = s.params().to_vec();
-    let b = s.data().data_box;
+    let b = s.data().data_box.clone();
     let g = 128;
     let m = exact::grid_model(&arch, &params, &b, g);
     let g_star = exact::exact_sample_term(&arch, &params, &m);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use ebm_workbench::data::file::read_points;
+use ebm_workbench::data::file::{read_points, read_table};
 use ebm_workbench::{Preset, Session};
 use std::path::{Path, PathBuf};
 
@@ -110,22 +110,35 @@ fn a_bad_csv_row_names_the_file_line_and_column() {
     assert!(e.contains("missing.csv: cannot read"), "{e}");
 }
 
+/// Every column is a feature unless the preset picks some (in its order) or names the
+/// labels; a column that is not there is named.
 #[test]
-fn wider_tables_need_columns_and_use_the_ones_chosen() {
+fn wider_tables_use_every_column_or_the_ones_chosen() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("id,x,label,y\n");
     for (i, p) in ring(40).iter().enumerate() {
         text.push_str(&format!("{i},{},{},{}\n", p[0], i % 3, p[1]));
     }
     let path = write(dir.path(), "wide.csv", text.as_bytes());
-    let e = read_points(&path, None).unwrap_err().to_string();
-    assert!(e.contains("4 columns") && e.contains("data.columns"), "{e}");
-    let e = read_points(&path, Some((1, 4))).unwrap_err().to_string();
-    assert!(e.contains("column 4, but the table has 4"), "{e}");
-    let got = read_points(&path, Some((1, 3))).unwrap();
-    assert_eq!(got.len(), 80);
     let r = ring(40);
-    assert!((f64::from(got[79]) - r[39][1]).abs() < 1e-6);
+    let all = read_table(&path, None, None).unwrap();
+    assert_eq!((all.dim, all.points.len()), (4, 160));
+    assert!((f64::from(all.points[4 * 39 + 3]) - r[39][1]).abs() < 1e-6);
+    let e = read_points(&path, Some(&[1, 4])).unwrap_err().to_string();
+    assert!(e.contains("column 4, but the table has 4"), "{e}");
+    let got = read_table(&path, Some(&[3, 1, 0]), None).unwrap();
+    assert_eq!((got.dim, got.points.len()), (3, 120));
+    assert!((f64::from(got.points[3 * 39]) - r[39][1]).abs() < 1e-6);
+    assert!((f64::from(got.points[3 * 39 + 1]) - r[39][0]).abs() < 1e-6);
+    assert_eq!(got.points[3 * 39 + 2], 39.0);
+    // The label column is not a feature.
+    let labelled = read_table(&path, None, Some(2)).unwrap();
+    assert_eq!(labelled.dim, 3);
+    assert_eq!(labelled.labels.unwrap()[5], 2);
+    let e = read_table(&path, Some(&[1, 2]), Some(2))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("both a feature"), "{e}");
 }
 
 #[test]
@@ -247,7 +260,7 @@ fn a_preset_with_a_relative_csv_trains_on_it() {
     assert_eq!(d.n_train() + d.n_test(), 2000);
     assert!(d.true_nll().is_none());
     // The box is the points' bounding box widened by a tenth of its extent on each side.
-    let b = d.data_box;
+    let b = d.data_box.clone();
     let all: Vec<f32> = d.train.iter().chain(&d.test).copied().collect();
     for j in 0..2 {
         let col = all.iter().skip(j).step_by(2);
@@ -284,9 +297,9 @@ fn a_labelled_csv_trains_a_jem_classifier() {
         text.push_str(&format!("{},{},{class}\n", p[0], p[1]));
     }
     let path = write(dir.path(), "thirds.csv", text.as_bytes());
-    let (pts, labels) = ebm_workbench::data::file::read_table(&path, None, Some(2)).unwrap();
-    assert_eq!(pts.len(), 3000);
-    let labels = labels.unwrap();
+    let t = ebm_workbench::data::file::read_table(&path, None, Some(2)).unwrap();
+    assert_eq!((t.points.len(), t.dim), (3000, 2));
+    let labels = t.labels.unwrap();
     assert_eq!(labels.iter().max(), Some(&2));
 
     let mut bad = text.clone();

@@ -9,7 +9,11 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let (mut preset, params) = export::load(&a.model)?;
+    let export::Model {
+        preset: mut preset,
+        params,
+        input_shape,
+    } = export::load(&a.model)?;
     if let Some(d) = &a.data {
         // A preset file, a data file (CSV, NPY), or the name of a data set.
         if d.extension().is_some_and(|e| e == "ron") {
@@ -32,10 +36,23 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut session = Session::from_params(&preset, params)?;
+    let space = session.data().space;
+    anyhow::ensure!(
+        space.input_shape() == input_shape,
+        "{}: the model takes inputs of shape {input_shape:?}, the data are {} ({:?})",
+        a.model.display(),
+        space.describe(),
+        space.input_shape()
+    );
     let mut out = std::io::stdout().lock();
-    let q = session.evaluate();
-    let dim = session.data().dim;
-    if dim == 2 {
+    writeln!(
+        out,
+        "dim={} space={}",
+        space.dim(),
+        space.describe().replace(' ', "_")
+    )?;
+    let quadrature = space.allows().quadrature.then(|| session.evaluate());
+    if let Some(q) = &quadrature {
         writeln!(out, "log_z_quadrature={:.6}", q.log_z)?;
     }
     let spec = AisSpec {
@@ -62,10 +79,12 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let e = session.energy(&test);
     #[allow(clippy::cast_precision_loss)]
     let mean_e = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len().max(1) as f64;
-    let log_z = if dim == 2 { q.log_z } else { r.forward.log_z };
+    let log_z = quadrature.as_ref().map_or(r.forward.log_z, |q| q.log_z);
     writeln!(out, "nll={:.6}", mean_e + log_z)?;
-    if dim == 2 {
+    if quadrature.is_some() {
         writeln!(out, "nll_ais={:.6}", mean_e + r.forward.log_z)?;
+    } else {
+        writeln!(out, "nll_stderr={:.6}", r.forward.stderr)?;
     }
     if let Some(t) = session.data().true_nll() {
         writeln!(out, "true_nll={t:.6}")?;

@@ -50,13 +50,17 @@ pub struct TrainArgs {
     /// Override the seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Train on the points of this file (CSV or NPY, two columns) instead of the
-    /// preset's data set.
+    /// Train on the points of this file (CSV or NPY, any number of columns) instead of
+    /// the preset's data set.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// The two columns of the data file to use (numbered from 0), e.g. `--columns 0,2`.
-    #[arg(long, value_name = "A,B", value_delimiter = ',', num_args = 2)]
+    /// The columns of the data file used as features (numbered from 0), e.g.
+    /// `--columns 0,2,5`; without it every column but the labels.
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
     pub columns: Option<Vec<usize>>,
+    /// The column of the data file that holds class labels (for JEM).
+    #[arg(long, value_name = "COL")]
+    pub labels: Option<usize>,
     /// Write one row of metrics per step to this CSV file.
     #[arg(long, value_name = "OUT.csv")]
     pub metrics: Option<PathBuf>,

@@ -19,31 +19,41 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(f) = &a.data {
         preset.data.file = Some(f.clone());
+        preset.data.columns = None;
+        preset.data.labels = None;
     }
     if let Some(c) = &a.columns {
-        anyhow::ensure!(c.len() == 2, "--columns takes two column numbers, e.g. 0,1");
-        preset.data.columns = Some((c[0], c[1]));
+        anyhow::ensure!(!c.is_empty(), "--columns takes column numbers, e.g. 0,1,2");
+        preset.data.columns = Some(c.clone());
     }
+    if let Some(l) = a.labels {
+        preset.data.labels = Some(l);
+    }
+    preset.validate()?;
+    let mut session = Session::new(&preset)?;
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     let t = preset.sampler.kind.temperature();
+    let space = session.data().space;
     writeln!(
         out,
-        "preset={} data={} steps={} batch={} sampler={} K={} temperature={t:.4} objective={} engine={:?} device={}",
+        "preset={} data={} dim={} space={} steps={} batch={} sampler={} K={} temperature={t:.4} objective={} engine={:?} device={} evaluation={}",
         preset.name,
         preset.data.name(),
+        space.dim(),
+        space.describe().replace(' ', "_"),
         preset.steps,
         preset.batch_size,
         preset.sampler.kind.name(),
         preset.sampler.steps,
         preset.objective.kind.name().replace(' ', "_"),
         preset.engine,
-        preset.device.name()
+        preset.device.name(),
+        session.evaluator().method().name()
     )?;
     if let Some(w) = preset.temperature_warning() {
         writeln!(err, "warning: {w}")?;
     }
-    let mut session = Session::new(&preset)?;
     if let Some(m) = &session.device_message {
         writeln!(err, "warning: {m}")?;
     }
@@ -52,6 +62,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let initial = session.evaluate();
     writeln!(out, "initial_nll={:.4}", initial.nll)?;
+    if initial.method == ebm_workbench::eval::Method::Ais {
+        writeln!(out, "initial_nll_stderr={:.4}", initial.stderr)?;
+    }
     let tty = std::io::stderr().is_terminal() && !a.quiet;
     let mut rows = Vec::with_capacity(preset.steps);
     let t0 = Instant::now();
@@ -107,7 +120,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                             .map_or(String::new(), |c| format!(" ce_loss={c:.4}")),
                         m.accuracy
                             .map_or(String::new(), |a| format!(" accuracy={a:.4}")),
-                        m.ece.map_or(String::new(), |e| format!(" ece={e:.4}")),
+                        m.ece.map_or(String::new(), |e| format!(" ece={e:.4}"))
+                            + &reference_text(&m),
                     )?;
                 }
                 rows.push(m);
@@ -139,12 +153,21 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     )?;
     writeln!(out, "log_z={:.4}", fin.log_z)?;
     writeln!(out, "final_nll={:.4}", fin.nll)?;
+    if fin.method == ebm_workbench::eval::Method::Ais {
+        writeln!(out, "log_z_stderr={:.4}", fin.stderr)?;
+        writeln!(out, "final_nll_stderr={:.4}", fin.stderr)?;
+    }
     if let Some(c) = session.classify() {
         writeln!(out, "final_accuracy={:.4}", c.accuracy)?;
         writeln!(out, "final_ece={:.4}", c.ece)?;
     }
     if let Some(path) = &a.export {
-        export::save(path, session.preset(), session.params())?;
+        export::save(
+            path,
+            session.preset(),
+            &session.data().space.input_shape(),
+            session.params(),
+        )?;
         writeln!(out, "exported={}", path.display())?;
     }
     Ok(if failure.is_some() {
@@ -152,4 +175,16 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The sampler's term against the reference chains (outside the plane), for the
+/// evaluation lines.
+fn reference_text(m: &ebm_workbench::StepMetrics) -> String {
+    match (m.sample_term_cos_reference, m.reference_rhat, m.nll_stderr) {
+        (Some(c), Some(r), se) => format!(
+            " sample_term_cos_reference={c:.4} reference_rhat={r:.3}{}",
+            se.map_or(String::new(), |s| format!(" nll_stderr={s:.4}"))
+        ),
+        _ => String::new(),
+    }
 }

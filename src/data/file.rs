@@ -9,29 +9,37 @@ use std::path::Path;
 /// The fewest points a file must hold (training and held-out split together).
 pub const MIN_POINTS: usize = 20;
 
+/// A table read from a file: row-major `rows × dim` points and, when asked for, a class
+/// label per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub points: Vec<f32>,
+    pub dim: usize,
+    pub labels: Option<Vec<u32>>,
+}
+
 /// Reads the points of a CSV or NPY file (chosen by the extension `.npy`) as a row-major
-/// `n × 2` array. `columns` picks two columns of a wider table; a table of exactly two
-/// columns needs none.
+/// `n × d` array. `columns` picks columns of the table (in that order); without it every
+/// column is a feature.
 ///
 /// # Errors
 /// The I/O error, or what is wrong and where (line and column, header field).
-pub fn read_points(path: &Path, columns: Option<(usize, usize)>) -> Result<Vec<f32>, DataError> {
-    read_table(path, columns, None).map(|t| t.0)
+pub fn read_points(path: &Path, columns: Option<&[usize]>) -> Result<Vec<f32>, DataError> {
+    read_table(path, columns, None).map(|t| t.points)
 }
 
 /// As [`read_points`], with class labels from column `label_column` when given: whole
-/// numbers from 0 (the classes are 0 to the largest label). Without `columns`, the two
-/// columns that are not the labels are the point.
+/// numbers from 0 (the classes are 0 to the largest label). Without `columns`, every
+/// column that is not the labels is a feature.
 ///
 /// # Errors
 /// As [`read_points`]; or a label that is not a whole number from 0 to 999, naming its
 /// line (row in an NPY file).
-#[allow(clippy::type_complexity)]
 pub fn read_table(
     path: &Path,
-    columns: Option<(usize, usize)>,
+    columns: Option<&[usize]>,
     label_column: Option<usize>,
-) -> Result<(Vec<f32>, Option<Vec<u32>>), DataError> {
+) -> Result<Table, DataError> {
     let bytes =
         std::fs::read(path).map_err(|e| DataError::new(path, None, format!("cannot read: {e}")))?;
     let is_npy = path
@@ -56,27 +64,33 @@ pub fn read_table(
     {
         return Err(outside(l, "data.labels"));
     }
-    let others: Vec<usize> = (0..width).filter(|c| Some(*c) != label_column).collect();
-    let (a, b) = match columns {
-        Some((a, b)) => {
-            for c in [a, b] {
+    let chosen: Vec<usize> = match columns {
+        Some(cols) => {
+            for &c in cols {
                 if c >= width {
                     return Err(outside(c, "data.columns"));
                 }
+                if Some(c) == label_column {
+                    return Err(DataError::new(
+                        path,
+                        None,
+                        format!(
+                            "column {c} is both a feature (data.columns) and the labels (data.labels)"
+                        ),
+                    ));
+                }
             }
-            (a, b)
+            cols.to_vec()
         }
-        None if others.len() == 2 => (others[0], others[1]),
-        None => {
-            return Err(DataError::new(
-                path,
-                None,
-                format!(
-                    "the table has {width} columns; the workbench trains on 2-D points: choose two with data.columns, e.g. (0, 1)"
-                ),
-            ));
-        }
+        None => (0..width).filter(|c| Some(*c) != label_column).collect(),
     };
+    if chosen.is_empty() {
+        return Err(DataError::new(
+            path,
+            None,
+            "the table has no column left for the points (only the labels)",
+        ));
+    }
     if rows < MIN_POINTS {
         return Err(DataError::new(
             path,
@@ -84,10 +98,9 @@ pub fn read_table(
             format!("{rows} points is too few (at least {MIN_POINTS})"),
         ));
     }
-    let mut out = Vec::with_capacity(2 * rows);
+    let mut out = Vec::with_capacity(chosen.len() * rows);
     for r in values.chunks_exact(width) {
-        out.push(r[a]);
-        out.push(r[b]);
+        out.extend(chosen.iter().map(|&c| r[c]));
     }
     let labels = match label_column {
         None => None,
@@ -112,7 +125,11 @@ pub fn read_table(
             Some(ys)
         }
     };
-    Ok((out, labels))
+    Ok(Table {
+        points: out,
+        dim: chosen.len(),
+        labels,
+    })
 }
 
 /// Delimited text: commas, semicolons, tabs or spaces between fields; an optional

@@ -4,9 +4,12 @@
 
 pub mod density;
 pub mod file;
+pub mod space;
+pub mod target;
 pub mod toy2d;
 
 use crate::error::DataError;
+pub use space::{Allows, Space};
 use std::path::PathBuf;
 
 use rand::SeedableRng as _;
@@ -148,9 +151,18 @@ pub struct DataSpec {
     /// NumPy `.npy` file. A relative path in a preset file is relative to that file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
-    /// The two columns of `file` to use (numbered from 0), when it has more than two.
+    /// A synthetic target of any dimension with a known density instead of a toy set
+    /// (unused when `file` is given).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub columns: Option<(usize, usize)>,
+    pub target: Option<target::Target>,
+    /// The columns of `file` to use as features (numbered from 0, in this order); `None`:
+    /// every column but the labels. Presets written with a pair, `(0, 3)`, still load.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "columns_list_or_pair",
+        default
+    )]
+    pub columns: Option<Vec<usize>>,
     /// The column of `file` that holds class labels (whole numbers from 0), for JEM.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<usize>,
@@ -169,6 +181,7 @@ impl Default for DataSpec {
         Self {
             set: ToySet::EightGaussians,
             file: None,
+            target: None,
             columns: None,
             labels: None,
             size: 12_000,
@@ -186,39 +199,111 @@ impl DataSpec {
         self.noise.unwrap_or_else(|| self.set.default_noise())
     }
 
-    /// The data's name: the toy set's, or the file's name.
+    /// The data's name: the file's, the synthetic target's or the toy set's.
     #[must_use]
     pub fn name(&self) -> String {
-        match &self.file {
-            Some(f) => f.file_name().map_or_else(
+        match (&self.file, &self.target) {
+            (Some(f), _) => f.file_name().map_or_else(
                 || f.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            None => self.set.name().to_string(),
+            (None, Some(t)) => t.name(),
+            (None, None) => self.set.name().to_string(),
+        }
+    }
+
+    /// Where the data come from.
+    #[must_use]
+    pub fn source(&self) -> Source<'_> {
+        match (&self.file, &self.target) {
+            (Some(f), _) => Source::File(f),
+            (None, Some(t)) => Source::Target(t),
+            (None, None) => Source::Toy(self.set),
+        }
+    }
+
+    /// The number of classes the labels name, where that is known before reading the
+    /// data (toy sets and targets; a file's are known once it is read).
+    #[must_use]
+    pub fn classes(&self) -> Option<usize> {
+        match self.source() {
+            Source::File(_) => None,
+            Source::Target(t) => Some(t.classes()),
+            Source::Toy(set) => Some(set.classes()),
         }
     }
 }
 
-/// An axis-aligned box `[lo, hi]` per dimension.
+/// Where a data set comes from: a 2-D toy set, a synthetic target of any dimension, or
+/// the user's file.
 #[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Source<'a> {
+    Toy(ToySet),
+    Target(&'a target::Target),
+    File(&'a std::path::Path),
+}
+
+/// `data.columns` as a list, `[0, 2, 5]`, or (as presets wrote it before) a pair, `(0, 3)`.
+fn columns_list_or_pair<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<usize>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Columns {
+        List(Vec<usize>),
+        Pair((usize, usize)),
+    }
+    Ok(Option::<Columns>::deserialize(d)?.map(|c| match c {
+        Columns::List(v) => v,
+        Columns::Pair((a, b)) => vec![a, b],
+    }))
+}
+
+/// An axis-aligned box `[lo, hi]` per dimension: where uniform starts are drawn and
+/// chains are clamped, and in the plane the region of the quadrature grid and heat map.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DataBox {
-    pub lo: [f32; 2],
-    pub hi: [f32; 2],
+    pub lo: Vec<f32>,
+    pub hi: Vec<f32>,
 }
 
 impl DataBox {
+    /// The square `[−half, half]²`.
     #[must_use]
     pub fn square(half: f32) -> Self {
+        Self::cube(2, half)
+    }
+
+    /// The cube `[−half, half]^dim`.
+    #[must_use]
+    pub fn cube(dim: usize, half: f32) -> Self {
         Self {
-            lo: [-half, -half],
-            hi: [half, half],
+            lo: vec![-half; dim],
+            hi: vec![half; dim],
         }
     }
 
-    /// The box's area (its volume in 2-D).
     #[must_use]
-    pub fn area(&self) -> f64 {
-        f64::from(self.hi[0] - self.lo[0]) * f64::from(self.hi[1] - self.lo[1])
+    pub fn dim(&self) -> usize {
+        self.lo.len()
+    }
+
+    /// The box's volume (its area in the plane).
+    #[must_use]
+    pub fn volume(&self) -> f64 {
+        self.lo
+            .iter()
+            .zip(&self.hi)
+            .map(|(l, h)| f64::from(h - l))
+            .product()
+    }
+
+    /// Whether `row` lies in the box.
+    #[must_use]
+    pub fn contains(&self, row: &[f32]) -> bool {
+        row.iter()
+            .zip(self.lo.iter().zip(&self.hi))
+            .all(|(v, (l, h))| (*l..=*h).contains(v))
     }
 }
 
@@ -227,6 +312,8 @@ impl DataBox {
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub spec: DataSpec,
+    /// Where the points live; `dim` is its dimension.
+    pub space: Space,
     pub dim: usize,
     pub train: Vec<f32>,
     pub test: Vec<f32>,
@@ -246,35 +333,42 @@ impl Dataset {
     /// # Errors
     /// A file that cannot be read or holds no valid table of points.
     pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
-        if spec.file.is_none() {
+        let Some(path) = spec.file.as_deref() else {
             return Ok(Self::generate(spec));
-        }
+        };
         let mut rng = StdRng::seed_from_u64(spec.seed);
-        let path = spec.file.as_deref().unwrap_or(std::path::Path::new(""));
-        let (pts, labels) = file::read_table(path, spec.columns, spec.labels)?;
-        let b = padded_bounds(&pts);
-        let labels = labels.map(|l| {
+        let t = file::read_table(path, spec.columns.as_deref(), spec.labels)?;
+        let b = padded_bounds(&t.points, t.dim);
+        let labels = t.labels.map(|l| {
             let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
             (l, classes)
         });
-        Ok(Self::split(spec, pts, labels, b, &mut rng))
+        Ok(Self::split(spec, t.points, t.dim, labels, b, &mut rng))
     }
 
-    /// Generates a toy set (`spec.file` is ignored).
+    /// Generates a toy set or a synthetic target (`spec.file` is ignored).
     #[must_use]
     pub fn generate(spec: &DataSpec) -> Self {
         let mut rng = StdRng::seed_from_u64(spec.seed);
-        let (pts, labels) = spec.set.generate(spec.size, spec.noise(), &mut rng);
         let mut spec = spec.clone();
         spec.file = None;
+        if let Some(t) = &spec.target {
+            let (pts, labels) = t.sample(spec.size, &mut rng);
+            let (lo, hi) = t.bounds();
+            let classes = t.classes();
+            let labels = (classes > 0).then_some((labels, classes));
+            return Self::split(&spec, pts, t.dim(), labels, DataBox { lo, hi }, &mut rng);
+        }
+        let (pts, labels) = spec.set.generate(spec.size, spec.noise(), &mut rng);
         let b = DataBox::square(spec.set.half_width());
         let classes = spec.set.classes();
-        Self::split(&spec, pts, Some((labels, classes)), b, &mut rng)
+        Self::split(&spec, pts, 2, Some((labels, classes)), b, &mut rng)
     }
 
     fn split(
         spec: &DataSpec,
         pts: Vec<f32>,
+        dim: usize,
         labels: Option<(Vec<u32>, usize)>,
         data_box: DataBox,
         rng: &mut StdRng,
@@ -283,19 +377,21 @@ impl Dataset {
         // circles and rings generate their parts one after another; files are often
         // sorted). Labels travel with their points.
         let (label_list, classes) = labels.unwrap_or_default();
-        let mut rows: Vec<([f32; 2], u32)> = pts
-            .chunks_exact(2)
-            .enumerate()
-            .map(|(i, r)| ([r[0], r[1]], label_list.get(i).copied().unwrap_or(0)))
+        let n = pts.len() / dim.max(1);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(rng);
+        let pts: Vec<f32> = order
+            .iter()
+            .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied())
             .collect();
-        rows.shuffle(rng);
-        let pts: Vec<f32> = rows.iter().flat_map(|(p, _)| *p).collect();
         let all_labels: Vec<u32> = if classes > 0 {
-            rows.iter().map(|(_, l)| *l).collect()
+            order
+                .iter()
+                .map(|&i| label_list.get(i).copied().unwrap_or(0))
+                .collect()
         } else {
             Vec::new()
         };
-        let n = rows.len();
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
@@ -303,8 +399,8 @@ impl Dataset {
         )]
         let n_test = ((n as f32) * spec.held_out).round() as usize;
         let n_test = n_test.min(n.saturating_sub(1));
-        let test = pts[..2 * n_test].to_vec();
-        let train = pts[2 * n_test..].to_vec();
+        let test = pts[..dim * n_test].to_vec();
+        let train = pts[dim * n_test..].to_vec();
         let (test_labels, train_labels) = if classes > 0 {
             (all_labels[..n_test].to_vec(), all_labels[n_test..].to_vec())
         } else {
@@ -312,7 +408,8 @@ impl Dataset {
         };
         Self {
             spec: spec.clone(),
-            dim: 2,
+            space: Space::of_dim(dim),
+            dim,
             train,
             test,
             train_labels,
@@ -335,34 +432,47 @@ impl Dataset {
     /// The true NLL (nats) of the held-out split, where the density is known.
     #[must_use]
     pub fn true_nll(&self) -> Option<f64> {
-        if self.spec.file.is_some() {
-            return None;
+        let n = self.n_test().max(1) as f64;
+        match self.spec.source() {
+            Source::File(_) => None,
+            Source::Target(t) => {
+                let mut row = vec![0.0_f64; self.dim];
+                let sum: f64 = self
+                    .test
+                    .chunks_exact(self.dim)
+                    .map(|r| {
+                        for (o, v) in row.iter_mut().zip(r) {
+                            *o = f64::from(*v);
+                        }
+                        -t.log_density(&row)
+                    })
+                    .sum();
+                Some(sum / n)
+            }
+            Source::Toy(set) => {
+                let noise = self.spec.noise();
+                let mut sum = 0.0;
+                for r in self.test.chunks_exact(2) {
+                    sum -= set.log_density([f64::from(r[0]), f64::from(r[1])], noise)?;
+                }
+                Some(sum / n)
+            }
         }
-        let noise = self.spec.noise();
-        let mut sum = 0.0;
-        for r in self.test.chunks_exact(2) {
-            sum -= self
-                .spec
-                .set
-                .log_density([f64::from(r[0]), f64::from(r[1])], noise)?;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        Some(sum / self.n_test().max(1) as f64)
     }
 }
 
 /// The points' bounding box, widened by a tenth of its extent on every side (so that the
 /// quadrature grid and the heat map cover the data's tails), at least 0.1 wide.
-fn padded_bounds(pts: &[f32]) -> DataBox {
-    let mut lo = [f32::INFINITY; 2];
-    let mut hi = [f32::NEG_INFINITY; 2];
-    for r in pts.chunks_exact(2) {
-        for j in 0..2 {
+fn padded_bounds(pts: &[f32], dim: usize) -> DataBox {
+    let mut lo = vec![f32::INFINITY; dim];
+    let mut hi = vec![f32::NEG_INFINITY; dim];
+    for r in pts.chunks_exact(dim) {
+        for j in 0..dim {
             lo[j] = lo[j].min(r[j]);
             hi[j] = hi[j].max(r[j]);
         }
     }
-    for j in 0..2 {
+    for j in 0..dim {
         let pad = ((hi[j] - lo[j]) * 0.1).max(0.05);
         lo[j] -= pad;
         hi[j] += pad;

@@ -43,7 +43,7 @@ pub fn grid_model(arch: &Architecture, params: &[f32], b: &DataBox, g: usize) ->
         .map(|e| (-f64::from(*e) - lse).exp())
         .collect();
     GridModel {
-        data_box: *b,
+        data_box: b.clone(),
         grid: g,
         points,
         energies,

@@ -1,5 +1,72 @@
-//! Evaluation: the exact log-likelihood, sample term and sampler in 2-D by quadrature.
+//! Evaluation: log Z by quadrature in the plane (exact up to the grid) or by annealed
+//! importance sampling anywhere, chosen once from the data's space; the exact sample term
+//! and sampler in the plane, a reference sample term from long MALA chains elsewhere.
 
 pub mod ais;
 pub mod exact;
 pub mod quadrature;
+pub mod reference;
+
+/// How log Z is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Quadrature on a grid over the data box: exact up to the grid, over the box only.
+    Quadrature,
+    /// Annealed importance sampling from a base fitted to the data: an estimate with a
+    /// standard error, over the whole space.
+    Ais,
+}
+
+impl Method {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quadrature => "quadrature",
+            Self::Ais => "AIS",
+        }
+    }
+}
+
+/// log Z with its standard error (0 for quadrature) and how it was obtained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogZ {
+    pub log_z: f64,
+    pub stderr: f64,
+    pub method: Method,
+}
+
+/// The evaluator a session uses, chosen once from what its space allows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluator {
+    Quadrature { grid: usize },
+    Ais(ais::AisSpec),
+}
+
+impl Evaluator {
+    /// Quadrature where the space has a grid, AIS with the preset's settings elsewhere.
+    #[must_use]
+    pub fn for_space(space: crate::data::Space, eval: &crate::preset::EvalSpec) -> Self {
+        if space.allows().quadrature {
+            Self::Quadrature { grid: eval.grid }
+        } else {
+            Self::Ais(eval.ais_spec())
+        }
+    }
+
+    #[must_use]
+    pub fn method(&self) -> Method {
+        match self {
+            Self::Quadrature { .. } => Method::Quadrature,
+            Self::Ais(_) => Method::Ais,
+        }
+    }
+
+    /// Energy evaluations one estimate costs (for the window to show).
+    #[must_use]
+    pub fn cost(&self) -> usize {
+        match self {
+            Self::Quadrature { grid } => grid * grid,
+            Self::Ais(s) => s.chains * s.temperatures * (1 + s.steps_per_temperature),
+        }
+    }
+}

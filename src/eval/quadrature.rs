@@ -29,7 +29,7 @@ pub fn grid_points(b: &DataBox, g: usize) -> Vec<f32> {
 pub fn log_cell_area(b: &DataBox, g: usize) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let n = (g * g) as f64;
-    (b.area() / n).ln()
+    (b.volume() / n).ln()
 }
 
 /// logsumexp(−e) in f64.

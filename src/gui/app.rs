@@ -342,25 +342,16 @@ impl WorkbenchApp {
     }
 
     /// Trains on the points of a CSV or NPY file from now on (asking first if that resets
-    /// a trained model). A file with more than two columns starts with columns 0 and 1.
-    /// A file that cannot be used changes nothing and says why.
+    /// a trained model): every column is a feature until Data says otherwise. A file that
+    /// cannot be used changes nothing and says why.
     pub fn use_data_file(&mut self, path: &Path) {
         let mut data = self.state.preset.data.clone();
         data.file = Some(path.to_path_buf());
         data.columns = None;
+        data.labels = None;
         if let Err(e) = Dataset::load(&data) {
-            let mut two = data.clone();
-            two.columns = Some((0, 1));
-            if Dataset::load(&two).is_ok() {
-                self.message(
-                    false,
-                    format!("{e}; using columns 0 and 1 (change them under Data)"),
-                );
-                data = two;
-            } else {
-                self.message(true, e.to_string());
-                return;
-            }
+            self.message(true, e.to_string());
+            return;
         }
         self.state.preset.data = data;
         self.remember(path);
@@ -387,8 +378,8 @@ impl WorkbenchApp {
     /// Loads a model file (its preset and parameters); a broken one changes nothing.
     pub fn load_model(&mut self, path: &Path) {
         match crate::export::load(path) {
-            Ok((p, params)) => {
-                if let Err(e) = self.start_over(p, Some(params)) {
+            Ok(m) => {
+                if let Err(e) = self.start_over(m.preset, Some(m.params)) {
                     self.message(true, format!("{}: {e}", path.display()));
                     return;
                 }
@@ -823,7 +814,12 @@ impl WorkbenchApp {
             egui::CollapsingHeader::new("Objective and optimiser")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::objective_ui(ui, &mut self.state.preset, self.data.classes);
+                    panels::objective_ui(
+                        ui,
+                        &mut self.state.preset,
+                        self.data.classes,
+                        self.data.space,
+                    );
                 });
             egui::CollapsingHeader::new("Run")
                 .default_open(true)

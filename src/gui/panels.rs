@@ -1,6 +1,7 @@
 //! The left column's editors. Each edits one part of the draft preset and nothing else;
 //! the app decides what the edit means for the running experiment.
 
+use crate::data::Space;
 use crate::data::{DataSpec, ToySet};
 use crate::device::DeviceSpec;
 use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
@@ -33,16 +34,8 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
             ui.label("Points");
             ui.label(format!("{n_points}"));
             ui.end_row();
-            let mut cols = d.columns.unwrap_or((0, 1));
-            row(ui, "Columns", "The two columns of the file used as x and y (numbered from 0).", |ui| {
-                ui.horizontal(|ui| {
-                    let a = ui.add(DragValue::new(&mut cols.0).range(0..=999)).accessible_name("x column");
-                    let b = ui.add(DragValue::new(&mut cols.1).range(0..=999)).accessible_name("y column");
-                    if (a.changed() || b.changed()) && cols.0 != cols.1 {
-                        d.columns = Some(cols);
-                    }
-                })
-                .response
+            row(ui, "Columns", "The file's columns used as features, numbered from 0 and separated by commas (e.g. 0, 2, 5); empty: every column but the labels. Enter applies.", |ui| {
+                columns_field(ui, &mut d.columns)
             });
             let mut has_labels = d.labels.is_some();
             let mut label_col = d.labels.unwrap_or(2);
@@ -343,13 +336,20 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
 
 /// The objective (maximum likelihood or JEM), the optimiser and the evaluation settings.
 /// `data_classes` is the number of classes of the loaded data (0: unlabelled).
-pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize) {
+pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Space) {
     let classes = data_classes;
     let labelled = data_classes >= 2;
     let Preset {
         objective: ObjectiveSpec { alpha, kind },
         optimizer: o,
-        eval: EvalSpec { eval_every, grid },
+        eval:
+            EvalSpec {
+                eval_every,
+                grid,
+                ais_chains,
+                ais_temperatures,
+                ..
+            },
         model,
         ..
     } = p;
@@ -489,18 +489,49 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize) {
                 },
             );
             o.clip_grad_norm = clip.then_some(value);
+            let allows = space.allows();
+            let how = if allows.quadrature {
+                "by quadrature over the data box (exact up to the grid)"
+            } else {
+                "by AIS (an estimate with its standard error; no grid outside the plane)"
+            };
             row(
                 ui,
                 "NLL every",
-                "Evaluate the held-out NLL by quadrature every this many steps.",
+                &format!("Evaluate the held-out NLL {how} every this many steps."),
                 |ui| ui.add(DragValue::new(eval_every).range(0..=100_000)),
             );
-            row(
-                ui,
-                "Grid",
-                "Points per side of the quadrature grid.",
-                |ui| ui.add(DragValue::new(grid).range(8..=1024)),
-            );
+            if allows.quadrature {
+                row(
+                    ui,
+                    "Grid",
+                    "Points per side of the quadrature grid.",
+                    |ui| ui.add(DragValue::new(grid).range(8..=1024)),
+                );
+            } else {
+                row(
+                    ui,
+                    "AIS chains",
+                    "Chains of each AIS estimate of log Z.",
+                    |ui| ui.add(DragValue::new(ais_chains).range(2..=100_000)),
+                );
+                row(
+                    ui,
+                    "AIS temperatures",
+                    "Intermediate distributions from the base to the model.",
+                    |ui| ui.add(DragValue::new(ais_temperatures).range(1..=100_000)),
+                );
+                let cost = crate::eval::Evaluator::Ais(crate::eval::ais::AisSpec {
+                    chains: *ais_chains,
+                    temperatures: *ais_temperatures,
+                    ..crate::eval::ais::AisSpec::default()
+                })
+                .cost();
+                ui.label("");
+                ui.label(format!("≈ {:.1} M energy evaluations per estimate", cost as f64 / 1e6))
+                    .on_hover_text("Each AIS estimate runs chains × temperatures × (1 + MALA steps) energy and gradient evaluations.");
+                ui.end_row();
+            }
         });
 }
 
@@ -545,4 +576,42 @@ pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
             |ui| ui.add(DragValue::new(&mut p.seed)),
         );
     });
+}
+
+/// The list of feature columns as text (`0, 2, 5`; empty: all), applied on Enter or
+/// when the field loses focus, when it parses; the text being typed is kept in egui's
+/// memory meanwhile.
+fn columns_field(ui: &mut egui::Ui, columns: &mut Option<Vec<usize>>) -> egui::Response {
+    let shown = columns.as_ref().map_or(String::new(), |c| {
+        c.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let id = ui.id().with("feature columns");
+    let mut text = ui
+        .data_mut(|m| m.get_temp::<String>(id))
+        .unwrap_or_else(|| shown.clone());
+    let r = ui.add(
+        egui::TextEdit::singleline(&mut text)
+            .hint_text("all")
+            .desired_width(110.0),
+    );
+    if r.lost_focus() {
+        let parsed: Result<Vec<usize>, _> = text
+            .split([',', ' ', ';'])
+            .filter(|t| !t.is_empty())
+            .map(str::parse::<usize>)
+            .collect();
+        if let Ok(list) = parsed {
+            let mut seen = std::collections::BTreeSet::new();
+            if list.iter().all(|c| seen.insert(*c)) {
+                *columns = (!list.is_empty()).then_some(list);
+            }
+        }
+        ui.data_mut(|m| m.remove::<String>(id));
+    } else if r.has_focus() {
+        ui.data_mut(|m| m.insert_temp(id, text));
+    }
+    r
 }

@@ -109,7 +109,7 @@ pub fn samples_ui(
     opts: &SamplesOptions,
     class_samples: Option<&(usize, Vec<f32>)>,
 ) {
-    let b = data.data_box;
+    let b = &data.data_box;
     let hist_h = if opts.show_buffer { 120.0 } else { 0.0 };
     let plot_h = (ui.available_height() - hist_h - 8.0).max(200.0);
     Plot::new("samples_plot")
@@ -401,7 +401,7 @@ pub fn view_png(
         let c = heat.pixels[j.min(g - 1) * g + i.min(g - 1)];
         *p = image::Rgba([c.r(), c.g(), c.b(), 255]);
     }
-    let b = data.data_box;
+    let b = &data.data_box;
     let mut dot = |x: f32, y: f32, c: Color32, r: i64| {
         let fx = (x - b.lo[0]) / (b.hi[0] - b.lo[0]);
         let fy = (b.hi[1] - y) / (b.hi[1] - b.lo[1]);

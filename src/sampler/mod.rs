@@ -220,9 +220,10 @@ pub fn temperature_warning(t: f32) -> Option<String> {
 
 /// Fills `x` with uniform points in the box.
 pub fn uniform_in_box(b: &DataBox, x: &mut [f32], rng: &mut impl Rng) {
-    for row in x.chunks_exact_mut(2) {
-        row[0] = rng.random_range(b.lo[0]..b.hi[0]);
-        row[1] = rng.random_range(b.lo[1]..b.hi[1]);
+    for row in x.chunks_exact_mut(b.dim().max(1)) {
+        for (v, (lo, hi)) in row.iter_mut().zip(b.lo.iter().zip(&b.hi)) {
+            *v = rng.random_range(*lo..*hi);
+        }
     }
 }
 
@@ -280,12 +281,9 @@ fn energy_grad(
     }
 }
 
-/// Whether the first two coordinates of `row` lie in the box.
+/// Whether `row` lies in the box.
 fn in_box(row: &[f32], b: &DataBox) -> bool {
-    row.iter()
-        .take(2)
-        .enumerate()
-        .all(|(j, v)| (b.lo[j]..=b.hi[j]).contains(v))
+    b.contains(row)
 }
 
 /// The Metropolis test for one chain: accept when u < exp(log_ratio), never for a
@@ -649,15 +647,9 @@ pub fn run_autograd(
     };
     let (normals, uniforms) = draws_like_the_fast_sampler(spec, steps, rows, dim, rng);
     let mut stats = Acceptance::default();
-    // The box as (1, dim) bounds on the first two columns (the others unbounded).
-    let bound = |v: [f32; 2], other: f32| -> candle_core::Result<Tensor> {
-        let row: Vec<f32> = (0..dim).map(|j| if j < 2 { v[j] } else { other }).collect();
-        Tensor::from_vec(row, (1, dim), &dev)
-    };
-    let (lo, hi) = (
-        bound(data_box.lo, f32::NEG_INFINITY)?,
-        bound(data_box.hi, f32::INFINITY)?,
-    );
+    // The box as (1, dim) bounds.
+    let bound = |v: &[f32]| Tensor::from_slice(v, (1, dim), &dev);
+    let (lo, hi) = (bound(&data_box.lo)?, bound(&data_box.hi)?);
     let sq_norms = |t: &Tensor| -> candle_core::Result<Vec<f64>> {
         Ok(t.sqr()?
             .sum(D::Minus1)?

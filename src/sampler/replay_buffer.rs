@@ -17,10 +17,11 @@ pub struct ReplayBuffer {
 impl ReplayBuffer {
     /// A buffer of `size` points uniform in the box.
     pub fn new(size: usize, data_box: &DataBox, rng: &mut impl Rng) -> Self {
-        let mut points = vec![0.0; size * 2];
+        let dim = data_box.dim();
+        let mut points = vec![0.0; size * dim];
         uniform_in_box(data_box, &mut points, rng);
         Self {
-            dim: 2,
+            dim,
             points,
             ages: vec![0; size],
             drawn: Vec::new(),

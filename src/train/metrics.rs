@@ -39,6 +39,20 @@ pub struct StepMetrics {
     pub sample_term_rel_err: Option<f64>,
     /// Model NLL − true NLL (where the data's density is known), on evaluation steps.
     pub kl_gap: Option<f64>,
+    /// The standard error of `nll` where log Z is an AIS estimate (outside the plane).
+    #[serde(default)]
+    pub nll_stderr: Option<f64>,
+    /// cos(g_sample, g_ref) against the reference sample term of long MALA chains
+    /// (outside the plane, where no exact term exists), on evaluation steps.
+    #[serde(default)]
+    pub sample_term_cos_reference: Option<f64>,
+    /// ‖g_sample − g_ref‖ / ‖g_ref‖, on evaluation steps outside the plane.
+    #[serde(default)]
+    pub sample_term_rel_err_reference: Option<f64>,
+    /// The reference chains' split-R̂ (the largest over the energy and the first
+    /// coordinates): near 1 they can be trusted.
+    #[serde(default)]
+    pub reference_rhat: Option<f64>,
     /// The fraction of proposals the sampler accepted this step (MALA, HMC).
     #[serde(default)]
     pub acceptance: Option<f64>,
@@ -65,7 +79,7 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size";
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]
@@ -97,6 +111,10 @@ impl StepMetrics {
             self.accuracy,
             self.ece,
             self.step_size,
+            self.nll_stderr,
+            self.sample_term_cos_reference,
+            self.sample_term_rel_err_reference,
+            self.reference_rhat,
         ] {
             s.push(',');
             if let Some(v) = v {
@@ -133,15 +151,31 @@ impl LagMonitor {
     /// Above this the monitor re-arms.
     pub const RECOVERED_COS: f64 = 0.9;
 
-    /// A warning for this step, if it is the first step of a lag.
+    /// A warning for this step, if it is the first step of a lag: against the exact
+    /// sample term in the plane, against the reference chains' elsewhere.
     pub fn check(&mut self, m: &StepMetrics) -> Option<String> {
-        let c = m.sample_term_cos_exact?;
+        let (c, err, against) = match (m.sample_term_cos_exact, m.sample_term_cos_reference) {
+            (Some(c), _) => (
+                c,
+                m.sample_term_rel_err,
+                "g*_sample) against the exact sample term",
+            ),
+            (None, Some(c)) => (
+                c,
+                m.sample_term_rel_err_reference,
+                "g_ref) against the reference sample term of long MALA chains",
+            ),
+            (None, None) => return None,
+        };
         if c < Self::LAG_COS && !self.warned {
             self.warned = true;
+            let rhat = m.reference_rhat.map_or(String::new(), |r| {
+                format!("; the reference chains' R̂ is {r:.3}")
+            });
             return Some(format!(
-                "step {}: the sampler no longer follows the model: cos(g_sample, g*_sample) = {c:.2} against the exact sample term (relative error {:.2}); try a smaller step size, more steps, or MALA/HMC",
+                "step {}: the sampler no longer follows the model: cos(g_sample, {against} is {c:.2} (relative error {:.2}{rhat}); try a smaller step size, more steps, or MALA/HMC",
                 m.step,
-                m.sample_term_rel_err.unwrap_or(f64::NAN)
+                err.unwrap_or(f64::NAN)
             ));
         }
         if c > Self::RECOVERED_COS {
@@ -169,6 +203,10 @@ mod tests {
             sample_term_cos_exact: cos,
             sample_term_rel_err: cos.map(|c| 1.0 - c),
             kl_gap: None,
+            nll_stderr: None,
+            sample_term_cos_reference: None,
+            sample_term_rel_err_reference: None,
+            reference_rhat: None,
             acceptance: None,
             step_size: None,
             ce_loss: None,

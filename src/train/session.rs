@@ -9,6 +9,8 @@ use crate::energy::fast::{RowWeights, Workspace};
 use crate::energy::{Architecture, init_params};
 use crate::error::{DataError, TrainError};
 use crate::eval::exact;
+use crate::eval::reference::ReferenceChains;
+use crate::eval::{Evaluator, Method};
 use crate::optim::Optimizer;
 use crate::preset::Engine;
 use crate::preset::Preset;
@@ -20,14 +22,18 @@ use std::time::Instant;
 /// Energies beyond this magnitude count as divergence.
 pub const ENERGY_LIMIT: f64 = 1e6;
 
-/// The result of evaluating the model on the quadrature grid.
+/// The result of evaluating the model: log Z by the session's evaluator and the held-out
+/// NLL, with the energy grid in the plane.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
-    /// log Z by quadrature over the data box.
+    /// log Z: by quadrature over the data box (the plane) or AIS (elsewhere).
     pub log_z: f64,
-    /// Mean NLL of the held-out split, nats.
+    /// Its standard error (0 for quadrature).
+    pub stderr: f64,
+    pub method: Method,
+    /// Mean NLL of the held-out split, nats (its standard error is `stderr`).
     pub nll: f64,
-    /// E on the grid (row-major, x fastest), `grid × grid`.
+    /// E on the grid (row-major, x fastest), `grid × grid`; empty outside the plane.
     pub energies: Vec<f32>,
     pub grid: usize,
 }
@@ -133,6 +139,14 @@ pub struct Session {
     /// The adapted step size of MALA or HMC, when the preset asks for a target
     /// acceptance rate.
     adapter: Option<crate::sampler::StepAdapter>,
+    /// How log Z is obtained, chosen once from the data's space.
+    evaluator: Evaluator,
+    /// Long MALA chains for the reference sample term (outside the plane), kept from one
+    /// evaluation to the next.
+    reference: Option<ReferenceChains>,
+    /// Random numbers of evaluation (AIS, the reference chains), apart from training's,
+    /// so that evaluating does not change the run.
+    eval_rng: StdRng,
 }
 
 /// The candle device when the preset asks for the autograd engine or a device other than
@@ -188,20 +202,25 @@ impl Session {
     /// A session that starts from given parameters (a loaded model).
     ///
     /// # Errors
-    /// The preset's data file cannot be read or is not a table of points.
-    ///
-    /// # Panics
-    /// If `params` does not fit the preset's network.
+    /// The preset's data file cannot be read or is not a table of points, or the data's
+    /// dimension does not fit the parameters.
     pub fn from_params(preset: &Preset, params: Vec<f32>) -> Result<Self, DataError> {
         let rng = StdRng::seed_from_u64(preset.seed);
         let data = Dataset::load(&preset.data)?;
         preset.check_against(&data)?;
         let arch = Architecture::new(&preset.model, data.dim);
-        assert_eq!(
-            params.len(),
-            arch.n_params,
-            "parameters do not fit the network"
-        );
+        if params.len() != arch.n_params {
+            return Err(DataError::new(
+                std::path::Path::new(&preset.data.name()),
+                None,
+                format!(
+                    "the model has {} parameters, but its network on these {} needs {}: the data do not fit the model's input",
+                    params.len(),
+                    data.space.describe(),
+                    arch.n_params
+                ),
+            ));
+        }
         Ok(Self::with_params(preset, data, arch, params, rng))
     }
 
@@ -221,6 +240,7 @@ impl Session {
         let n = arch.n_params;
         let opt = Optimizer::new(n);
         let (candle_device, device_message) = candle_device_for(preset);
+        let space = data.space;
         Self {
             preset: preset.clone(),
             sampler: Sampler::new(Workspace::new(&arch)),
@@ -257,6 +277,9 @@ impl Session {
             chain_paths: None,
             acceptance: Acceptance::default(),
             adapter: None,
+            evaluator: Evaluator::for_space(space, &preset.eval),
+            reference: None,
+            eval_rng: StdRng::seed_from_u64(preset.seed ^ 0xE7A1_5EED),
         }
     }
 
@@ -337,6 +360,9 @@ impl Session {
         if p.engine != self.preset.engine || p.device != self.preset.device {
             (self.candle_device, self.device_message) = candle_device_for(p);
         }
+        if p.eval != self.preset.eval {
+            self.evaluator = Evaluator::for_space(self.data.space, &p.eval);
+        }
         self.preset = p.clone();
         true
     }
@@ -344,41 +370,73 @@ impl Session {
     /// Energies of rows of `x` (row-major, `n × 2`).
     pub fn energy(&mut self, x: &[f32]) -> Vec<f32> {
         let mut e = vec![0.0; x.len() / self.data.dim];
-        for (xs, es) in x.chunks(2 * 4096).zip(e.chunks_mut(4096)) {
+        for (xs, es) in x.chunks(self.data.dim * 4096).zip(e.chunks_mut(4096)) {
             self.eval_ws.energy(&self.params, xs, es);
         }
         e
     }
 
-    /// log Z by quadrature, the held-out NLL and the energy grid.
-    pub fn evaluate(&mut self) -> Evaluation {
-        self.evaluate_grid(self.preset.eval.grid)
+    /// How this session obtains log Z.
+    #[must_use]
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
     }
 
-    /// As [`Session::evaluate`] on a `g × g` grid.
+    /// log Z by the session's evaluator (quadrature in the plane, AIS elsewhere), the
+    /// held-out NLL and, in the plane, the energy grid.
+    pub fn evaluate(&mut self) -> Evaluation {
+        match self.evaluator.clone() {
+            Evaluator::Quadrature { grid } => self.evaluate_grid(grid),
+            Evaluator::Ais(spec) => {
+                let mut rng = self.eval_rng.clone();
+                let (r, _) = self.ais(&spec, &mut rng);
+                self.eval_rng = rng;
+                let test = self.data.test.clone();
+                let e_test = self.energy(&test);
+                Evaluation {
+                    log_z: r.forward.log_z,
+                    stderr: r.forward.stderr,
+                    method: Method::Ais,
+                    nll: mean(&e_test) + r.forward.log_z,
+                    energies: Vec::new(),
+                    grid: 0,
+                }
+            }
+        }
+    }
+
+    /// log Z by quadrature on a `g × g` grid over the data box, the held-out NLL and the
+    /// grid's energies. Only the plane has a grid: elsewhere this is [`Session::evaluate`].
     pub fn evaluate_grid(&mut self, g: usize) -> Evaluation {
+        if !self.data.space.allows().quadrature {
+            return self.evaluate();
+        }
         // The grid in parallel chunks (independent of the thread count).
         let m = exact::grid_model(&self.arch, &self.params, &self.data.data_box, g);
         let test = self.data.test.clone();
         let e_test = self.energy(&test);
         Evaluation {
             log_z: m.log_z,
+            stderr: 0.0,
+            method: Method::Quadrature,
             nll: mean(&e_test) + m.log_z,
             energies: m.energies,
             grid: g,
         }
     }
 
-    /// log Z of the current model by AIS from a base fitted to the training data; in 2-D
-    /// also in reverse from exact grid samples. Returns quadrature's log Z (2-D) beside it.
+    /// log Z of the current model by AIS from a base fitted to the training data; in the
+    /// plane also in reverse from exact grid samples. Returns quadrature's log Z (the
+    /// plane) beside it.
     pub fn ais(
         &self,
         spec: &crate::eval::ais::AisSpec,
         rng: &mut impl rand::Rng,
     ) -> (crate::eval::ais::AisResult, Option<f64>) {
         use crate::eval::ais;
-        let base = ais::Base::fit(spec.base, &self.data.train, self.data.dim);
-        let grid = (self.data.dim == 2).then(|| {
+        let d = self.data.dim;
+        let base = ais::Base::fit(spec.base, &self.data.train, d);
+        let grid = self.data.space.allows().quadrature.then(|| {
             exact::grid_model(
                 &self.arch,
                 &self.params,
@@ -387,7 +445,7 @@ impl Session {
             )
         });
         let model_samples = grid.as_ref().map(|m| {
-            let mut xs = vec![0.0_f32; 2 * spec.chains];
+            let mut xs = vec![0.0_f32; d * spec.chains];
             exact::sample(m, &mut xs, rng);
             xs
         });
@@ -399,6 +457,42 @@ impl Session {
             rng,
         );
         (result, grid.map(|m| m.log_z))
+    }
+
+    /// Advances the reference chains (started from the replay buffer, the sampler's
+    /// batch or noise the first time) and compares the sampler's last sample term with
+    /// theirs: (cosine, relative error, R̂).
+    fn reference_comparison(&mut self) -> (f64, f64, f64) {
+        let d = self.data.dim;
+        let m = self.preset.eval.reference_chains;
+        let mut rng = self.eval_rng.clone();
+        let reference = self.reference.get_or_insert_with(|| {
+            let mut start = vec![0.0_f32; m * d];
+            match &self.buffer {
+                Some(buf) => {
+                    for row in start.chunks_exact_mut(d) {
+                        let k = rng.random_range(0..buf.len());
+                        row.copy_from_slice(&buf.points[k * d..(k + 1) * d]);
+                    }
+                }
+                None => uniform_in_box(&self.data.data_box, &mut start, &mut rng),
+            }
+            let step = match self.preset.sampler.kind {
+                SamplerKind::Mala { step_size } => step_size,
+                _ => 0.01,
+            };
+            ReferenceChains::new(start, d, step)
+        });
+        let r = reference.advance(
+            &self.arch,
+            &self.params,
+            self.preset.eval.reference_steps,
+            &self.data.data_box,
+            &mut rng,
+        );
+        self.eval_rng = rng;
+        let (c, e) = exact::compare(&self.g_sample, &r.term);
+        (c, e, r.rhat)
     }
 
     fn draw_batches(&mut self) {
@@ -520,20 +614,25 @@ impl Session {
         }
         let every = self.preset.eval.eval_every;
         let eval_step = every > 0 && next.is_multiple_of(every);
-        // The exact sample term at the parameters the estimate was computed at.
-        let (cos_exact, rel_err) = if eval_step {
-            let m = exact::grid_model(
-                &self.arch,
-                &self.params,
-                &self.data.data_box,
-                self.preset.eval.grid,
-            );
-            let g_star = exact::exact_sample_term(&self.arch, &self.params, &m);
-            let (c, r) = exact::compare(&self.g_sample, &g_star);
-            (Some(c), Some(r))
-        } else {
-            (None, None)
-        };
+        // The sampler's term against the truth at the parameters the estimate was made
+        // at: the exact sample term in the plane, the reference chains' elsewhere.
+        let (mut cos_exact, mut rel_err) = (None, None);
+        let mut reference = None;
+        if eval_step {
+            if self.data.space.allows().exact_sample_term {
+                let m = exact::grid_model(
+                    &self.arch,
+                    &self.params,
+                    &self.data.data_box,
+                    self.preset.eval.grid,
+                );
+                let g_star = exact::exact_sample_term(&self.arch, &self.params, &m);
+                let (c, r) = exact::compare(&self.g_sample, &g_star);
+                (cos_exact, rel_err) = (Some(c), Some(r));
+            } else {
+                reference = Some(self.reference_comparison());
+            }
+        }
         let opt_spec = self.preset.optimizer.clone();
         let mut g = std::mem::take(&mut self.g_total);
         let total_norm = self.opt.step(&opt_spec, &mut self.params, &mut g);
@@ -553,7 +652,12 @@ impl Session {
             })
             .collect();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let nll = eval_step.then(|| self.evaluate().nll);
+        let evaluation = eval_step.then(|| self.evaluate());
+        let nll = evaluation.as_ref().map(|e| e.nll);
+        let nll_stderr = evaluation
+            .as_ref()
+            .filter(|e| e.method == Method::Ais)
+            .map(|e| e.stderr);
         let classes = if eval_step { self.classify() } else { None };
         if self.step.is_multiple_of(50) || nll.is_some() {
             self.last_good = self.snapshot();
@@ -570,6 +674,10 @@ impl Session {
             nll,
             sample_term_cos_exact: cos_exact,
             sample_term_rel_err: rel_err,
+            nll_stderr,
+            sample_term_cos_reference: reference.map(|r| r.0),
+            sample_term_rel_err_reference: reference.map(|r| r.1),
+            reference_rhat: reference.map(|r| r.2),
             kl_gap: nll.zip(self.true_nll).map(|(n, t)| n - t),
             acceptance: self.acceptance.rate(),
             step_size: step_used.map(f64::from),
@@ -849,6 +957,7 @@ impl Session {
         self.buffer.clone_from(&good.buffer);
         self.adapter = good.adapter;
         self.step = good.step;
+        self.reference = None;
         self.x_neg.clear();
         self.chain_paths = self.chain_paths.take().map(|(n, mut p)| {
             p.clear();

@@ -274,7 +274,12 @@ impl Worker {
                 }
             }
             Command::Export(path) => {
-                let r = crate::export::save(&path, self.session.preset(), self.session.params());
+                let r = crate::export::save(
+                    &path,
+                    self.session.preset(),
+                    &self.session.data().space.input_shape(),
+                    self.session.params(),
+                );
                 let e = match r {
                     Ok(()) => Event::Saved(path),
                     Err(e) => Event::Failed(e.to_string()),
