@@ -4,6 +4,7 @@
 
 pub mod density;
 pub mod file;
+pub mod projection;
 pub mod space;
 pub mod target;
 pub mod toy2d;

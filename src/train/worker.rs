@@ -4,6 +4,7 @@
 
 use super::metrics::{StepMetrics, to_csv};
 use super::session::Session;
+use crate::data::projection::{Projection, ProjectionKind};
 use crate::error::TrainError;
 use crate::preset::Preset;
 use std::path::PathBuf;
@@ -36,28 +37,61 @@ pub enum Command {
     ChainPaths(usize),
     /// For a classifier: draws from the class-conditional p(x | y) of this class.
     ClassSamples(usize),
+    /// Project points of more than two dimensions this way in the views.
+    Project(ProjectionKind),
     /// End the thread.
     Stop,
 }
 
-/// A snapshot of what the sampler and the model look like now.
+/// A snapshot of what the sampler and the model look like now: at most what is drawn.
 #[derive(Debug, Clone)]
 pub struct View {
     pub step: usize,
-    /// The sampler's latest batch, row-major `n × 2`.
+    /// The sampler's latest batch as 2-D points, row-major `n × 2`: in the plane as they
+    /// are, elsewhere projected on the view's axes.
     pub samples: Vec<f32>,
-    /// The replay buffer's points and chain ages, when there is one.
+    /// The replay buffer's points (2-D or projected, at most [`VIEW_POINTS`] outside the
+    /// plane) and chain ages, when there is one.
     pub buffer: Option<(Vec<f32>, Vec<u32>)>,
-    /// Chain paths: `(chains, positions)`, positions row-major `(steps+1) × chains × 2`.
+    /// Chain paths: `(chains, positions)`, positions row-major `(steps+1) × chains × 2`
+    /// (projected outside the plane).
     pub paths: Option<(usize, Vec<f32>)>,
-    /// Energies on a `grid × grid` grid over the data box (x fastest) and their log Z.
+    /// Outside the plane: the training data projected like the samples, and the axes'
+    /// names. `None` in the plane, where the window draws the data itself.
+    pub projection: Option<ProjectedData>,
+    /// Energies on a `grid × grid` grid over the data box (x fastest) and their log Z
+    /// (the plane only; empty elsewhere).
     pub energies: Vec<f32>,
     pub grid: usize,
     pub log_z: f64,
-    /// For a classifier (K logits): the most probable class on the same grid and its
-    /// probability.
+    /// For a classifier (K logits) in the plane: the most probable class on the same
+    /// grid and its probability.
     pub classes: Option<(Vec<u32>, Vec<f32>)>,
+    /// E on held-out data, on the sampler's batch and on uniform noise in the box.
+    pub energy_populations: EnergyPopulations,
+    /// For a mixture target: each component's share of the samples and its true weight.
+    pub coverage: Option<Vec<(f64, f64)>>,
 }
+
+/// The training data on the view's axes.
+#[derive(Debug, Clone)]
+pub struct ProjectedData {
+    pub kind: ProjectionKind,
+    /// Row-major `n × 2` (at most [`VIEW_POINTS`] rows).
+    pub data: Vec<f32>,
+    pub names: [String; 2],
+}
+
+/// Energies of the three populations every EBM code logs.
+#[derive(Debug, Clone, Default)]
+pub struct EnergyPopulations {
+    pub data: Vec<f32>,
+    pub samples: Vec<f32>,
+    pub noise: Vec<f32>,
+}
+
+/// Points of each kind a view carries at most outside the plane.
+pub const VIEW_POINTS: usize = 2000;
 
 /// What the worker reports.
 #[derive(Debug, Clone)]
@@ -175,6 +209,11 @@ struct Worker {
     view_dirty: bool,
     stop: bool,
     pool: Option<rayon::ThreadPool>,
+    /// The view's projection outside the plane (fixed for a session unless asked).
+    projection: Option<Projection>,
+    projection_kind: ProjectionKind,
+    /// Uniform points in the box, drawn once, whose energies the view reports.
+    noise: Vec<f32>,
 }
 
 impl Worker {
@@ -196,7 +235,20 @@ impl Worker {
             view_dirty: true,
             stop: false,
             pool: None,
+            projection: None,
+            projection_kind: ProjectionKind::default(),
+            noise: Vec::new(),
         }
+    }
+
+    /// The projection and noise points for the current session's data.
+    fn refresh_view_basis(&mut self) {
+        let d = self.session.data();
+        self.projection = (!d.space.allows().heat_map)
+            .then(|| Projection::new(self.projection_kind, &d.train, d.dim));
+        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0x0015_E5ED);
+        self.noise = vec![0.0; 512 * d.dim];
+        crate::sampler::uniform_in_box(&d.data_box, &mut self.noise, &mut rng);
     }
 
     /// Sends an event; when the window is slow to drain, metric rows wait in `pending`
@@ -309,6 +361,11 @@ impl Worker {
             Command::ChainPaths(n) => {
                 self.session.chain_paths = (n > 0).then(|| (n, Vec::new()));
             }
+            Command::Project(kind) => {
+                self.projection_kind = kind;
+                self.refresh_view_basis();
+                self.view_dirty = true;
+            }
             Command::ClassSamples(class) => {
                 let step = self.session.step_count();
                 match self
@@ -344,6 +401,7 @@ impl Worker {
                 return false;
             }
         }
+        self.refresh_view_basis();
         self.report_device();
         self.emit(Event::Applied(p));
         self.log.clear();
@@ -366,19 +424,84 @@ impl Worker {
     }
 
     fn send_view(&mut self) {
-        let eval = self.session.evaluate_grid(VIEW_GRID);
+        if self.noise.len() != 512 * self.session.data().dim {
+            self.refresh_view_basis();
+        }
+        let allows = self.session.data().space.allows();
+        let (energies, grid, log_z) = if allows.heat_map {
+            let eval = self.session.evaluate_grid(VIEW_GRID);
+            (eval.energies, eval.grid, eval.log_z)
+        } else {
+            (Vec::new(), 0, f64::NAN)
+        };
+        let proj = self.projection.as_ref();
+        let flat = |x: &[f32], max: usize| match proj {
+            Some(p) => p.project(x, max),
+            None => x.to_vec(),
+        };
+        let samples = flat(self.session.samples(), VIEW_POINTS);
+        let buffer = self.session.replay_buffer().map(|b| match proj {
+            Some(p) => {
+                let n = b.len().min(VIEW_POINTS);
+                (p.project(&b.points[..n * b.dim], n), b.ages[..n].to_vec())
+            }
+            None => (b.points.clone(), b.ages.clone()),
+        });
+        let paths = self
+            .session
+            .chain_paths
+            .as_ref()
+            .map(|(n, xs)| (*n, flat(xs, usize::MAX)));
+        let projection = proj.map(|p| ProjectedData {
+            kind: p.kind,
+            data: p.project(&self.session.data().train, VIEW_POINTS),
+            names: p.names.clone(),
+        });
+        let d = self.session.data().dim;
+        let test = self.session.data().test.clone();
+        let held_out = &test[..test.len().min(512 * d)];
+        let noise = self.noise.clone();
+        let samples_now = self.session.samples().to_vec();
+        let energy_populations = EnergyPopulations {
+            data: self.session.energy(held_out),
+            samples: self.session.energy(&samples_now),
+            noise: self.session.energy(&noise),
+        };
+        let coverage = self.session.data().spec.target.as_ref().and_then(|t| {
+            let weights = t.component_weights()?;
+            let mut counts = vec![0_usize; weights.len()];
+            let rows = samples_now.chunks_exact(d);
+            let n = rows.len().max(1);
+            for r in rows {
+                if let Some(c) = t.component_of(r) {
+                    counts[c.min(weights.len() - 1)] += 1;
+                }
+            }
+            #[allow(clippy::cast_precision_loss)]
+            Some(
+                counts
+                    .iter()
+                    .zip(&weights)
+                    .map(|(c, w)| (*c as f64 / n as f64, *w))
+                    .collect(),
+            )
+        });
         let view = View {
             step: self.session.step_count(),
-            samples: self.session.samples().to_vec(),
-            buffer: self
-                .session
-                .replay_buffer()
-                .map(|b| (b.points.clone(), b.ages.clone())),
-            paths: self.session.chain_paths.clone(),
-            classes: self.session.grid_classes(VIEW_GRID),
-            energies: eval.energies,
-            grid: eval.grid,
-            log_z: eval.log_z,
+            samples,
+            buffer,
+            paths,
+            projection,
+            classes: if allows.heat_map {
+                self.session.grid_classes(VIEW_GRID)
+            } else {
+                None
+            },
+            energies,
+            grid,
+            log_z,
+            energy_populations,
+            coverage,
         };
         self.emit(Event::View(Box::new(view)));
         self.last_view = Instant::now();
