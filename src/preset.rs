@@ -33,6 +33,15 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "checkerboard.ron",
         include_str!("../presets/checkerboard.ron"),
     ),
+    (
+        "mixture_16d.ron",
+        include_str!("../presets/mixture_16d.ron"),
+    ),
+    ("funnel_10d.ron", include_str!("../presets/funnel_10d.ron")),
+    (
+        "many_well_32d.ron",
+        include_str!("../presets/many_well_32d.ron"),
+    ),
 ];
 
 /// The training objective.
@@ -118,14 +127,19 @@ impl Default for EvalSpec {
 }
 
 impl EvalSpec {
-    /// The AIS settings these evaluation settings give.
+    /// The AIS settings these evaluation settings give: over the data box when the
+    /// sampler keeps its chains there (`within_box`), over the whole space otherwise.
     #[must_use]
-    pub fn ais_spec(&self) -> crate::eval::ais::AisSpec {
+    pub fn ais_spec(&self, within_box: bool) -> crate::eval::ais::AisSpec {
         crate::eval::ais::AisSpec {
             chains: self.ais_chains,
             temperatures: self.ais_temperatures,
             steps_per_temperature: self.ais_steps,
-            base: crate::eval::ais::BaseKind::Gaussian,
+            base: if within_box {
+                crate::eval::ais::BaseKind::DataBox
+            } else {
+                crate::eval::ais::BaseKind::Gaussian
+            },
         }
     }
 }
@@ -269,7 +283,8 @@ impl Preset {
         Ok(p)
     }
 
-    /// Checks what only the data can tell: with JEM, one logit per class of the data.
+    /// Checks what only the data can tell: the exact sampler only in the plane; with JEM,
+    /// one logit per class of the data.
     ///
     /// # Errors
     /// The mismatch, attributed to the data file (or the toy set).
@@ -277,6 +292,17 @@ impl Preset {
         &self,
         data: &crate::data::Dataset,
     ) -> Result<(), crate::error::DataError> {
+        if self.sampler.kind == SamplerKind::Exact && !data.space.allows().exact_sampler {
+            let name = self.data.name();
+            return Err(crate::error::DataError::new(
+                Path::new(&name),
+                None,
+                format!(
+                    "sampler.kind Exact draws from a grid over the plane, and these data are {}: choose MALA, HMC, Langevin or SGLD",
+                    data.space.describe()
+                ),
+            ));
+        }
         if matches!(self.objective.kind, ObjectiveKind::Jem { .. }) {
             let name = self.data.name();
             let source = self.data.file.as_deref().unwrap_or(Path::new(&name));

@@ -61,10 +61,22 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         steps_per_temperature: a.ais_steps,
         base: if a.uniform_base {
             BaseKind::Uniform
+        } else if !space.allows().quadrature && preset.sampler.clamp {
+            // The model the clamped sampler trained: restricted to the data box.
+            BaseKind::DataBox
         } else {
             BaseKind::Gaussian
         },
     };
+    writeln!(
+        out,
+        "ais_base={}",
+        match spec.base {
+            BaseKind::Gaussian => "gaussian",
+            BaseKind::Uniform => "uniform",
+            BaseKind::DataBox => "data_box",
+        }
+    )?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
     let (r, _) = session.ais(&spec, &mut rng);
     writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;

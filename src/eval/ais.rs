@@ -55,8 +55,15 @@ pub enum Base {
 /// Which base to fit to the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BaseKind {
+    /// A gaussian with the data's mean and standard deviation per coordinate: log Z over
+    /// the whole space.
     Gaussian,
+    /// Uniform on the data's bounding box widened by 10 %.
     Uniform,
+    /// Uniform on the session's data box: log Z of the model restricted to the box, which
+    /// is the density a sampler that keeps its chains in the box trains (and what
+    /// quadrature integrates in the plane).
+    DataBox,
 }
 
 impl Base {
@@ -80,7 +87,7 @@ impl Base {
                     .collect();
                 Self::Gaussian { mean, std }
             }
-            BaseKind::Uniform => {
+            BaseKind::Uniform | BaseKind::DataBox => {
                 let lo: Vec<f64> = (0..dim)
                     .map(|j| col(j).fold(f64::INFINITY, f64::min))
                     .collect();

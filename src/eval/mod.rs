@@ -43,13 +43,14 @@ pub enum Evaluator {
 }
 
 impl Evaluator {
-    /// Quadrature where the space has a grid, AIS with the preset's settings elsewhere.
+    /// Quadrature where the space has a grid, AIS with the preset's settings elsewhere
+    /// (over the data box when the sampler keeps its chains there).
     #[must_use]
-    pub fn for_space(space: crate::data::Space, eval: &crate::preset::EvalSpec) -> Self {
+    pub fn for_space(space: crate::data::Space, p: &crate::preset::Preset) -> Self {
         if space.allows().quadrature {
-            Self::Quadrature { grid: eval.grid }
+            Self::Quadrature { grid: p.eval.grid }
         } else {
-            Self::Ais(eval.ais_spec())
+            Self::Ais(p.eval.ais_spec(p.sampler.clamp))
         }
     }
 

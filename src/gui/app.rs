@@ -503,6 +503,51 @@ impl WorkbenchApp {
         }
     }
 
+    /// How the view projects points of more than two dimensions: the data's principal
+    /// components or two coordinates.
+    fn projection_choice_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::data::projection::ProjectionKind;
+        let current = self
+            .view
+            .as_ref()
+            .and_then(|v| v.projection.as_ref())
+            .map_or(ProjectionKind::Pca, |p| p.kind);
+        let d = self.data.dim;
+        let mut pick = current;
+        let pca = matches!(current, ProjectionKind::Pca);
+        if ui
+            .selectable_label(pca, "principal components")
+            .on_hover_text("The data's first two principal components (fixed when the run starts).")
+            .clicked()
+        {
+            pick = ProjectionKind::Pca;
+        }
+        let (mut i, mut j) = match current {
+            ProjectionKind::Coordinates(i, j) => (i, j),
+            ProjectionKind::Pca => (0, 1),
+        };
+        let coords = ui
+            .selectable_label(!pca, "coordinates")
+            .on_hover_text("Two of the data's coordinates.")
+            .clicked();
+        let a = ui.add(
+            egui::DragValue::new(&mut i)
+                .range(0..=d.saturating_sub(1))
+                .prefix("x"),
+        );
+        let b = ui.add(
+            egui::DragValue::new(&mut j)
+                .range(0..=d.saturating_sub(1))
+                .prefix("x"),
+        );
+        if coords || a.changed() || b.changed() {
+            pick = ProjectionKind::Coordinates(i, j);
+        }
+        if pick != current {
+            self.worker.send(Command::Project(pick));
+        }
+    }
+
     fn drain(&mut self, ctx: &egui::Context) {
         let budget = Instant::now();
         while let Some(e) = self.worker.try_recv() {
@@ -804,12 +849,16 @@ impl WorkbenchApp {
             egui::CollapsingHeader::new("Network")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::network_ui(ui, &mut self.state.preset.model);
+                    panels::network_ui(ui, &mut self.state.preset.model, self.data.dim);
                 });
             egui::CollapsingHeader::new("Sampler")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::sampler_ui(ui, &mut self.state.preset.sampler);
+                    panels::sampler_ui(
+                        ui,
+                        &mut self.state.preset.sampler,
+                        self.data.space.allows(),
+                    );
                 });
             egui::CollapsingHeader::new("Objective and optimiser")
                 .default_open(true)
@@ -937,12 +986,18 @@ impl eframe::App for WorkbenchApp {
                 });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {
+            let allows = self.data.space.allows();
             ui.horizontal(|ui| {
                 let o = &mut self.state.samples;
-                ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
-                ui.selectable_value(&mut o.heat, HeatKind::Energy, "energy");
+                if allows.heat_map {
+                    ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
+                    ui.selectable_value(&mut o.heat, HeatKind::Energy, "energy");
+                } else {
+                    self.projection_choice_ui(ui);
+                }
+                let o = &mut self.state.samples;
                 let k = self.worker_preset.model.outputs;
-                if k > 1 {
+                if k > 1 && allows.heat_map {
                     ui.selectable_value(&mut o.heat, HeatKind::Classes, "classes")
                         .on_hover_text("The classifier's most probable class (K logits), brighter where the model puts more mass.");
                 } else if o.heat == HeatKind::Classes {
@@ -981,14 +1036,18 @@ impl eframe::App for WorkbenchApp {
                     self.worker.send(Command::ChainPaths(n));
                 }
             });
-            views::samples_ui(
-                ui,
-                &self.data,
-                self.view.as_ref(),
-                self.texture.as_ref(),
-                &self.state.samples,
-                self.class_samples.as_ref(),
-            );
+            if allows.heat_map {
+                views::samples_ui(
+                    ui,
+                    &self.data,
+                    self.view.as_ref(),
+                    self.texture.as_ref(),
+                    &self.state.samples,
+                    self.class_samples.as_ref(),
+                );
+            } else {
+                views::projection_ui(ui, self.view.as_ref(), &self.state.samples);
+            }
         });
         self.confirm_ui(ui.ctx());
         self.apply_edits();

@@ -1,7 +1,8 @@
 //! The left column's editors. Each edits one part of the draft preset and nothing else;
 //! the app decides what the edit means for the running experiment.
 
-use crate::data::Space;
+use crate::data::target::Target;
+use crate::data::{Allows, Space};
 use crate::data::{DataSpec, ToySet};
 use crate::device::DeviceSpec;
 use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
@@ -61,17 +62,41 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
             }
             ui.end_row();
         } else {
-            row(ui, "Set", "The toy data set (FFJORD's parameters).", |ui| {
-                egui::ComboBox::from_id_salt("data_set")
-                    .selected_text(d.set.name())
+            let mut synthetic = d.target.is_some();
+            row(ui, "Source", "A 2-D toy set of the EBM literature (exact quadrature, heat maps), or a synthetic target of any dimension with a known density (NLL by AIS, views projected).", |ui| {
+                egui::ComboBox::from_id_salt("data_source")
+                    .selected_text(if synthetic { "synthetic target" } else { "toy set (plane)" })
                     .show_ui(ui, |ui| {
-                        for s in ToySet::ALL {
-                            ui.selectable_value(&mut d.set, s, s.name());
-                        }
+                        ui.selectable_value(&mut synthetic, false, "toy set (plane)");
+                        ui.selectable_value(&mut synthetic, true, "synthetic target");
                     })
                     .response
             });
-            let tip = "Train on your own points: a CSV (or tab/space separated) or NumPy .npy file with two columns. You can also drop the file on the window.";
+            if synthetic && d.target.is_none() {
+                d.target = Some(Target::Mixture {
+                    dim: 16,
+                    components: 8,
+                    spread: 1.0,
+                    std: 0.5,
+                });
+            } else if !synthetic {
+                d.target = None;
+            }
+            if let Some(t) = d.target.as_mut() {
+                target_ui(ui, t);
+            } else {
+                row(ui, "Set", "The toy data set (FFJORD's parameters).", |ui| {
+                    egui::ComboBox::from_id_salt("data_set")
+                        .selected_text(d.set.name())
+                        .show_ui(ui, |ui| {
+                            for s in ToySet::ALL {
+                                ui.selectable_value(&mut d.set, s, s.name());
+                            }
+                        })
+                        .response
+                });
+            }
+            let tip = "Train on your own points: a CSV (or tab/space separated) or NumPy .npy file, every column a feature (choose columns and a label column afterwards). You can also drop the file on the window.";
             row(ui, "Or", tip, |ui| {
                 let r = ui.button("your data file…");
                 if r.clicked() {
@@ -85,15 +110,17 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
                 "Points in all, held-out split included.",
                 |ui| ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100)),
             );
-            let mut noise = d.noise();
-            let tip = "The set's noise parameter (its literature default until changed).";
-            row(ui, "Noise", tip, |ui| {
-                let r = ui.add(DragValue::new(&mut noise).range(0.0..=5.0).speed(0.005));
-                if r.changed() {
-                    d.noise = Some(noise);
-                }
-                r
-            });
+            if d.target.is_none() {
+                let mut noise = d.noise();
+                let tip = "The set's noise parameter (its literature default until changed).";
+                row(ui, "Noise", tip, |ui| {
+                    let r = ui.add(DragValue::new(&mut noise).range(0.0..=5.0).speed(0.005));
+                    if r.changed() {
+                        d.noise = Some(noise);
+                    }
+                    r
+                });
+            }
         }
         row(ui, "Seed", "Seed of the data draw.", |ui| {
             ui.add(DragValue::new(&mut d.seed))
@@ -119,7 +146,9 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
 }
 
 /// The layer list: add, remove, reorder, widths and activations; parameter count.
-pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
+pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_dim: usize) {
+    ui.label(format!("Input: {input_dim} numbers a point"))
+        .on_hover_text("The network's input width: the data's dimension.");
     let mut remove = None;
     let mut swap = None;
     let n = m.layers.len();
@@ -192,12 +221,12 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec) {
             ") = logits, E = −logsumexp"
         });
     });
-    let arch = Architecture::new(m, 2);
+    let arch = Architecture::new(m, input_dim);
     ui.label(format!("Parameters: {}", arch.n_params));
 }
 
 /// The sampler's rule, steps, initialisation, clamping, with the implied temperature.
-pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
+pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
     egui::Grid::new("sampler_grid").num_columns(2).show(ui, |ui| {
         row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).\nMALA: the Langevin move as a proposal with a Metropolis test: exact at any step size.\nHMC: momentum, leapfrog steps and a Metropolis test: exact, long moves.\nExact: draws from the model on the grid (2-D), the unbiased reference.", |ui| {
             egui::ComboBox::from_id_salt("sampler_kind")
@@ -212,7 +241,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec) {
                         SamplerKind::Hmc { step_size: a, leapfrog_steps: 5 },
                         SamplerKind::Exact,
                     ];
-                    for choice in choices {
+                    for choice in choices.into_iter().filter(|c| *c != SamplerKind::Exact || allows.exact_sampler) {
                         let selected = std::mem::discriminant(&s.kind) == std::mem::discriminant(&choice);
                         if ui.selectable_label(selected, choice.name()).clicked() && !selected {
                             s.kind = choice;
@@ -614,4 +643,82 @@ fn columns_field(ui: &mut egui::Ui, columns: &mut Option<Vec<usize>>) -> egui::R
         ui.data_mut(|m| m.insert_temp(id, text));
     }
     r
+}
+
+/// A synthetic target's kind and parameters.
+fn target_ui(ui: &mut Ui, t: &mut Target) {
+    let name = |t: &Target| match t {
+        Target::Mixture { .. } => "gaussian mixture",
+        Target::Funnel { .. } => "Neal's funnel",
+        Target::ManyWell { .. } => "many-well",
+    };
+    row(
+        ui,
+        "Target",
+        "A gaussian mixture of any dimension; Neal's funnel (v ~ N(0, 9), x_i | v ~ N(0, e^v)); many-well (independent double wells x1⁴ − 6x1² − 0.5x1 + 0.5x2²). All have a known density.",
+        |ui| {
+            egui::ComboBox::from_id_salt("target_kind")
+                .selected_text(name(t))
+                .show_ui(ui, |ui| {
+                    for choice in [
+                        Target::Mixture {
+                            dim: 16,
+                            components: 8,
+                            spread: 1.0,
+                            std: 0.5,
+                        },
+                        Target::Funnel { dim: 10 },
+                        Target::ManyWell { dim: 32 },
+                    ] {
+                        let same = std::mem::discriminant(t) == std::mem::discriminant(&choice);
+                        if ui.selectable_label(same, name(&choice)).clicked() && !same {
+                            *t = choice;
+                        }
+                    }
+                })
+                .response
+        },
+    );
+    match t {
+        Target::Mixture {
+            dim,
+            components,
+            spread,
+            std,
+        } => {
+            row(ui, "Dimension", "Coordinates of a point.", |ui| {
+                ui.add(DragValue::new(dim).range(2..=4096))
+            });
+            row(ui, "Components", "Gaussians of equal weight.", |ui| {
+                ui.add(DragValue::new(components).range(1..=1000))
+            });
+            row(
+                ui,
+                "Spread",
+                "Centres are uniform in [−spread, spread] on every coordinate (drawn once, from the dimension and the number of components).",
+                |ui| ui.add(DragValue::new(spread).range(0.0..=100.0).speed(0.05)),
+            );
+            row(ui, "Std", "Standard deviation of each component.", |ui| {
+                ui.add(DragValue::new(std).range(0.01..=100.0).speed(0.01))
+            });
+        }
+        Target::Funnel { dim } => {
+            row(ui, "Dimension", "v and dim − 1 coordinates x_i.", |ui| {
+                ui.add(DragValue::new(dim).range(2..=4096))
+            });
+        }
+        Target::ManyWell { dim } => {
+            let mut wells = *dim / 2;
+            row(
+                ui,
+                "Wells",
+                "Independent double wells, two coordinates each.",
+                |ui| {
+                    let r = ui.add(DragValue::new(&mut wells).range(1..=2048));
+                    *dim = 2 * wells.max(1);
+                    r
+                },
+            );
+        }
+    }
 }

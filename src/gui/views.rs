@@ -100,6 +100,149 @@ impl Default for SamplesOptions {
     }
 }
 
+/// The centre outside the plane: data, samples, buffer and chain paths projected on the
+/// view's two axes; below, the energies of data, samples and uniform noise, and for a
+/// mixture each component's share of the samples against its weight.
+pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
+    let Some(v) = view else {
+        ui.weak("Waiting for the first view…");
+        return;
+    };
+    let below = 170.0 + if v.coverage.is_some() { 150.0 } else { 0.0 };
+    let plot_h = (ui.available_height() - below).max(200.0);
+    let (xn, yn) = v
+        .projection
+        .as_ref()
+        .map_or(("", ""), |p| (p.names[0].as_str(), p.names[1].as_str()));
+    Plot::new("projection_plot")
+        .data_aspect(1.0)
+        .height(plot_h)
+        .legend(Legend::default())
+        .x_axis_label(xn)
+        .y_axis_label(yn)
+        .show(ui, |p| {
+            if opts.show_data
+                && let Some(d) = &v.projection
+            {
+                p.points(
+                    Points::new("data", points(&d.data, 1500))
+                        .color(theme::DATA)
+                        .radius(1.5),
+                );
+            }
+            if opts.show_buffer
+                && let Some((buf, _)) = &v.buffer
+            {
+                p.points(
+                    Points::new("replay buffer", points(buf, 1500))
+                        .color(theme::BUFFER)
+                        .radius(1.0),
+                );
+            }
+            if opts.show_samples {
+                p.points(
+                    Points::new("samples", points(&v.samples, 2000))
+                        .color(theme::SAMPLES)
+                        .radius(2.0),
+                );
+            }
+            if opts.show_paths
+                && let Some((chains, path)) = &v.paths
+            {
+                path_lines(p, *chains, path);
+            }
+        });
+    energy_histograms_ui(ui, &v.energy_populations);
+    if let Some(cov) = &v.coverage {
+        coverage_ui(ui, cov);
+    }
+}
+
+fn path_lines(p: &mut egui_plot::PlotUi<'_>, chains: usize, path: &[f32]) {
+    let chains = chains.max(1);
+    let steps = path.len() / (2 * chains);
+    for c in 0..chains.min(8) {
+        let pts: Vec<[f64; 2]> = (0..steps)
+            .filter_map(|s| {
+                let k = (s * chains + c) * 2;
+                path.get(k..k + 2)
+                    .map(|r| [f64::from(r[0]), f64::from(r[1])])
+            })
+            .collect();
+        p.line(
+            Line::new("chain paths", PlotPoints::from(pts))
+                .color(theme::PATH)
+                .width(1.0),
+        );
+    }
+}
+
+/// Histograms of E on held-out data, on the sampler's batch and on uniform noise in the
+/// box, on shared bins: where the samples sit between data and noise.
+pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulations) {
+    let all = e.data.iter().chain(&e.samples).chain(&e.noise).copied();
+    let (lo, hi) = all
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    if !(lo.is_finite() && hi.is_finite()) {
+        return;
+    }
+    let bins = 40_usize;
+    let width = f64::from((hi - lo).max(1e-6)) / bins as f64;
+    let hist = |xs: &[f32], name: &str, color: Color32| {
+        let mut counts = vec![0_usize; bins];
+        for v in xs.iter().filter(|v| v.is_finite()) {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let k = ((f64::from(v - lo) / width) as usize).min(bins - 1);
+            counts[k] += 1;
+        }
+        let n = xs.len().max(1) as f64;
+        let bars: Vec<Bar> = counts
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                Bar::new(f64::from(lo) + (k as f64 + 0.5) * width, *c as f64 / n).width(width)
+            })
+            .collect();
+        BarChart::new(name.to_string(), bars).color(color)
+    };
+    Plot::new("energy_histograms")
+        .height(160.0)
+        .legend(Legend::default())
+        .x_axis_label("E(x)")
+        .y_axis_label("share")
+        .show(ui, |p| {
+            p.bar_chart(hist(&e.noise, "E(uniform noise)", theme::NOISE));
+            p.bar_chart(hist(&e.samples, "E(samples)", theme::SAMPLES));
+            p.bar_chart(hist(&e.data, "E(held-out data)", theme::DATA));
+        });
+}
+
+/// Each mixture component's share of the sampler's batch beside its true weight.
+fn coverage_ui(ui: &mut Ui, cov: &[(f64, f64)]) {
+    let shares: Vec<Bar> = cov
+        .iter()
+        .enumerate()
+        .map(|(k, (s, _))| Bar::new(k as f64 - 0.18, *s).width(0.35))
+        .collect();
+    let weights: Vec<Bar> = cov
+        .iter()
+        .enumerate()
+        .map(|(k, (_, w))| Bar::new(k as f64 + 0.18, *w).width(0.35))
+        .collect();
+    Plot::new("mode_coverage")
+        .height(140.0)
+        .legend(Legend::default())
+        .x_axis_label("mixture component")
+        .y_axis_label("share")
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new("share of the samples", shares).color(theme::SAMPLES));
+            p.bar_chart(BarChart::new("true weight", weights).color(theme::DATA));
+        });
+}
+
 /// The centre: heat map, data, samples, buffer and chain paths; below it the chain ages.
 pub fn samples_ui(
     ui: &mut Ui,

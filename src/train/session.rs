@@ -277,7 +277,7 @@ impl Session {
             chain_paths: None,
             acceptance: Acceptance::default(),
             adapter: None,
-            evaluator: Evaluator::for_space(space, &preset.eval),
+            evaluator: Evaluator::for_space(space, preset),
             reference: None,
             eval_rng: StdRng::seed_from_u64(preset.seed ^ 0xE7A1_5EED),
         }
@@ -360,8 +360,8 @@ impl Session {
         if p.engine != self.preset.engine || p.device != self.preset.device {
             (self.candle_device, self.device_message) = candle_device_for(p);
         }
-        if p.eval != self.preset.eval {
-            self.evaluator = Evaluator::for_space(self.data.space, &p.eval);
+        if p.eval != self.preset.eval || p.sampler.clamp != self.preset.sampler.clamp {
+            self.evaluator = Evaluator::for_space(self.data.space, p);
         }
         self.preset = p.clone();
         true
@@ -435,7 +435,25 @@ impl Session {
     ) -> (crate::eval::ais::AisResult, Option<f64>) {
         use crate::eval::ais;
         let d = self.data.dim;
-        let base = ais::Base::fit(spec.base, &self.data.train, d);
+        let base = match spec.base {
+            ais::BaseKind::DataBox => ais::Base::Uniform {
+                lo: self
+                    .data
+                    .data_box
+                    .lo
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .collect(),
+                hi: self
+                    .data
+                    .data_box
+                    .hi
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .collect(),
+            },
+            kind => ais::Base::fit(kind, &self.data.train, d),
+        };
         let grid = self.data.space.allows().quadrature.then(|| {
             exact::grid_model(
                 &self.arch,
