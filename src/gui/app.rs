@@ -134,6 +134,9 @@ pub struct WorkbenchApp {
     ui_ms: f64,
     /// Says when the sampler stops following the model.
     lag: crate::train::metrics::LagMonitor,
+    /// Resets sent to the worker that it has not confirmed yet (events before the
+    /// confirmation are the old run's and are dropped).
+    restarts_pending: usize,
     /// Draws from a classifier's class-conditional, shown over the view until cleared.
     pub class_samples: Option<(usize, Vec<f32>)>,
 }
@@ -243,6 +246,7 @@ impl WorkbenchApp {
             ui_ms: 0.0,
             ais: None,
             lag: crate::train::metrics::LagMonitor::default(),
+            restarts_pending: 0,
             class_samples: None,
         };
         if let Some(e) = startup_error {
@@ -292,6 +296,7 @@ impl WorkbenchApp {
         self.view = None;
         self.texture_kind = None;
         self.step = 0;
+        self.restarts_pending += 1;
         let preset = Box::new(preset);
         self.send(match params {
             Some(params) => Command::LoadParams(preset, params),
@@ -551,7 +556,26 @@ impl WorkbenchApp {
     fn drain(&mut self, ctx: &egui::Context) {
         let budget = Instant::now();
         while let Some(e) = self.worker.try_recv() {
+            // Until the worker confirms the last reset, what it sends is the old run's.
+            let stale = self.restarts_pending > 0
+                && matches!(
+                    e,
+                    Event::Metrics(_)
+                        | Event::View(_)
+                        | Event::InitialNll(_)
+                        | Event::ClassSamples { .. }
+                        | Event::Ais { .. }
+                        | Event::Diverged(_)
+                        | Event::State { .. }
+                );
+            if stale {
+                continue;
+            }
             match e {
+                Event::Restarted(p) => {
+                    self.restarts_pending = self.restarts_pending.saturating_sub(1);
+                    self.worker_preset = *p;
+                }
                 Event::Metrics(rows) => {
                     for r in &rows {
                         self.history.push(r);
@@ -577,6 +601,10 @@ impl WorkbenchApp {
                     self.message(false, format!("wrote {}", p.display()));
                 }
                 Event::Failed(m) => self.message(true, m),
+                Event::RestartFailed(m) => {
+                    self.restarts_pending = self.restarts_pending.saturating_sub(1);
+                    self.message(true, m);
+                }
                 Event::Applied(p) => self.worker_preset = *p,
                 Event::InitialNll(n) => {
                     if self.history.nll.is_empty() {

@@ -59,6 +59,12 @@ pub struct MetricsHistory {
     pub sample_term_cos_exact: Series,
     pub sample_term_rel_err: Series,
     pub kl_gap: Series,
+    /// The NLL's standard error where log Z is an AIS estimate (outside the plane).
+    pub nll_stderr: Series,
+    /// The sampler's term against the reference chains' (outside the plane), and their R̂.
+    pub sample_term_cos_reference: Series,
+    pub sample_term_rel_err_reference: Series,
+    pub reference_rhat: Series,
     /// The sampler's acceptance rate (MALA, HMC).
     pub acceptance: Series,
     /// The adapted step size (MALA, HMC with a target acceptance).
@@ -95,6 +101,18 @@ impl MetricsHistory {
         }
         if let Some(v) = m.kl_gap {
             self.kl_gap.push(s, v);
+        }
+        if let Some(v) = m.nll_stderr {
+            self.nll_stderr.push(s, v);
+        }
+        if let Some(v) = m.sample_term_cos_reference {
+            self.sample_term_cos_reference.push(s, v);
+        }
+        if let Some(v) = m.sample_term_rel_err_reference {
+            self.sample_term_rel_err_reference.push(s, v);
+        }
+        if let Some(v) = m.reference_rhat {
+            self.reference_rhat.push(s, v);
         }
         if let Some(v) = m.acceptance {
             self.acceptance.push(s, v);

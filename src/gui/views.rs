@@ -430,8 +430,39 @@ pub fn curves_ui(
     plot("cos_plot").include_y(1.0).show(ui, |p| {
         p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
     });
-    ui.label("Held-out NLL (nats, quadrature)");
+    let by_ais = !h.nll_stderr.is_empty();
+    ui.label(if by_ais {
+        "Held-out NLL (nats, AIS ± standard error)"
+    } else {
+        "Held-out NLL (nats, quadrature)"
+    });
     plot("nll_plot").show(ui, |p| {
+        if by_ais {
+            // The ±1 standard error band around the AIS estimates.
+            let se: std::collections::HashMap<u64, f64> = h
+                .nll_stderr
+                .points
+                .iter()
+                .map(|[s, v]| (s.to_bits(), *v))
+                .collect();
+            let band = |sign: f64| -> Vec<[f64; 2]> {
+                h.nll
+                    .points
+                    .iter()
+                    .filter_map(|[s, n]| se.get(&s.to_bits()).map(|e| [*s, n + sign * e]))
+                    .collect()
+            };
+            p.line(
+                Line::new("± standard error", PlotPoints::from(band(1.0)))
+                    .color(theme::SAMPLES.gamma_multiply(0.5))
+                    .style(egui_plot::LineStyle::dashed_dense()),
+            );
+            p.line(
+                Line::new("± standard error", PlotPoints::from(band(-1.0)))
+                    .color(theme::SAMPLES.gamma_multiply(0.5))
+                    .style(egui_plot::LineStyle::dashed_dense()),
+            );
+        }
         p.line(line("model NLL", &h.nll, theme::SAMPLES));
         p.points(
             Points::new("evaluations", PlotPoints::from(h.nll.points.clone()))
@@ -452,30 +483,60 @@ pub fn curves_ui(
             );
         }
     });
-    ui.label("Sampler vs the exact sample term (grid, every NLL evaluation)");
-    plot("exact_plot")
-        .include_y(0.0)
-        .include_y(1.0)
-        .show(ui, |p| {
-            p.line(line(
-                "cos(g_sample, g*_sample)",
-                &h.sample_term_cos_exact,
-                theme::EXACT,
-            ));
-            p.line(line(
-                "|g_sample − g*| / |g*|",
-                &h.sample_term_rel_err,
-                theme::SAMPLES,
-            ));
-            p.points(
-                Points::new(
+    if !h.sample_term_cos_reference.is_empty() {
+        ui.label(format!(
+            "Sampler vs the reference sample term (long MALA chains; R̂ {})",
+            h.reference_rhat.last().map_or("–".into(), |r| format!(
+                "{r:.3}{}",
+                if r > 1.1 { ", not mixed" } else { "" }
+            ))
+        ));
+        plot("reference_plot")
+            .include_y(0.0)
+            .include_y(1.0)
+            .show(ui, |p| {
+                p.line(line(
+                    "cos(g_sample, g_ref)",
+                    &h.sample_term_cos_reference,
+                    theme::EXACT,
+                ));
+                p.line(line(
+                    "|g_sample − g_ref| / |g_ref|",
+                    &h.sample_term_rel_err_reference,
+                    theme::SAMPLES,
+                ));
+                p.line(line(
+                    "R̂ − 1",
+                    &shifted(&h.reference_rhat, -1.0),
+                    theme::WARNING,
+                ));
+            });
+    } else {
+        ui.label("Sampler vs the exact sample term (grid, every NLL evaluation)");
+        plot("exact_plot")
+            .include_y(0.0)
+            .include_y(1.0)
+            .show(ui, |p| {
+                p.line(line(
                     "cos(g_sample, g*_sample)",
-                    PlotPoints::from(h.sample_term_cos_exact.points.clone()),
-                )
-                .color(theme::EXACT)
-                .radius(2.0),
-            );
-        });
+                    &h.sample_term_cos_exact,
+                    theme::EXACT,
+                ));
+                p.line(line(
+                    "|g_sample − g*| / |g*|",
+                    &h.sample_term_rel_err,
+                    theme::SAMPLES,
+                ));
+                p.points(
+                    Points::new(
+                        "cos(g_sample, g*_sample)",
+                        PlotPoints::from(h.sample_term_cos_exact.points.clone()),
+                    )
+                    .color(theme::EXACT)
+                    .radius(2.0),
+                );
+            });
+    }
     ui.label("Mean energy of data and samples; loss");
     plot("energy_plot").show(ui, |p| {
         p.line(line("E(data)", &h.e_data, theme::DATA));
@@ -578,4 +639,13 @@ pub fn view_png(
     img.write_to(&mut out, image::ImageFormat::Png)
         .map_err(|e| e.to_string())?;
     Ok(out.into_inner())
+}
+
+/// A series moved by `by` (R̂ − 1 shares the axis of the cosine and the error).
+fn shifted(s: &Series, by: f64) -> Series {
+    let mut out = s.clone();
+    for p in &mut out.points {
+        p[1] += by;
+    }
+    out
 }

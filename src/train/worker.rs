@@ -122,8 +122,13 @@ pub enum Event {
         class: usize,
         points: Vec<f32>,
     },
-    /// The settings the worker now trains with (after a change or a reset).
+    /// The settings the worker now trains with (after a live change).
     Applied(Box<Preset>),
+    /// A new session replaced the old one (a reset or a loaded model): every event after
+    /// this belongs to it, every event before it to the old one.
+    Restarted(Box<Preset>),
+    /// A reset could not be made (the message says why); the old session goes on.
+    RestartFailed(String),
 }
 
 /// The window's end of the worker.
@@ -397,13 +402,13 @@ impl Worker {
         match session {
             Ok(s) => self.session = s,
             Err(e) => {
-                self.emit(Event::Failed(e.to_string()));
+                self.emit(Event::RestartFailed(e.to_string()));
                 return false;
             }
         }
+        self.emit(Event::Restarted(p));
         self.refresh_view_basis();
         self.report_device();
-        self.emit(Event::Applied(p));
         self.log.clear();
         self.pending.clear();
         self.running = false;
