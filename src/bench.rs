@@ -21,6 +21,9 @@ pub struct BenchConfig {
     pub warmup: usize,
     pub steps: usize,
     pub seed: u64,
+    /// The data's dimension (2: the reference workload's 8 gaussians; otherwise a mixture
+    /// of 8 gaussians in this dimension).
+    pub dim: usize,
 }
 
 impl Default for BenchConfig {
@@ -32,6 +35,7 @@ impl Default for BenchConfig {
             warmup: 20,
             steps: 200,
             seed: 0,
+            dim: 2,
         }
     }
 }
@@ -46,7 +50,12 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
         steps: c.warmup + c.steps,
         batch_size: c.batch,
         data: DataSpec {
-            target: None,
+            target: (c.dim != 2).then_some(crate::data::target::Target::Mixture {
+                dim: c.dim,
+                components: 8,
+                spread: 1.0,
+                std: 0.5,
+            }),
             set: ToySet::EightGaussians,
             file: None,
             columns: None,
@@ -96,7 +105,10 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
 #[derive(Debug, Clone)]
 pub struct BenchResult {
     pub steps_per_sec: f64,
-    pub grid_eval_ms: f64,
+    /// The 256×256 quadrature grid (the plane).
+    pub grid_eval_ms: Option<f64>,
+    /// One AIS estimate at the default evaluation settings (outside the plane).
+    pub ais_eval_ms: Option<f64>,
     pub final_nll: f64,
 }
 
@@ -119,15 +131,22 @@ pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
     let steps_per_sec = c.steps as f64 / secs.max(1e-9);
     let mut times = Vec::new();
     let mut nll = f64::NAN;
-    for _ in 0..5 {
+    let plane = s.data().space.allows().quadrature;
+    for _ in 0..if plane { 5 } else { 3 } {
         let t = Instant::now();
-        nll = s.evaluate_grid(256).nll;
+        nll = if plane {
+            s.evaluate_grid(256).nll
+        } else {
+            s.evaluate().nll
+        };
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
     Ok(BenchResult {
         steps_per_sec,
-        grid_eval_ms: times[times.len() / 2],
+        grid_eval_ms: plane.then_some(median),
+        ais_eval_ms: (!plane).then_some(median),
         final_nll: nll,
     })
 }
@@ -167,12 +186,13 @@ pub fn compare_autograd(c: &BenchConfig) -> candle_core::Result<CompareResult> {
     use rand::{Rng as _, SeedableRng as _};
 
     let preset = reference_preset(c);
-    let arch = Architecture::new(&preset.model, 2);
+    let d = c.dim;
+    let arch = Architecture::new(&preset.model, d);
     let mut rng = rand::rngs::StdRng::seed_from_u64(c.seed);
     let params = init_params(&arch, &mut rng);
     let b = c.batch;
-    let x_pos: Vec<f32> = (0..2 * b).map(|_| rng.random_range(-3.0..3.0)).collect();
-    let x_neg: Vec<f32> = (0..2 * b).map(|_| rng.random_range(-4.0..4.0)).collect();
+    let x_pos: Vec<f32> = (0..d * b).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let x_neg: Vec<f32> = (0..d * b).map(|_| rng.random_range(-4.0..4.0)).collect();
     let reps = 20;
     #[allow(clippy::cast_precision_loss)]
     let per = |t: Instant| t.elapsed().as_secs_f64() * 1e6 / reps as f64;
@@ -180,7 +200,7 @@ pub fn compare_autograd(c: &BenchConfig) -> candle_core::Result<CompareResult> {
     // Fast path.
     let mut ws = Workspace::new(&arch);
     let mut e = vec![0.0; b];
-    let mut gx = vec![0.0; 2 * b];
+    let mut gx = vec![0.0; d * b];
     let t = Instant::now();
     for _ in 0..reps {
         ws.energy_grad_x(&params, &x_neg, &mut e, &mut gx);
@@ -212,8 +232,8 @@ pub fn compare_autograd(c: &BenchConfig) -> candle_core::Result<CompareResult> {
     // Autograd path.
     let dev = Device::Cpu;
     let net = EnergyNet::new(&arch, &params, &dev)?;
-    let xp = Tensor::from_slice(&x_pos, (b, 2), &dev)?;
-    let xn = Tensor::from_slice(&x_neg, (b, 2), &dev)?;
+    let xp = Tensor::from_slice(&x_pos, (b, d), &dev)?;
+    let xn = Tensor::from_slice(&x_neg, (b, d), &dev)?;
     let t = Instant::now();
     let mut gx_ref = Vec::new();
     for _ in 0..reps {

@@ -393,3 +393,96 @@ fn train_warns_when_the_sampler_lags_the_model() {
     let exact = run("exact.ron", SamplerKind::Exact, 0);
     assert!(!exact.contains("no longer follows"), "{exact}");
 }
+
+/// Every command runs a 16-D preset: `train` says the shape and evaluates by AIS, `eval`
+/// prints no quadrature outside the plane, `bench --dim` times the same workload in 10-D.
+#[test]
+fn every_command_runs_data_of_sixteen_dimensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::bundled("mixture_16d.ron");
+    p.model.layers = common::mlp(32);
+    p.eval.eval_every = 50;
+    p.eval.ais_temperatures = 50;
+    let preset = dir.path().join("m16.ron");
+    p.save(&preset).unwrap();
+    let model = dir.path().join("m16.safetensors");
+    let stdout = stdout_of(
+        bin()
+            .args([
+                "train",
+                preset.to_str().unwrap(),
+                "--steps",
+                "100",
+                "--export",
+            ])
+            .arg(&model),
+    );
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.contains(" dim=16 ") && first.contains("evaluation=AIS"),
+        "{first}"
+    );
+    assert!(value(&stdout, "final_nll_stderr=") > 0.0, "{stdout}");
+    assert!(stdout.contains("sample_term_cos_reference="), "{stdout}");
+    let stdout = stdout_of(bin().args([
+        "eval",
+        model.to_str().unwrap(),
+        "--ais-chains",
+        "32",
+        "--ais-temps",
+        "50",
+    ]));
+    assert!(!stdout.contains("log_z_quadrature="), "{stdout}");
+    assert!(
+        stdout.contains("dim=16") && stdout.contains("ais_base=data_box"),
+        "{stdout}"
+    );
+    let (nll, truth) = (value(&stdout, "nll="), value(&stdout, "true_nll="));
+    assert!(
+        (value(&stdout, "kl_gap=") - (nll - truth)).abs() < 2e-6,
+        "{stdout}"
+    );
+    assert!(value(&stdout, "nll_stderr=") > 0.0);
+    let stdout = stdout_of(bin().args([
+        "bench",
+        "--dim",
+        "10",
+        "--batch",
+        "32",
+        "--hidden",
+        "16",
+        "--langevin-steps",
+        "2",
+        "--steps",
+        "5",
+    ]));
+    assert!(value(&stdout, "steps_per_sec=") > 0.0 && value(&stdout, "ais_eval_ms=") > 0.0);
+    assert!(!stdout.contains("grid_eval_ms="), "{stdout}");
+    // A 2-D model evaluated on 16-D data is refused with both shapes, not a panic.
+    let flat = dir.path().join("flat.safetensors");
+    let small = dir.path().join("small.ron");
+    common::small(8).save(&small).unwrap();
+    stdout_of(
+        bin()
+            .args([
+                "train",
+                small.to_str().unwrap(),
+                "--steps",
+                "2",
+                "-q",
+                "--export",
+            ])
+            .arg(&flat),
+    );
+    let out = bin()
+        .args(["eval", flat.to_str().unwrap(), "--data"])
+        .arg(&preset)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("16-D vectors") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -1257,3 +1257,98 @@ fn save_preset_writes_a_file_that_opens_as_the_same_experiment() {
     assert!((shown_number(&fresh, "Step size", 0) - 0.07).abs() < 1e-9);
     assert!((shown_number(&fresh, "α", 0) - 0.2).abs() < 1e-9);
 }
+
+/// A 16-D preset dropped on the window trains there: the Data panel shows the target and
+/// its dimension, the network its input width, the centre a projection on principal
+/// components (switchable to two coordinates) with the energy histograms and the mode
+/// coverage, the curves the NLL by AIS and the sampler against the reference term;
+/// the exact sampler is not offered.
+#[test]
+fn a_16d_mixture_trains_in_the_window_with_its_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::bundled("mixture_16d.ron");
+    p.model.layers = common::mlp(32);
+    p.eval.eval_every = 20;
+    p.eval.ais_temperatures = 50;
+    let path = dir.path().join("m16.ron");
+    p.save(&path).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    assert_eq!(h.state().state.preset.name, "mixture_16d");
+    step_until_shown(&mut h, "Input: 16 numbers a point", Duration::from_secs(10));
+    assert!(h.query_by_value("synthetic target").is_some());
+    assert!(h.query_by_value("gaussian mixture").is_some());
+    assert!((shown_number(&h, "Dimension", 0) - 16.0).abs() < 1e-9);
+    assert!(
+        h.query_by_label_contains("True NLL of the held-out split: 13.")
+            .is_some()
+    );
+    press(&mut h, "Train");
+    step_until(&mut h, "two evaluations", Duration::from_secs(60), |a| {
+        a.history.nll.len() >= 3
+    });
+    step_until(
+        &mut h,
+        "a view projected on principal components",
+        Duration::from_secs(10),
+        |a| {
+            a.view
+                .as_ref()
+                .and_then(|v| v.projection.as_ref())
+                .is_some_and(|p| p.names[0].starts_with("PC1 (") && p.data.len() > 100)
+        },
+    );
+    for text in [
+        "Held-out NLL (nats, AIS ± standard error)",
+        "Sampler vs the reference sample term",
+        "E(held-out data)",
+        "E(uniform noise)",
+        "share of the samples",
+        "true weight",
+    ] {
+        assert!(
+            h.query_by_label_contains(text).is_some(),
+            "`{text}` is not shown"
+        );
+    }
+    assert!(
+        h.query_by_label_contains("Sampler vs the exact sample term")
+            .is_none()
+    );
+    let v = h.state().view.clone().expect("a view");
+    assert!(
+        v.energies.is_empty() && v.grid == 0,
+        "no heat map outside the plane"
+    );
+    assert_eq!(v.samples.len() % 2, 0);
+    let cov = v.coverage.expect("mode coverage");
+    assert_eq!(cov.len(), 8);
+    assert!((cov.iter().map(|c| c.0).sum::<f64>() - 1.0).abs() < 1e-9);
+    // Two coordinates instead.
+    press(&mut h, "coordinates");
+    step_until(
+        &mut h,
+        "a projection on coordinates",
+        Duration::from_secs(10),
+        |a| {
+            a.view
+                .as_ref()
+                .and_then(|v| v.projection.as_ref())
+                .is_some_and(|p| {
+                    p.kind == ebm_workbench::data::projection::ProjectionKind::Coordinates(0, 1)
+                })
+        },
+    );
+    // The sampler's menu has no exact sampler here.
+    press(&mut h, "Pause");
+    click(&mut h, Target::Menu("MALA"));
+    frames(&mut h, 2);
+    assert!(h.query_by_label("HMC").is_some());
+    assert!(
+        h.query_by_label("exact (grid)").is_none(),
+        "the exact sampler is offered"
+    );
+    h.key_press(egui::Key::Escape);
+    frames(&mut h, 2);
+}

@@ -117,3 +117,26 @@ fn temperature_is_exposed_and_warned_about() {
     assert!((cold.sampler.kind.temperature() - 5e-5).abs() < 1e-7);
     assert!(cold.temperature_warning().unwrap().contains("T = "));
 }
+
+/// `data.columns` is a list now; presets written with a pair still load (as a list), and
+/// a target with a bad parameter names its field.
+#[test]
+fn columns_as_a_list_or_an_old_pair_and_targets_checked() {
+    let base = common::bundled("two_moons.ron").to_ron().replace(
+        "set: two_moons,",
+        "set: two_moons, file: \"p.csv\", columns: COLS,",
+    );
+    for (cols, want) in [("(0, 3)", vec![0, 3]), ("[4, 0, 2]", vec![4, 0, 2])] {
+        let p = Preset::from_ron(&base.replace("COLS", cols)).expect("the preset loads");
+        assert_eq!(p.data.columns, Some(want));
+    }
+    let e = Preset::from_ron(&base.replace("COLS", "[1, 1]"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data.columns"), "{e}");
+    let bad = common::bundled("mixture_16d.ron")
+        .to_ron()
+        .replace("std: 0.5", "std: -1.0");
+    let e = Preset::from_ron(&bad).unwrap_err().to_string();
+    assert!(e.contains("data.target.std") && e.contains("> 0"), "{e}");
+}

@@ -343,3 +343,36 @@ fn a_labelled_csv_trains_a_jem_classifier() {
     let c = s.classify().unwrap();
     assert!(c.accuracy > 0.9, "{c:?}");
 }
+
+/// A file of five columns trains as 5-D data: the NLL by AIS, no grid.
+#[test]
+fn a_five_column_file_trains_in_five_dimensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("a,b,c,d,e\n");
+    for (i, p) in ring(1500).iter().enumerate() {
+        let t = i as f64 * 0.01;
+        text.push_str(&format!(
+            "{},{},{},{},{}\n",
+            p[0],
+            p[1],
+            t.sin(),
+            p[0] * 0.5,
+            (t * 3.0).cos()
+        ));
+    }
+    let mut p = common::small(16);
+    p.data.file = Some(write(dir.path(), "five.csv", text.as_bytes()));
+    p.eval.eval_every = 20;
+    p.eval.ais_temperatures = 50;
+    let mut s = Session::new(&p).unwrap();
+    assert_eq!(s.data().dim, 5);
+    assert_eq!(s.data().space, ebm_workbench::data::Space::Vector { d: 5 });
+    assert_eq!(s.data().data_box.dim(), 5);
+    let before = s.evaluate();
+    assert_eq!(before.method, ebm_workbench::eval::Method::Ais);
+    for _ in 0..40 {
+        let m = s.step().unwrap();
+        assert!(m.sample_term_cos_exact.is_none());
+    }
+    assert!(s.evaluate().nll.is_finite());
+}

@@ -11,17 +11,24 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         hidden: a.hidden,
         langevin_steps: a.langevin_steps,
         steps: a.steps,
+        dim: a.dim,
         ..BenchConfig::default()
     };
+    anyhow::ensure!((1..=4096).contains(&a.dim), "--dim takes 1 to 4096");
     let r = run_bench(&c)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "batch={} hidden={} langevin_steps={}",
-        c.batch, c.hidden, c.langevin_steps
+        "batch={} hidden={} langevin_steps={} dim={}",
+        c.batch, c.hidden, c.langevin_steps, c.dim
     )?;
     writeln!(out, "steps_per_sec={:.2}", r.steps_per_sec)?;
-    writeln!(out, "grid_eval_ms={:.2}", r.grid_eval_ms)?;
+    if let Some(ms) = r.grid_eval_ms {
+        writeln!(out, "grid_eval_ms={ms:.2}")?;
+    }
+    if let Some(ms) = r.ais_eval_ms {
+        writeln!(out, "ais_eval_ms={ms:.2}")?;
+    }
     writeln!(out, "nll_after={:.4}", r.final_nll)?;
     if a.compare_autograd {
         let c = ebm_workbench::bench::compare_autograd(&c)?;

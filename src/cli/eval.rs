@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let export::Model {
-        preset: mut preset,
+        mut preset,
         params,
         input_shape,
     } = export::load(&a.model)?;

@@ -113,6 +113,10 @@ pub struct BenchArgs {
     /// Also time the fast engine against candle autograd and check that they agree.
     #[arg(long)]
     pub compare_autograd: bool,
+    /// The data's dimension: 2 is the reference workload (8 gaussians); any other runs
+    /// the same network and sampler on a mixture of 8 gaussians in that dimension.
+    #[arg(long, default_value_t = 2)]
+    pub dim: usize,
 }
 
 /// Runs the parsed command line.

@@ -77,6 +77,7 @@ impl ReferenceChains {
         let mut traces = vec![vec![vec![0.0_f64; n]; steps]; 1 + tracked];
         let mut e = vec![0.0_f32; n];
         let (mut accepted, mut proposed) = (0, 0);
+        #[allow(clippy::needless_range_loop)] // t indexes every trace at once
         for t in 0..steps {
             let spec = SamplerSpec {
                 kind: SamplerKind::Mala {

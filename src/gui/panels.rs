@@ -617,7 +617,7 @@ fn columns_field(ui: &mut egui::Ui, columns: &mut Option<Vec<usize>>) -> egui::R
             .collect::<Vec<_>>()
             .join(", ")
     });
-    let id = ui.id().with("feature columns");
+    let id = ui.scope_id().with("feature columns");
     let mut text = ui
         .data_mut(|m| m.get_temp::<String>(id))
         .unwrap_or_else(|| shown.clone());

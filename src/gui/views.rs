@@ -485,7 +485,7 @@ pub fn curves_ui(
     });
     if !h.sample_term_cos_reference.is_empty() {
         ui.label(format!(
-            "Sampler vs the reference sample term (long MALA chains; R̂ {})",
+            "Sampler vs the reference sample term (long MALA chains; R-hat {})",
             h.reference_rhat.last().map_or("–".into(), |r| format!(
                 "{r:.3}{}",
                 if r > 1.1 { ", not mixed" } else { "" }
@@ -506,7 +506,7 @@ pub fn curves_ui(
                     theme::SAMPLES,
                 ));
                 p.line(line(
-                    "R̂ − 1",
+                    "R-hat − 1",
                     &shifted(&h.reference_rhat, -1.0),
                     theme::WARNING,
                 ));
