@@ -41,6 +41,16 @@ impl DeviceSpec {
     }
 }
 
+/// A device in words: `CPU`, `CUDA 0`, `Metal`.
+#[must_use]
+pub fn describe(d: &candle_core::Device) -> String {
+    match d {
+        candle_core::Device::Cpu => "CPU".into(),
+        candle_core::Device::Cuda(_) => "CUDA".into(),
+        candle_core::Device::Metal(_) => "Metal".into(),
+    }
+}
+
 /// A candle error as one readable line: without the backtrace candle attaches when
 /// `RUST_BACKTRACE` is set.
 #[must_use]

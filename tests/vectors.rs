@@ -139,7 +139,10 @@ fn the_reference_term_matches_the_exact_one_in_the_plane() {
     let buffer = s.replay_buffer().expect("a buffer").points[..2 * 1024].to_vec();
     let mut chains = ReferenceChains::new(buffer, 2, 0.05);
     let mut rng = StdRng::seed_from_u64(4);
-    let r = chains.advance(&arch, &params, 200, &b, &mut rng);
+    let mut engine = ebm_workbench::energy::engine::FastEngine::new(&arch);
+    let r = chains
+        .advance(&mut engine, &params, 200, &mut rng)
+        .expect("the fast engine");
     let (cos, err) = ebm_workbench::eval::exact::compare(&r.term, &exact);
     eprintln!(
         "reference vs exact: cos {cos:.4}, relative error {err:.3}, R-hat {:.3}, acceptance {:.2}",
@@ -200,4 +203,70 @@ fn model_files_record_their_input_shape() {
         let e = export::load(&bad).unwrap_err().to_string();
         assert!(e.contains("bad.safetensors") && e.contains(what), "{e}");
     }
+}
+
+/// Evaluation, AIS, classification and class-conditional sampling go through the engine
+/// the preset chose: the candle engine gives the fast engine's figures on the same
+/// parameters, in the plane (quadrature, JEM's accuracy, p(x | y)) and in 10-D (AIS).
+#[test]
+fn evaluation_goes_through_the_chosen_engine() {
+    // A JEM classifier in the plane.
+    let mut p = common::small(32);
+    p.model.outputs = 8;
+    p.objective.kind = ebm_workbench::preset::ObjectiveKind::Jem { ce_weight: 1.0 };
+    p.optimizer.lr = 3e-3;
+    p.eval.eval_every = 0;
+    let mut fast = Session::new(&p).expect("toy data");
+    for _ in 0..400 {
+        fast.step().expect("training step");
+    }
+    let mut q = p.clone();
+    q.engine = Engine::Autograd;
+    let mut auto = Session::new(&q).expect("toy data");
+    auto.set_params(fast.params().to_vec());
+    assert_eq!(fast.engine_name(), "fast");
+    assert_eq!(auto.engine_name(), "candle (CPU)");
+    let (a, b) = (fast.evaluate(), auto.evaluate());
+    assert!(
+        (a.log_z - b.log_z).abs() < 1e-4 && (a.nll - b.nll).abs() < 1e-4,
+        "{} vs {}",
+        a.nll,
+        b.nll
+    );
+    let (ca, cb) = (fast.classify().unwrap(), auto.classify().unwrap());
+    assert!((ca.accuracy - cb.accuracy).abs() < 0.01 && (ca.ece - cb.ece).abs() < 0.01);
+    let mut ws = ebm_workbench::energy::fast::Workspace::new(auto.architecture());
+    let params = fast.params().to_vec();
+    let mut hits = |xs: &[f32]| {
+        let (mut e, mut probs) = (vec![0.0; 200], vec![0.0; 200 * 8]);
+        ws.class_probs(&params, xs, &mut e, &mut probs);
+        probs
+            .chunks_exact(8)
+            .filter(|r| ebm_workbench::energy::argmax(r).0 == 2)
+            .count()
+    };
+    let by_candle = hits(&auto.class_samples(2, 200, 100).expect("a classifier"));
+    let by_fast = hits(&fast.class_samples(2, 200, 100).expect("a classifier"));
+    eprintln!("draws from p(x | 2) classified as 2: candle {by_candle}, fast {by_fast} of 200");
+    assert!(by_candle > 150 && by_fast > 150);
+    assert!(auto.device_message.is_none(), "{:?}", auto.device_message);
+
+    // AIS in 10-D: the same estimate from both engines with the same random numbers.
+    let mut p = mixture(10, 16);
+    p.eval.eval_every = 0;
+    p.eval.ais_temperatures = 30;
+    let mut fast = Session::new(&p).expect("the target");
+    fast.step().expect("a step");
+    p.engine = Engine::Autograd;
+    let mut auto = Session::new(&p).expect("the target");
+    auto.set_params(fast.params().to_vec());
+    let spec = p.eval.ais_spec(true);
+    let (ra, _) = fast.ais(&spec, &mut StdRng::seed_from_u64(1));
+    let (rb, _) = auto.ais(&spec, &mut StdRng::seed_from_u64(1));
+    assert!(
+        (ra.forward.log_z - rb.forward.log_z).abs() < 1e-3,
+        "AIS fast {} vs candle {}",
+        ra.forward.log_z,
+        rb.forward.log_z
+    );
 }

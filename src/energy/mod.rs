@@ -1,6 +1,7 @@
 //! The energy function E_θ(x): its specification, parameters and the two engines that
 //! evaluate it (hand-written [`fast`] on the CPU, candle autograd in [`net`]).
 
+pub mod engine;
 pub mod fast;
 pub mod net;
 pub mod spec;

@@ -120,6 +120,25 @@ impl EnergyNet {
 }
 
 impl EnergyNet {
+    /// The class energy −f_y(x) of class `y` and its gradient ∇ₓ, by autograd.
+    ///
+    /// # Errors
+    /// A candle error (or a class the network does not have).
+    pub fn class_energy_grad_x(&self, x: &Tensor, y: usize) -> Result<(Tensor, Tensor)> {
+        let xv = Var::from_tensor(x)?;
+        let e = self
+            .outputs(xv.as_tensor())?
+            .narrow(1, y, 1)?
+            .neg()?
+            .squeeze(1)?;
+        let grads = e.sum_all()?.backward()?;
+        let g = grads
+            .get(xv.as_tensor())
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("no gradient for the input".into()))?;
+        Ok((e, g))
+    }
+
     /// The last layer's outputs, shape `[rows, outputs]`: the energy, or the K logits.
     ///
     /// # Errors

@@ -18,6 +18,29 @@ pub trait EnergyFn {
     fn energy_grad(&mut self, x: &[f32], e: &mut [f32], g: &mut [f32]);
 }
 
+/// A network with given parameters, through any engine. An engine error leaves the
+/// energies infinite (the chains then reject every move) and is kept in `error`.
+#[derive(Debug)]
+pub struct EngineEnergy<'a> {
+    pub engine: &'a mut dyn crate::energy::engine::Engine,
+    pub params: &'a [f32],
+    pub error: Option<String>,
+}
+
+impl EnergyFn for EngineEnergy<'_> {
+    fn dim(&self) -> usize {
+        self.engine.architecture().input_dim
+    }
+
+    fn energy_grad(&mut self, x: &[f32], e: &mut [f32], g: &mut [f32]) {
+        if let Err(m) = self.engine.energy_grad_x(self.params, x, None, e, g) {
+            e.fill(f32::INFINITY);
+            g.fill(0.0);
+            self.error.get_or_insert(m);
+        }
+    }
+}
+
 /// A network with given parameters, through the fast engine.
 pub struct MlpEnergy<'a> {
     pub params: &'a [f32],

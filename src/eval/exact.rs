@@ -5,6 +5,7 @@
 use super::quadrature::{grid_points, log_cell_area, logsumexp_neg};
 use crate::data::DataBox;
 use crate::energy::Architecture;
+use crate::energy::engine::{Engine, EngineResult};
 use crate::energy::fast::{RowWeights, Workspace};
 use rand::Rng;
 use rayon::prelude::*;
@@ -24,8 +25,8 @@ pub struct GridModel {
     pub weights: Vec<f64>,
 }
 
-/// E on the grid, in parallel chunks (each with its own buffers; results do not depend
-/// on the number of threads).
+/// E on the grid with the fast engine, in parallel chunks (each with its own buffers;
+/// results do not depend on the number of threads).
 #[must_use]
 pub fn grid_model(arch: &Architecture, params: &[f32], b: &DataBox, g: usize) -> GridModel {
     let points = grid_points(b, g);
@@ -37,6 +38,26 @@ pub fn grid_model(arch: &Architecture, params: &[f32], b: &DataBox, g: usize) ->
             || Workspace::new(arch),
             |ws, (e, x)| ws.energy(params, x, e),
         );
+    from_energies(b, g, points, energies)
+}
+
+/// As [`grid_model`], through any engine.
+///
+/// # Errors
+/// The engine's.
+pub fn grid_model_with(
+    engine: &mut dyn Engine,
+    params: &[f32],
+    b: &DataBox,
+    g: usize,
+) -> EngineResult<GridModel> {
+    let points = grid_points(b, g);
+    let mut energies = vec![0.0_f32; g * g];
+    engine.energy(params, &points, &mut energies)?;
+    Ok(from_energies(b, g, points, energies))
+}
+
+fn from_energies(b: &DataBox, g: usize, points: Vec<f32>, energies: Vec<f32>) -> GridModel {
     let lse = logsumexp_neg(&energies);
     let weights = energies
         .iter()
@@ -50,6 +71,22 @@ pub fn grid_model(arch: &Architecture, params: &[f32], b: &DataBox, g: usize) ->
         log_z: lse + log_cell_area(b, g),
         weights,
     }
+}
+
+/// As [`exact_sample_term`], through any engine.
+///
+/// # Errors
+/// The engine's.
+pub fn exact_sample_term_with(
+    engine: &mut dyn Engine,
+    params: &[f32],
+    m: &GridModel,
+) -> EngineResult<Vec<f32>> {
+    #[allow(clippy::cast_possible_truncation)]
+    let w: Vec<f32> = m.weights.iter().map(|w| *w as f32).collect();
+    let mut total = vec![0.0_f32; engine.architecture().n_params];
+    engine.weighted_param_grad(params, &m.points, &w, &mut total)?;
+    Ok(total)
 }
 
 /// g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ over the grid, as a flat parameter-shaped vector.

@@ -3,11 +3,10 @@
 //! samples. Their split-R̂ across chains says whether they can be trusted (below about
 //! 1.05: mixed; well above: the reference is itself still moving).
 
-use crate::data::DataBox;
-use crate::energy::Architecture;
-use crate::energy::fast::{RowWeights, Workspace};
-use crate::sampler::{Init, Sampler, SamplerKind, SamplerSpec, StepAdapter};
+use crate::energy::engine::{Engine, EngineResult};
+use crate::sampler::StepAdapter;
 use rand::Rng;
+use rand_distr::StandardNormal;
 
 /// The acceptance rate the reference chains' MALA step is adapted to.
 pub const TARGET_ACCEPTANCE: f32 = 0.6;
@@ -22,7 +21,6 @@ pub struct ReferenceChains {
     pub x: Vec<f32>,
     pub dim: usize,
     adapter: StepAdapter,
-    sampler: Option<Sampler>,
 }
 
 /// What one advance of the chains found.
@@ -46,7 +44,6 @@ impl ReferenceChains {
             x: start,
             dim,
             adapter: StepAdapter::new(step_size),
-            sampler: None,
         }
     }
 
@@ -55,46 +52,65 @@ impl ReferenceChains {
         self.x.len() / self.dim.max(1)
     }
 
-    /// Runs `steps` MALA steps at `params` (adapting the step towards
-    /// [`TARGET_ACCEPTANCE`]), then computes the reference term at the chains' end and
-    /// the split-R̂ of the run.
+    /// Runs `steps` MALA steps at `params` through `engine` (adapting the step towards
+    /// [`TARGET_ACCEPTANCE`] after each), then computes the reference term at the chains'
+    /// end and the split-R̂ of the run.
+    ///
+    /// # Errors
+    /// The engine's.
     pub fn advance(
         &mut self,
-        arch: &Architecture,
+        engine: &mut dyn Engine,
         params: &[f32],
         steps: usize,
-        data_box: &DataBox,
         rng: &mut impl Rng,
-    ) -> ReferenceTerm {
+    ) -> EngineResult<ReferenceTerm> {
         let n = self.chains();
         let d = self.dim;
-        let sampler = self
-            .sampler
-            .get_or_insert_with(|| Sampler::new(Workspace::new(arch)));
-        let mut ws = Workspace::new(arch);
         let tracked = d.min(TRACKED_COORDINATES);
         // traces[q][t][chain]: q = 0 the energy, then the tracked coordinates.
         let mut traces = vec![vec![vec![0.0_f64; n]; steps]; 1 + tracked];
-        let mut e = vec![0.0_f32; n];
-        let (mut accepted, mut proposed) = (0, 0);
+        let (mut e, mut g) = (vec![0.0_f32; n], vec![0.0_f32; n * d]);
+        engine.energy_grad_x(params, &self.x, None, &mut e, &mut g)?;
+        let (mut y, mut ey, mut gy) =
+            (vec![0.0_f32; n * d], vec![0.0_f32; n], vec![0.0_f32; n * d]);
+        let (mut accepted, mut proposed) = (0_usize, 0_usize);
         #[allow(clippy::needless_range_loop)] // t indexes every trace at once
         for t in 0..steps {
-            let spec = SamplerSpec {
-                kind: SamplerKind::Mala {
-                    step_size: self.adapter.step,
-                },
-                steps: 1,
-                init: Init::Noise,
-                clamp: false,
-                target_acceptance: None,
-            };
-            let acc = sampler.run(&spec, params, &mut self.x, data_box, rng, None);
-            accepted += acc.accepted;
-            proposed += acc.proposed;
-            if let Some(rate) = acc.rate() {
-                self.adapter.update(rate, TARGET_ACCEPTANCE);
+            let h = f64::from(self.adapter.step);
+            let s = (2.0 * h).sqrt();
+            for ((yv, xv), gv) in y.iter_mut().zip(&self.x).zip(&g) {
+                let z: f64 = rng.sample(StandardNormal);
+                #[allow(clippy::cast_possible_truncation)]
+                {
+                    *yv = (f64::from(*xv) - h * f64::from(*gv) + s * z) as f32;
+                }
             }
-            ws.energy(params, &self.x, &mut e);
+            engine.energy_grad_x(params, &y, None, &mut ey, &mut gy)?;
+            let mut step_accepted = 0;
+            for r in 0..n {
+                let row = r * d..(r + 1) * d;
+                // log q(x | y) − log q(y | x) for the Langevin proposal.
+                let (mut fwd, mut bwd) = (0.0, 0.0);
+                for j in row.clone() {
+                    let (xj, yj) = (f64::from(self.x[j]), f64::from(y[j]));
+                    fwd += (yj - xj + h * f64::from(g[j])).powi(2);
+                    bwd += (xj - yj + h * f64::from(gy[j])).powi(2);
+                }
+                let log_a = f64::from(e[r]) - f64::from(ey[r]) + (fwd - bwd) / (4.0 * h);
+                let u: f64 = rng.random();
+                if ey[r].is_finite() && u.ln() < log_a {
+                    self.x[row.clone()].copy_from_slice(&y[row.clone()]);
+                    g[row.clone()].copy_from_slice(&gy[row]);
+                    e[r] = ey[r];
+                    step_accepted += 1;
+                }
+            }
+            accepted += step_accepted;
+            proposed += n;
+            #[allow(clippy::cast_precision_loss)]
+            self.adapter
+                .update(step_accepted as f64 / n.max(1) as f64, TARGET_ACCEPTANCE);
             for c in 0..n {
                 traces[0][t][c] = f64::from(e[c]);
                 for q in 0..tracked {
@@ -106,22 +122,17 @@ impl ReferenceChains {
             .iter()
             .map(|tr| split_rhat(tr))
             .fold(f64::NAN, f64::max);
-        let mut term = vec![0.0_f32; arch.n_params];
+        let mut term = vec![0.0_f32; engine.architecture().n_params];
         #[allow(clippy::cast_precision_loss)]
-        let scale = 1.0 / n.max(1) as f32;
-        ws.param_grads(
-            params,
-            &self.x,
-            &mut e,
-            &mut [(RowWeights::Range { rows: 0..n, scale }, &mut term)],
-        );
+        let w = vec![1.0 / n.max(1) as f32; n];
+        engine.weighted_param_grad(params, &self.x, &w, &mut term)?;
         #[allow(clippy::cast_precision_loss)]
-        ReferenceTerm {
+        Ok(ReferenceTerm {
             term,
             rhat,
             acceptance: accepted as f64 / proposed.max(1) as f64,
             step_size: self.adapter.step,
-        }
+        })
     }
 }
 

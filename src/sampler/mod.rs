@@ -632,11 +632,17 @@ fn draws_like_the_fast_sampler(
 pub fn run_autograd(
     spec: &SamplerSpec,
     net: &crate::energy::net::EnergyNet,
+    class: Option<usize>,
     x: &mut Vec<f32>,
     data_box: &DataBox,
     rng: &mut impl Rng,
 ) -> candle_core::Result<Acceptance> {
     use candle_core::{D, Tensor};
+    // The model's energy, or with `class` the class-conditional one −f_y(x).
+    let energy_grad = |t: &Tensor| match class {
+        None => net.energy_grad_x(t),
+        Some(y) => net.class_energy_grad_x(t, y),
+    };
     let dev = net.device().clone();
     let dim = net.architecture().input_dim;
     let rows = x.len() / dim;
@@ -663,7 +669,7 @@ pub fn run_autograd(
     };
     let mut xt = Tensor::from_slice(x, (rows, dim), &dev)?;
     let mut current = if spec.kind.is_metropolis() && steps > 0 {
-        Some(net.energy_grad_x(&xt)?)
+        Some(energy_grad(&xt)?)
     } else {
         None
     };
@@ -677,7 +683,7 @@ pub fn run_autograd(
             (SamplerKind::Mala { step_size }, Some((e, g))) => {
                 let eta = f64::from(step_size);
                 let y = ((&xt - (g * eta)?)? + (eps * (2.0 * eta).sqrt())?)?.detach();
-                let (ey, gy) = net.energy_grad_x(&y)?;
+                let (ey, gy) = energy_grad(&y)?;
                 let fwd = sq_norms(&((&y - &xt)? + (g * eta)?)?)?;
                 let bwd = sq_norms(&((&xt - &y)? + (&gy * eta)?)?)?;
                 let (e0, e1) = (to_f64(e)?, to_f64(&ey)?);
@@ -701,7 +707,7 @@ pub fn run_autograd(
                 let l_max = leapfrog_steps.max(1);
                 for l in 0..l_max {
                     y = (&y + (&p * h)?)?.detach();
-                    last = net.energy_grad_x(&y)?;
+                    last = energy_grad(&y)?;
                     let c = if l + 1 == l_max { 0.5 } else { 1.0 };
                     p = (&p - (&last.1 * (c * h))?)?;
                 }
@@ -713,7 +719,7 @@ pub fn run_autograd(
                 (Some((y, last.0, last.1)), ratio)
             }
             _ => {
-                let (_, g) = net.energy_grad_x(&xt)?;
+                let (_, g) = energy_grad(&xt)?;
                 let a = f64::from(spec.kind.step_size());
                 let s = f64::from(spec.kind.noise());
                 xt = ((&xt - (g * a)?)? + (eps * s)?)?.detach();

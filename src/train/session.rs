@@ -5,6 +5,7 @@
 use super::metrics::{LayerTerms, StepMetrics};
 use crate::data::Dataset;
 use crate::device::DeviceSpec;
+use crate::energy::engine::{CandleEngine, Engine, FastEngine};
 use crate::energy::fast::{RowWeights, Workspace};
 use crate::energy::{Architecture, init_params};
 use crate::error::{DataError, TrainError};
@@ -12,7 +13,7 @@ use crate::eval::exact;
 use crate::eval::reference::ReferenceChains;
 use crate::eval::{Evaluator, Method};
 use crate::optim::Optimizer;
-use crate::preset::Engine;
+use crate::preset::Engine as EngineKind;
 use crate::preset::Preset;
 use crate::sampler::{Acceptance, Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
 use rand::rngs::{SmallRng, StdRng};
@@ -111,7 +112,9 @@ pub struct Session {
     buffer: Option<ReplayBuffer>,
     grad_ws: Workspace,
     grad_ws_neg: Workspace,
-    eval_ws: Workspace,
+    /// The engine the preset chose, for everything but the training step's own passes:
+    /// evaluation, AIS, classification, class-conditional sampling, reference chains.
+    engine: Box<dyn Engine>,
     rng: StdRng,
     step: usize,
     x_pos: Vec<f32>,
@@ -149,10 +152,18 @@ pub struct Session {
     eval_rng: StdRng,
 }
 
+/// The engine for `arch`: candle on `device` when there is one, the fast engine otherwise.
+fn make_engine(arch: &Architecture, device: Option<&candle_core::Device>) -> Box<dyn Engine> {
+    match device {
+        Some(d) => Box::new(CandleEngine::new(arch, d.clone())),
+        None => Box::new(FastEngine::new(arch)),
+    }
+}
+
 /// The candle device when the preset asks for the autograd engine or a device other than
 /// the CPU, with the message explaining a fallback.
 fn candle_device_for(p: &Preset) -> (Option<candle_core::Device>, Option<String>) {
-    if p.engine == Engine::Autograd || p.device != DeviceSpec::Cpu {
+    if p.engine == EngineKind::Autograd || p.device != DeviceSpec::Cpu {
         let (d, m) = crate::device::resolve(p.device);
         (Some(d), m)
     } else {
@@ -246,7 +257,7 @@ impl Session {
             sampler: Sampler::new(Workspace::new(&arch)),
             grad_ws: Workspace::new(&arch),
             grad_ws_neg: Workspace::new(&arch),
-            eval_ws: Workspace::new(&arch),
+            engine: make_engine(&arch, candle_device.as_ref()),
             last_good: Snapshot {
                 params: params.clone(),
                 opt: opt.clone(),
@@ -359,6 +370,7 @@ impl Session {
         }
         if p.engine != self.preset.engine || p.device != self.preset.device {
             (self.candle_device, self.device_message) = candle_device_for(p);
+            self.engine = make_engine(&self.arch, self.candle_device.as_ref());
         }
         if p.eval != self.preset.eval || p.sampler.clamp != self.preset.sampler.clamp {
             self.evaluator = Evaluator::for_space(self.data.space, p);
@@ -367,13 +379,43 @@ impl Session {
         true
     }
 
-    /// Energies of rows of `x` (row-major, `n × 2`).
+    /// The engine evaluation goes through: `fast` or `candle (CPU)`, …
+    #[must_use]
+    pub fn engine_name(&self) -> String {
+        self.engine.name()
+    }
+
+    /// Energies of rows of `x` (row-major, `n × dim`), by the preset's engine.
     pub fn energy(&mut self, x: &[f32]) -> Vec<f32> {
         let mut e = vec![0.0; x.len() / self.data.dim];
-        for (xs, es) in x.chunks(self.data.dim * 4096).zip(e.chunks_mut(4096)) {
-            self.eval_ws.energy(&self.params, xs, es);
+        if let Err(m) = self.engine.energy(&self.params, x, &mut e) {
+            self.engine_failed(&m);
+            FastEngine::new(&self.arch)
+                .energy(&self.params, x, &mut e)
+                .ok();
         }
         e
+    }
+
+    /// Says that the preset's engine failed (once), and the fast engine stood in.
+    fn engine_failed(&mut self, m: &str) {
+        if self.device_message.is_none() {
+            self.device_message = Some(format!(
+                "the {} engine failed ({m}); the fast engine computed it instead",
+                self.engine.name()
+            ));
+        }
+    }
+
+    /// The model on a `g × g` grid over the data box (the plane), by the preset's engine.
+    fn grid_model(&mut self, g: usize) -> exact::GridModel {
+        match exact::grid_model_with(self.engine.as_mut(), &self.params, &self.data.data_box, g) {
+            Ok(m) => m,
+            Err(m) => {
+                self.engine_failed(&m);
+                exact::grid_model(&self.arch, &self.params, &self.data.data_box, g)
+            }
+        }
     }
 
     /// How this session obtains log Z.
@@ -411,8 +453,7 @@ impl Session {
         if !self.data.space.allows().quadrature {
             return self.evaluate();
         }
-        // The grid in parallel chunks (independent of the thread count).
-        let m = exact::grid_model(&self.arch, &self.params, &self.data.data_box, g);
+        let m = self.grid_model(g);
         let test = self.data.test.clone();
         let e_test = self.energy(&test);
         Evaluation {
@@ -429,7 +470,7 @@ impl Session {
     /// plane also in reverse from exact grid samples. Returns quadrature's log Z (the
     /// plane) beside it.
     pub fn ais(
-        &self,
+        &mut self,
         spec: &crate::eval::ais::AisSpec,
         rng: &mut impl rand::Rng,
     ) -> (crate::eval::ais::AisResult, Option<f64>) {
@@ -454,33 +495,33 @@ impl Session {
             },
             kind => ais::Base::fit(kind, &self.data.train, d),
         };
-        let grid = self.data.space.allows().quadrature.then(|| {
-            exact::grid_model(
-                &self.arch,
-                &self.params,
-                &self.data.data_box,
-                self.preset.eval.grid,
-            )
-        });
+        let grid = self
+            .data
+            .space
+            .allows()
+            .quadrature
+            .then(|| self.grid_model(self.preset.eval.grid));
         let model_samples = grid.as_ref().map(|m| {
             let mut xs = vec![0.0_f32; d * spec.chains];
             exact::sample(m, &mut xs, rng);
             xs
         });
-        let result = ais::log_z(
-            &mut ais::MlpEnergy::new(&self.arch, &self.params),
-            &base,
-            spec,
-            model_samples.as_deref(),
-            rng,
-        );
+        let mut energy = ais::EngineEnergy {
+            engine: self.engine.as_mut(),
+            params: &self.params,
+            error: None,
+        };
+        let result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
+        if let Some(m) = energy.error {
+            self.engine_failed(&m);
+        }
         (result, grid.map(|m| m.log_z))
     }
 
     /// Advances the reference chains (started from the replay buffer, the sampler's
     /// batch or noise the first time) and compares the sampler's last sample term with
     /// theirs: (cosine, relative error, R̂).
-    fn reference_comparison(&mut self) -> (f64, f64, f64) {
+    fn reference_comparison(&mut self) -> Option<(f64, f64, f64)> {
         let d = self.data.dim;
         let m = self.preset.eval.reference_chains;
         let mut rng = self.eval_rng.clone();
@@ -502,15 +543,23 @@ impl Session {
             ReferenceChains::new(start, d, step)
         });
         let r = reference.advance(
-            &self.arch,
+            self.engine.as_mut(),
             &self.params,
             self.preset.eval.reference_steps,
-            &self.data.data_box,
             &mut rng,
         );
         self.eval_rng = rng;
-        let (c, e) = exact::compare(&self.g_sample, &r.term);
-        (c, e, r.rhat)
+        match r {
+            Ok(r) => {
+                let (c, e) = exact::compare(&self.g_sample, &r.term);
+                Some((c, e, r.rhat))
+            }
+            Err(m) => {
+                self.engine_failed(&m);
+                self.reference = None;
+                None
+            }
+        }
     }
 
     fn draw_batches(&mut self) {
@@ -552,12 +601,7 @@ impl Session {
         let b = self.preset.batch_size;
         self.draw_batches();
         if self.preset.sampler.kind == SamplerKind::Exact {
-            let m = exact::grid_model(
-                &self.arch,
-                &self.params,
-                &self.data.data_box,
-                self.preset.eval.grid,
-            );
+            let m = self.grid_model(self.preset.eval.grid);
             exact::sample(&m, &mut self.x_neg, &mut self.rng);
         }
         let alpha = self.preset.objective.alpha;
@@ -638,17 +682,19 @@ impl Session {
         let mut reference = None;
         if eval_step {
             if self.data.space.allows().exact_sample_term {
-                let m = exact::grid_model(
-                    &self.arch,
-                    &self.params,
-                    &self.data.data_box,
-                    self.preset.eval.grid,
-                );
-                let g_star = exact::exact_sample_term(&self.arch, &self.params, &m);
+                let m = self.grid_model(self.preset.eval.grid);
+                let g_star =
+                    match exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m) {
+                        Ok(g) => g,
+                        Err(e) => {
+                            self.engine_failed(&e);
+                            exact::exact_sample_term(&self.arch, &self.params, &m)
+                        }
+                    };
                 let (c, r) = exact::compare(&self.g_sample, &g_star);
                 (cos_exact, rel_err) = (Some(c), Some(r));
             } else {
-                reference = Some(self.reference_comparison());
+                reference = self.reference_comparison();
             }
         }
         let opt_spec = self.preset.optimizer.clone();
@@ -748,6 +794,29 @@ impl Session {
         Ok((ce_sum * inv_b, correct as f64 * inv_b))
     }
 
+    /// Class probabilities (`n × K`) of the rows of `x`, by the preset's engine.
+    fn class_probs(&mut self, x: &[f32]) -> Option<Vec<f32>> {
+        let k = self.arch.outputs;
+        let n = x.len() / self.data.dim;
+        let mut e = vec![0.0; n];
+        let mut p = vec![0.0; n * k];
+        let mut out = Ok(());
+        for ((xs, es), ps) in x
+            .chunks(self.data.dim * 4096)
+            .zip(e.chunks_mut(4096))
+            .zip(p.chunks_mut(4096 * k))
+        {
+            out = out.and(self.engine.class_probs(&self.params, xs, es, ps));
+        }
+        match out {
+            Ok(()) => Some(p),
+            Err(m) => {
+                self.engine_failed(&m);
+                None
+            }
+        }
+    }
+
     /// The classifier on the held-out split (networks with one logit per class of
     /// labelled data): accuracy and expected calibration error.
     pub fn classify(&mut self) -> Option<Classification> {
@@ -756,10 +825,8 @@ impl Session {
         if k < 2 || self.data.classes != k || self.data.test_labels.len() != n || n == 0 {
             return None;
         }
-        let mut e = vec![0.0; n];
-        let mut p = vec![0.0; n * k];
-        self.eval_ws
-            .class_probs(&self.params, &self.data.test, &mut e, &mut p);
+        let test = self.data.test.clone();
+        let p = self.class_probs(&test)?;
         Some(Classification::from_probs(&p, &self.data.test_labels, k))
     }
 
@@ -771,10 +838,7 @@ impl Session {
             return None;
         }
         let pts = crate::eval::quadrature::grid_points(&self.data.data_box, g);
-        let n = g * g;
-        let mut e = vec![0.0; n];
-        let mut p = vec![0.0; n * k];
-        self.eval_ws.class_probs(&self.params, &pts, &mut e, &mut p);
+        let p = self.class_probs(&pts)?;
         let (best, conf) = p
             .chunks_exact(k)
             .map(|row| {
@@ -815,7 +879,7 @@ impl Session {
     }
 
     /// For a classifier (K logits): `n` draws from the class-conditional
-    /// p(x | y) ∝ exp(f_y(x)), by the preset's sampler rule (fast engine) run for `steps`
+    /// p(x | y) ∝ exp(f_y(x)), by the preset's sampler rule and engine run for `steps`
     /// steps from uniform noise in the data box. Uses its own random numbers, so training
     /// goes on exactly as without it.
     pub fn class_samples(&mut self, y: usize, n: usize, steps: usize) -> Option<Vec<f32>> {
@@ -831,6 +895,29 @@ impl Session {
             SmallRng::seed_from_u64(0xC1A5_5E5D ^ (self.step as u64) ^ ((y as u64) << 32));
         let mut x = vec![0.0; n * self.data.dim];
         uniform_in_box(&self.data.data_box, &mut x, &mut rng);
+        // The preset's engine: candle where it runs the training, else the fast one.
+        if let Some(dev) = self.candle_device.clone() {
+            let start = x.clone();
+            let ran = crate::energy::net::EnergyNet::new(&self.arch, &self.params, &dev).and_then(
+                |net| {
+                    crate::sampler::run_autograd(
+                        &spec,
+                        &net,
+                        Some(y),
+                        &mut x,
+                        &self.data.data_box,
+                        &mut rng,
+                    )
+                },
+            );
+            match ran {
+                Ok(_) => return Some(x),
+                Err(e) => {
+                    self.engine_failed(&crate::device::error_message(&e));
+                    x = start;
+                }
+            }
+        }
         let mut sampler = Sampler::new(Workspace::new(&self.arch));
         sampler.run_for(
             Some(y),
@@ -926,6 +1013,7 @@ impl Session {
         self.acceptance = crate::sampler::run_autograd(
             &spec,
             &net,
+            None,
             &mut self.x_neg,
             &self.data.data_box,
             &mut self.rng,
