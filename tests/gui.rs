@@ -1351,4 +1351,8 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
     );
     h.key_press(egui::Key::Escape);
     frames(&mut h, 2);
+    // The view exports as a picture of the projection (no heat map to draw).
+    let png = dir.path().join("projection.png");
+    h.state_mut().export_png(&png);
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
 }

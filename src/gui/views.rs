@@ -594,21 +594,48 @@ pub fn view_png(
     opts: &SamplesOptions,
     size: u32,
 ) -> Result<Vec<u8>, String> {
-    let heat = heat_image(view, opts.heat);
     let g = view.grid;
     let mut img = image::RgbaImage::new(size, size);
-    for (px, py, p) in img.enumerate_pixels_mut() {
-        #[allow(clippy::cast_possible_truncation)]
-        let i = ((u64::from(px) * g as u64) / u64::from(size)) as usize;
-        #[allow(clippy::cast_possible_truncation)]
-        let j = ((u64::from(py) * g as u64) / u64::from(size)) as usize;
-        let c = heat.pixels[j.min(g - 1) * g + i.min(g - 1)];
-        *p = image::Rgba([c.r(), c.g(), c.b(), 255]);
+    if g > 0 {
+        let heat = heat_image(view, opts.heat);
+        for (px, py, p) in img.enumerate_pixels_mut() {
+            #[allow(clippy::cast_possible_truncation)]
+            let i = ((u64::from(px) * g as u64) / u64::from(size)) as usize;
+            #[allow(clippy::cast_possible_truncation)]
+            let j = ((u64::from(py) * g as u64) / u64::from(size)) as usize;
+            let c = heat.pixels[j.min(g - 1) * g + i.min(g - 1)];
+            *p = image::Rgba([c.r(), c.g(), c.b(), 255]);
+        }
+    } else {
+        for p in img.pixels_mut() {
+            *p = image::Rgba([20, 20, 24, 255]);
+        }
     }
-    let b = &data.data_box;
+    // The plane's data box, or outside the plane the projected points' bounding box.
+    let data_pts: &[f32] = match &view.projection {
+        Some(pd) => &pd.data,
+        None => &data.train,
+    };
+    let (lo, hi) = if g > 0 {
+        (data.data_box.lo.clone(), data.data_box.hi.clone())
+    } else {
+        let mut lo = vec![f32::INFINITY; 2];
+        let mut hi = vec![f32::NEG_INFINITY; 2];
+        for r in data_pts.chunks_exact(2).chain(view.samples.chunks_exact(2)) {
+            for j in 0..2 {
+                lo[j] = lo[j].min(r[j]);
+                hi[j] = hi[j].max(r[j]);
+            }
+        }
+        let pad = (hi[0] - lo[0]).max(hi[1] - lo[1]).max(1e-3) * 0.05;
+        (
+            lo.iter().map(|v| v - pad).collect(),
+            hi.iter().map(|v| v + pad).collect(),
+        )
+    };
     let mut dot = |x: f32, y: f32, c: Color32, r: i64| {
-        let fx = (x - b.lo[0]) / (b.hi[0] - b.lo[0]);
-        let fy = (b.hi[1] - y) / (b.hi[1] - b.lo[1]);
+        let fx = (x - lo[0]) / (hi[0] - lo[0]);
+        let fy = (hi[1] - y) / (hi[1] - lo[1]);
         #[allow(clippy::cast_possible_truncation)]
         let (cx, cy) = ((fx * size as f32) as i64, (fy * size as f32) as i64);
         for dy in -r..=r {
@@ -625,8 +652,8 @@ pub fn view_png(
         }
     };
     if opts.show_data {
-        let n = data.n_train();
-        for r in data.train.chunks_exact(2).step_by((n / 1500).max(1)) {
+        let n = data_pts.len() / 2;
+        for r in data_pts.chunks_exact(2).step_by((n / 1500).max(1)) {
             dot(r[0], r[1], theme::DATA, 1);
         }
     }

@@ -1,0 +1,242 @@
+//! The window's frame around the views: toolbar, status bar, the left column of
+//! settings, the projection chooser, and the confirmation before a reset.
+
+use super::*;
+
+impl WorkbenchApp {
+    pub(super) fn toolbar_ui(&mut self, ui: &mut egui::Ui, rate: f64) {
+        let mut clicked = None;
+        ui.horizontal(|ui| {
+            for c in [
+                UiCommand::OpenPreset,
+                UiCommand::SavePreset,
+                UiCommand::ExportModel,
+                UiCommand::LoadModel,
+                UiCommand::ExportMetrics,
+                UiCommand::ExportPng,
+            ] {
+                if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
+                    clicked = Some(c);
+                }
+            }
+            ui.menu_button("Examples", |ui| {
+                for (name, text) in crate::preset::BUNDLED {
+                    let about = Preset::from_ron(text)
+                        .map(|p| p.description)
+                        .unwrap_or_default();
+                    if ui
+                        .button(name.trim_end_matches(".ron"))
+                        .on_hover_text(about)
+                        .clicked()
+                    {
+                        self.open_example(name);
+                        ui.close();
+                    }
+                }
+            });
+            ui.menu_button("Recent", |ui| {
+                if self.state.recent.is_empty() {
+                    ui.weak("nothing yet");
+                }
+                for p in self.state.recent.clone() {
+                    if ui.button(p.display().to_string()).clicked() {
+                        self.open_any(&p);
+                        ui.close();
+                    }
+                }
+            });
+            ui.separator();
+            let train = if self.running {
+                UiCommand::Pause
+            } else {
+                UiCommand::Train
+            };
+            for c in [train, UiCommand::Step, UiCommand::Reset] {
+                if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
+                    clicked = Some(c);
+                }
+            }
+            ui.separator();
+            let rate = if self.running {
+                format!("{rate:.1} steps/s")
+            } else {
+                "paused".into()
+            };
+            let engine = match self.worker_preset.engine {
+                crate::preset::Engine::Fast => "fast engine, CPU".to_string(),
+                crate::preset::Engine::Autograd => {
+                    format!("autograd, {}", self.worker_preset.device.name())
+                }
+            };
+            ui.label(format!(
+                "{} · {} · {engine} · {rate}",
+                self.state.preset.name,
+                self.data.spec.name()
+            ));
+        });
+        if let Some(c) = clicked {
+            self.run_command(c);
+        }
+    }
+
+    pub(super) fn status_ui(&mut self, ui: &mut egui::Ui, frame_ms: f64) {
+        ui.horizontal(|ui| {
+            ui.label(format!("step {}", self.step));
+            ui.separator();
+            let nll = self
+                .history
+                .nll
+                .last()
+                .map_or("–".into(), |n| format!("{n:.4}"));
+            ui.label(format!("NLL {nll}"));
+            ui.separator();
+            if self.running {
+                ui.label(format!(
+                    "frame {frame_ms:.1} ms ({:.0} fps), layout {:.1} ms",
+                    1e3 / frame_ms.max(1e-3),
+                    self.ui_ms
+                ));
+            } else {
+                ui.label("idle");
+            }
+            ui.separator();
+            if let Some(m) = self.messages.back() {
+                if m.error {
+                    ui.colored_label(theme::ERROR, &m.text);
+                } else {
+                    ui.label(&m.text);
+                }
+            }
+        });
+    }
+
+    pub(super) fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        let mut pick_data = false;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::CollapsingHeader::new("Data")
+                .default_open(true)
+                .show(ui, |ui| {
+                    let n = self.data.n_train() + self.data.n_test();
+                    if panels::data_ui(ui, &mut self.state.preset.data, self.true_nll, n) {
+                        pick_data = true;
+                    }
+                });
+            egui::CollapsingHeader::new("Network")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::network_ui(ui, &mut self.state.preset.model, self.data.dim);
+                });
+            egui::CollapsingHeader::new("Sampler")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::sampler_ui(
+                        ui,
+                        &mut self.state.preset.sampler,
+                        self.data.space.allows(),
+                    );
+                });
+            egui::CollapsingHeader::new("Objective and optimiser")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::objective_ui(
+                        ui,
+                        &mut self.state.preset,
+                        self.data.classes,
+                        self.data.space,
+                    );
+                });
+            egui::CollapsingHeader::new("Run")
+                .default_open(true)
+                .show(ui, |ui| {
+                    panels::run_ui(ui, &mut self.state.preset);
+                });
+        });
+        if pick_data {
+            self.run_command(UiCommand::LoadData);
+        }
+    }
+
+    pub(super) fn confirm_ui(&mut self, ctx: &egui::Context) {
+        let Some(pending) = self.pending_reset.clone() else {
+            return;
+        };
+        let mut decision = None;
+        egui::Modal::new(egui::Id::unique("confirm_reset")).show(ctx, |ui| {
+            ui.heading("Reset the parameters?");
+            ui.label(format!(
+                "{} starts the model over: the trained parameters and the plots are lost.",
+                pending.why
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Reset and apply").clicked() {
+                    decision = Some(true);
+                }
+                if ui.button("Cancel").clicked() {
+                    decision = Some(false);
+                }
+            });
+        });
+        match decision {
+            Some(true) => {
+                self.pending_reset = None;
+                if !self.reset_to(pending.preset) {
+                    self.state.preset = self.sent.clone();
+                }
+            }
+            Some(false) => {
+                self.pending_reset = None;
+                let keep = self.sent.clone();
+                if let Ok(d) = data_for(&keep) {
+                    (self.data, self.true_nll) = d;
+                }
+                self.state.preset = keep;
+            }
+            None => {}
+        }
+    }
+
+    /// How the view projects points of more than two dimensions: the data's principal
+    /// components or two coordinates.
+    pub(super) fn projection_choice_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::data::projection::ProjectionKind;
+        let current = self
+            .view
+            .as_ref()
+            .and_then(|v| v.projection.as_ref())
+            .map_or(ProjectionKind::Pca, |p| p.kind);
+        let d = self.data.dim;
+        let mut pick = current;
+        let pca = matches!(current, ProjectionKind::Pca);
+        if ui
+            .selectable_label(pca, "principal components")
+            .on_hover_text("The data's first two principal components (fixed when the run starts).")
+            .clicked()
+        {
+            pick = ProjectionKind::Pca;
+        }
+        let (mut i, mut j) = match current {
+            ProjectionKind::Coordinates(i, j) => (i, j),
+            ProjectionKind::Pca => (0, 1),
+        };
+        let coords = ui
+            .selectable_label(!pca, "coordinates")
+            .on_hover_text("Two of the data's coordinates.")
+            .clicked();
+        let a = ui.add(
+            egui::DragValue::new(&mut i)
+                .range(0..=d.saturating_sub(1))
+                .prefix("x"),
+        );
+        let b = ui.add(
+            egui::DragValue::new(&mut j)
+                .range(0..=d.saturating_sub(1))
+                .prefix("x"),
+        );
+        if coords || a.changed() || b.changed() {
+            pick = ProjectionKind::Coordinates(i, j);
+        }
+        if pick != current {
+            self.worker.send(Command::Project(pick));
+        }
+    }
+}

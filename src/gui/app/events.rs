@@ -1,0 +1,144 @@
+//! The link from the worker: its events drained under a time budget each frame (what
+//! belongs to a run that was reset is dropped), the heat map's texture, frame timing.
+
+use super::*;
+
+impl WorkbenchApp {
+    pub(super) fn drain(&mut self, ctx: &egui::Context) {
+        let budget = Instant::now();
+        while let Some(e) = self.worker.try_recv() {
+            // Until the worker confirms the last reset, what it sends is the old run's.
+            let stale = self.restarts_pending > 0
+                && matches!(
+                    e,
+                    Event::Metrics(_)
+                        | Event::View(_)
+                        | Event::InitialNll(_)
+                        | Event::ClassSamples { .. }
+                        | Event::Ais { .. }
+                        | Event::Diverged(_)
+                        | Event::State { .. }
+                );
+            if stale {
+                continue;
+            }
+            match e {
+                Event::Restarted(p) => {
+                    self.restarts_pending = self.restarts_pending.saturating_sub(1);
+                    self.worker_preset = *p;
+                }
+                Event::Metrics(rows) => {
+                    for r in &rows {
+                        self.history.push(r);
+                        if let Some(w) = self.lag.check(r) {
+                            self.message(true, w);
+                        }
+                    }
+                    if let Some(r) = rows.last() {
+                        self.step = r.step;
+                    }
+                }
+                Event::View(v) => self.view = Some(*v),
+                Event::State { running, step } => {
+                    self.running = running;
+                    self.step = step;
+                }
+                Event::Diverged(err) => {
+                    self.running = false;
+                    self.message(true, format!("{err} — training paused"));
+                }
+                Event::Saved(p) => {
+                    self.remember(&p);
+                    self.message(false, format!("wrote {}", p.display()));
+                }
+                Event::Failed(m) => self.message(true, m),
+                Event::RestartFailed(m) => {
+                    self.restarts_pending = self.restarts_pending.saturating_sub(1);
+                    self.message(true, m);
+                }
+                Event::Applied(p) => self.worker_preset = *p,
+                Event::InitialNll(n) => {
+                    if self.history.nll.is_empty() {
+                        self.history.nll.push(0, n);
+                    }
+                }
+                Event::ClassSamples {
+                    step,
+                    class,
+                    points,
+                } => {
+                    self.message(
+                        false,
+                        format!(
+                            "{} draws from p(x | class {class}) at step {step}",
+                            points.len() / 2
+                        ),
+                    );
+                    self.class_samples = Some((class, points));
+                }
+                Event::Ais {
+                    step,
+                    result,
+                    log_z_quadrature,
+                } => {
+                    self.ais = Some((
+                        result.forward.log_z,
+                        result.forward.stderr,
+                        log_z_quadrature,
+                    ));
+                    let rev = result.reverse.map_or(String::new(), |r| {
+                        format!(", reverse {:.4} ± {:.4}", r.log_z, r.stderr)
+                    });
+                    self.message(
+                        false,
+                        format!(
+                            "step {step}: log Z by quadrature {log_z_quadrature:.4}; AIS {:.4} ± {:.4}{rev}",
+                            result.forward.log_z, result.forward.stderr
+                        ),
+                    );
+                }
+            }
+            if budget.elapsed() > Duration::from_millis(4) {
+                ctx.request_repaint();
+                break;
+            }
+        }
+    }
+
+    pub(super) fn update_texture(&mut self, ctx: &egui::Context) {
+        let Some(v) = &self.view else { return };
+        let key = (v.step, self.state.samples.heat);
+        if self.texture_kind == Some(key) && self.texture.is_some() {
+            return;
+        }
+        let img = views::heat_image(v, self.state.samples.heat);
+        match &mut self.texture {
+            Some(t) => t.set(img, TextureOptions::LINEAR),
+            None => self.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR)),
+        }
+        self.texture_kind = Some(key);
+    }
+
+    pub(super) fn frame_stats(&mut self) -> (f64, f64) {
+        let now = Instant::now();
+        if let Some(last) = self.last_frame {
+            self.frame_times
+                .push_back(now.duration_since(last).as_secs_f64());
+            while self.frame_times.len() > 60 {
+                self.frame_times.pop_front();
+            }
+        }
+        self.last_frame = Some(now);
+        #[allow(clippy::cast_precision_loss)]
+        let mean = self.frame_times.iter().sum::<f64>() / self.frame_times.len().max(1) as f64;
+        // Steps per second over the last second or so.
+        let (t0, s0, rate) = self.rate;
+        let dt = now.duration_since(t0).as_secs_f64();
+        if dt > 0.5 {
+            #[allow(clippy::cast_precision_loss)]
+            let r = self.step.saturating_sub(s0) as f64 / dt;
+            self.rate = (now, self.step, if self.running { r } else { 0.0 });
+        }
+        (mean * 1e3, rate)
+    }
+}

@@ -1,0 +1,197 @@
+//! What the window does with files and commands: open presets, data files, models and
+//! examples (a broken file changes nothing and says why), save and export, and the
+//! toolbar's commands.
+
+use super::*;
+
+impl WorkbenchApp {
+    /// Opens a preset file; a broken one leaves everything as it was.
+    pub fn open_preset(&mut self, path: &Path) {
+        match Preset::load(path) {
+            Ok(p) => {
+                if self.reset_to(p) {
+                    self.state.preset_path = Some(path.to_path_buf());
+                    self.remember(path);
+                    self.message(false, format!("opened {}", path.display()));
+                }
+            }
+            Err(e) => self.message(true, e.to_string()),
+        }
+    }
+
+    /// Opens a file by its kind: a model (.safetensors), a data file (.csv, .tsv, .txt,
+    /// .npy) or a preset.
+    pub fn open_any(&mut self, p: &Path) {
+        let ext = p
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "safetensors" => self.load_model(p),
+            "csv" | "tsv" | "txt" | "npy" => self.use_data_file(p),
+            _ => self.open_preset(p),
+        }
+    }
+
+    /// Trains on the points of a CSV or NPY file from now on (asking first if that resets
+    /// a trained model): every column is a feature until Data says otherwise. A file that
+    /// cannot be used changes nothing and says why.
+    pub fn use_data_file(&mut self, path: &Path) {
+        let mut data = self.state.preset.data.clone();
+        data.file = Some(path.to_path_buf());
+        data.columns = None;
+        data.labels = None;
+        if let Err(e) = Dataset::load(&data) {
+            self.message(true, e.to_string());
+            return;
+        }
+        self.state.preset.data = data;
+        self.remember(path);
+        self.apply_edits();
+    }
+
+    /// Opens one of the bundled example presets by file name.
+    pub fn open_example(&mut self, name: &str) {
+        let Some((_, text)) = crate::preset::BUNDLED.iter().find(|(n, _)| *n == name) else {
+            self.message(true, format!("no bundled example named {name}"));
+            return;
+        };
+        match Preset::from_ron(text) {
+            Ok(p) => {
+                if self.reset_to(p) {
+                    self.state.preset_path = None;
+                    self.message(false, format!("opened the example {name}"));
+                }
+            }
+            Err(e) => self.message(true, format!("bundled example {name}: {e}")),
+        }
+    }
+
+    /// Loads a model file (its preset and parameters); a broken one changes nothing.
+    pub fn load_model(&mut self, path: &Path) {
+        match crate::export::load(path) {
+            Ok(m) => {
+                if let Err(e) = self.start_over(m.preset, Some(m.params)) {
+                    self.message(true, format!("{}: {e}", path.display()));
+                    return;
+                }
+                self.remember(path);
+                self.message(false, format!("loaded model {}", path.display()));
+            }
+            Err(e) => self.message(true, e.to_string()),
+        }
+    }
+
+    /// Saves the settings as a preset file (what Save preset… runs with the chosen name).
+    pub fn save_preset(&mut self, path: &Path) {
+        match self.state.preset.save(path) {
+            Ok(()) => {
+                self.state.preset_path = Some(path.to_path_buf());
+                self.remember(path);
+                self.message(false, format!("saved {}", path.display()));
+            }
+            Err(e) => self.message(true, format!("cannot save {}: {e}", path.display())),
+        }
+    }
+
+    /// Asks the worker to write the model (the result arrives as a message).
+    pub fn export_model(&mut self, path: &Path) {
+        self.send(Command::Export(path.to_path_buf()));
+    }
+
+    /// Asks the worker to write every step's metrics as CSV.
+    pub fn export_metrics(&mut self, path: &Path) {
+        self.send(Command::ExportMetrics(path.to_path_buf()));
+    }
+
+    /// Writes the samples view as a PNG file.
+    pub fn export_png(&mut self, path: &Path) {
+        let Some(v) = &self.view else {
+            self.message(true, "nothing to export yet");
+            return;
+        };
+        let r = views::view_png(v, &self.data, &self.state.samples, 768).and_then(|bytes| {
+            crate::fs_util::write_atomic(path, &bytes).map_err(|e| e.to_string())
+        });
+        match r {
+            Ok(()) => {
+                self.remember(path);
+                self.message(false, format!("wrote {}", path.display()));
+            }
+            Err(e) => self.message(true, format!("cannot write {}: {e}", path.display())),
+        }
+    }
+
+    /// Runs a toolbar command.
+    pub fn run_command(&mut self, c: UiCommand) {
+        match c {
+            UiCommand::LoadData => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("points", &["csv", "tsv", "txt", "npy"])
+                    .pick_file()
+                {
+                    self.use_data_file(&p);
+                }
+            }
+            UiCommand::Train => self.send(Command::Start),
+            UiCommand::Pause => self.send(Command::Pause),
+            UiCommand::Step => self.send(Command::Step(1)),
+            UiCommand::Reset => {
+                let p = self.state.preset.clone();
+                self.reset_to(p);
+            }
+            UiCommand::OpenPreset => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("preset", &["ron"])
+                    .pick_file()
+                {
+                    self.open_preset(&p);
+                }
+            }
+            UiCommand::SavePreset => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("preset", &["ron"])
+                    .set_file_name(format!("{}.ron", self.state.preset.name))
+                    .save_file()
+                {
+                    self.save_preset(&p);
+                }
+            }
+            UiCommand::ExportModel => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("safetensors", &["safetensors"])
+                    .set_file_name(format!("{}.safetensors", self.state.preset.name))
+                    .save_file()
+                {
+                    self.export_model(&p);
+                }
+            }
+            UiCommand::LoadModel => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("safetensors", &["safetensors"])
+                    .pick_file()
+                {
+                    self.load_model(&p);
+                }
+            }
+            UiCommand::ExportPng => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("PNG", &["png"])
+                    .set_file_name(format!("{}.png", self.state.preset.name))
+                    .save_file()
+                {
+                    self.export_png(&p);
+                }
+            }
+            UiCommand::ExportMetrics => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("CSV", &["csv"])
+                    .set_file_name("metrics.csv")
+                    .save_file()
+                {
+                    self.export_metrics(&p);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! A classifier as an EBM (JEM): the cross-entropy term of a training step, held-out
+//! accuracy and calibration, the class map, and draws from p(x | y).
+
+use super::*;
+
+/// How well the classifier (JEM) does on held-out points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Classification {
+    /// The fraction whose most probable class is the label.
+    pub accuracy: f64,
+    /// Expected calibration error over 15 equal-width confidence bins:
+    /// Σ_bins (n_bin/N)·|accuracy_bin − mean confidence_bin|.
+    pub ece: f64,
+}
+
+impl Classification {
+    /// From class probabilities (`n × k`, rows summing to 1) and labels.
+    #[must_use]
+    pub fn from_probs(probs: &[f32], labels: &[u32], k: usize) -> Self {
+        const BINS: usize = 15;
+        let mut count = [0_usize; BINS];
+        let mut hits = [0_usize; BINS];
+        let mut conf = [0.0_f64; BINS];
+        let mut correct = 0;
+        for (p, y) in probs.chunks_exact(k).zip(labels) {
+            let (best, c) = crate::energy::argmax(p);
+            let hit = best == *y as usize;
+            correct += usize::from(hit);
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let bin = ((f64::from(c) * BINS as f64) as usize).min(BINS - 1);
+            count[bin] += 1;
+            hits[bin] += usize::from(hit);
+            conf[bin] += f64::from(c);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let n = labels.len().max(1) as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let ece = (0..BINS)
+            .filter(|&i| count[i] > 0)
+            .map(|i| {
+                let m = count[i] as f64;
+                (m / n) * (hits[i] as f64 / m - conf[i] / m).abs()
+            })
+            .sum();
+        #[allow(clippy::cast_precision_loss)]
+        Self {
+            accuracy: correct as f64 / n,
+            ece,
+        }
+    }
+}
+
+impl Session {
+    /// The cross-entropy of the data batch's labels, its gradient scaled by `weight` in
+    /// `g_ce`; returns the mean cross-entropy and the batch's accuracy.
+    pub(super) fn cross_entropy_term(&mut self, weight: f32) -> candle_core::Result<(f64, f64)> {
+        let b = self.preset.batch_size;
+        self.g_ce.fill(0.0);
+        #[allow(clippy::cast_precision_loss)]
+        let inv_b = 1.0 / b as f64;
+        if let Some(dev) = self.candle_device.clone() {
+            use candle_core::Tensor;
+            let net = crate::energy::net::EnergyNet::new(&self.arch, &self.params, &dev)?;
+            let xp = Tensor::from_slice(&self.x_pos, (b, self.data.dim), &dev)?;
+            let yp = Tensor::from_slice(&self.y_pos, b, &dev)?;
+            let (ce, g) = net.cross_entropy_grad(&xp, &yp)?;
+            for (o, v) in self.g_ce.iter_mut().zip(g) {
+                *o = weight * v;
+            }
+            let predicted = net.outputs(&xp)?.argmax(1)?.to_vec1::<u32>()?;
+            let correct = predicted
+                .iter()
+                .zip(&self.y_pos)
+                .filter(|(p, y)| p == y)
+                .count();
+            #[allow(clippy::cast_precision_loss)]
+            return Ok((f64::from(ce), correct as f64 * inv_b));
+        }
+        let mut e = vec![0.0; b];
+        #[allow(clippy::cast_possible_truncation)]
+        let scale = (f64::from(weight) * inv_b) as f32;
+        let (ce_sum, correct) = self.grad_ws.cross_entropy_grads(
+            &self.params,
+            &self.x_pos,
+            &self.y_pos,
+            &mut e,
+            scale,
+            &mut self.g_ce,
+        );
+        #[allow(clippy::cast_precision_loss)]
+        Ok((ce_sum * inv_b, correct as f64 * inv_b))
+    }
+
+    /// Class probabilities (`n × K`) of the rows of `x`, by the preset's engine.
+    pub(super) fn class_probs(&mut self, x: &[f32]) -> Option<Vec<f32>> {
+        let k = self.arch.outputs;
+        let n = x.len() / self.data.dim;
+        let mut e = vec![0.0; n];
+        let mut p = vec![0.0; n * k];
+        let mut out = Ok(());
+        for ((xs, es), ps) in x
+            .chunks(self.data.dim * 4096)
+            .zip(e.chunks_mut(4096))
+            .zip(p.chunks_mut(4096 * k))
+        {
+            out = out.and(self.engine.class_probs(&self.params, xs, es, ps));
+        }
+        match out {
+            Ok(()) => Some(p),
+            Err(m) => {
+                self.engine_failed(&m);
+                None
+            }
+        }
+    }
+
+    /// The classifier on the held-out split (networks with one logit per class of
+    /// labelled data): accuracy and expected calibration error.
+    pub fn classify(&mut self) -> Option<Classification> {
+        let k = self.arch.outputs;
+        let n = self.data.n_test();
+        if k < 2 || self.data.classes != k || self.data.test_labels.len() != n || n == 0 {
+            return None;
+        }
+        let test = self.data.test.clone();
+        let p = self.class_probs(&test)?;
+        Some(Classification::from_probs(&p, &self.data.test_labels, k))
+    }
+
+    /// For a network with K > 1 logits: the most probable class at each point of a
+    /// `g × g` grid over the data box (x fastest) and its probability.
+    pub fn grid_classes(&mut self, g: usize) -> Option<(Vec<u32>, Vec<f32>)> {
+        let k = self.arch.outputs;
+        if k < 2 {
+            return None;
+        }
+        let pts = crate::eval::quadrature::grid_points(&self.data.data_box, g);
+        let p = self.class_probs(&pts)?;
+        let (best, conf) = p
+            .chunks_exact(k)
+            .map(|row| {
+                let (i, v) = crate::energy::argmax(row);
+                (u32::try_from(i).unwrap_or(0), v)
+            })
+            .unzip();
+        Some((best, conf))
+    }
+
+    /// For a classifier (K logits): `n` draws from the class-conditional
+    /// p(x | y) ∝ exp(f_y(x)), by the preset's sampler rule and engine run for `steps`
+    /// steps from uniform noise in the data box. Uses its own random numbers, so training
+    /// goes on exactly as without it.
+    pub fn class_samples(&mut self, y: usize, n: usize, steps: usize) -> Option<Vec<f32>> {
+        if self.arch.outputs < 2 || y >= self.arch.outputs {
+            return None;
+        }
+        let mut spec = self.sampler_spec();
+        if spec.kind == SamplerKind::Exact {
+            spec.kind = SamplerKind::Langevin { step_size: 0.05 };
+        }
+        spec.steps = steps;
+        let mut rng =
+            SmallRng::seed_from_u64(0xC1A5_5E5D ^ (self.step as u64) ^ ((y as u64) << 32));
+        let mut x = vec![0.0; n * self.data.dim];
+        uniform_in_box(&self.data.data_box, &mut x, &mut rng);
+        // The preset's engine: candle where it runs the training, else the fast one.
+        if let Some(dev) = self.candle_device.clone() {
+            let start = x.clone();
+            let ran = crate::energy::net::EnergyNet::new(&self.arch, &self.params, &dev).and_then(
+                |net| {
+                    crate::sampler::run_autograd(
+                        &spec,
+                        &net,
+                        Some(y),
+                        &mut x,
+                        &self.data.data_box,
+                        &mut rng,
+                    )
+                },
+            );
+            match ran {
+                Ok(_) => return Some(x),
+                Err(e) => {
+                    self.engine_failed(&crate::device::error_message(&e));
+                    x = start;
+                }
+            }
+        }
+        let mut sampler = Sampler::new(Workspace::new(&self.arch));
+        sampler.run_for(
+            Some(y),
+            &spec,
+            &self.params,
+            &mut x,
+            &self.data.data_box,
+            &mut rng,
+            None,
+        );
+        Some(x)
+    }
+}

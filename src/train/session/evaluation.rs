@@ -1,0 +1,206 @@
+//! How a session measures its model: log Z and the held-out NLL by the evaluator chosen
+//! once from the data's space (quadrature in the plane, AIS elsewhere), the energies by
+//! the preset's engine, and the reference sample term outside the plane.
+
+use super::*;
+
+/// The result of evaluating the model: log Z by the session's evaluator and the held-out
+/// NLL, with the energy grid in the plane.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// log Z: by quadrature over the data box (the plane) or AIS (elsewhere).
+    pub log_z: f64,
+    /// Its standard error (0 for quadrature).
+    pub stderr: f64,
+    pub method: Method,
+    /// Mean NLL of the held-out split, nats (its standard error is `stderr`).
+    pub nll: f64,
+    /// E on the grid (row-major, x fastest), `grid × grid`; empty outside the plane.
+    pub energies: Vec<f32>,
+    pub grid: usize,
+}
+
+impl Session {
+    /// The engine evaluation goes through: `fast` or `candle (CPU)`, …
+    #[must_use]
+    pub fn engine_name(&self) -> String {
+        self.engine.name()
+    }
+
+    /// Energies of rows of `x` (row-major, `n × dim`), by the preset's engine.
+    pub fn energy(&mut self, x: &[f32]) -> Vec<f32> {
+        let mut e = vec![0.0; x.len() / self.data.dim];
+        if let Err(m) = self.engine.energy(&self.params, x, &mut e) {
+            self.engine_failed(&m);
+            FastEngine::new(&self.arch)
+                .energy(&self.params, x, &mut e)
+                .ok();
+        }
+        e
+    }
+
+    /// Says that the preset's engine failed (once), and the fast engine stood in.
+    pub(super) fn engine_failed(&mut self, m: &str) {
+        if self.device_message.is_none() {
+            self.device_message = Some(format!(
+                "the {} engine failed ({m}); the fast engine computed it instead",
+                self.engine.name()
+            ));
+        }
+    }
+
+    /// The model on a `g × g` grid over the data box (the plane), by the preset's engine.
+    pub(super) fn grid_model(&mut self, g: usize) -> exact::GridModel {
+        match exact::grid_model_with(self.engine.as_mut(), &self.params, &self.data.data_box, g) {
+            Ok(m) => m,
+            Err(m) => {
+                self.engine_failed(&m);
+                exact::grid_model(&self.arch, &self.params, &self.data.data_box, g)
+            }
+        }
+    }
+
+    /// How this session obtains log Z.
+    #[must_use]
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
+    }
+
+    /// log Z by the session's evaluator (quadrature in the plane, AIS elsewhere), the
+    /// held-out NLL and, in the plane, the energy grid.
+    pub fn evaluate(&mut self) -> Evaluation {
+        match self.evaluator.clone() {
+            Evaluator::Quadrature { grid } => self.evaluate_grid(grid),
+            Evaluator::Ais(spec) => {
+                let mut rng = self.eval_rng.clone();
+                let (r, _) = self.ais(&spec, &mut rng);
+                self.eval_rng = rng;
+                let test = self.data.test.clone();
+                let e_test = self.energy(&test);
+                Evaluation {
+                    log_z: r.forward.log_z,
+                    stderr: r.forward.stderr,
+                    method: Method::Ais,
+                    nll: mean(&e_test) + r.forward.log_z,
+                    energies: Vec::new(),
+                    grid: 0,
+                }
+            }
+        }
+    }
+
+    /// log Z by quadrature on a `g × g` grid over the data box, the held-out NLL and the
+    /// grid's energies. Only the plane has a grid: elsewhere this is [`Session::evaluate`].
+    pub fn evaluate_grid(&mut self, g: usize) -> Evaluation {
+        if !self.data.space.allows().quadrature {
+            return self.evaluate();
+        }
+        let m = self.grid_model(g);
+        let test = self.data.test.clone();
+        let e_test = self.energy(&test);
+        Evaluation {
+            log_z: m.log_z,
+            stderr: 0.0,
+            method: Method::Quadrature,
+            nll: mean(&e_test) + m.log_z,
+            energies: m.energies,
+            grid: g,
+        }
+    }
+
+    /// log Z of the current model by AIS from a base fitted to the training data; in the
+    /// plane also in reverse from exact grid samples. Returns quadrature's log Z (the
+    /// plane) beside it.
+    pub fn ais(
+        &mut self,
+        spec: &crate::eval::ais::AisSpec,
+        rng: &mut impl rand::Rng,
+    ) -> (crate::eval::ais::AisResult, Option<f64>) {
+        use crate::eval::ais;
+        let d = self.data.dim;
+        let base = match spec.base {
+            ais::BaseKind::DataBox => ais::Base::Uniform {
+                lo: self
+                    .data
+                    .data_box
+                    .lo
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .collect(),
+                hi: self
+                    .data
+                    .data_box
+                    .hi
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .collect(),
+            },
+            kind => ais::Base::fit(kind, &self.data.train, d),
+        };
+        let grid = self
+            .data
+            .space
+            .allows()
+            .quadrature
+            .then(|| self.grid_model(self.preset.eval.grid));
+        let model_samples = grid.as_ref().map(|m| {
+            let mut xs = vec![0.0_f32; d * spec.chains];
+            exact::sample(m, &mut xs, rng);
+            xs
+        });
+        let mut energy = ais::EngineEnergy {
+            engine: self.engine.as_mut(),
+            params: &self.params,
+            error: None,
+        };
+        let result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
+        if let Some(m) = energy.error {
+            self.engine_failed(&m);
+        }
+        (result, grid.map(|m| m.log_z))
+    }
+
+    /// Advances the reference chains (started from the replay buffer, the sampler's
+    /// batch or noise the first time) and compares the sampler's last sample term with
+    /// theirs: (cosine, relative error, R̂).
+    pub(super) fn reference_comparison(&mut self) -> Option<(f64, f64, f64)> {
+        let d = self.data.dim;
+        let m = self.preset.eval.reference_chains;
+        let mut rng = self.eval_rng.clone();
+        let reference = self.reference.get_or_insert_with(|| {
+            let mut start = vec![0.0_f32; m * d];
+            match &self.buffer {
+                Some(buf) => {
+                    for row in start.chunks_exact_mut(d) {
+                        let k = rng.random_range(0..buf.len());
+                        row.copy_from_slice(&buf.points[k * d..(k + 1) * d]);
+                    }
+                }
+                None => uniform_in_box(&self.data.data_box, &mut start, &mut rng),
+            }
+            let step = match self.preset.sampler.kind {
+                SamplerKind::Mala { step_size } => step_size,
+                _ => 0.01,
+            };
+            ReferenceChains::new(start, d, step)
+        });
+        let r = reference.advance(
+            self.engine.as_mut(),
+            &self.params,
+            self.preset.eval.reference_steps,
+            &mut rng,
+        );
+        self.eval_rng = rng;
+        match r {
+            Ok(r) => {
+                let (c, e) = exact::compare(&self.g_sample, &r.term);
+                Some((c, e, r.rhat))
+            }
+            Err(m) => {
+                self.engine_failed(&m);
+                self.reference = None;
+                None
+            }
+        }
+    }
+}
