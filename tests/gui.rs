@@ -600,6 +600,7 @@ fn ais_runs_from_the_window_next_to_quadrature() {
     });
     let (lz, se, quad) = h.state().ais.unwrap();
     assert!(se > 0.0 && se < 0.05, "standard error {se}");
+    let quad = quad.expect("quadrature in the plane");
     assert!((lz - quad).abs() < 0.15, "AIS {lz} vs quadrature {quad}");
     h.step();
     assert!(
@@ -1351,6 +1352,23 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
     );
     h.key_press(egui::Key::Escape);
     frames(&mut h, 2);
+    // Run AIS: an estimate of log Z with its error, and no quadrature to set beside it.
+    press(&mut h, "Run AIS");
+    step_until(&mut h, "an AIS result", Duration::from_secs(60), |a| {
+        a.ais.is_some()
+    });
+    let (lz, se, quad) = h.state().ais.expect("an estimate");
+    assert!(
+        lz.is_finite() && se > 0.0 && quad.is_none(),
+        "{lz} ± {se}, {quad:?}"
+    );
+    frames(&mut h, 2);
+    assert!(
+        h.query_all_by_label_contains("no grid outside the plane")
+            .next()
+            .is_some(),
+        "the AIS message is not shown"
+    );
     // The view exports as a picture of the projection (no heat map to draw).
     let png = dir.path().join("projection.png");
     h.state_mut().export_png(&png);

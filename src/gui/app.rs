@@ -133,7 +133,7 @@ pub struct WorkbenchApp {
     last_frame: Option<Instant>,
     rate: (Instant, usize, f64),
     /// The last AIS result: (log Z, its standard error, quadrature log Z).
-    pub ais: Option<(f64, f64, f64)>,
+    pub ais: Option<(f64, f64, Option<f64>)>,
     /// Smoothed time to lay out one frame (the rest of a frame is drawing).
     ui_ms: f64,
     /// Says when the sampler stops following the model.
@@ -441,7 +441,14 @@ impl eframe::App for WorkbenchApp {
                         .clicked();
                 });
                 if run_ais {
-                    self.send(Command::Ais(crate::eval::ais::AisSpec::default()));
+                    // The base the evaluator uses: the data box when the chains are
+                    // clamped outside the plane, a gaussian fitted to the data otherwise.
+                    let p = &self.worker_preset;
+                    let within_box = p.sampler.clamp && !self.data.space.allows().quadrature;
+                    self.send(Command::Ais(crate::eval::ais::AisSpec {
+                        base: p.eval.ais_spec(within_box).base,
+                        ..crate::eval::ais::AisSpec::default()
+                    }));
                 }
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     views::curves_ui(

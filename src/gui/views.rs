@@ -392,7 +392,7 @@ pub fn curves_ui(
     h: &MetricsHistory,
     true_nll: Option<f64>,
     per_layer: bool,
-    ais: Option<(f64, f64, f64)>,
+    ais: Option<(f64, f64, Option<f64>)>,
 ) {
     let plots = 6
         + usize::from(per_layer)
@@ -477,7 +477,10 @@ pub fn curves_ui(
                 egui_plot::Text::new(
                     "AIS",
                     PlotPoint::new(0.0, h.nll.last().unwrap_or(0.0)),
-                    format!("log Z: quadrature {quad:.4}, AIS {lz:.4} ± {se:.4}"),
+                    match quad {
+                        Some(q) => format!("log Z: quadrature {q:.4}, AIS {lz:.4} ± {se:.4}"),
+                        None => format!("log Z: AIS {lz:.4} ± {se:.4}"),
+                    },
                 )
                 .anchor(egui::Align2::LEFT_TOP),
             );

@@ -112,7 +112,8 @@ pub enum Event {
     Ais {
         step: usize,
         result: crate::eval::ais::AisResult,
-        log_z_quadrature: f64,
+        /// Quadrature's log Z beside it (the plane only).
+        log_z_quadrature: Option<f64>,
     },
     /// The held-out NLL of a fresh or loaded model, before any step (step 0).
     InitialNll(f64),
@@ -360,7 +361,7 @@ impl Worker {
                 self.emit(Event::Ais {
                     step,
                     result,
-                    log_z_quadrature: log_z_quadrature.unwrap_or(f64::NAN),
+                    log_z_quadrature,
                 });
             }
             Command::ChainPaths(n) => {

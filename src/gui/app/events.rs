@@ -89,10 +89,14 @@ impl WorkbenchApp {
                     let rev = result.reverse.map_or(String::new(), |r| {
                         format!(", reverse {:.4} ± {:.4}", r.log_z, r.stderr)
                     });
+                    let quad = log_z_quadrature.map_or_else(
+                        || "no grid outside the plane".to_string(),
+                        |q| format!("by quadrature {q:.4}"),
+                    );
                     self.message(
                         false,
                         format!(
-                            "step {step}: log Z by quadrature {log_z_quadrature:.4}; AIS {:.4} ± {:.4}{rev}",
+                            "step {step}: log Z {quad}; AIS {:.4} ± {:.4}{rev}",
                             result.forward.log_z, result.forward.stderr
                         ),
                     );
