@@ -622,8 +622,8 @@ pub fn view_png(
     let (lo, hi) = if g > 0 {
         (data.data_box.lo.clone(), data.data_box.hi.clone())
     } else {
-        let mut lo = vec![f32::INFINITY; 2];
-        let mut hi = vec![f32::NEG_INFINITY; 2];
+        let mut lo = [f32::INFINITY; 2];
+        let mut hi = [f32::NEG_INFINITY; 2];
         for r in data_pts.chunks_exact(2).chain(view.samples.chunks_exact(2)) {
             for j in 0..2 {
                 lo[j] = lo[j].min(r[j]);
