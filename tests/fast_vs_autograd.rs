@@ -2,19 +2,15 @@
 //! depth 1–4, widths 1–300, with one energy output or K class logits (E = −logsumexp f):
 //! energies, ∇ₓE, weighted parameter gradients, and the cross-entropy's gradient.
 
+mod common;
+
 use candle_core::{Device, Module as _, Tensor};
+use common::max_rel;
 use ebm_workbench::energy::fast::{RowWeights, Workspace};
 use ebm_workbench::energy::net::EnergyNet;
 use ebm_workbench::energy::{Activation, Architecture, LayerSpec, ModelSpec, init_params};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-
-fn max_rel(a: &[f32], b: &[f32]) -> f32 {
-    let scale = b.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(1e-3);
-    a.iter()
-        .zip(b)
-        .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs() / scale))
-}
 
 #[test]
 fn fast_engine_matches_autograd() {

@@ -2,19 +2,15 @@
 //! AVX2 ones run here even on an AVX-512 machine, capped one after the other, and each is
 //! checked against candle autograd. (A test binary of its own: the cap is process-wide.)
 
+mod common;
+
 use candle_core::{Device, Tensor};
+use common::max_rel;
 use ebm_workbench::energy::fast::{KernelLevel, RowWeights, Workspace};
 use ebm_workbench::energy::net::EnergyNet;
 use ebm_workbench::energy::{Activation, Architecture, LayerSpec, ModelSpec, init_params};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-
-fn max_rel(a: &[f32], b: &[f32]) -> f32 {
-    let scale = b.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(1e-3);
-    a.iter()
-        .zip(b)
-        .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs() / scale))
-}
 
 #[test]
 fn every_kernel_level_matches_autograd() {

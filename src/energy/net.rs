@@ -108,14 +108,7 @@ impl EnergyNet {
     /// # Errors
     /// A candle error.
     pub fn energy_grad_x(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let xv = Var::from_tensor(x)?;
-        let e = self.forward(xv.as_tensor())?;
-        let grads = e.sum_all()?.backward()?;
-        let g = grads
-            .get(xv.as_tensor())
-            .cloned()
-            .ok_or_else(|| candle_core::Error::Msg("no gradient for the input".into()))?;
-        Ok((e, g))
+        with_input_grad(x, |x| self.forward(x))
     }
 }
 
@@ -125,18 +118,7 @@ impl EnergyNet {
     /// # Errors
     /// A candle error (or a class the network does not have).
     pub fn class_energy_grad_x(&self, x: &Tensor, y: usize) -> Result<(Tensor, Tensor)> {
-        let xv = Var::from_tensor(x)?;
-        let e = self
-            .outputs(xv.as_tensor())?
-            .narrow(1, y, 1)?
-            .neg()?
-            .squeeze(1)?;
-        let grads = e.sum_all()?.backward()?;
-        let g = grads
-            .get(xv.as_tensor())
-            .cloned()
-            .ok_or_else(|| candle_core::Error::Msg("no gradient for the input".into()))?;
-        Ok((e, g))
+        with_input_grad(x, |x| self.outputs(x)?.narrow(1, y, 1)?.neg()?.squeeze(1))
     }
 
     /// The last layer's outputs, shape `[rows, outputs]`: the energy, or the K logits.
@@ -187,4 +169,19 @@ impl Module for EnergyNet {
             h.log_sum_exp(D::Minus1)?.neg()
         }
     }
+}
+
+/// `f(x)` per row and its gradient with respect to the input, by autograd.
+fn with_input_grad(
+    x: &Tensor,
+    f: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<(Tensor, Tensor)> {
+    let xv = Var::from_tensor(x)?;
+    let e = f(xv.as_tensor())?;
+    let grads = e.sum_all()?.backward()?;
+    let g = grads
+        .get(xv.as_tensor())
+        .cloned()
+        .ok_or_else(|| candle_core::Error::Msg("no gradient for the input".into()))?;
+    Ok((e, g))
 }

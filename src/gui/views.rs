@@ -316,22 +316,7 @@ pub fn samples_ui(
                 if opts.show_paths
                     && let Some((chains, path)) = &v.paths
                 {
-                    let chains = (*chains).max(1);
-                    let steps = path.len() / (2 * chains);
-                    for c in 0..chains.min(8) {
-                        let pts: Vec<[f64; 2]> = (0..steps)
-                            .filter_map(|s| {
-                                let k = (s * chains + c) * 2;
-                                path.get(k..k + 2)
-                                    .map(|r| [f64::from(r[0]), f64::from(r[1])])
-                            })
-                            .collect();
-                        p.line(
-                            Line::new("chain paths", PlotPoints::from(pts))
-                                .color(theme::PATH)
-                                .width(1.0),
-                        );
-                    }
+                    path_lines(p, *chains, path);
                 }
             }
         });

@@ -37,3 +37,12 @@ pub fn small(hidden: usize) -> Preset {
     p.eval.grid = 64;
     p
 }
+
+/// The largest difference between `a` and `b`, relative to `b`'s largest magnitude (at
+/// least 1e-3).
+pub fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(1e-3);
+    a.iter()
+        .zip(b)
+        .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs() / scale))
+}
