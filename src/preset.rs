@@ -514,6 +514,14 @@ impl Preset {
                 return Err(invalid(field, v, &format!("an integer from {lo} to {hi}")));
             }
         }
+        // The reference chains keep a trace of every step of every chain for R̂.
+        if e.reference_chains.saturating_mul(e.reference_steps) > 10_000_000 {
+            return Err(invalid(
+                "eval.reference_steps",
+                e.reference_steps,
+                "at most 10 000 000 / eval.reference_chains (the traces R̂ needs)",
+            ));
+        }
         Ok(())
     }
 

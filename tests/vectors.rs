@@ -141,7 +141,7 @@ fn the_reference_term_matches_the_exact_one_in_the_plane() {
     let mut rng = StdRng::seed_from_u64(4);
     let mut engine = ebm_workbench::energy::engine::FastEngine::new(&arch);
     let r = chains
-        .advance(&mut engine, &params, 200, &mut rng)
+        .advance(&mut engine, &params, 200, None, &mut rng)
         .expect("the fast engine");
     let (cos, err) = ebm_workbench::eval::exact::compare(&r.term, &exact);
     eprintln!(
@@ -269,4 +269,67 @@ fn evaluation_goes_through_the_chosen_engine() {
         ra.forward.log_z,
         rb.forward.log_z
     );
+}
+
+/// Clamping keeps every coordinate in the box, in both engines (SGLD and Langevin project
+/// back onto it; the reference chains reject moves out of it).
+#[test]
+fn clamping_keeps_every_coordinate_in_the_box() {
+    let mut p = mixture(10, 16);
+    p.sampler.kind = SamplerKind::Sgld {
+        step_size: 0.05,
+        noise: 3.0,
+    };
+    p.sampler.clamp = true;
+    p.batch_size = 64;
+    p.eval.eval_every = 0;
+    for engine in [Engine::Fast, Engine::Autograd] {
+        p.engine = engine;
+        let mut s = Session::new(&p).expect("the target");
+        s.step().expect("a step");
+        let b = s.data().data_box.clone();
+        let outside = s
+            .samples()
+            .chunks_exact(10)
+            .filter(|r| !b.contains(r))
+            .count();
+        assert_eq!(outside, 0, "{engine:?}: chains left the box");
+    }
+}
+
+/// A target's box holds every drawn point (the funnel's x_i reach far out when v is
+/// large), so the data term and the clamped sampler see the same region.
+#[test]
+fn a_targets_box_holds_all_of_its_data() {
+    for t in [
+        Target::Funnel { dim: 10 },
+        Target::ManyWell { dim: 8 },
+        Target::Mixture {
+            dim: 6,
+            components: 3,
+            spread: 2.0,
+            std: 0.3,
+        },
+    ] {
+        let spec = ebm_workbench::data::DataSpec {
+            target: Some(t.clone()),
+            size: 5000,
+            ..ebm_workbench::data::DataSpec::default()
+        };
+        let d = ebm_workbench::data::Dataset::load(&spec).expect("the target");
+        let b = &d.data_box;
+        let rows = d
+            .train
+            .chunks_exact(d.dim)
+            .chain(d.test.chunks_exact(d.dim));
+        assert!(
+            rows.clone().all(|r| b.contains(r)),
+            "{t:?}: points outside the box"
+        );
+        let (lo, _) = t.bounds();
+        assert!(
+            b.lo.iter().zip(&lo).all(|(a, l)| a <= l),
+            "{t:?}: box narrower than the target's"
+        );
+    }
 }

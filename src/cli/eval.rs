@@ -33,6 +33,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
                 })?;
             preset.data.set = set;
             preset.data.noise = None;
+            preset.data.file = None;
+            preset.data.target = None;
+            preset.data.columns = None;
+            preset.data.labels = None;
         }
     }
     let mut session = Session::from_params(&preset, params)?;

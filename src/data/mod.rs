@@ -355,7 +355,14 @@ impl Dataset {
         spec.file = None;
         if let Some(t) = &spec.target {
             let (pts, labels) = t.sample(spec.size, &mut rng);
-            let (lo, hi) = t.bounds();
+            // The target's box, widened to hold every drawn point (the funnel's x_i
+            // reach far beyond any fixed box when v is large).
+            let (mut lo, mut hi) = t.bounds();
+            let drawn = padded_bounds(&pts, t.dim());
+            for j in 0..t.dim() {
+                lo[j] = lo[j].min(drawn.lo[j]);
+                hi[j] = hi[j].max(drawn.hi[j]);
+            }
             let classes = t.classes();
             let labels = (classes > 0).then_some((labels, classes));
             return Self::split(&spec, pts, t.dim(), labels, DataBox { lo, hi }, &mut rng);

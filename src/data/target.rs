@@ -93,8 +93,8 @@ impl Target {
                 }
             }
             Self::ManyWell { dim } => {
-                if dim < 2 || !dim.is_multiple_of(2) {
-                    return Err(("dim", "an even integer ≥ 2".to_string()));
+                if dim < 2 || !dim.is_multiple_of(2) || dim > 4096 {
+                    return Err(("dim", "an even integer from 2 to 4096".to_string()));
                 }
             }
         }

@@ -53,8 +53,9 @@ impl ReferenceChains {
     }
 
     /// Runs `steps` MALA steps at `params` through `engine` (adapting the step towards
-    /// [`TARGET_ACCEPTANCE`] after each), then computes the reference term at the chains'
-    /// end and the split-R̂ of the run.
+    /// [`TARGET_ACCEPTANCE`] after each; with `within`, proposals leaving the box are
+    /// rejected), then computes the reference term at the chains' end and the split-R̂ of
+    /// the run.
     ///
     /// # Errors
     /// The engine's.
@@ -63,6 +64,7 @@ impl ReferenceChains {
         engine: &mut dyn Engine,
         params: &[f32],
         steps: usize,
+        within: Option<&crate::data::DataBox>,
         rng: &mut impl Rng,
     ) -> EngineResult<ReferenceTerm> {
         let n = self.chains();
@@ -99,7 +101,10 @@ impl ReferenceChains {
                 }
                 let log_a = f64::from(e[r]) - f64::from(ey[r]) + (fwd - bwd) / (4.0 * h);
                 let u: f64 = rng.random();
-                if ey[r].is_finite() && u.ln() < log_a {
+                // Within the box when the sampler keeps its chains there: the model it
+                // trains is the one restricted to the box.
+                let inside = within.is_none_or(|b| b.contains(&y[row.clone()]));
+                if inside && ey[r].is_finite() && u.ln() < log_a {
                     self.x[row.clone()].copy_from_slice(&y[row.clone()]);
                     g[row.clone()].copy_from_slice(&gy[row]);
                     e[r] = ey[r];

@@ -328,13 +328,14 @@ impl WorkbenchApp {
         if self.state.preset == self.sent || self.pending_reset.is_some() {
             return;
         }
-        // JEM keeps one logit per class when the data set changes.
+        // JEM keeps one logit per class when the data change.
         if matches!(
             self.state.preset.objective.kind,
             crate::preset::ObjectiveKind::Jem { .. }
-        ) && self.state.preset.data.set != self.sent.data.set
+        ) && self.state.preset.data != self.sent.data
+            && let Some(k) = self.state.preset.data.classes()
         {
-            self.state.preset.model.outputs = self.state.preset.data.set.classes();
+            self.state.preset.model.outputs = k;
         }
         let draft = self.state.preset.clone();
         if let Err(e) = draft.validate() {
@@ -478,7 +479,7 @@ impl eframe::App for WorkbenchApp {
                 } else if o.heat == HeatKind::Classes {
                     o.heat = HeatKind::Density;
                 }
-                if k > 1 {
+                if k > 1 && allows.heat_map {
                     let shown = self.class_samples.as_ref().map(|c| c.0);
                     let mut pick = None;
                     egui::ComboBox::from_id_salt("class_samples")

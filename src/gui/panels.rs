@@ -377,6 +377,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 grid,
                 ais_chains,
                 ais_temperatures,
+                ais_steps,
                 ..
             },
         model,
@@ -553,6 +554,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 let cost = crate::eval::Evaluator::Ais(crate::eval::ais::AisSpec {
                     chains: *ais_chains,
                     temperatures: *ais_temperatures,
+                    steps_per_temperature: *ais_steps,
                     ..crate::eval::ais::AisSpec::default()
                 })
                 .cost();

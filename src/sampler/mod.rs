@@ -383,7 +383,7 @@ impl Lane {
                     }
                     if spec.clamp {
                         for row in x.chunks_exact_mut(dim) {
-                            for (j, v) in row.iter_mut().enumerate().take(2) {
+                            for (j, v) in row.iter_mut().enumerate() {
                                 *v = v.clamp(data_box.lo[j], data_box.hi[j]);
                             }
                         }

@@ -314,6 +314,8 @@ impl Session {
         }
         if p.eval != self.preset.eval || p.sampler.clamp != self.preset.sampler.clamp {
             self.evaluator = Evaluator::for_space(self.data.space, p);
+            // Other reference settings or another region: fresh reference chains.
+            self.reference = None;
         }
         self.preset = p.clone();
         true

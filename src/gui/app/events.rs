@@ -71,7 +71,7 @@ impl WorkbenchApp {
                         false,
                         format!(
                             "{} draws from p(x | class {class}) at step {step}",
-                            points.len() / 2
+                            points.len() / self.data.dim.max(1)
                         ),
                     );
                     self.class_samples = Some((class, points));
@@ -111,6 +111,10 @@ impl WorkbenchApp {
 
     pub(super) fn update_texture(&mut self, ctx: &egui::Context) {
         let Some(v) = &self.view else { return };
+        if v.grid == 0 {
+            // No heat map outside the plane (and no zero-sized texture).
+            return;
+        }
         let key = (v.step, self.state.samples.heat);
         if self.texture_kind == Some(key) && self.texture.is_some() {
             return;

@@ -71,6 +71,24 @@ impl WorkbenchApp {
     pub fn load_model(&mut self, path: &Path) {
         match crate::export::load(path) {
             Ok(m) => {
+                // The model's data must still have the model's input shape (a file may
+                // have changed since): say so, and change nothing.
+                match data_for(&m.preset) {
+                    Ok((d, _)) if d.space.input_shape() != m.input_shape => {
+                        self.message(
+                            true,
+                            format!(
+                                "{}: the model takes inputs of shape {:?}, its data are now {} ({:?})",
+                                path.display(),
+                                m.input_shape,
+                                d.space.describe(),
+                                d.space.input_shape()
+                            ),
+                        );
+                        return;
+                    }
+                    _ => {}
+                }
                 if let Err(e) = self.start_over(m.preset, Some(m.params)) {
                     self.message(true, format!("{}: {e}", path.display()));
                     return;

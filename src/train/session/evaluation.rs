@@ -153,9 +153,16 @@ impl Session {
             params: &self.params,
             error: None,
         };
-        let result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
+        let mut result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
         if let Some(m) = energy.error {
             self.engine_failed(&m);
+            result = ais::log_z(
+                &mut ais::MlpEnergy::new(&self.arch, &self.params),
+                &base,
+                spec,
+                model_samples.as_deref(),
+                rng,
+            );
         }
         (result, grid.map(|m| m.log_z))
     }
@@ -184,10 +191,12 @@ impl Session {
             };
             ReferenceChains::new(start, d, step)
         });
+        let within = self.preset.sampler.clamp.then_some(&self.data.data_box);
         let r = reference.advance(
             self.engine.as_mut(),
             &self.params,
             self.preset.eval.reference_steps,
+            within,
             &mut rng,
         );
         self.eval_rng = rng;
