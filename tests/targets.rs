@@ -601,6 +601,7 @@ fn check_names_the_bad_parameter() {
         (Target::Funnel { dim: 5000 }, "dim"),
         (Target::ManyWell { dim: 0 }, "dim"),
         (Target::ManyWell { dim: 3 }, "dim"),
+        (Target::ManyWell { dim: 5000 }, "dim"),
     ];
     for (t, field) in &bad {
         let err = t.check().expect_err("bad parameters");
@@ -610,7 +611,7 @@ fn check_names_the_bad_parameter() {
     }
     assert_eq!(
         Target::ManyWell { dim: 3 }.check(),
-        Err(("dim", "an even integer ≥ 2".to_string()))
+        Err(("dim", "an even integer from 2 to 4096".to_string()))
     );
     assert_eq!(
         mix(16, 0, 5.0, 1.0).check(),
