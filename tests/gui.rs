@@ -1374,3 +1374,55 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
     h.state_mut().export_png(&png);
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
 }
+
+/// Answers "Reset and apply" when the window asks (it applies at once before any step).
+fn confirm_if_asked(h: &mut Harness<'_, WorkbenchApp>) {
+    frames(h, 2);
+    if h.state().awaiting_confirmation() {
+        frames(h, 3);
+        press(h, "Reset and apply");
+    }
+}
+
+/// The Data panel's source menu switches from a toy set to a synthetic target of any
+/// dimension and back (asking first once a run has steps, since the network's input width
+/// changes), and the target's dimension is typed into its field.
+#[test]
+fn the_source_menu_switches_between_the_plane_and_a_target() {
+    let mut h = harness();
+    h.step();
+    press(&mut h, "Step");
+    step_until(&mut h, "one step", Duration::from_secs(30), |a| {
+        a.history.received >= 1
+    });
+    pick(&mut h, "toy set (plane)", "synthetic target");
+    assert!(
+        h.state().awaiting_confirmation(),
+        "a trained run is replaced without asking"
+    );
+    confirm_if_asked(&mut h);
+    step_until(
+        &mut h,
+        "the worker on the target",
+        Duration::from_secs(10),
+        |a| a.worker_preset.data.target.is_some(),
+    );
+    step_until_shown(&mut h, "Input: 16 numbers a point", Duration::from_secs(5));
+    assert!(h.query_by_value("gaussian mixture").is_some());
+    type_into(&mut h, "Dimension", 0, "6");
+    confirm_if_asked(&mut h);
+    step_until(&mut h, "the 6-D target", Duration::from_secs(10), |a| {
+        a.worker_preset
+            .data
+            .target
+            .as_ref()
+            .is_some_and(|t| t.dim() == 6)
+    });
+    step_until_shown(&mut h, "Input: 6 numbers a point", Duration::from_secs(5));
+    pick(&mut h, "synthetic target", "toy set (plane)");
+    confirm_if_asked(&mut h);
+    step_until(&mut h, "back in the plane", Duration::from_secs(10), |a| {
+        a.worker_preset.data.target.is_none()
+    });
+    step_until_shown(&mut h, "Input: 2 numbers a point", Duration::from_secs(5));
+}
