@@ -201,23 +201,31 @@ fn both_engines_run_the_same_metropolis_chains() {
     assert_eq!(m.acceptance, None);
 }
 
+/// 300 training steps of `p` with its sampler clamped and adapting to `target`: the
+/// acceptance rate and the step size used at every step.
+fn adapting_run(p: &mut ebm_workbench::Preset, target: f32) -> (Vec<f64>, Vec<f64>) {
+    p.sampler.clamp = true;
+    p.sampler.target_acceptance = Some(target);
+    p.validate().expect("valid preset");
+    let mut s = Session::new(p).expect("toy data");
+    (0..300)
+        .map(|_| {
+            let m = s.step().expect("training step");
+            (
+                m.acceptance.expect("a rate"),
+                m.step_size.expect("the adapted step"),
+            )
+        })
+        .unzip()
+}
+
 /// With a target acceptance, MALA's step size moves until the sampler accepts about that
 /// often: from a step that is accepted almost always, up; the step in use is reported.
 #[test]
 fn mala_adapts_its_step_to_the_target_acceptance() {
     let mut p = common::small(16);
     p.sampler.kind = SamplerKind::Mala { step_size: 0.01 };
-    p.sampler.clamp = true;
-    p.sampler.target_acceptance = Some(0.6);
-    p.validate().expect("valid preset");
-    let mut s = Session::new(&p).expect("toy data");
-    let mut rates = Vec::new();
-    let mut steps = Vec::new();
-    for _ in 0..300 {
-        let m = s.step().expect("training step");
-        rates.push(m.acceptance.expect("a rate"));
-        steps.push(m.step_size.expect("the adapted step"));
-    }
+    let (rates, steps) = adapting_run(&mut p, 0.6);
     assert!(
         (steps[0] - 0.01).abs() < 1e-6,
         "starts at the preset's step"
@@ -415,17 +423,7 @@ fn hmc_adapts_its_step_to_the_target_acceptance() {
         step_size: 2.0,
         leapfrog_steps: 3,
     };
-    p.sampler.clamp = true;
-    p.sampler.target_acceptance = Some(0.7);
-    p.validate().expect("valid preset");
-    let mut s = Session::new(&p).expect("toy data");
-    let mut rates = Vec::new();
-    let mut steps = Vec::new();
-    for _ in 0..300 {
-        let m = s.step().expect("training step");
-        rates.push(m.acceptance.expect("a rate"));
-        steps.push(m.step_size.expect("the adapted step"));
-    }
+    let (rates, steps) = adapting_run(&mut p, 0.7);
     assert!((steps[0] - 2.0).abs() < 1e-6, "starts at the preset's step");
     assert!(steps[299] < 1.0, "the step went down: {}", steps[299]);
     #[allow(clippy::cast_precision_loss)]

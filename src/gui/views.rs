@@ -130,31 +130,37 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
                         .radius(1.5),
                 );
             }
-            if opts.show_buffer
-                && let Some((buf, _)) = &v.buffer
-            {
-                p.points(
-                    Points::new("replay buffer", points(buf, 1500))
-                        .color(theme::BUFFER)
-                        .radius(1.0),
-                );
-            }
-            if opts.show_samples {
-                p.points(
-                    Points::new("samples", points(&v.samples, 2000))
-                        .color(theme::SAMPLES)
-                        .radius(2.0),
-                );
-            }
-            if opts.show_paths
-                && let Some((chains, path)) = &v.paths
-            {
-                path_lines(p, *chains, path);
-            }
+            chains_overlay(p, v, opts);
         });
     energy_histograms_ui(ui, &v.energy_populations);
     if let Some(cov) = &v.coverage {
         coverage_ui(ui, cov);
+    }
+}
+
+/// The replay buffer, the sampler's batch and the chain paths, as the options ask, over
+/// either view.
+fn chains_overlay(p: &mut egui_plot::PlotUi<'_>, v: &View, opts: &SamplesOptions) {
+    if opts.show_buffer
+        && let Some((buf, _)) = &v.buffer
+    {
+        p.points(
+            Points::new("replay buffer", points(buf, 1500))
+                .color(theme::BUFFER)
+                .radius(1.0),
+        );
+    }
+    if opts.show_samples {
+        p.points(
+            Points::new("samples", points(&v.samples, 2000))
+                .color(theme::SAMPLES)
+                .radius(2.0),
+        );
+    }
+    if opts.show_paths
+        && let Some((chains, path)) = &v.paths
+    {
+        path_lines(p, *chains, path);
     }
 }
 
@@ -297,27 +303,7 @@ pub fn samples_ui(
                 );
             }
             if let Some(v) = view {
-                if opts.show_buffer
-                    && let Some((buf, _)) = &v.buffer
-                {
-                    p.points(
-                        Points::new("replay buffer", points(buf, 1500))
-                            .color(theme::BUFFER)
-                            .radius(1.0),
-                    );
-                }
-                if opts.show_samples {
-                    p.points(
-                        Points::new("samples", points(&v.samples, 2000))
-                            .color(theme::SAMPLES)
-                            .radius(2.0),
-                    );
-                }
-                if opts.show_paths
-                    && let Some((chains, path)) = &v.paths
-                {
-                    path_lines(p, *chains, path);
-                }
+                chains_overlay(p, v, opts);
             }
         });
     if opts.show_buffer {
