@@ -23,6 +23,7 @@ pub mod gui;
 pub mod optim;
 pub mod preset;
 pub mod sampler;
+pub mod sweep;
 pub mod train;
 
 pub use preset::Preset;

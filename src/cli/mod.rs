@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Evaluate a model: log Z by quadrature (2-D) and AIS, and the held-out NLL.
     Eval(EvalArgs),
+    /// List, run or collect the runs of a sweep (a base preset, axes, seeds).
+    Sweep(SweepArgs),
     /// Open the workbench window (the default with no subcommand).
     Gui(GuiArgs),
 }
@@ -119,6 +122,28 @@ pub struct BenchArgs {
     pub dim: usize,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// The sweep file (RON): base preset, steps, seeds, axes.
+    pub sweep: PathBuf,
+    /// Print the runs, numbered, and stop.
+    #[arg(long)]
+    pub list: bool,
+    /// The folder of the run folders (`runs/NNNN/`) and `summary.csv`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Runs at a time (default: one per core, each on one thread).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Run one run alone: its number, or `auto` for the scheduler's array index
+    /// (`SLURM_ARRAY_TASK_ID`, `JOB_COMPLETION_INDEX`).
+    #[arg(long, value_name = "I|auto")]
+    pub index: Option<String>,
+    /// Rebuild `summary.csv` from the run folders.
+    #[arg(long)]
+    pub collect: bool,
+}
+
 /// Runs the parsed command line.
 ///
 /// # Errors
@@ -128,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
+        Some(Command::Sweep(a)) => sweep::run(&a),
         Some(Command::Gui(a)) => run_gui(a),
         None => run_gui(GuiArgs::default()),
     }

@@ -1,0 +1,439 @@
+//! Sweeps: a base preset, axes of field values and seeds, numbered runs. Any scheduler
+//! runs run I by its index (a local pool here, Slurm job arrays, Kubernetes indexed
+//! Jobs); every run writes its own folder, and a summary collects them. No cluster code.
+//!
+//! ```ron
+//! (
+//!     base: "eight_gaussians.ron",
+//!     steps: Some(500),
+//!     seeds: [0, 1, 2],
+//!     axes: {
+//!         "sampler.kind.step_size": [0.03, 0.1, 0.3],
+//!         "sampler.steps": [10, 20],
+//!     },
+//! )
+//! ```
+
+use crate::preset::Preset;
+use crate::train::metrics::to_csv;
+use crate::{Session, export};
+use serde::Deserialize;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A sweep file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// The base preset, relative to the sweep file.
+    pub base: PathBuf,
+    /// Steps of every run (the base preset's when absent).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Every run is repeated for each seed.
+    pub seeds: Vec<u64>,
+    /// Field path (as validation messages name fields) → the values it takes. A value is
+    /// a number, a boolean, or a string: a string at an enum field is read as RON
+    /// (`"Mala(step_size: 0.05)"`).
+    #[serde(default)]
+    pub axes: Axes,
+    /// Run only a seeded random subset of this many of the runs.
+    #[serde(default)]
+    pub sample: Option<usize>,
+}
+
+/// The axes in the order the sweep file gives them (the runs are numbered in it).
+#[derive(Debug, Clone, Default)]
+pub struct Axes(pub Vec<(String, Vec<ron::Value>)>);
+
+impl<'de> Deserialize<'de> for Axes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Axes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map from field paths to lists of values")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Axes, M::Error> {
+                let mut v: Vec<(String, Vec<ron::Value>)> = Vec::new();
+                while let Some((k, vals)) = m.next_entry::<String, Vec<ron::Value>>()? {
+                    if v.iter().any(|(name, _)| *name == k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the axis \"{k}\" is given twice"
+                        )));
+                    }
+                    v.push((k, vals));
+                }
+                Ok(Axes(v))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// One run of a sweep.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub index: usize,
+    pub seed: u64,
+    /// Each axis's value, as written in the sweep file (axes in the file's order).
+    pub values: Vec<(String, String)>,
+    pub preset: Preset,
+}
+
+/// A sweep, expanded.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub axes: Vec<String>,
+    pub runs: Vec<Run>,
+}
+
+/// A sweep that cannot be expanded: the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SweepError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl Sweep {
+    /// Reads and expands a sweep file: the runs are the product of the axes (the last
+    /// axis fastest) and then the seeds, numbered from 0, every preset validated.
+    ///
+    /// # Errors
+    /// A syntax error, a missing base preset, a path that names no field or a value the
+    /// field does not take (naming the path and value).
+    pub fn load(path: &Path) -> Result<Self, SweepError> {
+        let err = |message: String| SweepError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let spec: SweepSpec = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(&text)
+            .map_err(|e| {
+                err(format!(
+                    "{}:{}: {}",
+                    e.span.start.line, e.span.start.col, e.code
+                ))
+            })?;
+        let base_path = path.parent().unwrap_or(Path::new("")).join(&spec.base);
+        let base = Preset::load(&base_path).map_err(|e| err(format!("base: {e}")))?;
+        Self::expand(&spec, &base).map_err(err)
+    }
+
+    /// Expands `spec` over `base`.
+    ///
+    /// # Errors
+    /// As [`Sweep::load`], as text.
+    pub fn expand(spec: &SweepSpec, base: &Preset) -> Result<Self, String> {
+        if spec.seeds.is_empty() {
+            return Err("seeds: give at least one seed".into());
+        }
+        let axes = spec.axes.0.clone();
+        for (name, values) in &axes {
+            if values.is_empty() {
+                return Err(format!("axes.\"{name}\": give at least one value"));
+            }
+        }
+        let mut runs = Vec::new();
+        let combos: usize = axes.iter().map(|(_, v)| v.len()).product();
+        for c in 0..combos {
+            // The last axis varies fastest.
+            let mut rest = c;
+            let mut picks = vec![0; axes.len()];
+            for (k, (_, values)) in axes.iter().enumerate().rev() {
+                picks[k] = rest % values.len();
+                rest /= values.len();
+            }
+            let mut tree = serde_json::to_value(base).map_err(|e| e.to_string())?;
+            let mut shown = Vec::new();
+            for ((name, values), &i) in axes.iter().zip(&picks) {
+                set_path(&mut tree, name, &values[i])
+                    .map_err(|m| format!("axes.\"{name}\": {m}"))?;
+                shown.push((name.clone(), show(&values[i])));
+            }
+            for &seed in &spec.seeds {
+                let mut t = tree.clone();
+                t["seed"] = Value::from(seed);
+                if let Some(s) = spec.steps {
+                    t["steps"] = Value::from(s);
+                }
+                let preset: Preset =
+                    serde_json::from_value(t).map_err(|e| format!("{}: {e}", describe(&shown)))?;
+                preset
+                    .validate()
+                    .map_err(|e| format!("{}: {e}", describe(&shown)))?;
+                runs.push(Run {
+                    index: runs.len(),
+                    seed,
+                    values: shown.clone(),
+                    preset,
+                });
+            }
+        }
+        if let Some(n) = spec.sample
+            && n < runs.len()
+        {
+            use rand::SeedableRng as _;
+            use rand::seq::SliceRandom as _;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(0x5EED_5A3E);
+            runs.shuffle(&mut rng);
+            runs.truncate(n);
+            runs.sort_by_key(|r| r.index);
+            for (i, r) in runs.iter_mut().enumerate() {
+                r.index = i;
+            }
+        }
+        Ok(Self {
+            axes: axes.into_iter().map(|(k, _)| k).collect(),
+            runs,
+        })
+    }
+}
+
+fn describe(values: &[(String, String)]) -> String {
+    values
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A value as the sweep file wrote it.
+fn show(v: &ron::Value) -> String {
+    match v {
+        ron::Value::String(s) => s.clone(),
+        other => ron::to_string(other).unwrap_or_else(|_| format!("{other:?}")),
+    }
+}
+
+/// Sets the field at `path` (dots between names; enum variants are passed through, so
+/// `sampler.kind.step_size` reaches the step of whichever rule is chosen) to `v`.
+fn set_path(tree: &mut Value, path: &str, v: &ron::Value) -> Result<(), String> {
+    let mut node = tree;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (k, part) in parts.iter().enumerate() {
+        // Step into an enum variant's fields: {"Langevin": {...}}.
+        let variant = matches!(&*node, Value::Object(m)
+            if m.len() == 1
+                && !m.contains_key(*part)
+                && m.keys().next().is_some_and(|k| k.starts_with(char::is_uppercase)));
+        if variant {
+            node = node
+                .as_object_mut()
+                .and_then(|m| m.values_mut().next())
+                .ok_or("no variant")?;
+        }
+        let Value::Object(m) = node else {
+            return Err(format!("`{}` has no field `{part}`", parts[..k].join(".")));
+        };
+        let allowed = || m.keys().cloned().collect::<Vec<_>>().join(", ");
+        if !m.contains_key(*part) {
+            let at = if k == 0 {
+                String::new()
+            } else {
+                format!(" of `{}`", parts[..k].join("."))
+            };
+            return Err(format!("no field `{part}`{at} (fields: {})", allowed()));
+        }
+        node = m.get_mut(*part).ok_or("no field")?;
+    }
+    *node = to_json(v, node)?;
+    Ok(())
+}
+
+/// The sweep file's value in the form the field has now: numbers and booleans as they
+/// are, a string at an enum field read as RON (`"Mala(step_size: 0.05)"` or `"Exact"`).
+fn to_json(v: &ron::Value, current: &Value) -> Result<Value, String> {
+    match v {
+        ron::Value::String(s) if !current.is_string() => ron_enum(s),
+        ron::Value::Option(None) => Ok(Value::Null),
+        ron::Value::Option(Some(inner)) => to_json(inner, current),
+        other => serde_json::to_value(other).map_err(|e| e.to_string()),
+    }
+}
+
+/// `Name(field: value, …)` or `Name` as serde's external tagging writes an enum.
+fn ron_enum(s: &str) -> Result<Value, String> {
+    let s = s.trim();
+    match s.find('(') {
+        None => Ok(Value::String(s.to_string())),
+        Some(i) => {
+            let name = s[..i].trim();
+            let body: ron::Value =
+                ron::from_str(&s[i..]).map_err(|e| format!("`{s}`: {}", e.code))?;
+            let fields = serde_json::to_value(&body).map_err(|e| e.to_string())?;
+            let mut m = serde_json::Map::new();
+            m.insert(name.to_string(), fields);
+            Ok(Value::Object(m))
+        }
+    }
+}
+
+/// What a run ended with, as its folder records it (`final.txt`, `key=value` lines).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `done`, `diverged` or `failed`.
+    pub status: String,
+    /// Why, for diverged and failed runs.
+    pub reason: String,
+    pub final_nll: Option<f64>,
+    pub accuracy: Option<f64>,
+    pub ece: Option<f64>,
+    pub steps_per_sec: f64,
+}
+
+impl Outcome {
+    fn to_text(&self) -> String {
+        let mut s = String::new();
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        let _ = writeln!(s, "status={}", self.status);
+        let _ = writeln!(s, "final_nll={}", opt(self.final_nll));
+        let _ = writeln!(s, "accuracy={}", opt(self.accuracy));
+        let _ = writeln!(s, "ece={}", opt(self.ece));
+        let _ = writeln!(s, "steps_per_sec={:.2}", self.steps_per_sec);
+        let _ = writeln!(s, "reason={}", self.reason.replace('\n', " "));
+        s
+    }
+
+    fn from_text(text: &str) -> Option<Self> {
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+        };
+        let num = |k: &str| get(k).and_then(|v| v.parse::<f64>().ok());
+        Some(Self {
+            status: get("status")?.to_string(),
+            reason: get("reason").unwrap_or_default().to_string(),
+            final_nll: num("final_nll"),
+            accuracy: num("accuracy"),
+            ece: num("ece"),
+            steps_per_sec: num("steps_per_sec").unwrap_or(0.0),
+        })
+    }
+}
+
+/// The folder of run `index` under `out`: `runs/NNNN`.
+#[must_use]
+pub fn run_dir(out: &Path, index: usize) -> PathBuf {
+    out.join("runs").join(format!("{index:04}"))
+}
+
+/// What run `index` ended with, if it has ended (a run without `final.txt` did not).
+#[must_use]
+pub fn outcome(out: &Path, index: usize) -> Option<Outcome> {
+    let text = std::fs::read_to_string(run_dir(out, index).join("final.txt")).ok()?;
+    Outcome::from_text(&text)
+}
+
+/// Runs one run into its folder: its preset, `metrics.csv`, `model.safetensors` and
+/// `final.txt`, each written atomically, `final.txt` last (so a run killed half-way is
+/// run again). A run that diverges or fails is recorded as such, not retried.
+///
+/// # Errors
+/// Only when the folder cannot be written.
+pub fn run_one(out: &Path, run: &Run) -> std::io::Result<Outcome> {
+    let dir = run_dir(out, run.index);
+    std::fs::create_dir_all(&dir)?;
+    run.preset.save(&dir.join("preset.ron"))?;
+    let mut session = match Session::new(&run.preset) {
+        Ok(s) => s,
+        Err(e) => {
+            let o = Outcome {
+                status: "failed".into(),
+                reason: e.to_string(),
+                final_nll: None,
+                accuracy: None,
+                ece: None,
+                steps_per_sec: 0.0,
+            };
+            crate::fs_util::write_atomic(&dir.join("final.txt"), o.to_text().as_bytes())?;
+            return Ok(o);
+        }
+    };
+    let t0 = std::time::Instant::now();
+    let mut rows = Vec::with_capacity(run.preset.steps);
+    let mut diverged = None;
+    for _ in 0..run.preset.steps {
+        match session.step() {
+            Ok(m) => rows.push(m),
+            Err(e) => {
+                diverged = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let steps_per_sec = rows.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+    crate::fs_util::write_atomic(&dir.join("metrics.csv"), to_csv(&rows).as_bytes())?;
+    export::save(
+        &dir.join("model.safetensors"),
+        session.preset(),
+        &session.data().space.input_shape(),
+        session.params(),
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let nll = session.evaluate().nll;
+    let classes = session.classify();
+    let o = Outcome {
+        status: if diverged.is_some() {
+            "diverged"
+        } else {
+            "done"
+        }
+        .into(),
+        reason: diverged.unwrap_or_default(),
+        final_nll: Some(nll),
+        accuracy: classes.map(|c| c.accuracy),
+        ece: classes.map(|c| c.ece),
+        steps_per_sec,
+    };
+    crate::fs_util::write_atomic(&dir.join("final.txt"), o.to_text().as_bytes())?;
+    Ok(o)
+}
+
+/// `summary.csv`: one row per run — index, seed, each axis's value, final NLL, accuracy,
+/// ECE, steps/s, status and why — from the run folders (`pending` for runs not ended).
+#[must_use]
+pub fn summary(sweep: &Sweep, out: &Path) -> String {
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut s = String::from("index,seed");
+    for a in &sweep.axes {
+        s.push(',');
+        s.push_str(&quote(a));
+    }
+    s.push_str(",final_nll,accuracy,ece,steps_per_sec,status,reason\n");
+    for r in &sweep.runs {
+        let _ = write!(s, "{},{}", r.index, r.seed);
+        for (_, v) in &r.values {
+            s.push(',');
+            s.push_str(&quote(v));
+        }
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        match outcome(out, r.index) {
+            Some(o) => {
+                let _ = writeln!(
+                    s,
+                    ",{},{},{},{:.2},{},{}",
+                    opt(o.final_nll),
+                    opt(o.accuracy),
+                    opt(o.ece),
+                    o.steps_per_sec,
+                    o.status,
+                    quote(&o.reason)
+                );
+            }
+            None => s.push_str(",,,,,pending,\n"),
+        }
+    }
+    s
+}
