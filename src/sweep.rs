@@ -437,3 +437,71 @@ pub fn summary(sweep: &Sweep, out: &Path) -> String {
     }
     s
 }
+
+/// The settings in which `b` differs from `a`, as (field path, a's value, b's value),
+/// sorted by path (the name and description are left out).
+#[must_use]
+pub fn differences(a: &Preset, b: &Preset) -> Vec<(String, String, String)> {
+    fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m)
+                if m.len() == 1 && m.keys().all(|k| k.starts_with(char::is_uppercase)) =>
+            {
+                // An enum variant: its name is the value, its fields below it.
+                let (name, inner) = m
+                    .iter()
+                    .next()
+                    .map(|(k, v)| (k.clone(), v))
+                    .unwrap_or_default();
+                out.push((prefix.to_string(), name));
+                if let Value::Object(f) = inner {
+                    for (k, v) in f {
+                        flatten(&format!("{prefix}.{k}"), v, out);
+                    }
+                }
+            }
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&p, v, out);
+                }
+            }
+            // The preset's numbers are f32: shown as such (0.1, not 0.10000000149…).
+            #[allow(clippy::cast_possible_truncation)]
+            Value::Number(n) if n.is_f64() => out.push((
+                prefix.to_string(),
+                format!("{}", n.as_f64().unwrap_or(f64::NAN) as f32),
+            )),
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let (mut fa, mut fb) = (Vec::new(), Vec::new());
+    if let (Ok(va), Ok(vb)) = (serde_json::to_value(a), serde_json::to_value(b)) {
+        flatten("", &va, &mut fa);
+        flatten("", &vb, &mut fb);
+    }
+    let skip = ["name", "description"];
+    let mut out = Vec::new();
+    for (path, vb) in &fb {
+        if skip.contains(&path.as_str()) {
+            continue;
+        }
+        let va = fa
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or("–".to_string(), |(_, v)| v.clone());
+        if &va != vb {
+            out.push((path.clone(), va, vb.clone()));
+        }
+    }
+    for (path, va) in &fa {
+        if !skip.contains(&path.as_str()) && !fb.iter().any(|(p, _)| p == path) {
+            out.push((path.clone(), va.clone(), "–".to_string()));
+        }
+    }
+    out
+}

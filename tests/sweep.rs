@@ -207,3 +207,25 @@ fn a_sweep_runs_resumes_and_a_run_alone_is_the_same_run() {
         summary
     );
 }
+
+/// What differs between two presets, in their own terms (for the window's pinned runs).
+#[test]
+fn differences_name_the_fields_that_changed() {
+    let a = common::small(8);
+    let mut b = a.clone();
+    b.sampler.kind = SamplerKind::Mala { step_size: 0.3 };
+    b.optimizer.lr = 0.003;
+    b.name = "other".into();
+    let d = ebm_workbench::sweep::differences(&a, &b);
+    let shown: Vec<String> = d.iter().map(|(p, x, y)| format!("{p} {x} → {y}")).collect();
+    assert_eq!(
+        shown,
+        [
+            "optimizer.lr 0.001 → 0.003",
+            "sampler.kind Langevin → Mala",
+            "sampler.kind.step_size 0.1 → 0.3"
+        ],
+        "{shown:?}"
+    );
+    assert!(ebm_workbench::sweep::differences(&a, &a).is_empty());
+}

@@ -36,7 +36,7 @@ pub enum Command {
 
 #[derive(Debug, Default, clap::Args)]
 pub struct GuiArgs {
-    /// A preset to open instead of the last one.
+    /// A preset (or model, data file, or sweep folder) to open instead of the last one.
     pub preset: Option<PathBuf>,
     /// Start training at once.
     #[arg(long)]

@@ -16,6 +16,26 @@ mod chrome;
 mod events;
 mod files;
 
+/// A pinned run's name on the plots: what differs from the live run (the first three
+/// fields), or that nothing does.
+fn pin_label(k: usize, pinned: &Preset, live: &Preset) -> String {
+    let d = crate::sweep::differences(pinned, live);
+    let what = if d.is_empty() {
+        "same settings".to_string()
+    } else {
+        let mut parts: Vec<String> = d
+            .iter()
+            .take(3)
+            .map(|(p, a, b)| format!("{} {a} -> {b}", p.rsplit('.').next().unwrap_or(p)))
+            .collect();
+        if d.len() > 3 {
+            parts.push(format!("+{} more", d.len() - 3));
+        }
+        parts.join(", ")
+    };
+    format!("pin {}: {what}", k + 1)
+}
+
 /// The bundled preset the window opens with the first time.
 pub const DEFAULT_PRESET: &str = crate::preset::BUNDLED[0].1;
 
@@ -56,6 +76,16 @@ pub enum UiCommand {
     Pause,
     Step,
     Reset,
+    PinRun,
+    ClearPins,
+    CompareRuns,
+}
+
+/// A run pinned on the curves: its settings (for the label) and its history.
+#[derive(Debug, Clone)]
+pub struct Pin {
+    pub preset: Preset,
+    pub history: MetricsHistory,
 }
 
 impl UiCommand {
@@ -73,6 +103,9 @@ impl UiCommand {
             Self::Pause => "Pause",
             Self::Step => "Step",
             Self::Reset => "Reset",
+            Self::PinRun => "Pin run",
+            Self::ClearPins => "Clear pins",
+            Self::CompareRuns => "Compare runs…",
         }
     }
 
@@ -94,6 +127,13 @@ impl UiCommand {
             Self::Pause => "Pause after the current step (Space).",
             Self::Step => "Take one training step.",
             Self::Reset => "New parameters, optimiser and sampler state.",
+            Self::PinRun => {
+                "Keep this run's curves on the plots as faint lines, labelled with what differs from the live run."
+            }
+            Self::ClearPins => "Remove the pinned runs from the plots.",
+            Self::CompareRuns => {
+                "Open a sweep folder (its summary.csv and runs): overlay the runs' curves, sort them, load one."
+            }
         }
     }
 }
@@ -134,6 +174,10 @@ pub struct WorkbenchApp {
     rate: (Instant, usize, f64),
     /// The last AIS result: (log Z, its standard error, quadrature log Z).
     pub ais: Option<(f64, f64, Option<f64>)>,
+    /// Earlier runs pinned for comparison: their settings and curves.
+    pub pins: Vec<Pin>,
+    /// A sweep folder opened for comparison.
+    pub comparison: Option<super::compare::Comparison>,
     /// Smoothed time to lay out one frame (the rest of a frame is drawing).
     ui_ms: f64,
     /// Says when the sampler stops following the model.
@@ -249,6 +293,8 @@ impl WorkbenchApp {
             rate: (Instant::now(), 0, 0.0),
             ui_ms: 0.0,
             ais: None,
+            pins: Vec::new(),
+            comparison: None,
             lag: crate::train::metrics::LagMonitor::default(),
             restarts_pending: 0,
             class_samples: None,
@@ -452,12 +498,19 @@ impl eframe::App for WorkbenchApp {
                     }));
                 }
                 egui::ScrollArea::vertical().show(ui, |ui| {
+                    let pins: Vec<(String, &MetricsHistory)> = self
+                        .pins
+                        .iter()
+                        .enumerate()
+                        .map(|(k, p)| (pin_label(k, &p.preset, &self.worker_preset), &p.history))
+                        .collect();
                     views::curves_ui(
                         ui,
                         &self.history,
                         self.true_nll,
                         self.state.per_layer,
                         self.ais,
+                        &pins,
                     );
                 });
             });
@@ -526,6 +579,15 @@ impl eframe::App for WorkbenchApp {
             }
         });
         self.confirm_ui(ui.ctx());
+        if let Some(c) = self.comparison.as_mut() {
+            let load = c.ui(ui.ctx());
+            if !c.open {
+                self.comparison = None;
+            }
+            if let Some(model) = load {
+                self.load_model(&model);
+            }
+        }
         self.apply_edits();
         let ms = t_ui.elapsed().as_secs_f64() * 1e3;
         self.ui_ms = 0.9 * self.ui_ms + 0.1 * ms;

@@ -1,6 +1,7 @@
 //! The desktop window (eframe, egui, egui_plot, rfd): a thin layer over the engine.
 
 pub mod app;
+pub mod compare;
 pub mod history;
 pub mod panels;
 pub mod theme;
@@ -43,7 +44,7 @@ pub fn run(start: StartOptions) -> eframe::Result {
         Box::new(move |cc| {
             let mut app = WorkbenchApp::new(cc);
             if let Some(p) = &start.preset {
-                app.open_preset(p);
+                app.open_any(p);
             }
             if start.train {
                 app.run_command(app::UiCommand::Train);

@@ -364,7 +364,18 @@ pub fn curves_ui(
     true_nll: Option<f64>,
     per_layer: bool,
     ais: Option<(f64, f64, Option<f64>)>,
+    pins: &[(String, &MetricsHistory)],
 ) {
+    // Pinned runs: faint dashed lines under the live ones, one colour each.
+    let pinned = |p: &mut egui_plot::PlotUi<'_>, series: fn(&MetricsHistory) -> &Series| {
+        for (k, (label, h)) in pins.iter().enumerate() {
+            p.line(
+                line(label, series(h), theme::layer(k + 3).gamma_multiply(0.6))
+                    .style(egui_plot::LineStyle::dashed_dense())
+                    .width(1.0),
+            );
+        }
+    };
     let plots = 6
         + usize::from(per_layer)
         + usize::from(!h.acceptance.is_empty())
@@ -384,6 +395,7 @@ pub fn curves_ui(
         p.line(line("|data term|", &h.data_term_norm, theme::DATA));
         p.line(line("|sample term|", &h.sample_term_norm, theme::SAMPLES));
         p.line(line("|difference|", &h.grad_norm, theme::DIFFERENCE));
+        pinned(p, |h| &h.grad_norm);
     });
     if per_layer {
         ui.label("Per layer: |data term| (solid), |sample term| (dashed)");
@@ -400,6 +412,7 @@ pub fn curves_ui(
     ui.label("cos(data term, sample term)");
     plot("cos_plot").include_y(1.0).show(ui, |p| {
         p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
+        pinned(p, |h| &h.cos_terms);
     });
     let by_ais = !h.nll_stderr.is_empty();
     ui.label(if by_ais {
@@ -435,6 +448,7 @@ pub fn curves_ui(
             );
         }
         p.line(line("model NLL", &h.nll, theme::SAMPLES));
+        pinned(p, |h| &h.nll);
         p.points(
             Points::new("evaluations", PlotPoints::from(h.nll.points.clone()))
                 .color(theme::SAMPLES)
@@ -516,6 +530,7 @@ pub fn curves_ui(
         p.line(line("E(data)", &h.e_data, theme::DATA));
         p.line(line("E(samples)", &h.e_sample, theme::SAMPLES));
         p.line(line("loss", &h.loss, theme::LOSS));
+        pinned(p, |h| &h.e_sample);
     });
     if !h.accuracy.is_empty() || !h.ce_loss.is_empty() {
         ui.label(format!(

@@ -125,6 +125,80 @@ impl StepMetrics {
     }
 }
 
+impl StepMetrics {
+    /// A row of a metrics CSV back as metrics, columns found by the header's names (so
+    /// files with fewer or reordered columns read too); per-layer terms are not in the CSV.
+    ///
+    /// # Errors
+    /// A missing `step` column or a field that is not a number, naming it.
+    pub fn from_csv_row(header: &[&str], row: &str) -> Result<Self, String> {
+        let fields: Vec<&str> = row.split(',').collect();
+        let get = |name: &str| -> Result<Option<f64>, String> {
+            match header
+                .iter()
+                .position(|h| *h == name)
+                .and_then(|i| fields.get(i))
+            {
+                None => Ok(None),
+                Some(t) if t.trim().is_empty() => Ok(None),
+                Some(t) => t
+                    .trim()
+                    .parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| format!("{name} `{t}` is not a number")),
+            }
+        };
+        let need = |name: &str| get(name).map(|v| v.unwrap_or(f64::NAN));
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let step = get("step")?.ok_or("no step")? as usize;
+        Ok(Self {
+            step,
+            loss: need("loss")?,
+            e_data: need("e_data")?,
+            e_sample: need("e_sample")?,
+            data_term_norm: need("data_term_norm")?,
+            sample_term_norm: need("sample_term_norm")?,
+            grad_norm: need("grad_norm")?,
+            cos_terms: need("cos_terms")?,
+            nll: get("nll")?,
+            sample_term_cos_exact: get("sample_term_cos_exact")?,
+            sample_term_rel_err: get("sample_term_rel_err")?,
+            kl_gap: get("kl_gap")?,
+            nll_stderr: get("nll_stderr")?,
+            sample_term_cos_reference: get("sample_term_cos_reference")?,
+            sample_term_rel_err_reference: get("sample_term_rel_err_reference")?,
+            reference_rhat: get("reference_rhat")?,
+            acceptance: get("acceptance")?,
+            step_size: get("step_size")?,
+            ce_loss: get("ce_loss")?,
+            batch_accuracy: get("batch_accuracy")?,
+            accuracy: get("accuracy")?,
+            ece: get("ece")?,
+            step_ms: need("step_ms")?,
+            layers: Vec::new(),
+        })
+    }
+}
+
+/// Every row of a metrics CSV (as `to_csv` writes it).
+///
+/// # Errors
+/// What is wrong and on which line.
+pub fn from_csv(text: &str) -> Result<Vec<StepMetrics>, String> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().ok_or("empty file")?.split(',').collect();
+    if !header.contains(&"step") {
+        return Err("line 1: no `step` column: not a metrics CSV".into());
+    }
+    lines
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            StepMetrics::from_csv_row(&header, l).map_err(|e| format!("line {}: {e}", i + 2))
+        })
+        .collect()
+}
+
 /// Metrics as a whole CSV document.
 #[must_use]
 pub fn to_csv(rows: &[StepMetrics]) -> String {
@@ -216,6 +290,29 @@ mod tests {
             step_ms: 1.0,
             layers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn metrics_read_back_from_their_csv() {
+        let mut a = at(10, Some(0.9));
+        a.nll = Some(3.25);
+        a.acceptance = Some(0.5);
+        let b = at(11, None);
+        let back = from_csv(&to_csv(&[a.clone(), b.clone()])).expect("a metrics CSV");
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].step, 10);
+        assert_eq!(back[0].nll, Some(3.25));
+        assert_eq!(back[0].acceptance, Some(0.5));
+        assert_eq!(back[0].sample_term_cos_exact, Some(0.9));
+        assert_eq!(back[1].nll, None);
+        assert_eq!(back[1].loss, b.loss);
+        let e = from_csv("step,loss\n1,abc\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("loss"), "{e}");
+        assert!(
+            from_csv("x,y\n1,2\n")
+                .unwrap_err()
+                .contains("not a metrics CSV")
+        );
     }
 
     #[test]

@@ -57,6 +57,17 @@ impl WorkbenchApp {
                 }
             }
             ui.separator();
+            let mut compare = vec![UiCommand::PinRun];
+            if !self.pins.is_empty() {
+                compare.push(UiCommand::ClearPins);
+            }
+            compare.push(UiCommand::CompareRuns);
+            for c in compare {
+                if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
+                    clicked = Some(c);
+                }
+            }
+            ui.separator();
             let rate = if self.running {
                 format!("{rate:.1} steps/s")
             } else {

@@ -21,7 +21,41 @@ impl WorkbenchApp {
 
     /// Opens a file by its kind: a model (.safetensors), a data file (.csv, .tsv, .txt,
     /// .npy) or a preset.
+    /// Keeps the live run's curves on the plots (up to six pins; the oldest goes first).
+    pub fn pin_run(&mut self) {
+        if self.history.received == 0 {
+            self.message(true, "nothing to pin yet: train first");
+            return;
+        }
+        if self.pins.len() == 6 {
+            self.pins.remove(0);
+        }
+        self.pins.push(super::Pin {
+            preset: self.worker_preset.clone(),
+            history: self.history.clone(),
+        });
+        self.message(false, format!("pinned the run at step {}", self.step));
+    }
+
+    /// Opens a sweep folder in the comparison window; a folder that is not one says why.
+    pub fn open_comparison(&mut self, dir: &Path) {
+        match crate::gui::compare::Comparison::open(dir) {
+            Ok(c) => {
+                self.message(
+                    false,
+                    format!("comparing {} runs of {}", c.rows.len(), dir.display()),
+                );
+                self.comparison = Some(c);
+            }
+            Err(e) => self.message(true, e),
+        }
+    }
+
     pub fn open_any(&mut self, p: &Path) {
+        if p.is_dir() {
+            self.open_comparison(p);
+            return;
+        }
         let ext = p
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -157,6 +191,16 @@ impl WorkbenchApp {
             UiCommand::Reset => {
                 let p = self.state.preset.clone();
                 self.reset_to(p);
+            }
+            UiCommand::PinRun => self.pin_run(),
+            UiCommand::ClearPins => {
+                self.pins.clear();
+                self.message(false, "pinned runs cleared");
+            }
+            UiCommand::CompareRuns => {
+                if let Some(d) = rfd::FileDialog::new().pick_folder() {
+                    self.open_comparison(&d);
+                }
             }
             UiCommand::OpenPreset => {
                 if let Some(p) = rfd::FileDialog::new()

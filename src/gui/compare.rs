@@ -1,0 +1,275 @@
+//! Comparing runs: a sweep folder's runs (its `summary.csv` and each run's
+//! `metrics.csv`) overlaid on one plot, in a table sortable by any column; a run's preset
+//! and model load back with one click.
+
+use super::history::{MetricsHistory, Series};
+use super::theme;
+use crate::train::metrics::from_csv;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+use std::path::{Path, PathBuf};
+
+/// The curve the comparison overlays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    Nll,
+    Loss,
+    GradNorm,
+    CosTerms,
+    ESample,
+    Acceptance,
+}
+
+impl Curve {
+    pub const ALL: [Self; 6] = [
+        Self::Nll,
+        Self::Loss,
+        Self::GradNorm,
+        Self::CosTerms,
+        Self::ESample,
+        Self::Acceptance,
+    ];
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nll => "held-out NLL",
+            Self::Loss => "loss",
+            Self::GradNorm => "|data term − sample term|",
+            Self::CosTerms => "cos(data term, sample term)",
+            Self::ESample => "E(samples)",
+            Self::Acceptance => "acceptance",
+        }
+    }
+
+    #[must_use]
+    pub fn of(self, h: &MetricsHistory) -> &Series {
+        match self {
+            Self::Nll => &h.nll,
+            Self::Loss => &h.loss,
+            Self::GradNorm => &h.grad_norm,
+            Self::CosTerms => &h.cos_terms,
+            Self::ESample => &h.e_sample,
+            Self::Acceptance => &h.acceptance,
+        }
+    }
+}
+
+/// A sweep folder, read.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub dir: PathBuf,
+    /// `summary.csv`'s columns and rows (as text).
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Each row's curves (`None`: the run has no metrics yet).
+    pub runs: Vec<Option<MetricsHistory>>,
+    /// Which rows are drawn.
+    pub shown: Vec<bool>,
+    /// The table's order: a column and whether ascending.
+    pub sort: Option<(usize, bool)>,
+    pub curve: Curve,
+    pub open: bool,
+}
+
+/// Splits a CSV line written by the summary (fields with commas are quoted).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+impl Comparison {
+    /// Reads `dir/summary.csv` and every run's `metrics.csv`.
+    ///
+    /// # Errors
+    /// A folder without a summary, or a metrics file that is not one, naming the file.
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        let path = dir.join("summary.csv");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: cannot read ({e}): not a sweep folder", path.display()))?;
+        let mut lines = text.lines();
+        let header = split_csv(lines.next().unwrap_or_default());
+        if header.first().map(String::as_str) != Some("index") {
+            return Err(format!("{}: not a sweep summary", path.display()));
+        }
+        let rows: Vec<Vec<String>> = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
+        let mut runs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let index: usize = r[0]
+                .parse()
+                .map_err(|_| format!("{}: `{}` is not a run number", path.display(), r[0]))?;
+            let m = crate::sweep::run_dir(dir, index).join("metrics.csv");
+            runs.push(match std::fs::read_to_string(&m) {
+                Err(_) => None,
+                Ok(t) => {
+                    let rows = from_csv(&t).map_err(|e| format!("{}: {e}", m.display()))?;
+                    let mut h = MetricsHistory::default();
+                    for row in &rows {
+                        h.push(row);
+                    }
+                    Some(h)
+                }
+            });
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            header,
+            shown: vec![true; rows.len()],
+            rows,
+            runs,
+            sort: None,
+            curve: Curve::Nll,
+            open: true,
+        })
+    }
+
+    /// The rows in the table's order.
+    #[must_use]
+    pub fn order(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.rows.len()).collect();
+        if let Some((c, asc)) = self.sort {
+            let key = |i: &usize| self.rows[*i].get(c).cloned().unwrap_or_default();
+            idx.sort_by(|a, b| {
+                let (ka, kb) = (key(a), key(b));
+                let o = match (ka.parse::<f64>(), kb.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x.total_cmp(&y),
+                    _ => ka.cmp(&kb),
+                };
+                if asc { o } else { o.reverse() }
+            });
+        }
+        idx
+    }
+
+    /// A run's name in the legend: its number and its axes' values.
+    fn label(&self, i: usize) -> String {
+        let r = &self.rows[i];
+        let axes: Vec<String> = self
+            .header
+            .iter()
+            .zip(r)
+            .skip(2)
+            .take_while(|(h, _)| h.as_str() != "final_nll")
+            .map(|(h, v)| format!("{} {v}", h.rsplit('.').next().unwrap_or(h)))
+            .collect();
+        format!(
+            "run {:0>4} seed {} ({})",
+            r[0],
+            r.get(1).map_or("", |s| s.as_str()),
+            axes.join(", ")
+        )
+    }
+
+    /// The comparison window. Returns the model file of a run the user asked to load.
+    pub fn ui(&mut self, ctx: &egui::Context) -> Option<PathBuf> {
+        let mut load = None;
+        let mut open = self.open;
+        egui::Window::new("Compare runs")
+            .open(&mut open)
+            .default_size([760.0, 620.0])
+            .show(ctx, |ui| {
+                ui.label(self.dir.display().to_string());
+                ui.horizontal(|ui| {
+                    ui.label("Curve");
+                    egui::ComboBox::from_id_salt("compare_curve")
+                        .selected_text(self.curve.name())
+                        .show_ui(ui, |ui| {
+                            for c in Curve::ALL {
+                                ui.selectable_value(&mut self.curve, c, c.name());
+                            }
+                        });
+                    if ui.button("all").clicked() {
+                        self.shown.iter_mut().for_each(|s| *s = true);
+                    }
+                    if ui.button("none").clicked() {
+                        self.shown.iter_mut().for_each(|s| *s = false);
+                    }
+                });
+                egui::ScrollArea::both().max_height(220.0).show(ui, |ui| {
+                    egui::Grid::new("compare_table").striped(true).show(ui, |ui| {
+                        ui.label("shown");
+                        ui.label("");
+                        for (c, h) in self.header.clone().iter().enumerate() {
+                            let mark = match self.sort {
+                                Some((s, true)) if s == c => " [asc]",
+                                Some((s, false)) if s == c => " [desc]",
+                                _ => "",
+                            };
+                            if ui
+                                .button(format!("{h}{mark}"))
+                                .on_hover_text("Sort by this column (again: the other way)")
+                                .clicked()
+                            {
+                                self.sort = Some((c, !matches!(self.sort, Some((s, true)) if s == c)));
+                            }
+                        }
+                        ui.end_row();
+                        for i in self.order() {
+                            ui.checkbox(&mut self.shown[i], "");
+                            let b = ui.push_id(("load run", i), |ui| {
+                                ui.button(format!("load {:0>4}", self.rows[i][0]))
+                                    .on_hover_text("Open this run's preset and model in the window (double-click a row does too).")
+                            });
+                            if b.inner.clicked() {
+                                load = Some(i);
+                            }
+                            for v in &self.rows[i] {
+                                ui.label(v);
+                            }
+                            ui.end_row();
+                        }
+                    });
+                });
+                Plot::new("compare_plot")
+                    .height(260.0)
+                    .legend(Legend::default())
+                    .x_axis_label("step")
+                    .show(ui, |p| {
+                        for (k, i) in self.order().into_iter().enumerate() {
+                            if !self.shown[i] {
+                                continue;
+                            }
+                            let Some(h) = &self.runs[i] else { continue };
+                            let s = self.curve.of(h);
+                            p.line(
+                                Line::new(self.label(i), PlotPoints::from(s.points.clone()))
+                                    .color(theme::layer(k))
+                                    .width(1.5),
+                            );
+                        }
+                    });
+            });
+        self.open = open;
+        load.and_then(|i| {
+            let index: usize = self.rows[i][0].parse().ok()?;
+            Some(crate::sweep::run_dir(&self.dir, index).join("model.safetensors"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_csv;
+
+    #[test]
+    fn quoted_fields_keep_their_commas() {
+        assert_eq!(
+            split_csv("1,\"a, b\",\"say \"\"hi\"\"\","),
+            ["1", "a, b", "say \"hi\"", ""]
+        );
+    }
+}
