@@ -1537,4 +1537,26 @@ fn a_sweep_folder_opens_the_comparison_and_a_run_loads_back() {
             .iter()
             .any(|m| m.text.contains("loaded model"))
     );
+
+    // Loose metrics files (as Export metrics writes them), dropped one after the other,
+    // are compared too; they have no model to load.
+    for (name, run) in [("lr_low.csv", 0), ("lr_high.csv", 2)] {
+        let f = dir.path().join(name);
+        std::fs::copy(out.join(format!("runs/{run:04}/metrics.csv")), &f).unwrap();
+        drop_file(&mut h, &f);
+    }
+    frames(&mut h, 3);
+    let c = h.state().comparison.clone().expect("a comparison");
+    assert_eq!(c.rows.len(), 2);
+    assert!(c.loose_files());
+    assert!(
+        h.query_all_by_label_contains("lr_high.csv")
+            .next()
+            .is_some()
+    );
+    assert_eq!(
+        h.state().worker_preset,
+        sweep.runs[2].preset,
+        "a metrics file was taken for training data"
+    );
 }

@@ -137,6 +137,56 @@ impl Comparison {
         })
     }
 
+    /// Adds a metrics CSV (as `train --metrics` or Export metrics write it) to a
+    /// comparison of loose files, started by the first one.
+    ///
+    /// # Errors
+    /// A file that is not a metrics CSV, naming it.
+    pub fn add_metrics_file(this: &mut Option<Self>, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+        let rows = from_csv(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut h = MetricsHistory::default();
+        for r in &rows {
+            h.push(r);
+        }
+        let files = match this {
+            Some(c) if c.header.get(1).map(String::as_str) == Some("file") => c,
+            _ => this.insert(Self {
+                dir: path.parent().unwrap_or(Path::new("")).to_path_buf(),
+                header: ["index", "file", "steps", "final_nll"]
+                    .map(String::from)
+                    .to_vec(),
+                rows: Vec::new(),
+                runs: Vec::new(),
+                shown: Vec::new(),
+                sort: None,
+                curve: Curve::Nll,
+                open: true,
+            }),
+        };
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        files.rows.push(vec![
+            files.rows.len().to_string(),
+            name,
+            rows.last().map_or(0, |r| r.step).to_string(),
+            h.nll.last().map_or(String::new(), |n| format!("{n:.6}")),
+        ]);
+        files.runs.push(Some(h));
+        files.shown.push(true);
+        files.open = true;
+        Ok(())
+    }
+
+    /// Whether this compares loose metrics files (no run folders, nothing to load).
+    #[must_use]
+    pub fn loose_files(&self) -> bool {
+        self.header.get(1).map(String::as_str) == Some("file")
+    }
+
     /// The rows in the table's order.
     #[must_use]
     pub fn order(&self) -> Vec<usize> {
@@ -158,6 +208,9 @@ impl Comparison {
     /// A run's name in the legend: its number and its axes' values.
     fn label(&self, i: usize) -> String {
         let r = &self.rows[i];
+        if self.loose_files() {
+            return r.get(1).cloned().unwrap_or_default();
+        }
         let axes: Vec<String> = self
             .header
             .iter()
@@ -200,39 +253,51 @@ impl Comparison {
                     }
                 });
                 egui::ScrollArea::both().max_height(220.0).show(ui, |ui| {
-                    egui::Grid::new("compare_table").striped(true).show(ui, |ui| {
-                        ui.label("shown");
-                        ui.label("");
-                        for (c, h) in self.header.clone().iter().enumerate() {
-                            let mark = match self.sort {
-                                Some((s, true)) if s == c => " [asc]",
-                                Some((s, false)) if s == c => " [desc]",
-                                _ => "",
-                            };
-                            if ui
-                                .button(format!("{h}{mark}"))
-                                .on_hover_text("Sort by this column (again: the other way)")
-                                .clicked()
-                            {
-                                self.sort = Some((c, !matches!(self.sort, Some((s, true)) if s == c)));
-                            }
-                        }
-                        ui.end_row();
-                        for i in self.order() {
-                            ui.checkbox(&mut self.shown[i], "");
-                            let b = ui.push_id(("load run", i), |ui| {
-                                ui.button(format!("load {:0>4}", self.rows[i][0]))
-                                    .on_hover_text("Open this run's preset and model in the window (double-click a row does too).")
-                            });
-                            if b.inner.clicked() {
-                                load = Some(i);
-                            }
-                            for v in &self.rows[i] {
-                                ui.label(v);
+                    egui::Grid::new("compare_table")
+                        .striped(true)
+                        .show(ui, |ui| {
+                            ui.label("shown");
+                            ui.label("");
+                            for (c, h) in self.header.clone().iter().enumerate() {
+                                let mark = match self.sort {
+                                    Some((s, true)) if s == c => " [asc]",
+                                    Some((s, false)) if s == c => " [desc]",
+                                    _ => "",
+                                };
+                                if ui
+                                    .button(format!("{h}{mark}"))
+                                    .on_hover_text("Sort by this column (again: the other way)")
+                                    .clicked()
+                                {
+                                    self.sort =
+                                        Some((c, !matches!(self.sort, Some((s, true)) if s == c)));
+                                }
                             }
                             ui.end_row();
-                        }
-                    });
+                            for i in self.order() {
+                                ui.checkbox(&mut self.shown[i], "");
+                                let loose = self.loose_files();
+                                let b = ui.push_id(("load run", i), |ui| {
+                                    ui.add_enabled(
+                                        !loose,
+                                        egui::Button::new(format!("load {:0>4}", self.rows[i][0])),
+                                    )
+                                    .on_hover_text(
+                                        "Open this run's preset and model in the window.",
+                                    )
+                                    .on_disabled_hover_text(
+                                        "A metrics file alone has no model to open.",
+                                    )
+                                });
+                                if b.inner.clicked() {
+                                    load = Some(i);
+                                }
+                                for v in &self.rows[i] {
+                                    ui.label(v);
+                                }
+                                ui.end_row();
+                            }
+                        });
                 });
                 Plot::new("compare_plot")
                     .height(260.0)

@@ -56,6 +56,13 @@ impl WorkbenchApp {
             self.open_comparison(p);
             return;
         }
+        if is_metrics_csv(p) {
+            match crate::gui::compare::Comparison::add_metrics_file(&mut self.comparison, p) {
+                Ok(()) => self.message(false, format!("comparing {}", p.display())),
+                Err(e) => self.message(true, e),
+            }
+            return;
+        }
         let ext = p
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -256,4 +263,15 @@ impl WorkbenchApp {
             }
         }
     }
+}
+
+/// Whether `p` is a metrics CSV (its header starts `step,loss,`) rather than data points.
+fn is_metrics_csv(p: &Path) -> bool {
+    use std::io::BufRead as _;
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        && std::fs::File::open(p)
+            .ok()
+            .and_then(|f| std::io::BufReader::new(f).lines().next())
+            .and_then(Result::ok)
+            .is_some_and(|l| l.starts_with("step,loss,"))
 }
