@@ -505,3 +505,28 @@ pub fn differences(a: &Preset, b: &Preset) -> Vec<(String, String, String)> {
     }
     out
 }
+
+/// Writes a copy of the sweep file `from` to `to` with its base preset's path made
+/// absolute, so that the copy can be read from anywhere.
+///
+/// # Errors
+/// The file cannot be read, understood or written.
+pub fn write_copy(from: &Path, to: &Path) -> Result<(), SweepError> {
+    let err = |message: String| SweepError {
+        path: from.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(from).map_err(|e| err(format!("cannot read: {e}")))?;
+    let spec: SweepSpec = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .from_str(&text)
+        .map_err(|e| err(e.to_string()))?;
+    let base = from.parent().unwrap_or(Path::new("")).join(&spec.base);
+    let base = std::path::absolute(&base).unwrap_or(base);
+    let quoted = format!("{:?}", spec.base.to_string_lossy());
+    let replaced = text.replacen(&quoted, &format!("{:?}", base.to_string_lossy()), 1);
+    crate::fs_util::write_atomic(to, replaced.as_bytes()).map_err(|e| SweepError {
+        path: to.to_path_buf(),
+        message: format!("cannot write: {e}"),
+    })
+}

@@ -193,14 +193,8 @@ fn a_sweep_runs_resumes_and_a_run_alone_is_the_same_run() {
 
     // The summary rebuilt from the run folders.
     std::fs::remove_file(out.join("summary.csv")).unwrap();
-    let c = stdout_of(
-        bin()
-            .arg("sweep")
-            .arg(&path)
-            .arg("--out")
-            .arg(&out)
-            .arg("--collect"),
-    );
+    // From the folder alone, by the copy of the sweep the run left there.
+    let c = stdout_of(bin().arg("sweep").arg("--collect").arg(&out));
     assert!(c.contains("collected=4 of 4"), "{c}");
     assert_eq!(
         std::fs::read_to_string(out.join("summary.csv")).unwrap(),
@@ -228,4 +222,52 @@ fn differences_name_the_fields_that_changed() {
         "{shown:?}"
     );
     assert!(ebm_workbench::sweep::differences(&a, &a).is_empty());
+}
+
+/// A run that diverges is recorded as such, with why, and the sweep goes on; `sample`
+/// takes a seeded subset of the runs, numbered afresh.
+#[test]
+fn a_diverged_run_is_recorded_and_a_sample_is_a_seeded_subset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_sweep(
+        dir.path(),
+        "\"optimizer.kind\": [\"Sgd\"], \"optimizer.lr\": [0.001, 1000.0], \"objective.alpha\": [0.0]",
+    );
+    let out = dir.path().join("out");
+    stdout_of(
+        bin()
+            .arg("sweep")
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .args(["--jobs", "1"]),
+    );
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let rows: Vec<&str> = summary.lines().skip(1).collect();
+    assert!(rows[0].contains(",done,"), "{summary}");
+    assert!(
+        rows[2].contains(",diverged,") && rows[2].contains("rolled back"),
+        "{summary}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let sampled = dir.path().join("sampled.ron");
+    std::fs::write(
+        &sampled,
+        text.replace("seeds: [0, 1],", "seeds: [0, 1, 2, 3, 4], sample: Some(3),"),
+    )
+    .unwrap();
+    let a = Sweep::load(&sampled).unwrap();
+    let b = Sweep::load(&sampled).unwrap();
+    assert_eq!(a.runs.len(), 3);
+    assert_eq!(
+        a.runs.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    let seeds = |s: &Sweep| {
+        s.runs
+            .iter()
+            .map(|r| (r.seed, r.values.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(seeds(&a), seeds(&b), "the subset is the same every time");
 }

@@ -124,8 +124,10 @@ pub struct BenchArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SweepArgs {
-    /// The sweep file (RON): base preset, steps, seeds, axes.
-    pub sweep: PathBuf,
+    /// The sweep file (RON): base preset, steps, seeds, axes (with `--collect DIR`, the
+    /// copy the sweep left in DIR is used when it is not given).
+    #[arg(required_unless_present = "collect")]
+    pub sweep: Option<PathBuf>,
     /// Print the runs, numbered, and stop.
     #[arg(long)]
     pub list: bool,
@@ -139,9 +141,9 @@ pub struct SweepArgs {
     /// (`SLURM_ARRAY_TASK_ID`, `JOB_COMPLETION_INDEX`).
     #[arg(long, value_name = "I|auto")]
     pub index: Option<String>,
-    /// Rebuild `summary.csv` from the run folders.
-    #[arg(long)]
-    pub collect: bool,
+    /// Rebuild `DIR/summary.csv` from the run folders.
+    #[arg(long, value_name = "DIR")]
+    pub collect: Option<PathBuf>,
 }
 
 /// Runs the parsed command line.

@@ -12,7 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 pub fn run(a: &SweepArgs) -> anyhow::Result<ExitCode> {
-    let sweep = Sweep::load(&a.sweep)?;
+    let file = match (&a.sweep, &a.collect) {
+        (Some(f), _) => f.clone(),
+        (None, Some(dir)) => dir.join("sweep.ron"),
+        (None, None) => anyhow::bail!("give a sweep file (or --collect DIR)"),
+    };
+    let sweep = Sweep::load(&file)?;
     let mut out = std::io::stdout().lock();
     if a.list {
         writeln!(out, "runs={}", sweep.runs.len())?;
@@ -23,10 +28,16 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let dir = a
-        .out
+        .collect
         .as_deref()
+        .or(a.out.as_deref())
         .context("--out DIR: the folder the runs and the summary go to")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // A copy of the sweep beside its runs, its base made absolute, for `--collect DIR`.
+    let copy = dir.join("sweep.ron");
+    if !copy.exists() {
+        sweep::write_copy(&file, &copy)?;
+    }
     let write_summary = || {
         ebm_workbench::fs_util::write_atomic(
             &dir.join("summary.csv"),
@@ -34,7 +45,7 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<ExitCode> {
         )
         .with_context(|| format!("cannot write {}", dir.join("summary.csv").display()))
     };
-    if a.collect {
+    if a.collect.is_some() {
         write_summary()?;
         let ended = (0..sweep.runs.len())
             .filter(|i| sweep::outcome(dir, *i).is_some())
