@@ -4,24 +4,7 @@ mod common;
 
 use ebm_workbench::sampler::{Init, SamplerKind};
 
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ebm-workbench"))
-}
-
-/// Runs the command, asserts that it succeeded (showing both streams if not) and
-/// returns its standard output.
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("the program runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+use common::{bin, stdout_of};
 
 /// The number printed as `key=value` (key given with its `=`).
 fn value(stdout: &str, key: &str) -> f64 {

@@ -292,13 +292,7 @@ fn autograd_engine_matches_fast_engine_step_for_step() {
     }
     // Beyond the scalars: the same chains, the same replay buffer and the same
     // parameters after the updates, element by element.
-    let worst = |a: &[f32], b: &[f32]| {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs() / (1.0 + x.abs()))
-            .fold(0.0_f32, f32::max)
-    };
+    let worst = common::worst_rel;
     let chains = worst(fast.samples(), auto.samples());
     let buffer = worst(
         &fast.replay_buffer().unwrap().points,

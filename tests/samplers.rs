@@ -52,6 +52,20 @@ fn run(
     steps: usize,
     x0: &[f32],
 ) -> (f64, Acceptance) {
+    let (_, mean, acc) = run_chains(arch, params, &m.data_box, kind, steps, x0, 7);
+    (mean, acc)
+}
+
+/// As [`run`] with the sampler's seed given, also returning the chains' end points.
+fn run_chains(
+    arch: &Architecture,
+    params: &[f32],
+    data_box: &ebm_workbench::data::DataBox,
+    kind: SamplerKind,
+    steps: usize,
+    x0: &[f32],
+    seed: u64,
+) -> (Vec<f32>, f64, Acceptance) {
     let spec = SamplerSpec {
         kind,
         steps,
@@ -60,13 +74,13 @@ fn run(
         target_acceptance: None,
     };
     let mut x = x0.to_vec();
-    let mut rng = StdRng::seed_from_u64(7);
+    let mut rng = StdRng::seed_from_u64(seed);
     let acc =
-        Sampler::new(Workspace::new(arch)).run(&spec, params, &mut x, &m.data_box, &mut rng, None);
+        Sampler::new(Workspace::new(arch)).run(&spec, params, &mut x, data_box, &mut rng, None);
     let mut e = vec![0.0; x.len() / 2];
     Workspace::new(arch).energy(params, &x, &mut e);
     let mean = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len() as f64;
-    (mean, acc)
+    (x, mean, acc)
 }
 
 /// Started from exact draws, an exact sampler stays put: the mean energy of its chains
@@ -314,28 +328,17 @@ fn mala_and_hmc_mix_into_the_model_and_weigh_its_modes_right() {
         ),
         (SamplerKind::Langevin { step_size: 0.5 }, 300),
     ] {
-        let spec = SamplerSpec {
+        let (x, mean, _) = run_chains(
+            s.architecture(),
+            s.params(),
+            &m.data_box,
             kind,
             steps,
-            init: Init::Noise,
-            clamp: true,
-            target_acceptance: None,
-        };
-        let mut x = x0.clone();
-        let arch = s.architecture();
-        Sampler::new(Workspace::new(arch)).run(
-            &spec,
-            s.params(),
-            &mut x,
-            &m.data_box,
-            &mut StdRng::seed_from_u64(8),
-            None,
+            &x0,
+            8,
         );
         #[allow(clippy::cast_precision_loss)]
         let share = x.chunks_exact(2).filter(|p| p[0] < 0.0).count() as f64 / nf;
-        let mut e = vec![0.0; n];
-        Workspace::new(arch).energy(s.params(), &x, &mut e);
-        let mean = e.iter().map(|v| f64::from(*v)).sum::<f64>() / nf;
         let msg = format!(
             "{}: share at x < 0 {share:.3} (model {left:.3} ± {se_share:.3}), mean E {mean:.3} (model {mu:.3} ± {se_e:.3})",
             kind.name()

@@ -3,25 +3,10 @@
 
 mod common;
 
+use common::{bin, stdout_of};
 use ebm_workbench::sampler::SamplerKind;
 use ebm_workbench::sweep::Sweep;
 use std::path::Path;
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ebm-workbench"))
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("the program runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 /// A small base preset and a sweep over it in `dir`.
 fn write_sweep(dir: &Path, axes: &str) -> std::path::PathBuf {

@@ -101,12 +101,7 @@ fn both_engines_agree_in_2_10_and_50_dimensions() {
             );
             assert_eq!(a.acceptance, b.acceptance, "dim {dim}");
         }
-        let worst = |x: &[f32], y: &[f32]| {
-            x.iter()
-                .zip(y)
-                .map(|(a, b)| (a - b).abs() / (1.0 + a.abs()))
-                .fold(0.0_f32, f32::max)
-        };
+        let worst = common::worst_rel;
         assert!(
             worst(fast.samples(), auto.samples()) < 1e-4,
             "dim {dim}: chains"

@@ -46,3 +46,30 @@ pub fn max_rel(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .fold(0.0_f32, |m, (x, y)| m.max((x - y).abs() / scale))
 }
+
+/// The program, as users run it.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ebm-workbench"))
+}
+
+/// Runs the command, asserts that it succeeded (showing both streams if not) and
+/// returns its standard output.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("the program runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The largest element-wise difference of `a` and `b`, relative to `1 + |a|`.
+pub fn worst_rel(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / (1.0 + x.abs()))
+        .fold(0.0_f32, f32::max)
+}
