@@ -511,6 +511,9 @@ impl eframe::App for WorkbenchApp {
                         self.state.per_layer,
                         self.ais,
                         &pins,
+                        // How the NLL is obtained follows from the data's space, from
+                        // the first point on (the initial NLL has no error band).
+                        !self.data.space.allows().quadrature,
                     );
                 });
             });

@@ -365,6 +365,7 @@ pub fn curves_ui(
     per_layer: bool,
     ais: Option<(f64, f64, Option<f64>)>,
     pins: &[(String, &MetricsHistory)],
+    by_ais: bool,
 ) {
     // Pinned runs: faint dashed lines under the live ones, one colour each.
     let pinned = |p: &mut egui_plot::PlotUi<'_>, series: fn(&MetricsHistory) -> &Series| {
@@ -414,7 +415,6 @@ pub fn curves_ui(
         p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
         pinned(p, |h| &h.cos_terms);
     });
-    let by_ais = !h.nll_stderr.is_empty();
     ui.label(if by_ais {
         "Held-out NLL (nats, AIS ± standard error)"
     } else {
