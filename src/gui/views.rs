@@ -365,6 +365,8 @@ pub fn curves_ui(
     per_layer: bool,
     ais: Option<(f64, f64, Option<f64>)>,
     pins: &[(String, &MetricsHistory)],
+    // Outside the plane: the NLL is an AIS estimate and the sampler is compared with the
+    // reference term.
     by_ais: bool,
 ) {
     // Pinned runs: faint dashed lines under the live ones, one colour each.
@@ -471,7 +473,7 @@ pub fn curves_ui(
             );
         }
     });
-    if !h.sample_term_cos_reference.is_empty() {
+    if by_ais || !h.sample_term_cos_reference.is_empty() {
         ui.label(format!(
             "Sampler vs the reference sample term (long MALA chains; R-hat {})",
             h.reference_rhat.last().map_or("–".into(), |r| format!(
