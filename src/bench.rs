@@ -57,13 +57,11 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
                 std: 0.5,
             }),
             set: ToySet::EightGaussians,
-            file: None,
-            columns: None,
-            labels: None,
             size: 12_000,
             noise: None,
             seed: 1,
             held_out: 1.0 / 6.0,
+            ..DataSpec::default()
         },
         model: ModelSpec {
             outputs: 1,
@@ -83,6 +81,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
             },
             clamp: false,
             target_acceptance: None,
+            grad_clip: None,
         },
         objective: ObjectiveSpec {
             alpha: 0.1,
@@ -148,6 +147,69 @@ pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
         grid_eval_ms: plane.then_some(median),
         ais_eval_ms: (!plane).then_some(median),
         final_nll: nll,
+    })
+}
+
+/// What a preset workload measured.
+#[derive(Debug, Clone)]
+pub struct PresetWorkload {
+    pub preset: String,
+    pub engine: String,
+    pub steps_per_sec: f64,
+    /// The classifier's accuracy on the last data batch (JEM), a check that it trained.
+    pub batch_accuracy: f64,
+}
+
+/// The image workloads, by name: the training step of a bundled preset, evaluation off.
+pub const PRESET_WORKLOADS: [(&str, &str); 2] = [
+    ("digits-mlp", "digits_jem.ron"),
+    ("digits-conv", "digits_conv.ron"),
+];
+
+/// Runs a named preset workload: `warmup` steps, then `steps` timed ones.
+///
+/// # Errors
+/// An unknown name, or a training step that failed.
+pub fn run_preset_workload(
+    name: &str,
+    warmup: usize,
+    steps: usize,
+) -> Result<PresetWorkload, String> {
+    let file = PRESET_WORKLOADS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
+        .ok_or_else(|| {
+            let names: Vec<&str> = PRESET_WORKLOADS.iter().map(|(n, _)| *n).collect();
+            format!(
+                "no workload `{name}`; the workloads are {}",
+                names.join(", ")
+            )
+        })?;
+    let text = crate::preset::BUNDLED
+        .iter()
+        .find(|(f, _)| *f == file)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| format!("{file} is not bundled"))?;
+    let mut preset = Preset::from_ron(text).map_err(|e| e.to_string())?;
+    preset.eval.eval_every = 0;
+    let mut s = Session::new(&preset).map_err(|e| e.to_string())?;
+    for _ in 0..warmup {
+        s.step().map_err(|e| e.to_string())?;
+    }
+    let t0 = Instant::now();
+    let mut acc = f64::NAN;
+    for _ in 0..steps {
+        let m = s.step().map_err(|e| e.to_string())?;
+        acc = m.batch_accuracy.unwrap_or(f64::NAN);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let steps_per_sec = steps as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+    Ok(PresetWorkload {
+        preset: preset.name,
+        engine: s.engine_name(),
+        steps_per_sec,
+        batch_accuracy: acc,
     })
 }
 

@@ -38,7 +38,7 @@ impl Model {
 /// # Errors
 /// A safetensors serialisation error (as text).
 pub fn to_bytes(preset: &Preset, input_shape: &[usize], params: &[f32]) -> Result<Vec<u8>, String> {
-    let arch = Architecture::new(&preset.model, input_shape.iter().product());
+    let arch = Architecture::for_shape(&preset.model, input_shape).map_err(|e| e.to_string())?;
     if params.len() != arch.n_params {
         return Err(format!(
             "{} parameters given, the network has {}",
@@ -143,7 +143,14 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Model, ModelFileError> {
             })?,
     };
     let st = SafeTensors::deserialize(bytes).map_err(fmt)?;
-    let arch = Architecture::new(&preset.model, input_shape.iter().product());
+    let arch = Architecture::for_shape(&preset.model, &input_shape).map_err(|e| {
+        ModelFileError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "the network in the metadata does not take inputs of shape {input_shape:?}: {e}"
+            ),
+        }
+    })?;
     let mut params = vec![0.0_f32; arch.n_params];
     for e in &arch.params {
         let t = st.tensor(&e.name).map_err(|_| ModelFileError::Missing {

@@ -20,6 +20,7 @@ pub mod export;
 pub mod fs_util;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod image_grid;
 pub mod optim;
 pub mod preset;
 pub mod sampler;

@@ -42,6 +42,12 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "many_well_32d.ron",
         include_str!("../presets/many_well_32d.ron"),
     ),
+    ("digits_jem.ron", include_str!("../presets/digits_jem.ron")),
+    (
+        "digits_conv.ron",
+        include_str!("../presets/digits_conv.ron"),
+    ),
+    ("digits_ebm.ron", include_str!("../presets/digits_ebm.ron")),
 ];
 
 /// The training objective.
@@ -147,11 +153,38 @@ impl EvalSpec {
 /// Which engine computes the sampler's gradients and the two terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Engine {
-    /// Hand-written forward and backward passes on the CPU (the fast path).
+    /// The fast engine for MLPs on the CPU; candle for convolutional networks and on
+    /// any other device.
     #[default]
+    Auto,
+    /// Hand-written forward and backward passes on the CPU (MLPs only).
     Fast,
     /// candle autograd on `device` (the CPU, or CUDA/Metal where built in).
     Autograd,
+}
+
+impl Engine {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Fast, Self::Autograd];
+
+    /// Whether candle runs a network of these layers on `device`.
+    #[must_use]
+    pub fn uses_candle(self, model: &ModelSpec, device: crate::device::DeviceSpec) -> bool {
+        match self {
+            Self::Autograd => true,
+            // The fast engine is CPU-only: another device means candle (as before `Auto`).
+            Self::Fast => device != crate::device::DeviceSpec::Cpu,
+            Self::Auto => !model.is_mlp() || device != crate::device::DeviceSpec::Cpu,
+        }
+    }
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "Auto",
+            Self::Fast => "Fast",
+            Self::Autograd => "Autograd",
+        }
+    }
 }
 
 /// A whole experiment.
@@ -194,7 +227,7 @@ impl Default for Preset {
             objective: ObjectiveSpec::default(),
             optimizer: OptimizerSpec::default(),
             eval: EvalSpec::default(),
-            engine: Engine::Fast,
+            engine: Engine::Auto,
             device: crate::device::DeviceSpec::Cpu,
         }
     }
@@ -276,7 +309,11 @@ impl Preset {
         let mut p = Self::from_ron(&text).map_err(|e| e.with_path(path))?;
         // A data file named relative to the preset is found next to it, wherever the
         // program runs from.
-        if let Some(f) = p.data.file.as_mut().filter(|f| f.is_relative()) {
+        for f in [p.data.file.as_mut(), p.data.labels_file.as_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|f| f.is_relative())
+        {
             let joined = path.parent().unwrap_or(Path::new("")).join(&*f);
             *f = std::path::absolute(&joined).unwrap_or(joined);
         }
@@ -299,6 +336,19 @@ impl Preset {
                 None,
                 format!(
                     "sampler.kind Exact draws from a grid over the plane, and these data are {}: choose MALA, HMC, Langevin or SGLD",
+                    data.space.describe()
+                ),
+            ));
+        }
+        if let Err(e) =
+            crate::energy::Architecture::for_shape(&self.model, &data.space.input_shape())
+        {
+            let name = self.data.name();
+            return Err(crate::error::DataError::new(
+                Path::new(&name),
+                None,
+                format!(
+                    "the network does not fit these data ({}): {e}",
                     data.space.describe()
                 ),
             ));
@@ -383,6 +433,34 @@ impl Preset {
                     "Linear(width) with width ≥ 1",
                 ));
             }
+            match *l {
+                LayerSpec::Conv2d {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let ok = (1..=4096).contains(&channels)
+                        && (1..=15).contains(&kernel)
+                        && (1..=8).contains(&stride)
+                        && padding < kernel;
+                    if !ok {
+                        return Err(invalid(
+                            &format!("model.layers[{i}]"),
+                            format!("{l:?}"),
+                            "Conv2d(channels: 1 to 4096, kernel: 1 to 15, stride: 1 to 8, padding: less than the kernel)",
+                        ));
+                    }
+                }
+                LayerSpec::AvgPool2d(k) | LayerSpec::MaxPool2d(k) if !(1..=16).contains(&k) => {
+                    return Err(invalid(
+                        &format!("model.layers[{i}]"),
+                        format!("{l:?}"),
+                        "a pooling window from 1 to 16",
+                    ));
+                }
+                _ => {}
+            }
             if let LayerSpec::Linear(w) = l
                 && *w > 65_536
             {
@@ -393,6 +471,14 @@ impl Preset {
                 ));
             }
         }
+        if self.engine == Engine::Fast && !self.model.is_mlp() {
+            return Err(invalid(
+                "engine",
+                "Fast",
+                "Auto or Autograd: the fast engine runs MLPs, and this network has convolutions or pooling (candle runs those)",
+            ));
+        }
+        non_negative("data.batch_noise", self.data.batch_noise)?;
         if let Some(cols) = &self.data.columns {
             let mut seen = std::collections::BTreeSet::new();
             if cols.is_empty() || !cols.iter().all(|c| seen.insert(*c)) {
@@ -438,6 +524,9 @@ impl Preset {
             }
             SamplerKind::Exact => {}
         }
+        if let Some(c) = s.grad_clip {
+            positive("sampler.grad_clip", c)?;
+        }
         if let Init::ReplayBuffer { size, reinit_prob } = s.init {
             if size == 0 {
                 return Err(invalid("sampler.init.size", size, "an integer ≥ 1"));
@@ -448,11 +537,14 @@ impl Preset {
         non_negative("objective.alpha", self.objective.alpha)?;
         if let ObjectiveKind::Jem { ce_weight } = self.objective.kind {
             non_negative("objective.kind.ce_weight", ce_weight)?;
-            if self.data.file.is_some() && self.data.labels.is_none() {
+            if self.data.file.is_some()
+                && self.data.labels.is_none()
+                && self.data.labels_file.is_none()
+            {
                 return Err(invalid(
                     "data.labels",
                     "None",
-                    "the column of the data file that holds the class labels (JEM needs labels)",
+                    "the column of the data file that holds the class labels, or data.labels_file (JEM needs labels)",
                 ));
             }
             if let Some(classes) = self.data.classes()

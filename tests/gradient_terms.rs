@@ -32,6 +32,7 @@ fn energy_f64(arch: &Architecture, p: &[f64], x: [f64; 2]) -> f64 {
                     .collect();
             }
             Op::Act(_) => h.iter_mut().for_each(|v| *v /= 1.0 + (-*v).exp()),
+            Op::Conv2d { .. } | Op::Pool { .. } => unreachable!("an MLP"),
         }
     }
     h[0]

@@ -618,7 +618,7 @@ fn switching_to_the_autograd_engine_keeps_training() {
     step_until(&mut h, "some steps", Duration::from_secs(60), |a| {
         a.history.received >= 3
     });
-    pick(&mut h, "Fast", "Autograd");
+    pick(&mut h, "Auto", "Autograd");
     step_until(
         &mut h,
         "the worker on autograd",
@@ -633,7 +633,7 @@ fn switching_to_the_autograd_engine_keeps_training() {
         |a| a.history.received >= before + 3,
     );
     h.step();
-    assert!(h.query_by_label_contains("autograd, CPU").is_some());
+    assert!(h.query_by_label_contains("candle autograd, CPU").is_some());
 }
 
 #[test]
@@ -1559,4 +1559,109 @@ fn a_sweep_folder_opens_the_comparison_and_a_run_loads_back() {
         sweep.runs[2].preset,
         "a metrics file was taken for training data"
     );
+}
+
+/// The digits as a user meets them: the network panel gives the shape after every
+/// layer, training fills the image grids (samples, buffer with ages, data, one chain),
+/// a classifier draws a row per class, the long run shows next to the short run, the
+/// energy histograms include pixel-shuffled digits, and the PNG export is the grid.
+#[test]
+fn digits_train_in_the_window_as_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::bundled("digits_jem.ron");
+    p.eval.eval_every = 0;
+    let path = dir.path().join("digits.ron");
+    p.save(&path).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    step_until_shown(&mut h, "Input: 1×8×8 images", Duration::from_secs(10));
+    assert!(h.query_by_value("digits (images)").is_some());
+    // The shape after each of the four layers, and the count of parameters.
+    assert_eq!(h.query_all_by_label_contains("-> 256").count(), 4);
+    assert!(
+        h.query_by_label_contains("Parameters: 85002").is_some(),
+        "64·256 + 256 + 256·256 + 256 + 256·10 + 10"
+    );
+    press(&mut h, "Train");
+    step_until(&mut h, "image views", Duration::from_secs(60), |a| {
+        a.step >= 30
+            && a.view
+                .as_ref()
+                .and_then(|v| v.images.as_ref())
+                .is_some_and(|i| i.samples.len() == 64 * 64 && i.buffer_ages.len() == 64)
+    });
+    for tab in [
+        "samples",
+        "buffer",
+        "data",
+        "one chain",
+        "class rows",
+        "long run",
+    ] {
+        assert!(h.query_by_label(tab).is_some(), "no `{tab}` tab");
+    }
+    for text in [
+        "E(held-out data)",
+        "E(pixel-shuffled data)",
+        "E(uniform noise)",
+    ] {
+        assert!(
+            h.query_by_label_contains(text).is_some(),
+            "`{text}` is not shown"
+        );
+    }
+    let v = h.state().view.clone().unwrap();
+    let ood = &v.energy_populations.ood;
+    assert_eq!(ood.len(), 512);
+    // The buffer's chains come oldest first, with their ages on the tiles.
+    let ages = &v.images.as_ref().unwrap().buffer_ages;
+    assert!(
+        ages.windows(2).all(|w| w[0] >= w[1]) && ages[0] > 0,
+        "{ages:?}"
+    );
+    click(&mut h, Target::Label("buffer"));
+    step_until_shown(
+        &mut h,
+        "of the buffer's chains, oldest first",
+        Duration::from_secs(10),
+    );
+    // The filmstrip: the worker records one chain once the tab is open.
+    click(&mut h, Target::Label("one chain"));
+    step_until(&mut h, "a filmstrip", Duration::from_secs(30), |a| {
+        a.view
+            .as_ref()
+            .and_then(|v| v.images.as_ref())
+            .is_some_and(|i| i.filmstrip.len() == 21 * 64)
+    });
+    // A row per class.
+    click(&mut h, Target::Label("class rows"));
+    press(&mut h, "Draw class rows");
+    step_until(&mut h, "ten class rows", Duration::from_secs(60), |a| {
+        a.images.class_rows.len() == 10 && a.images.class_rows.values().all(|r| r.len() == 10 * 64)
+    });
+    frames(&mut h, 3);
+    assert!(
+        h.query_by_label("class 9").is_some(),
+        "a row labelled class 9"
+    );
+    // Short run against long run.
+    click(&mut h, Target::Label("long run"));
+    press(&mut h, "Run 2000 steps from the buffer");
+    step_until(&mut h, "the long run", Duration::from_secs(120), |a| {
+        a.images
+            .long_run
+            .as_ref()
+            .is_some_and(|r| r.end.len() == 32 * 64)
+    });
+    step_until_shown(&mut h, "after the long run", Duration::from_secs(5));
+    let r = h.state().images.long_run.clone().unwrap();
+    assert_ne!(r.start, r.end, "the long run moved the chains");
+    // The PNG export gives the grid of the tab shown (here short and long run).
+    let png = dir.path().join("grid.png");
+    h.state_mut().export_png(&png);
+    let bytes = std::fs::read(&png).expect("the PNG was written");
+    let width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    // 32 chains in rows of 6 (⌈√32⌉), 8 pixels a picture pixel, 1-pixel gaps.
+    assert_eq!(width, (6 * (8 * 8 + 1) + 1) as u32);
 }

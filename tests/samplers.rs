@@ -72,6 +72,7 @@ fn run_chains(
         init: Init::Noise,
         clamp: true,
         target_acceptance: None,
+        grad_clip: None,
     };
     let mut x = x0.to_vec();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -369,6 +370,7 @@ fn langevin_clamps_its_chains_to_the_box() {
             init: Init::Noise,
             clamp,
             target_acceptance: None,
+            grad_clip: None,
         };
         let mut x = x0.clone();
         Sampler::new(Workspace::new(s.architecture())).run(

@@ -347,3 +347,40 @@ fn ais_from_a_uniform_box_matches_the_closed_form_in_2d() {
     );
     assert!((r.log_z - exact).abs() < 0.1 && (r.log_z - exact).abs() <= 3.0 * r.stderr + 0.01);
 }
+
+#[test]
+fn ais_of_a_tempered_energy_is_the_log_z_of_exp_minus_e_over_t() {
+    // A sampler at temperature T draws from exp(−E/T): for E = ½ Σ aⱼ xⱼ² that is the
+    // quadratic with precisions aⱼ/T, whose log Z is known.
+    let a: Vec<f32> = (0..8).map(|j| 0.5 + 0.2 * j as f32).collect();
+    for t in [0.25_f32, 4.0] {
+        let exact = closed_form(&a.iter().map(|v| v / t).collect::<Vec<_>>());
+        let untempered = closed_form(&a);
+        let std = f64::from(t.sqrt() * 0.8);
+        let r = ais::log_z(
+            &mut ais::Tempered {
+                inner: Quadratic { a: a.clone() },
+                temperature: t,
+            },
+            &Base::Gaussian {
+                mean: vec![0.0; 8],
+                std: vec![std; 8],
+            },
+            &AisSpec {
+                chains: 256,
+                temperatures: 300,
+                steps_per_temperature: 2,
+                base: BaseKind::Gaussian,
+            },
+            None,
+            &mut StdRng::seed_from_u64(5),
+        )
+        .forward;
+        assert!(
+            (r.log_z - exact).abs() < 0.1,
+            "T = {t}: AIS {:.4} ± {:.4}, closed form {exact:.4} (untempered {untempered:.4})",
+            r.log_z,
+            r.stderr
+        );
+    }
+}

@@ -6,6 +6,15 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(w) = &a.workload {
+        let r = ebm_workbench::bench::run_preset_workload(w, 20, a.steps)
+            .map_err(anyhow::Error::msg)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "workload={w} preset={} engine={}", r.preset, r.engine)?;
+        writeln!(out, "steps_per_sec={:.2}", r.steps_per_sec)?;
+        writeln!(out, "batch_accuracy={:.4}", r.batch_accuracy)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let c = BenchConfig {
         batch: a.batch,
         hidden: a.hidden,

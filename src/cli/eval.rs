@@ -20,6 +20,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             preset.data = Preset::load(d)?.data;
         } else if d.is_file() {
             preset.data.file = Some(d.clone());
+            preset.data.labels_file = None;
+        } else if d.to_string_lossy() == "digits" {
+            preset.data.file = None;
+            preset.data.target = None;
+            preset.data.images = Some(ebm_workbench::data::ImageSet::Digits);
         } else {
             let name = d.to_string_lossy();
             let set = ebm_workbench::data::ToySet::ALL
@@ -38,6 +43,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             preset.data.columns = None;
             preset.data.labels = None;
         }
+    }
+    if let Some(f) = &a.labels_file {
+        preset.data.labels_file = Some(f.clone());
     }
     let mut session = Session::from_params(&preset, params)?;
     let space = session.data().space;
@@ -96,7 +104,16 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     #[allow(clippy::cast_precision_loss)]
     let mean_e = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len().max(1) as f64;
     let log_z = quadrature.as_ref().map_or(r.forward.log_z, |q| q.log_z);
+    // Outside the plane AIS scored exp(−E/T), the law the sampler's chains follow.
+    let t = f64::from(session.temperature());
+    if quadrature.is_none() {
+        writeln!(out, "temperature={t}")?;
+    }
+    let mean_e = mean_e / t;
     writeln!(out, "nll={:.6}", mean_e + log_z)?;
+    if let Some(bpd) = session.data().bits_per_dim(mean_e + log_z) {
+        writeln!(out, "bits_per_dim={bpd:.6}")?;
+    }
     if quadrature.is_some() {
         writeln!(out, "nll_ais={:.6}", mean_e + r.forward.log_z)?;
     } else {
@@ -109,6 +126,27 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = session.classify() {
         writeln!(out, "accuracy={:.6}", c.accuracy)?;
         writeln!(out, "ece={:.6}", c.ece)?;
+    }
+    if a.long_run.is_some() || a.grid_png.is_some() {
+        // A short run from noise as training's sampler makes it, then the long run.
+        use rand::SeedableRng as _;
+        let d = session.data().dim;
+        let mut start = vec![0.0_f32; 64 * d];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(a.seed);
+        ebm_workbench::sampler::uniform_in_box(&session.data().data_box, &mut start, &mut rng);
+        let k = preset.sampler.steps;
+        session
+            .run_chains(None, &mut start, k, &mut rng)
+            .ok_or_else(|| {
+                anyhow::anyhow!("the short run failed: the engine could not run the network")
+            })?;
+        super::long_run_report(
+            &mut session,
+            start,
+            a.long_run.unwrap_or(0),
+            a.grid_png.as_deref(),
+            &mut out,
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

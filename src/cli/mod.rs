@@ -64,12 +64,24 @@ pub struct TrainArgs {
     /// The column of the data file that holds class labels (for JEM).
     #[arg(long, value_name = "COL")]
     pub labels: Option<usize>,
+    /// Class labels from a file of their own: NPY of shape (N,) or an IDX labels file
+    /// (MNIST's train-labels-idx1-ubyte, raw or gzip).
+    #[arg(long, value_name = "FILE")]
+    pub labels_file: Option<PathBuf>,
     /// Write one row of metrics per step to this CSV file.
     #[arg(long, value_name = "OUT.csv")]
     pub metrics: Option<PathBuf>,
     /// Export the trained model (safetensors, with the preset in its metadata).
     #[arg(long, value_name = "OUT.safetensors")]
     pub export: Option<PathBuf>,
+    /// After training: run chains from the replay buffer this many more steps on the
+    /// final energy and report their energies (short run against long run).
+    #[arg(long, value_name = "STEPS")]
+    pub long_run: Option<usize>,
+    /// Images: write held-out data, the samples (the buffer's chains with --long-run) and
+    /// the long run's chains as one PNG picture of grids, side by side.
+    #[arg(long, value_name = "OUT.png")]
+    pub grid_png: Option<PathBuf>,
     /// Print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -82,6 +94,9 @@ pub struct EvalArgs {
     /// Evaluate on other data: a preset (.ron), a data file (CSV, NPY) or a data set name.
     #[arg(long, value_name = "PRESET_OR_DATA")]
     pub data: Option<PathBuf>,
+    /// Class labels of `--data` from a file of their own (NPY of shape (N,) or IDX).
+    #[arg(long, value_name = "FILE")]
+    pub labels_file: Option<PathBuf>,
     /// AIS chains.
     #[arg(long, default_value_t = 256)]
     pub ais_chains: usize,
@@ -97,6 +112,13 @@ pub struct EvalArgs {
     /// Seed of the AIS chains.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Short run against long run: chains from noise run the preset's K steps (the short
+    /// run training used), then this many more on the same energy.
+    #[arg(long, value_name = "STEPS")]
+    pub long_run: Option<usize>,
+    /// Images: write held-out data, short-run and long-run chains as one PNG of grids.
+    #[arg(long, value_name = "OUT.png")]
+    pub grid_png: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +142,11 @@ pub struct BenchArgs {
     /// the same network and sampler on a mixture of 8 gaussians in that dimension.
     #[arg(long, default_value_t = 2)]
     pub dim: usize,
+    /// Another workload: `digits-mlp` (the training step of presets/digits_jem.ron) or
+    /// `digits-conv` (presets/digits_conv.ron, through candle). `--batch`, `--hidden` and
+    /// `--dim` belong to the reference workload; `--steps` counts here too.
+    #[arg(long, value_name = "NAME")]
+    pub workload: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,4 +203,72 @@ fn run_gui(_: GuiArgs) -> anyhow::Result<ExitCode> {
     use clap::CommandFactory as _;
     Cli::command().print_help()?;
     Ok(ExitCode::from(2))
+}
+
+/// Short run against long run, for `train` and `eval`: `start` chains (what the short
+/// runs leave) run `steps` more steps; prints mean energies of the held-out data, the
+/// start and the end; with `png`, writes data | start | end as grids (images only).
+///
+/// # Errors
+/// The engine failed, or the PNG could not be written.
+pub(crate) fn long_run_report(
+    session: &mut ebm_workbench::Session,
+    start: Vec<f32>,
+    steps: usize,
+    png: Option<&std::path::Path>,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    use rand::SeedableRng as _;
+    let d = session.data().dim;
+    let mean = |v: &[f32]| {
+        #[allow(clippy::cast_precision_loss)]
+        let n = v.len().max(1) as f64;
+        v.iter().map(|x| f64::from(*x)).sum::<f64>() / n
+    };
+    let mut end = start.clone();
+    if steps > 0 {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0x10_4E5E);
+        session
+            .run_chains(None, &mut end, steps, &mut rng)
+            .ok_or_else(|| {
+                anyhow::anyhow!("the long run failed: the engine could not run the network")
+            })?;
+    }
+    let n = start.len() / d.max(1);
+    let test = session.data().test[..session.data().test.len().min(n * d)].to_vec();
+    let (e_data, e_start, e_end) = (
+        session.energy(&test),
+        session.energy(&start),
+        session.energy(&end),
+    );
+    writeln!(out, "long_run_chains={n} long_run_steps={steps}")?;
+    writeln!(out, "e_data_mean={:.4}", mean(&e_data))?;
+    writeln!(out, "e_short_run_mean={:.4}", mean(&e_start))?;
+    writeln!(out, "e_long_run_mean={:.4}", mean(&e_end))?;
+    if let Some(path) = png {
+        let ebm_workbench::data::Space::Image { c, h, w } = session.data().space else {
+            anyhow::bail!(
+                "--grid-png draws images, and these data are {}",
+                session.data().space.describe()
+            );
+        };
+        let range = session.data().spec.pixels.bounds();
+        let cols = 8;
+        let parts: Vec<_> = [&test, &start, &end]
+            .iter()
+            .map(|px| ebm_workbench::image_grid::grid(px, [c, h, w], range, cols, 4))
+            .collect();
+        let pic = ebm_workbench::image_grid::side_by_side(&parts, 12);
+        let bytes = pic
+            .png()
+            .map_err(|e| anyhow::anyhow!("cannot encode the PNG: {e}"))?;
+        ebm_workbench::fs_util::write_atomic(path, &bytes)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        writeln!(
+            out,
+            "grid_png={} (held-out data | short run | long run)",
+            path.display()
+        )?;
+    }
+    Ok(())
 }

@@ -21,6 +21,10 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         preset.data.file = Some(f.clone());
         preset.data.columns = None;
         preset.data.labels = None;
+        preset.data.labels_file = None;
+    }
+    if let Some(f) = &a.labels_file {
+        preset.data.labels_file = Some(f.clone());
     }
     if let Some(c) = &a.columns {
         anyhow::ensure!(!c.is_empty(), "--columns takes column numbers, e.g. 0,1,2");
@@ -37,7 +41,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let space = session.data().space;
     writeln!(
         out,
-        "preset={} data={} dim={} space={} steps={} batch={} sampler={} K={} temperature={t:.4} objective={} engine={:?} device={} evaluation={}",
+        "preset={} data={} dim={} space={} steps={} batch={} sampler={} K={} temperature={} objective={} engine={} device={} evaluation={}",
         preset.name,
         preset.data.name(),
         space.dim(),
@@ -46,8 +50,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         preset.batch_size,
         preset.sampler.kind.name(),
         preset.sampler.steps,
+        ebm_workbench::sampler::format_temperature(t),
         preset.objective.kind.name().replace(' ', "_"),
-        preset.engine,
+        session.engine_name().replace(' ', "_"),
         preset.device.name(),
         session.evaluator().method().name()
     )?;
@@ -157,9 +162,33 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "log_z_stderr={:.4}", fin.stderr)?;
         writeln!(out, "final_nll_stderr={:.4}", fin.stderr)?;
     }
+    if let Some(bpd) = session.data().bits_per_dim(fin.nll) {
+        writeln!(out, "final_bits_per_dim={bpd:.4}")?;
+    }
     if let Some(c) = session.classify() {
         writeln!(out, "final_accuracy={:.4}", c.accuracy)?;
         writeln!(out, "final_ece={:.4}", c.ece)?;
+    }
+    if a.long_run.is_some() || a.grid_png.is_some() {
+        // The chains as training left them: from the replay buffer, or the last batch.
+        let d = session.data().dim;
+        let start = match session.replay_buffer() {
+            Some(b) => {
+                let n = b.len().min(64);
+                let step = (b.len() / n.max(1)).max(1);
+                (0..n)
+                    .flat_map(|i| b.points[i * step * d..(i * step + 1) * d].to_vec())
+                    .collect()
+            }
+            None => session.samples()[..session.samples().len().min(64 * d)].to_vec(),
+        };
+        super::long_run_report(
+            &mut session,
+            start,
+            a.long_run.unwrap_or(0),
+            a.grid_png.as_deref(),
+            &mut out,
+        )?;
     }
     if let Some(path) = &a.export {
         export::save(

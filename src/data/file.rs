@@ -230,9 +230,26 @@ fn parse_value(f: &str) -> Result<f32, String> {
     }
 }
 
-/// A NumPy `.npy` array of shape `(n, d)` (or `(n,)` is refused), little-endian float32
-/// or float64 (integers are converted), C or Fortran order.
-fn parse_npy(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> {
+/// The header of a NumPy `.npy` file: what [`npy_header`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NpyHeader {
+    /// The dtype as written, e.g. `<f4` or `|u1`.
+    pub descr: String,
+    pub fortran_order: bool,
+    pub shape: Vec<usize>,
+    /// The shape as written between the parentheses, e.g. `25, 2` (for messages).
+    pub shape_text: String,
+    /// The offset of the first byte of data.
+    pub data_start: usize,
+}
+
+/// Reads the magic string, the version and the header dictionary of a NumPy `.npy` file
+/// (versions 1 to 3). Needs only the bytes up to the end of the header.
+///
+/// # Errors
+/// A missing magic string, an unsupported version, or a header that is truncated, not
+/// text, or lacks `descr`, `fortran_order` or a `shape` tuple of sizes.
+pub(crate) fn npy_header(path: &Path, bytes: &[u8]) -> Result<NpyHeader, DataError> {
     let err = |place: &str, msg: String| DataError::new(path, Some(place.to_string()), msg);
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(DataError::new(
@@ -275,7 +292,7 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> 
         .strip_prefix('\'')
         .and_then(|d| d.split('\'').next())
         .ok_or_else(|| err("header", "'descr' is not a string".into()))?;
-    let fortran = field("fortran_order")?.starts_with("True");
+    let fortran_order = field("fortran_order")?.starts_with("True");
     let shape_text = field("shape")?;
     let shape_text = shape_text
         .strip_prefix('(')
@@ -293,6 +310,26 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> 
                 format!("'shape' ({shape_text}) is not a tuple of sizes"),
             )
         })?;
+    Ok(NpyHeader {
+        descr: descr.to_string(),
+        fortran_order,
+        shape,
+        shape_text: shape_text.to_string(),
+        data_start: end,
+    })
+}
+
+/// A NumPy `.npy` array of shape `(n, d)` (or `(n,)` is refused), little-endian float32
+/// or float64 (integers are converted), C or Fortran order.
+fn parse_npy(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> {
+    let err = |place: &str, msg: String| DataError::new(path, Some(place.to_string()), msg);
+    let NpyHeader {
+        descr,
+        fortran_order: fortran,
+        shape,
+        shape_text,
+        data_start: end,
+    } = npy_header(path, bytes)?;
     let [n, d] = shape[..] else {
         return Err(err(
             "shape",
@@ -300,7 +337,7 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize), DataError> 
         ));
     };
     type Read = fn(&[u8]) -> f64;
-    let (size, read): (usize, Read) = match descr {
+    let (size, read): (usize, Read) = match descr.as_str() {
         "<f4" | "=f4" => (4, |b| {
             f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         }),

@@ -4,6 +4,7 @@
 
 pub mod density;
 pub mod file;
+pub mod images;
 pub mod projection;
 pub mod space;
 pub mod target;
@@ -167,6 +168,23 @@ pub struct DataSpec {
     /// The column of `file` that holds class labels (whole numbers from 0), for JEM.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<usize>,
+    /// Class labels from a file of their own (NPY of shape (N,) or an IDX labels file),
+    /// one per row or image of `file`. Relative to the preset file, as `file` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels_file: Option<PathBuf>,
+    /// A bundled image set instead of a toy set (unused when `file` is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageSet>,
+    /// The range pixels are scaled to (images: the bundled set and image files).
+    #[serde(skip_serializing_if = "PixelRange::is_default")]
+    pub pixels: PixelRange,
+    /// How a 4-D NPY array stores its channels, where its shape leaves it open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<images::ImageLayout>,
+    /// The standard deviation of Gaussian noise added to every data batch as it is drawn
+    /// (JEM and IGEBM use 0.03 on images); 0: none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub batch_noise: f32,
     /// Points in all, held-out split included (a file gives all of its points).
     pub size: usize,
     /// The set's noise parameter; `None` takes the literature default.
@@ -185,6 +203,11 @@ impl Default for DataSpec {
             target: None,
             columns: None,
             labels: None,
+            labels_file: None,
+            images: None,
+            pixels: PixelRange::ZeroOne,
+            layout: None,
+            batch_noise: 0.0,
             size: 12_000,
             noise: None,
             seed: 0,
@@ -203,23 +226,25 @@ impl DataSpec {
     /// The data's name: the file's, the synthetic target's or the toy set's.
     #[must_use]
     pub fn name(&self) -> String {
-        match (&self.file, &self.target) {
-            (Some(f), _) => f.file_name().map_or_else(
+        match self.source() {
+            Source::File(f) => f.file_name().map_or_else(
                 || f.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            (None, Some(t)) => t.name(),
-            (None, None) => self.set.name().to_string(),
+            Source::Target(t) => t.name(),
+            Source::Images(i) => i.name().to_string(),
+            Source::Toy(set) => set.name().to_string(),
         }
     }
 
     /// Where the data come from.
     #[must_use]
     pub fn source(&self) -> Source<'_> {
-        match (&self.file, &self.target) {
-            (Some(f), _) => Source::File(f),
-            (None, Some(t)) => Source::Target(t),
-            (None, None) => Source::Toy(self.set),
+        match (&self.file, &self.target, self.images) {
+            (Some(f), _, _) => Source::File(f),
+            (None, Some(t), _) => Source::Target(t),
+            (None, None, Some(i)) => Source::Images(i),
+            (None, None, None) => Source::Toy(self.set),
         }
     }
 
@@ -230,18 +255,83 @@ impl DataSpec {
         match self.source() {
             Source::File(_) => None,
             Source::Target(t) => Some(t.classes()),
+            Source::Images(i) => Some(i.classes()),
             Source::Toy(set) => Some(set.classes()),
         }
     }
 }
 
-/// Where a data set comes from: a 2-D toy set, a synthetic target of any dimension, or
-/// the user's file.
+/// Where a data set comes from: a 2-D toy set, a synthetic target of any dimension, a
+/// bundled image set, or the user's file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Source<'a> {
     Toy(ToySet),
     Target(&'a target::Target),
+    Images(ImageSet),
     File(&'a std::path::Path),
+}
+
+/// The bundled image sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageSet {
+    /// 1 797 handwritten digits, 8×8, 17 grey levels, labels 0–9 (UCI optical
+    /// recognition of handwritten digits, test split; see assets/digits).
+    Digits,
+}
+
+impl ImageSet {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Digits => "digits",
+        }
+    }
+
+    #[must_use]
+    pub fn classes(self) -> usize {
+        match self {
+            Self::Digits => 10,
+        }
+    }
+}
+
+/// The range image pixels are scaled to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum PixelRange {
+    /// [0, 1].
+    #[default]
+    ZeroOne,
+    /// [−1, 1] (JEM, IGEBM).
+    MinusOneOne,
+}
+
+impl PixelRange {
+    /// (lowest, highest).
+    #[must_use]
+    pub fn bounds(self) -> (f32, f32) {
+        match self {
+            Self::ZeroOne => (0.0, 1.0),
+            Self::MinusOneOne => (-1.0, 1.0),
+        }
+    }
+
+    /// Maps a pixel in [0, 1] into the range.
+    #[must_use]
+    pub fn scale(self, v: f32) -> f32 {
+        let (lo, hi) = self.bounds();
+        lo + (hi - lo) * v
+    }
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 /// `data.columns` as a list, `[0, 2, 5]`, or (as presets wrote it before) a pair, `(0, 3)`.
@@ -325,6 +415,9 @@ pub struct Dataset {
     /// The number of classes (0: unlabelled data).
     pub classes: usize,
     pub data_box: DataBox,
+    /// Images: the grey levels of the source (17 for the digits, 256 for 8-bit files),
+    /// for bits per dimension; `None` for continuous data.
+    pub levels: Option<u32>,
 }
 
 impl Dataset {
@@ -334,17 +427,69 @@ impl Dataset {
     /// # Errors
     /// A file that cannot be read or holds no valid table of points.
     pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
+        let mut rng = StdRng::seed_from_u64(spec.seed);
         let Some(path) = spec.file.as_deref() else {
+            if let Some(ImageSet::Digits) = spec.images {
+                return Self::from_images(spec, images::digits(), &mut rng);
+            }
             return Ok(Self::generate(spec));
         };
-        let mut rng = StdRng::seed_from_u64(spec.seed);
-        let t = file::read_table(path, spec.columns.as_deref(), spec.labels)?;
+        if images::is_image_file(path) {
+            let mut im = images::read_images(path, spec.layout)?;
+            if let Some(lf) = spec.labels_file.as_deref() {
+                im.labels = Some(read_labels_for(lf, im.n, "images", path)?);
+            }
+            return Self::from_images(spec, im, &mut rng);
+        }
+        let mut t = file::read_table(path, spec.columns.as_deref(), spec.labels)?;
+        if let Some(lf) = spec.labels_file.as_deref() {
+            if spec.labels.is_some() {
+                return Err(DataError::new(
+                    lf,
+                    None,
+                    "data.labels (a column) and data.labels_file are both given: choose one",
+                ));
+            }
+            t.labels = Some(read_labels_for(
+                lf,
+                t.points.len() / t.dim.max(1),
+                "rows",
+                path,
+            )?);
+        }
         let b = padded_bounds(&t.points, t.dim);
         let labels = t.labels.map(|l| {
             let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
             (l, classes)
         });
         Ok(Self::split(spec, t.points, t.dim, labels, b, &mut rng))
+    }
+
+    /// Images scaled to the preset's pixel range, split; the data box is that range.
+    fn from_images(
+        spec: &DataSpec,
+        im: images::Images,
+        rng: &mut StdRng,
+    ) -> Result<Self, DataError> {
+        let (lo, hi) = spec.pixels.bounds();
+        let dim = im.c * im.h * im.w;
+        let pixels: Vec<f32> = im.pixels.iter().map(|v| spec.pixels.scale(*v)).collect();
+        let labels = im.labels.map(|l| {
+            let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
+            (l, classes)
+        });
+        let mut d = Self::split(spec, pixels, dim, labels, DataBox::cube(dim, 1.0), rng);
+        d.data_box = DataBox {
+            lo: vec![lo; dim],
+            hi: vec![hi; dim],
+        };
+        d.space = Space::Image {
+            c: im.c,
+            h: im.h,
+            w: im.w,
+        };
+        d.levels = im.levels;
+        Ok(d)
     }
 
     /// Generates a toy set or a synthetic target (`spec.file` is ignored).
@@ -424,6 +569,7 @@ impl Dataset {
             test_labels,
             classes,
             data_box,
+            levels: None,
         }
     }
 
@@ -437,12 +583,50 @@ impl Dataset {
         self.test.len() / self.dim
     }
 
+    /// An out-of-distribution set with the data's pixel statistics and none of its
+    /// structure: `n` held-out rows (cycling), each with its values in a random order of
+    /// its own. Deterministic in `seed`.
+    #[must_use]
+    pub fn shuffled_rows(&self, n: usize, seed: u64) -> Vec<f32> {
+        let d = self.dim;
+        let m = self.n_test().max(1);
+        let src = if self.test.is_empty() {
+            &self.train
+        } else {
+            &self.test
+        };
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(n * d);
+        for i in 0..n {
+            let k = i % m.min(src.len() / d.max(1)).max(1);
+            let mut row = src[k * d..(k + 1) * d].to_vec();
+            row.shuffle(&mut rng);
+            out.extend_from_slice(&row);
+        }
+        out
+    }
+
+    /// Images: the held-out NLL (nats per image, of the continuous density over the
+    /// pixel range) as bits per dimension of the discrete images, each pixel's level
+    /// taken as a bin of width range/levels (8-bit files: 256 levels).
+    #[must_use]
+    pub fn bits_per_dim(&self, nll: f64) -> Option<f64> {
+        if !matches!(self.space, Space::Image { .. }) {
+            return None;
+        }
+        let (lo, hi) = self.spec.pixels.bounds();
+        let bin = f64::from(hi - lo) / f64::from(self.levels.unwrap_or(256));
+        #[allow(clippy::cast_precision_loss)]
+        let d = self.dim as f64;
+        Some((nll / d - bin.ln()) / std::f64::consts::LN_2)
+    }
+
     /// The true NLL (nats) of the held-out split, where the density is known.
     #[must_use]
     pub fn true_nll(&self) -> Option<f64> {
         let n = self.n_test().max(1) as f64;
         match self.spec.source() {
-            Source::File(_) => None,
+            Source::File(_) | Source::Images(_) => None,
             Source::Target(t) => {
                 let mut row = vec![0.0_f64; self.dim];
                 let sum: f64 = self
@@ -467,6 +651,28 @@ impl Dataset {
             }
         }
     }
+}
+
+/// Labels from `labels_file` for the `n` rows (`what`) of `data`: as many as there are.
+fn read_labels_for(
+    labels_file: &std::path::Path,
+    n: usize,
+    what: &str,
+    data: &std::path::Path,
+) -> Result<Vec<u32>, DataError> {
+    let l = images::read_labels(labels_file)?;
+    if l.len() != n {
+        return Err(DataError::new(
+            labels_file,
+            None,
+            format!(
+                "{} labels, but {} holds {n} {what}: the label count must be the same",
+                l.len(),
+                data.display()
+            ),
+        ));
+    }
+    Ok(l)
 }
 
 /// The points' bounding box, widened by a tenth of its extent on every side (so that the

@@ -336,8 +336,18 @@ enum Seed<'a> {
 }
 
 impl Workspace {
+    /// Buffers for an MLP (Linear layers and activations; a feature map before the first
+    /// Linear is flattened, as the network's input always is here).
+    ///
+    /// # Panics
+    /// For a network with convolutions or pooling ([`Architecture::is_mlp`] is false):
+    /// those run through candle (the `Auto` and `Autograd` engines).
     #[must_use]
     pub fn new(arch: &Architecture) -> Self {
+        assert!(
+            arch.is_mlp(),
+            "the fast engine runs MLPs only (Linear layers and activations); this network has convolutions or pooling: run it with the Auto or Autograd engine"
+        );
         let mut plan = Vec::with_capacity(arch.ops.len());
         let mut cur = 0;
         let mut n_bufs = 1;
@@ -353,6 +363,7 @@ impl Workspace {
                     plan.push((cur, n_derivs));
                     n_derivs += 1;
                 }
+                Op::Conv2d { .. } | Op::Pool { .. } => unreachable!("checked above"),
             }
         }
         Self {
@@ -387,7 +398,7 @@ impl Workspace {
                     self.bufs[out].resize(rows * output, 0.0);
                     self.upstream[out].resize(rows * output, 0.0);
                 }
-                Op::Act(_) => {}
+                Op::Act(_) | Op::Conv2d { .. } | Op::Pool { .. } => {}
             }
         }
         // Derivative buffers take the width of the buffer they act on.
@@ -396,6 +407,7 @@ impl Workspace {
             match *op {
                 Op::Linear { output, .. } => width = output,
                 Op::Act(_) => self.derivs[slot].resize(rows * width, 0.0),
+                Op::Conv2d { .. } | Op::Pool { .. } => {}
             }
         }
         self.grad_a.resize(rows * w, 0.0);
@@ -455,6 +467,7 @@ impl Workspace {
                     }
                     width = output;
                 }
+                Op::Conv2d { .. } | Op::Pool { .. } => {}
                 Op::Act(a) => {
                     let z = &mut self.bufs[src][..rows * width];
                     if keep_derivs {
@@ -589,6 +602,7 @@ impl Workspace {
                     let dv = &self.derivs[self.plan[i].1][..rows * width];
                     mul_in_place(&mut g[..rows * width], dv);
                 }
+                Op::Conv2d { .. } | Op::Pool { .. } => {}
             }
         }
         self.grad_a = g;

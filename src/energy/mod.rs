@@ -10,20 +10,21 @@ pub use spec::{Activation, Architecture, LayerSpec, ModelSpec};
 
 use rand::Rng;
 
-/// Parameters initialised as `torch.nn.Linear` does: weight and bias uniform in
-/// ±1/√fan_in.
+/// Parameters initialised as `torch.nn.Linear` and `torch.nn.Conv2d` do: weight and
+/// bias uniform in ±1/√fan_in, fan_in = inputs × kernel area.
 pub fn init_params(arch: &Architecture, rng: &mut impl Rng) -> Vec<f32> {
     let mut p = vec![0.0_f32; arch.n_params];
+    // A weight's fan-in: everything but its first axis ([out, in] or [out, in, k, k]).
+    let fan_in_of = |shape: &[usize]| shape[1..].iter().product::<usize>();
     for e in &arch.params {
-        let fan_in = *e.shape.last().unwrap_or(&1);
         let fan_in = if e.shape.len() == 1 {
-            // a bias: its layer's weight has shape [out, in]
+            // a bias: its layer's weight gives the fan-in
             arch.params
                 .iter()
-                .find(|w| w.layer == e.layer && w.shape.len() == 2)
-                .map_or(1, |w| w.shape[1])
+                .find(|w| w.layer == e.layer && w.shape.len() >= 2)
+                .map_or(1, |w| fan_in_of(&w.shape))
         } else {
-            fan_in
+            fan_in_of(&e.shape)
         };
         #[allow(clippy::cast_precision_loss)]
         let bound = 1.0 / (fan_in.max(1) as f32).sqrt();

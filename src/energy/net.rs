@@ -3,7 +3,7 @@
 //! autograd. It runs on any candle device and any layer candle has; the fast engine
 //! ([`super::fast`]) must agree with it.
 
-use super::spec::{Activation, Architecture, LEAKY_SLOPE, Op};
+use super::spec::{Activation, Architecture, LEAKY_SLOPE, Op, Pool};
 use candle_core::{D, DType, Device, Module, Result, Tensor, Var};
 
 /// The energy network built from candle variables.
@@ -126,7 +126,10 @@ impl EnergyNet {
     /// # Errors
     /// A candle error.
     pub fn outputs(&self, x: &Tensor) -> Result<Tensor> {
-        let mut h = x.clone();
+        let mut h = match *self.arch.input_shape.as_slice() {
+            [c, hh, w] => x.reshape((x.dim(0)?, c, hh, w))?,
+            _ => x.clone(),
+        };
         let mut k = 0;
         for op in &self.arch.ops {
             match *op {
@@ -134,8 +137,25 @@ impl EnergyNet {
                     let w = self.vars[k].as_tensor();
                     let b = self.vars[k + 1].as_tensor();
                     k += 2;
+                    if h.rank() > 2 {
+                        h = h.flatten_from(1)?;
+                    }
                     h = h.matmul(&w.t()?)?.broadcast_add(b)?;
                 }
+                Op::Conv2d {
+                    output,
+                    stride,
+                    padding,
+                    ..
+                } => {
+                    let w = self.vars[k].as_tensor();
+                    let b = self.vars[k + 1].as_tensor().reshape((1, output[0], 1, 1))?;
+                    k += 2;
+                    h = conv2d_input(&h)?
+                        .conv2d(w, padding, stride, 1, 1)?
+                        .broadcast_add(&b)?;
+                }
+                Op::Pool { kind, kernel } => h = pool2d(&h, kind, kernel)?,
                 Op::Act(a) => h = activation(a, &h)?,
             }
         }
@@ -168,6 +188,36 @@ impl Module for EnergyNet {
         } else {
             h.log_sum_exp(D::Minus1)?.neg()
         }
+    }
+}
+
+/// Pooling over k×k windows with stride k (the last rows and columns that fill no
+/// window are dropped, as PyTorch does), written with reshapes and reductions so that
+/// autograd differentiates it right: candle 0.9.2's own pooling gradients are wrong
+/// (max pooling's is scaled by 1/k², average pooling's misplaced when k does not divide
+/// the map).
+fn pool2d(h: &Tensor, kind: Pool, k: usize) -> Result<Tensor> {
+    let (b, c, hh, w) = h.dims4()?;
+    let (oh, ow) = (hh / k, w / k);
+    let cropped = h.narrow(2, 0, oh * k)?.narrow(3, 0, ow * k)?.contiguous()?;
+    let blocks = cropped.reshape((b, c, oh, k, ow, k))?;
+    match kind {
+        Pool::Avg => blocks.sum(5)?.sum(3)? / (k * k) as f64,
+        Pool::Max => blocks.max(5)?.max(3),
+    }
+}
+
+/// The input of a convolution as candle's CPU convolution reads it right. That code
+/// takes an input whose strides are those of a contiguous channels-last array for one
+/// already in channels-last order; a contiguous C×H×W map with C = H = W has exactly
+/// those strides, and its channels and columns were read swapped (candle 0.9.2). Such
+/// a map is handed over channels-last in memory instead, which candle reorders itself.
+fn conv2d_input(h: &Tensor) -> Result<Tensor> {
+    let (_, c, hh, w) = h.dims4()?;
+    if c == hh && hh == w && c > 1 && h.device().is_cpu() {
+        h.permute((0, 2, 3, 1))?.contiguous()?.permute((0, 3, 1, 2))
+    } else {
+        Ok(h.clone())
     }
 }
 

@@ -54,8 +54,26 @@ pub const LEAKY_SLOPE: f32 = 0.2;
 /// One layer of the energy network.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum LayerSpec {
-    /// A fully connected layer with this many outputs (`y = x Wᵀ + b`).
+    /// A fully connected layer with this many outputs (`y = x Wᵀ + b`). After a
+    /// convolution or a pooling layer it flattens its input first.
     Linear(usize),
+    /// A 2-D convolution with `channels` output channels, a `kernel`×`kernel` window,
+    /// `stride` and zero `padding` (as `torch.nn.Conv2d`; weight `[out, in, k, k]`).
+    Conv2d {
+        channels: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+    },
+    /// Mean over `k`×`k` windows with stride `k`.
+    AvgPool2d(usize),
+    /// Maximum over `k`×`k` windows with stride `k`.
+    MaxPool2d(usize),
+    /// Channels × rows × columns to one vector (a `Linear` after a convolution does this
+    /// by itself).
+    Flatten,
     #[serde(rename = "SiLU")]
     Silu,
     #[serde(rename = "ReLU")]
@@ -89,7 +107,11 @@ impl LayerSpec {
     #[must_use]
     pub fn activation(self) -> Option<Activation> {
         Some(match self {
-            Self::Linear(_) => return None,
+            Self::Linear(_)
+            | Self::Conv2d { .. }
+            | Self::AvgPool2d(_)
+            | Self::MaxPool2d(_)
+            | Self::Flatten => return None,
             Self::Silu => Activation::Silu,
             Self::Relu => Activation::Relu,
             Self::LeakyRelu => Activation::LeakyRelu,
@@ -119,6 +141,21 @@ fn is_one(n: &usize) -> bool {
     *n == 1
 }
 
+fn one() -> usize {
+    1
+}
+
+impl ModelSpec {
+    /// Whether every layer is a `Linear`, an activation or a `Flatten` (what the fast
+    /// engine runs).
+    #[must_use]
+    pub fn is_mlp(&self) -> bool {
+        self.layers.iter().all(|l| {
+            matches!(l, LayerSpec::Linear(_) | LayerSpec::Flatten) || l.activation().is_some()
+        })
+    }
+}
+
 impl Default for ModelSpec {
     fn default() -> Self {
         Self {
@@ -144,7 +181,16 @@ pub struct ParamEntry {
     pub layer: usize,
 }
 
-/// A resolved layer: what the engines run.
+/// How a pooling layer combines its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    Avg,
+    Max,
+}
+
+/// A resolved layer: what the engines run. An explicit `Flatten` and the flattening a
+/// `Linear` does after a feature map leave no op: the engines flatten a feature map
+/// whenever a `Linear` meets one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
     Linear {
@@ -155,49 +201,150 @@ pub enum Op {
         layer: usize,
     },
     Act(Activation),
+    /// A convolution from `input` (c, h, w) to `output` (c, h, w).
+    Conv2d {
+        input: [usize; 3],
+        output: [usize; 3],
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        weight: usize,
+        bias: usize,
+        layer: usize,
+    },
+    Pool {
+        kind: Pool,
+        kernel: usize,
+    },
 }
 
-/// The network resolved against an input dimension: the ops and the parameter layout.
+/// The shape of what flows between layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A vector of this many numbers.
+    Flat(usize),
+    /// Channels × rows × columns.
+    Map([usize; 3]),
+}
+
+impl Shape {
+    /// The numbers in it.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match *self {
+            Self::Flat(n) => n,
+            Self::Map([c, h, w]) => c * h * w,
+        }
+    }
+
+    /// Whether it holds no numbers.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `64` or `16×8×8`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match *self {
+            Self::Flat(n) => n.to_string(),
+            Self::Map([c, h, w]) => format!("{c}×{h}×{w}"),
+        }
+    }
+
+    /// The shape of a model input (`[d]` or `[c, h, w]`).
+    #[must_use]
+    pub fn of_input(shape: &[usize]) -> Self {
+        match *shape {
+            [c, h, w] => Self::Map([c, h, w]),
+            _ => Self::Flat(shape.iter().product()),
+        }
+    }
+}
+
+/// Why a network does not fit its input: the layer (index in `model.layers`) and what
+/// is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError {
+    pub layer: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "model.layers[{}]: {}", self.layer, self.message)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+/// The network resolved against an input shape: the ops and the parameter layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Architecture {
     pub input_dim: usize,
+    /// The input as the network sees it: `[d]`, or `[c, h, w]` for images.
+    pub input_shape: Vec<usize>,
     /// Outputs of the last layer: 1 (the energy) or K class logits.
     pub outputs: usize,
     pub ops: Vec<Op>,
     pub params: Vec<ParamEntry>,
     pub n_params: usize,
+    /// The shape after every layer of `model.layers` (the final `Linear` included).
+    pub shapes: Vec<Shape>,
+}
+
+fn entry(name: String, shape: Vec<usize>, offset: &mut usize, layer: usize) -> ParamEntry {
+    let len = shape.iter().product();
+    let e = ParamEntry {
+        name,
+        shape,
+        offset: *offset,
+        len,
+        layer,
+    };
+    *offset += len;
+    e
 }
 
 impl Architecture {
-    /// Resolves `spec` for inputs of dimension `input_dim`.
+    /// Resolves `spec` for inputs of dimension `input_dim` (a flat vector).
+    ///
+    /// # Panics
+    /// When the layers need images (convolutions, pooling): use
+    /// [`Architecture::for_shape`].
     #[must_use]
     pub fn new(spec: &ModelSpec, input_dim: usize) -> Self {
+        match Self::for_shape(spec, &[input_dim]) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Resolves `spec` for inputs of shape `input_shape` (`[d]` or `[c, h, w]`).
+    ///
+    /// # Errors
+    /// The first layer that does not fit what reaches it.
+    pub fn for_shape(spec: &ModelSpec, input_shape: &[usize]) -> Result<Self, ShapeError> {
         let mut ops = Vec::new();
         let mut params = Vec::new();
-        let mut width = input_dim;
+        let mut shapes = Vec::new();
+        let mut shape = Shape::of_input(input_shape);
         let mut offset = 0;
         let mut layers: Vec<LayerSpec> = spec.layers.clone();
         let outputs = spec.outputs.max(1);
         layers.push(LayerSpec::Linear(outputs));
         for (i, l) in layers.iter().enumerate() {
+            let fail = |message: String| ShapeError { layer: i, message };
             match *l {
                 LayerSpec::Linear(out) => {
-                    let w = ParamEntry {
-                        name: format!("layers.{i}.weight"),
-                        shape: vec![out, width],
-                        offset,
-                        len: out * width,
-                        layer: i,
-                    };
-                    offset += w.len;
-                    let b = ParamEntry {
-                        name: format!("layers.{i}.bias"),
-                        shape: vec![out],
-                        offset,
-                        len: out,
-                        layer: i,
-                    };
-                    offset += b.len;
+                    let width = shape.len();
+                    let w = entry(
+                        format!("layers.{i}.weight"),
+                        vec![out, width],
+                        &mut offset,
+                        i,
+                    );
+                    let b = entry(format!("layers.{i}.bias"), vec![out], &mut offset, i);
                     ops.push(Op::Linear {
                         input: width,
                         output: out,
@@ -207,22 +354,109 @@ impl Architecture {
                     });
                     params.push(w);
                     params.push(b);
-                    width = out;
+                    shape = Shape::Flat(out);
                 }
+                LayerSpec::Conv2d {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let Shape::Map([c, h, wd]) = shape else {
+                        return Err(fail(format!(
+                            "Conv2d needs images (channels × rows × columns), and {} numbers in a row reach it{}",
+                            shape.len(),
+                            if i == 0 {
+                                ": the data are vectors"
+                            } else {
+                                " (after a Linear or Flatten)"
+                            }
+                        )));
+                    };
+                    let out = |n: usize| {
+                        (n + 2 * padding)
+                            .checked_sub(kernel)
+                            .map(|v| v / stride.max(1) + 1)
+                    };
+                    let (Some(oh), Some(ow)) = (out(h), out(wd)) else {
+                        return Err(fail(format!(
+                            "Conv2d's {kernel}×{kernel} kernel does not fit the {h}×{wd} map (with padding {padding})"
+                        )));
+                    };
+                    let w = entry(
+                        format!("layers.{i}.weight"),
+                        vec![channels, c, kernel, kernel],
+                        &mut offset,
+                        i,
+                    );
+                    let b = entry(format!("layers.{i}.bias"), vec![channels], &mut offset, i);
+                    ops.push(Op::Conv2d {
+                        input: [c, h, wd],
+                        output: [channels, oh, ow],
+                        kernel,
+                        stride,
+                        padding,
+                        weight: w.offset,
+                        bias: b.offset,
+                        layer: i,
+                    });
+                    params.push(w);
+                    params.push(b);
+                    shape = Shape::Map([channels, oh, ow]);
+                }
+                LayerSpec::AvgPool2d(k) | LayerSpec::MaxPool2d(k) => {
+                    let name = if matches!(l, LayerSpec::AvgPool2d(_)) {
+                        "AvgPool2d"
+                    } else {
+                        "MaxPool2d"
+                    };
+                    let Shape::Map([c, h, wd]) = shape else {
+                        return Err(fail(format!(
+                            "{name} needs images (channels × rows × columns), and a flat vector of {} reaches it",
+                            shape.len()
+                        )));
+                    };
+                    if k == 0 || h < k || wd < k {
+                        return Err(fail(format!(
+                            "{name}({k}) needs a map of at least {k}×{k}, and {h}×{wd} reaches it"
+                        )));
+                    }
+                    ops.push(Op::Pool {
+                        kind: if name == "AvgPool2d" {
+                            Pool::Avg
+                        } else {
+                            Pool::Max
+                        },
+                        kernel: k,
+                    });
+                    shape = Shape::Map([c, h / k, wd / k]);
+                }
+                LayerSpec::Flatten => shape = Shape::Flat(shape.len()),
                 other => {
                     if let Some(a) = other.activation() {
                         ops.push(Op::Act(a));
                     }
                 }
             }
+            shapes.push(shape);
         }
-        Self {
-            input_dim,
+        Ok(Self {
+            input_dim: input_shape.iter().product(),
+            input_shape: input_shape.to_vec(),
             outputs,
             ops,
             params,
             n_params: offset,
-        }
+            shapes,
+        })
+    }
+
+    /// Whether the fast engine can run it: Linear layers and activations only.
+    #[must_use]
+    pub fn is_mlp(&self) -> bool {
+        self.ops
+            .iter()
+            .all(|op| matches!(op, Op::Linear { .. } | Op::Act(_)))
     }
 
     /// The layers that hold parameters, as (layer index, name prefix, range in the flat vector).
@@ -238,7 +472,14 @@ impl Architecture {
                     layer,
                     ..
                 } => Some((layer, format!("layers.{layer}"), weight..bias + output)),
-                Op::Act(_) => None,
+                Op::Conv2d {
+                    weight,
+                    bias,
+                    output,
+                    layer,
+                    ..
+                } => Some((layer, format!("layers.{layer}"), weight..bias + output[0])),
+                Op::Act(_) | Op::Pool { .. } => None,
             })
             .collect()
     }
@@ -250,10 +491,104 @@ impl Architecture {
             .iter()
             .map(|op| match *op {
                 Op::Linear { output, .. } => output,
-                Op::Act(_) => 0,
+                Op::Conv2d { output, .. } => output.iter().product(),
+                Op::Act(_) | Op::Pool { .. } => 0,
             })
             .max()
             .unwrap_or(1)
             .max(self.input_dim)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(channels: usize, kernel: usize, stride: usize, padding: usize) -> LayerSpec {
+        LayerSpec::Conv2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
+    #[test]
+    fn a_conv_net_has_the_shapes_and_names_pytorch_gives_it() {
+        let spec = ModelSpec {
+            layers: vec![
+                conv(16, 3, 1, 1),
+                LayerSpec::Silu,
+                LayerSpec::AvgPool2d(2),
+                conv(32, 3, 2, 1),
+                LayerSpec::Silu,
+                LayerSpec::Linear(64),
+                LayerSpec::Silu,
+            ],
+            outputs: 10,
+        };
+        let a = Architecture::for_shape(&spec, &[1, 8, 8]).expect("fits");
+        let shapes: Vec<String> = a.shapes.iter().map(Shape::describe).collect();
+        assert_eq!(
+            shapes,
+            [
+                "16×8×8", "16×8×8", "16×4×4", "32×2×2", "32×2×2", "64", "64", "10"
+            ]
+        );
+        let names: Vec<(&str, &[usize])> = a
+            .params
+            .iter()
+            .map(|e| (e.name.as_str(), e.shape.as_slice()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("layers.0.weight", &[16, 1, 3, 3][..]),
+                ("layers.0.bias", &[16][..]),
+                ("layers.3.weight", &[32, 16, 3, 3][..]),
+                ("layers.3.bias", &[32][..]),
+                ("layers.5.weight", &[64, 128][..]),
+                ("layers.5.bias", &[64][..]),
+                ("layers.7.weight", &[10, 64][..]),
+                ("layers.7.bias", &[10][..]),
+            ]
+        );
+        assert_eq!(
+            a.n_params,
+            16 * 9 + 16 + 32 * 16 * 9 + 32 + 64 * 128 + 64 + 640 + 10
+        );
+        assert!(!a.is_mlp());
+        // An MLP on images flattens them and stays the fast engine's.
+        let mlp = Architecture::for_shape(&ModelSpec::default(), &[1, 8, 8]).expect("fits");
+        assert!(mlp.is_mlp());
+        assert_eq!(mlp.params[0].shape, [128, 64]);
+    }
+
+    #[test]
+    fn layers_that_do_not_fit_name_themselves() {
+        let on_vectors = ModelSpec {
+            layers: vec![LayerSpec::Linear(8), conv(4, 3, 1, 0)],
+            outputs: 1,
+        };
+        let e = Architecture::for_shape(&on_vectors, &[16]).expect_err("a conv on vectors");
+        assert_eq!(e.layer, 1);
+        assert!(e.message.contains("needs images"), "{e}");
+        let too_small = ModelSpec {
+            layers: vec![
+                conv(4, 5, 1, 0),
+                LayerSpec::MaxPool2d(4),
+                LayerSpec::MaxPool2d(2),
+            ],
+            outputs: 1,
+        };
+        let e = Architecture::for_shape(&too_small, &[1, 8, 8]).expect_err("a 1×1 map");
+        assert_eq!(e.layer, 2);
+        assert!(e.message.contains("1×1 reaches it"), "{e}");
+        let big_kernel = ModelSpec {
+            layers: vec![conv(4, 11, 1, 1)],
+            outputs: 1,
+        };
+        let e = Architecture::for_shape(&big_kernel, &[1, 8, 8]).expect_err("11 > 8 + 2");
+        assert!(e.message.contains("does not fit"), "{e}");
     }
 }

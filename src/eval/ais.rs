@@ -41,6 +41,27 @@ impl EnergyFn for EngineEnergy<'_> {
     }
 }
 
+/// The tempered energy E/T of another: the density exp(−E/T) that a sampler at
+/// temperature T (SGLD with noise² ≠ 2·step) actually draws from.
+pub struct Tempered<F> {
+    pub inner: F,
+    pub temperature: f32,
+}
+
+impl<F: EnergyFn> EnergyFn for Tempered<F> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn energy_grad(&mut self, x: &[f32], e: &mut [f32], g: &mut [f32]) {
+        self.inner.energy_grad(x, e, g);
+        let inv = 1.0 / self.temperature;
+        for v in e.iter_mut().chain(g.iter_mut()) {
+            *v *= inv;
+        }
+    }
+}
+
 /// A network with given parameters, through the fast engine.
 pub struct MlpEnergy<'a> {
     pub params: &'a [f32],

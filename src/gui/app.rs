@@ -187,6 +187,8 @@ pub struct WorkbenchApp {
     restarts_pending: usize,
     /// Draws from a classifier's class-conditional, shown over the view until cleared.
     pub class_samples: Option<(usize, Vec<f32>)>,
+    /// The image views' tab, class rows, long run and textures.
+    pub images: super::images::ImageState,
 }
 
 fn data_for(p: &Preset) -> Result<(Dataset, Option<f64>), crate::error::DataError> {
@@ -298,6 +300,7 @@ impl WorkbenchApp {
             lag: crate::train::metrics::LagMonitor::default(),
             restarts_pending: 0,
             class_samples: None,
+            images: super::images::ImageState::default(),
         };
         if let Some(e) = startup_error {
             app.message(true, e);
@@ -343,6 +346,7 @@ impl WorkbenchApp {
         self.history = MetricsHistory::default();
         self.lag = crate::train::metrics::LagMonitor::default();
         self.class_samples = None;
+        self.images.clear();
         self.view = None;
         self.texture_kind = None;
         self.step = 0;
@@ -520,6 +524,10 @@ impl eframe::App for WorkbenchApp {
         egui::CentralPanel::default_margins().show(ui, |ui| {
             let allows = self.data.space.allows();
             ui.horizontal(|ui| {
+                if allows.image_grid {
+                    // The image views have their own tabs.
+                    return;
+                }
                 let o = &mut self.state.samples;
                 if allows.heat_map {
                     ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
@@ -577,6 +585,19 @@ impl eframe::App for WorkbenchApp {
                     &self.state.samples,
                     self.class_samples.as_ref(),
                 );
+            } else if allows.image_grid {
+                let commands = super::images::images_ui(
+                    ui,
+                    &mut self.images,
+                    self.view.as_ref(),
+                    self.worker_preset.model.outputs,
+                );
+                for c in commands {
+                    self.worker.send(c);
+                }
+                if let Some(v) = self.view.as_ref() {
+                    views::energy_histograms_ui(ui, &v.energy_populations);
+                }
             } else {
                 views::projection_ui(ui, self.view.as_ref(), &self.state.samples);
             }

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod compare;
 pub mod history;
+pub mod images;
 pub mod panels;
 pub mod theme;
 pub mod views;

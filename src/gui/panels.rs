@@ -19,10 +19,43 @@ fn row(ui: &mut Ui, label: &str, tip: &str, add: impl FnOnce(&mut Ui) -> egui::R
 
 /// Data set (or the user's file), size, noise, seed and held-out fraction. Returns
 /// whether the user asked to choose a data file (the app opens the dialog).
-pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: usize) -> bool {
+pub fn data_ui(
+    ui: &mut Ui,
+    d: &mut DataSpec,
+    true_nll: Option<f64>,
+    n_points: usize,
+    space: Space,
+) -> bool {
     let mut pick_file = false;
+    let images = matches!(space, Space::Image { .. });
     egui::Grid::new("data_grid").num_columns(2).show(ui, |ui| {
-        if let Some(f) = d.file.clone() {
+        if let Some(f) = d.file.clone().filter(|_| images) {
+            row(ui, "File", "Your images (NPY or MNIST IDX); drop another file on the window to replace it.", |ui| {
+                ui.horizontal(|ui| {
+                    ui.label(d.name()).on_hover_text(f.display().to_string());
+                    if ui.button("Change…").clicked() {
+                        pick_file = true;
+                    }
+                })
+                .response
+            });
+            ui.label("Images");
+            ui.label(format!("{n_points} of {}", space.describe()));
+            ui.end_row();
+            if let Some(l) = &d.labels_file {
+                ui.label("Labels");
+                ui.label(l.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()))
+                    .on_hover_text(l.display().to_string());
+                ui.end_row();
+            }
+            pixels_ui(ui, d);
+            ui.label("");
+            if ui.button("Use a toy set").on_hover_text("Back to the generated data sets.").clicked() {
+                d.file = None;
+                d.labels_file = None;
+            }
+            ui.end_row();
+        } else if let Some(f) = d.file.clone() {
             row(ui, "File", "The points of your file (CSV or NPY); drop another file on the window to replace it.", |ui| {
                 ui.horizontal(|ui| {
                     ui.label(d.name()).on_hover_text(f.display().to_string());
@@ -62,27 +95,51 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
             }
             ui.end_row();
         } else {
-            let mut synthetic = d.target.is_some();
-            row(ui, "Source", "A 2-D toy set of the EBM literature (exact quadrature, heat maps), or a synthetic target of any dimension with a known density (NLL by AIS, views projected).", |ui| {
+            // 0: toy set, 1: synthetic target, 2: bundled images.
+            let mut source = if d.target.is_some() {
+                1
+            } else if d.images.is_some() {
+                2
+            } else {
+                0
+            };
+            let names = ["toy set (plane)", "synthetic target", "digits (images)"];
+            row(ui, "Source", "A 2-D toy set of the EBM literature (exact quadrature, heat maps), a synthetic target of any dimension with a known density (NLL by AIS, views projected), or the bundled 8×8 handwritten digits (image grids, NLL by AIS).", |ui| {
                 egui::ComboBox::from_id_salt("data_source")
-                    .selected_text(if synthetic { "synthetic target" } else { "toy set (plane)" })
+                    .selected_text(names[source])
                     .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut synthetic, false, "toy set (plane)");
-                        ui.selectable_value(&mut synthetic, true, "synthetic target");
+                        for (k, n) in names.iter().enumerate() {
+                            ui.selectable_value(&mut source, k, *n);
+                        }
                     })
                     .response
             });
-            if synthetic && d.target.is_none() {
-                d.target = Some(Target::Mixture {
-                    dim: 16,
-                    components: 8,
-                    spread: 1.0,
-                    std: 0.5,
-                });
-            } else if !synthetic {
-                d.target = None;
+            match source {
+                1 if d.target.is_none() => {
+                    d.images = None;
+                    d.target = Some(Target::Mixture {
+                        dim: 16,
+                        components: 8,
+                        spread: 1.0,
+                        std: 0.5,
+                    });
+                }
+                2 if d.images.is_none() => {
+                    d.target = None;
+                    d.images = Some(crate::data::ImageSet::Digits);
+                }
+                0 => {
+                    d.target = None;
+                    d.images = None;
+                }
+                _ => {}
             }
-            if let Some(t) = d.target.as_mut() {
+            if d.images.is_some() {
+                ui.label("Images");
+                ui.label(format!("{n_points} of {}", space.describe()));
+                ui.end_row();
+                pixels_ui(ui, d);
+            } else if let Some(t) = d.target.as_mut() {
                 target_ui(ui, t);
             } else {
                 row(ui, "Set", "The toy data set (FFJORD's parameters).", |ui| {
@@ -104,13 +161,15 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
                 }
                 r
             });
-            row(
-                ui,
-                "Size",
-                "Points in all, held-out split included.",
-                |ui| ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100)),
-            );
-            if d.target.is_none() {
+            if d.images.is_none() {
+                row(
+                    ui,
+                    "Size",
+                    "Points in all, held-out split included.",
+                    |ui| ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100)),
+                );
+            }
+            if d.target.is_none() && d.images.is_none() {
                 let mut noise = d.noise();
                 let tip = "The set's noise parameter (its literature default until changed).";
                 row(ui, "Noise", tip, |ui| {
@@ -145,10 +204,67 @@ pub fn data_ui(ui: &mut Ui, d: &mut DataSpec, true_nll: Option<f64>, n_points: u
     pick_file
 }
 
-/// The layer list: add, remove, reorder, widths and activations; parameter count.
-pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_dim: usize) {
-    ui.label(format!("Input: {input_dim} numbers a point"))
-        .on_hover_text("The network's input width: the data's dimension.");
+/// Images: the pixel range and the noise added to every data batch.
+fn pixels_ui(ui: &mut Ui, d: &mut DataSpec) {
+    use crate::data::PixelRange;
+    row(
+        ui,
+        "Pixels",
+        "The range pixels are scaled to; the sampler's box (clamp) and uniform starts follow it.",
+        |ui| {
+            egui::ComboBox::from_id_salt("pixels")
+                .selected_text(match d.pixels {
+                    PixelRange::ZeroOne => "[0, 1]",
+                    PixelRange::MinusOneOne => "[-1, 1]",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut d.pixels, PixelRange::ZeroOne, "[0, 1]");
+                    ui.selectable_value(&mut d.pixels, PixelRange::MinusOneOne, "[-1, 1]");
+                })
+                .response
+        },
+    );
+    row(
+        ui,
+        "Batch noise",
+        "Standard deviation of Gaussian noise added to every data batch as it is drawn (JEM and IGEBM use 0.03): it keeps the model from collapsing onto the few grey levels.",
+        |ui| {
+            ui.add(
+                DragValue::new(&mut d.batch_noise)
+                    .range(0.0..=1.0)
+                    .speed(0.001),
+            )
+        },
+    );
+}
+
+/// The layer list: add, remove, reorder; widths, convolutions, pooling and activations;
+/// the shape after every layer, any shape error before training, and the parameter count.
+pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
+    let input = crate::energy::spec::Shape::of_input(input_shape);
+    let text = match input {
+        crate::energy::spec::Shape::Flat(n) => format!("Input: {n} numbers a point"),
+        crate::energy::spec::Shape::Map([c, h, w]) => format!("Input: {c}×{h}×{w} images"),
+    };
+    ui.label(text).on_hover_text(
+        "The data's shape: a vector of numbers, or channels × rows × columns for images.",
+    );
+    // The shapes after each layer: all of them when the network fits its input; up to
+    // the first layer that does not fit otherwise.
+    let (shapes, problem) = match Architecture::for_shape(m, input_shape) {
+        Ok(a) => (a.shapes, None),
+        Err(e) => {
+            let head = ModelSpec {
+                layers: m.layers[..e.layer.min(m.layers.len())].to_vec(),
+                outputs: m.outputs,
+            };
+            let mut shapes = Architecture::for_shape(&head, input_shape)
+                .map(|a| a.shapes)
+                .unwrap_or_default();
+            shapes.truncate(e.layer);
+            (shapes, Some(e))
+        }
+    };
     let mut remove = None;
     let mut swap = None;
     let n = m.layers.len();
@@ -156,31 +272,72 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_dim: usize) {
         ui.horizontal(|ui| {
             ui.label(format!("{i}"));
             let l = &mut m.layers[i];
-            let mut is_linear = matches!(l, LayerSpec::Linear(_));
             egui::ComboBox::from_id_salt(("layer_kind", i))
                 .width(90.0)
-                .selected_text(match *l {
-                    LayerSpec::Linear(_) => "Linear",
-                    other => other.activation().map_or("?", Activation::name),
-                })
+                .selected_text(layer_kind(*l))
                 .show_ui(ui, |ui| {
-                    if ui.selectable_label(is_linear, "Linear").clicked() && !is_linear {
-                        *l = LayerSpec::Linear(64);
-                        is_linear = true;
-                    }
-                    for a in Activation::ALL {
-                        let sel = l.activation() == Some(a);
-                        if ui.selectable_label(sel, a.name()).clicked() {
-                            *l = LayerSpec::act(a);
+                    let kinds = [
+                        LayerSpec::Linear(64),
+                        LayerSpec::Conv2d {
+                            channels: 16,
+                            kernel: 3,
+                            stride: 1,
+                            padding: 1,
+                        },
+                        LayerSpec::AvgPool2d(2),
+                        LayerSpec::MaxPool2d(2),
+                        LayerSpec::Flatten,
+                    ];
+                    for k in kinds
+                        .into_iter()
+                        .chain(Activation::ALL.into_iter().map(LayerSpec::act))
+                    {
+                        let same = std::mem::discriminant(&k) == std::mem::discriminant(l);
+                        if ui.selectable_label(same, layer_kind(k)).clicked() && !same {
+                            *l = k;
                         }
                     }
                 })
                 .response
                 .accessible_name(format!("layer {i} kind"))
-                .on_hover_text("A Linear layer or an activation.");
-            if let LayerSpec::Linear(w) = l {
-                ui.add(DragValue::new(w).range(1..=1024).prefix("width "))
-                    .on_hover_text("Outputs of this layer.");
+                .on_hover_text("A Linear layer, a 2-D convolution, pooling, Flatten or an activation. Convolutions and pooling need images; a Linear after them flattens by itself.");
+            match l {
+                LayerSpec::Linear(w) => {
+                    ui.add(DragValue::new(w).range(1..=1024).prefix("width "))
+                        .on_hover_text("Outputs of this layer.");
+                }
+                LayerSpec::Conv2d {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    ui.add(DragValue::new(channels).range(1..=512).prefix("ch "))
+                        .on_hover_text("Output channels.");
+                    ui.add(DragValue::new(kernel).range(1..=15).prefix("k "))
+                        .on_hover_text("Kernel size (k × k).");
+                    ui.add(DragValue::new(stride).range(1..=8).prefix("s "))
+                        .on_hover_text("Stride.");
+                    let max_pad = kernel.saturating_sub(1);
+                    ui.add(DragValue::new(padding).range(0..=max_pad).prefix("p "))
+                        .on_hover_text("Zero padding on every side (less than the kernel).");
+                }
+                LayerSpec::AvgPool2d(k) | LayerSpec::MaxPool2d(k) => {
+                    ui.add(DragValue::new(k).range(1..=16).prefix("k "))
+                        .on_hover_text("Window and stride (k × k).");
+                }
+                _ => {}
+            }
+            match (shapes.get(i), &problem) {
+                (Some(s), _) => {
+                    ui.weak(format!("-> {}", s.describe()))
+                        .on_hover_text("The shape after this layer.");
+                }
+                (None, Some(e)) if e.layer == i => {
+                    ui.colored_label(ui.visuals().error_fg_color, "does not fit")
+                        .on_hover_text(&e.message);
+                }
+                _ => {}
             }
             if ui.small_button("up").on_hover_text("Move up").clicked() && i > 0 {
                 swap = Some((i - 1, i));
@@ -210,6 +367,19 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_dim: usize) {
         if ui.button("+ SiLU").clicked() {
             m.layers.push(LayerSpec::Silu);
         }
+        if matches!(input, crate::energy::spec::Shape::Map(_))
+            && ui
+                .button("+ Conv2d")
+                .on_hover_text("A 3×3 convolution with 16 channels (padding 1).")
+                .clicked()
+        {
+            m.layers.push(LayerSpec::Conv2d {
+                channels: 16,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            });
+        }
     });
     ui.horizontal(|ui| {
         ui.label(format!("{} -> Linear(", if n == 0 { "x" } else { "…" }));
@@ -221,8 +391,34 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_dim: usize) {
             ") = logits, E = −logsumexp"
         });
     });
-    let arch = Architecture::new(m, input_dim);
-    ui.label(format!("Parameters: {}", arch.n_params));
+    match &problem {
+        None => {
+            let arch = Architecture::for_shape(m, input_shape);
+            let count = arch.map(|a| a.n_params).unwrap_or_default();
+            ui.label(format!("Parameters: {count}"));
+            if !m.is_mlp() {
+                ui.weak("Convolutions and pooling run through candle (engine Auto or Autograd).");
+            }
+        }
+        Some(e) => {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("The network does not fit its input: {e}"),
+            );
+        }
+    }
+}
+
+/// The name of a layer's kind in the layer list.
+fn layer_kind(l: LayerSpec) -> &'static str {
+    match l {
+        LayerSpec::Linear(_) => "Linear",
+        LayerSpec::Conv2d { .. } => "Conv2d",
+        LayerSpec::AvgPool2d(_) => "AvgPool2d",
+        LayerSpec::MaxPool2d(_) => "MaxPool2d",
+        LayerSpec::Flatten => "Flatten",
+        other => other.activation().map_or("?", Activation::name),
+    }
 }
 
 /// The sampler's rule, steps, initialisation, clamping, with the implied temperature.
@@ -314,13 +510,16 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
     let t = s.kind.temperature();
     if matches!(s.kind, SamplerKind::Sgld { .. }) {
         ui.horizontal(|ui| {
-            let text = format!("Temperature T = s²/(2a) = {t:.4}");
+            let text = format!(
+                "Temperature T = s²/(2a) = {}",
+                crate::sampler::format_temperature(t)
+            );
             if (0.5..=2.0).contains(&t) {
                 ui.label(text)
             } else {
                 ui.colored_label(super::theme::WARNING, text)
             }
-            .on_hover_text("The chains follow p^(1/T); only T = 1 samples the model itself.");
+            .on_hover_text("The chains follow p^(1/T); only T = 1 samples the model itself. Outside the plane the AIS NLL is that of exp(−E/T), the law the chains follow.");
             if ui
                 .button("Proper Langevin (T = 1)")
                 .on_hover_text("Set noise = √(2·step) so that the chains sample p_θ.")
@@ -569,12 +768,17 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
 /// Batch size, steps, seed, engine and device.
 pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
     egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
-        row(ui, "Engine", "Fast: hand-written gradients on the CPU. Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
+        row(ui, "Engine", "Auto: the fast engine for MLPs on the CPU, candle for convolutional networks and on a GPU. Fast: hand-written gradients on the CPU (MLPs only). Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
+            let mlp = p.model.is_mlp();
             egui::ComboBox::from_id_salt("engine")
-                .selected_text(format!("{:?}", p.engine))
+                .selected_text(p.engine.name())
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut p.engine, Engine::Fast, "Fast");
-                    ui.selectable_value(&mut p.engine, Engine::Autograd, "Autograd");
+                    for e in Engine::ALL {
+                        // The fast engine cannot run convolutions or pooling.
+                        ui.add_enabled_ui(mlp || e != Engine::Fast, |ui| {
+                            ui.selectable_value(&mut p.engine, e, e.name());
+                        });
+                    }
                 })
                 .response
         });

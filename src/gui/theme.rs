@@ -10,6 +10,8 @@ pub const EXACT: Color32 = Color32::from_rgb(60, 180, 90);
 pub const LOSS: Color32 = Color32::from_rgb(150, 150, 150);
 /// Uniform noise in the data box (the third population of the energy histograms).
 pub const NOISE: Color32 = Color32::from_rgb(140, 140, 160);
+/// Out-of-distribution inputs (pixel-shuffled images).
+pub const OOD: Color32 = Color32::from_rgb(200, 80, 200);
 pub const BUFFER: Color32 = Color32::from_rgba_premultiplied(230, 230, 230, 110);
 pub const PATH: Color32 = Color32::from_rgb(255, 220, 120);
 pub const ERROR: Color32 = Color32::from_rgb(230, 80, 70);

@@ -186,7 +186,13 @@ fn path_lines(p: &mut egui_plot::PlotUi<'_>, chains: usize, path: &[f32]) {
 /// Histograms of E on held-out data, on the sampler's batch and on uniform noise in the
 /// box, on shared bins: where the samples sit between data and noise.
 pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulations) {
-    let all = e.data.iter().chain(&e.samples).chain(&e.noise).copied();
+    let all = e
+        .data
+        .iter()
+        .chain(&e.samples)
+        .chain(&e.noise)
+        .chain(&e.ood)
+        .copied();
     let (lo, hi) = all
         .filter(|v| v.is_finite())
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| {
@@ -221,6 +227,9 @@ pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulat
         .y_axis_label("share")
         .show(ui, |p| {
             p.bar_chart(hist(&e.noise, "E(uniform noise)", theme::NOISE));
+            if !e.ood.is_empty() {
+                p.bar_chart(hist(&e.ood, "E(pixel-shuffled data)", theme::OOD));
+            }
             p.bar_chart(hist(&e.samples, "E(samples)", theme::SAMPLES));
             p.bar_chart(hist(&e.data, "E(held-out data)", theme::DATA));
         });

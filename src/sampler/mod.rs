@@ -163,6 +163,10 @@ pub struct SamplerSpec {
     /// acceptance rate (`None`: keep the preset's step size).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_acceptance: Option<f32>,
+    /// Clip every component of ∇ₓE to [−c, c] before it moves a chain (IGEBM clips at
+    /// 0.01 on images). MALA and HMC stay exact: their test uses the clipped drift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f32>,
 }
 
 impl Default for SamplerSpec {
@@ -176,6 +180,7 @@ impl Default for SamplerSpec {
             },
             clamp: false,
             target_acceptance: None,
+            grad_clip: None,
         }
     }
 }
@@ -206,6 +211,17 @@ impl StepAdapter {
     }
 }
 
+/// A temperature as text: four decimals near 1, scientific notation far from it
+/// (JEM's SGLD runs at 5e−5).
+#[must_use]
+pub fn format_temperature(t: f32) -> String {
+    if (0.001..1000.0).contains(&t) {
+        format!("{t:.4}")
+    } else {
+        format!("{t:.2e}")
+    }
+}
+
 /// How far a temperature may stray from 1 before the user is warned.
 #[must_use]
 pub fn temperature_warning(t: f32) -> Option<String> {
@@ -213,7 +229,8 @@ pub fn temperature_warning(t: f32) -> Option<String> {
         None
     } else {
         Some(format!(
-            "the sampler's implied temperature is T = noise²/(2·step) = {t:.3}: its chains follow p_θ^(1/T), not p_θ, so the model learns E/T rather than E (set noise = √(2·step) for T = 1)"
+            "the sampler's implied temperature is T = noise²/(2·step) = {}: its chains follow p_θ^(1/T), not p_θ, so the model learns E/T rather than E (set noise = √(2·step) for T = 1); outside the plane the AIS NLL is that of exp(−E/T)",
+            format_temperature(t)
         ))
     }
 }
@@ -247,6 +264,8 @@ struct Lane {
     stats: Acceptance,
     /// The class whose conditional the chains sample (`None`: the model).
     class: Option<usize>,
+    /// The clip on ∇ₓE's components.
+    clip: Option<f32>,
 }
 
 /// Accepted and proposed moves of the Metropolis-corrected rules.
@@ -281,6 +300,15 @@ fn energy_grad(
     }
 }
 
+/// Clips every component of `g` to [−c, c].
+fn clip_grad(g: &mut [f32], clip: Option<f32>) {
+    if let Some(c) = clip {
+        for v in g {
+            *v = v.clamp(-c, c);
+        }
+    }
+}
+
 /// Whether `row` lies in the box.
 fn in_box(row: &[f32], b: &DataBox) -> bool {
     b.contains(row)
@@ -306,6 +334,7 @@ impl Lane {
             momentum: Vec::new(),
             stats: Acceptance::default(),
             class: None,
+            clip: None,
         }
     }
 
@@ -319,6 +348,7 @@ impl Lane {
             &mut self.energies,
             &mut self.grad,
         );
+        clip_grad(&mut self.grad, self.clip);
     }
 
     /// E and ∇ₓE at the proposal `prop` into `prop_energies` and `prop_grad`.
@@ -331,6 +361,7 @@ impl Lane {
             &mut self.prop_energies,
             &mut self.prop_grad,
         );
+        clip_grad(&mut self.prop_grad, self.clip);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -567,6 +598,7 @@ impl Sampler {
             .enumerate()
             .for_each(|(i, ((xc, lane), seed))| {
                 lane.class = class;
+                lane.clip = spec.grad_clip;
                 lane.run(
                     spec,
                     params,
@@ -625,10 +657,12 @@ fn draws_like_the_fast_sampler(
 
 /// Runs `spec` on the rows of `x` with candle autograd on the network's device (the
 /// engine for layers the fast engine lacks, and for GPUs), drawing the same random
-/// numbers as [`Sampler::run`]. Returns the moves accepted and proposed.
+/// numbers as [`Sampler::run`]. With `path`, the positions of the first `path.0` chains
+/// are appended after every step. Returns the moves accepted and proposed.
 ///
 /// # Errors
 /// Any candle error.
+#[allow(clippy::too_many_lines)]
 pub fn run_autograd(
     spec: &SamplerSpec,
     net: &crate::energy::net::EnergyNet,
@@ -636,12 +670,20 @@ pub fn run_autograd(
     x: &mut Vec<f32>,
     data_box: &DataBox,
     rng: &mut impl Rng,
+    mut path: Option<(usize, &mut Vec<f32>)>,
 ) -> candle_core::Result<Acceptance> {
     use candle_core::{D, Tensor};
-    // The model's energy, or with `class` the class-conditional one −f_y(x).
-    let energy_grad = |t: &Tensor| match class {
-        None => net.energy_grad_x(t),
-        Some(y) => net.class_energy_grad_x(t, y),
+    // The model's energy, or with `class` the class-conditional one −f_y(x); the
+    // gradient clipped as the preset asks.
+    let energy_grad = |t: &Tensor| -> candle_core::Result<(Tensor, Tensor)> {
+        let (e, g) = match class {
+            None => net.energy_grad_x(t),
+            Some(y) => net.class_energy_grad_x(t, y),
+        }?;
+        match spec.grad_clip {
+            Some(c) => Ok((e, g.clamp(-c, c)?)),
+            None => Ok((e, g)),
+        }
     };
     let dev = net.device().clone();
     let dim = net.architecture().input_dim;
@@ -750,6 +792,10 @@ pub fn run_autograd(
             xt = m2.where_cond(&y, &xt)?;
             *g = m2.where_cond(&gy, g)?;
             *e = m.where_cond(&ey, e)?;
+        }
+        if let Some((n, p)) = path.as_mut() {
+            let n = (*n).min(rows);
+            p.extend(xt.narrow(0, 0, n)?.flatten_all()?.to_vec1::<f32>()?);
         }
     }
     *x = xt.flatten_all()?.to_vec1::<f32>()?;

@@ -4,7 +4,6 @@
 
 use super::metrics::{LayerTerms, StepMetrics};
 use crate::data::Dataset;
-use crate::device::DeviceSpec;
 use crate::energy::engine::{CandleEngine, Engine, FastEngine};
 use crate::energy::fast::{RowWeights, Workspace};
 use crate::energy::{Architecture, init_params};
@@ -13,7 +12,6 @@ use crate::eval::exact;
 use crate::eval::reference::ReferenceChains;
 use crate::eval::{Evaluator, Method};
 use crate::optim::Optimizer;
-use crate::preset::Engine as EngineKind;
 use crate::preset::Preset;
 use crate::sampler::{Acceptance, Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
 use rand::rngs::{SmallRng, StdRng};
@@ -24,7 +22,7 @@ mod chains;
 mod classifier;
 mod evaluation;
 
-pub use classifier::Classification;
+pub use classifier::{Classification, LongRun};
 pub use evaluation::Evaluation;
 
 /// Energies beyond this magnitude count as divergence.
@@ -48,10 +46,10 @@ pub struct Session {
     arch: Architecture,
     params: Vec<f32>,
     opt: Optimizer,
-    sampler: Sampler,
     buffer: Option<ReplayBuffer>,
-    grad_ws: Workspace,
-    grad_ws_neg: Workspace,
+    /// The fast engine's sampler and buffers (MLPs; `None` for a network only candle
+    /// runs).
+    fast: Option<FastParts>,
     /// The engine the preset chose, for everything but the training step's own passes:
     /// evaluation, AIS, classification, class-conditional sampling, reference chains.
     engine: Box<dyn Engine>,
@@ -92,6 +90,15 @@ pub struct Session {
     eval_rng: StdRng,
 }
 
+/// The fast engine's side of a training step: the sampler's lanes and the buffers of the
+/// two terms' passes.
+#[derive(Debug, Clone)]
+struct FastParts {
+    sampler: Sampler,
+    grad_ws: Workspace,
+    grad_ws_neg: Workspace,
+}
+
 /// The engine for `arch`: candle on `device` when there is one, the fast engine otherwise.
 fn make_engine(arch: &Architecture, device: Option<&candle_core::Device>) -> Box<dyn Engine> {
     match device {
@@ -103,12 +110,19 @@ fn make_engine(arch: &Architecture, device: Option<&candle_core::Device>) -> Box
 /// The candle device when the preset asks for the autograd engine or a device other than
 /// the CPU, with the message explaining a fallback.
 fn candle_device_for(p: &Preset) -> (Option<candle_core::Device>, Option<String>) {
-    if p.engine == EngineKind::Autograd || p.device != DeviceSpec::Cpu {
+    if p.engine.uses_candle(&p.model, p.device) {
         let (d, m) = crate::device::resolve(p.device);
         (Some(d), m)
     } else {
         (None, None)
     }
+}
+
+/// The network on the data's shape. [`Preset::check_against`] has made sure it fits;
+/// a network that does not (only possible without that check) gets the flattened input.
+fn architecture_for(preset: &Preset, data: &Dataset) -> Architecture {
+    Architecture::for_shape(&preset.model, &data.space.input_shape())
+        .unwrap_or_else(|_| Architecture::new(&preset.model, data.dim))
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -145,7 +159,7 @@ impl Session {
     #[must_use]
     pub fn with_data(preset: &Preset, data: Dataset) -> Self {
         let mut rng = StdRng::seed_from_u64(preset.seed);
-        let arch = Architecture::new(&preset.model, data.dim);
+        let arch = architecture_for(preset, &data);
         let params = init_params(&arch, &mut rng);
         Self::with_params(preset, data, arch, params, rng)
     }
@@ -159,7 +173,7 @@ impl Session {
         let rng = StdRng::seed_from_u64(preset.seed);
         let data = Dataset::load(&preset.data)?;
         preset.check_against(&data)?;
-        let arch = Architecture::new(&preset.model, data.dim);
+        let arch = architecture_for(preset, &data);
         if params.len() != arch.n_params {
             return Err(DataError::new(
                 std::path::Path::new(&preset.data.name()),
@@ -194,9 +208,11 @@ impl Session {
         let space = data.space;
         Self {
             preset: preset.clone(),
-            sampler: Sampler::new(Workspace::new(&arch)),
-            grad_ws: Workspace::new(&arch),
-            grad_ws_neg: Workspace::new(&arch),
+            fast: arch.is_mlp().then(|| FastParts {
+                sampler: Sampler::new(Workspace::new(&arch)),
+                grad_ws: Workspace::new(&arch),
+                grad_ws_neg: Workspace::new(&arch),
+            }),
             engine: make_engine(&arch, candle_device.as_ref()),
             last_good: Snapshot {
                 params: params.clone(),
@@ -342,8 +358,11 @@ impl Session {
                     message: crate::device::error_message(&e),
                 });
             }
-        } else {
-            self.fast_sample_and_terms();
+        } else if let Err(message) = self.fast_sample_and_terms() {
+            return Err(TrainError::Engine {
+                step: self.step + 1,
+                message,
+            });
         }
         let step_used = self.adapter.map(|a| a.step);
         self.adapt_step();

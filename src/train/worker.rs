@@ -37,6 +37,8 @@ pub enum Command {
     ChainPaths(usize),
     /// For a classifier: draws from the class-conditional p(x | y) of this class.
     ClassSamples(usize),
+    /// Short run against long run: chains from the buffer run this many more steps.
+    LongRun { chains: usize, steps: usize },
     /// Project points of more than two dimensions this way in the views.
     Project(ProjectionKind),
     /// End the thread.
@@ -71,7 +73,30 @@ pub struct View {
     pub energy_populations: EnergyPopulations,
     /// For a mixture target: each component's share of the samples and its true weight.
     pub coverage: Option<Vec<(f64, f64)>>,
+    /// Images: pictures of the data, the samples, the buffer and one chain.
+    pub images: Option<ImageView>,
 }
+
+/// What the image views draw: a few rows of each kind, row-major C×H×W each.
+#[derive(Debug, Clone)]
+pub struct ImageView {
+    /// Channels, rows, columns.
+    pub shape: [usize; 3],
+    /// The pixel range (lowest, highest).
+    pub range: (f32, f32),
+    /// Held-out images.
+    pub data: Vec<f32>,
+    /// The sampler's latest batch (at most [`IMAGES_SHOWN`]).
+    pub samples: Vec<f32>,
+    /// Chains of the replay buffer spread over it, with their ages, oldest first.
+    pub buffer: Vec<f32>,
+    pub buffer_ages: Vec<u32>,
+    /// One chain over the last sampler run: its start, then every step.
+    pub filmstrip: Vec<f32>,
+}
+
+/// Images of each kind an image view carries at most.
+pub const IMAGES_SHOWN: usize = 64;
 
 /// The training data on the view's axes.
 #[derive(Debug, Clone)]
@@ -88,6 +113,8 @@ pub struct EnergyPopulations {
     pub data: Vec<f32>,
     pub samples: Vec<f32>,
     pub noise: Vec<f32>,
+    /// Images: E on held-out images with their pixels shuffled (out of distribution).
+    pub ood: Vec<f32>,
 }
 
 /// Points of each kind a view carries at most outside the plane.
@@ -117,7 +144,9 @@ pub enum Event {
     },
     /// The held-out NLL of a fresh or loaded model, before any step (step 0).
     InitialNll(f64),
-    /// Draws from a classifier's class-conditional p(x | y), row-major `n × 2`.
+    /// Chains from the buffer before and after a long run on the current energy.
+    LongRun(Box<crate::train::session::LongRun>),
+    /// Draws from a classifier's class-conditional p(x | y), row-major `n × dim`.
     ClassSamples {
         step: usize,
         class: usize,
@@ -141,6 +170,8 @@ pub struct WorkerHandle {
 
 /// Draws and sampler steps of one batch of class-conditional samples.
 pub const CLASS_SAMPLES: usize = 300;
+/// Draws of one class for images: one row of pictures.
+pub const CLASS_ROW: usize = 10;
 pub const CLASS_SAMPLE_STEPS: usize = 150;
 
 /// Grid side of the heat map sent with each view.
@@ -220,6 +251,8 @@ struct Worker {
     projection_kind: ProjectionKind,
     /// Uniform points in the box, drawn once, whose energies the view reports.
     noise: Vec<f32>,
+    /// Images: held-out images with their pixels shuffled (out of distribution).
+    ood: Vec<f32>,
 }
 
 impl Worker {
@@ -244,6 +277,7 @@ impl Worker {
             projection: None,
             projection_kind: ProjectionKind::default(),
             noise: Vec::new(),
+            ood: Vec::new(),
         }
     }
 
@@ -255,6 +289,11 @@ impl Worker {
         let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0x0015_E5ED);
         self.noise = vec![0.0; 512 * d.dim];
         crate::sampler::uniform_in_box(&d.data_box, &mut self.noise, &mut rng);
+        self.ood = if d.space.allows().image_grid {
+            d.shuffled_rows(512, 0x0005_4FF1)
+        } else {
+            Vec::new()
+        };
     }
 
     /// Sends an event; when the window is slow to drain, metric rows wait in `pending`
@@ -374,10 +413,12 @@ impl Worker {
             }
             Command::ClassSamples(class) => {
                 let step = self.session.step_count();
-                match self
-                    .session
-                    .class_samples(class, CLASS_SAMPLES, CLASS_SAMPLE_STEPS)
-                {
+                let n = if self.session.data().space.allows().image_grid {
+                    CLASS_ROW
+                } else {
+                    CLASS_SAMPLES
+                };
+                match self.session.class_samples(class, n, CLASS_SAMPLE_STEPS) {
                     Some(points) => self.emit(Event::ClassSamples {
                         step,
                         class,
@@ -386,6 +427,21 @@ impl Worker {
                     None => self.emit(Event::Failed(format!(
                         "class samples need a classifier with a class {class}"
                     ))),
+                };
+            }
+            Command::LongRun { chains, steps } => {
+                let run = match &self.pool {
+                    Some(pool) => {
+                        let session = &mut self.session;
+                        pool.install(|| session.long_run(chains, steps))
+                    }
+                    None => self.session.long_run(chains, steps),
+                };
+                match run {
+                    Some(r) => self.emit(Event::LongRun(Box::new(r))),
+                    None => self.emit(Event::Failed(
+                        "the long run failed: the engine could not run the network".into(),
+                    )),
                 };
             }
             Command::Stop => self.stop = true,
@@ -446,7 +502,10 @@ impl Worker {
             None => x.to_vec(),
         };
         let samples = flat(self.session.samples(), VIEW_POINTS);
+        let images = self.image_view();
         let buffer = self.session.replay_buffer().map(|b| match proj {
+            // Images: the image view carries the chains it shows; the ages all.
+            _ if images.is_some() => (Vec::new(), b.ages.clone()),
             Some(p) => {
                 let n = b.len().min(VIEW_POINTS);
                 (p.project(&b.points[..n * b.dim], n), b.ages[..n].to_vec())
@@ -472,6 +531,12 @@ impl Worker {
             data: self.session.energy(held_out),
             samples: self.session.energy(&samples_now),
             noise: self.session.energy(&noise),
+            ood: if self.ood.is_empty() {
+                Vec::new()
+            } else {
+                let ood = self.ood.clone();
+                self.session.energy(&ood)
+            },
         };
         let coverage = self.session.data().spec.target.as_ref().and_then(|t| {
             let weights = t.component_weights()?;
@@ -508,10 +573,56 @@ impl Worker {
             log_z,
             energy_populations,
             coverage,
+            images,
         };
         self.emit(Event::View(Box::new(view)));
         self.last_view = Instant::now();
         self.view_dirty = false;
+    }
+
+    /// Images: a few held-out images, samples, buffer chains (spread over the buffer,
+    /// oldest first) and the recorded chain's frames.
+    fn image_view(&self) -> Option<ImageView> {
+        let data = self.session.data();
+        let crate::data::Space::Image { c, h, w } = data.space else {
+            return None;
+        };
+        let d = data.dim;
+        let take = |x: &[f32]| x[..x.len().min(IMAGES_SHOWN * d)].to_vec();
+        let (mut buffer, mut buffer_ages) = (Vec::new(), Vec::new());
+        if let Some(b) = self.session.replay_buffer() {
+            let n = b.len();
+            let mut picks: Vec<usize> = (0..IMAGES_SHOWN.min(n))
+                .map(|i| i * n / IMAGES_SHOWN.min(n).max(1))
+                .collect();
+            picks.sort_by_key(|&k| std::cmp::Reverse(b.ages[k]));
+            for k in picks {
+                buffer.extend_from_slice(&b.points[k * d..(k + 1) * d]);
+                buffer_ages.push(b.ages[k]);
+            }
+        }
+        // The first recorded chain: frames of `chains × d` per step, chain 0 first.
+        let filmstrip = self
+            .session
+            .chain_paths
+            .as_ref()
+            .map(|(n, xs)| {
+                let per = (*n).max(1) * d;
+                xs.chunks(per)
+                    .filter(|f| f.len() >= d)
+                    .flat_map(|f| f[..d].iter().copied())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(ImageView {
+            shape: [c, h, w],
+            range: data.spec.pixels.bounds(),
+            data: take(&data.test),
+            samples: take(self.session.samples()),
+            buffer,
+            buffer_ages,
+            filmstrip,
+        })
     }
 
     /// Sends the metric rows waiting (a full channel puts them back to wait).

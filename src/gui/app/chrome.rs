@@ -73,11 +73,11 @@ impl WorkbenchApp {
             } else {
                 "paused".into()
             };
-            let engine = match self.worker_preset.engine {
-                crate::preset::Engine::Fast => "fast engine, CPU".to_string(),
-                crate::preset::Engine::Autograd => {
-                    format!("autograd, {}", self.worker_preset.device.name())
-                }
+            let p = &self.worker_preset;
+            let engine = if p.engine.uses_candle(&p.model, p.device) {
+                format!("candle autograd, {}", p.device.name())
+            } else {
+                "fast engine, CPU".to_string()
             };
             ui.label(format!(
                 "{} · {} · {engine} · {rate}",
@@ -128,14 +128,24 @@ impl WorkbenchApp {
                 .default_open(true)
                 .show(ui, |ui| {
                     let n = self.data.n_train() + self.data.n_test();
-                    if panels::data_ui(ui, &mut self.state.preset.data, self.true_nll, n) {
+                    if panels::data_ui(
+                        ui,
+                        &mut self.state.preset.data,
+                        self.true_nll,
+                        n,
+                        self.data.space,
+                    ) {
                         pick_data = true;
                     }
                 });
             egui::CollapsingHeader::new("Network")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::network_ui(ui, &mut self.state.preset.model, self.data.dim);
+                    panels::network_ui(
+                        ui,
+                        &mut self.state.preset.model,
+                        &self.data.space.input_shape(),
+                    );
                 });
             egui::CollapsingHeader::new("Sampler")
                 .default_open(true)

@@ -15,6 +15,7 @@ impl WorkbenchApp {
                         | Event::View(_)
                         | Event::InitialNll(_)
                         | Event::ClassSamples { .. }
+                        | Event::LongRun(_)
                         | Event::Ais { .. }
                         | Event::Diverged(_)
                         | Event::State { .. }
@@ -67,14 +68,31 @@ impl WorkbenchApp {
                     class,
                     points,
                 } => {
+                    if self.data.space.allows().image_grid {
+                        // A row per class: the rows say what they are.
+                        self.images.class_rows.insert(class, points);
+                    } else {
+                        self.message(
+                            false,
+                            format!(
+                                "{} draws from p(x | class {class}) at step {step}",
+                                points.len() / self.data.dim.max(1)
+                            ),
+                        );
+                        self.class_samples = Some((class, points));
+                    }
+                }
+                Event::LongRun(r) => {
                     self.message(
                         false,
                         format!(
-                            "{} draws from p(x | class {class}) at step {step}",
-                            points.len() / self.data.dim.max(1)
+                            "long run at step {}: {} chains, {} steps from the buffer",
+                            r.step,
+                            r.start.len() / self.data.dim.max(1),
+                            r.steps
                         ),
                     );
-                    self.class_samples = Some((class, points));
+                    self.images.long_run = Some(*r);
                 }
                 Event::Ais {
                     step,

@@ -169,7 +169,12 @@ impl WorkbenchApp {
             self.message(true, "nothing to export yet");
             return;
         };
-        let r = views::view_png(v, &self.data, &self.state.samples, 768).and_then(|bytes| {
+        let png = if v.images.is_some() {
+            super::super::images::png(&self.images, v)
+        } else {
+            views::view_png(v, &self.data, &self.state.samples, 768)
+        };
+        let r = png.and_then(|bytes| {
             crate::fs_util::write_atomic(path, &bytes).map_err(|e| e.to_string())
         });
         match r {

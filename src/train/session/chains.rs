@@ -18,6 +18,12 @@ impl Session {
                 self.y_pos.push(*y);
             }
         }
+        let sigma = self.preset.data.batch_noise;
+        if sigma > 0.0 {
+            for v in &mut self.x_pos {
+                *v += sigma * self.rng.sample::<f32, _>(rand_distr::StandardNormal);
+            }
+        }
         self.x_neg.resize(b * d, 0.0);
         match (self.preset.sampler.init, self.buffer.as_mut()) {
             (Init::ReplayBuffer { reinit_prob, .. }, Some(buf)) => {
@@ -64,19 +70,30 @@ impl Session {
     }
 
     /// The sampler and both terms with the fast engine.
-    pub(super) fn fast_sample_and_terms(&mut self) {
+    ///
+    /// # Errors
+    /// The network is not an MLP (the fast engine does not run it).
+    pub(super) fn fast_sample_and_terms(&mut self) -> Result<(), String> {
+        if self.fast.is_none() {
+            return Err("the fast engine runs MLPs only: choose the Auto or Autograd engine for a network with convolutions or pooling".into());
+        }
         let b = self.preset.batch_size;
         let d = self.data.dim;
         let mut path = self.chain_paths.take();
-        if let Some((_, p)) = path.as_mut() {
+        if let Some((n, p)) = path.as_mut() {
+            // The starts of the chains recorded (the sampler records at most a tile).
+            let n = (*n).min(crate::sampler::CHAIN_TILE);
             p.clear();
-            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(8 * d)]);
+            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(n * d)]);
         }
         let mut spec = self.sampler_spec();
         if spec.kind == SamplerKind::Exact {
             spec.steps = 0;
         }
-        self.acceptance = self.sampler.run(
+        let Some(fast) = self.fast.as_mut() else {
+            return Ok(());
+        };
+        self.acceptance = fast.sampler.run(
             &spec,
             &self.params,
             &mut self.x_neg,
@@ -120,7 +137,10 @@ impl Session {
                 }
                 ws.param_grads(params, x, e, &mut sets);
             };
-        let (ws_a, ws_b) = (&mut self.grad_ws, &mut self.grad_ws_neg);
+        let Some(fast) = self.fast.as_mut() else {
+            return Ok(());
+        };
+        let (ws_a, ws_b) = (&mut fast.grad_ws, &mut fast.grad_ws_neg);
         let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
         let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
         let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
@@ -131,6 +151,7 @@ impl Session {
         for (r, rn) in self.g_reg.iter_mut().zip(&self.g_reg_sample) {
             *r += rn;
         }
+        Ok(())
     }
 
     /// The sampler and both terms with candle autograd on `dev`. The noise is drawn
@@ -145,14 +166,22 @@ impl Session {
         let d = self.data.dim;
         let net = EnergyNet::new(&self.arch, &self.params, dev)?;
         let spec = self.sampler_spec();
-        self.acceptance = crate::sampler::run_autograd(
+        let mut path = self.chain_paths.take();
+        if let Some((n, p)) = path.as_mut() {
+            p.clear();
+            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(*n * d)]);
+        }
+        let ran = crate::sampler::run_autograd(
             &spec,
             &net,
             None,
             &mut self.x_neg,
             &self.data.data_box,
             &mut self.rng,
-        )?;
+            path.as_mut().map(|(n, p)| (*n, p)),
+        );
+        self.chain_paths = path;
+        self.acceptance = ran?;
         if let Some(buf) = self.buffer.as_mut() {
             buf.write_back(&self.x_neg);
         }

@@ -83,7 +83,10 @@ impl Session {
         let mut e = vec![0.0; b];
         #[allow(clippy::cast_possible_truncation)]
         let scale = (f64::from(weight) * inv_b) as f32;
-        let (ce_sum, correct) = self.grad_ws.cross_entropy_grads(
+        let Some(fast) = self.fast.as_mut() else {
+            candle_core::bail!("the fast engine runs MLPs only");
+        };
+        let (ce_sum, correct) = fast.grad_ws.cross_entropy_grads(
             &self.params,
             &self.x_pos,
             &self.y_pos,
@@ -158,15 +161,30 @@ impl Session {
         if self.arch.outputs < 2 || y >= self.arch.outputs {
             return None;
         }
+        let mut rng =
+            SmallRng::seed_from_u64(0xC1A5_5E5D ^ (self.step as u64) ^ ((y as u64) << 32));
+        let mut x = vec![0.0; n * self.data.dim];
+        uniform_in_box(&self.data.data_box, &mut x, &mut rng);
+        self.run_chains(Some(y), &mut x, steps, &mut rng)?;
+        Some(x)
+    }
+
+    /// Runs the preset's sampler rule (with its clamp, clip and adapted step) for `steps`
+    /// steps on the rows of `x` in place, on the model (`class` `None`) or on a class's
+    /// conditional, by the preset's engine. Training's random numbers are not touched.
+    /// `None` when the engine failed and no other can run the network.
+    pub fn run_chains(
+        &mut self,
+        class: Option<usize>,
+        x: &mut Vec<f32>,
+        steps: usize,
+        rng: &mut SmallRng,
+    ) -> Option<Acceptance> {
         let mut spec = self.sampler_spec();
         if spec.kind == SamplerKind::Exact {
             spec.kind = SamplerKind::Langevin { step_size: 0.05 };
         }
         spec.steps = steps;
-        let mut rng =
-            SmallRng::seed_from_u64(0xC1A5_5E5D ^ (self.step as u64) ^ ((y as u64) << 32));
-        let mut x = vec![0.0; n * self.data.dim];
-        uniform_in_box(&self.data.data_box, &mut x, &mut rng);
         // The preset's engine: candle where it runs the training, else the fast one.
         if let Some(dev) = self.candle_device.clone() {
             let start = x.clone();
@@ -175,31 +193,89 @@ impl Session {
                     crate::sampler::run_autograd(
                         &spec,
                         &net,
-                        Some(y),
-                        &mut x,
+                        class,
+                        x,
                         &self.data.data_box,
-                        &mut rng,
+                        rng,
+                        None,
                     )
                 },
             );
             match ran {
-                Ok(_) => return Some(x),
+                Ok(a) => return Some(a),
                 Err(e) => {
                     self.engine_failed(&crate::device::error_message(&e));
-                    x = start;
+                    *x = start;
                 }
             }
         }
+        if !self.arch.is_mlp() {
+            return None;
+        }
         let mut sampler = Sampler::new(Workspace::new(&self.arch));
-        sampler.run_for(
-            Some(y),
+        Some(sampler.run_for(
+            class,
             &spec,
             &self.params,
-            &mut x,
+            x,
             &self.data.data_box,
-            &mut rng,
+            rng,
             None,
-        );
-        Some(x)
+        ))
     }
+
+    /// Short run against long run: `chains` chains taken from the replay buffer (the
+    /// sampler's last batch, or noise, without one) run `steps` more steps of the
+    /// preset's rule on the current energy. Shows what the buffer really holds: where
+    /// the short runs of training stop, and where the model's chains go.
+    pub fn long_run(&mut self, chains: usize, steps: usize) -> Option<LongRun> {
+        let d = self.data.dim;
+        let mut rng = SmallRng::seed_from_u64(0x10_4E5E ^ (self.step as u64));
+        let mut start = vec![0.0_f32; chains * d];
+        match (&self.buffer, self.x_neg.len() / d.max(1)) {
+            (Some(buf), _) if !buf.is_empty() => {
+                for row in start.chunks_exact_mut(d) {
+                    let k = rng.random_range(0..buf.len());
+                    row.copy_from_slice(&buf.points[k * d..(k + 1) * d]);
+                }
+            }
+            (_, n) if n > 0 => {
+                for row in start.chunks_exact_mut(d) {
+                    let k = rng.random_range(0..n);
+                    row.copy_from_slice(&self.x_neg[k * d..(k + 1) * d]);
+                }
+            }
+            _ => uniform_in_box(&self.data.data_box, &mut start, &mut rng),
+        }
+        let mut end = start.clone();
+        let acceptance = self.run_chains(None, &mut end, steps, &mut rng)?;
+        let e_start = self.energy(&start);
+        let e_end = self.energy(&end);
+        Some(LongRun {
+            step: self.step,
+            steps,
+            start,
+            end,
+            e_start,
+            e_end,
+            acceptance: acceptance.rate(),
+        })
+    }
+}
+
+/// Chains from the buffer before and after a long run on the current energy.
+#[derive(Debug, Clone)]
+pub struct LongRun {
+    /// The training step it was run at.
+    pub step: usize,
+    /// Sampler steps of the long run.
+    pub steps: usize,
+    /// The chains as the buffer held them (row-major `chains × dim`).
+    pub start: Vec<f32>,
+    /// The same chains after the long run.
+    pub end: Vec<f32>,
+    pub e_start: Vec<f32>,
+    pub e_end: Vec<f32>,
+    /// MALA and HMC: the share of moves accepted.
+    pub acceptance: Option<f64>,
 }

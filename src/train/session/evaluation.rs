@@ -32,9 +32,13 @@ impl Session {
         let mut e = vec![0.0; x.len() / self.data.dim];
         if let Err(m) = self.engine.energy(&self.params, x, &mut e) {
             self.engine_failed(&m);
-            FastEngine::new(&self.arch)
-                .energy(&self.params, x, &mut e)
-                .ok();
+            if self.arch.is_mlp() {
+                FastEngine::new(&self.arch)
+                    .energy(&self.params, x, &mut e)
+                    .ok();
+            } else {
+                e.fill(f32::NAN);
+            }
         }
         e
     }
@@ -42,8 +46,13 @@ impl Session {
     /// Says that the preset's engine failed (once), and the fast engine stood in.
     pub(super) fn engine_failed(&mut self, m: &str) {
         if self.device_message.is_none() {
+            let instead = if self.arch.is_mlp() {
+                "the fast engine computed it instead"
+            } else {
+                "no other engine runs this network, so the result is missing"
+            };
             self.device_message = Some(format!(
-                "the {} engine failed ({m}); the fast engine computed it instead",
+                "the {} engine failed ({m}); {instead}",
                 self.engine.name()
             ));
         }
@@ -58,6 +67,19 @@ impl Session {
                 exact::grid_model(&self.arch, &self.params, &self.data.data_box, g)
             }
         }
+    }
+
+    /// The temperature of the density AIS evaluates outside the plane: the sampler's
+    /// implied T (SGLD's noise²/(2·step); 1 for every other rule), so that the NLL is
+    /// that of exp(−E/T), the law the chains follow. Quadrature in the plane evaluates
+    /// exp(−E) itself.
+    #[must_use]
+    pub fn temperature(&self) -> f32 {
+        if self.data.space.allows().quadrature {
+            return 1.0;
+        }
+        let t = self.preset.sampler.kind.temperature();
+        if t.is_finite() && t > 0.0 { t } else { 1.0 }
     }
 
     /// How this session obtains log Z.
@@ -81,7 +103,7 @@ impl Session {
                     log_z: r.forward.log_z,
                     stderr: r.forward.stderr,
                     method: Method::Ais,
-                    nll: mean(&e_test) + r.forward.log_z,
+                    nll: mean(&e_test) / f64::from(self.temperature()) + r.forward.log_z,
                     energies: Vec::new(),
                     grid: 0,
                 }
@@ -148,16 +170,26 @@ impl Session {
             exact::sample(m, &mut xs, rng);
             xs
         });
-        let mut energy = ais::EngineEnergy {
-            engine: self.engine.as_mut(),
-            params: &self.params,
-            error: None,
+        let temperature = self.temperature();
+        let mut energy = ais::Tempered {
+            inner: ais::EngineEnergy {
+                engine: self.engine.as_mut(),
+                params: &self.params,
+                error: None,
+            },
+            temperature,
         };
         let mut result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
-        if let Some(m) = energy.error {
-            self.engine_failed(&m);
+        let failed = energy.inner.error.take();
+        if let Some(m) = &failed {
+            self.engine_failed(m);
+        }
+        if failed.is_some() && self.arch.is_mlp() {
             result = ais::log_z(
-                &mut ais::MlpEnergy::new(&self.arch, &self.params),
+                &mut ais::Tempered {
+                    inner: ais::MlpEnergy::new(&self.arch, &self.params),
+                    temperature,
+                },
                 &base,
                 spec,
                 model_samples.as_deref(),
