@@ -1656,7 +1656,14 @@ fn digits_train_in_the_window_as_pictures() {
     });
     step_until_shown(&mut h, "after the long run", Duration::from_secs(5));
     let r = h.state().images.long_run.clone().unwrap();
-    assert_ne!(r.start, r.end, "the long run moved the chains");
+    // The cold sampler descends the energy: the long run ends lower than it started.
+    let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&r.e_end) < mean(&r.e_start) - 0.05,
+        "mean E {} -> {}",
+        mean(&r.e_start),
+        mean(&r.e_end)
+    );
     // The PNG export gives the grid of the tab shown (here short and long run).
     let png = dir.path().join("grid.png");
     h.state_mut().export_png(&png);

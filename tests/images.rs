@@ -149,26 +149,27 @@ fn energy_f64(arch: &Architecture, spec: &ModelSpec, p: &[f64], x: &[f64]) -> f6
 #[test]
 fn a_conv_net_computes_what_its_definition_says_and_its_gradients_are_right() {
     let spec = conv_spec(3);
-    let arch = Architecture::for_shape(&spec, &[2, 9, 9]).expect("fits");
+    // 9×11 → conv (pad 1) 9×11 → avg 4×5 → conv stride 2 → 2×3 (the rows leave a
+    // remainder the columns do not) → max 1×1: 5 features.
+    let arch = Architecture::for_shape(&spec, &[2, 9, 11]).expect("fits");
     assert_eq!(arch.params[0].name, "layers.0.weight");
     assert_eq!(arch.params[0].shape, [4, 2, 3, 3]);
     assert_eq!(arch.params[2].shape, [5, 4, 3, 3]);
-    // 9×9 → conv (pad 1) 9×9 → avg 4×4 → conv stride 2 → 2×2 → max 1×1: 5 features.
     assert_eq!(arch.params[4].shape, [7, 5]);
     let mut rng = StdRng::seed_from_u64(1);
     let params = init_params(&arch, &mut rng);
     let p64: Vec<f64> = params.iter().map(|v| f64::from(*v)).collect();
     let rows = 3;
-    let x: Vec<f32> = (0..rows * 162)
+    let x: Vec<f32> = (0..rows * 198)
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();
     let mut engine = CandleEngine::new(&arch, candle_core::Device::Cpu);
-    let (mut e, mut g) = (vec![0.0; rows], vec![0.0; rows * 162]);
+    let (mut e, mut g) = (vec![0.0; rows], vec![0.0; rows * 198]);
     engine
         .energy_grad_x(&params, &x, None, &mut e, &mut g)
         .expect("candle runs it");
     for r in 0..rows {
-        let xr: Vec<f64> = x[r * 162..(r + 1) * 162]
+        let xr: Vec<f64> = x[r * 198..(r + 1) * 198]
             .iter()
             .map(|v| f64::from(*v))
             .collect();
@@ -179,14 +180,14 @@ fn a_conv_net_computes_what_its_definition_says_and_its_gradients_are_right() {
             e[r]
         );
         // ∇ₓE against central differences of the f64 definition, on a few pixels.
-        for j in [0, 17, 80, 81, 161] {
+        for j in [0, 17, 80, 99, 197] {
             let h = 1e-4;
             let (mut up, mut dn) = (xr.clone(), xr.clone());
             up[j] += h;
             dn[j] -= h;
             let fd = (energy_f64(&arch, &spec, &p64, &up) - energy_f64(&arch, &spec, &p64, &dn))
                 / (2.0 * h);
-            let got = f64::from(g[r * 162 + j]);
+            let got = f64::from(g[r * 198 + j]);
             assert!(
                 (got - fd).abs() < 1e-3 * (1.0 + fd.abs()),
                 "row {r}, pixel {j}: ∇ₓE {got} vs {fd}"
@@ -203,7 +204,7 @@ fn a_conv_net_computes_what_its_definition_says_and_its_gradients_are_right() {
         let sum = |p: &[f64]| {
             (0..rows)
                 .map(|r| {
-                    let xr: Vec<f64> = x[r * 162..(r + 1) * 162]
+                    let xr: Vec<f64> = x[r * 198..(r + 1) * 198]
                         .iter()
                         .map(|v| f64::from(*v))
                         .collect();
@@ -529,9 +530,16 @@ fn eval_reports_bits_per_dimension_and_the_long_run_writes_its_grids() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{k} is not a number in {out}"))
     };
-    // bits/dim = (NLL/D − ln(2/17)) / ln 2 for 17 levels over [−1, 1].
+    // bits/dim = (NLL/D − ln bin) / ln 2, the bin the step between the data's grey
+    // levels, read off the data themselves.
+    let d = Dataset::load(&p.data).expect("digits");
+    let mut levels: Vec<f32> = d.train.clone();
+    levels.sort_by(f32::total_cmp);
+    levels.dedup();
+    let bin = f64::from(levels[1] - levels[0]);
+    assert_eq!(levels.len(), 17);
     let (nll, bpd, t) = (field("nll"), field("bits_per_dim"), field("temperature"));
-    let want = (nll / 64.0 - (2.0_f64 / 17.0).ln()) / std::f64::consts::LN_2;
+    let want = (nll / 64.0 - bin.ln()) / std::f64::consts::LN_2;
     assert!(
         (bpd - want).abs() < 1e-3 * want.abs().max(1.0),
         "{bpd} vs {want}"
@@ -543,4 +551,100 @@ fn eval_reports_bits_per_dimension_and_the_long_run_writes_its_grids() {
     // Three 8×8 grids of 8 tiles a row at 4× with 1-pixel gaps, 12 pixels apart.
     let width = u32::from_be_bytes([img[16], img[17], img[18], img[19]]);
     assert_eq!(width, 3 * (8 * 33 + 1) + 2 * 12);
+}
+
+#[test]
+fn the_written_out_input_gradient_is_autograds_for_every_layer_and_activation() {
+    use ebm_workbench::energy::Activation;
+    use ebm_workbench::energy::net::EnergyNet;
+    let dev = candle_core::Device::Cpu;
+    let v = |t: &candle_core::Tensor| {
+        t.flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("values")
+    };
+    for (i, a) in Activation::ALL.into_iter().enumerate() {
+        // A 7×8 map (pooling drops a row; the strided convolution's rows and columns
+        // leave different remainders), an even kernel without padding, both poolings, a
+        // Linear after a map; K logits and a single energy in turn.
+        let spec = ModelSpec {
+            layers: vec![
+                conv(3, 2, 1, 0),
+                LayerSpec::act(a),
+                conv(3, 3, 1, 1),
+                LayerSpec::MaxPool2d(2),
+                conv(4, 3, 2, 1),
+                LayerSpec::act(a),
+                LayerSpec::AvgPool2d(2),
+                LayerSpec::Linear(6),
+                LayerSpec::act(a),
+            ],
+            outputs: if i % 2 == 0 { 3 } else { 1 },
+        };
+        let arch = Architecture::for_shape(&spec, &[2, 8, 9]).expect("fits");
+        let params = init_params(&arch, &mut StdRng::seed_from_u64(i as u64));
+        let net = EnergyNet::new(&arch, &params, &dev).expect("net");
+        let x = candle_core::Tensor::randn(0_f32, 1.0, (5, 144), &dev).expect("x");
+        let (e, g) = net.energy_grad_x(&x).expect("written out");
+        let (ea, ga) = net.energy_grad_x_autograd(&x).expect("autograd");
+        assert!(common::worst_rel(&v(&e), &v(&ea)) < 1e-5, "{a:?}: energies");
+        let (g, ga) = (v(&g), v(&ga));
+        let d = common::max_rel(&g, &ga);
+        assert!(d < 1e-4, "{a:?}: ∇ₓE differs by {d}");
+        assert!(
+            ga.iter().any(|v| v.abs() > 1e-6),
+            "{a:?}: a gradient of zeros proves nothing"
+        );
+        if spec.outputs == 3 {
+            // A class energy −f_y through both.
+            let (e1, g1) = net.class_energy_grad_x(&x, 2).expect("written out");
+            let x_var = candle_core::Var::from_tensor(&x).expect("var");
+            let f = net
+                .outputs(x_var.as_tensor())
+                .and_then(|o| o.narrow(1, 2, 1))
+                .and_then(|o| o.neg())
+                .expect("outputs");
+            let ga = f
+                .sum_all()
+                .and_then(|s| s.backward())
+                .expect("backward")
+                .get(x_var.as_tensor())
+                .cloned()
+                .expect("a gradient");
+            assert!(
+                common::worst_rel(&v(&e1), &v(&f)) < 1e-5,
+                "{a:?}: class energies"
+            );
+            let d = common::max_rel(&v(&g1), &v(&ga));
+            assert!(d < 1e-4, "{a:?}: class ∇ₓE differs by {d}");
+        }
+    }
+}
+
+#[test]
+fn max_pooling_sends_a_tied_windows_gradient_to_its_first_maximum_as_pytorch_does() {
+    use ebm_workbench::energy::net::EnergyNet;
+    // Input → MaxPool2d(2) → Linear(1) with weight 1: E = Σ window maxima; a flat image
+    // ties every window.
+    let spec = ModelSpec {
+        layers: vec![LayerSpec::MaxPool2d(2)],
+        outputs: 1,
+    };
+    let arch = Architecture::for_shape(&spec, &[1, 4, 4]).expect("fits");
+    let mut params = vec![0.0_f32; arch.n_params];
+    params[..4].fill(1.0);
+    let net = EnergyNet::new(&arch, &params, &candle_core::Device::Cpu).expect("net");
+    let x = candle_core::Tensor::full(0.5_f32, (1, 16), &candle_core::Device::Cpu).expect("x");
+    for (e, g) in [
+        net.energy_grad_x(&x).expect("written out"),
+        net.energy_grad_x_autograd(&x).expect("autograd"),
+    ] {
+        assert!((e.to_vec1::<f32>().expect("e")[0] - 2.0).abs() < 1e-6);
+        let g = g.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("g");
+        // The top-left entry of each 2×2 window gets 1, the others 0.
+        let want: Vec<f32> = (0..16)
+            .map(|i| f32::from(u8::from((i / 4) % 2 == 0 && i % 2 == 0)))
+            .collect();
+        assert_eq!(g, want);
+    }
 }

@@ -32,7 +32,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
                 .find(|s| s.name() == name)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "--data {name}: not a preset (.ron), a data file nor a data set; the data sets are {}",
+                        "--data {name}: not a preset (.ron), a data file nor a data set; the data sets are {}, digits",
                         ebm_workbench::data::ToySet::allowed()
                     )
                 })?;
@@ -40,6 +40,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             preset.data.noise = None;
             preset.data.file = None;
             preset.data.target = None;
+            preset.data.images = None;
             preset.data.columns = None;
             preset.data.labels = None;
         }

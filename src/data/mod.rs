@@ -598,7 +598,7 @@ impl Dataset {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut out = Vec::with_capacity(n * d);
         for i in 0..n {
-            let k = i % m.min(src.len() / d.max(1)).max(1);
+            let k = i % m;
             let mut row = src[k * d..(k + 1) * d].to_vec();
             row.shuffle(&mut rng);
             out.extend_from_slice(&row);
@@ -608,14 +608,17 @@ impl Dataset {
 
     /// Images: the held-out NLL (nats per image, of the continuous density over the
     /// pixel range) as bits per dimension of the discrete images, each pixel's level
-    /// taken as a bin of width range/levels (8-bit files: 256 levels).
+    /// taken as a bin as wide as the step between levels, range/(levels − 1) (8-bit
+    /// files: 256 levels).
     #[must_use]
     pub fn bits_per_dim(&self, nll: f64) -> Option<f64> {
         if !matches!(self.space, Space::Image { .. }) {
             return None;
         }
+        // Levels 0..L−1 are scaled to lo + (hi − lo)·k/(L − 1): one level is a bin of
+        // that width.
         let (lo, hi) = self.spec.pixels.bounds();
-        let bin = f64::from(hi - lo) / f64::from(self.levels.unwrap_or(256));
+        let bin = f64::from(hi - lo) / f64::from(self.levels.unwrap_or(256).max(2) - 1);
         #[allow(clippy::cast_precision_loss)]
         let d = self.dim as f64;
         Some((nll / d - bin.ln()) / std::f64::consts::LN_2)

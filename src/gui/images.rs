@@ -102,6 +102,8 @@ impl ImageState {
         self.class_rows.clear();
         self.long_run = None;
         self.textures.clear();
+        // A new session records no chain until the tab asks again.
+        self.recording = false;
     }
 
     /// Draws `pic` at `zoom` screen pixels a picture pixel; returns where it landed.

@@ -53,6 +53,7 @@ pub fn data_ui(
             if ui.button("Use a toy set").on_hover_text("Back to the generated data sets.").clicked() {
                 d.file = None;
                 d.labels_file = None;
+                d.images = None;
             }
             ui.end_row();
         } else if let Some(f) = d.file.clone() {
@@ -92,6 +93,8 @@ pub fn data_ui(
                 d.file = None;
                 d.columns = None;
                 d.labels = None;
+                d.labels_file = None;
+                d.images = None;
             }
             ui.end_row();
         } else {

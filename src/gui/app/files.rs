@@ -70,6 +70,8 @@ impl WorkbenchApp {
         match ext.as_str() {
             "safetensors" => self.load_model(p),
             "csv" | "tsv" | "txt" | "npy" => self.use_data_file(p),
+            // MNIST's IDX files have no extension (or `.gz`): known by their magic.
+            _ if crate::data::images::is_image_file(p) => self.use_data_file(p),
             _ => self.open_preset(p),
         }
     }
@@ -82,6 +84,8 @@ impl WorkbenchApp {
         data.file = Some(path.to_path_buf());
         data.columns = None;
         data.labels = None;
+        // Another file's labels do not belong to this one.
+        data.labels_file = None;
         if let Err(e) = Dataset::load(&data) {
             self.message(true, e.to_string());
             return;
@@ -191,7 +195,9 @@ impl WorkbenchApp {
         match c {
             UiCommand::LoadData => {
                 if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("points", &["csv", "tsv", "txt", "npy"])
+                    .add_filter("points or images", &["csv", "tsv", "txt", "npy", "gz"])
+                    // MNIST's IDX files have no extension.
+                    .add_filter("all files", &["*"])
                     .pick_file()
                 {
                     self.use_data_file(&p);
