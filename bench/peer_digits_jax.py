@@ -17,7 +17,7 @@ re-initialised to U[-1,1]^64 with probability 0.05, then K=20 SGLD steps
 x <- clip(x - 1.0*dE/dx + 0.01*N(0,I), -1, 1), written back to the rows they came from.
 f(x) gives 10 logits, E(x) = -logsumexp f(x);
 loss = CE(f(x+), y) + mean E(x+) - mean E(x-) + 0.1*(mean E(x+)^2 + mean E(x-)^2)
-(the squares are means of E^2, as in peer_jax.py), x- = stop_gradient(SGLD output);
+(the squares are means of E^2, as the workbench computes them), x- = stop_gradient(SGLD output);
 Adam lr 1e-3, betas (0.9, 0.999), eps 1e-8, bias-corrected as torch.optim.Adam.
 Initialisation as PyTorch: weight and bias U(+-1/sqrt(fan_in)), fan_in = in*k*k for a conv.
 
@@ -26,7 +26,7 @@ Initialisation as PyTorch: weight and bias U(+-1/sqrt(fan_in)), fan_in = in*k*k 
                  flatten (C,H,W) = 128, Linear(128,128) SiLU Linear(128,10); conv weights
                  [out, in, k, k], lax.conv_general_dilated with ('NCHW', 'OIHW', 'NCHW').
 
-Timing (as peer_jax.py): the step is compiled ahead of time (compile_s, not timed); each
+Timing: the step is compiled ahead of time (compile_s, not timed); each
 step after the first --warmup ones is timed on its own, from the call until its outputs
 (state and the step's loss/CE, copied to the host) are ready; steps_per_sec = timed steps /
 the sum of their times. --steps counts all steps, warm-up included.

@@ -1672,3 +1672,40 @@ fn digits_train_in_the_window_as_pictures() {
     // 32 chains in rows of 6 (⌈√32⌉), 8 pixels a picture pixel, 1-pixel gaps.
     assert_eq!(width, (6 * (8 * 8 + 1) + 1) as u32);
 }
+
+/// A convolutional network in the window: the panel gives each layer's shape and says
+/// candle runs it, the status line names the engine, and training fills the image view.
+#[test]
+fn a_conv_net_trains_in_the_window_through_candle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::bundled("digits_conv.ron");
+    p.eval.eval_every = 0;
+    let path = dir.path().join("conv.ron");
+    p.save(&path).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    step_until_shown(&mut h, "Input: 1×8×8 images", Duration::from_secs(10));
+    for shape in ["-> 16×8×8", "-> 16×4×4", "-> 32×4×4", "-> 32×2×2", "-> 128"] {
+        assert!(
+            h.query_all_by_label_contains(shape).count() >= 1,
+            "no `{shape}` in the network panel"
+        );
+    }
+    assert!(h.query_by_label_contains("run through candle").is_some());
+    press(&mut h, "Train");
+    step_until(
+        &mut h,
+        "conv steps and a view",
+        Duration::from_secs(60),
+        |a| {
+            a.step >= 3
+                && a.view
+                    .as_ref()
+                    .and_then(|v| v.images.as_ref())
+                    .is_some_and(|i| i.samples.len() == 64 * 64)
+        },
+    );
+    assert!(h.query_by_label_contains("candle autograd, CPU").is_some());
+    assert!(h.state().history.received >= 3);
+}

@@ -648,3 +648,53 @@ fn max_pooling_sends_a_tied_windows_gradient_to_its_first_maximum_as_pytorch_doe
         assert_eq!(g, want);
     }
 }
+
+#[test]
+fn a_map_with_as_many_channels_as_rows_and_columns_is_convolved_right() {
+    // 1×4×4 → Conv2d(4) → a 4×4×4 map (C = H = W) → Conv2d(2): the case candle 0.9.2
+    // reads channels-last. Energies and ∇ₓE against the f64 definition.
+    let spec = ModelSpec {
+        layers: vec![
+            conv(4, 3, 1, 1),
+            LayerSpec::Tanh,
+            conv(2, 3, 1, 1),
+            LayerSpec::Silu,
+        ],
+        outputs: 1,
+    };
+    let arch = Architecture::for_shape(&spec, &[1, 4, 4]).expect("fits");
+    let params = init_params(&arch, &mut StdRng::seed_from_u64(9));
+    let p64: Vec<f64> = params.iter().map(|v| f64::from(*v)).collect();
+    let x: Vec<f32> = (0..2 * 16)
+        .map(|i| ((i * 29 % 31) as f32 / 15.0) - 1.0)
+        .collect();
+    let mut engine = CandleEngine::new(&arch, candle_core::Device::Cpu);
+    let (mut e, mut g) = (vec![0.0; 2], vec![0.0; 32]);
+    engine
+        .energy_grad_x(&params, &x, None, &mut e, &mut g)
+        .expect("candle runs it");
+    for r in 0..2 {
+        let xr: Vec<f64> = x[r * 16..(r + 1) * 16]
+            .iter()
+            .map(|v| f64::from(*v))
+            .collect();
+        let want = energy_f64(&arch, &spec, &p64, &xr);
+        assert!(
+            (f64::from(e[r]) - want).abs() < 1e-5,
+            "row {r}: {} vs {want}",
+            e[r]
+        );
+        for j in [0, 5, 15] {
+            let (mut up, mut dn) = (xr.clone(), xr.clone());
+            up[j] += 1e-4;
+            dn[j] -= 1e-4;
+            let fd =
+                (energy_f64(&arch, &spec, &p64, &up) - energy_f64(&arch, &spec, &p64, &dn)) / 2e-4;
+            let got = f64::from(g[r * 16 + j]);
+            assert!(
+                (got - fd).abs() < 1e-3 * (1.0 + fd.abs()),
+                "row {r}, pixel {j}: {got} vs {fd}"
+            );
+        }
+    }
+}
