@@ -544,7 +544,7 @@ impl Preset {
                 return Err(invalid(
                     "data.labels",
                     "None",
-                    "the column of the data file that holds the class labels, or data.labels_file (JEM needs labels)",
+                    "the column of the data file that holds the class labels, or data.labels_file (`--labels-file` on the command line): JEM needs labels",
                 ));
             }
             if let Some(classes) = self.data.classes()

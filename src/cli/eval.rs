@@ -108,7 +108,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     // Outside the plane AIS scored exp(−E/T), the law the sampler's chains follow.
     let t = f64::from(session.temperature());
     if quadrature.is_none() {
-        writeln!(out, "temperature={t}")?;
+        writeln!(
+            out,
+            "temperature={}",
+            ebm_workbench::sampler::format_temperature(session.temperature())
+        )?;
     }
     let mean_e = mean_e / t;
     writeln!(out, "nll={:.6}", mean_e + log_z)?;

@@ -33,7 +33,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(l) = a.labels {
         preset.data.labels = Some(l);
     }
-    preset.validate()?;
+    preset.validate().map_err(|e| e.with_path(&a.preset))?;
     let mut session = Session::new(&preset)?;
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
