@@ -64,6 +64,18 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
+    /// Adam's first and second moments and its step count (a checkpoint's contents).
+    #[must_use]
+    pub fn state(&self) -> (&[f32], &[f32], u32) {
+        (&self.m, &self.v, self.t)
+    }
+
+    /// An optimiser with the given moments and step count.
+    #[must_use]
+    pub fn from_state(m: Vec<f32>, v: Vec<f32>, t: u32) -> Self {
+        Self { m, v, t }
+    }
+
     #[must_use]
     pub fn new(n_params: usize) -> Self {
         Self {

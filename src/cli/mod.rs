@@ -45,11 +45,23 @@ pub struct GuiArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// The preset (RON), e.g. presets/eight_gaussians.ron.
-    pub preset: PathBuf,
-    /// Override the number of training steps.
+    /// The preset (RON), e.g. presets/eight_gaussians.ron (not with --resume).
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub preset: Option<PathBuf>,
+    /// Override the number of training steps (with --resume: the total to reach).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Write a checkpoint (atomically) at the end, and every --checkpoint-every steps:
+    /// everything needed to go on exactly, and the metrics so far.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Steps between checkpoints (0: only at the end).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "checkpoint")]
+    pub checkpoint_every: usize,
+    /// Go on from a checkpoint to --steps steps in all (the preset's steps without it);
+    /// the metrics CSV then holds every step from the first.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
     /// Override the seed.
     #[arg(long)]
     pub seed: Option<u64>,

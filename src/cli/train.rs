@@ -9,7 +9,44 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let mut preset = Preset::load(&a.preset)?;
+    if let Some(ck) = &a.resume {
+        anyhow::ensure!(
+            a.data.is_none()
+                && a.columns.is_none()
+                && a.labels.is_none()
+                && a.labels_file.is_none()
+                && a.seed.is_none(),
+            "--resume goes on with the checkpoint's own data and seed: drop --data, --columns, --labels, --labels-file and --seed"
+        );
+        let ckpt = ebm_workbench::train::session::Checkpoint::load(ck)?;
+        let (mut session, rows) =
+            Session::resume(&ckpt).map_err(|e| anyhow::anyhow!("{}: {e}", ck.display()))?;
+        let mut preset = session.preset().clone();
+        if let Some(s) = a.steps {
+            preset.steps = s;
+        }
+        anyhow::ensure!(
+            preset.steps >= session.step_count(),
+            "{}: the checkpoint is at step {}, past --steps {}",
+            ck.display(),
+            session.step_count(),
+            preset.steps
+        );
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "resumed_from_step={} preset={} steps={}",
+            session.step_count(),
+            preset.name,
+            preset.steps
+        )?;
+        drop(out);
+        return train_loop(a, &preset, &mut session, rows);
+    }
+    let Some(preset_path) = a.preset.as_deref() else {
+        anyhow::bail!("give a preset, or --resume CHECKPOINT");
+    };
+    let mut preset = Preset::load(preset_path)?;
     if let Some(s) = a.steps {
         anyhow::ensure!(s > 0, "--steps must be at least 1");
         preset.steps = s;
@@ -33,7 +70,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(l) = a.labels {
         preset.data.labels = Some(l);
     }
-    preset.validate().map_err(|e| e.with_path(&a.preset))?;
+    preset.validate().map_err(|e| e.with_path(preset_path))?;
     let mut session = Session::new(&preset)?;
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
@@ -70,13 +107,38 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if initial.method == ebm_workbench::eval::Method::Ais {
         writeln!(out, "initial_nll_stderr={:.4}", initial.stderr)?;
     }
+    drop(out);
+    drop(err);
+    train_loop(a, &preset, &mut session, Vec::new())
+}
+
+/// Trains from the session's step to `preset.steps`, after `rows` (the metrics of the
+/// steps already taken, when resuming): progress, metrics CSV, checkpoints, the summary.
+fn train_loop(
+    a: &TrainArgs,
+    preset: &Preset,
+    session: &mut Session,
+    mut rows: Vec<ebm_workbench::StepMetrics>,
+) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
     let tty = std::io::stderr().is_terminal() && !a.quiet;
-    let mut rows = Vec::with_capacity(preset.steps);
+    let start = session.step_count();
     let t0 = Instant::now();
     let mut last_nll = None;
     let mut failure = None;
     let mut lag = ebm_workbench::train::metrics::LagMonitor::default();
-    for i in 0..preset.steps {
+    let write_checkpoint =
+        |session: &Session, rows: &[ebm_workbench::StepMetrics]| -> anyhow::Result<()> {
+            if let Some(path) = &a.checkpoint {
+                session
+                    .checkpoint(rows)
+                    .save(path)
+                    .with_context(|| format!("cannot write the checkpoint {}", path.display()))?;
+            }
+            Ok(())
+        };
+    for i in start..preset.steps {
         match session.step() {
             Ok(m) => {
                 if let Some(w) = lag.check(&m) {
@@ -130,6 +192,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                     )?;
                 }
                 rows.push(m);
+                if a.checkpoint_every > 0 && (i + 1).is_multiple_of(a.checkpoint_every) {
+                    write_checkpoint(session, &rows)?;
+                }
             }
             Err(e) => {
                 failure = Some(e);
@@ -148,9 +213,20 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = &failure {
         writeln!(err, "error: {e}")?;
     }
+    // Before the final evaluation, which moves the evaluation generator: a run resumed
+    // from here goes on as one that never stopped.
+    if let Some(path) = &a.checkpoint {
+        write_checkpoint(session, &rows)?;
+        writeln!(
+            out,
+            "checkpoint={} step={}",
+            path.display(),
+            session.step_count()
+        )?;
+    }
     let fin = session.evaluate();
     #[allow(clippy::cast_precision_loss)]
-    let sps = rows.len() as f64 / secs.max(1e-9);
+    let sps = (session.step_count() - start) as f64 / secs.max(1e-9);
     writeln!(
         out,
         "steps_done={} seconds={secs:.2} steps_per_sec={sps:.1}",
@@ -172,7 +248,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if a.long_run.is_some() || a.grid_png.is_some() {
         // The chains as training left them: from the replay buffer, or the last batch.
         let d = session.data().dim;
-        let start = match session.replay_buffer() {
+        let chains = match session.replay_buffer() {
             Some(b) => {
                 let n = b.len().min(64);
                 let step = (b.len() / n.max(1)).max(1);
@@ -183,8 +259,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
             None => session.samples()[..session.samples().len().min(64 * d)].to_vec(),
         };
         super::long_run_report(
-            &mut session,
-            start,
+            session,
+            chains,
             a.long_run.unwrap_or(0),
             a.grid_png.as_deref(),
             &mut out,

@@ -47,6 +47,18 @@ impl ReferenceChains {
         }
     }
 
+    /// The step-size adaptation of the chains' MALA (a checkpoint's contents).
+    #[must_use]
+    pub fn adapter(&self) -> StepAdapter {
+        self.adapter
+    }
+
+    /// Chains at `x` with a given step-size adaptation (from a checkpoint).
+    #[must_use]
+    pub fn from_parts(x: Vec<f32>, dim: usize, adapter: StepAdapter) -> Self {
+        Self { x, dim, adapter }
+    }
+
     #[must_use]
     pub fn chains(&self) -> usize {
         self.x.len() / self.dim.max(1)

@@ -11,7 +11,8 @@ pub struct ReplayBuffer {
     pub points: Vec<f32>,
     /// How many training steps each chain has lived since it was (re)initialised.
     pub ages: Vec<u32>,
-    drawn: Vec<usize>,
+    /// The slots the last draw took (written back after the sampler runs).
+    pub drawn: Vec<usize>,
 }
 
 impl ReplayBuffer {

@@ -14,14 +14,19 @@ use crate::eval::{Evaluator, Method};
 use crate::optim::Optimizer;
 use crate::preset::Preset;
 use crate::sampler::{Acceptance, Init, ReplayBuffer, Sampler, SamplerKind, uniform_in_box};
-use rand::rngs::{SmallRng, StdRng};
+use rand::rngs::SmallRng;
+/// The session's generators: ChaCha12, the algorithm of rand's `StdRng` (the same
+/// numbers from the same seed), whose state a checkpoint can record.
+pub(crate) type StdRng = rand_chacha::ChaCha12Rng;
 use rand::{Rng as _, SeedableRng as _};
 use std::time::Instant;
 
 mod chains;
+mod checkpoint;
 mod classifier;
 mod evaluation;
 
+pub use checkpoint::Checkpoint;
 pub use classifier::{Classification, LongRun};
 pub use evaluation::Evaluation;
 

@@ -1,0 +1,183 @@
+//! Checkpoints resume exactly: a run stopped, written to a checkpoint, read back and
+//! continued gives the same metrics, step for step, as one that never stopped; a damaged
+//! checkpoint is refused.
+
+mod common;
+
+use common::{bin, bundled, mlp, stdout_of};
+use ebm_workbench::sampler::{Init, SamplerKind};
+use ebm_workbench::train::metrics::to_csv;
+use ebm_workbench::train::session::Checkpoint;
+use ebm_workbench::{Preset, Session, StepMetrics};
+use std::path::Path;
+
+/// The metrics as CSV without the one column that measures time.
+fn csv(rows: &[StepMetrics]) -> String {
+    let rows: Vec<StepMetrics> = rows
+        .iter()
+        .map(|r| StepMetrics {
+            step_ms: 0.0,
+            ..r.clone()
+        })
+        .collect();
+    to_csv(&rows)
+}
+
+/// `n` steps straight, against `n/2`, a checkpoint through its bytes, and `n/2` more.
+fn resumes_exactly(p: &Preset, n: usize) {
+    let mut a = Session::new(p).expect("session");
+    let straight: Vec<StepMetrics> = (0..n).map(|_| a.step().expect("a step")).collect();
+    let mut b = Session::new(p).expect("session");
+    let first: Vec<StepMetrics> = (0..n / 2).map(|_| b.step().expect("a step")).collect();
+    let bytes = b.checkpoint(&first).to_bytes();
+    drop(b);
+    let ck = Checkpoint::from_bytes(Path::new("ck"), &bytes).expect("reads back");
+    assert_eq!(ck.step(), n / 2);
+    let (mut c, mut rows) = Session::resume(&ck).expect("resumes");
+    assert_eq!(csv(&rows), csv(&first), "{}: the metrics so far", p.name);
+    for _ in n / 2..n {
+        rows.push(c.step().expect("a step"));
+    }
+    assert_eq!(
+        csv(&rows),
+        csv(&straight),
+        "{}: resumed run differs",
+        p.name
+    );
+    assert_eq!(c.params(), a.params(), "{}: parameters", p.name);
+    // The evaluation columns were filled along the way (they depend on the saved
+    // evaluation generator and reference chains).
+    assert!(
+        rows.iter().filter(|r| r.nll.is_some()).count() >= 2,
+        "{}",
+        p.name
+    );
+}
+
+fn small(p: &mut Preset) {
+    p.model.layers = mlp(32);
+    p.batch_size = 64;
+    p.sampler.steps = 5;
+    p.eval.eval_every = 10;
+    p.eval.grid = 48;
+}
+
+#[test]
+fn langevin_with_a_replay_buffer_resumes_exactly() {
+    let mut p = bundled("eight_gaussians.ron");
+    small(&mut p);
+    resumes_exactly(&p, 40);
+}
+
+#[test]
+fn mala_adapting_its_step_from_noise_resumes_exactly_with_ais_and_reference_chains() {
+    let mut p = bundled("mixture_16d.ron");
+    small(&mut p);
+    p.sampler.init = Init::Noise;
+    assert!(matches!(p.sampler.kind, SamplerKind::Mala { .. }));
+    assert!(p.sampler.target_acceptance.is_some());
+    p.eval.ais_chains = 16;
+    p.eval.ais_temperatures = 20;
+    p.eval.reference_chains = 16;
+    p.eval.reference_steps = 10;
+    resumes_exactly(&p, 40);
+}
+
+#[test]
+fn hmc_resumes_exactly() {
+    let mut p = bundled("eight_gaussians_hmc.ron");
+    small(&mut p);
+    resumes_exactly(&p, 40);
+}
+
+#[test]
+fn jem_resumes_exactly() {
+    let mut p = bundled("eight_gaussians_jem.ron");
+    small(&mut p);
+    resumes_exactly(&p, 40);
+}
+
+#[test]
+fn a_damaged_checkpoint_is_refused_naming_the_file() {
+    let mut p = bundled("eight_gaussians.ron");
+    small(&mut p);
+    let mut s = Session::new(&p).expect("session");
+    let rows: Vec<StepMetrics> = (0..3).map(|_| s.step().expect("a step")).collect();
+    let bytes = s.checkpoint(&rows).to_bytes();
+    let path = Path::new("runs/eight.ckpt");
+    // A flipped bit anywhere: in the magic's last byte (the format), the header length,
+    // the header, the arrays, the checksum itself.
+    let n = bytes.len();
+    for at in [7, 9, 40, n / 2, n - 20, n - 1] {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x10;
+        let e = Checkpoint::from_bytes(path, &bad)
+            .expect_err("a flipped bit")
+            .to_string();
+        assert!(e.contains("runs/eight.ckpt"), "byte {at}: {e}");
+    }
+    for len in [0, 10, 100, n / 2, n - 1] {
+        let e = Checkpoint::from_bytes(path, &bytes[..len])
+            .expect_err("truncated")
+            .to_string();
+        assert!(e.contains("runs/eight.ckpt"), "{len} bytes: {e}");
+    }
+    let e = Checkpoint::from_bytes(path, b"(version: 1)\n")
+        .expect_err("a preset")
+        .to_string();
+    assert!(e.contains("not a checkpoint"), "{e}");
+    assert!(Checkpoint::from_bytes(path, &bytes).is_ok());
+}
+
+#[test]
+fn train_checkpoints_and_resumes_from_the_command_line_with_every_metric_row() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut p = bundled("eight_gaussians.ron");
+    small(&mut p);
+    let preset = dir.path().join("p.ron");
+    p.save(&preset).expect("save");
+    let path = |n: &str| dir.path().join(n);
+    stdout_of(
+        bin()
+            .arg("train")
+            .arg(&preset)
+            .args(["--steps", "30", "-q", "--metrics"])
+            .arg(path("straight.csv")),
+    );
+    let out = stdout_of(
+        bin()
+            .arg("train")
+            .arg(&preset)
+            .args(["--steps", "12", "-q", "--checkpoint"])
+            .arg(path("run.ckpt"))
+            .args(["--checkpoint-every", "5"]),
+    );
+    assert!(out.contains("checkpoint="), "{out}");
+    let out = stdout_of(
+        bin()
+            .args(["train", "--resume"])
+            .arg(path("run.ckpt"))
+            .args(["--steps", "30", "-q", "--metrics"])
+            .arg(path("resumed.csv")),
+    );
+    assert!(out.contains("resumed_from_step=12"), "{out}");
+    let without_time = |f: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(path(f)).expect("csv");
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+        let t = header
+            .iter()
+            .position(|h| *h == "step_ms")
+            .expect("step_ms");
+        lines
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f[t] = "";
+                f.join(",")
+            })
+            .collect()
+    };
+    let (a, b) = (without_time("straight.csv"), without_time("resumed.csv"));
+    assert_eq!(a.len(), 30);
+    assert_eq!(a, b);
+}
