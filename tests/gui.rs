@@ -1709,3 +1709,87 @@ fn a_conv_net_trains_in_the_window_through_candle() {
     assert!(h.query_by_label_contains("candle autograd, CPU").is_some());
     assert!(h.state().history.received >= 3);
 }
+
+/// A checkpoint saved from the window and dropped on a fresh one goes on where it
+/// stopped, curves included.
+#[test]
+fn a_checkpoint_saved_in_the_window_resumes_in_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::small(32);
+    p.eval.eval_every = 5;
+    let preset = dir.path().join("p.ron");
+    p.save(&preset).unwrap();
+    let ck = dir.path().join("run.ckpt");
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &preset);
+    for n in 1..=3 {
+        press(&mut h, "Step");
+        step_until(&mut h, "a step", Duration::from_secs(30), |a| {
+            a.history.received == n
+        });
+    }
+    assert_eq!(h.state().step, 3);
+    h.state_mut().save_checkpoint(&ck);
+    step_until_shown(&mut h, "wrote", Duration::from_secs(10));
+    assert!(ck.exists());
+    let mut g = harness();
+    g.step();
+    drop_file(&mut g, &ck);
+    step_until(&mut g, "the resumed curves", Duration::from_secs(10), |a| {
+        a.history.received == 3 && a.step == 3
+    });
+    step_until_shown(&mut g, "resumed", Duration::from_secs(5));
+    assert_eq!(g.state().state.preset.name, p.name);
+    press(&mut g, "Step");
+    step_until(&mut g, "step 4", Duration::from_secs(30), |a| a.step == 4);
+    // A damaged checkpoint changes nothing and says so.
+    let mut bytes = std::fs::read(&ck).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    let bad = dir.path().join("bad.ckpt");
+    std::fs::write(&bad, bytes).unwrap();
+    drop_file(&mut g, &bad);
+    step_until_shown(&mut g, "the file is damaged", Duration::from_secs(5));
+    assert_eq!(g.state().step, 4);
+}
+
+/// The running experiment is autosaved; a window that did not close cleanly offers it
+/// back at the next start, and Restore brings it back.
+#[test]
+fn an_autosave_is_offered_back_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let auto = dir.path().join("data").join("autosave.ckpt");
+    let mut h = harness();
+    h.state_mut().autosave_every = Duration::from_millis(200);
+    h.state_mut().use_autosave(auto.clone());
+    assert!(h.state().restore_offer.is_none());
+    h.step();
+    press(&mut h, "Train");
+    step_until(&mut h, "an autosave", Duration::from_secs(30), |a| {
+        a.autosaved_at.is_some_and(|s| s > 0)
+    });
+    press(&mut h, "Pause");
+    step_until(&mut h, "paused", Duration::from_secs(10), |a| !a.running);
+    // Let the last autosave catch up with the pause, then "crash" (no clean exit).
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(600) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let saved = h.state().autosaved_at.unwrap();
+    drop(h);
+    assert!(auto.exists());
+    let mut g = harness();
+    g.state_mut().use_autosave(auto.clone());
+    g.step();
+    step_until_shown(
+        &mut g,
+        "Restore the last experiment?",
+        Duration::from_secs(5),
+    );
+    press(&mut g, "Restore");
+    step_until(&mut g, "the restored run", Duration::from_secs(10), |a| {
+        a.step == saved && a.history.received == saved
+    });
+}

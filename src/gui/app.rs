@@ -70,6 +70,7 @@ pub enum UiCommand {
     SavePreset,
     ExportModel,
     LoadModel,
+    SaveCheckpoint,
     ExportMetrics,
     ExportPng,
     Train,
@@ -97,6 +98,7 @@ impl UiCommand {
             Self::SavePreset => "Save preset…",
             Self::ExportModel => "Export model…",
             Self::LoadModel => "Load model…",
+            Self::SaveCheckpoint => "Save checkpoint…",
             Self::ExportMetrics => "Export metrics…",
             Self::ExportPng => "Export view PNG…",
             Self::Train => "Train",
@@ -120,7 +122,12 @@ impl UiCommand {
             Self::ExportModel => {
                 "Save the trained parameters as safetensors, with the preset in the metadata."
             }
-            Self::LoadModel => "Load a model (safetensors) to look at it or continue training.",
+            Self::LoadModel => {
+                "Load a model (safetensors) to look at it or continue training, or a checkpoint (.ckpt) to go on exactly where it stopped."
+            }
+            Self::SaveCheckpoint => {
+                "Save everything needed to go on exactly later: parameters, optimiser, chains, random generators and the curves (.ckpt)."
+            }
             Self::ExportMetrics => "Save every step's metrics as CSV.",
             Self::ExportPng => "Save the samples over the heat map as a PNG image.",
             Self::Train => "Train up to the preset's steps, then on until paused (Space).",
@@ -189,7 +196,22 @@ pub struct WorkbenchApp {
     pub class_samples: Option<(usize, Vec<f32>)>,
     /// The image views' tab, class rows, long run and textures.
     pub images: super::images::ImageState,
+    /// Where the running experiment is autosaved (`None`: no autosave).
+    pub autosave: Option<PathBuf>,
+    /// How often it is autosaved while it changes.
+    pub autosave_every: Duration,
+    last_autosave: Instant,
+    /// The step the last autosave (sent) was at.
+    autosaved_step: usize,
+    /// The step the last autosave written was at (the worker's confirmation).
+    pub autosaved_at: Option<usize>,
+    /// An autosave found at start (the last window did not close cleanly): its path,
+    /// step and preset name, until the user restores or discards it.
+    pub restore_offer: Option<(PathBuf, usize, String)>,
 }
+
+/// The autosave's file name in the app's data folder.
+pub const AUTOSAVE_FILE: &str = "autosave.ckpt";
 
 fn data_for(p: &Preset) -> Result<(Dataset, Option<f64>), crate::error::DataError> {
     let d = Dataset::load(&p.data)?;
@@ -241,7 +263,30 @@ impl WorkbenchApp {
         };
         cc.egui_ctx
             .tessellation_options_mut(|t| t.feathering = feathering);
-        Self::with_state(&cc.egui_ctx, state)
+        let mut app = Self::with_state(&cc.egui_ctx, state);
+        let autosave = eframe::storage_dir("ebm-workbench").map(|d| d.join(AUTOSAVE_FILE));
+        if let Some(path) = autosave {
+            app.use_autosave(path);
+        }
+        app
+    }
+
+    /// Autosaves to `path` from now on; an autosave already there means the last window
+    /// did not close cleanly (a crash, a kill): the user is offered to restore it.
+    pub fn use_autosave(&mut self, path: PathBuf) {
+        if path.exists() {
+            match crate::train::session::Checkpoint::load(&path) {
+                Ok(ck) => {
+                    let name = ck.preset().map(|p| p.name).unwrap_or_default();
+                    self.restore_offer = Some((path.clone(), ck.step(), name));
+                }
+                Err(e) => self.message(true, format!("the autosave cannot be restored: {e}")),
+            }
+        }
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        self.autosave = Some(path);
     }
 
     /// The app with a given state (tests start from the default one).
@@ -301,6 +346,12 @@ impl WorkbenchApp {
             restarts_pending: 0,
             class_samples: None,
             images: super::images::ImageState::default(),
+            autosave: None,
+            autosave_every: Duration::from_secs(60),
+            last_autosave: Instant::now(),
+            autosaved_step: 0,
+            autosaved_at: None,
+            restore_offer: None,
         };
         if let Some(e) = startup_error {
             app.message(true, e);
@@ -340,9 +391,24 @@ impl WorkbenchApp {
         preset: Preset,
         params: Option<Vec<f32>>,
     ) -> Result<(), crate::error::DataError> {
+        let boxed = Box::new(preset.clone());
+        let command = match params {
+            Some(params) => Command::LoadParams(boxed, params),
+            None => Command::Reset(boxed),
+        };
+        self.start_over_with(preset, command)
+    }
+
+    /// As [`Self::start_over`], with the worker's command that makes the new session (a
+    /// reset, loaded parameters, a checkpoint to resume).
+    fn start_over_with(
+        &mut self,
+        preset: Preset,
+        command: Command,
+    ) -> Result<(), crate::error::DataError> {
         (self.data, self.true_nll) = data_for(&preset)?;
         self.state.preset = preset.clone();
-        self.sent = preset.clone();
+        self.sent = preset;
         self.history = MetricsHistory::default();
         self.lag = crate::train::metrics::LagMonitor::default();
         self.class_samples = None;
@@ -351,11 +417,7 @@ impl WorkbenchApp {
         self.texture_kind = None;
         self.step = 0;
         self.restarts_pending += 1;
-        let preset = Box::new(preset);
-        self.send(match params {
-            Some(params) => Command::LoadParams(preset, params),
-            None => Command::Reset(preset),
-        });
+        self.send(command);
         Ok(())
     }
 
@@ -464,6 +526,14 @@ impl eframe::App for WorkbenchApp {
         self.update_texture(ctx);
         if self.running {
             ctx.request_repaint_after(Duration::from_millis(20));
+        }
+        self.autosave_tick();
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        // A clean exit: nothing to restore next time.
+        if let Some(p) = &self.autosave {
+            let _ = std::fs::remove_file(p);
         }
     }
 
@@ -603,6 +673,7 @@ impl eframe::App for WorkbenchApp {
             }
         });
         self.confirm_ui(ui.ctx());
+        self.restore_ui(ui.ctx());
         if let Some(c) = self.comparison.as_mut() {
             let load = c.ui(ui.ctx());
             if !c.open {

@@ -31,6 +31,12 @@ pub enum Command {
     Export(PathBuf),
     /// Write all metrics so far as CSV.
     ExportMetrics(PathBuf),
+    /// Write a checkpoint of the session (with every step's metrics).
+    SaveCheckpoint(PathBuf),
+    /// The same, quietly (the window's autosave).
+    Autosave(PathBuf),
+    /// Go on from a checkpoint: its session replaces this one.
+    Resume(Box<crate::train::session::Checkpoint>),
     /// Estimate log Z by AIS (forward, and reverse from exact samples) next to quadrature.
     Ais(crate::eval::ais::AisSpec),
     /// Positions of a few chains over each sampler run (`0`: off).
@@ -133,6 +139,8 @@ pub enum Event {
     Diverged(TrainError),
     /// A file was written.
     Saved(PathBuf),
+    /// The autosave was written, at this step.
+    Autosaved(usize),
     /// A command failed.
     Failed(String),
     /// An AIS estimate of log Z, with quadrature's for comparison.
@@ -383,6 +391,25 @@ impl Worker {
                 };
                 self.emit(e);
             }
+            Command::SaveCheckpoint(path) => self.save_checkpoint(path, false),
+            Command::Autosave(path) => self.save_checkpoint(path, true),
+            Command::Resume(ck) => {
+                let p = ck.preset().map(Box::new);
+                match (p, Session::resume(&ck)) {
+                    (Ok(p), Ok((session, rows))) => {
+                        if self.replace_session(p, Ok(session)) {
+                            self.log.clone_from(&rows);
+                            self.emit(Event::Metrics(rows));
+                        } else {
+                            return;
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        self.emit(Event::RestartFailed(format!("cannot resume: {e}")));
+                        return;
+                    }
+                }
+            }
             Command::ExportMetrics(path) => {
                 // Every step taken is in the log, sent to the window or not.
                 let r = crate::fs_util::write_atomic(&path, to_csv(&self.log).as_bytes());
@@ -447,6 +474,21 @@ impl Worker {
             Command::Stop => self.stop = true,
         }
         self.state();
+    }
+
+    /// Writes a checkpoint of the session and every step's metrics; `quiet` for the
+    /// autosave (no "wrote" message).
+    fn save_checkpoint(&mut self, path: PathBuf, quiet: bool) {
+        let r = self.session.checkpoint(&self.log).save(&path);
+        let e = match (r, quiet) {
+            (Ok(()), false) => Event::Saved(path),
+            (Ok(()), true) => Event::Autosaved(self.session.step_count()),
+            (Err(e), _) => Event::Failed(format!(
+                "cannot write the checkpoint {}: {e}; the file there is unchanged",
+                path.display()
+            )),
+        };
+        self.emit(e);
     }
 
     /// Starts over with a new session for `p` (its log and pending rows dropped,

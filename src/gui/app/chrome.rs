@@ -12,6 +12,7 @@ impl WorkbenchApp {
                 UiCommand::SavePreset,
                 UiCommand::ExportModel,
                 UiCommand::LoadModel,
+                UiCommand::SaveCheckpoint,
                 UiCommand::ExportMetrics,
                 UiCommand::ExportPng,
             ] {
@@ -101,6 +102,11 @@ impl WorkbenchApp {
                 .map_or("–".into(), |n| format!("{n:.4}"));
             ui.label(format!("NLL {nll}"));
             ui.separator();
+            if let Some(s) = self.autosaved_at {
+                ui.weak(format!("autosaved at step {s}"))
+                    .on_hover_text("The running experiment is saved every minute; after a crash the window offers it back.");
+                ui.separator();
+            }
             if self.running {
                 ui.label(format!(
                     "frame {frame_ms:.1} ms ({:.0} fps), layout {:.1} ms",
@@ -174,6 +180,39 @@ impl WorkbenchApp {
         });
         if pick_data {
             self.run_command(UiCommand::LoadData);
+        }
+    }
+
+    /// After a crash or a kill: offers the autosaved experiment back.
+    pub(super) fn restore_ui(&mut self, ctx: &egui::Context) {
+        let Some((path, step, name)) = self.restore_offer.clone() else {
+            return;
+        };
+        let mut decision = None;
+        egui::Modal::new(egui::Id::unique("restore_autosave")).show(ctx, |ui| {
+            ui.heading("Restore the last experiment?");
+            ui.label(format!(
+                "The window did not close cleanly last time. Its experiment ({name}) was autosaved at step {step}."
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Restore").clicked() {
+                    decision = Some(true);
+                }
+                if ui.button("Discard").clicked() {
+                    decision = Some(false);
+                }
+            });
+        });
+        match decision {
+            Some(true) => {
+                self.restore_offer = None;
+                self.load_checkpoint(&path);
+            }
+            Some(false) => {
+                self.restore_offer = None;
+                let _ = std::fs::remove_file(&path);
+            }
+            None => {}
         }
     }
 

@@ -53,6 +53,7 @@ impl WorkbenchApp {
                     self.message(false, format!("wrote {}", p.display()));
                 }
                 Event::Failed(m) => self.message(true, m),
+                Event::Autosaved(step) => self.autosaved_at = Some(step),
                 Event::RestartFailed(m) => {
                     self.restarts_pending = self.restarts_pending.saturating_sub(1);
                     self.message(true, m);

@@ -69,11 +69,66 @@ impl WorkbenchApp {
             .unwrap_or_default();
         match ext.as_str() {
             "safetensors" => self.load_model(p),
+            "ckpt" => self.load_checkpoint(p),
             "csv" | "tsv" | "txt" | "npy" => self.use_data_file(p),
             // MNIST's IDX files have no extension (or `.gz`): known by their magic.
             _ if crate::data::images::is_image_file(p) => self.use_data_file(p),
             _ => self.open_preset(p),
         }
+    }
+
+    /// Goes on from a checkpoint: its preset, data, parameters, optimiser, chains and
+    /// curves replace the experiment. A damaged file changes nothing and says why.
+    pub fn load_checkpoint(&mut self, path: &Path) {
+        let ck = match crate::train::session::Checkpoint::load(path) {
+            Ok(ck) => ck,
+            Err(e) => {
+                self.message(true, e.to_string());
+                return;
+            }
+        };
+        let preset = match ck.preset() {
+            Ok(p) => p,
+            Err(e) => {
+                self.message(true, format!("{}: {e}", path.display()));
+                return;
+            }
+        };
+        if let Err(e) = ck.metrics() {
+            self.message(true, format!("{}: {e}", path.display()));
+            return;
+        }
+        let step = ck.step();
+        // start_over clears the curves and sends a reset; the resume replaces it.
+        if let Err(e) = self.start_over_with(preset, Command::Resume(Box::new(ck))) {
+            self.message(true, format!("{}: {e}", path.display()));
+            return;
+        }
+        self.step = step;
+        self.remember(path);
+        self.message(false, format!("resumed {} at step {step}", path.display()));
+    }
+
+    /// Writes a checkpoint of the running experiment (the worker writes it, atomically,
+    /// and says when it is done).
+    pub fn save_checkpoint(&mut self, path: &Path) {
+        self.send(Command::SaveCheckpoint(path.to_path_buf()));
+    }
+
+    /// Autosaves when the experiment has changed and the interval has passed.
+    pub(super) fn autosave_tick(&mut self) {
+        let Some(path) = self.autosave.clone() else {
+            return;
+        };
+        if self.restore_offer.is_some()
+            || self.step == self.autosaved_step
+            || self.last_autosave.elapsed() < self.autosave_every
+        {
+            return;
+        }
+        self.last_autosave = Instant::now();
+        self.autosaved_step = self.step;
+        self.send(Command::Autosave(path));
     }
 
     /// Trains on the points of a CSV or NPY file from now on (asking first if that resets
@@ -248,10 +303,19 @@ impl WorkbenchApp {
             }
             UiCommand::LoadModel => {
                 if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("safetensors", &["safetensors"])
+                    .add_filter("model or checkpoint", &["safetensors", "ckpt"])
                     .pick_file()
                 {
-                    self.load_model(&p);
+                    self.open_any(&p);
+                }
+            }
+            UiCommand::SaveCheckpoint => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("checkpoint", &["ckpt"])
+                    .set_file_name(format!("{}.ckpt", self.state.preset.name))
+                    .save_file()
+                {
+                    self.save_checkpoint(&p);
                 }
             }
             UiCommand::ExportPng => {
