@@ -6,10 +6,11 @@ use std::path::PathBuf;
 /// A preset that could not be read, parsed or validated.
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
-    #[error("cannot read preset {path}: {source}")]
+    #[error("cannot read preset {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        // In the message already, so not the chain's `source` (it would print twice).
+        cause: std::io::Error,
     },
     #[error("{path}:{line}:{col}: {message}")]
     Syntax {
@@ -41,7 +42,7 @@ impl PresetError {
     pub fn with_path(self, p: impl Into<PathBuf>) -> Self {
         let p = p.into();
         match self {
-            Self::Io { source, .. } => Self::Io { path: p, source },
+            Self::Io { cause, .. } => Self::Io { path: p, cause },
             Self::Syntax {
                 line, col, message, ..
             } => Self::Syntax {

@@ -70,6 +70,15 @@ impl ObjectiveKind {
         }
     }
 
+    /// The name as one word, for `key=value` output.
+    #[must_use]
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Self::MaximumLikelihood => "maximum_likelihood",
+            Self::Jem { .. } => "jem_hybrid",
+        }
+    }
+
     /// The weight of the cross-entropy (0 for maximum likelihood alone).
     #[must_use]
     pub fn ce_weight(&self) -> f32 {
@@ -302,9 +311,22 @@ impl Preset {
     /// # Errors
     /// As [`Preset::from_ron`], naming the file; or the I/O error.
     pub fn load(path: &Path) -> Result<Self, PresetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
+        let bytes = std::fs::read(path).map_err(|source| PresetError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // Where the text stops being UTF-8, as a line and column.
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = 1 + good.iter().filter(|b| **b == b'\n').count();
+            let col = 1 + good.iter().rev().take_while(|b| **b != b'\n').count();
+            PresetError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                col,
+                message: "not UTF-8 text (a preset is RON text; is this another kind of file?)"
+                    .into(),
+            }
         })?;
         let mut p = Self::from_ron(&text).map_err(|e| e.with_path(path))?;
         // A data file named relative to the preset is found next to it, wherever the

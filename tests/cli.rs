@@ -319,7 +319,7 @@ fn a_jem_model_trains_exports_and_evaluates_with_its_accuracy() {
             ])
             .arg(&model),
     );
-    assert!(stdout.contains("objective=JEM_(hybrid)"), "{stdout}");
+    assert!(stdout.contains("objective=jem_hybrid"), "{stdout}");
     assert!(stdout.contains(" ce_loss="), "{stdout}");
     let trained = value(&stdout, "final_accuracy=");
     let trained_ece = value(&stdout, "final_ece=");
@@ -468,4 +468,19 @@ fn every_command_runs_data_of_sixteen_dimensions() {
         err.contains("16-D vectors") && !err.contains("panicked"),
         "{err}"
     );
+}
+
+#[test]
+fn a_preset_that_is_not_text_says_so_once_with_its_place() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("binary.ron");
+    std::fs::write(&p, b"(\n  name: \"x\xff\xfe\",\n)").expect("write");
+    let o = common::bin().arg("train").arg(&p).output().expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("binary.ron:2:") && err.contains("not UTF-8 text"),
+        "{err}"
+    );
+    assert_eq!(err.matches("UTF-8").count(), 1, "{err}");
 }

@@ -1793,3 +1793,29 @@ fn an_autosave_is_offered_back_after_a_crash() {
         a.step == saved && a.history.received == saved
     });
 }
+
+/// A panic on the training thread (a bug) is caught: the window says what happened,
+/// keeps working, and Reset starts a run that trains.
+#[test]
+fn a_panic_on_the_training_thread_is_reported_and_reset_recovers() {
+    let mut h = harness();
+    h.step();
+    press(&mut h, "Step");
+    step_until(&mut h, "a step", Duration::from_secs(30), |a| {
+        a.history.received >= 1 && !a.running
+    });
+    h.state_mut()
+        .send(ebm_workbench::train::worker::Command::PanicNextStep);
+    press(&mut h, "Train");
+    step_until_shown(&mut h, "an internal error", Duration::from_secs(10));
+    step_until(&mut h, "paused", Duration::from_secs(10), |a| !a.running);
+    press(&mut h, "Reset");
+    confirm_if_asked(&mut h);
+    press(&mut h, "Step");
+    step_until(
+        &mut h,
+        "a step after the reset",
+        Duration::from_secs(30),
+        |a| a.step == 1 && a.history.received == 1,
+    );
+}

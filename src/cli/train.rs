@@ -88,7 +88,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         preset.sampler.kind.name(),
         preset.sampler.steps,
         ebm_workbench::sampler::format_temperature(t),
-        preset.objective.kind.name().replace(' ', "_"),
+        preset.objective.kind.slug(),
         session.engine_name().replace(' ', "_"),
         preset.device.name(),
         session.evaluator().method().name()

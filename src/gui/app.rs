@@ -369,7 +369,8 @@ impl WorkbenchApp {
         }
     }
 
-    fn send(&mut self, c: Command) {
+    /// Sends a command to the training thread (says so when the thread is gone).
+    pub fn send(&mut self, c: Command) {
         if !self.worker.send(c) {
             self.message(
                 true,

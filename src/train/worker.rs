@@ -49,6 +49,9 @@ pub enum Command {
     Project(ProjectionKind),
     /// End the thread.
     Stop,
+    /// Make the next training step panic, as a bug would: how the tests check that the
+    /// window recovers from one.
+    PanicNextStep,
 }
 
 /// A snapshot of what the sampler and the model look like now: at most what is drawn.
@@ -247,6 +250,8 @@ struct Worker {
     waker: Box<dyn Fn() + Send + Sync>,
     running: bool,
     steps_left: usize,
+    /// Set by [`Command::PanicNextStep`].
+    panic_next_step: bool,
     pending: Vec<StepMetrics>,
     log: Vec<StepMetrics>,
     last_flush: Instant,
@@ -275,6 +280,7 @@ impl Worker {
             waker,
             running: false,
             steps_left: 0,
+            panic_next_step: false,
             pending: Vec::new(),
             log: Vec::new(),
             last_flush: Instant::now(),
@@ -472,7 +478,25 @@ impl Worker {
                 };
             }
             Command::Stop => self.stop = true,
+            Command::PanicNextStep => self.panic_next_step = true,
         }
+        self.state();
+    }
+
+    /// After a panic on this thread: training stops, the window is told what happened,
+    /// and the thread goes on (Reset starts a fresh session).
+    fn recover_from_panic(&mut self, what: &str, payload: &(dyn std::any::Any + Send)) {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        self.running = false;
+        self.steps_left = 0;
+        self.view_dirty = true;
+        self.emit(Event::Failed(format!(
+            "{what}: an internal error ({why}). Training is paused; Reset starts over, and saving a checkpoint keeps what there is."
+        )));
         self.state();
     }
 
@@ -721,7 +745,14 @@ impl Worker {
             };
             match next {
                 Ok(c) => {
-                    self.handle(c);
+                    // A bug in a command (an evaluation, a draw, a file) must not end
+                    // the thread: the window says what happened and goes on.
+                    let what = command_name(&c);
+                    if let Err(p) =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(c)))
+                    {
+                        self.recover_from_panic(&format!("{what} failed"), p.as_ref());
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -729,9 +760,23 @@ impl Worker {
             }
             if self.running && self.steps_left > 0 {
                 let session = &mut self.session;
+                let panic_now = std::mem::take(&mut self.panic_next_step);
+                let mut step = || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        assert!(!panic_now, "a panic asked for by PanicNextStep");
+                        session.step()
+                    }))
+                };
                 let result = match &self.pool {
-                    Some(pool) => pool.install(|| session.step()),
-                    None => session.step(),
+                    Some(pool) => pool.install(step),
+                    None => step(),
+                };
+                let result = match result {
+                    Ok(r) => r,
+                    Err(p) => {
+                        self.recover_from_panic("the training step failed", p.as_ref());
+                        continue;
+                    }
                 };
                 match result {
                     Ok(m) => {
@@ -764,5 +809,26 @@ impl Worker {
                 self.flush();
             }
         }
+    }
+}
+
+/// What a command is, for a message.
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Start | Command::Step(_) => "training",
+        Command::Pause | Command::Stop => "stopping",
+        Command::SetPreset(_) => "applying the settings",
+        Command::Reset(_) => "the reset",
+        Command::LoadParams(..) => "loading the model",
+        Command::Export(_) => "exporting the model",
+        Command::ExportMetrics(_) => "exporting the metrics",
+        Command::SaveCheckpoint(_) | Command::Autosave(_) => "saving the checkpoint",
+        Command::Resume(_) => "resuming the checkpoint",
+        Command::Ais(_) => "the AIS estimate",
+        Command::ChainPaths(_) => "recording chain paths",
+        Command::ClassSamples(_) => "drawing class samples",
+        Command::Project(_) => "projecting the view",
+        Command::LongRun { .. } => "the long run",
+        Command::PanicNextStep => "the panic test",
     }
 }
