@@ -529,6 +529,13 @@ impl eframe::App for WorkbenchApp {
             ctx.request_repaint_after(Duration::from_millis(20));
         }
         self.autosave_tick();
+        if self.autosave.is_some() && self.step != self.autosaved_step {
+            // An idle window draws no frames: wake it when the autosave is due.
+            let due = self
+                .autosave_every
+                .saturating_sub(self.last_autosave.elapsed());
+            ctx.request_repaint_after(due.max(Duration::from_millis(100)));
+        }
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
