@@ -102,7 +102,7 @@ impl Optimizer {
             let s = c / norm;
             grad.iter_mut().for_each(|g| *g *= s);
         }
-        self.t += 1;
+        self.t = self.t.saturating_add(1);
         let lr = spec.lr;
         let wd = spec.weight_decay;
         match spec.kind {

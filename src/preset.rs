@@ -550,8 +550,12 @@ impl Preset {
             positive("sampler.grad_clip", c)?;
         }
         if let Init::ReplayBuffer { size, reinit_prob } = s.init {
-            if size == 0 {
-                return Err(invalid("sampler.init.size", size, "an integer ≥ 1"));
+            if size == 0 || size > 10_000_000 {
+                return Err(invalid(
+                    "sampler.init.size",
+                    size,
+                    "an integer from 1 to 10 000 000",
+                ));
             }
             probability("sampler.init.reinit_prob", reinit_prob)?;
         }

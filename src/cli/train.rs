@@ -24,6 +24,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         let mut preset = session.preset().clone();
         if let Some(s) = a.steps {
             preset.steps = s;
+            // The total goes into the session's preset (and its next checkpoints).
+            session.apply_live(&preset);
         }
         anyhow::ensure!(
             preset.steps >= session.step_count(),
@@ -151,7 +153,7 @@ fn train_loop(
                     last_nll = Some(n);
                 }
                 let done = i + 1;
-                let rate = f64::from(u32::try_from(done).unwrap_or(u32::MAX))
+                let rate = f64::from(u32::try_from(done - start).unwrap_or(u32::MAX))
                     / t0.elapsed().as_secs_f64().max(1e-9);
                 if tty {
                     let width = 30;
@@ -197,6 +199,9 @@ fn train_loop(
                 }
             }
             Err(e) => {
+                // A roll-back takes the session back: the rows past it are gone too.
+                let now = session.step_count();
+                rows.retain(|r| r.step <= now);
                 failure = Some(e);
                 break;
             }
@@ -226,7 +231,7 @@ fn train_loop(
     }
     let fin = session.evaluate();
     #[allow(clippy::cast_precision_loss)]
-    let sps = (session.step_count() - start) as f64 / secs.max(1e-9);
+    let sps = session.step_count().saturating_sub(start) as f64 / secs.max(1e-9);
     writeln!(
         out,
         "steps_done={} seconds={secs:.2} steps_per_sec={sps:.1}",

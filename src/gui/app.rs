@@ -539,9 +539,12 @@ impl eframe::App for WorkbenchApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        // A clean exit: nothing to restore next time.
-        if let Some(p) = &self.autosave {
-            let _ = std::fs::remove_file(p);
+        // A clean exit: nothing to restore next time (after any autosave still queued;
+        // not while an offer to restore one is unanswered).
+        if let Some(p) = self.autosave.take()
+            && self.restore_offer.is_none()
+        {
+            self.send(Command::DiscardAutosave(p));
         }
     }
 

@@ -521,6 +521,13 @@ impl Session {
     /// Restores the last good state (parameters, optimiser, replay buffer, adapted step
     /// size) and drops the diverged chains, so that the next step starts from where the
     /// run was last healthy.
+    /// After a failure in the middle of a step (a panic caught by the worker): back to
+    /// the last good state, as a divergence is rolled back. Returns the step it is at.
+    pub fn restore_last_good(&mut self) -> usize {
+        let _ = self.roll_back(self.step, String::new());
+        self.step
+    }
+
     fn roll_back(&mut self, step: usize, reason: String) -> TrainError {
         let good = &self.last_good;
         self.params.clone_from(&good.params);

@@ -35,8 +35,11 @@ pub enum Command {
     SaveCheckpoint(PathBuf),
     /// The same, quietly (the window's autosave).
     Autosave(PathBuf),
-    /// Go on from a checkpoint: its session replaces this one.
-    Resume(Box<crate::train::session::Checkpoint>),
+    /// Go on from a checkpoint: its session (made and checked by the window) replaces
+    /// this one, with the metrics of its steps so far.
+    Resume(Box<(Preset, Session, Vec<StepMetrics>)>),
+    /// Remove the autosave (after every autosave sent before: a clean exit).
+    DiscardAutosave(PathBuf),
     /// Estimate log Z by AIS (forward, and reverse from exact samples) next to quadrature.
     Ais(crate::eval::ais::AisSpec),
     /// Positions of a few chains over each sampler run (`0`: off).
@@ -399,22 +402,16 @@ impl Worker {
             }
             Command::SaveCheckpoint(path) => self.save_checkpoint(path, false),
             Command::Autosave(path) => self.save_checkpoint(path, true),
-            Command::Resume(ck) => {
-                let p = ck.preset().map(Box::new);
-                match (p, Session::resume(&ck)) {
-                    (Ok(p), Ok((session, rows))) => {
-                        if self.replace_session(p, Ok(session)) {
-                            self.log.clone_from(&rows);
-                            self.emit(Event::Metrics(rows));
-                        } else {
-                            return;
-                        }
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        self.emit(Event::RestartFailed(format!("cannot resume: {e}")));
-                        return;
-                    }
+            Command::Resume(r) => {
+                let (p, session, rows) = *r;
+                if !self.replace_session(Box::new(p), Ok(session)) {
+                    return;
                 }
+                self.log.clone_from(&rows);
+                self.emit(Event::Metrics(rows));
+            }
+            Command::DiscardAutosave(path) => {
+                let _ = std::fs::remove_file(path);
             }
             Command::ExportMetrics(path) => {
                 // Every step taken is in the log, sent to the window or not.
@@ -495,7 +492,7 @@ impl Worker {
         self.steps_left = 0;
         self.view_dirty = true;
         self.emit(Event::Failed(format!(
-            "{what}: an internal error ({why}). Training is paused; Reset starts over, and saving a checkpoint keeps what there is."
+            "{what}: an internal error ({why}). Training is paused; Reset starts over."
         )));
         self.state();
     }
@@ -774,7 +771,15 @@ impl Worker {
                 let result = match result {
                     Ok(r) => r,
                     Err(p) => {
-                        self.recover_from_panic("the training step failed", p.as_ref());
+                        // The step may have stopped half-way: back to the last good state.
+                        let at = self.session.restore_last_good();
+                        self.log.retain(|r| r.step <= at);
+                        self.recover_from_panic(
+                            &format!(
+                                "the training step failed (the model was rolled back to step {at})"
+                            ),
+                            p.as_ref(),
+                        );
                         continue;
                     }
                 };
@@ -795,6 +800,9 @@ impl Worker {
                         }
                     }
                     Err(e) => {
+                        // The roll-back took the session back: so go the rows past it.
+                        let at = self.session.step_count();
+                        self.log.retain(|r| r.step <= at);
                         self.running = false;
                         self.view_dirty = true;
                         self.flush();
@@ -823,6 +831,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Export(_) => "exporting the model",
         Command::ExportMetrics(_) => "exporting the metrics",
         Command::SaveCheckpoint(_) | Command::Autosave(_) => "saving the checkpoint",
+        Command::DiscardAutosave(_) => "removing the autosave",
         Command::Resume(_) => "resuming the checkpoint",
         Command::Ais(_) => "the AIS estimate",
         Command::ChainPaths(_) => "recording chain paths",

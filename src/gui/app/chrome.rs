@@ -206,7 +206,10 @@ impl WorkbenchApp {
         match decision {
             Some(true) => {
                 self.restore_offer = None;
-                self.load_checkpoint(&path);
+                if !self.load_checkpoint(&path) {
+                    // Kept aside, not overwritten by the next autosave.
+                    let _ = std::fs::rename(&path, path.with_extension("failed.ckpt"));
+                }
             }
             Some(false) => {
                 self.restore_offer = None;

@@ -69,7 +69,9 @@ impl WorkbenchApp {
             .unwrap_or_default();
         match ext.as_str() {
             "safetensors" => self.load_model(p),
-            "ckpt" => self.load_checkpoint(p),
+            "ckpt" => {
+                self.load_checkpoint(p);
+            }
             "csv" | "tsv" | "txt" | "npy" => self.use_data_file(p),
             // MNIST's IDX files have no extension (or `.gz`): known by their magic.
             _ if crate::data::images::is_image_file(p) => self.use_data_file(p),
@@ -79,34 +81,36 @@ impl WorkbenchApp {
 
     /// Goes on from a checkpoint: its preset, data, parameters, optimiser, chains and
     /// curves replace the experiment. A damaged file changes nothing and says why.
-    pub fn load_checkpoint(&mut self, path: &Path) {
-        let ck = match crate::train::session::Checkpoint::load(path) {
-            Ok(ck) => ck,
+    pub fn load_checkpoint(&mut self, path: &Path) -> bool {
+        // The whole session is made here first: a checkpoint that does not fit (its data
+        // changed, a crafted file) changes nothing.
+        let made = crate::train::session::Checkpoint::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|ck| {
+                let preset = ck
+                    .preset()
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let (session, rows) = crate::train::Session::resume(&ck)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok((preset, session, rows))
+            });
+        let (preset, session, rows) = match made {
+            Ok(m) => m,
             Err(e) => {
-                self.message(true, e.to_string());
-                return;
+                self.message(true, format!("cannot resume: {e}"));
+                return false;
             }
         };
-        let preset = match ck.preset() {
-            Ok(p) => p,
-            Err(e) => {
-                self.message(true, format!("{}: {e}", path.display()));
-                return;
-            }
-        };
-        if let Err(e) = ck.metrics() {
+        let step = session.step_count();
+        let command = Command::Resume(Box::new((preset.clone(), session, rows)));
+        if let Err(e) = self.start_over_with(preset, command) {
             self.message(true, format!("{}: {e}", path.display()));
-            return;
-        }
-        let step = ck.step();
-        // start_over clears the curves and sends a reset; the resume replaces it.
-        if let Err(e) = self.start_over_with(preset, Command::Resume(Box::new(ck))) {
-            self.message(true, format!("{}: {e}", path.display()));
-            return;
+            return false;
         }
         self.step = step;
         self.remember(path);
         self.message(false, format!("resumed {} at step {step}", path.display()));
+        true
     }
 
     /// Writes a checkpoint of the running experiment (the worker writes it, atomically,
