@@ -181,3 +181,36 @@ fn train_checkpoints_and_resumes_from_the_command_line_with_every_metric_row() {
     assert_eq!(a.len(), 30);
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_resumed_run_rolls_back_to_the_last_good_state_the_checkpoint_kept() {
+    // Two runs diverge on purpose after 25 steps (a huge learning rate): one straight,
+    // one through a checkpoint. Both roll back to the same state.
+    let mut p = bundled("eight_gaussians.ron");
+    small(&mut p);
+    let diverge = |s: &mut Session| -> (usize, Vec<f32>) {
+        let mut q = s.preset().clone();
+        q.optimizer.lr = 1e6;
+        assert!(s.apply_live(&q));
+        for _ in 0..50 {
+            if s.step().is_err() {
+                return (s.step_count(), s.params().to_vec());
+            }
+        }
+        panic!("the run did not diverge");
+    };
+    let mut a = Session::new(&p).expect("session");
+    for _ in 0..25 {
+        a.step().expect("a step");
+    }
+    let straight = diverge(&mut a);
+    let mut b = Session::new(&p).expect("session");
+    for _ in 0..25 {
+        b.step().expect("a step");
+    }
+    let ck = Checkpoint::from_bytes(Path::new("ck"), &b.checkpoint(&[]).to_bytes()).expect("reads");
+    let (mut c, _) = Session::resume(&ck).expect("resumes");
+    let resumed = diverge(&mut c);
+    assert_eq!(straight.0, 20, "rolled back to the evaluation at step 20");
+    assert_eq!(resumed, straight);
+}

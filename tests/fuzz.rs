@@ -142,7 +142,17 @@ fn checkpoints_never_panic_even_past_their_checksum() {
         let crc = crc32fast::hash(&b);
         b.extend_from_slice(&crc.to_le_bytes());
         match Checkpoint::from_bytes(path, &b) {
-            Ok(ck) => Session::resume(&ck).is_ok(),
+            // What resumes must also train: a step, then a roll-back to the last good
+            // state (both read what the checkpoint restored).
+            Ok(ck) => match Session::resume(&ck) {
+                Ok((mut s, _)) => {
+                    let _ = s.step();
+                    s.restore_last_good();
+                    let _ = s.step();
+                    true
+                }
+                Err(_) => false,
+            },
             Err(_) => false,
         }
     });
