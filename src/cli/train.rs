@@ -43,6 +43,15 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
             preset.steps
         )?;
         drop(out);
+        let mut err = std::io::stderr().lock();
+        if let Some(w) = preset.temperature_warning() {
+            writeln!(err, "warning: {w}")?;
+        }
+        if let Some(m) = &session.device_message {
+            // e.g. a checkpoint written on a GPU, continued on the CPU.
+            writeln!(err, "warning: {m}")?;
+        }
+        drop(err);
         return train_loop(a, &preset, &mut session, rows);
     }
     let Some(preset_path) = a.preset.as_deref() else {
@@ -194,8 +203,13 @@ fn train_loop(
                     )?;
                 }
                 rows.push(m);
-                if a.checkpoint_every > 0 && (i + 1).is_multiple_of(a.checkpoint_every) {
-                    write_checkpoint(session, &rows)?;
+                if a.checkpoint_every > 0
+                    && (i + 1).is_multiple_of(a.checkpoint_every)
+                    && let Err(e) = write_checkpoint(session, &rows)
+                {
+                    // Training goes on; the next checkpoint may succeed, the last one
+                    // (at the end) is an error.
+                    writeln!(err, "warning: {e:#}")?;
                 }
             }
             Err(e) => {
