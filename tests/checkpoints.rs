@@ -214,3 +214,24 @@ fn a_resumed_run_rolls_back_to_the_last_good_state_the_checkpoint_kept() {
     assert_eq!(straight.0, 20, "rolled back to the evaluation at step 20");
     assert_eq!(resumed, straight);
 }
+
+#[test]
+fn resuming_on_data_that_changed_since_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let csv = dir.path().join("points.csv");
+    let rows: String = (0..60)
+        .map(|i| format!("{},{}\n", (i % 7) as f32 * 0.3, (i % 5) as f32 * 0.2))
+        .collect();
+    std::fs::write(&csv, format!("x,y\n{rows}")).expect("write");
+    let mut p = bundled("eight_gaussians.ron");
+    small(&mut p);
+    p.data.file = Some(csv.clone());
+    let mut s = Session::new(&p).expect("session");
+    s.step().expect("a step");
+    let bytes = s.checkpoint(&[]).to_bytes();
+    let ck = Checkpoint::from_bytes(Path::new("ck"), &bytes).expect("reads");
+    assert!(Session::resume(&ck).is_ok());
+    std::fs::write(&csv, format!("x,y\n{rows}9,9\n")).expect("rewrite");
+    let e = Session::resume(&ck).expect_err("changed data").to_string();
+    assert!(e.contains("points.csv") && e.contains("changed"), "{e}");
+}

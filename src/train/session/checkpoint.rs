@@ -89,7 +89,20 @@ struct Header {
     /// The reference chains' dimension and adapted MALA step (base, step).
     reference: Option<(usize, f32, f32)>,
     metrics_csv: String,
+    /// CRC-32 of the data's points (training then held-out split): resuming on data
+    /// that changed since is refused.
+    #[serde(default)]
+    data_crc: Option<u32>,
     arrays: Vec<ArrayInfo>,
+}
+
+/// The CRC-32 of a data set's points.
+fn data_crc(d: &crate::data::Dataset) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for v in d.train.iter().chain(&d.test) {
+        h.update(&v.to_le_bytes());
+    }
+    h.finalize()
 }
 
 /// A session as a checkpoint holds it, with the metrics of the steps taken so far.
@@ -371,6 +384,7 @@ impl Session {
                 } else {
                     to_csv(metrics)
                 },
+                data_crc: Some(data_crc(&self.data)),
                 arrays: Vec::new(),
             },
             f32s: BTreeMap::new(),
@@ -409,6 +423,14 @@ impl Session {
         let metrics = ck.metrics()?;
         let params = ck.f32s("params")?;
         let mut s = Self::from_params(&preset, params).map_err(|e| e.to_string())?;
+        if let Some(want) = ck.header.data_crc
+            && data_crc(&s.data) != want
+        {
+            return Err(format!(
+                "the data ({}) are not the ones the checkpoint was trained on: they changed since it was written",
+                preset.data.name()
+            ));
+        }
         let n = s.arch.n_params;
         let sized = |name: &str| -> Result<Vec<f32>, String> {
             let v = ck.f32s(name)?;
