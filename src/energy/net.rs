@@ -138,37 +138,9 @@ impl EnergyNet {
             return Ok(None);
         }
         let rows = x.dim(0)?;
-        let mut h = match *self.arch.input_shape.as_slice() {
-            [c, hh, w] => x.reshape((rows, c, hh, w))?,
-            _ => x.clone(),
-        };
         // The input of every op, for the backward pass.
         let mut inputs = Vec::with_capacity(self.arch.ops.len());
-        let mut k = 0;
-        for op in &self.arch.ops {
-            inputs.push(h.clone());
-            h = match *op {
-                Op::Linear { .. } => {
-                    let (w, b) = (self.vars[k].as_tensor(), self.vars[k + 1].as_tensor());
-                    k += 2;
-                    let flat = if h.rank() > 2 { h.flatten_from(1)? } else { h };
-                    flat.matmul(&w.t()?)?.broadcast_add(b)?
-                }
-                Op::Conv2d {
-                    output,
-                    stride,
-                    padding,
-                    ..
-                } => {
-                    let w = self.vars[k].as_tensor();
-                    let b = self.vars[k + 1].as_tensor().reshape((1, output[0], 1, 1))?;
-                    k += 2;
-                    conv2d(&h, w, stride, padding)?.broadcast_add(&b)?
-                }
-                Op::Pool { kind, kernel } => pool2d(&h, kind, kernel)?,
-                Op::Act(a) => activation(a, &h)?,
-            };
-        }
+        let h = self.forward_ops(x, Some(&mut inputs))?;
         // h: [rows, outputs]. The energy and dE/d(outputs).
         let (e, mut g) = match seed {
             Seed::Energy if self.arch.outputs == 1 => (h.squeeze(1)?, h.ones_like()?),
@@ -241,21 +213,27 @@ impl EnergyNet {
     /// # Errors
     /// A candle error.
     pub fn outputs(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_ops(x, None)
+    }
+
+    /// The forward pass through every op to the last layer's outputs; with `inputs`,
+    /// the input of each op is kept (for a written-out backward pass).
+    fn forward_ops(&self, x: &Tensor, mut inputs: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
         let mut h = match *self.arch.input_shape.as_slice() {
             [c, hh, w] => x.reshape((x.dim(0)?, c, hh, w))?,
             _ => x.clone(),
         };
         let mut k = 0;
         for op in &self.arch.ops {
-            match *op {
+            if let Some(kept) = inputs.as_mut() {
+                kept.push(h.clone());
+            }
+            h = match *op {
                 Op::Linear { .. } => {
-                    let w = self.vars[k].as_tensor();
-                    let b = self.vars[k + 1].as_tensor();
+                    let (w, b) = (self.vars[k].as_tensor(), self.vars[k + 1].as_tensor());
                     k += 2;
-                    if h.rank() > 2 {
-                        h = h.flatten_from(1)?;
-                    }
-                    h = h.matmul(&w.t()?)?.broadcast_add(b)?;
+                    let flat = if h.rank() > 2 { h.flatten_from(1)? } else { h };
+                    flat.matmul(&w.t()?)?.broadcast_add(b)?
                 }
                 Op::Conv2d {
                     output,
@@ -266,11 +244,11 @@ impl EnergyNet {
                     let w = self.vars[k].as_tensor();
                     let b = self.vars[k + 1].as_tensor().reshape((1, output[0], 1, 1))?;
                     k += 2;
-                    h = conv2d(&h, w, stride, padding)?.broadcast_add(&b)?;
+                    conv2d(&h, w, stride, padding)?.broadcast_add(&b)?
                 }
-                Op::Pool { kind, kernel } => h = pool2d(&h, kind, kernel)?,
-                Op::Act(a) => h = activation(a, &h)?,
-            }
+                Op::Pool { kind, kernel } => pool2d(&h, kind, kernel)?,
+                Op::Act(a) => activation(a, &h)?,
+            };
         }
         Ok(h)
     }
