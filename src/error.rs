@@ -125,6 +125,16 @@ pub enum TrainError {
     Engine { step: usize, message: String },
 }
 
+impl TrainError {
+    /// The step it happened at.
+    #[must_use]
+    pub fn step(&self) -> usize {
+        match self {
+            Self::Diverged { step, .. } | Self::Engine { step, .. } => *step,
+        }
+    }
+}
+
 /// A data file that could not be read, or whose contents are not a table of points.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}{}: {message}", place.as_ref().map_or(String::new(), |p| format!(":{p}")))]

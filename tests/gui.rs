@@ -479,6 +479,9 @@ fn export_model_metrics_and_view_then_load_the_model_back() {
     assert_eq!(text.lines().count(), 2, "header and one step");
     // Dropping the model on the window shows it: a fresh history, the model's preset.
     drop_file(&mut h, &model);
+    // It replaces a trained run: the window asks first.
+    assert!(h.query_by_label("Replace the trained run?").is_some());
+    confirm_if_asked(&mut h);
     step_until(
         &mut h,
         "the loaded model's view",
@@ -857,11 +860,11 @@ fn the_jem_example_shows_accuracy_and_calibration() {
 /// The start of the warning that the sampler's chains no longer follow the model.
 const LAG: &str = "the sampler no longer follows the model";
 
-/// How many messages saying that the run diverged the window holds.
+/// How many divergences the window marked on the curves' step axis.
 fn divergences(a: &WorkbenchApp) -> usize {
-    a.messages
+    a.marks
         .iter()
-        .filter(|m| m.error && m.text.contains("training diverged"))
+        .filter(|(_, m)| *m == ebm_workbench::gui::app::Mark::Diverged)
         .count()
 }
 
@@ -1169,9 +1172,10 @@ fn the_window_remembers_its_settings_and_recent_files_across_a_restart() {
     assert_eq!(is_on(&h, "density"), Some(false));
     h.get_by_label("Recent").click();
     frames(&mut h, 3);
+    let name = path.file_name().unwrap().to_string_lossy();
     assert!(
-        h.query_by_label(&path.display().to_string()).is_some(),
-        "the dropped preset is not under Recent"
+        h.query_by_label(&format!("preset: {name}")).is_some(),
+        "the dropped preset is not under Recent with its kind"
     );
 }
 
@@ -1381,6 +1385,10 @@ fn confirm_if_asked(h: &mut Harness<'_, WorkbenchApp>) {
     if h.state().awaiting_confirmation() {
         frames(h, 3);
         press(h, "Reset and apply");
+    }
+    if h.state().pending_replace.is_some() {
+        frames(h, 3);
+        press(h, "Replace");
     }
 }
 
@@ -1750,6 +1758,7 @@ fn a_checkpoint_saved_in_the_window_resumes_in_another() {
     let bad = dir.path().join("bad.ckpt");
     std::fs::write(&bad, bytes).unwrap();
     drop_file(&mut g, &bad);
+    confirm_if_asked(&mut g);
     step_until_shown(&mut g, "the file is damaged", Duration::from_secs(5));
     assert_eq!(g.state().step, 4);
 }
@@ -1818,4 +1827,226 @@ fn a_panic_on_the_training_thread_is_reported_and_reset_recovers() {
         Duration::from_secs(30),
         |a| a.step == 1 && a.history.received == 1,
     );
+}
+
+/// Opens a bundled example from the Examples menu, confirming when a trained run is
+/// replaced.
+fn open_example_from_menu(h: &mut Harness<'_, WorkbenchApp>, name: &str) {
+    h.get_by_label("Examples").click();
+    frames(h, 3);
+    h.get_by_label(name).click();
+    frames(h, 2);
+}
+
+/// Loading an example while another trains: the window asks, and then every curve,
+/// message and note starts afresh; nothing the old run sent on its way arrives (the
+/// worker tags its events with the run, the window drops the old run's).
+#[test]
+fn an_example_opened_while_training_starts_every_plot_afresh() {
+    let mut h = harness();
+    h.step();
+    open_example_from_menu(&mut h, "eight_gaussians_hmc");
+    press(&mut h, "Train");
+    step_until(&mut h, "HMC steps", Duration::from_secs(60), |a| {
+        a.history.acceptance.len() >= 20 && a.running
+    });
+    h.state_mut()
+        .send(ebm_workbench::train::worker::Command::Ais(
+            ebm_workbench::eval::ais::AisSpec {
+                chains: 16,
+                temperatures: 20,
+                ..Default::default()
+            },
+        ));
+    step_until(&mut h, "the AIS note", Duration::from_secs(30), |a| {
+        a.ais.is_some()
+    });
+    // While it trains: Examples → two_moons asks first, Cancel keeps the run.
+    open_example_from_menu(&mut h, "two_moons");
+    assert!(h.query_by_label("Replace the trained run?").is_some());
+    press(&mut h, "Cancel");
+    assert_eq!(h.state().state.preset.name, "eight_gaussians_hmc");
+    assert!(h.state().running, "Cancel left the run training");
+    let old_steps = h.state().step;
+    // Replace, while the worker is still sending the old run's steps.
+    open_example_from_menu(&mut h, "two_moons");
+    press(&mut h, "Replace");
+    assert_eq!(h.state().state.preset.name, "two_moons");
+    // Frames pass while the old run's events drain.
+    for _ in 0..30 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let a = h.state();
+    assert_eq!(
+        a.history.received, 0,
+        "an old run's step reached the new plots"
+    );
+    assert!(a.history.acceptance.is_empty());
+    assert!(a.ais.is_none(), "the AIS note outlived its run");
+    assert!(a.marks.is_empty());
+    assert_eq!(a.step, 0);
+    assert!(
+        a.messages.iter().all(|m| m.text.contains("two_moons")),
+        "messages of the old run: {:?}",
+        a.messages
+    );
+    press(&mut h, "Train");
+    step_until(&mut h, "Langevin steps", Duration::from_secs(60), |a| {
+        a.history.received >= 10
+    });
+    let a = h.state();
+    assert!(
+        a.history.acceptance.is_empty(),
+        "HMC's acceptance in a Langevin run"
+    );
+    let first = a.history.e_data.points.first().unwrap()[0];
+    assert!(
+        (first - 1.0).abs() < 1e-9,
+        "the curves start at step {first}"
+    );
+    let last = a.history.e_data.points.last().unwrap()[0];
+    assert!(
+        a.history.e_data.points.iter().all(|p| p[0] <= last) && last < old_steps as f64 + 1e4,
+        "points beyond the new run"
+    );
+}
+
+/// Train runs up to the preset's steps and says so; the batch size changes without a
+/// reset.
+#[test]
+fn a_run_says_when_it_finished_and_the_batch_size_changes_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::small(32);
+    p.steps = 6;
+    let preset = dir.path().join("p.ron");
+    p.save(&preset).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &preset);
+    press(&mut h, "Train");
+    step_until_shown(
+        &mut h,
+        "finished 6 steps — Train to continue",
+        Duration::from_secs(60),
+    );
+    assert!(!h.state().running);
+    type_into(&mut h, "Batch", 0, "64");
+    frames(&mut h, 3);
+    assert!(
+        !h.state().awaiting_confirmation(),
+        "the batch size asked for a reset"
+    );
+    step_until(
+        &mut h,
+        "the worker on batch 64",
+        Duration::from_secs(10),
+        |a| a.worker_preset.batch_size == 64,
+    );
+    // Train goes on from step 6 (not a new run) and the message goes.
+    press(&mut h, "Train");
+    step_until(&mut h, "steps past 6", Duration::from_secs(60), |a| {
+        a.step >= 9
+    });
+    assert!(h.query_by_label_contains("finished 6 steps").is_none());
+    assert_eq!(h.state().history.received, h.state().step);
+}
+
+/// A width typed into a layer applies on Enter, not on every keystroke; a value outside
+/// the field's range is clamped and the window says so.
+#[test]
+fn a_typed_width_applies_on_enter_and_a_clamp_is_said() {
+    let mut h = harness();
+    h.step();
+    press(&mut h, "Step");
+    step_until(&mut h, "a step", Duration::from_secs(30), |a| a.step == 1);
+    let before = h.state().state.preset.model.clone();
+    click(&mut h, Target::Field("width", 0));
+    h.event(egui::Event::Text("100000".into()));
+    frames(&mut h, 4);
+    assert!(
+        !h.state().awaiting_confirmation(),
+        "the reset dialog opened while typing"
+    );
+    assert_eq!(h.state().state.preset.model, before, "applied before Enter");
+    h.key_press(egui::Key::Enter);
+    frames(&mut h, 3);
+    assert!(
+        h.state().awaiting_confirmation(),
+        "Enter applies (asking first)"
+    );
+    let note = h
+        .state()
+        .messages
+        .iter()
+        .find(|m| m.text.contains("100000"))
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(
+        note.contains("is outside 1 to 1024; set to the largest allowed, 1024"),
+        "{:?}",
+        h.state().messages
+    );
+    press(&mut h, "Reset and apply");
+    assert_eq!(
+        h.state().state.preset.model.layers[0],
+        ebm_workbench::energy::LayerSpec::Linear(1024)
+    );
+}
+
+/// Without the system's file dialog the file buttons open a list inside the window: a
+/// path typed there opens the preset.
+#[test]
+fn the_file_buttons_work_without_a_system_dialog() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::small(16);
+    p.name = "listed".into();
+    let preset = dir.path().join("listed.ron");
+    p.save(&preset).unwrap();
+    let mut h = harness();
+    h.step();
+    let no_backend = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none()
+        && !std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("zenity").is_file()));
+    if no_backend {
+        // As a user meets it: the button says there is no dialog and opens the list.
+        press(&mut h, "Open preset…");
+        step_until(&mut h, "the list", Duration::from_secs(10), |a| {
+            a.dialogs.picker.is_some()
+        });
+        assert!(h.state().dialogs.builtin);
+        assert!(
+            h.state()
+                .messages
+                .iter()
+                .any(|m| m.text.contains("no file dialog is available")),
+            "{:?}",
+            h.state().messages
+        );
+        frames(&mut h, 2);
+        press(&mut h, "Cancel");
+    } else {
+        h.state_mut().dialogs.builtin = true;
+    }
+    press(&mut h, "Open preset…");
+    frames(&mut h, 2);
+    assert!(h.query_by_label("Open a preset").is_some());
+    click(&mut h, Target::Label("file path"));
+    h.event(egui::Event::Text(preset.display().to_string()));
+    h.step();
+    press(&mut h, "Open");
+    frames(&mut h, 2);
+    assert_eq!(h.state().state.preset.name, "listed");
+    assert!(h.state().dialogs.picker.is_none());
+    // Save preset… through the list writes the file where the list is.
+    press(&mut h, "Save preset…");
+    frames(&mut h, 2);
+    let out = dir.path().join("copy.ron");
+    click(&mut h, Target::Label("file path"));
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.event(egui::Event::Text(out.display().to_string()));
+    h.step();
+    press(&mut h, "Save");
+    frames(&mut h, 2);
+    assert!(out.exists(), "{:?}", h.state().messages);
 }

@@ -144,6 +144,38 @@ pub fn sample(m: &GridModel, out: &mut [f32], rng: &mut impl Rng) {
     }
 }
 
+/// Exact draws of a batch of the sampler's size this many times for the noise floor.
+pub const FLOOR_DRAWS: usize = 8;
+
+/// The lowest cos(ĝ, g*) over [`FLOOR_DRAWS`] batches of `batch` points drawn exactly from
+/// the grid model, ĝ each batch's mean ∂E/∂θ: how far from the exact sample term a
+/// perfect sampler's estimate falls by Monte-Carlo noise alone.
+///
+/// # Errors
+/// The engine's.
+pub fn noise_floor(
+    engine: &mut dyn Engine,
+    params: &[f32],
+    m: &GridModel,
+    g_star: &[f32],
+    batch: usize,
+    rng: &mut impl Rng,
+) -> EngineResult<f64> {
+    let batch = batch.max(1);
+    let mut xs = vec![0.0_f32; 2 * batch];
+    #[allow(clippy::cast_precision_loss)]
+    let w = vec![1.0 / batch as f32; batch];
+    let mut g = vec![0.0_f32; g_star.len()];
+    let mut lowest = f64::INFINITY;
+    for _ in 0..FLOOR_DRAWS {
+        sample(m, &mut xs, rng);
+        g.fill(0.0);
+        engine.weighted_param_grad(params, &xs, &w, &mut g)?;
+        lowest = lowest.min(compare(&g, g_star).0);
+    }
+    Ok(lowest)
+}
+
 /// cos(a, b) and ‖a − b‖/‖b‖.
 #[must_use]
 pub fn compare(estimate: &[f32], exact: &[f32]) -> (f64, f64) {

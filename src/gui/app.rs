@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 mod chrome;
 mod events;
 mod files;
+mod picker;
+
+pub use files::Replace;
+pub use picker::{FileAction, Picker, file_kind};
 
 /// A pinned run's name on the plots: what differs from the live run (the first three
 /// fields), or that nothing does.
@@ -150,6 +154,42 @@ impl UiCommand {
 pub struct Message {
     pub error: bool,
     pub text: String,
+    /// What it speaks of: a newer message on the same topic replaces it, and it goes
+    /// when that is gone.
+    pub topic: Topic,
+}
+
+/// What a message speaks of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    General,
+    /// The run diverged and was rolled back.
+    Divergence,
+    /// The run reached its steps.
+    Finished,
+    /// The sampler no longer follows the model.
+    Lag,
+    /// A file that could not be opened.
+    File,
+}
+
+/// A warning drawn on the curves' step axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Diverged,
+    SamplerLost,
+    Ais,
+}
+
+impl Mark {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Diverged => "diverged (rolled back)",
+            Self::SamplerLost => "sampler lost the model",
+            Self::Ais => "AIS run",
+        }
+    }
 }
 
 /// A change that needs fresh parameters, waiting for the user's confirmation.
@@ -175,6 +215,10 @@ pub struct WorkbenchApp {
     pub data: Dataset,
     true_nll: Option<f64>,
     pending_reset: Option<PendingReset>,
+    /// An action that would replace a trained run, waiting for the user's confirmation.
+    pub pending_replace: Option<Replace>,
+    /// File dialogs: the system's on a thread, or the list inside the window.
+    pub dialogs: picker::Dialogs,
     pub messages: VecDeque<Message>,
     frame_times: VecDeque<f64>,
     last_frame: Option<Instant>,
@@ -189,9 +233,11 @@ pub struct WorkbenchApp {
     ui_ms: f64,
     /// Says when the sampler stops following the model.
     lag: crate::train::metrics::LagMonitor,
-    /// Resets sent to the worker that it has not confirmed yet (events before the
-    /// confirmation are the old run's and are dropped).
-    restarts_pending: usize,
+    /// The run the window shows: the worker tags every event with its run, and events of
+    /// an earlier run (sent before a reset or a load reached the worker) are dropped.
+    run: u64,
+    /// Warnings at steps of this run, drawn on the curves' step axis.
+    pub marks: Vec<(usize, Mark)>,
     /// Draws from a classifier's class-conditional, shown over the view until cleared.
     pub class_samples: Option<(usize, Vec<f32>)>,
     /// The image views' tab, class rows, long run and textures.
@@ -226,8 +272,6 @@ fn reset_reason(a: &Preset, b: &Preset) -> Option<String> {
         Some("Changing the network".into())
     } else if a.data != b.data {
         Some("Changing the data".into())
-    } else if a.batch_size != b.batch_size {
-        Some("Changing the batch size".into())
     } else if a.seed != b.seed {
         Some("Changing the seed".into())
     } else if std::mem::discriminant(&a.sampler.init) != std::mem::discriminant(&b.sampler.init)
@@ -292,6 +336,7 @@ impl WorkbenchApp {
     /// The app with a given state (tests start from the default one).
     #[must_use]
     pub fn with_state(ctx: &egui::Context, mut state: PersistedState) -> Self {
+        theme::install_fonts(ctx);
         if state.preset.validate().is_err() {
             state.preset = PersistedState::default().preset;
         }
@@ -334,6 +379,11 @@ impl WorkbenchApp {
             data,
             true_nll,
             pending_reset: None,
+            pending_replace: None,
+            dialogs: picker::Dialogs {
+                builtin: std::env::var("EBM_WORKBENCH_FILE_DIALOG").as_deref() == Ok("builtin"),
+                ..Default::default()
+            },
             messages: VecDeque::new(),
             frame_times: VecDeque::new(),
             last_frame: None,
@@ -343,7 +393,8 @@ impl WorkbenchApp {
             pins: Vec::new(),
             comparison: None,
             lag: crate::train::metrics::LagMonitor::default(),
-            restarts_pending: 0,
+            run: 0,
+            marks: Vec::new(),
             class_samples: None,
             images: super::images::ImageState::default(),
             autosave: None,
@@ -360,13 +411,27 @@ impl WorkbenchApp {
     }
 
     fn message(&mut self, error: bool, text: impl Into<String>) {
+        self.message_about(Topic::General, error, text);
+    }
+
+    /// A message on `topic`: it replaces the one before on the same topic.
+    fn message_about(&mut self, topic: Topic, error: bool, text: impl Into<String>) {
+        if topic != Topic::General {
+            self.forget(topic);
+        }
         self.messages.push_back(Message {
             error,
             text: text.into(),
+            topic,
         });
         while self.messages.len() > 6 {
             self.messages.pop_front();
         }
+    }
+
+    /// Drops the messages on `topic` (what they spoke of is gone).
+    fn forget(&mut self, topic: Topic) {
+        self.messages.retain(|m| m.topic != topic);
     }
 
     /// Sends a command to the training thread (says so when the thread is gone).
@@ -379,7 +444,15 @@ impl WorkbenchApp {
         }
     }
 
+    /// Lists `path` under Recent when the window can open it (presets, data, models,
+    /// checkpoints, sweep folders; not exported metrics or pictures).
     fn remember(&mut self, path: &Path) {
+        if !matches!(
+            file_kind(path),
+            Some("preset" | "data" | "images" | "model" | "checkpoint" | "sweep folder")
+        ) {
+            return;
+        }
         self.state.recent.retain(|p| p != path);
         self.state.recent.insert(0, path.to_path_buf());
         self.state.recent.truncate(8);
@@ -393,11 +466,10 @@ impl WorkbenchApp {
         params: Option<Vec<f32>>,
     ) -> Result<(), crate::error::DataError> {
         let boxed = Box::new(preset.clone());
-        let command = match params {
-            Some(params) => Command::LoadParams(boxed, params),
-            None => Command::Reset(boxed),
-        };
-        self.start_over_with(preset, command)
+        self.start_over_with(preset, move |run| match params {
+            Some(params) => Command::LoadParams(boxed, params, run),
+            None => Command::Reset(boxed, run),
+        })
     }
 
     /// As [`Self::start_over`], with the worker's command that makes the new session (a
@@ -405,7 +477,7 @@ impl WorkbenchApp {
     fn start_over_with(
         &mut self,
         preset: Preset,
-        command: Command,
+        command: impl FnOnce(u64) -> Command,
     ) -> Result<(), crate::error::DataError> {
         (self.data, self.true_nll) = data_for(&preset)?;
         self.state.preset = preset.clone();
@@ -417,8 +489,14 @@ impl WorkbenchApp {
         self.view = None;
         self.texture_kind = None;
         self.step = 0;
-        self.restarts_pending += 1;
-        self.send(command);
+        self.running = false;
+        // Messages, notes and marks spoke of the run that is gone.
+        self.messages.clear();
+        self.ais = None;
+        self.marks.clear();
+        self.run += 1;
+        let c = command(self.run);
+        self.send(c);
         Ok(())
     }
 
@@ -515,8 +593,9 @@ impl eframe::App for WorkbenchApp {
                 .collect()
         });
         for p in dropped {
-            self.open_any(&p);
+            self.request(Replace::File(p));
         }
+        self.poll_dialog(ctx);
         if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
             self.run_command(if self.running {
                 UiCommand::Pause
@@ -557,6 +636,9 @@ impl eframe::App for WorkbenchApp {
             .default_size(330.0)
             .resizable(true)
             .show(ui, |ui| self.settings_ui(ui));
+        for note in super::fields::take_notes(ui.ctx()) {
+            self.message(true, note);
+        }
         egui::Panel::right("curves")
             .default_size(460.0)
             .resizable(true)
@@ -684,6 +766,8 @@ impl eframe::App for WorkbenchApp {
             }
         });
         self.confirm_ui(ui.ctx());
+        self.replace_ui(ui.ctx());
+        self.picker_ui(ui.ctx());
         self.restore_ui(ui.ctx());
         if let Some(c) = self.comparison.as_mut() {
             let load = c.ui(ui.ctx());
@@ -691,7 +775,7 @@ impl eframe::App for WorkbenchApp {
                 self.comparison = None;
             }
             if let Some(model) = load {
-                self.load_model(&model);
+                self.request(Replace::File(model));
             }
         }
         self.apply_edits();

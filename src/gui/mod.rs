@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod compare;
+pub mod fields;
 pub mod history;
 pub mod images;
 pub mod panels;

@@ -1,6 +1,7 @@
 //! The left column's editors. Each edits one part of the draft preset and nothing else;
 //! the app decides what the edit means for the running experiment.
 
+use super::fields::Num;
 use crate::data::target::Target;
 use crate::data::{Allows, Space};
 use crate::data::{DataSpec, ToySet};
@@ -9,9 +10,10 @@ use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
 use crate::optim::{OptimizerKind, OptimizerSpec};
 use crate::preset::{Engine, EvalSpec, ObjectiveKind, ObjectiveSpec, Preset};
 use crate::sampler::{Init, SamplerKind, SamplerSpec};
-use egui::{DragValue, Ui};
+use egui::Ui;
 
 fn row(ui: &mut Ui, label: &str, tip: &str, add: impl FnOnce(&mut Ui) -> egui::Response) {
+    super::fields::set_row(label);
     ui.label(label).on_hover_text(tip);
     add(ui).on_hover_text(tip);
     ui.end_row();
@@ -77,7 +79,7 @@ pub fn data_ui(
             row(ui, "Labels", "A column of class labels (whole numbers from 0) makes the data usable for JEM.", |ui| {
                 ui.horizontal(|ui| {
                     let c = ui.checkbox(&mut has_labels, "column");
-                    let v = ui.add_enabled(has_labels, DragValue::new(&mut label_col).range(0..=999)).accessible_name("label column");
+                    let v = ui.add_enabled(has_labels, Num::new(&mut label_col).range(0..=999)).accessible_name("label column");
                     if c.changed() || v.changed() {
                         d.labels = has_labels.then_some(label_col);
                     }
@@ -169,14 +171,14 @@ pub fn data_ui(
                     ui,
                     "Size",
                     "Points in all, held-out split included.",
-                    |ui| ui.add(DragValue::new(&mut d.size).range(100..=200_000).speed(100)),
+                    |ui| ui.add(Num::new(&mut d.size).range(100..=200_000).speed(100)),
                 );
             }
             if d.target.is_none() && d.images.is_none() {
                 let mut noise = d.noise();
                 let tip = "The set's noise parameter (its literature default until changed).";
                 row(ui, "Noise", tip, |ui| {
-                    let r = ui.add(DragValue::new(&mut noise).range(0.0..=5.0).speed(0.005));
+                    let r = ui.add(Num::new(&mut noise).range(0.0..=5.0).speed(0.005));
                     if r.changed() {
                         d.noise = Some(noise);
                     }
@@ -185,7 +187,7 @@ pub fn data_ui(
             }
         }
         row(ui, "Seed", "Seed of the data draw.", |ui| {
-            ui.add(DragValue::new(&mut d.seed))
+            ui.add(Num::new(&mut d.seed))
         });
         row(
             ui,
@@ -193,7 +195,7 @@ pub fn data_ui(
             "Fraction of points used only for the NLL.",
             |ui| {
                 ui.add(
-                    DragValue::new(&mut d.held_out)
+                    Num::new(&mut d.held_out)
                         .range(0.05..=0.5)
                         .speed(0.005),
                 )
@@ -231,13 +233,7 @@ fn pixels_ui(ui: &mut Ui, d: &mut DataSpec) {
         ui,
         "Batch noise",
         "Standard deviation of Gaussian noise added to every data batch as it is drawn (JEM and IGEBM use 0.03): it keeps the model from collapsing onto the few grey levels.",
-        |ui| {
-            ui.add(
-                DragValue::new(&mut d.batch_noise)
-                    .range(0.0..=1.0)
-                    .speed(0.001),
-            )
-        },
+        |ui| ui.add(Num::new(&mut d.batch_noise).range(0.0..=1.0).speed(0.001)),
     );
 }
 
@@ -306,7 +302,7 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
                 .on_hover_text("A Linear layer, a 2-D convolution, pooling, Flatten or an activation. Convolutions and pooling need images; a Linear after them flattens by itself.");
             match l {
                 LayerSpec::Linear(w) => {
-                    ui.add(DragValue::new(w).range(1..=1024).prefix("width "))
+                    ui.add(Num::new(w).range(1..=1024).prefix("width "))
                         .on_hover_text("Outputs of this layer.");
                 }
                 LayerSpec::Conv2d {
@@ -315,18 +311,18 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
                     stride,
                     padding,
                 } => {
-                    ui.add(DragValue::new(channels).range(1..=512).prefix("ch "))
+                    ui.add(Num::new(channels).range(1..=512).prefix("ch "))
                         .on_hover_text("Output channels.");
-                    ui.add(DragValue::new(kernel).range(1..=15).prefix("k "))
+                    ui.add(Num::new(kernel).range(1..=15).prefix("k "))
                         .on_hover_text("Kernel size (k × k).");
-                    ui.add(DragValue::new(stride).range(1..=8).prefix("s "))
+                    ui.add(Num::new(stride).range(1..=8).prefix("s "))
                         .on_hover_text("Stride.");
                     let max_pad = kernel.saturating_sub(1);
-                    ui.add(DragValue::new(padding).range(0..=max_pad).prefix("p "))
+                    ui.add(Num::new(padding).range(0..=max_pad).prefix("p "))
                         .on_hover_text("Zero padding on every side (less than the kernel).");
                 }
                 LayerSpec::AvgPool2d(k) | LayerSpec::MaxPool2d(k) => {
-                    ui.add(DragValue::new(k).range(1..=16).prefix("k "))
+                    ui.add(Num::new(k).range(1..=16).prefix("k "))
                         .on_hover_text("Window and stride (k × k).");
                 }
                 _ => {}
@@ -386,7 +382,7 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
     });
     ui.horizontal(|ui| {
         ui.label(format!("{} -> Linear(", if n == 0 { "x" } else { "…" }));
-        ui.add(DragValue::new(&mut m.outputs).range(1..=100))
+        ui.add(Num::new(&mut m.outputs).range(1..=100))
             .on_hover_text("1: the network's output is the energy. K > 1: K class logits f(x), with E(x) = −logsumexp f(x) (a classifier as an EBM; JEM trains the logits on labels too).");
         ui.label(if m.outputs == 1 {
             ") = energy"
@@ -452,28 +448,28 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
         match &mut s.kind {
             SamplerKind::Sgld { step_size, noise } => {
                 row(ui, "Step size", "a: the gradient step (safe to change while training).", |ui| {
-                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                    ui.add(Num::new(step_size).range(1e-5..=10.0).speed(0.001))
                 });
                 row(ui, "Noise", "s: the noise's standard deviation per step (safe to change while training).", |ui| {
-                    ui.add(DragValue::new(noise).range(0.0..=10.0).speed(0.001))
+                    ui.add(Num::new(noise).range(0.0..=10.0).speed(0.001))
                 });
             }
             SamplerKind::Langevin { step_size } => {
                 row(ui, "Step size", "η; the noise is √(2η) (safe to change while training).", |ui| {
-                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                    ui.add(Num::new(step_size).range(1e-5..=10.0).speed(0.001))
                 });
             }
             SamplerKind::Mala { step_size } => {
                 row(ui, "Step size", "η of the Langevin proposal; larger steps are accepted less often (about 0.57 is the classic target).", |ui| {
-                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                    ui.add(Num::new(step_size).range(1e-5..=10.0).speed(0.001))
                 });
             }
             SamplerKind::Hmc { step_size, leapfrog_steps } => {
                 row(ui, "Step size", "ε of each leapfrog step (about 0.65 acceptance is the classic target).", |ui| {
-                    ui.add(DragValue::new(step_size).range(1e-5..=10.0).speed(0.001))
+                    ui.add(Num::new(step_size).range(1e-5..=10.0).speed(0.001))
                 });
                 row(ui, "Leapfrog steps", "L per HMC step: each costs one gradient, so a step costs L gradients.", |ui| {
-                    ui.add(DragValue::new(leapfrog_steps).range(1..=100))
+                    ui.add(Num::new(leapfrog_steps).range(1..=100))
                 });
             }
             SamplerKind::Exact => {
@@ -492,7 +488,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
             row(ui, "Adapt step", "Move the step size after every training step towards this acceptance rate (the step above is where it starts).", |ui| {
                 ui.horizontal(|ui| {
                     let c = ui.checkbox(&mut adapt, "to acceptance");
-                    let v = ui.add_enabled(adapt, DragValue::new(&mut target).range(0.05..=0.99).speed(0.005)).accessible_name("target acceptance rate");
+                    let v = ui.add_enabled(adapt, Num::new(&mut target).range(0.05..=0.99).speed(0.005)).accessible_name("target acceptance rate");
                     if c.changed() || v.changed() {
                         s.target_acceptance = adapt.then_some(target);
                     }
@@ -501,7 +497,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
             });
         }
         row(ui, "Steps (K)", "Sampler steps per training step.", |ui| {
-            ui.add(DragValue::new(&mut s.steps).range(0..=1000))
+            ui.add(Num::new(&mut s.steps).range(0..=1000))
         });
     });
     let gradients =
@@ -553,10 +549,10 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
         });
         if let Init::ReplayBuffer { size, reinit_prob } = &mut s.init {
             row(ui, "Buffer size", "Chains kept between training steps.", |ui| {
-                ui.add(DragValue::new(size).range(1..=1_000_000).speed(100))
+                ui.add(Num::new(size).range(1..=1_000_000).speed(100))
             });
             row(ui, "Re-init prob.", "Chance that a drawn chain restarts from uniform noise.", |ui| {
-                ui.add(DragValue::new(reinit_prob).range(0.0..=1.0).speed(0.005))
+                ui.add(Num::new(reinit_prob).range(0.0..=1.0).speed(0.005))
             });
         }
         row(ui, "Clamp", "Clamp the chains to the data box after every step.", |ui| {
@@ -623,14 +619,14 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                     ui,
                     "CE weight",
                     "Weight of the cross-entropy on the labels next to the likelihood term (safe to change while training).",
-                    |ui| ui.add(DragValue::new(ce_weight).range(0.0..=100.0).speed(0.01)),
+                    |ui| ui.add(Num::new(ce_weight).range(0.0..=100.0).speed(0.01)),
                 );
             }
             row(
                 ui,
                 "α",
                 "Energy regulariser α·(E(x⁺)² + E(x⁻)²) (safe to change while training).",
-                |ui| ui.add(DragValue::new(alpha).range(0.0..=10.0).speed(0.005)),
+                |ui| ui.add(Num::new(alpha).range(0.0..=10.0).speed(0.005)),
             );
             row(
                 ui,
@@ -653,7 +649,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 "Safe to change while training.",
                 |ui| {
                     ui.add(
-                        DragValue::new(&mut o.lr)
+                        Num::new(&mut o.lr)
                             .range(1e-6..=1.0)
                             .speed(1e-4)
                             .max_decimals(6),
@@ -663,7 +659,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
             if o.kind == OptimizerKind::Sgd {
                 row(ui, "Momentum", "SGD momentum.", |ui| {
                     ui.add(
-                        DragValue::new(&mut o.momentum)
+                        Num::new(&mut o.momentum)
                             .range(0.0..=0.999)
                             .speed(0.01),
                     )
@@ -675,7 +671,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                     "Adam's first-moment decay (0 is common for EBMs).",
                     |ui| {
                         ui.add(
-                            DragValue::new(&mut o.betas.0)
+                            Num::new(&mut o.betas.0)
                                 .range(0.0..=0.999)
                                 .speed(0.01),
                         )
@@ -683,7 +679,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 );
                 row(ui, "β₂", "Adam's second-moment decay.", |ui| {
                     ui.add(
-                        DragValue::new(&mut o.betas.1)
+                        Num::new(&mut o.betas.1)
                             .range(0.0..=0.99999)
                             .speed(0.0001),
                     )
@@ -695,7 +691,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 "L2 (Adam, SGD) or decoupled (AdamW).",
                 |ui| {
                     ui.add(
-                        DragValue::new(&mut o.weight_decay)
+                        Num::new(&mut o.weight_decay)
                             .range(0.0..=1.0)
                             .speed(1e-4),
                     )
@@ -713,7 +709,7 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                             .accessible_name("clip the gradient");
                         ui.add_enabled(
                             clip,
-                            DragValue::new(&mut value).range(1e-3..=1e3).speed(0.01),
+                            Num::new(&mut value).range(1e-3..=1e3).speed(0.01),
                         )
                         .accessible_name("largest gradient norm");
                     })
@@ -731,27 +727,27 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 ui,
                 "NLL every",
                 &format!("Evaluate the held-out NLL {how} every this many steps."),
-                |ui| ui.add(DragValue::new(eval_every).range(0..=100_000)),
+                |ui| ui.add(Num::new(eval_every).range(0..=100_000)),
             );
             if allows.quadrature {
                 row(
                     ui,
                     "Grid",
                     "Points per side of the quadrature grid.",
-                    |ui| ui.add(DragValue::new(grid).range(8..=1024)),
+                    |ui| ui.add(Num::new(grid).range(8..=1024)),
                 );
             } else {
                 row(
                     ui,
                     "AIS chains",
                     "Chains of each AIS estimate of log Z.",
-                    |ui| ui.add(DragValue::new(ais_chains).range(2..=100_000)),
+                    |ui| ui.add(Num::new(ais_chains).range(2..=100_000)),
                 );
                 row(
                     ui,
                     "AIS temperatures",
                     "Intermediate distributions from the base to the model.",
-                    |ui| ui.add(DragValue::new(ais_temperatures).range(1..=100_000)),
+                    |ui| ui.add(Num::new(ais_temperatures).range(1..=100_000)),
                 );
                 let cost = crate::eval::Evaluator::Ais(crate::eval::ais::AisSpec {
                     chains: *ais_chains,
@@ -798,20 +794,20 @@ pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
         row(
             ui,
             "Batch",
-            "Data points per step, and as many chains. Changing it resets.",
-            |ui| ui.add(DragValue::new(&mut p.batch_size).range(1..=8192)),
+            "Data points per step, and as many chains; it changes between steps, without a reset.",
+            |ui| ui.add(Num::new(&mut p.batch_size).range(1..=8192)),
         );
         row(
             ui,
             "Steps",
             "Train stops after this many steps; Train again continues.",
-            |ui| ui.add(DragValue::new(&mut p.steps).range(1..=10_000_000)),
+            |ui| ui.add(Num::new(&mut p.steps).range(1..=10_000_000)),
         );
         row(
             ui,
             "Seed",
             "Seed of initialisation, batches and sampler noise. Changing it resets.",
-            |ui| ui.add(DragValue::new(&mut p.seed)),
+            |ui| ui.add(Num::new(&mut p.seed)),
         );
     });
 }
@@ -896,24 +892,24 @@ fn target_ui(ui: &mut Ui, t: &mut Target) {
             std,
         } => {
             row(ui, "Dimension", "Coordinates of a point.", |ui| {
-                ui.add(DragValue::new(dim).range(2..=4096))
+                ui.add(Num::new(dim).range(2..=4096))
             });
             row(ui, "Components", "Gaussians of equal weight.", |ui| {
-                ui.add(DragValue::new(components).range(1..=1000))
+                ui.add(Num::new(components).range(1..=1000))
             });
             row(
                 ui,
                 "Spread",
                 "Centres are uniform in [−spread, spread] on every coordinate (drawn once, from the dimension and the number of components).",
-                |ui| ui.add(DragValue::new(spread).range(0.0..=100.0).speed(0.05)),
+                |ui| ui.add(Num::new(spread).range(0.0..=100.0).speed(0.05)),
             );
             row(ui, "Std", "Standard deviation of each component.", |ui| {
-                ui.add(DragValue::new(std).range(0.01..=100.0).speed(0.01))
+                ui.add(Num::new(std).range(0.01..=100.0).speed(0.01))
             });
         }
         Target::Funnel { dim } => {
             row(ui, "Dimension", "v and dim − 1 coordinates x_i.", |ui| {
-                ui.add(DragValue::new(dim).range(2..=4096))
+                ui.add(Num::new(dim).range(2..=4096))
             });
         }
         Target::ManyWell { dim } => {
@@ -923,7 +919,7 @@ fn target_ui(ui: &mut Ui, t: &mut Target) {
                 "Wells",
                 "Independent double wells, two coordinates each.",
                 |ui| {
-                    let r = ui.add(DragValue::new(&mut wells).range(1..=2048));
+                    let r = ui.add(Num::new(&mut wells).range(1..=2048));
                     *dim = 2 * wells.max(1);
                     r
                 },

@@ -75,3 +75,21 @@ pub fn class(i: usize) -> Color32 {
     ];
     C[i % C.len()]
 }
+
+/// The window's fonts: egui's own, then DejaVu Sans for every symbol they lack (∇, ←,
+/// ⁺, ⁻, the hat of R̂, …) in both families.
+pub fn install_fonts(ctx: &egui::Context) {
+    use egui::epaint::text::{FontInsert, FontPriority, InsertFontFamily};
+    let data = egui::FontData::from_static(include_bytes!("../../assets/fonts/DejaVuSans.ttf"));
+    ctx.add_font(FontInsert::new(
+        "DejaVuSans",
+        data,
+        [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
+            .into_iter()
+            .map(|family| InsertFontFamily {
+                family,
+                priority: FontPriority::Lowest,
+            })
+            .collect(),
+    ));
+}

@@ -313,7 +313,8 @@ impl Session {
     /// Applies the settings that are safe to change between steps (sampler rule and
     /// steps, clamping, objective, optimiser, evaluation, steps). Returns `false` (and
     /// changes nothing) when the change needs a fresh session: another network, data
-    /// set, initialisation or batch size.
+    /// set, seed or initialisation. The batch size changes between steps (the batches
+    /// and the engine's buffers are sized at every step).
     pub fn apply_live(&mut self, p: &Preset) -> bool {
         let same_init = std::mem::discriminant(&p.sampler.init)
             == std::mem::discriminant(&self.preset.sampler.init)
@@ -323,7 +324,6 @@ impl Session {
             };
         if p.model != self.preset.model
             || p.data != self.preset.data
-            || p.batch_size != self.preset.batch_size
             || p.seed != self.preset.seed
             || !same_init
         {
@@ -432,7 +432,7 @@ impl Session {
         let eval_step = every > 0 && next.is_multiple_of(every);
         // The sampler's term against the truth at the parameters the estimate was made
         // at: the exact sample term in the plane, the reference chains' elsewhere.
-        let (mut cos_exact, mut rel_err) = (None, None);
+        let (mut cos_exact, mut rel_err, mut cos_floor) = (None, None, None);
         let mut reference = None;
         if eval_step {
             if self.data.space.allows().exact_sample_term {
@@ -447,6 +447,15 @@ impl Session {
                     };
                 let (c, r) = exact::compare(&self.g_sample, &g_star);
                 (cos_exact, rel_err) = (Some(c), Some(r));
+                cos_floor = exact::noise_floor(
+                    self.engine.as_mut(),
+                    &self.params,
+                    &m,
+                    &g_star,
+                    b,
+                    &mut self.eval_rng,
+                )
+                .ok();
             } else {
                 reference = self.reference_comparison();
             }
@@ -492,6 +501,7 @@ impl Session {
             nll,
             sample_term_cos_exact: cos_exact,
             sample_term_rel_err: rel_err,
+            sample_term_cos_floor: cos_floor,
             nll_stderr,
             sample_term_cos_reference: reference.map(|r| r.0),
             sample_term_rel_err_reference: reference.map(|r| r.1),

@@ -23,10 +23,10 @@ pub enum Command {
     Step(usize),
     /// Apply settings that are safe to change between steps (see [`Session::apply_live`]).
     SetPreset(Box<Preset>),
-    /// Start over with a fresh session for this preset.
-    Reset(Box<Preset>),
-    /// Start over from given parameters (a loaded model).
-    LoadParams(Box<Preset>, Vec<f32>),
+    /// Start over with a fresh session for this preset: run `u64` from now on.
+    Reset(Box<Preset>, u64),
+    /// Start over from given parameters (a loaded model): run `u64` from now on.
+    LoadParams(Box<Preset>, Vec<f32>, u64),
     /// Write the model to a file.
     Export(PathBuf),
     /// Write all metrics so far as CSV.
@@ -36,8 +36,8 @@ pub enum Command {
     /// The same, quietly (the window's autosave).
     Autosave(PathBuf),
     /// Go on from a checkpoint: its session (made and checked by the window) replaces
-    /// this one, with the metrics of its steps so far.
-    Resume(Box<(Preset, Session, Vec<StepMetrics>)>),
+    /// this one, with the metrics of its steps so far, as run `u64`.
+    Resume(Box<(Preset, Session, Vec<StepMetrics>)>, u64),
     /// Remove the autosave (after every autosave sent before: a clean exit).
     DiscardAutosave(PathBuf),
     /// Estimate log Z by AIS (forward, and reverse from exact samples) next to quadrature.
@@ -171,14 +171,26 @@ pub enum Event {
     /// A new session replaced the old one (a reset or a loaded model): every event after
     /// this belongs to it, every event before it to the old one.
     Restarted(Box<Preset>),
-    /// A reset could not be made (the message says why); the old session goes on.
-    RestartFailed(String),
+    /// A reset could not be made (the message says why); the old session goes on as
+    /// run `live`.
+    RestartFailed { message: String, live: u64 },
+    /// A run asked for with Train reached the preset's steps and paused.
+    Finished(usize),
+}
+
+impl Event {
+    /// Whether the event speaks of a file the user asked for, whichever run wrote it
+    /// (the window reports it even after a reset).
+    #[must_use]
+    pub fn outlives_its_run(&self) -> bool {
+        matches!(self, Self::Saved(_) | Self::Autosaved(_))
+    }
 }
 
 /// The window's end of the worker.
 pub struct WorkerHandle {
     commands: SyncSender<Command>,
-    events: Receiver<Event>,
+    events: Receiver<(u64, Event)>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -199,7 +211,7 @@ impl WorkerHandle {
     /// If the OS cannot start a thread.
     pub fn spawn(session: Session, waker: Box<dyn Fn() + Send + Sync>) -> Self {
         let (ctx, crx) = sync_channel::<Command>(64);
-        let (etx, erx) = sync_channel::<Event>(256);
+        let (etx, erx) = sync_channel::<(u64, Event)>(256);
         let thread = std::thread::Builder::new()
             .name("ebm-training".into())
             .spawn(move || Worker::new(session, etx, waker).run(&crx))
@@ -217,9 +229,10 @@ impl WorkerHandle {
         self.commands.try_send(c).is_ok()
     }
 
-    /// The next event, if one is waiting.
+    /// The next event, if one is waiting, with the run it belongs to (the id the
+    /// replacing command gave; 0 for the session the worker started with).
     #[must_use]
-    pub fn try_recv(&self) -> Option<Event> {
+    pub fn try_recv(&self) -> Option<(u64, Event)> {
         self.events.try_recv().ok()
     }
 }
@@ -249,7 +262,11 @@ fn lower_priority() {
 
 struct Worker {
     session: Session,
-    events: SyncSender<Event>,
+    /// The run the session is: every event is tagged with it.
+    run: u64,
+    /// Whether the steps left were asked for by Train (reaching them finishes the run).
+    to_target: bool,
+    events: SyncSender<(u64, Event)>,
     waker: Box<dyn Fn() + Send + Sync>,
     running: bool,
     steps_left: usize,
@@ -274,11 +291,13 @@ struct Worker {
 impl Worker {
     fn new(
         session: Session,
-        events: SyncSender<Event>,
+        events: SyncSender<(u64, Event)>,
         waker: Box<dyn Fn() + Send + Sync>,
     ) -> Self {
         Self {
             session,
+            run: 0,
+            to_target: false,
             events,
             waker,
             running: false,
@@ -316,15 +335,15 @@ impl Worker {
     /// Sends an event; when the window is slow to drain, metric rows wait in `pending`
     /// and views are dropped (a newer one follows) rather than blocking training.
     fn emit(&mut self, e: Event) -> bool {
-        match self.events.try_send(e) {
+        match self.events.try_send((self.run, e)) {
             Ok(()) => true,
-            Err(TrySendError::Full(Event::Metrics(rows))) => {
+            Err(TrySendError::Full((_, Event::Metrics(rows)))) => {
                 let mut rows = rows;
                 rows.append(&mut self.pending);
                 self.pending = rows;
                 false
             }
-            Err(TrySendError::Full(Event::View(_))) => false,
+            Err(TrySendError::Full((_, Event::View(_)))) => false,
             Err(TrySendError::Full(other)) => {
                 // Rare events (state, errors, saves) must arrive: wait for room.
                 self.events.send(other).is_ok()
@@ -354,6 +373,7 @@ impl Worker {
                 let target = self.session.preset().steps;
                 let done = self.session.step_count();
                 self.running = true;
+                self.to_target = done < target;
                 self.steps_left = if done < target {
                     target - done
                 } else {
@@ -363,6 +383,7 @@ impl Worker {
             Command::Pause => self.running = false,
             Command::Step(n) => {
                 self.running = true;
+                self.to_target = false;
                 self.steps_left = n;
             }
             Command::SetPreset(p) => {
@@ -375,15 +396,15 @@ impl Worker {
                     ));
                 }
             }
-            Command::Reset(p) => {
+            Command::Reset(p, run) => {
                 let s = Session::new(&p);
-                if !self.replace_session(p, s) {
+                if !self.replace_session(p, s, run) {
                     return;
                 }
             }
-            Command::LoadParams(p, params) => {
+            Command::LoadParams(p, params, run) => {
                 let s = Session::from_params(&p, params);
-                if !self.replace_session(p, s) {
+                if !self.replace_session(p, s, run) {
                     return;
                 }
             }
@@ -402,9 +423,9 @@ impl Worker {
             }
             Command::SaveCheckpoint(path) => self.save_checkpoint(path, false),
             Command::Autosave(path) => self.save_checkpoint(path, true),
-            Command::Resume(r) => {
+            Command::Resume(r, run) => {
                 let (p, session, rows) = *r;
-                if !self.replace_session(Box::new(p), Ok(session)) {
+                if !self.replace_session(Box::new(p), Ok(session), run) {
                     return;
                 }
                 self.log.clone_from(&rows);
@@ -518,11 +539,22 @@ impl Worker {
         &mut self,
         p: Box<Preset>,
         session: Result<Session, crate::error::DataError>,
+        run: u64,
     ) -> bool {
         match session {
-            Ok(s) => self.session = s,
+            Ok(s) => {
+                self.session = s;
+                self.run = run;
+            }
             Err(e) => {
-                self.emit(Event::RestartFailed(e.to_string()));
+                // Tagged with the run asked for (the window waits for that one), naming
+                // the run that goes on.
+                let live = std::mem::replace(&mut self.run, run);
+                self.emit(Event::RestartFailed {
+                    message: e.to_string(),
+                    live,
+                });
+                self.run = live;
                 return false;
             }
         }
@@ -532,6 +564,7 @@ impl Worker {
         self.log.clear();
         self.pending.clear();
         self.running = false;
+        self.to_target = false;
         self.view_dirty = true;
         true
     }
@@ -796,6 +829,9 @@ impl Worker {
                             self.running = false;
                             self.view_dirty = true;
                             self.flush();
+                            if std::mem::take(&mut self.to_target) {
+                                self.emit(Event::Finished(self.session.step_count()));
+                            }
                             self.state();
                         }
                     }
@@ -826,13 +862,13 @@ fn command_name(c: &Command) -> &'static str {
         Command::Start | Command::Step(_) => "training",
         Command::Pause | Command::Stop => "stopping",
         Command::SetPreset(_) => "applying the settings",
-        Command::Reset(_) => "the reset",
+        Command::Reset(..) => "the reset",
         Command::LoadParams(..) => "loading the model",
         Command::Export(_) => "exporting the model",
         Command::ExportMetrics(_) => "exporting the metrics",
         Command::SaveCheckpoint(_) | Command::Autosave(_) => "saving the checkpoint",
         Command::DiscardAutosave(_) => "removing the autosave",
-        Command::Resume(_) => "resuming the checkpoint",
+        Command::Resume(..) => "resuming the checkpoint",
         Command::Ais(_) => "the AIS estimate",
         Command::ChainPaths(_) => "recording chain paths",
         Command::ClassSamples(_) => "drawing class samples",

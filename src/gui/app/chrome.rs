@@ -30,18 +30,37 @@ impl WorkbenchApp {
                         .on_hover_text(about)
                         .clicked()
                     {
-                        self.open_example(name);
+                        self.request(Replace::Example((*name).to_string()));
                         ui.close();
                     }
                 }
             });
             ui.menu_button("Recent", |ui| {
-                if self.state.recent.is_empty() {
+                // What can still be opened, each with its kind.
+                let openable: Vec<(PathBuf, &str)> = self
+                    .state
+                    .recent
+                    .iter()
+                    .filter_map(|p| {
+                        file_kind(p)
+                            .filter(|k| !matches!(*k, "metrics" | "image"))
+                            .map(|k| (p.clone(), k))
+                    })
+                    .collect();
+                if openable.is_empty() {
                     ui.weak("nothing yet");
                 }
-                for p in self.state.recent.clone() {
-                    if ui.button(p.display().to_string()).clicked() {
-                        self.open_any(&p);
+                for (p, kind) in openable {
+                    let name = p.file_name().map_or_else(
+                        || p.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    );
+                    if ui
+                        .button(format!("{kind}: {name}"))
+                        .on_hover_text(p.display().to_string())
+                        .clicked()
+                    {
+                        self.request(Replace::File(p));
                         ui.close();
                     }
                 }
@@ -219,6 +238,38 @@ impl WorkbenchApp {
         }
     }
 
+    /// Before an action replaces a trained run: asks.
+    pub(super) fn replace_ui(&mut self, ctx: &egui::Context) {
+        let Some(pending) = self.pending_replace.clone() else {
+            return;
+        };
+        let mut decision = None;
+        egui::Modal::new(egui::Id::unique("confirm_replace")).show(ctx, |ui| {
+            ui.heading("Replace the trained run?");
+            ui.label(format!(
+                "{} replaces the run trained for {} steps: its parameters and plots are lost. Save checkpoint… first keeps them.",
+                pending.describe(),
+                self.step
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Replace").clicked() {
+                    decision = Some(true);
+                }
+                if ui.button("Cancel").clicked() {
+                    decision = Some(false);
+                }
+            });
+        });
+        match decision {
+            Some(true) => {
+                self.pending_replace = None;
+                self.replace(pending);
+            }
+            Some(false) => self.pending_replace = None,
+            None => {}
+        }
+    }
+
     pub(super) fn confirm_ui(&mut self, ctx: &egui::Context) {
         let Some(pending) = self.pending_reset.clone() else {
             return;
@@ -286,12 +337,12 @@ impl WorkbenchApp {
             .on_hover_text("Two of the data's coordinates.")
             .clicked();
         let a = ui.add(
-            egui::DragValue::new(&mut i)
+            crate::gui::fields::Num::new(&mut i)
                 .range(0..=d.saturating_sub(1))
                 .prefix("x"),
         );
         let b = ui.add(
-            egui::DragValue::new(&mut j)
+            crate::gui::fields::Num::new(&mut j)
                 .range(0..=d.saturating_sub(1))
                 .prefix("x"),
         );

@@ -6,33 +6,23 @@ use super::*;
 impl WorkbenchApp {
     pub(super) fn drain(&mut self, ctx: &egui::Context) {
         let budget = Instant::now();
-        while let Some(e) = self.worker.try_recv() {
-            // Until the worker confirms the last reset, what it sends is the old run's.
-            let stale = self.restarts_pending > 0
-                && matches!(
-                    e,
-                    Event::Metrics(_)
-                        | Event::View(_)
-                        | Event::InitialNll(_)
-                        | Event::ClassSamples { .. }
-                        | Event::LongRun(_)
-                        | Event::Ais { .. }
-                        | Event::Diverged(_)
-                        | Event::State { .. }
-                );
-            if stale {
+        while let Some((run, e)) = self.worker.try_recv() {
+            // What a run that was replaced sends is dropped: its curves, views, notes and
+            // errors belong to a run the window no longer shows. Files written are
+            // reported whichever run wrote them.
+            if run != self.run && !e.outlives_its_run() {
                 continue;
             }
             match e {
                 Event::Restarted(p) => {
-                    self.restarts_pending = self.restarts_pending.saturating_sub(1);
                     self.worker_preset = *p;
                 }
                 Event::Metrics(rows) => {
                     for r in &rows {
                         self.history.push(r);
                         if let Some(w) = self.lag.check(r) {
-                            self.message(true, w);
+                            self.message_about(Topic::Lag, true, w);
+                            self.marks.push((r.step, Mark::SamplerLost));
                         }
                     }
                     if let Some(r) = rows.last() {
@@ -46,7 +36,8 @@ impl WorkbenchApp {
                 }
                 Event::Diverged(err) => {
                     self.running = false;
-                    self.message(true, format!("{err} — training paused"));
+                    self.message_about(Topic::Divergence, true, format!("{err} — training paused"));
+                    self.marks.push((err.step(), Mark::Diverged));
                 }
                 Event::Saved(p) => {
                     self.remember(&p);
@@ -54,9 +45,18 @@ impl WorkbenchApp {
                 }
                 Event::Failed(m) => self.message(true, m),
                 Event::Autosaved(step) => self.autosaved_at = Some(step),
-                Event::RestartFailed(m) => {
-                    self.restarts_pending = self.restarts_pending.saturating_sub(1);
-                    self.message(true, m);
+                Event::RestartFailed { message, live } => {
+                    // The old session goes on: its events count again.
+                    self.run = live;
+                    self.message(true, message);
+                }
+                Event::Finished(step) => {
+                    self.running = false;
+                    self.message_about(
+                        Topic::Finished,
+                        false,
+                        format!("finished {step} steps — Train to continue"),
+                    );
                 }
                 Event::Applied(p) => self.worker_preset = *p,
                 Event::InitialNll(n) => {
@@ -100,6 +100,7 @@ impl WorkbenchApp {
                     result,
                     log_z_quadrature,
                 } => {
+                    self.marks.push((step, Mark::Ais));
                     self.ais = Some((
                         result.forward.log_z,
                         result.forward.stderr,

@@ -102,8 +102,8 @@ impl WorkbenchApp {
             }
         };
         let step = session.step_count();
-        let command = Command::Resume(Box::new((preset.clone(), session, rows)));
-        if let Err(e) = self.start_over_with(preset, command) {
+        let resumed = Box::new((preset.clone(), session, rows));
+        if let Err(e) = self.start_over_with(preset, move |run| Command::Resume(resumed, run)) {
             self.message(true, format!("{}: {e}", path.display()));
             return false;
         }
@@ -251,101 +251,105 @@ impl WorkbenchApp {
 
     /// Runs a toolbar command.
     pub fn run_command(&mut self, c: UiCommand) {
+        use super::picker::FileAction;
         match c {
-            UiCommand::LoadData => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("points or images", &["csv", "tsv", "txt", "npy", "gz"])
-                    // MNIST's IDX files have no extension.
-                    .add_filter("all files", &["*"])
-                    .pick_file()
-                {
-                    self.use_data_file(&p);
-                }
+            UiCommand::LoadData => self.ask_path(FileAction::LoadData),
+            UiCommand::Train => {
+                self.forget(Topic::Finished);
+                self.forget(Topic::Divergence);
+                self.send(Command::Start);
             }
-            UiCommand::Train => self.send(Command::Start),
             UiCommand::Pause => self.send(Command::Pause),
             UiCommand::Step => self.send(Command::Step(1)),
-            UiCommand::Reset => {
-                let p = self.state.preset.clone();
-                self.reset_to(p);
-            }
+            UiCommand::Reset => self.request(Replace::Reset),
             UiCommand::PinRun => self.pin_run(),
             UiCommand::ClearPins => {
                 self.pins.clear();
                 self.message(false, "pinned runs cleared");
             }
-            UiCommand::CompareRuns => {
-                if let Some(d) = rfd::FileDialog::new().pick_folder() {
-                    self.open_comparison(&d);
-                }
-            }
-            UiCommand::OpenPreset => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("preset", &["ron"])
-                    .pick_file()
-                {
-                    self.open_preset(&p);
-                }
-            }
-            UiCommand::SavePreset => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("preset", &["ron"])
-                    .set_file_name(format!("{}.ron", self.state.preset.name))
-                    .save_file()
-                {
-                    self.save_preset(&p);
-                }
-            }
-            UiCommand::ExportModel => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("safetensors", &["safetensors"])
-                    .set_file_name(format!("{}.safetensors", self.state.preset.name))
-                    .save_file()
-                {
-                    self.export_model(&p);
-                }
-            }
-            UiCommand::LoadModel => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("model or checkpoint", &["safetensors", "ckpt"])
-                    .pick_file()
-                {
-                    self.open_any(&p);
-                }
-            }
-            UiCommand::SaveCheckpoint => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("checkpoint", &["ckpt"])
-                    .set_file_name(format!("{}.ckpt", self.state.preset.name))
-                    .save_file()
-                {
-                    self.save_checkpoint(&p);
-                }
-            }
-            UiCommand::ExportPng => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("PNG", &["png"])
-                    .set_file_name(format!("{}.png", self.state.preset.name))
-                    .save_file()
-                {
-                    self.export_png(&p);
-                }
-            }
-            UiCommand::ExportMetrics => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("CSV", &["csv"])
-                    .set_file_name("metrics.csv")
-                    .save_file()
-                {
-                    self.export_metrics(&p);
-                }
+            UiCommand::CompareRuns => self.ask_path(FileAction::CompareRuns),
+            UiCommand::OpenPreset => self.ask_path(FileAction::OpenPreset),
+            UiCommand::SavePreset => self.ask_path(FileAction::SavePreset),
+            UiCommand::ExportModel => self.ask_path(FileAction::ExportModel),
+            UiCommand::LoadModel => self.ask_path(FileAction::LoadModel),
+            UiCommand::SaveCheckpoint => self.ask_path(FileAction::SaveCheckpoint),
+            UiCommand::ExportPng => self.ask_path(FileAction::ExportPng),
+            UiCommand::ExportMetrics => self.ask_path(FileAction::ExportMetrics),
+        }
+    }
+
+    /// Whether there is a trained run that replacing would lose.
+    #[must_use]
+    pub fn has_trained_run(&self) -> bool {
+        self.step > 0 || self.history.received > 0
+    }
+
+    /// Replaces the run as `r` asks, after asking the user when a trained run would be
+    /// lost (as editing the network does).
+    pub fn request(&mut self, r: Replace) {
+        if self.has_trained_run() && r.replaces_run() {
+            self.pending_replace = Some(r);
+        } else {
+            self.replace(r);
+        }
+    }
+
+    /// Does what `r` asks, without asking.
+    pub(super) fn replace(&mut self, r: Replace) {
+        match r {
+            Replace::Example(name) => self.open_example(&name),
+            Replace::File(p) => self.open_any(&p),
+            Replace::Reset => {
+                let p = self.state.preset.clone();
+                self.reset_to(p);
             }
         }
     }
 }
 
+/// An action that replaces the run (when it opens a preset, a model or a checkpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replace {
+    Example(String),
+    File(PathBuf),
+    Reset,
+}
+
+impl Replace {
+    /// Whether it starts another run (a data file asks by itself, through the edits; a
+    /// sweep folder or a metrics file opens the comparison beside the run).
+    #[must_use]
+    pub fn replaces_run(&self) -> bool {
+        match self {
+            Self::Example(_) | Self::Reset => true,
+            Self::File(p) => {
+                matches!(
+                    super::picker::file_kind(p),
+                    Some("preset" | "model" | "checkpoint") | None
+                ) && !p.is_dir()
+            }
+        }
+    }
+
+    /// The action in words, for the question.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Example(n) => format!("Opening the example {}", n.trim_end_matches(".ron")),
+            Self::File(p) => format!(
+                "Opening {}",
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned()
+                )
+            ),
+            Self::Reset => "Reset".into(),
+        }
+    }
+}
+
 /// Whether `p` is a metrics CSV (its header starts `step,loss,`) rather than data points.
-fn is_metrics_csv(p: &Path) -> bool {
+pub(super) fn is_metrics_csv(p: &Path) -> bool {
     use std::io::BufRead as _;
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
         && std::fs::File::open(p)

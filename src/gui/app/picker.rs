@@ -1,0 +1,377 @@
+//! Choosing files: the system's file dialog on a thread of its own (the window keeps
+//! drawing while it is open), and where the system has none (no XDG desktop portal, no
+//! zenity) a file list inside the window, with a path field, so that no file button is
+//! ever silent.
+
+use super::*;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+/// What a chosen path is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAction {
+    OpenPreset,
+    LoadData,
+    SavePreset,
+    ExportModel,
+    LoadModel,
+    SaveCheckpoint,
+    ExportPng,
+    ExportMetrics,
+    CompareRuns,
+}
+
+impl FileAction {
+    /// Whether the path names a file to write.
+    #[must_use]
+    pub fn saves(self) -> bool {
+        matches!(
+            self,
+            Self::SavePreset
+                | Self::ExportModel
+                | Self::SaveCheckpoint
+                | Self::ExportPng
+                | Self::ExportMetrics
+        )
+    }
+
+    /// The extensions shown (empty: every file).
+    #[must_use]
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Self::OpenPreset | Self::SavePreset => &["ron"],
+            // MNIST's IDX files have no extension: every file is listed.
+            Self::LoadData | Self::CompareRuns => &[],
+            Self::ExportModel => &["safetensors"],
+            Self::LoadModel => &["safetensors", "ckpt"],
+            Self::SaveCheckpoint => &["ckpt"],
+            Self::ExportPng => &["png"],
+            Self::ExportMetrics => &["csv"],
+        }
+    }
+
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::OpenPreset => "Open a preset",
+            Self::LoadData => "Train on a data file",
+            Self::SavePreset => "Save the preset",
+            Self::ExportModel => "Export the model",
+            Self::LoadModel => "Load a model or checkpoint",
+            Self::SaveCheckpoint => "Save a checkpoint",
+            Self::ExportPng => "Export the view as PNG",
+            Self::ExportMetrics => "Export the metrics",
+            Self::CompareRuns => "Open a sweep folder",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            _ if self.saves() => "Save",
+            Self::CompareRuns => "Open this folder",
+            _ => "Open",
+        }
+    }
+}
+
+/// What a file is, for the lists (`None`: the window does not open it).
+#[must_use]
+pub fn file_kind(p: &Path) -> Option<&'static str> {
+    if p.is_dir() {
+        return p.join("summary.csv").is_file().then_some("sweep folder");
+    }
+    let ext = p
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "ron" => Some("preset"),
+        "safetensors" => Some("model"),
+        "ckpt" => Some("checkpoint"),
+        "csv" if super::files::is_metrics_csv(p) => Some("metrics"),
+        "csv" | "tsv" | "txt" | "npy" => Some("data"),
+        "png" => Some("image"),
+        _ if crate::data::images::is_image_file(p) => Some("images"),
+        _ => None,
+    }
+}
+
+/// The file list inside the window.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub action: FileAction,
+    pub dir: PathBuf,
+    /// The path field: a name in `dir` or a whole path.
+    pub name: String,
+    pub error: Option<String>,
+}
+
+/// The state of choosing a file.
+#[derive(Default)]
+pub struct Dialogs {
+    /// A system dialog open on its thread: what it is for, when it opened, its answer.
+    pub(super) waiting: Option<(FileAction, Instant, Receiver<Option<PathBuf>>)>,
+    /// The file list inside the window, when open.
+    pub picker: Option<Picker>,
+    /// The system has no file dialog (or the user chose the list): the list is used.
+    pub builtin: bool,
+}
+
+/// A system dialog that answers "nothing chosen" sooner than this never opened.
+const NO_DIALOG: Duration = Duration::from_millis(400);
+
+impl WorkbenchApp {
+    /// Asks the user for a path for `action`: the system's dialog, or the list.
+    pub fn ask_path(&mut self, action: FileAction) {
+        if self.dialogs.waiting.is_some() {
+            self.message(false, "a file dialog is already open");
+            return;
+        }
+        if self.dialogs.builtin {
+            self.open_picker(action);
+            return;
+        }
+        let name = self.default_file_name(action);
+        let dialog = move || {
+            let mut d = rfd::FileDialog::new().set_title(action.title());
+            let exts = action.extensions();
+            if !exts.is_empty() {
+                d = d.add_filter(exts.join(", "), exts);
+            }
+            if action == FileAction::LoadData {
+                d = d
+                    .add_filter("points or images", &["csv", "tsv", "txt", "npy", "gz"])
+                    .add_filter("all files", &["*"]);
+            }
+            if let Some(n) = name {
+                d = d.set_file_name(n);
+            }
+            match action {
+                FileAction::CompareRuns => d.pick_folder(),
+                a if a.saves() => d.save_file(),
+                _ => d.pick_file(),
+            }
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        // macOS wants its dialogs on the main thread; elsewhere the window keeps drawing.
+        if cfg!(target_os = "macos") {
+            let _ = tx.send(dialog());
+        } else if std::thread::Builder::new()
+            .name("file-dialog".into())
+            .spawn(move || {
+                let _ = tx.send(dialog());
+            })
+            .is_err()
+        {
+            self.open_picker(action);
+            return;
+        }
+        self.dialogs.waiting = Some((action, Instant::now(), rx));
+    }
+
+    /// The name a save dialog proposes.
+    fn default_file_name(&self, action: FileAction) -> Option<String> {
+        let n = &self.state.preset.name;
+        match action {
+            FileAction::SavePreset => Some(format!("{n}.ron")),
+            FileAction::ExportModel => Some(format!("{n}.safetensors")),
+            FileAction::SaveCheckpoint => Some(format!("{n}.ckpt")),
+            FileAction::ExportPng => Some(format!("{n}.png")),
+            FileAction::ExportMetrics => Some("metrics.csv".into()),
+            _ => None,
+        }
+    }
+
+    /// Opens the file list for `action`, in the folder of the last file used.
+    pub fn open_picker(&mut self, action: FileAction) {
+        let dir = self
+            .state
+            .recent
+            .iter()
+            .find_map(|p| p.parent().filter(|d| d.is_dir()).map(Path::to_path_buf))
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        self.dialogs.picker = Some(Picker {
+            action,
+            dir,
+            name: self.default_file_name(action).unwrap_or_default(),
+            error: None,
+        });
+    }
+
+    /// Each frame: the system dialog's answer, if it came.
+    pub(super) fn poll_dialog(&mut self, ctx: &egui::Context) {
+        let Some((action, opened, rx)) = &self.dialogs.waiting else {
+            return;
+        };
+        let (action, opened) = (*action, *opened);
+        match rx.try_recv() {
+            Ok(Some(path)) => {
+                self.dialogs.waiting = None;
+                self.use_path(action, path);
+            }
+            Ok(None) | Err(TryRecvError::Disconnected) => {
+                self.dialogs.waiting = None;
+                if opened.elapsed() < NO_DIALOG {
+                    // Nobody closes a dialog that fast: there was none.
+                    self.dialogs.builtin = true;
+                    self.message(
+                        true,
+                        "no file dialog is available on this system (it needs the XDG desktop portal or zenity): choose the file in the list instead",
+                    );
+                    self.open_picker(action);
+                }
+            }
+            Err(TryRecvError::Empty) => ctx.request_repaint_after(Duration::from_millis(100)),
+        }
+    }
+
+    /// What a chosen path does.
+    pub fn use_path(&mut self, action: FileAction, p: PathBuf) {
+        match action {
+            FileAction::OpenPreset | FileAction::LoadModel => self.request(Replace::File(p)),
+            FileAction::LoadData => self.use_data_file(&p),
+            FileAction::SavePreset => self.save_preset(&p),
+            FileAction::ExportModel => self.export_model(&p),
+            FileAction::SaveCheckpoint => self.save_checkpoint(&p),
+            FileAction::ExportPng => self.export_png(&p),
+            FileAction::ExportMetrics => self.export_metrics(&p),
+            FileAction::CompareRuns => self.open_comparison(&p),
+        }
+    }
+
+    /// The file list inside the window.
+    pub(super) fn picker_ui(&mut self, ctx: &egui::Context) {
+        let Some(mut pk) = self.dialogs.picker.take() else {
+            return;
+        };
+        let exts = pk.action.extensions();
+        let mut done = None::<PathBuf>;
+        let mut cancel = false;
+        egui::Modal::new(egui::Id::unique("file_picker")).show(ctx, |ui| {
+            ui.set_width(560.0);
+            ui.heading(pk.action.title());
+            ui.horizontal(|ui| {
+                if ui.button("Up").on_hover_text("The folder above.").clicked()
+                    && let Some(up) = pk.dir.parent()
+                {
+                    pk.dir = up.to_path_buf();
+                }
+                ui.label(pk.dir.display().to_string());
+            });
+            let mut entries: Vec<(bool, String, PathBuf)> = std::fs::read_dir(&pk.dir)
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .map(|e| {
+                            let p = e.path();
+                            (p.is_dir(), e.file_name().to_string_lossy().into_owned(), p)
+                        })
+                        .filter(|(dir, name, p)| {
+                            !name.starts_with('.')
+                                && (*dir
+                                    || exts.is_empty()
+                                    || p.extension().is_some_and(|e| {
+                                        exts.iter().any(|x| e.eq_ignore_ascii_case(x))
+                                    }))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            egui::ScrollArea::vertical()
+                .max_height(280.0)
+                .show(ui, |ui| {
+                    if entries.is_empty() {
+                        ui.weak("nothing here to choose");
+                    }
+                    for (dir, name, p) in entries.iter().take(500) {
+                        let text = if *dir {
+                            format!("{name}/")
+                        } else {
+                            match file_kind(p) {
+                                Some(k) => format!("{name}    ({k})"),
+                                None => name.clone(),
+                            }
+                        };
+                        let r = ui.selectable_label(pk.name == *name, text);
+                        if r.double_clicked() && !*dir {
+                            done = Some(p.clone());
+                        } else if r.clicked() {
+                            if *dir && pk.action != FileAction::CompareRuns {
+                                pk.dir.clone_from(p);
+                            } else if *dir && pk.name == *name {
+                                pk.dir.clone_from(p);
+                                pk.name.clear();
+                            } else {
+                                pk.name.clone_from(name);
+                            }
+                        }
+                    }
+                });
+            ui.horizontal(|ui| {
+                ui.label("File path");
+                let r = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut pk.name)
+                            .desired_width(420.0)
+                            .hint_text("a name in this folder, or a whole path"),
+                    )
+                    .accessible_name("file path");
+                if r.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                    done = Some(pk.dir.join(&pk.name));
+                }
+            });
+            if let Some(e) = &pk.error {
+                ui.colored_label(theme::ERROR, e);
+            }
+            ui.horizontal(|ui| {
+                if ui.button(pk.action.verb()).clicked() {
+                    done = Some(pk.dir.join(&pk.name));
+                }
+                if ui.button("Cancel").clicked() {
+                    cancel = true;
+                }
+            });
+        });
+        if cancel {
+            return;
+        }
+        if let Some(mut path) = done {
+            if pk.name.trim().is_empty() && pk.action != FileAction::CompareRuns {
+                pk.error = Some("type or pick a file name".into());
+            } else if pk.action.saves() {
+                let ext = pk.action.extensions()[0];
+                if path.extension().is_none() {
+                    path.set_extension(ext);
+                }
+                if path.parent().is_some_and(Path::is_dir) {
+                    self.use_path(pk.action, path);
+                    return;
+                }
+                pk.error = Some(format!(
+                    "no folder {}",
+                    path.parent().unwrap_or(&path).display()
+                ));
+            } else if pk.action == FileAction::CompareRuns {
+                let dir = if pk.name.trim().is_empty() {
+                    pk.dir.clone()
+                } else {
+                    path
+                };
+                if dir.is_dir() {
+                    self.use_path(pk.action, dir);
+                    return;
+                }
+                pk.error = Some(format!("no folder {}", dir.display()));
+            } else if path.is_file() {
+                self.use_path(pk.action, path);
+                return;
+            } else if path.is_dir() {
+                pk.dir = path;
+                pk.name.clear();
+            } else {
+                pk.error = Some(format!("no file {}", path.display()));
+            }
+        }
+        self.dialogs.picker = Some(pk);
+    }
+}
