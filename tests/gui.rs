@@ -211,9 +211,9 @@ fn open_preset_train_and_watch_the_plots_move() {
     drop_file(&mut h, &path);
     assert_eq!(h.state().state.preset.name, "two_moons");
     assert!(
-        h.query_by_label_contains("two_moons · two_moons ·")
+        h.query_by_label_contains("two_moons · fast engine")
             .is_some(),
-        "the toolbar names the opened preset and its data"
+        "the toolbar names the opened preset (its data's name is the same: said once)"
     );
     assert_eq!(h.state().history.received, 0);
 
@@ -253,11 +253,11 @@ fn open_preset_train_and_watch_the_plots_move() {
             .is_some()
     );
     assert!(
-        h.query_by_label("model NLL").is_some(),
-        "the NLL plot's legend is readable"
+        h.query_by_label("■ model NLL").is_some(),
+        "the NLL plot's key is readable"
     );
     assert!(
-        h.query_by_label("true NLL").is_none(),
+        h.query_by_label("■ true NLL").is_none(),
         "a true-NLL line for data without a known density"
     );
     step_until(
@@ -575,8 +575,8 @@ fn ais_runs_from_the_window_next_to_quadrature() {
     // shown true NLL.
     assert!(h.state().true_nll_known());
     assert!(
-        h.query_by_label("true NLL").is_some(),
-        "no true-NLL line in the NLL plot's legend"
+        h.query_by_label("■ true NLL").is_some(),
+        "no true-NLL line in the NLL plot's key"
     );
     let true_nll = number_after(&h, "True NLL of the held-out split: ");
     assert!(
@@ -791,10 +791,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         |a| !a.history.accuracy.is_empty(),
     );
     h.step();
-    assert!(
-        h.query_by_label_contains("JEM: held-out accuracy")
-            .is_some()
-    );
+    assert!(h.query_by_label_contains("JEM: accuracy").is_some());
     assert!(
         h.query_by_label_contains("logits, E = −logsumexp")
             .is_some()
@@ -821,8 +818,9 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         ebm_workbench::gui::views::HeatKind::Classes
     );
     assert!(
-        h.query_by_label("most probable class").is_some(),
-        "the view's legend names the class map"
+        h.query_by_label("colour key: class colours 0 to 7")
+            .is_some(),
+        "the view's key names the class colours"
     );
     let v = h.state().view.clone().unwrap();
     let (best, _) = v.classes.unwrap();
@@ -848,7 +846,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         h.query_by_label_contains("draws from p(x | class 3)")
             .is_some()
     );
-    assert!(h.query_by_label("samples of class 3").is_some());
+    assert!(h.query_by_label("◆ samples of class 3").is_some());
 
     // Back to maximum likelihood from the Objective menu: the logits stay, no more CE.
     pick(&mut h, "JEM (hybrid)", "maximum likelihood");
@@ -1157,16 +1155,13 @@ fn the_window_remembers_its_settings_and_recent_files_across_a_restart() {
     // What the restarted window shows: the preset, the rule and its step, the per-layer
     // plot, the energy view, the file in the Recent menu.
     assert!(
-        h.query_by_label_contains("two_moons · two_moons ·")
+        h.query_by_label_contains("two_moons · fast engine")
             .is_some()
     );
     assert!(h.query_by_value("SGLD").is_some(), "the rule's menu");
     assert!((shown_number(&h, "Step size", 0) - 0.07).abs() < 1e-9);
     assert!((shown_number(&h, "Noise", 1) - 0.3).abs() < 1e-9);
-    assert!(
-        h.query_by_label_contains("Per layer: |data term|")
-            .is_some()
-    );
+    assert!(h.query_by_label("Per layer").is_some());
     assert_eq!(is_on(&h, "per layer"), Some(true));
     assert_eq!(is_on(&h, "energy"), Some(true), "the energy view");
     assert_eq!(is_on(&h, "density"), Some(false));
@@ -1305,7 +1300,8 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
         },
     );
     for text in [
-        "Held-out NLL (nats, AIS ± standard error)",
+        "Held-out NLL (nats, AIS)",
+        "■ ± standard error",
         "Sampler vs the reference sample term",
         "E(held-out data)",
         "E(uniform noise)",
@@ -1457,13 +1453,13 @@ fn a_pinned_run_stays_on_the_plots_labelled_with_what_changed() {
     // The label follows the worker's settings, which arrive a few frames later.
     let t0 = std::time::Instant::now();
     let mut shown = 0;
-    while shown < 3 && t0.elapsed() < Duration::from_secs(10) {
+    while shown < 1 && t0.elapsed() < Duration::from_secs(10) {
         h.step();
         shown = h
             .query_all_by_label_contains("pin 1: step_size 0.1 -> 0.05")
             .count();
     }
-    assert!(shown >= 3, "the pin's label is in {shown} legends");
+    assert_eq!(shown, 1, "the pin's label is in the key above the curves");
     press(&mut h, "Clear pins");
     frames(&mut h, 3);
     assert!(h.state().pins.is_empty());
@@ -2049,4 +2045,108 @@ fn the_file_buttons_work_without_a_system_dialog() {
     press(&mut h, "Save");
     frames(&mut h, 2);
     assert!(out.exists(), "{:?}", h.state().messages);
+}
+
+/// At a step size that throws the chains out of the data box the view stays on the box
+/// (it neither jumps nor shrinks the data to a dot): the samples outside are counted and
+/// drawn on its edge, and "fit to samples" follows them when asked. The heat map has a
+/// colour bar with its units.
+#[test]
+fn the_view_stays_on_the_data_box_with_a_colour_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::small(16);
+    p.sampler.kind = SamplerKind::Langevin { step_size: 3.0 };
+    p.sampler.clamp = false;
+    p.sampler.init = ebm_workbench::sampler::Init::Noise;
+    let path = dir.path().join("wild.ron");
+    p.save(&path).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    press(&mut h, "Step");
+    step_until(
+        &mut h,
+        "a view of the wild samples",
+        Duration::from_secs(30),
+        |a| a.view.as_ref().is_some_and(|v| v.step >= 1),
+    );
+    frames(&mut h, 3);
+    let b = h.state().data.data_box.clone();
+    let v = h.state().view.clone().unwrap();
+    let out = ebm_workbench::gui::views::outside_count(&v, &b);
+    assert!(out > 0, "no sample left the box at step size 3");
+    assert!(
+        h.query_by_label_contains(&format!("{out} samples outside the box"))
+            .is_some()
+    );
+    let [x0, x1, y0, y1] = h.state().view_bounds.unwrap();
+    let (w, hh) = (f64::from(b.hi[0] - b.lo[0]), f64::from(b.hi[1] - b.lo[1]));
+    // The box fills the view (the aspect ratio may widen one axis).
+    assert!(x0 <= f64::from(b.lo[0]) && x1 >= f64::from(b.hi[0]));
+    assert!(y0 <= f64::from(b.lo[1]) && y1 >= f64::from(b.hi[1]));
+    assert!(
+        (x1 - x0 - w).abs() < 0.1 * w || (y1 - y0 - hh).abs() < 0.1 * hh,
+        "the view is not the data box: {:?}",
+        [x0, x1, y0, y1]
+    );
+    assert!(
+        h.query_by_label_contains("colour bar: density p(x) from")
+            .is_some()
+    );
+    press(&mut h, "energy");
+    frames(&mut h, 3);
+    assert!(
+        h.query_by_label_contains("colour bar: energy E(x) from")
+            .is_some()
+    );
+    // Fit to samples: the view grows to take in the samples far outside.
+    press(&mut h, "fit to samples");
+    frames(&mut h, 4);
+    let [fx0, fx1, fy0, fy1] = h.state().view_bounds.unwrap();
+    let far = v
+        .samples
+        .chunks_exact(2)
+        .map(|r| f64::from(r[0].abs().max(r[1].abs())))
+        .fold(0.0, f64::max);
+    assert!(
+        fx1 - fx0 > 1.5 * w || fy1 - fy0 > 1.5 * hh,
+        "fit to samples kept the box: {:?} (samples reach {far})",
+        [fx0, fx1, fy0, fy1]
+    );
+}
+
+/// From 1 024 × 700 up the view keeps a good share of the window, the columns fit, and
+/// the left column keeps its width when the sampler changes.
+#[test]
+fn the_layout_fits_a_small_window() {
+    let mut h = Harness::builder()
+        .with_size([1024.0, 700.0])
+        .build_eframe(|cc| WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default()));
+    frames(&mut h, 3);
+    press(&mut h, "Step");
+    step_until(&mut h, "a view", Duration::from_secs(30), |a| {
+        a.view.as_ref().is_some_and(|v| v.step >= 1)
+    });
+    frames(&mut h, 3);
+    let [x0, x1, ..] = h.state().view_bounds.unwrap();
+    assert!(x1 > x0);
+    let view = h.state().view_rect.unwrap();
+    let data = h.get_by_label("Data").rect();
+    let terms = h.get_by_label("Gradient terms").rect();
+    assert!(view.right() <= 1024.0 && terms.left() < 1024.0);
+    assert!(
+        view.left() > data.right() && view.right() < terms.left() + 1.0,
+        "the view overlaps a column: view {view:?}, settings {data:?}, curves {terms:?}"
+    );
+    // The view with its colour bar keeps about a third of the width.
+    assert!(view.width() > 1024.0 / 3.0 - 40.0, "view {view:?}");
+    let left_edge = terms.left();
+    pick(&mut h, "Langevin", "HMC");
+    frames(&mut h, 4);
+    let moved = h.get_by_label("Gradient terms").rect().left() - left_edge;
+    let view_after = h.state().view_rect.unwrap();
+    assert!(
+        (view_after.left() - view.left()).abs() < 1.0 && moved.abs() < 1.0,
+        "the columns moved when the sampler changed: {moved}, view {view:?} -> {view_after:?}"
+    );
 }

@@ -210,6 +210,19 @@ pub struct WorkbenchApp {
     pub step: usize,
     pub history: MetricsHistory,
     pub view: Option<View>,
+    /// Where the view was drawn in the last frame (Export view PNG crops it from a
+    /// screenshot of the window).
+    pub view_rect: Option<egui::Rect>,
+    /// The plane's view bounds in the last frame: x min, x max, y min, y max.
+    pub view_bounds: Option<[f64; 4]>,
+    /// Whether a renderer draws the window (then the view's PNG is a screenshot of it).
+    renderer: bool,
+    /// Screenshots of the view written (or not) on the renderer's thread.
+    shots: (
+        ShotSender,
+        std::sync::mpsc::Receiver<Result<PathBuf, String>>,
+    ),
+    ctx: egui::Context,
     texture: Option<TextureHandle>,
     texture_kind: Option<(usize, HeatKind)>,
     pub data: Dataset,
@@ -255,6 +268,9 @@ pub struct WorkbenchApp {
     /// step and preset name, until the user restores or discards it.
     pub restore_offer: Option<(PathBuf, usize, String)>,
 }
+
+/// Where a screenshot of the view reports the file it wrote (or why not).
+type ShotSender = std::sync::mpsc::Sender<Result<PathBuf, String>>;
 
 /// The autosave's file name in the app's data folder.
 pub const AUTOSAVE_FILE: &str = "autosave.ckpt";
@@ -374,6 +390,11 @@ impl WorkbenchApp {
             step: 0,
             history: MetricsHistory::default(),
             view: None,
+            view_rect: None,
+            view_bounds: None,
+            renderer: false,
+            shots: std::sync::mpsc::channel(),
+            ctx: ctx.clone(),
             texture: None,
             texture_kind: None,
             data,
@@ -596,6 +617,15 @@ impl eframe::App for WorkbenchApp {
             self.request(Replace::File(p));
         }
         self.poll_dialog(ctx);
+        while let Ok(r) = self.shots.1.try_recv() {
+            match r {
+                Ok(p) => {
+                    self.remember(&p);
+                    self.message(false, format!("wrote {}", p.display()));
+                }
+                Err(e) => self.message(true, e),
+            }
+        }
         if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
             self.run_command(if self.running {
                 UiCommand::Pause
@@ -627,20 +657,28 @@ impl eframe::App for WorkbenchApp {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let t_ui = Instant::now();
+        self.renderer = frame.gl().is_some() || frame.wgpu_render_state().is_some();
         let (frame_ms, rate) = self.frame_stats();
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui, rate));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, frame_ms));
+        // The columns share the window so that the view keeps at least a third of it from
+        // 1 024 × 700 up; the left column's width does not follow its contents.
+        let width = ui.max_rect().width();
+        let left = (0.24 * width).clamp(240.0, 340.0);
+        let right = (0.31 * width).clamp(300.0, 470.0);
         egui::Panel::left("settings")
-            .default_size(330.0)
+            .default_size(left)
+            .size_range(200.0..=left)
             .resizable(true)
             .show(ui, |ui| self.settings_ui(ui));
         for note in super::fields::take_notes(ui.ctx()) {
             self.message(true, note);
         }
         egui::Panel::right("curves")
-            .default_size(460.0)
+            .default_size(right)
+            .size_range(260.0..=right.max(260.0))
             .resizable(true)
             .show(ui, |ui| {
                 let mut run_ais = false;
@@ -674,19 +712,27 @@ impl eframe::App for WorkbenchApp {
                     views::curves_ui(
                         ui,
                         &self.history,
-                        self.true_nll,
-                        self.state.per_layer,
-                        self.ais,
-                        &pins,
-                        // How the NLL is obtained follows from the data's space, from
-                        // the first point on (the initial NLL has no error band).
-                        !self.data.space.allows().quadrature,
+                        &views::CurvesContext {
+                            true_nll: self.true_nll,
+                            per_layer: self.state.per_layer,
+                            ais: self.ais,
+                            pins: &pins,
+                            // How the NLL is obtained follows from the data's space, from
+                            // the first point on (the initial NLL has no error band).
+                            by_ais: !self.data.space.allows().quadrature,
+                            marks: &self.marks,
+                            list_layers: self.worker_preset.model.layers.len(),
+                        },
                     );
                 });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {
             let allows = self.data.space.allows();
-            ui.horizontal(|ui| {
+            // The view's own row wraps in a narrow window: it must not widen the centre
+            // under the curves.
+            let centre = ui.max_rect();
+            ui.horizontal_wrapped(|ui| {
+                ui.set_max_width(centre.width());
                 if allows.image_grid {
                     // The image views have their own tabs.
                     return;
@@ -731,23 +777,50 @@ impl eframe::App for WorkbenchApp {
                         None => {}
                     }
                 }
-                ui.checkbox(&mut o.show_data, "data");
-                ui.checkbox(&mut o.show_samples, "samples");
-                ui.checkbox(&mut o.show_buffer, "buffer");
-                if ui.checkbox(&mut o.show_paths, "chain paths").changed() {
+                // The boxes name the series in their colours: the view's key.
+                let key = |t: &str, c: egui::Color32| egui::RichText::new(t).color(c).strong();
+                ui.checkbox(&mut o.show_data, key("data", theme::DATA));
+                ui.checkbox(&mut o.show_samples, key("samples", theme::SAMPLES));
+                ui.checkbox(&mut o.show_buffer, key("buffer", egui::Color32::from_gray(210)));
+                if ui
+                    .checkbox(&mut o.show_paths, key("chain paths", theme::PATH))
+                    .changed()
+                {
                     let n = if o.show_paths { 8 } else { 0 };
                     self.worker.send(Command::ChainPaths(n));
                 }
+                if let Some((c, _)) = &self.class_samples {
+                    ui.colored_label(theme::class(*c), format!("◆ samples of class {c}"));
+                }
+                let o = &mut self.state.samples;
+                if allows.heat_map {
+                    ui.checkbox(&mut o.fit_samples, "fit to samples").on_hover_text(
+                        "Off: the view stays on the data box and samples outside it are drawn on its edge (red crosses). On: the view follows the samples wherever they go.",
+                    );
+                    let out = self
+                        .view
+                        .as_ref()
+                        .map_or(0, |v| views::outside_count(v, &self.data.data_box));
+                    if out > 0 && !o.fit_samples {
+                        ui.colored_label(
+                            theme::OUTSIDE,
+                            format!("{out} samples outside the box (on its edge)"),
+                        );
+                    }
+                }
             });
             if allows.heat_map {
-                views::samples_ui(
+                let (rect, bounds) = views::samples_ui(
                     ui,
                     &self.data,
                     self.view.as_ref(),
                     self.texture.as_ref(),
                     &self.state.samples,
                     self.class_samples.as_ref(),
+                    self.worker_preset.model.outputs,
                 );
+                self.view_rect = Some(rect);
+                self.view_bounds = Some(bounds);
             } else if allows.image_grid {
                 let commands = super::images::images_ui(
                     ui,
@@ -762,6 +835,7 @@ impl eframe::App for WorkbenchApp {
                     views::energy_histograms_ui(ui, &v.energy_populations);
                 }
             } else {
+                self.view_rect = Some(ui.max_rect());
                 views::projection_ui(ui, self.view.as_ref(), &self.state.samples);
             }
         });

@@ -13,7 +13,10 @@ pub const NOISE: Color32 = Color32::from_rgb(140, 140, 160);
 /// Out-of-distribution inputs (pixel-shuffled images).
 pub const OOD: Color32 = Color32::from_rgb(200, 80, 200);
 pub const BUFFER: Color32 = Color32::from_rgba_premultiplied(230, 230, 230, 110);
-pub const PATH: Color32 = Color32::from_rgb(255, 220, 120);
+/// Chain paths: a hot pink that no part of the heat map's scale comes near.
+pub const PATH: Color32 = Color32::from_rgb(255, 60, 170);
+/// Samples outside the view's box, drawn on its edge.
+pub const OUTSIDE: Color32 = Color32::from_rgb(255, 80, 80);
 pub const ERROR: Color32 = Color32::from_rgb(230, 80, 70);
 pub const WARNING: Color32 = Color32::from_rgb(230, 180, 60);
 

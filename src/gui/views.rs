@@ -86,6 +86,8 @@ pub struct SamplesOptions {
     pub show_samples: bool,
     pub show_buffer: bool,
     pub show_paths: bool,
+    /// Fit the view to the samples (off: it stays on the data box).
+    pub fit_samples: bool,
 }
 
 impl Default for SamplesOptions {
@@ -96,6 +98,7 @@ impl Default for SamplesOptions {
             show_samples: true,
             show_buffer: false,
             show_paths: false,
+            fit_samples: false,
         }
     }
 }
@@ -178,7 +181,7 @@ fn path_lines(p: &mut egui_plot::PlotUi<'_>, chains: usize, path: &[f32]) {
         p.line(
             Line::new("chain paths", PlotPoints::from(pts))
                 .color(theme::PATH)
-                .width(1.0),
+                .width(1.5),
         );
     }
 }
@@ -258,7 +261,195 @@ fn coverage_ui(ui: &mut Ui, cov: &[(f64, f64)]) {
         });
 }
 
-/// The centre: heat map, data, samples, buffer and chain paths; below it the chain ages.
+/// The heat map's values at its two ends (colour 0 and colour 1), in the units the colour
+/// bar shows: the density p(x) for densities and classes, the energy E(x) for energies.
+#[must_use]
+pub fn heat_range(view: &View, kind: HeatKind) -> Option<(f64, f64)> {
+    if view.grid == 0 {
+        return None;
+    }
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for e in &view.energies {
+        let v = match kind {
+            HeatKind::Energy => -f64::from(*e),
+            HeatKind::Density | HeatKind::Classes => (-f64::from(*e) - view.log_z).exp(),
+        };
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if !(lo.is_finite() && hi.is_finite()) {
+        return None;
+    }
+    Some(match kind {
+        // The scale runs over −E: its low end is the highest energy.
+        HeatKind::Energy => (-lo, -hi),
+        HeatKind::Density | HeatKind::Classes => (lo, hi),
+    })
+}
+
+/// A number for a scale's label: 3 significant digits.
+#[must_use]
+pub fn tick(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
+        format!("{v:.2e}")
+    } else {
+        let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
+/// Width of the colour bar beside the heat map.
+pub const COLOUR_BAR_WIDTH: f32 = 92.0;
+
+/// The colour bar beside the heat map: the scale with its values and units, or for a
+/// classifier's map the colour of each class.
+pub fn colour_bar(ui: &mut Ui, kind: HeatKind, range: Option<(f64, f64)>, classes: usize) {
+    let h = ui.available_height();
+    let (rect, response) =
+        ui.allocate_exact_size(egui::vec2(COLOUR_BAR_WIDTH, h), egui::Sense::hover());
+    // What it shows, for screen readers (and tests): its painted text is not a widget.
+    let described = match (kind, range) {
+        (HeatKind::Classes, _) if classes > 1 => {
+            format!("colour key: class colours 0 to {}", classes - 1)
+        }
+        (HeatKind::Energy, Some((lo, hi))) => {
+            format!(
+                "colour bar: energy E(x) from {} to {} nats",
+                tick(lo),
+                tick(hi)
+            )
+        }
+        (_, Some((lo, hi))) => format!(
+            "colour bar: density p(x) from {} to {} per unit area",
+            tick(lo),
+            tick(hi)
+        ),
+        _ => "colour bar".to_string(),
+    };
+    let _ = response.accessible_name(described);
+    let painter = ui.painter_at(rect);
+    let text = ui.visuals().text_color();
+    let font = egui::FontId::proportional(12.0);
+    if kind == HeatKind::Classes && classes > 1 {
+        painter.text(
+            rect.left_top() + egui::vec2(4.0, 4.0),
+            egui::Align2::LEFT_TOP,
+            "class",
+            font.clone(),
+            text,
+        );
+        for k in 0..classes.min(20) {
+            #[allow(clippy::cast_precision_loss)]
+            let y = rect.top() + 24.0 + 18.0 * k as f32;
+            let sw =
+                egui::Rect::from_min_size(egui::pos2(rect.left() + 4.0, y), egui::vec2(14.0, 14.0));
+            painter.rect_filled(sw, 2.0, theme::class(k));
+            painter.text(
+                egui::pos2(rect.left() + 24.0, y + 7.0),
+                egui::Align2::LEFT_CENTER,
+                format!("{k}"),
+                font.clone(),
+                text,
+            );
+        }
+        painter.text(
+            egui::pos2(
+                rect.left() + 4.0,
+                rect.top() + 30.0 + 18.0 * classes.min(20) as f32,
+            ),
+            egui::Align2::LEFT_TOP,
+            "brighter:\nmore mass",
+            font,
+            ui.visuals().weak_text_color(),
+        );
+        return;
+    }
+    let Some((lo, hi)) = range else { return };
+    let (title, unit) = match kind {
+        HeatKind::Energy => ("E(x)", "nats"),
+        HeatKind::Density | HeatKind::Classes => ("p(x)", "per unit area"),
+    };
+    painter.text(
+        rect.left_top() + egui::vec2(4.0, 2.0),
+        egui::Align2::LEFT_TOP,
+        title,
+        font.clone(),
+        text,
+    );
+    painter.text(
+        rect.left_top() + egui::vec2(4.0, 16.0),
+        egui::Align2::LEFT_TOP,
+        unit,
+        egui::FontId::proportional(10.0),
+        ui.visuals().weak_text_color(),
+    );
+    let bar = egui::Rect::from_min_max(
+        egui::pos2(rect.left() + 4.0, rect.top() + 36.0),
+        egui::pos2(rect.left() + 20.0, rect.bottom() - 10.0),
+    );
+    let n = 64;
+    for i in 0..n {
+        #[allow(clippy::cast_precision_loss)]
+        let (t0, t1) = (i as f32 / n as f32, (i + 1) as f32 / n as f32);
+        // Colour 1 (the top of the scale) at the top.
+        let r = egui::Rect::from_min_max(
+            egui::pos2(bar.left(), bar.bottom() - t1 * bar.height()),
+            egui::pos2(bar.right(), bar.bottom() - t0 * bar.height() + 0.5),
+        );
+        painter.rect_filled(r, 0.0, theme::heat((t0 + t1) / 2.0));
+    }
+    for k in 0..=4 {
+        let t = f64::from(k) / 4.0;
+        let v = lo + t * (hi - lo);
+        #[allow(clippy::cast_possible_truncation)]
+        let y = bar.bottom() - t as f32 * bar.height();
+        painter.line_segment(
+            [egui::pos2(bar.right(), y), egui::pos2(bar.right() + 4.0, y)],
+            (1.0, text),
+        );
+        painter.text(
+            egui::pos2(bar.right() + 6.0, y),
+            egui::Align2::LEFT_CENTER,
+            tick(v),
+            font.clone(),
+            text,
+        );
+    }
+}
+
+/// Points of `xs` inside the box, and those outside moved onto its edge.
+fn split_by_box(xs: &[f32], b: &crate::data::DataBox) -> (Vec<[f64; 2]>, Vec<[f64; 2]>) {
+    let (mut inside, mut outside) = (Vec::new(), Vec::new());
+    for r in xs.chunks_exact(2) {
+        let (x, y) = (r[0], r[1]);
+        if x.is_nan() || y.is_nan() {
+            continue;
+        }
+        let cx = x.clamp(b.lo[0], b.hi[0]);
+        let cy = y.clamp(b.lo[1], b.hi[1]);
+        if cx == x && cy == y {
+            inside.push([f64::from(x), f64::from(y)]);
+        } else {
+            outside.push([f64::from(cx), f64::from(cy)]);
+        }
+    }
+    (inside, outside)
+}
+
+/// How many of the sampler's points lie outside the data box.
+#[must_use]
+pub fn outside_count(view: &View, b: &crate::data::DataBox) -> usize {
+    split_by_box(&view.samples, b).1.len()
+}
+
+/// The centre: heat map, data, samples, buffer and chain paths, with the colour bar; below
+/// it the chain ages. The view stays on the data box (samples outside it are drawn on its
+/// edge) unless asked to fit the samples. Returns the rectangle it drew in and the
+/// plot's bounds `[x min, x max, y min, y max]`.
 pub fn samples_ui(
     ui: &mut Ui,
     data: &Dataset,
@@ -266,42 +457,69 @@ pub fn samples_ui(
     texture: Option<&TextureHandle>,
     opts: &SamplesOptions,
     class_samples: Option<&(usize, Vec<f32>)>,
-) {
+    classes: usize,
+) -> (egui::Rect, [f64; 4]) {
     let b = &data.data_box;
     let hist_h = if opts.show_buffer { 120.0 } else { 0.0 };
     let plot_h = (ui.available_height() - hist_h - 8.0).max(200.0);
-    Plot::new("samples_plot")
-        .data_aspect(1.0)
-        .height(plot_h)
-        .legend(Legend::default())
-        .include_x(f64::from(b.lo[0]))
-        .include_x(f64::from(b.hi[0]))
-        .include_y(f64::from(b.lo[1]))
-        .include_y(f64::from(b.hi[1]))
-        .show(ui, |p| {
+    let (x0, x1) = (f64::from(b.lo[0]), f64::from(b.hi[0]));
+    let (y0, y1) = (f64::from(b.lo[1]), f64::from(b.hi[1]));
+    let (mx, my) = ((x1 - x0) * 0.02, (y1 - y0) * 0.02);
+    let range = view.and_then(|v| heat_range(v, opts.heat));
+    let top = ui.cursor().min;
+    let mut drawn = egui::Rect::NOTHING;
+    let mut bounds = [0.0; 4];
+    ui.horizontal(|ui| {
+        let mut plot = Plot::new(("samples_plot", opts.fit_samples))
+            .data_aspect(1.0)
+            .height(plot_h)
+            .width((ui.available_width() - COLOUR_BAR_WIDTH - 8.0).max(200.0))
+            .y_axis_min_width(36.0);
+        plot = if opts.fit_samples {
+            plot.auto_bounds(true)
+                .include_x(x0)
+                .include_x(x1)
+                .include_y(y0)
+                .include_y(y1)
+        } else {
+            plot.default_x_bounds(x0 - mx, x1 + mx)
+                .default_y_bounds(y0 - my, y1 + my)
+        };
+        let r = plot.show(ui, |p| {
             if let Some(t) = texture {
-                let centre = PlotPoint::new(
-                    f64::from(b.lo[0] + b.hi[0]) / 2.0,
-                    f64::from(b.lo[1] + b.hi[1]) / 2.0,
-                );
-                let name = match opts.heat {
-                    HeatKind::Density => "model density",
-                    HeatKind::Energy => "−energy",
-                    HeatKind::Classes => "most probable class",
-                };
+                let centre = PlotPoint::new((x0 + x1) / 2.0, (y0 + y1) / 2.0);
                 p.image(PlotImage::new(
-                    name,
+                    "",
                     t.id(),
                     centre,
                     [b.hi[0] - b.lo[0], b.hi[1] - b.lo[1]],
                 ));
             }
             if opts.show_data {
-                p.points(
-                    Points::new("data", points(&data.train, 600))
-                        .color(theme::DATA)
-                        .radius(1.5),
-                );
+                if data.train_labels.is_empty() {
+                    p.points(
+                        Points::new("data", points(&data.train, 600))
+                            .color(theme::DATA)
+                            .radius(1.5),
+                    );
+                } else {
+                    // Coloured by label.
+                    let k = data.classes.max(1);
+                    let mut by: Vec<Vec<[f64; 2]>> = vec![Vec::new(); k];
+                    let n = data.train_labels.len();
+                    let stride = n.div_ceil(1200).max(1);
+                    for (i, y) in data.train_labels.iter().enumerate().step_by(stride) {
+                        let r = &data.train[2 * i..2 * i + 2];
+                        by[(*y as usize).min(k - 1)].push([f64::from(r[0]), f64::from(r[1])]);
+                    }
+                    for (c, pts) in by.into_iter().enumerate() {
+                        p.points(
+                            Points::new(format!("data, class {c}"), PlotPoints::from(pts))
+                                .color(theme::class(c))
+                                .radius(2.0),
+                        );
+                    }
+                }
             }
             if let Some((c, xs)) = class_samples {
                 p.points(
@@ -312,9 +530,55 @@ pub fn samples_ui(
                 );
             }
             if let Some(v) = view {
-                chains_overlay(p, v, opts);
+                if opts.fit_samples {
+                    chains_overlay(p, v, opts);
+                } else {
+                    if opts.show_buffer
+                        && let Some((buf, _)) = &v.buffer
+                    {
+                        let (inside, _) = split_by_box(buf, b);
+                        let stride = inside.len().div_ceil(1500).max(1);
+                        let pts: Vec<[f64; 2]> = inside.into_iter().step_by(stride).collect();
+                        p.points(
+                            Points::new("replay buffer", PlotPoints::from(pts))
+                                .color(theme::BUFFER)
+                                .radius(1.0),
+                        );
+                    }
+                    if opts.show_samples {
+                        let (inside, outside) = split_by_box(&v.samples, b);
+                        p.points(
+                            Points::new("samples", PlotPoints::from(inside))
+                                .color(theme::SAMPLES)
+                                .radius(2.0),
+                        );
+                        if !outside.is_empty() {
+                            p.points(
+                                Points::new("samples outside the box", PlotPoints::from(outside))
+                                    .color(theme::OUTSIDE)
+                                    .shape(egui_plot::MarkerShape::Cross)
+                                    .radius(4.0),
+                            );
+                        }
+                    }
+                    if opts.show_paths
+                        && let Some((chains, path)) = &v.paths
+                    {
+                        path_lines(p, *chains, path);
+                    }
+                }
             }
         });
+        drawn = r.response.rect;
+        let pb = r.transform.bounds();
+        bounds = [pb.min()[0], pb.max()[0], pb.min()[1], pb.max()[1]];
+        colour_bar(ui, opts.heat, range, classes);
+    });
+    let bar_right = drawn.right() + COLOUR_BAR_WIDTH + 8.0;
+    let area = egui::Rect::from_min_max(
+        egui::pos2(drawn.left().min(top.x), drawn.top()),
+        egui::pos2(bar_right, drawn.bottom()),
+    );
     if opts.show_buffer {
         if let Some((_, ages)) = view.and_then(|v| v.buffer.as_ref()) {
             let max = ages.iter().copied().max().unwrap_or(0).max(1);
@@ -333,8 +597,8 @@ pub fn samples_ui(
                 .collect();
             Plot::new("ages_plot")
                 .height(hist_h)
-                .legend(Legend::default())
                 .x_axis_label("steps a buffer chain has lived")
+                .y_axis_label("chains")
                 .show(ui, |p| {
                     p.bar_chart(BarChart::new("chains by age", bars).color(theme::BUFFER));
                 });
@@ -342,6 +606,7 @@ pub fn samples_ui(
             ui.weak("No replay buffer (short-run or CD-k initialisation).");
         }
     }
+    (area, bounds)
 }
 
 /// Points drawn per curve at most; the history keeps more.
@@ -364,20 +629,88 @@ fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
         .allow_band(false)
 }
 
+/// What the curves show besides the run's own history.
+pub struct CurvesContext<'a> {
+    pub true_nll: Option<f64>,
+    pub per_layer: bool,
+    /// The last AIS result: (log Z, its standard error, quadrature log Z).
+    pub ais: Option<(f64, f64, Option<f64>)>,
+    pub pins: &'a [(String, &'a MetricsHistory)],
+    /// Outside the plane: the NLL is an AIS estimate and the sampler is compared with the
+    /// reference term.
+    pub by_ais: bool,
+    /// Warnings at steps, drawn on every plot's step axis.
+    pub marks: &'a [(usize, super::app::Mark)],
+    /// Layers in the network's list (the output layer comes after them).
+    pub list_layers: usize,
+}
+
+/// A plot's title, the key of its series (outside the plot, so that it covers no
+/// curve), and one line on what to watch.
+fn header(ui: &mut Ui, title: &str, keys: &[(&str, Color32)], watch: &str) {
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 6.0;
+        ui.strong(title);
+        for (name, c) in keys {
+            ui.label(egui::RichText::new(format!("■ {name}")).color(*c));
+        }
+    });
+    ui.label(egui::RichText::new(watch).small().weak());
+}
+
+fn mark_colour(m: super::app::Mark) -> Color32 {
+    use super::app::Mark;
+    match m {
+        Mark::Diverged => theme::ERROR,
+        Mark::SamplerLost => theme::WARNING,
+        Mark::Ais => theme::EXACT.gamma_multiply(0.7),
+    }
+}
+
+/// The marks as vertical lines on a plot's step axis.
+fn draw_marks(p: &mut egui_plot::PlotUi<'_>, marks: &[(usize, super::app::Mark)]) {
+    for (step, m) in marks {
+        #[allow(clippy::cast_precision_loss)]
+        p.vline(
+            egui_plot::VLine::new("", *step as f64)
+                .color(mark_colour(*m))
+                .width(1.5)
+                .style(egui_plot::LineStyle::dashed_loose()),
+        );
+    }
+}
+
+/// A y range that a few spikes do not flatten: up to 1.5 × the 95th percentile when the
+/// largest value is more than three times it. Returns the range's top and whether values
+/// lie above it.
+#[must_use]
+pub fn robust_top(s: &Series) -> Option<(f64, bool)> {
+    let mut v: Vec<f64> = s
+        .points
+        .iter()
+        .map(|p| p[1])
+        .filter(|v| v.is_finite())
+        .collect();
+    if v.len() < 10 {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let q = v[((v.len() as f64 * 0.95) as usize).min(v.len() - 1)];
+    let max = *v.last()?;
+    (max > 3.0 * q && q > 0.0).then_some((1.5 * q, true))
+}
+
 /// The right column: gradient terms, per-layer terms, NLL, energies and loss, the
 /// classifier's accuracy and calibration (JEM), the sampler's acceptance rate (MALA,
-/// HMC), step time.
-pub fn curves_ui(
-    ui: &mut Ui,
-    h: &MetricsHistory,
-    true_nll: Option<f64>,
-    per_layer: bool,
-    ais: Option<(f64, f64, Option<f64>)>,
-    pins: &[(String, &MetricsHistory)],
-    // Outside the plane: the NLL is an AIS estimate and the sampler is compared with the
-    // reference term.
-    by_ais: bool,
-) {
+/// HMC), step time. Each plot names its series above it and says what to watch; the
+/// marks of divergences, lost samplers and AIS runs are on every step axis.
+pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
+    let pins = c.pins;
     // Pinned runs: faint dashed lines under the live ones, one colour each.
     let pinned = |p: &mut egui_plot::PlotUi<'_>, series: fn(&MetricsHistory) -> &Series| {
         for (k, (label, h)) in pins.iter().enumerate() {
@@ -389,50 +722,133 @@ pub fn curves_ui(
         }
     };
     let plots = 6
-        + usize::from(per_layer)
+        + usize::from(c.per_layer)
         + usize::from(!h.acceptance.is_empty())
         + usize::from(!h.accuracy.is_empty() || !h.ce_loss.is_empty());
     #[allow(clippy::cast_precision_loss)]
-    let height = ((ui.available_height() - 26.0 * plots as f32) / plots as f32).max(90.0);
+    let height = ((ui.available_height() - 48.0 * plots as f32) / plots as f32).max(90.0);
     let group = egui::Id::unique("curves_x");
+    let marks = c.marks;
     let plot = |id: &str| {
         Plot::new(id.to_string())
             .height(height)
-            .legend(Legend::default())
+            .y_axis_min_width(40.0)
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])
     };
-    ui.label("Gradient terms: |data|, |sample|, |difference|");
+    if !pins.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            ui.weak("pinned (dashed):");
+            for (k, (label, _)) in pins.iter().enumerate() {
+                ui.label(egui::RichText::new(label).color(theme::layer(k + 3)));
+            }
+        });
+    }
+    if !marks.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            ui.weak("marks on the step axis:");
+            let mut seen = Vec::new();
+            for (_, m) in marks {
+                if !seen.contains(m) {
+                    seen.push(*m);
+                    ui.label(egui::RichText::new(format!("┆ {}", m.name())).color(mark_colour(*m)));
+                }
+            }
+        });
+    }
+    header(
+        ui,
+        "Gradient terms",
+        &[
+            ("|data term|", theme::DATA),
+            ("|sample term|", theme::SAMPLES),
+            ("|difference|", theme::DIFFERENCE),
+        ],
+        "watch: |difference| → 0 as the model matches the data; the two terms stay close.",
+    );
     plot("terms_plot").show(ui, |p| {
         p.line(line("|data term|", &h.data_term_norm, theme::DATA));
         p.line(line("|sample term|", &h.sample_term_norm, theme::SAMPLES));
         p.line(line("|difference|", &h.grad_norm, theme::DIFFERENCE));
         pinned(p, |h| &h.grad_norm);
+        draw_marks(p, marks);
     });
-    if per_layer {
-        ui.label("Per layer: |data term| (solid), |sample term| (dashed)");
+    if c.per_layer {
+        // Named as the network's list names them: "layer i", then the output layer.
+        let name = |n: &str| {
+            let i = n
+                .strip_prefix("layers.")
+                .and_then(|i| i.parse::<usize>().ok());
+            match i {
+                Some(i) if i < c.list_layers => format!("layer {i}"),
+                Some(_) => "output layer".to_string(),
+                None => n.to_string(),
+            }
+        };
+        let names: Vec<(String, Color32)> = h
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| (name(n), theme::layer(i)))
+            .collect();
+        let keys: Vec<(&str, Color32)> = names.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        header(
+            ui,
+            "Per layer",
+            &keys,
+            "solid: |data term|, dashed: |sample term|; a layer whose two lines part is where the model and the sampler disagree.",
+        );
         plot("layers_plot").show(ui, |p| {
-            for (i, (name, d, s)) in h.layers.iter().enumerate() {
-                p.line(line(&format!("{name} data"), d, theme::layer(i)));
+            for (i, (n, d, s)) in h.layers.iter().enumerate() {
+                let n = name(n);
+                p.line(line(&format!("{n} data"), d, theme::layer(i)));
                 p.line(
-                    line(&format!("{name} sample"), s, theme::layer(i))
+                    line(&format!("{n} sample"), s, theme::layer(i))
                         .style(egui_plot::LineStyle::dashed_loose()),
                 );
             }
+            draw_marks(p, marks);
         });
     }
-    ui.label("cos(data term, sample term)");
+    header(
+        ui,
+        "cos(data term, sample term)",
+        &[("cos", theme::DIFFERENCE)],
+        "watch: → 1 as the model matches the data (the samples then look like the data to every parameter).",
+    );
     plot("cos_plot").include_y(1.0).show(ui, |p| {
         p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
         pinned(p, |h| &h.cos_terms);
+        draw_marks(p, marks);
     });
-    ui.label(if by_ais {
-        "Held-out NLL (nats, AIS ± standard error)"
-    } else {
-        "Held-out NLL (nats, quadrature)"
-    });
+    let mut nll_keys = vec![("model NLL", theme::SAMPLES)];
+    if c.true_nll.is_some() {
+        nll_keys.push(("true NLL", theme::EXACT));
+    }
+    if c.by_ais {
+        nll_keys.push(("± standard error", theme::SAMPLES.gamma_multiply(0.5)));
+    }
+    header(
+        ui,
+        if c.by_ais {
+            "Held-out NLL (nats, AIS)"
+        } else {
+            "Held-out NLL (nats, quadrature)"
+        },
+        &nll_keys,
+        "watch: falls towards the true NLL; the gap is KL(data ‖ model).",
+    );
+    if let Some((lz, se, quad)) = c.ais {
+        ui.label(
+            egui::RichText::new(match quad {
+                Some(q) => format!("log Z: quadrature {q:.4}, AIS {lz:.4} ± {se:.4}"),
+                None => format!("log Z: AIS {lz:.4} ± {se:.4}"),
+            })
+            .small(),
+        );
+    }
     plot("nll_plot").show(ui, |p| {
-        if by_ais {
+        if c.by_ais {
             // The ±1 standard error band around the AIS estimates.
             let se: std::collections::HashMap<u64, f64> = h
                 .nll_stderr
@@ -447,49 +863,44 @@ pub fn curves_ui(
                     .filter_map(|[s, n]| se.get(&s.to_bits()).map(|e| [*s, n + sign * e]))
                     .collect()
             };
-            p.line(
-                Line::new("± standard error", PlotPoints::from(band(1.0)))
-                    .color(theme::SAMPLES.gamma_multiply(0.5))
-                    .style(egui_plot::LineStyle::dashed_dense()),
-            );
-            p.line(
-                Line::new("± standard error", PlotPoints::from(band(-1.0)))
-                    .color(theme::SAMPLES.gamma_multiply(0.5))
-                    .style(egui_plot::LineStyle::dashed_dense()),
-            );
+            for sign in [1.0, -1.0] {
+                p.line(
+                    Line::new("± standard error", PlotPoints::from(band(sign)))
+                        .color(theme::SAMPLES.gamma_multiply(0.5))
+                        .style(egui_plot::LineStyle::dashed_dense()),
+                );
+            }
         }
         p.line(line("model NLL", &h.nll, theme::SAMPLES));
         pinned(p, |h| &h.nll);
+        // The evaluations as dots on the same series.
         p.points(
-            Points::new("evaluations", PlotPoints::from(h.nll.points.clone()))
+            Points::new("model NLL", PlotPoints::from(h.nll.points.clone()))
                 .color(theme::SAMPLES)
                 .radius(2.0),
         );
-        if let Some(t) = true_nll {
+        if let Some(t) = c.true_nll {
             p.hline(HLine::new("true NLL", t).color(theme::EXACT));
         }
-        if let Some((lz, se, quad)) = ais {
-            p.text(
-                egui_plot::Text::new(
-                    "AIS",
-                    PlotPoint::new(0.0, h.nll.last().unwrap_or(0.0)),
-                    match quad {
-                        Some(q) => format!("log Z: quadrature {q:.4}, AIS {lz:.4} ± {se:.4}"),
-                        None => format!("log Z: AIS {lz:.4} ± {se:.4}"),
-                    },
-                )
-                .anchor(egui::Align2::LEFT_TOP),
-            );
-        }
+        draw_marks(p, marks);
     });
-    if by_ais || !h.sample_term_cos_reference.is_empty() {
-        ui.label(format!(
-            "Sampler vs the reference sample term (long MALA chains; R-hat {})",
-            h.reference_rhat.last().map_or("–".into(), |r| format!(
-                "{r:.3}{}",
-                if r > 1.1 { ", not mixed" } else { "" }
-            ))
-        ));
+    if c.by_ais || !h.sample_term_cos_reference.is_empty() {
+        header(
+            ui,
+            &format!(
+                "Sampler vs the reference sample term (R̂ {})",
+                h.reference_rhat.last().map_or("–".into(), |r| format!(
+                    "{r:.3}{}",
+                    if r > 1.1 { ", not mixed" } else { "" }
+                ))
+            ),
+            &[
+                ("cos(g_sample, g_ref)", theme::EXACT),
+                ("relative error", theme::SAMPLES),
+                ("R̂ − 1", theme::WARNING),
+            ],
+            "watch: cos near 1 and the error small while R̂ − 1 < 0.1 (long MALA chains as the reference).",
+        );
         plot("reference_plot")
             .include_y(0.0)
             .include_y(1.0)
@@ -500,24 +911,33 @@ pub fn curves_ui(
                     theme::EXACT,
                 ));
                 p.line(line(
-                    "|g_sample − g_ref| / |g_ref|",
+                    "relative error",
                     &h.sample_term_rel_err_reference,
                     theme::SAMPLES,
                 ));
                 p.line(line(
-                    "R-hat − 1",
+                    "R̂ − 1",
                     &shifted(&h.reference_rhat, -1.0),
                     theme::WARNING,
                 ));
+                draw_marks(p, marks);
             });
     } else {
-        ui.label("Sampler vs the exact sample term (grid, every NLL evaluation)");
+        header(
+            ui,
+            "Sampler vs the exact sample term",
+            &[
+                ("cos(g_sample, g*)", theme::EXACT),
+                ("|g_sample − g*| / |g*|", theme::SAMPLES),
+            ],
+            "watch: cos near 1: the sampler follows the model; a drop means its samples lag behind (every NLL evaluation).",
+        );
         plot("exact_plot")
             .include_y(0.0)
             .include_y(1.0)
             .show(ui, |p| {
                 p.line(line(
-                    "cos(g_sample, g*_sample)",
+                    "cos(g_sample, g*)",
                     &h.sample_term_cos_exact,
                     theme::EXACT,
                 ));
@@ -528,58 +948,104 @@ pub fn curves_ui(
                 ));
                 p.points(
                     Points::new(
-                        "cos(g_sample, g*_sample)",
+                        "cos(g_sample, g*)",
                         PlotPoints::from(h.sample_term_cos_exact.points.clone()),
                     )
                     .color(theme::EXACT)
                     .radius(2.0),
                 );
+                draw_marks(p, marks);
             });
     }
-    ui.label("Mean energy of data and samples; loss");
+    header(
+        ui,
+        "Energies and loss",
+        &[
+            ("E(data)", theme::DATA),
+            ("E(samples)", theme::SAMPLES),
+            ("loss", theme::LOSS),
+        ],
+        "watch: E(data) and E(samples) stay together; a widening gap or a runaway means the sampler lost the model.",
+    );
     plot("energy_plot").show(ui, |p| {
         p.line(line("E(data)", &h.e_data, theme::DATA));
         p.line(line("E(samples)", &h.e_sample, theme::SAMPLES));
         p.line(line("loss", &h.loss, theme::LOSS));
         pinned(p, |h| &h.e_sample);
+        draw_marks(p, marks);
     });
     if !h.accuracy.is_empty() || !h.ce_loss.is_empty() {
-        ui.label(format!(
-            "JEM: held-out accuracy {}, ECE {}; batch cross-entropy",
-            h.accuracy.last().map_or("–".into(), |a| format!("{a:.3}")),
-            h.ece.last().map_or("–".into(), |e| format!("{e:.3}")),
-        ));
+        header(
+            ui,
+            &format!(
+                "JEM: accuracy {}, ECE {}",
+                h.accuracy.last().map_or("–".into(), |a| format!("{a:.3}")),
+                h.ece.last().map_or("–".into(), |e| format!("{e:.3}")),
+            ),
+            &[
+                ("held-out accuracy", theme::EXACT),
+                ("ECE", theme::DIFFERENCE),
+                ("batch cross-entropy", theme::LOSS),
+            ],
+            "watch: accuracy up and ECE (calibration error) low while the energy also learns the data.",
+        );
         plot("classifier_plot")
             .include_y(0.0)
             .include_y(1.0)
             .show(ui, |p| {
-                p.line(line("accuracy", &h.accuracy, theme::EXACT));
+                p.line(line("held-out accuracy", &h.accuracy, theme::EXACT));
                 p.points(
-                    Points::new("accuracy", PlotPoints::from(h.accuracy.points.clone()))
-                        .color(theme::EXACT)
-                        .radius(2.0),
+                    Points::new(
+                        "held-out accuracy",
+                        PlotPoints::from(h.accuracy.points.clone()),
+                    )
+                    .color(theme::EXACT)
+                    .radius(2.0),
                 );
                 p.line(line("ECE", &h.ece, theme::DIFFERENCE));
-                p.line(line("cross-entropy", &h.ce_loss, theme::LOSS));
+                p.line(line("batch cross-entropy", &h.ce_loss, theme::LOSS));
+                draw_marks(p, marks);
             });
     }
     if let Some(last) = h.acceptance.last() {
-        ui.label(match h.step_size.last() {
-            Some(step) => {
-                format!("Sampler acceptance rate (last {last:.3}; adapted step {step:.4})")
-            }
-            None => format!("Sampler acceptance rate (last {last:.3})"),
-        });
+        header(
+            ui,
+            &match h.step_size.last() {
+                Some(step) => {
+                    format!("Sampler acceptance rate (last {last:.3}; adapted step {step:.4})")
+                }
+                None => format!("Sampler acceptance rate (last {last:.3})"),
+            },
+            &[("accepted", theme::SAMPLES)],
+            "watch: about 0.57 for MALA and 0.65 for HMC; near 0 the chains stand still, near 1 the step could be larger.",
+        );
         plot("acceptance_plot")
             .include_y(0.0)
             .include_y(1.0)
             .show(ui, |p| {
                 p.line(line("accepted", &h.acceptance, theme::SAMPLES));
+                draw_marks(p, marks);
             });
     }
-    ui.label("Step time (ms)");
-    plot("time_plot").show(ui, |p| {
-        p.line(line("step ms", &h.step_ms, theme::LOSS));
+    let robust = robust_top(&h.step_ms);
+    header(
+        ui,
+        "Step time (ms)",
+        &[("step", theme::LOSS)],
+        &match robust {
+            Some((top, _)) => {
+                format!("watch: steady; spikes above {top:.1} ms are cut off the plot.")
+            }
+            None => "watch: steady; the sampler's steps and the batch set it.".to_string(),
+        },
+    );
+    let mut time = plot("time_plot").include_y(0.0);
+    if let Some((top, _)) = robust {
+        time = time.auto_bounds([true, false]).default_y_bounds(0.0, top);
+    }
+    time.show(ui, |p| {
+        p.line(line("step", &h.step_ms, theme::LOSS));
+        draw_marks(p, marks);
     });
 }
 
@@ -675,4 +1141,50 @@ fn shifted(s: &Series, by: f64) -> Series {
         p[1] += by;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_outside_the_box_go_to_its_edge() {
+        let b = crate::data::DataBox {
+            lo: vec![-1.0, -2.0],
+            hi: vec![1.0, 2.0],
+        };
+        let (inside, outside) = split_by_box(&[0.5, 0.5, 5.0, 0.0, 0.0, -1e10, f32::NAN, 0.0], &b);
+        assert_eq!(inside, vec![[0.5, 0.5]]);
+        assert_eq!(outside, vec![[1.0, 0.0], [0.0, -2.0]]);
+    }
+
+    #[test]
+    fn a_few_spikes_do_not_set_the_step_time_range() {
+        let mut s = Series::default();
+        for i in 0..100 {
+            s.push(
+                i,
+                if i % 40 == 7 {
+                    500.0
+                } else {
+                    2.0 + 0.01 * i as f64
+                },
+            );
+        }
+        let (top, cut) = robust_top(&s).expect("a robust range");
+        assert!(cut && top < 10.0, "{top}");
+        let mut calm = Series::default();
+        for i in 0..100 {
+            calm.push(i, 2.0);
+        }
+        assert_eq!(robust_top(&calm), None);
+    }
+
+    #[test]
+    fn ticks_read_short() {
+        assert_eq!(tick(0.12345), "0.123");
+        assert_eq!(tick(12.345), "12.3");
+        assert_eq!(tick(-3.0), "-3.00");
+        assert_eq!(tick(1.5e-5), "1.50e-5");
+    }
 }

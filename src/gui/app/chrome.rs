@@ -6,7 +6,8 @@ use super::*;
 impl WorkbenchApp {
     pub(super) fn toolbar_ui(&mut self, ui: &mut egui::Ui, rate: f64) {
         let mut clicked = None;
-        ui.horizontal(|ui| {
+        // Wraps onto a second row in a narrow window rather than running off it.
+        ui.horizontal_wrapped(|ui| {
             for c in [
                 UiCommand::OpenPreset,
                 UiCommand::SavePreset,
@@ -99,11 +100,14 @@ impl WorkbenchApp {
             } else {
                 "fast engine, CPU".to_string()
             };
-            ui.label(format!(
-                "{} · {} · {engine} · {rate}",
-                self.state.preset.name,
-                self.data.spec.name()
-            ));
+            // The data's name only where it is not the preset's too.
+            let data = self.data.spec.name();
+            let name = &self.state.preset.name;
+            ui.label(if data == *name {
+                format!("{name} · {engine} · {rate}")
+            } else {
+                format!("{name} · {data} · {engine} · {rate}")
+            });
         });
         if let Some(c) = clicked {
             self.run_command(c);
@@ -114,11 +118,10 @@ impl WorkbenchApp {
         ui.horizontal(|ui| {
             ui.label(format!("step {}", self.step));
             ui.separator();
-            let nll = self
-                .history
-                .nll
-                .last()
-                .map_or("–".into(), |n| format!("{n:.4}"));
+            // The NLL of the last evaluation, and which step that was.
+            let nll = self.history.nll.points.last().map_or("–".into(), |[s, n]| {
+                format!("{n:.4} (held out, at step {s})")
+            });
             ui.label(format!("NLL {nll}"));
             ui.separator();
             if let Some(s) = self.autosaved_at {
@@ -148,7 +151,7 @@ impl WorkbenchApp {
 
     pub(super) fn settings_ui(&mut self, ui: &mut egui::Ui) {
         let mut pick_data = false;
-        egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::ScrollArea::both().show(ui, |ui| {
             egui::CollapsingHeader::new("Data")
                 .default_open(true)
                 .show(ui, |ui| {

@@ -226,12 +226,34 @@ impl WorkbenchApp {
         self.send(Command::ExportMetrics(path.to_path_buf()));
     }
 
-    /// Writes the samples view as a PNG file.
+    /// Writes the view as a PNG file: in a window, what it shows (heat map, axes, colour
+    /// bar, samples, buffer, paths) cut from a screenshot at the screen's resolution; the
+    /// image views as their grid; without a renderer (tests) the view drawn anew.
     pub fn export_png(&mut self, path: &Path) {
         let Some(v) = &self.view else {
             self.message(true, "nothing to export yet");
             return;
         };
+        if v.images.is_none()
+            && self.renderer
+            && let Some(rect) = self.view_rect
+        {
+            let ppp = self.ctx.pixels_per_point();
+            let out = path.to_path_buf();
+            let tx = self.shots.0.clone();
+            let ctx = self.ctx.clone();
+            self.ctx.request_screenshot(move |img| {
+                let r = crop_png(&img, rect, ppp).and_then(|bytes| {
+                    crate::fs_util::write_atomic(&out, &bytes).map_err(|e| e.to_string())
+                });
+                let _ = tx.send(
+                    r.map(|()| out.clone())
+                        .map_err(|e| format!("cannot write {}: {e}", out.display())),
+                );
+                ctx.request_repaint();
+            });
+            return;
+        }
         let png = if v.images.is_some() {
             super::super::images::png(&self.images, v)
         } else {
@@ -346,6 +368,28 @@ impl Replace {
             Self::Reset => "Reset".into(),
         }
     }
+}
+
+/// The part of a screenshot under `rect` (in points) as PNG bytes.
+fn crop_png(img: &egui::ColorImage, rect: egui::Rect, ppp: f32) -> Result<Vec<u8>, String> {
+    let [w, h] = img.size;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let px = |v: f32, max: usize| ((v * ppp).round().max(0.0) as usize).min(max);
+    let (x0, x1) = (px(rect.left(), w), px(rect.right(), w));
+    let (y0, y1) = (px(rect.top(), h), px(rect.bottom(), h));
+    if x1 <= x0 || y1 <= y0 {
+        return Err("the view is not on screen".into());
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let mut out = image::RgbaImage::new((x1 - x0) as u32, (y1 - y0) as u32);
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        let c = img.pixels[(y0 + y as usize) * w + x0 + x as usize];
+        *p = image::Rgba([c.r(), c.g(), c.b(), 255]);
+    }
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    out.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    Ok(bytes.into_inner())
 }
 
 /// Whether `p` is a metrics CSV (its header starts `step,loss,`) rather than data points.
