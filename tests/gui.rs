@@ -2150,3 +2150,53 @@ fn the_layout_fits_a_small_window() {
         "the columns moved when the sampler changed: {moved}, view {view:?} -> {view_after:?}"
     );
 }
+
+/// The network drawn under the view, as Playground draws it: each hidden layer's
+/// strongest units (at most 16) with their responses over the box, updated as training
+/// runs; the box turns it off.
+#[test]
+fn the_network_is_drawn_with_its_units_and_follows_training() {
+    let mut h = harness();
+    h.step();
+    step_until(&mut h, "a view with units", Duration::from_secs(30), |a| {
+        a.view.as_ref().is_some_and(|v| v.units.is_some())
+    });
+    frames(&mut h, 2);
+    assert!(
+        h.query_by_label_contains("layer 0: 16 of 128 units")
+            .is_some()
+    );
+    let before = h.state().view.as_ref().unwrap().units.clone().unwrap();
+    assert_eq!(before.layers.len(), 2);
+    assert!(before.layers.iter().all(|l| l.units.len() == 16));
+    press(&mut h, "Step");
+    step_until(
+        &mut h,
+        "a view after a step",
+        Duration::from_secs(30),
+        |a| {
+            a.view
+                .as_ref()
+                .is_some_and(|v| v.step >= 1 && v.units.is_some())
+        },
+    );
+    let after = h.state().view.as_ref().unwrap().units.clone().unwrap();
+    assert_ne!(
+        before.layers[0].responses, after.layers[0].responses,
+        "the drawing did not follow the step"
+    );
+    press(&mut h, "network");
+    press(&mut h, "Step");
+    step_until(
+        &mut h,
+        "a view without units",
+        Duration::from_secs(30),
+        |a| {
+            a.view
+                .as_ref()
+                .is_some_and(|v| v.step >= 2 && v.units.is_none())
+        },
+    );
+    frames(&mut h, 2);
+    assert!(h.query_by_label_contains("16 of 128 units").is_none());
+}

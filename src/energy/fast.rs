@@ -176,6 +176,11 @@ fn act_forward_body(a: Activation, z: &mut [f32], deriv: &mut [f32]) {
     }
 }
 
+/// The activation `a` applied to `z` in place (values only).
+pub fn activate(a: Activation, z: &mut [f32]) {
+    act_only_body(a, z);
+}
+
 /// Only the values (evaluation of the energy alone).
 #[inline(always)]
 fn act_only_body(a: Activation, z: &mut [f32]) {

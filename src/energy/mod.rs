@@ -5,6 +5,7 @@ pub mod engine;
 pub mod fast;
 pub mod net;
 pub mod spec;
+pub mod units;
 
 pub use spec::{Activation, Architecture, LayerSpec, ModelSpec};
 

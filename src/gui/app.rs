@@ -255,6 +255,8 @@ pub struct WorkbenchApp {
     pub class_samples: Option<(usize, Vec<f32>)>,
     /// The image views' tab, class rows, long run and textures.
     pub images: super::images::ImageState,
+    /// The network drawing's tiles.
+    network: super::network::NetworkTexture,
     /// Where the running experiment is autosaved (`None`: no autosave).
     pub autosave: Option<PathBuf>,
     /// How often it is autosaved while it changes.
@@ -418,6 +420,7 @@ impl WorkbenchApp {
             marks: Vec::new(),
             class_samples: None,
             images: super::images::ImageState::default(),
+            network: super::network::NetworkTexture::default(),
             autosave: None,
             autosave_every: Duration::from_secs(60),
             last_autosave: Instant::now(),
@@ -428,6 +431,8 @@ impl WorkbenchApp {
         if let Some(e) = startup_error {
             app.message(true, e);
         }
+        let units = app.state.samples.show_network;
+        app.send(Command::UnitResponses(units));
         app
     }
 
@@ -789,6 +794,14 @@ impl eframe::App for WorkbenchApp {
                     let n = if o.show_paths { 8 } else { 0 };
                     self.worker.send(Command::ChainPaths(n));
                 }
+                if allows.heat_map
+                    && ui
+                        .checkbox(&mut o.show_network, "network")
+                        .on_hover_text("Draw the network under the view: each hidden unit's response over the data box and the weights between them.")
+                        .changed()
+                {
+                    self.worker.send(Command::UnitResponses(o.show_network));
+                }
                 if let Some((c, _)) = &self.class_samples {
                     ui.colored_label(theme::class(*c), format!("◆ samples of class {c}"));
                 }
@@ -810,7 +823,16 @@ impl eframe::App for WorkbenchApp {
                 }
             });
             if allows.heat_map {
-                let (rect, bounds) = views::samples_ui(
+                let units = self
+                    .view
+                    .as_ref()
+                    .filter(|_| self.state.samples.show_network)
+                    .and_then(|v| v.units.as_ref().map(|u| (v.step, u)));
+                let full = ui.available_size();
+                let view_h = if units.is_some() { full.y * 0.64 } else { full.y };
+                let (rect, bounds) = ui
+                    .allocate_ui(egui::vec2(full.x, view_h), |ui| {
+                        views::samples_ui(
                     ui,
                     &self.data,
                     self.view.as_ref(),
@@ -818,7 +840,12 @@ impl eframe::App for WorkbenchApp {
                     &self.state.samples,
                     self.class_samples.as_ref(),
                     self.worker_preset.model.outputs,
-                );
+                        )
+                    })
+                    .inner;
+                if let Some((step, u)) = units {
+                    super::network::network_ui(ui, u, &self.data.data_box, step, &mut self.network);
+                }
                 self.view_rect = Some(rect);
                 self.view_bounds = Some(bounds);
             } else if allows.image_grid {

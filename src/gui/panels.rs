@@ -338,15 +338,29 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
                 }
                 _ => {}
             }
-            if ui.small_button("up").on_hover_text("Move up").clicked() && i > 0 {
+            // Compact: the row fits the column with a convolution's four fields.
+            if ui
+                .small_button("↑")
+                .on_hover_text("Move up")
+                .accessible_name(format!("move layer {i} up"))
+                .clicked()
+                && i > 0
+            {
                 swap = Some((i - 1, i));
             }
-            if ui.small_button("down").on_hover_text("Move down").clicked() && i + 1 < n {
+            if ui
+                .small_button("↓")
+                .on_hover_text("Move down")
+                .accessible_name(format!("move layer {i} down"))
+                .clicked()
+                && i + 1 < n
+            {
                 swap = Some((i, i + 1));
             }
             if ui
-                .small_button("del")
+                .small_button("✕")
                 .on_hover_text("Remove this layer")
+                .accessible_name(format!("remove layer {i}"))
                 .clicked()
             {
                 remove = Some(i);

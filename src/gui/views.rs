@@ -88,6 +88,8 @@ pub struct SamplesOptions {
     pub show_paths: bool,
     /// Fit the view to the samples (off: it stays on the data box).
     pub fit_samples: bool,
+    /// Draw the network's units under the view (the plane).
+    pub show_network: bool,
 }
 
 impl Default for SamplesOptions {
@@ -99,6 +101,7 @@ impl Default for SamplesOptions {
             show_buffer: false,
             show_paths: false,
             fit_samples: false,
+            show_network: true,
         }
     }
 }
@@ -470,19 +473,28 @@ pub fn samples_ui(
     let mut drawn = egui::Rect::NOTHING;
     let mut bounds = [0.0; 4];
     ui.horizontal(|ui| {
-        let mut plot = Plot::new(("samples_plot", opts.fit_samples))
-            .data_aspect(1.0)
-            .height(plot_h)
-            .width((ui.available_width() - COLOUR_BAR_WIDTH - 8.0).max(200.0))
-            .y_axis_min_width(36.0);
+        let avail_w = (ui.available_width() - COLOUR_BAR_WIDTH - 8.0).max(200.0);
+        let mut plot = Plot::new(("samples_plot", opts.fit_samples)).y_axis_min_width(36.0);
         plot = if opts.fit_samples {
-            plot.auto_bounds(true)
+            plot.data_aspect(1.0)
+                .height(plot_h)
+                .width(avail_w)
+                .auto_bounds(true)
                 .include_x(x0)
                 .include_x(x1)
                 .include_y(y0)
                 .include_y(y1)
         } else {
-            plot.default_x_bounds(x0 - mx, x1 + mx)
+            // The whole box at one unit per unit on both axes: the plot takes the box's
+            // shape (plus its axes' margins) rather than cutting an axis to fit.
+            let (ax, ay) = (44.0, 22.0);
+            #[allow(clippy::cast_possible_truncation)]
+            let aspect = ((x1 - x0 + 2.0 * mx) / (y1 - y0 + 2.0 * my)) as f32;
+            let w = avail_w.min((plot_h - ay) * aspect + ax);
+            let h = (w - ax) / aspect + ay;
+            plot.width(w)
+                .height(h)
+                .default_x_bounds(x0 - mx, x1 + mx)
                 .default_y_bounds(y0 - my, y1 + my)
         };
         let r = plot.show(ui, |p| {

@@ -50,6 +50,8 @@ pub enum Command {
     LongRun { chains: usize, steps: usize },
     /// Project points of more than two dimensions this way in the views.
     Project(ProjectionKind),
+    /// Send the network's unit responses with each view (the plane, MLPs), or stop.
+    UnitResponses(bool),
     /// End the thread.
     Stop,
     /// Make the next training step panic, as a bug would: how the tests check that the
@@ -87,7 +89,14 @@ pub struct View {
     pub coverage: Option<Vec<(f64, f64)>>,
     /// Images: pictures of the data, the samples, the buffer and one chain.
     pub images: Option<ImageView>,
+    /// The hidden units' responses over the data box (the plane, MLPs, when asked).
+    pub units: Option<crate::energy::units::Units>,
 }
+
+/// Grid side of each unit's response in the network drawing.
+pub const UNIT_GRID: usize = 24;
+/// Units of a layer drawn at most.
+pub const UNITS_SHOWN: usize = 16;
 
 /// What the image views draw: a few rows of each kind, row-major C×H×W each.
 #[derive(Debug, Clone)]
@@ -286,6 +295,8 @@ struct Worker {
     noise: Vec<f32>,
     /// Images: held-out images with their pixels shuffled (out of distribution).
     ood: Vec<f32>,
+    /// Whether views carry the units' responses.
+    units: bool,
 }
 
 impl Worker {
@@ -314,6 +325,7 @@ impl Worker {
             projection_kind: ProjectionKind::default(),
             noise: Vec::new(),
             ood: Vec::new(),
+            units: false,
         }
     }
 
@@ -495,6 +507,10 @@ impl Worker {
                     )),
                 };
             }
+            Command::UnitResponses(on) => {
+                self.units = on;
+                self.view_dirty = true;
+            }
             Command::Stop => self.stop = true,
             Command::PanicNextStep => self.panic_next_step = true,
         }
@@ -670,6 +686,17 @@ impl Worker {
             energy_populations,
             coverage,
             images,
+            units: (self.units && allows.heat_map)
+                .then(|| {
+                    crate::energy::units::unit_responses(
+                        self.session.architecture(),
+                        self.session.params(),
+                        &self.session.data().data_box,
+                        UNIT_GRID,
+                        UNITS_SHOWN,
+                    )
+                })
+                .flatten(),
         };
         self.emit(Event::View(Box::new(view)));
         self.last_view = Instant::now();
@@ -873,6 +900,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::ChainPaths(_) => "recording chain paths",
         Command::ClassSamples(_) => "drawing class samples",
         Command::Project(_) => "projecting the view",
+        Command::UnitResponses(_) => "drawing the network",
         Command::LongRun { .. } => "the long run",
         Command::PanicNextStep => "the panic test",
     }
