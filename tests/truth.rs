@@ -384,3 +384,64 @@ fn ais_of_a_tempered_energy_is_the_log_z_of_exp_minus_e_over_t() {
         );
     }
 }
+
+/// At batch 1 an exact sampler's sample term is far from the exact one by Monte-Carlo
+/// noise alone (cos well under 0.8): the lag warning must not blame the sampler for it,
+/// and does once the floor is ignored. A sampler that stands still (no steps from
+/// noise) is still blamed.
+#[test]
+fn the_lag_warning_accounts_for_the_batch_s_own_noise() {
+    use ebm_workbench::train::metrics::LagMonitor;
+    let mut p = common::small(32);
+    p.batch_size = 1;
+    p.sampler.kind = SamplerKind::Exact;
+    p.eval.eval_every = 5;
+    let mut s = Session::new(&p).expect("session");
+    let (mut with_floor, mut without) = (LagMonitor::default(), LagMonitor::default());
+    let (mut blamed, mut blamed_without, mut evaluations) = (0, 0, 0);
+    for _ in 0..100 {
+        let m = s.step().expect("a step");
+        if m.sample_term_cos_exact.is_none() {
+            continue;
+        }
+        evaluations += 1;
+        assert!(
+            m.sample_term_cos_floor.is_some(),
+            "no floor on an evaluation"
+        );
+        blamed += usize::from(with_floor.check(&m).is_some());
+        let mut bare = m.clone();
+        bare.sample_term_cos_floor = None;
+        blamed_without += usize::from(without.check(&bare).is_some());
+    }
+    assert_eq!(evaluations, 20);
+    assert_eq!(
+        blamed, 0,
+        "an exact sampler was blamed for its batch's noise"
+    );
+    assert!(
+        blamed_without > 0,
+        "without the floor batch 1 would have warned"
+    );
+    // At batch 256 the floor is near 1: a sampler that does not move from uniform noise
+    // falls well below it (the monitor then blames it once cos drops under 0.8).
+    let mut q = common::small(32);
+    q.batch_size = 256;
+    q.sampler.init = ebm_workbench::sampler::Init::Noise;
+    q.sampler.steps = 0;
+    q.eval.eval_every = 50;
+    let mut s = Session::new(&q).expect("session");
+    let mut last = None;
+    for _ in 0..400 {
+        let m = s.step().expect("a step");
+        if let (Some(c), Some(f)) = (m.sample_term_cos_exact, m.sample_term_cos_floor) {
+            last = Some((c, f));
+        }
+    }
+    let (c, f) = last.expect("evaluations");
+    assert!(f > 0.97, "floor {f} at batch 256");
+    assert!(
+        c < f - 0.05,
+        "a sampler that stands still ({c}) is not below the floor {f}"
+    );
+}

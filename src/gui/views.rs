@@ -1061,8 +1061,9 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
     });
 }
 
-/// The samples view as a PNG image (`size` pixels square): the heat map, the data and
-/// the samples, in the window's colours.
+/// The samples view as a PNG image (`size` pixels square): the heat map, the data, the
+/// buffer, the samples and the chain paths as shown, in the window's colours (where no
+/// renderer can take a screenshot of the window).
 ///
 /// # Errors
 /// A PNG encoding error, as text.
@@ -1135,9 +1136,40 @@ pub fn view_png(
             dot(r[0], r[1], theme::DATA, 1);
         }
     }
+    if opts.show_buffer
+        && let Some((buf, _)) = &view.buffer
+    {
+        let n = buf.len() / 2;
+        for r in buf.chunks_exact(2).step_by((n / 1500).max(1)) {
+            dot(r[0], r[1], theme::BUFFER, 1);
+        }
+    }
     if opts.show_samples {
         for r in view.samples.chunks_exact(2) {
             dot(r[0], r[1], theme::SAMPLES, 2);
+        }
+    }
+    if opts.show_paths
+        && let Some((chains, path)) = &view.paths
+    {
+        // Each chain's moves as short runs of dots.
+        let chains = (*chains).max(1);
+        let steps = path.len() / (2 * chains);
+        for c in 0..chains.min(8) {
+            for s in 1..steps {
+                let (a, b) = ((s - 1) * chains + c, s * chains + c);
+                let (p, q) = (&path[2 * a..2 * a + 2], &path[2 * b..2 * b + 2]);
+                for k in 0..=8 {
+                    #[allow(clippy::cast_precision_loss)]
+                    let t = k as f32 / 8.0;
+                    dot(
+                        p[0] + t * (q[0] - p[0]),
+                        p[1] + t * (q[1] - p[1]),
+                        theme::PATH,
+                        1,
+                    );
+                }
+            }
         }
     }
     let mut out = std::io::Cursor::new(Vec::new());

@@ -37,9 +37,10 @@ pub struct StepMetrics {
     pub sample_term_cos_exact: Option<f64>,
     /// ‖g_sample − g*_sample‖ / ‖g*_sample‖, on evaluation steps.
     pub sample_term_rel_err: Option<f64>,
-    /// The Monte-Carlo floor of `sample_term_cos_exact`: the lowest cos(ĝ, g*_sample) of
-    /// a few batches of the same size drawn exactly from the model (2-D, evaluation
-    /// steps). A sampler is only blamed below what its batch's noise alone explains.
+    /// The Monte-Carlo floor of `sample_term_cos_exact`: the mean less 2.5 standard
+    /// deviations of cos(ĝ, g*_sample) over batches of the same size drawn exactly from
+    /// the model (2-D, evaluation steps). A sampler is only blamed below what its
+    /// batch's noise alone explains.
     #[serde(default)]
     pub sample_term_cos_floor: Option<f64>,
     /// Model NLL − true NLL (where the data's density is known), on evaluation steps.

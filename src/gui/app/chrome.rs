@@ -22,15 +22,18 @@ impl WorkbenchApp {
                 }
             }
             ui.menu_button("Examples", |ui| {
+                ui.set_max_width(440.0);
                 for (name, text) in crate::preset::BUNDLED {
                     let about = Preset::from_ron(text)
                         .map(|p| p.description)
                         .unwrap_or_default();
-                    if ui
-                        .button(name.trim_end_matches(".ron"))
-                        .on_hover_text(about)
-                        .clicked()
-                    {
+                    // Each example with what it is and what it shows.
+                    let clicked = ui
+                        .button(egui::RichText::new(name.trim_end_matches(".ron")).strong())
+                        .clicked();
+                    ui.label(egui::RichText::new(&about).small().weak());
+                    ui.add_space(2.0);
+                    if clicked {
                         self.request(Replace::Example((*name).to_string()));
                         ui.close();
                     }
