@@ -2076,7 +2076,7 @@ fn the_view_stays_on_the_data_box_with_a_colour_bar() {
     let out = ebm_workbench::gui::views::outside_count(&v, &b);
     assert!(out > 0, "no sample left the box at step size 3");
     assert!(
-        h.query_by_label_contains(&format!("{out} samples outside the box"))
+        h.query_by_label_contains(&format!("{out} sample"))
             .is_some()
     );
     let [x0, x1, y0, y1] = h.state().view_bounds.unwrap();

@@ -817,7 +817,11 @@ impl eframe::App for WorkbenchApp {
                     if out > 0 && !o.fit_samples {
                         ui.colored_label(
                             theme::OUTSIDE,
-                            format!("{out} samples outside the box (on its edge)"),
+                            if out == 1 {
+                                "1 sample outside the box (on its edge)".to_string()
+                            } else {
+                                format!("{out} samples outside the box (on its edge)")
+                            },
                         );
                     }
                 }
