@@ -5,9 +5,7 @@ use super::theme;
 use crate::data::Dataset;
 use crate::train::worker::View;
 use egui::{Color32, ColorImage, TextureHandle, Ui};
-use egui_plot::{
-    Bar, BarChart, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points,
-};
+use egui_plot::{Bar, BarChart, HLine, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
 
 /// What the heat map shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,7 +121,6 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
     Plot::new("projection_plot")
         .data_aspect(1.0)
         .height(plot_h)
-        .legend(Legend::default())
         .x_axis_label(xn)
         .y_axis_label(yn)
         .show(ui, |p| {
@@ -226,9 +223,21 @@ pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulat
             .collect();
         BarChart::new(name.to_string(), bars).color(color)
     };
+    let mut keys = vec![("E(uniform noise)", theme::NOISE)];
+    if !e.ood.is_empty() {
+        keys.push(("E(pixel-shuffled data)", theme::OOD));
+    }
+    keys.push(("E(samples)", theme::SAMPLES));
+    keys.push(("E(held-out data)", theme::DATA));
+    header(
+        ui,
+        "Energies of data, samples and noise",
+        &keys,
+        "watch: samples sit on the data's energies, noise well above them.",
+    );
     Plot::new("energy_histograms")
-        .height(160.0)
-        .legend(Legend::default())
+        .height(140.0)
+        .y_axis_min_width(40.0)
         .x_axis_label("E(x)")
         .y_axis_label("share")
         .show(ui, |p| {
@@ -253,9 +262,18 @@ fn coverage_ui(ui: &mut Ui, cov: &[(f64, f64)]) {
         .enumerate()
         .map(|(k, (_, w))| Bar::new(k as f64 + 0.18, *w).width(0.35))
         .collect();
+    header(
+        ui,
+        "Mode coverage",
+        &[
+            ("share of the samples", theme::SAMPLES),
+            ("true weight", theme::DATA),
+        ],
+        "watch: the two bars of each component alike; an empty orange bar is a mode the chains never reach.",
+    );
     Plot::new("mode_coverage")
-        .height(140.0)
-        .legend(Legend::default())
+        .height(120.0)
+        .y_axis_min_width(40.0)
         .x_axis_label("mixture component")
         .y_axis_label("share")
         .show(ui, |p| {

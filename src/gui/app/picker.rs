@@ -190,6 +190,8 @@ impl WorkbenchApp {
             .find_map(|p| p.parent().filter(|d| d.is_dir()).map(Path::to_path_buf))
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("."));
+        // Shown whole: "presets" says less than where it is.
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         self.dialogs.picker = Some(Picker {
             action,
             dir,
