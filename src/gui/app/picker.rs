@@ -73,6 +73,24 @@ impl FileAction {
     }
 }
 
+/// Whether the system may have a file dialog: elsewhere than Linux and the BSDs always;
+/// there, a desktop portal needs a session bus (named by `DBUS_SESSION_BUS_ADDRESS` or at
+/// `$XDG_RUNTIME_DIR/bus`), or zenity must be on the PATH.
+fn dialog_backend_possible() -> bool {
+    if !cfg!(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd"
+    )) {
+        return true;
+    }
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+        || std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).join("bus").exists())
+        || std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("zenity").is_file()))
+}
+
 /// What a file is, for the lists (`None`: the window does not open it).
 #[must_use]
 pub fn file_kind(p: &Path) -> Option<&'static str> {
@@ -126,6 +144,9 @@ impl WorkbenchApp {
             self.message(false, "a file dialog is already open");
             return;
         }
+        if !self.dialogs.builtin && !dialog_backend_possible() {
+            self.no_dialog_backend();
+        }
         if self.dialogs.builtin {
             self.open_picker(action);
             return;
@@ -166,6 +187,15 @@ impl WorkbenchApp {
             return;
         }
         self.dialogs.waiting = Some((action, Instant::now(), rx));
+    }
+
+    /// From now on the list inside the window, and the user is told why.
+    fn no_dialog_backend(&mut self) {
+        self.dialogs.builtin = true;
+        self.message(
+            true,
+            "no file dialog is available on this system (it needs the XDG desktop portal or zenity): choose the file in the list instead",
+        );
     }
 
     /// The name a save dialog proposes.
@@ -215,11 +245,7 @@ impl WorkbenchApp {
                 self.dialogs.waiting = None;
                 if opened.elapsed() < NO_DIALOG {
                     // Nobody closes a dialog that fast: there was none.
-                    self.dialogs.builtin = true;
-                    self.message(
-                        true,
-                        "no file dialog is available on this system (it needs the XDG desktop portal or zenity): choose the file in the list instead",
-                    );
+                    self.no_dialog_backend();
                     self.open_picker(action);
                 }
             }
