@@ -126,6 +126,15 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// The step the run went back to, after a divergence.
+    #[must_use]
+    pub fn rolled_back_to(&self) -> Option<usize> {
+        match self {
+            Self::Diverged { rolled_back_to, .. } => Some(*rolled_back_to),
+            Self::Engine { .. } => None,
+        }
+    }
+
     /// The step it happened at.
     #[must_use]
     pub fn step(&self) -> usize {

@@ -944,6 +944,10 @@ fn a_diverging_run_pauses_says_so_and_trains_on_with_sane_settings() {
         h.state().messages
     );
     assert!(h.query_by_label("step 150").is_some(), "the step counter");
+    // The steps the roll-back undid (and their spike) left the plots.
+    let last = h.state().history.e_data.points.last().unwrap()[0];
+    assert!(last <= 150.0, "a point of an undone step at {last}");
+    assert_eq!(h.state().history.received, 150);
     assert!(h.query_by_label_contains("training paused").is_some());
     assert!(
         h.query_by_label("Train").is_some(),
@@ -1860,9 +1864,21 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
     // While it trains: Examples → two_moons asks first, Cancel keeps the run.
     open_example_from_menu(&mut h, "two_moons");
     assert!(h.query_by_label("Replace the trained run?").is_some());
+    // The question paused the run (the steps it names stay true); Cancel resumes it.
+    step_until(
+        &mut h,
+        "paused while asking",
+        Duration::from_secs(10),
+        |a| !a.running,
+    );
     press(&mut h, "Cancel");
     assert_eq!(h.state().state.preset.name, "eight_gaussians_hmc");
-    assert!(h.state().running, "Cancel left the run training");
+    step_until(
+        &mut h,
+        "training again after Cancel",
+        Duration::from_secs(10),
+        |a| a.running,
+    );
     let old_steps = h.state().step;
     // Replace, while the worker is still sending the old run's steps.
     open_example_from_menu(&mut h, "two_moons");

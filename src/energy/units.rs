@@ -13,6 +13,8 @@ pub struct UnitLayer {
     pub layer: usize,
     /// Units in the layer.
     pub width: usize,
+    /// The activation that follows the Linear layer, if one does.
+    pub activation: Option<Activation>,
     /// The units shown (indices, ascending).
     pub units: Vec<usize>,
     /// Their responses, `units.len() × grid²` (x fastest, y upwards).
@@ -88,8 +90,10 @@ pub fn unit_responses(
         }
         // The activations that follow it.
         let mut j = i + 1;
+        let mut activation = None;
         while let Some(Op::Act(a)) = arch.ops.get(j) {
             activate(*a, &mut z);
+            activation = Some(*a);
             j += 1;
         }
         seen_linear += 1;
@@ -122,6 +126,7 @@ pub fn unit_responses(
         layers.push(UnitLayer {
             layer,
             width: output,
+            activation,
             units: units.clone(),
             responses,
             weights,

@@ -171,6 +171,10 @@ pub enum Topic {
     Lag,
     /// A file that could not be opened.
     File,
+    /// A live setting the worker took.
+    Applied,
+    /// A typed value that was clamped to its field's range.
+    Clamp,
 }
 
 /// A warning drawn on the curves' step axis.
@@ -230,6 +234,8 @@ pub struct WorkbenchApp {
     pending_reset: Option<PendingReset>,
     /// An action that would replace a trained run, waiting for the user's confirmation.
     pub pending_replace: Option<Replace>,
+    /// Training was paused to ask a question: Cancel goes on with it.
+    resume_after_question: bool,
     /// File dialogs: the system's on a thread, or the list inside the window.
     pub dialogs: picker::Dialogs,
     pub messages: VecDeque<Message>,
@@ -403,6 +409,7 @@ impl WorkbenchApp {
             true_nll,
             pending_reset: None,
             pending_replace: None,
+            resume_after_question: false,
             dialogs: picker::Dialogs {
                 builtin: std::env::var("EBM_WORKBENCH_FILE_DIALOG").as_deref() == Ok("builtin"),
                 ..Default::default()
@@ -452,6 +459,22 @@ impl WorkbenchApp {
         });
         while self.messages.len() > 6 {
             self.messages.pop_front();
+        }
+    }
+
+    /// Pauses training while a question about replacing the run is open (the run the
+    /// question counts is the run that stays, if the user says no).
+    fn pause_to_ask(&mut self) {
+        if self.running {
+            self.send(Command::Pause);
+            self.resume_after_question = true;
+        }
+    }
+
+    /// After the user said no: training goes on if the question paused it.
+    fn resume_after_no(&mut self) {
+        if std::mem::take(&mut self.resume_after_question) {
+            self.send(Command::Start);
         }
     }
 
@@ -520,6 +543,8 @@ impl WorkbenchApp {
         self.messages.clear();
         self.ais = None;
         self.marks.clear();
+        self.autosaved_at = None;
+        self.autosaved_step = 0;
         self.run += 1;
         let c = command(self.run);
         self.send(c);
@@ -581,6 +606,7 @@ impl WorkbenchApp {
                 }
             }
             Some(why) => {
+                self.pause_to_ask();
                 self.pending_reset = Some(PendingReset { preset: draft, why });
             }
         }
@@ -671,20 +697,18 @@ impl eframe::App for WorkbenchApp {
         // The columns share the window so that the view keeps at least a third of it from
         // 1 024 × 700 up; the left column's width does not follow its contents.
         let width = ui.max_rect().width();
-        let left = (0.24 * width).clamp(240.0, 340.0);
+        let left = (0.24 * width).clamp(240.0, 360.0);
         let right = (0.31 * width).clamp(300.0, 470.0);
+        // Sized from the window every frame (not remembered: a window made small and
+        // then large again gets its columns back).
         egui::Panel::left("settings")
-            .default_size(left)
-            .size_range(200.0..=left)
-            .resizable(true)
+            .exact_size(left)
             .show(ui, |ui| self.settings_ui(ui));
         for note in super::fields::take_notes(ui.ctx()) {
-            self.message(true, note);
+            self.message_about(Topic::Clamp, true, note);
         }
         egui::Panel::right("curves")
-            .default_size(right)
-            .size_range(260.0..=right.max(260.0))
-            .resizable(true)
+            .exact_size(right)
             .show(ui, |ui| {
                 let mut run_ais = false;
                 ui.horizontal(|ui| {
@@ -802,9 +826,6 @@ impl eframe::App for WorkbenchApp {
                 {
                     self.worker.send(Command::UnitResponses(o.show_network));
                 }
-                if let Some((c, _)) = &self.class_samples {
-                    ui.colored_label(theme::class(*c), format!("◆ samples of class {c}"));
-                }
                 let o = &mut self.state.samples;
                 if allows.heat_map {
                     ui.checkbox(&mut o.fit_samples, "fit to samples").on_hover_text(
@@ -814,6 +835,11 @@ impl eframe::App for WorkbenchApp {
                         .view
                         .as_ref()
                         .map_or(0, |v| views::outside_count(v, &self.data.data_box));
+                    // Things that come and go stay at the end of the row, so that the
+                    // boxes before them do not move.
+                    if let Some((c, _)) = &self.class_samples {
+                        ui.colored_label(theme::class(*c), format!("◆ samples of class {c}"));
+                    }
                     if out > 0 && !o.fit_samples {
                         ui.colored_label(
                             theme::OUTSIDE,

@@ -33,10 +33,14 @@ pub fn take_notes(ctx: &egui::Context) -> Vec<String> {
 /// A number in the shortest form that reads back the same (`1e-5`, `0.001`, `1024`).
 #[must_use]
 pub fn short(v: f64) -> String {
+    // Ranges are often given in f32: printed as f32 they read as typed (1e-5, not
+    // 9.999999747378752e-6).
+    #[allow(clippy::cast_possible_truncation)]
+    let f = v as f32;
     if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
-        format!("{v:e}")
+        format!("{f:e}")
     } else {
-        format!("{v}")
+        format!("{f}")
     }
 }
 
@@ -170,5 +174,6 @@ mod tests {
         assert_eq!(short(0.001), "0.001");
         assert_eq!(short(1024.0), "1024");
         assert_eq!(short(1e7), "1e7");
+        assert_eq!(short(f64::from(1e-5_f32)), "1e-5");
     }
 }

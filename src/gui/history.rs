@@ -28,6 +28,15 @@ impl Series {
         }
     }
 
+    /// Drops the points past `step`; returns how many.
+    pub fn truncate_after(&mut self, step: usize) -> usize {
+        #[allow(clippy::cast_precision_loss)]
+        let at = step as f64;
+        let n = self.points.len();
+        self.points.retain(|p| p[0] <= at);
+        n - self.points.len()
+    }
+
     #[must_use]
     pub fn last(&self) -> Option<f64> {
         self.points.last().map(|p| p[1])
@@ -80,6 +89,41 @@ pub struct MetricsHistory {
 }
 
 impl MetricsHistory {
+    /// Forgets the steps past `step` (a roll-back undid them): their points, the spike a
+    /// divergence left, leave the plots.
+    pub fn truncate_after(&mut self, step: usize) {
+        let removed = self.loss.truncate_after(step);
+        for s in [
+            &mut self.e_data,
+            &mut self.e_sample,
+            &mut self.data_term_norm,
+            &mut self.sample_term_norm,
+            &mut self.grad_norm,
+            &mut self.cos_terms,
+            &mut self.nll,
+            &mut self.step_ms,
+            &mut self.sample_term_cos_exact,
+            &mut self.sample_term_rel_err,
+            &mut self.kl_gap,
+            &mut self.nll_stderr,
+            &mut self.sample_term_cos_reference,
+            &mut self.sample_term_rel_err_reference,
+            &mut self.reference_rhat,
+            &mut self.acceptance,
+            &mut self.step_size,
+            &mut self.ce_loss,
+            &mut self.accuracy,
+            &mut self.ece,
+        ] {
+            s.truncate_after(step);
+        }
+        for (_, d, s) in &mut self.layers {
+            d.truncate_after(step);
+            s.truncate_after(step);
+        }
+        self.received = self.received.saturating_sub(removed);
+    }
+
     pub fn push(&mut self, m: &StepMetrics) {
         let s = m.step;
         self.loss.push(s, m.loss);

@@ -121,7 +121,7 @@ pub fn network_ui(
     }
     let Some(texture) = &tex.texture else { return };
     let avail = ui.available_rect_before_wrap();
-    let (rect, _) = ui.allocate_exact_size(
+    let (rect, response) = ui.allocate_exact_size(
         vec2(avail.width(), avail.height().max(120.0)),
         egui::Sense::hover(),
     );
@@ -234,11 +234,44 @@ pub fn network_ui(
             t += 1;
         }
     }
-    // Column names.
+    // What the tile under the pointer is.
+    if let Some(at) = response.hover_pos() {
+        let mut found = None;
+        for (c, col) in rects.iter().enumerate() {
+            if let Some(k) = col.iter().position(|r| r.contains(at)) {
+                found = Some((c, k));
+            }
+        }
+        if let Some((c, k)) = found {
+            let what = if c == 0 {
+                format!(
+                    "input x{}: the coordinate itself (blue > 0, orange < 0)",
+                    ["₁", "₂"][k.min(1)]
+                )
+            } else if c == cols - 1 {
+                "E(x): the energy the last layer builds from the units before it, coloured as the energy view (bright: low energy)".to_string()
+            } else {
+                let l = &u.layers[c - 1];
+                format!(
+                    "layer {}, unit {} of {}{}: its response over the data box (blue > 0, orange < 0, scaled to the tile's largest); the lines into it are its weights",
+                    l.layer,
+                    l.units[k],
+                    l.width,
+                    l.activation
+                        .map_or(String::new(), |a| format!(" after {}", a.name()))
+                )
+            };
+            response.on_hover_text_at_pointer(what);
+        }
+    }
+    // Column names: a Linear layer with the activation after it.
     let font = egui::FontId::proportional(11.0);
     let text = ui.visuals().weak_text_color();
     for (c, name) in std::iter::once("x₁, x₂".to_string())
-        .chain(u.layers.iter().map(|l| format!("layer {}", l.layer)))
+        .chain(u.layers.iter().map(|l| match l.activation {
+            Some(a) => format!("layer {} + {}", l.layer, a.name()),
+            None => format!("layer {}", l.layer),
+        }))
         .chain(std::iter::once("E(x)".to_string()))
         .enumerate()
     {

@@ -272,7 +272,7 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
             ui.label(format!("{i}"));
             let l = &mut m.layers[i];
             egui::ComboBox::from_id_salt(("layer_kind", i))
-                .width(90.0)
+                .width(78.0)
                 .selected_text(layer_kind(*l))
                 .show_ui(ui, |ui| {
                     let kinds = [
@@ -328,10 +328,13 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
                 _ => {}
             }
             match (shapes.get(i), &problem) {
-                (Some(s), _) => {
+                // For vectors in, the width says it; for images every shape (maps and
+                // where they flatten).
+                (Some(s), _) if matches!(input, crate::energy::spec::Shape::Map(_)) => {
                     ui.weak(format!("-> {}", s.describe()))
                         .on_hover_text("The shape after this layer.");
                 }
+                (Some(_), _) => {}
                 (None, Some(e)) if e.layer == i => {
                     ui.colored_label(ui.visuals().error_fg_color, "does not fit")
                         .on_hover_text(&e.message);

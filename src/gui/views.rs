@@ -121,6 +121,8 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
     Plot::new("projection_plot")
         .data_aspect(1.0)
         .height(plot_h)
+        .x_grid_spacer(nice_grid(70.0))
+        .y_grid_spacer(nice_grid(40.0))
         .x_axis_label(xn)
         .y_axis_label(yn)
         .show(ui, |p| {
@@ -238,6 +240,8 @@ pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulat
     Plot::new("energy_histograms")
         .height(140.0)
         .y_axis_min_width(40.0)
+        .x_grid_spacer(nice_grid(70.0))
+        .y_grid_spacer(nice_grid(32.0))
         .x_axis_label("E(x)")
         .y_axis_label("share")
         .show(ui, |p| {
@@ -308,6 +312,70 @@ pub fn heat_range(view: &View, kind: HeatKind) -> Option<(f64, f64)> {
         HeatKind::Energy => (-lo, -hi),
         HeatKind::Density | HeatKind::Classes => (lo, hi),
     })
+}
+
+/// The smallest of 1, 2 and 5 times a power of ten that is at least `want`.
+#[must_use]
+pub fn nice_step(want: f64) -> f64 {
+    if !(want.is_finite() && want > 0.0) {
+        return 1.0;
+    }
+    let p = 10_f64.powf(want.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= want * (1.0 - 1e-9))
+        .unwrap_or(10.0 * p)
+}
+
+/// Grid marks on a 1-2-5 scale whose labelled steps lie at least `label_px` apart (egui
+/// plot labels only steps far enough apart, and with its powers of ten alone a plot
+/// 300 points wide over 770 steps shows one number, 0), with minor lines between.
+pub fn nice_grid(label_px: f64) -> impl Fn(egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    move |input| {
+        // egui plot's base step is 8 points of the axis (its smallest grid spacing).
+        let units_per_px = input.base_step_size / 8.0;
+        let major = nice_step(label_px * units_per_px);
+        let minor = major / 5.0;
+        let (lo, hi) = input.bounds;
+        let mut marks = Vec::new();
+        if !(lo.is_finite() && hi.is_finite()) || minor <= 0.0 || (hi - lo) / minor > 2000.0 {
+            return marks;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let (first, last) = ((lo / minor).ceil() as i64, (hi / minor).floor() as i64);
+        for k in first..=last {
+            #[allow(clippy::cast_precision_loss)]
+            let value = k as f64 * minor;
+            let on_major = k % 5 == 0;
+            marks.push(egui_plot::GridMark {
+                value,
+                step_size: if on_major { major } else { minor },
+            });
+        }
+        marks
+    }
+}
+
+/// One format for every label of a scale from `lo` to `hi`: scientific when its largest
+/// magnitude is below 0.01 or from 10⁴, otherwise fixed with the decimals that give the
+/// largest three significant digits (0.0358, 0.0096, 0.0009 — not 9.58e-3 beside 0.0358).
+pub fn scale_format(lo: f64, hi: f64) -> impl Fn(f64) -> String {
+    let m = lo.abs().max(hi.abs());
+    let scientific = m > 0.0 && !(1e-2..1e4).contains(&m);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let decimals = if m > 0.0 {
+        (2 - m.log10().floor() as i32).max(0) as usize
+    } else {
+        0
+    };
+    move |v| {
+        if scientific {
+            format!("{v:.2e}")
+        } else {
+            format!("{v:.decimals$}")
+        }
+    }
 }
 
 /// A number for a scale's label: 3 significant digits.
@@ -423,6 +491,7 @@ pub fn colour_bar(ui: &mut Ui, kind: HeatKind, range: Option<(f64, f64)>, classe
         );
         painter.rect_filled(r, 0.0, theme::heat((t0 + t1) / 2.0));
     }
+    let fmt = scale_format(lo, hi);
     for k in 0..=4 {
         let t = f64::from(k) / 4.0;
         let v = lo + t * (hi - lo);
@@ -435,7 +504,7 @@ pub fn colour_bar(ui: &mut Ui, kind: HeatKind, range: Option<(f64, f64)>, classe
         painter.text(
             egui::pos2(bar.right() + 6.0, y),
             egui::Align2::LEFT_CENTER,
-            tick(v),
+            fmt(v),
             font.clone(),
             text,
         );
@@ -487,12 +556,14 @@ pub fn samples_ui(
     let (y0, y1) = (f64::from(b.lo[1]), f64::from(b.hi[1]));
     let (mx, my) = ((x1 - x0) * 0.02, (y1 - y0) * 0.02);
     let range = view.and_then(|v| heat_range(v, opts.heat));
-    let top = ui.cursor().min;
     let mut drawn = egui::Rect::NOTHING;
     let mut bounds = [0.0; 4];
-    ui.horizontal(|ui| {
+    let row = ui.horizontal(|ui| {
         let avail_w = (ui.available_width() - COLOUR_BAR_WIDTH - 8.0).max(200.0);
-        let mut plot = Plot::new(("samples_plot", opts.fit_samples)).y_axis_min_width(36.0);
+        let mut plot = Plot::new(("samples_plot", opts.fit_samples))
+            .y_axis_min_width(36.0)
+            .x_grid_spacer(nice_grid(70.0))
+            .y_grid_spacer(nice_grid(40.0));
         plot = if opts.fit_samples {
             plot.data_aspect(1.0)
                 .height(plot_h)
@@ -604,11 +675,8 @@ pub fn samples_ui(
         bounds = [pb.min()[0], pb.max()[0], pb.min()[1], pb.max()[1]];
         colour_bar(ui, opts.heat, range, classes);
     });
-    let bar_right = drawn.right() + COLOUR_BAR_WIDTH + 8.0;
-    let area = egui::Rect::from_min_max(
-        egui::pos2(drawn.left().min(top.x), drawn.top()),
-        egui::pos2(bar_right, drawn.bottom()),
-    );
+    // The plot with its axes' numbers and the colour bar: what Export view PNG cuts out.
+    let area = row.response.rect.union(drawn);
     if opts.show_buffer {
         if let Some((_, ages)) = view.and_then(|v| v.buffer.as_ref()) {
             let max = ages.iter().copied().max().unwrap_or(0).max(1);
@@ -763,6 +831,8 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
         Plot::new(id.to_string())
             .height(height)
             .y_axis_min_width(40.0)
+            .x_grid_spacer(nice_grid(70.0))
+            .y_grid_spacer(nice_grid(32.0))
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])
     };
@@ -1240,6 +1310,36 @@ mod tests {
             calm.push(i, 2.0);
         }
         assert_eq!(robust_top(&calm), None);
+    }
+
+    #[test]
+    fn grid_steps_are_one_two_five() {
+        assert!((nice_step(0.13) - 0.2).abs() < 1e-12);
+        assert!((nice_step(3.0) - 5.0).abs() < 1e-12);
+        assert!((nice_step(700.0) - 1000.0).abs() < 1e-9);
+        // 770 steps over 330 points with labels 90 points apart: every 500 steps a number.
+        let marks = nice_grid(90.0)(egui_plot::GridInput {
+            bounds: (0.0, 770.0),
+            base_step_size: 770.0 / 330.0 * 8.0,
+        });
+        let labelled: Vec<f64> = marks
+            .iter()
+            .filter(|m| (m.step_size - 500.0).abs() < 1e-9)
+            .map(|m| m.value)
+            .collect();
+        assert_eq!(labelled, vec![0.0, 500.0]);
+    }
+
+    #[test]
+    fn a_scale_has_one_format() {
+        let f = scale_format(8.56e-4, 0.0358);
+        assert_eq!(
+            [f(8.56e-4), f(9.58e-3), f(0.0358)],
+            ["0.0009", "0.0096", "0.0358"]
+        );
+        let g = scale_format(-120.0, 3.0);
+        assert_eq!([g(-120.0), g(3.0)], ["-120", "3"]);
+        assert_eq!(scale_format(0.0, 2e-5)(1e-5), "1.00e-5");
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl WorkbenchApp {
                     let clicked = ui
                         .button(egui::RichText::new(name.trim_end_matches(".ron")).strong())
                         .clicked();
-                    ui.label(egui::RichText::new(&about).small().weak());
+                    ui.weak(&about);
                     ui.add_space(2.0);
                     if clicked {
                         self.request(Replace::Example((*name).to_string()));
@@ -106,11 +106,15 @@ impl WorkbenchApp {
             // The data's name only where it is not the preset's too.
             let data = self.data.spec.name();
             let name = &self.state.preset.name;
-            ui.label(if data == *name {
-                format!("{name} · {engine} · {rate}")
-            } else {
-                format!("{name} · {data} · {engine} · {rate}")
-            });
+            // One piece: in a narrow window it moves to the next row whole.
+            ui.add(
+                egui::Label::new(if data == *name {
+                    format!("{name} · {engine} · {rate}")
+                } else {
+                    format!("{name} · {data} · {engine} · {rate}")
+                })
+                .wrap_mode(egui::TextWrapMode::Extend),
+            );
         });
         if let Some(c) = clicked {
             self.run_command(c);
@@ -142,12 +146,14 @@ impl WorkbenchApp {
                 ui.label("idle");
             }
             ui.separator();
+            // The whole message, wrapped in the space left (the status bar grows).
             if let Some(m) = self.messages.back() {
-                if m.error {
-                    ui.colored_label(theme::ERROR, &m.text);
+                let text = if m.error {
+                    egui::RichText::new(&m.text).color(theme::ERROR)
                 } else {
-                    ui.label(&m.text);
-                }
+                    egui::RichText::new(&m.text)
+                };
+                ui.add(egui::Label::new(text).wrap());
             }
         });
     }
@@ -269,9 +275,13 @@ impl WorkbenchApp {
         match decision {
             Some(true) => {
                 self.pending_replace = None;
+                self.resume_after_question = false;
                 self.replace(pending);
             }
-            Some(false) => self.pending_replace = None,
+            Some(false) => {
+                self.pending_replace = None;
+                self.resume_after_no();
+            }
             None => {}
         }
     }
@@ -299,12 +309,16 @@ impl WorkbenchApp {
         match decision {
             Some(true) => {
                 self.pending_reset = None;
+                self.resume_after_question = false;
                 if !self.reset_to(pending.preset) {
                     self.state.preset = self.sent.clone();
                 }
             }
             Some(false) => {
                 self.pending_reset = None;
+                // A value clamped on its way into the change that was not made.
+                self.forget(Topic::Clamp);
+                self.resume_after_no();
                 let keep = self.sent.clone();
                 if let Ok(d) = data_for(&keep) {
                     (self.data, self.true_nll) = d;

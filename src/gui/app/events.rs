@@ -36,6 +36,12 @@ impl WorkbenchApp {
                 }
                 Event::Diverged(err) => {
                     self.running = false;
+                    // The steps the roll-back undid leave the plots (with the spike they
+                    // drew); the mark stays where it happened.
+                    if let Some(at) = err.rolled_back_to() {
+                        self.history.truncate_after(at);
+                        self.step = at;
+                    }
                     self.message_about(Topic::Divergence, true, format!("{err} — training paused"));
                     self.marks.push((err.step(), Mark::Diverged));
                 }
@@ -58,7 +64,24 @@ impl WorkbenchApp {
                         format!("finished {step} steps — Train to continue"),
                     );
                 }
-                Event::Applied(p) => self.worker_preset = *p,
+                Event::Applied(p) => {
+                    // Say what changed, and from when.
+                    let changed = crate::sweep::differences(&self.worker_preset, &p);
+                    if !changed.is_empty() {
+                        let what: Vec<String> = changed
+                            .iter()
+                            .map(|(k, a, b)| {
+                                format!("{} {a} → {b}", k.rsplit('.').next().unwrap_or(k))
+                            })
+                            .collect();
+                        self.message_about(
+                            Topic::Applied,
+                            false,
+                            format!("from step {}: {}", self.step + 1, what.join(", ")),
+                        );
+                    }
+                    self.worker_preset = *p;
+                }
                 Event::InitialNll(n) => {
                     if self.history.nll.is_empty() {
                         self.history.nll.push(0, n);

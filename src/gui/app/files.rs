@@ -310,6 +310,7 @@ impl WorkbenchApp {
     /// lost (as editing the network does).
     pub fn request(&mut self, r: Replace) {
         if self.has_trained_run() && r.replaces_run() {
+            self.pause_to_ask();
             self.pending_replace = Some(r);
         } else {
             self.replace(r);
