@@ -122,7 +122,9 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
         .data_aspect(1.0)
         .height(plot_h)
         .x_grid_spacer(nice_grid(70.0))
+        .x_axis_formatter(grid_label)
         .y_grid_spacer(nice_grid(40.0))
+        .y_axis_formatter(grid_label)
         .x_axis_label(xn)
         .y_axis_label(yn)
         .show(ui, |p| {
@@ -241,7 +243,9 @@ pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulat
         .height(140.0)
         .y_axis_min_width(40.0)
         .x_grid_spacer(nice_grid(70.0))
+        .x_axis_formatter(grid_label)
         .y_grid_spacer(nice_grid(32.0))
+        .y_axis_formatter(grid_label)
         .x_axis_label("E(x)")
         .y_axis_label("share")
         .show(ui, |p| {
@@ -330,13 +334,14 @@ pub fn nice_step(want: f64) -> f64 {
 
 /// Grid marks on a 1-2-5 scale whose labelled steps lie at least `label_px` apart (egui
 /// plot labels only steps far enough apart, and with its powers of ten alone a plot
-/// 300 points wide over 770 steps shows one number, 0), with minor lines between.
+/// 300 points wide over 770 steps shows one number, 0), with a minor line between.
 pub fn nice_grid(label_px: f64) -> impl Fn(egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     move |input| {
         // egui plot's base step is 8 points of the axis (its smallest grid spacing).
         let units_per_px = input.base_step_size / 8.0;
         let major = nice_step(label_px * units_per_px);
-        let minor = major / 5.0;
+        // One minor line between labelled ones: more would cover the heat map.
+        let minor = major / 2.0;
         let (lo, hi) = input.bounds;
         let mut marks = Vec::new();
         if !(lo.is_finite() && hi.is_finite()) || minor <= 0.0 || (hi - lo) / minor > 2000.0 {
@@ -347,7 +352,7 @@ pub fn nice_grid(label_px: f64) -> impl Fn(egui_plot::GridInput) -> Vec<egui_plo
         for k in first..=last {
             #[allow(clippy::cast_precision_loss)]
             let value = k as f64 * minor;
-            let on_major = k % 5 == 0;
+            let on_major = k % 2 == 0;
             marks.push(egui_plot::GridMark {
                 value,
                 step_size: if on_major { major } else { minor },
@@ -376,6 +381,25 @@ pub fn scale_format(lo: f64, hi: f64) -> impl Fn(f64) -> String {
             format!("{v:.decimals$}")
         }
     }
+}
+
+/// An axis number with the decimals its step needs (0.95 beside 1.00, not 1.0 twice).
+#[must_use]
+pub fn grid_label(mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    let step = mark.step_size.abs();
+    let v = mark.value;
+    if step >= 1e5 || (step > 0.0 && step < 1e-4) {
+        return format!("{v:.1e}");
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let decimals = if step > 0.0 {
+        (-(step.log10() + 1e-9).floor()).max(0.0) as usize
+    } else {
+        0
+    };
+    // No "-0".
+    let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
+    format!("{v:.decimals$}")
 }
 
 /// A number for a scale's label: 3 significant digits.
@@ -563,7 +587,9 @@ pub fn samples_ui(
         let mut plot = Plot::new(("samples_plot", opts.fit_samples))
             .y_axis_min_width(36.0)
             .x_grid_spacer(nice_grid(70.0))
-            .y_grid_spacer(nice_grid(40.0));
+            .x_axis_formatter(grid_label)
+            .y_grid_spacer(nice_grid(60.0))
+            .y_axis_formatter(grid_label);
         plot = if opts.fit_samples {
             plot.data_aspect(1.0)
                 .height(plot_h)
@@ -832,7 +858,9 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
             .height(height)
             .y_axis_min_width(40.0)
             .x_grid_spacer(nice_grid(70.0))
+            .x_axis_formatter(grid_label)
             .y_grid_spacer(nice_grid(32.0))
+            .y_axis_formatter(grid_label)
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])
     };
@@ -1328,6 +1356,17 @@ mod tests {
             .map(|m| m.value)
             .collect();
         assert_eq!(labelled, vec![0.0, 500.0]);
+    }
+
+    #[test]
+    fn axis_numbers_carry_their_step_s_decimals() {
+        let l =
+            |value, step_size| grid_label(egui_plot::GridMark { value, step_size }, &(0.0..=1.0));
+        assert_eq!([l(0.95, 0.05), l(1.0, 0.05)], ["0.95", "1.00"]);
+        assert_eq!(
+            [l(0.4, 0.2), l(500.0, 500.0), l(-1e-17, 0.5)],
+            ["0.4", "500", "0.0"]
+        );
     }
 
     #[test]
