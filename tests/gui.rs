@@ -1922,6 +1922,54 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
         a.history.e_data.points.iter().all(|p| p[0] <= last) && last < old_steps as f64 + 1e4,
         "points beyond the new run"
     );
+    // A replacement while the run still trains and sends (no question paused it, as a
+    // dropped file does before the first step): none of what it sent on its way arrives.
+    assert!(h.state().running);
+    h.state_mut().open_example("eight_gaussians_jem.ron");
+    for _ in 0..30 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let a = h.state();
+    assert_eq!(
+        a.history.received, 0,
+        "a replaced run's step reached the new plots"
+    );
+    assert_eq!(a.step, 0);
+}
+
+/// A reset that fails while the worker makes the new session (a bug, a panic): the
+/// window says so and goes on showing, and training, the run before it.
+#[test]
+fn a_reset_that_fails_leaves_the_run_before_it_working() {
+    let mut h = harness();
+    h.step();
+    for n in 1..=3 {
+        press(&mut h, "Step");
+        step_until(&mut h, "a step", Duration::from_secs(30), |a| {
+            a.history.received == n
+        });
+    }
+    let before = h.state().state.preset.clone();
+    h.state_mut()
+        .send(ebm_workbench::train::worker::Command::PanicNextReset);
+    open_example_from_menu(&mut h, "two_moons");
+    press(&mut h, "Replace");
+    step_until_shown(&mut h, "the run before it goes on", Duration::from_secs(10));
+    assert_eq!(
+        h.state().state.preset,
+        before,
+        "the settings of the run that goes on"
+    );
+    assert_eq!(h.state().worker_preset, before);
+    // Its events arrive again: a step shows on the (cleared) plots.
+    press(&mut h, "Step");
+    step_until(
+        &mut h,
+        "a step of the old run",
+        Duration::from_secs(30),
+        |a| a.history.received >= 1 && a.step == 4,
+    );
 }
 
 /// Train runs up to the preset's steps and says so; the batch size changes without a
@@ -2062,6 +2110,22 @@ fn the_file_buttons_work_without_a_system_dialog() {
     press(&mut h, "Save");
     frames(&mut h, 2);
     assert!(out.exists(), "{:?}", h.state().messages);
+    // A name without an extension gets the kind's: the file opens as what it is.
+    press(&mut h, "Save preset…");
+    frames(&mut h, 2);
+    click(&mut h, Target::Label("file path"));
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.event(egui::Event::Text(
+        dir.path().join("bare").display().to_string(),
+    ));
+    h.step();
+    press(&mut h, "Save");
+    frames(&mut h, 2);
+    assert!(
+        dir.path().join("bare.ron").exists(),
+        "{:?}",
+        h.state().messages
+    );
 }
 
 /// At a step size that throws the chains out of the data box the view stays on the box

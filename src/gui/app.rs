@@ -236,6 +236,9 @@ pub struct WorkbenchApp {
     pub pending_replace: Option<Replace>,
     /// Training was paused to ask a question: Cancel goes on with it.
     resume_after_question: bool,
+    /// The last session the worker made, with its run (whether or not the window still
+    /// waited for that run).
+    live_preset: Option<(u64, Preset)>,
     /// File dialogs: the system's on a thread, or the list inside the window.
     pub dialogs: picker::Dialogs,
     pub messages: VecDeque<Message>,
@@ -410,6 +413,7 @@ impl WorkbenchApp {
             pending_reset: None,
             pending_replace: None,
             resume_after_question: false,
+            live_preset: None,
             dialogs: picker::Dialogs {
                 builtin: std::env::var("EBM_WORKBENCH_FILE_DIALOG").as_deref() == Ok("builtin"),
                 ..Default::default()
@@ -509,11 +513,7 @@ impl WorkbenchApp {
 
     /// Replaces the experiment with `preset`, from fresh parameters or from `params` (a
     /// loaded model), and clears the plots. Data that cannot be loaded changes nothing.
-    fn start_over(
-        &mut self,
-        preset: Preset,
-        params: Option<Vec<f32>>,
-    ) -> Result<(), crate::error::DataError> {
+    fn start_over(&mut self, preset: Preset, params: Option<Vec<f32>>) -> Result<(), String> {
         let boxed = Box::new(preset.clone());
         self.start_over_with(preset, move |run| match params {
             Some(params) => Command::LoadParams(boxed, params, run),
@@ -527,8 +527,18 @@ impl WorkbenchApp {
         &mut self,
         preset: Preset,
         command: impl FnOnce(u64) -> Command,
-    ) -> Result<(), crate::error::DataError> {
-        (self.data, self.true_nll) = data_for(&preset)?;
+    ) -> Result<(), String> {
+        let (data, true_nll) = data_for(&preset).map_err(|e| e.to_string())?;
+        // The run is the next one only once the worker has the command (a full queue
+        // changes nothing).
+        let next = self.run + 1;
+        if !self.worker.send(command(next)) {
+            return Err(
+                "the training thread is busy (its queue is full); try again in a moment".into(),
+            );
+        }
+        self.run = next;
+        (self.data, self.true_nll) = (data, true_nll);
         self.state.preset = preset.clone();
         self.sent = preset;
         self.history = MetricsHistory::default();
@@ -545,9 +555,7 @@ impl WorkbenchApp {
         self.marks.clear();
         self.autosaved_at = None;
         self.autosaved_step = 0;
-        self.run += 1;
-        let c = command(self.run);
-        self.send(c);
+        self.network = super::network::NetworkTexture::default();
         Ok(())
     }
 
@@ -558,7 +566,7 @@ impl WorkbenchApp {
         match self.start_over(preset, None) {
             Ok(()) => true,
             Err(e) => {
-                self.message(true, e.to_string());
+                self.message(true, e);
                 false
             }
         }
@@ -657,7 +665,11 @@ impl eframe::App for WorkbenchApp {
                 Err(e) => self.message(true, e),
             }
         }
-        if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
+        let asking = self.pending_reset.is_some()
+            || self.pending_replace.is_some()
+            || self.dialogs.picker.is_some()
+            || self.restore_offer.is_some();
+        if !asking && !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
             self.run_command(if self.running {
                 UiCommand::Pause
             } else {

@@ -131,8 +131,11 @@ impl<N: Numeric> Widget for Num<'_, N> {
                 short(*r.start()),
                 short(*r.end())
             ));
+            // Bounds given in f32 arrive widened (0.05 as 0.0500000007…): a value typed
+            // as the bound itself is inside.
+            let tol = 1e-6 * r.start().abs().max(r.end().abs()).max(1e-30);
             if let Some(v) = typed.get()
-                && !r.contains(&v)
+                && (v < r.start() - tol || v > r.end() + tol)
             {
                 let name = self.name.unwrap_or_else(|| {
                     let p = self.prefix.trim().to_string();

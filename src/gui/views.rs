@@ -392,13 +392,23 @@ pub fn grid_label(mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f
         return format!("{v:.1e}");
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let decimals = if step > 0.0 {
+    let from_step = if step > 0.0 {
         (-(step.log10() + 1e-9).floor()).max(0.0) as usize
     } else {
         0
     };
     // No "-0".
     let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
+    // As many decimals as the value itself needs (a minor mark at 0.25 between 0 and 0.5
+    // reads 0.25, not a rounded 0.2).
+    let tol = step.max(1e-12) * 1e-6;
+    #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
+    let decimals = (from_step..from_step + 4)
+        .find(|d| {
+            let f = 10_f64.powi(*d as i32);
+            ((v * f).round() / f - v).abs() < tol
+        })
+        .unwrap_or(from_step + 3);
     format!("{v:.decimals$}")
 }
 

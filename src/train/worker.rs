@@ -57,6 +57,8 @@ pub enum Command {
     /// Make the next training step panic, as a bug would: how the tests check that the
     /// window recovers from one.
     PanicNextStep,
+    /// Make the next reset panic while it makes the new session (the same, for resets).
+    PanicNextReset,
 }
 
 /// A snapshot of what the sampler and the model look like now: at most what is drawn.
@@ -185,6 +187,11 @@ pub enum Event {
     RestartFailed { message: String, live: u64 },
     /// A run asked for with Train reached the preset's steps and paused.
     Finished(usize),
+    /// The session went back to this step (after a failure in the middle of a step):
+    /// the steps after it are undone.
+    RolledBack(usize),
+    /// A file the user asked for could not be written (reported whichever run it was).
+    WriteFailed(String),
 }
 
 impl Event {
@@ -192,7 +199,7 @@ impl Event {
     /// (the window reports it even after a reset).
     #[must_use]
     pub fn outlives_its_run(&self) -> bool {
-        matches!(self, Self::Saved(_) | Self::Autosaved(_))
+        matches!(self, Self::Saved(_) | Self::WriteFailed(_))
     }
 }
 
@@ -281,6 +288,8 @@ struct Worker {
     steps_left: usize,
     /// Set by [`Command::PanicNextStep`].
     panic_next_step: bool,
+    /// Set by [`Command::PanicNextReset`].
+    panic_next_reset: bool,
     pending: Vec<StepMetrics>,
     log: Vec<StepMetrics>,
     last_flush: Instant,
@@ -314,6 +323,7 @@ impl Worker {
             running: false,
             steps_left: 0,
             panic_next_step: false,
+            panic_next_reset: false,
             pending: Vec::new(),
             log: Vec::new(),
             last_flush: Instant::now(),
@@ -409,6 +419,10 @@ impl Worker {
                 }
             }
             Command::Reset(p, run) => {
+                assert!(
+                    !std::mem::take(&mut self.panic_next_reset),
+                    "a panic asked for by PanicNextReset"
+                );
                 let s = Session::new(&p);
                 if !self.replace_session(p, s, run) {
                     return;
@@ -429,7 +443,7 @@ impl Worker {
                 );
                 let e = match r {
                     Ok(()) => Event::Saved(path),
-                    Err(e) => Event::Failed(e.to_string()),
+                    Err(e) => Event::WriteFailed(e.to_string()),
                 };
                 self.emit(e);
             }
@@ -451,7 +465,7 @@ impl Worker {
                 let r = crate::fs_util::write_atomic(&path, to_csv(&self.log).as_bytes());
                 let e = match r {
                     Ok(()) => Event::Saved(path),
-                    Err(e) => Event::Failed(format!("cannot write {}: {e}", path.display())),
+                    Err(e) => Event::WriteFailed(format!("cannot write {}: {e}", path.display())),
                 };
                 self.emit(e);
             }
@@ -513,6 +527,7 @@ impl Worker {
             }
             Command::Stop => self.stop = true,
             Command::PanicNextStep => self.panic_next_step = true,
+            Command::PanicNextReset => self.panic_next_reset = true,
         }
         self.state();
     }
@@ -520,11 +535,7 @@ impl Worker {
     /// After a panic on this thread: training stops, the window is told what happened,
     /// and the thread goes on (Reset starts a fresh session).
     fn recover_from_panic(&mut self, what: &str, payload: &(dyn std::any::Any + Send)) {
-        let why = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "no message".into());
+        let why = panic_text(payload);
         self.running = false;
         self.steps_left = 0;
         self.view_dirty = true;
@@ -541,7 +552,7 @@ impl Worker {
         let e = match (r, quiet) {
             (Ok(()), false) => Event::Saved(path),
             (Ok(()), true) => Event::Autosaved(self.session.step_count()),
-            (Err(e), _) => Event::Failed(format!(
+            (Err(e), _) => Event::WriteFailed(format!(
                 "cannot write the checkpoint {}: {e}; the file there is unchanged",
                 path.display()
             )),
@@ -805,10 +816,31 @@ impl Worker {
                     // A bug in a command (an evaluation, a draw, a file) must not end
                     // the thread: the window says what happened and goes on.
                     let what = command_name(&c);
+                    let asked = replacing_run(&c);
                     if let Err(p) =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(c)))
                     {
-                        self.recover_from_panic(&format!("{what} failed"), p.as_ref());
+                        if let Some(asked) = asked
+                            && asked != self.run
+                        {
+                            // The window waits for the run it asked for: tell it, on that
+                            // run, that the old one goes on (paused).
+                            let live = std::mem::replace(&mut self.run, asked);
+                            self.emit(Event::RestartFailed {
+                                message: format!(
+                                    "{what} failed: an internal error ({}); the run before it goes on, paused",
+                                    panic_text(p.as_ref())
+                                ),
+                                live,
+                            });
+                            self.run = live;
+                            self.running = false;
+                            self.steps_left = 0;
+                            self.view_dirty = true;
+                            self.state();
+                        } else {
+                            self.recover_from_panic(&format!("{what} failed"), p.as_ref());
+                        }
                     }
                     continue;
                 }
@@ -834,6 +866,8 @@ impl Worker {
                         // The step may have stopped half-way: back to the last good state.
                         let at = self.session.restore_last_good();
                         self.log.retain(|r| r.step <= at);
+                        self.pending.retain(|r| r.step <= at);
+                        self.emit(Event::RolledBack(at));
                         self.recover_from_panic(
                             &format!(
                                 "the training step failed (the model was rolled back to step {at})"
@@ -866,6 +900,7 @@ impl Worker {
                         // The roll-back took the session back: so go the rows past it.
                         let at = self.session.step_count();
                         self.log.retain(|r| r.step <= at);
+                        self.pending.retain(|r| r.step <= at);
                         self.running = false;
                         self.view_dirty = true;
                         self.flush();
@@ -880,6 +915,25 @@ impl Worker {
                 self.flush();
             }
         }
+    }
+}
+
+/// A panic's message.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// The run a command that replaces the session asks for.
+fn replacing_run(c: &Command) -> Option<u64> {
+    match c {
+        Command::Reset(_, run) | Command::LoadParams(_, _, run) | Command::Resume(_, run) => {
+            Some(*run)
+        }
+        _ => None,
     }
 }
 
@@ -902,6 +956,6 @@ fn command_name(c: &Command) -> &'static str {
         Command::Project(_) => "projecting the view",
         Command::UnitResponses(_) => "drawing the network",
         Command::LongRun { .. } => "the long run",
-        Command::PanicNextStep => "the panic test",
+        Command::PanicNextStep | Command::PanicNextReset => "the panic test",
     }
 }

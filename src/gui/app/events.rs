@@ -10,6 +10,11 @@ impl WorkbenchApp {
             // What a run that was replaced sends is dropped: its curves, views, notes and
             // errors belong to a run the window no longer shows. Files written are
             // reported whichever run wrote them.
+            // Which preset each run the worker made trains with (kept whether the window
+            // still waits for that run or not): a failed reset goes back to it.
+            if let Event::Restarted(p) = &e {
+                self.live_preset = Some((run, (**p).clone()));
+            }
             if run != self.run && !e.outlives_its_run() {
                 continue;
             }
@@ -36,6 +41,7 @@ impl WorkbenchApp {
                 }
                 Event::Diverged(err) => {
                     self.running = false;
+                    self.resume_after_question = false;
                     // The steps the roll-back undid leave the plots (with the spike they
                     // drew); the mark stays where it happened.
                     if let Some(at) = err.rolled_back_to() {
@@ -52,12 +58,31 @@ impl WorkbenchApp {
                 Event::Failed(m) => self.message(true, m),
                 Event::Autosaved(step) => self.autosaved_at = Some(step),
                 Event::RestartFailed { message, live } => {
-                    // The old session goes on: its events count again.
+                    // The old session goes on: its events count again, and the window
+                    // shows its settings and data again.
                     self.run = live;
+                    if let Some((r, p)) = &self.live_preset
+                        && *r == live
+                    {
+                        self.worker_preset = p.clone();
+                    }
+                    let keep = self.worker_preset.clone();
+                    if let Ok(d) = data_for(&keep) {
+                        (self.data, self.true_nll) = d;
+                    }
+                    self.state.preset = keep.clone();
+                    self.sent = keep;
+                    self.pending_reset = None;
                     self.message(true, message);
                 }
+                Event::RolledBack(at) => {
+                    self.history.truncate_after(at);
+                    self.step = at;
+                }
+                Event::WriteFailed(m) => self.message(true, m),
                 Event::Finished(step) => {
                     self.running = false;
+                    self.resume_after_question = false;
                     self.message_about(
                         Topic::Finished,
                         false,

@@ -309,6 +309,10 @@ impl WorkbenchApp {
     /// Replaces the run as `r` asks, after asking the user when a trained run would be
     /// lost (as editing the network does).
     pub fn request(&mut self, r: Replace) {
+        if self.pending_reset.is_some() || self.pending_replace.is_some() {
+            self.message(true, "answer the open question first");
+            return;
+        }
         if self.has_trained_run() && r.replaces_run() {
             self.pause_to_ask();
             self.pending_replace = Some(r);

@@ -173,6 +173,8 @@ impl WorkbenchApp {
             }
         };
         let (tx, rx) = std::sync::mpsc::channel();
+        // From before the dialog opens (on macOS it runs right here, to its end).
+        let opened = Instant::now();
         // macOS wants its dialogs on the main thread; elsewhere the window keeps drawing.
         if cfg!(target_os = "macos") {
             let _ = tx.send(dialog());
@@ -186,7 +188,7 @@ impl WorkbenchApp {
             self.open_picker(action);
             return;
         }
-        self.dialogs.waiting = Some((action, Instant::now(), rx));
+        self.dialogs.waiting = Some((action, opened, rx));
     }
 
     /// From now on the list inside the window, and the user is told why.
@@ -253,8 +255,12 @@ impl WorkbenchApp {
         }
     }
 
-    /// What a chosen path does.
-    pub fn use_path(&mut self, action: FileAction, p: PathBuf) {
+    /// What a chosen path does. A file to write gets the action's extension when it has
+    /// none (not every system dialog adds it), so that it opens as what it is.
+    pub fn use_path(&mut self, action: FileAction, mut p: PathBuf) {
+        if action.saves() && p.extension().is_none() {
+            p.set_extension(action.extensions()[0]);
+        }
         match action {
             FileAction::OpenPreset | FileAction::LoadModel => self.request(Replace::File(p)),
             FileAction::LoadData => self.use_data_file(&p),
