@@ -486,3 +486,94 @@ fn a_preset_that_is_not_text_says_so_once_with_its_place() {
     );
     assert_eq!(err.matches("UTF-8").count(), 1, "{err}");
 }
+
+/// `sample` draws chains from a model file, writes one row per kept draw (NPY or CSV)
+/// and prints the acceptance rate, R̂ and ESS; what it cannot do it refuses by name.
+#[test]
+fn sample_writes_draws_and_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("small.ron");
+    common::small(16).save(&preset).unwrap();
+    let model = dir.path().join("m.safetensors");
+    stdout_of(
+        bin()
+            .args([
+                "train",
+                preset.to_str().unwrap(),
+                "--steps",
+                "30",
+                "-q",
+                "--export",
+            ])
+            .arg(&model),
+    );
+    let npy = dir.path().join("draws.npy");
+    let stdout = stdout_of(
+        bin()
+            .arg("sample")
+            .arg(&model)
+            .args(["--sampler", "mala", "--step-size", "0.1", "--chains", "4"])
+            .args(["--steps", "400", "--thin", "2", "--out"])
+            .arg(&npy),
+    );
+    let acceptance = value(&stdout, "acceptance=");
+    assert!(
+        (0.0..=1.0).contains(&acceptance) && acceptance > 0.0,
+        "{stdout}"
+    );
+    let rhat = value(&stdout, "rhat=");
+    assert!(rhat.is_finite() && rhat > 0.9, "{stdout}");
+    let ess = value(&stdout, "ess=");
+    // 4 chains × (400 − 200 burn-in) / 2 = 400 draws.
+    assert!(ess > 1.0 && ess < 2.0 * 400.0, "{stdout}");
+    let bytes = std::fs::read(&npy).unwrap();
+    let header = String::from_utf8_lossy(&bytes[10..128]);
+    assert!(header.contains("'shape': (400, 2)"), "{header}");
+    assert_eq!(
+        (bytes.len() - 128) / 4,
+        800,
+        "400 draws of 2 floats after the header"
+    );
+    // The same as CSV: a header and a row per draw, chain by chain.
+    let csv = dir.path().join("draws.csv");
+    stdout_of(
+        bin()
+            .arg("sample")
+            .arg(&model)
+            .args([
+                "--sampler",
+                "langevin",
+                "--chains",
+                "3",
+                "--steps",
+                "40",
+                "--out",
+            ])
+            .arg(&csv),
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("chain,draw,energy,x0,x1"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3 * 20);
+    assert!(rows[20].starts_with("1,0,"));
+    // One chain cannot give an R̂; a text file is not a format it writes.
+    let csv_out = csv.to_str().unwrap();
+    for (args, says) in [
+        (vec!["--chains", "1", "--out", csv_out], "two chains"),
+        (vec!["--out", "x.txt"], ".npy or a .csv"),
+        (
+            vec!["--sampler", "gibbs", "--out", csv_out],
+            "one of langevin",
+        ),
+    ] {
+        let mut cmd = bin();
+        cmd.arg("sample").arg(&model).args(&args);
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod sample;
 mod sweep;
 mod train;
 
@@ -30,6 +31,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// List, run or collect the runs of a sweep (a base preset, axes, seeds).
     Sweep(SweepArgs),
+    /// Draw chains from a model, write the draws, and print R̂, ESS and acceptance.
+    Sample(SampleArgs),
     /// Open the workbench window (the default with no subcommand).
     Gui(GuiArgs),
 }
@@ -97,6 +100,39 @@ pub struct TrainArgs {
     /// Print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SampleArgs {
+    /// A model exported by `train --export` or the window.
+    pub model: PathBuf,
+    /// The rule: langevin, mala, hmc or sgld (at T = 1); default: the model's own.
+    #[arg(long, value_name = "RULE")]
+    pub sampler: Option<String>,
+    /// The rule's step size; default: the model's preset's.
+    #[arg(long, value_name = "S")]
+    pub step_size: Option<f32>,
+    /// HMC's leapfrog steps; default: the preset's, or 10.
+    #[arg(long, value_name = "L")]
+    pub leapfrog: Option<usize>,
+    /// Chains, each started uniformly in the data box.
+    #[arg(long, default_value_t = 4)]
+    pub chains: usize,
+    /// Sampler steps of every chain.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Steps dropped at the start of every chain; default: half of --steps.
+    #[arg(long, value_name = "B")]
+    pub burn_in: Option<usize>,
+    /// Keep every T-th step after the burn-in.
+    #[arg(long, value_name = "T", default_value_t = 1)]
+    pub thin: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where the draws go: .npy (draws × dim, chain after chain) or .csv (chain, draw,
+    /// energy and coordinates, one row per draw).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,6 +231,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Sweep(a)) => sweep::run(&a),
+        Some(Command::Sample(a)) => sample::run(&a),
         Some(Command::Gui(a)) => run_gui(a),
         None => run_gui(GuiArgs::default()),
     }

@@ -3,6 +3,7 @@
 //! and sampler in the plane, a reference sample term from long MALA chains elsewhere.
 
 pub mod ais;
+pub mod diagnostics;
 pub mod exact;
 pub mod quadrature;
 pub mod reference;
