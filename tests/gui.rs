@@ -2281,3 +2281,48 @@ fn the_network_is_drawn_with_its_units_and_follows_training() {
     frames(&mut h, 2);
     assert!(h.query_by_label_contains("16 of 128 units").is_none());
 }
+
+/// The long-run panel: chains from the buffer run apart from training on the current
+/// parameters; their energy traces, where they end, R̂ and ESS are shown, and the run
+/// that trains is left as it was.
+#[test]
+fn a_long_run_shows_traces_rhat_and_ess_without_touching_training() {
+    let mut h = harness();
+    h.step();
+    press(&mut h, "Train");
+    step_until(&mut h, "40 steps", Duration::from_secs(60), |a| {
+        a.history.received >= 40
+    });
+    press(&mut h, "Pause");
+    step_until(&mut h, "paused", Duration::from_secs(10), |a| !a.running);
+    frames(&mut h, 3);
+    let (step, received) = (h.state().step, h.state().history.received);
+    press(&mut h, "Long run…");
+    frames(&mut h, 2);
+    type_into(&mut h, "Sampler steps", 0, "400");
+    type_into(&mut h, "Chains", 0, "8");
+    press(&mut h, "Run chains");
+    step_until(&mut h, "the long run", Duration::from_secs(60), |a| {
+        a.long_run.result.is_some()
+    });
+    frames(&mut h, 2);
+    let r = h.state().long_run.result.clone().unwrap();
+    assert_eq!((r.steps, r.energy_trace.len()), (400, 8));
+    assert_eq!(r.end_2d.len(), 8 * 2, "the ends on the view's axes");
+    // 200 recorded points at most, the start included.
+    assert!(r.energy_trace[0].len() == 201 && r.every == 2);
+    assert!(
+        r.rhat.1.is_finite() && r.ess.1 > 0.0,
+        "{:?} {:?}",
+        r.rhat,
+        r.ess
+    );
+    assert!(h.query_by_label_contains("bulk ESS").is_some());
+    assert!(h.query_by_label_contains("8 chains × 400 steps").is_some());
+    // Training was not touched.
+    assert_eq!(
+        (h.state().step, h.state().history.received),
+        (step, received)
+    );
+    assert!(!h.state().running);
+}

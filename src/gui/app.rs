@@ -266,6 +266,8 @@ pub struct WorkbenchApp {
     pub images: super::images::ImageState,
     /// The network drawing's tiles.
     network: super::network::NetworkTexture,
+    /// The long-run panel (points and vectors).
+    pub long_run: super::long_run::LongRunState,
     /// Where the running experiment is autosaved (`None`: no autosave).
     pub autosave: Option<PathBuf>,
     /// How often it is autosaved while it changes.
@@ -432,6 +434,7 @@ impl WorkbenchApp {
             class_samples: None,
             images: super::images::ImageState::default(),
             network: super::network::NetworkTexture::default(),
+            long_run: super::long_run::LongRunState::default(),
             autosave: None,
             autosave_every: Duration::from_secs(60),
             last_autosave: Instant::now(),
@@ -556,6 +559,8 @@ impl WorkbenchApp {
         self.autosaved_at = None;
         self.autosaved_step = 0;
         self.network = super::network::NetworkTexture::default();
+        self.long_run.result = None;
+        self.long_run.waiting = false;
         Ok(())
     }
 
@@ -830,6 +835,14 @@ impl eframe::App for WorkbenchApp {
                     let n = if o.show_paths { 8 } else { 0 };
                     self.worker.send(Command::ChainPaths(n));
                 }
+                if ui
+                    .selectable_label(self.long_run.open, "Long run…")
+                    .on_hover_text("Run chains from the buffer on the current parameters, apart from training: their samples, energy traces, R̂ and ESS.")
+                    .clicked()
+                {
+                    self.long_run.open = !self.long_run.open;
+                }
+                let o = &mut self.state.samples;
                 if allows.heat_map
                     && ui
                         .checkbox(&mut o.show_network, "network")
@@ -908,6 +921,16 @@ impl eframe::App for WorkbenchApp {
                 views::projection_ui(ui, self.view.as_ref(), &self.state.samples);
             }
         });
+        if !self.data.space.allows().image_grid
+            && let Some(c) = super::long_run::long_run_window(
+                ui.ctx(),
+                &mut self.long_run,
+                self.view.as_ref(),
+                &self.data,
+            )
+        {
+            self.send(c);
+        }
         self.confirm_ui(ui.ctx());
         self.replace_ui(ui.ctx());
         self.picker_ui(ui.ctx());

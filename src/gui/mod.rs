@@ -5,6 +5,7 @@ pub mod compare;
 pub mod fields;
 pub mod history;
 pub mod images;
+pub mod long_run;
 pub mod network;
 pub mod panels;
 pub mod theme;

@@ -515,7 +515,13 @@ impl Worker {
                     None => self.session.long_run(chains, steps),
                 };
                 match run {
-                    Some(r) => self.emit(Event::LongRun(Box::new(r))),
+                    Some(mut r) => {
+                        if let Some(p) = &self.projection {
+                            let n = r.end.len() / self.session.data().dim.max(1);
+                            r.end_2d = p.project(&r.end, n);
+                        }
+                        self.emit(Event::LongRun(Box::new(r)))
+                    }
                     None => self.emit(Event::Failed(
                         "the long run failed: the engine could not run the network".into(),
                     )),

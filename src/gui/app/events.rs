@@ -55,7 +55,11 @@ impl WorkbenchApp {
                     self.remember(&p);
                     self.message(false, format!("wrote {}", p.display()));
                 }
-                Event::Failed(m) => self.message(true, m),
+                Event::Failed(m) => {
+                    // A long run that failed does not come back.
+                    self.long_run.waiting = false;
+                    self.message(true, m);
+                }
                 Event::Autosaved(step) => self.autosaved_at = Some(step),
                 Event::RestartFailed { message, live } => {
                     // The old session goes on: its events count again, and the window
@@ -141,6 +145,8 @@ impl WorkbenchApp {
                             r.steps
                         ),
                     );
+                    self.long_run.waiting = false;
+                    self.long_run.result = Some((*r).clone());
                     self.images.long_run = Some(*r);
                 }
                 Event::Ais {

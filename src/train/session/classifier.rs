@@ -247,10 +247,62 @@ impl Session {
             }
             _ => uniform_in_box(&self.data.data_box, &mut start, &mut rng),
         }
+        // The run in pieces, the energy and the first coordinates of every chain recorded
+        // after each (at most LONG_RUN_POINTS times).
+        let every = steps.div_ceil(LONG_RUN_POINTS).max(1);
+        let tracked = d.min(16);
         let mut end = start.clone();
-        let acceptance = self.run_chains(None, &mut end, steps, &mut rng)?;
-        let e_start = self.energy(&start);
+        let mut energy_trace: Vec<Vec<f32>> = vec![Vec::new(); chains];
+        let mut coords: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); chains]; tracked];
+        let (mut accepted, mut proposed) = (0, 0);
+        let mut done = 0;
+        let e0 = self.energy(&start);
+        for (c, e) in e0.iter().enumerate() {
+            energy_trace[c].push(*e);
+        }
+        while done < steps {
+            let n = every.min(steps - done);
+            let acc = self.run_chains(None, &mut end, n, &mut rng)?;
+            accepted += acc.accepted;
+            proposed += acc.proposed;
+            done += n;
+            let e = self.energy(&end);
+            for c in 0..chains {
+                energy_trace[c].push(e[c]);
+                for (j, q) in coords.iter_mut().enumerate() {
+                    q[c].push(f64::from(end[c * d + j]));
+                }
+            }
+        }
+        let e_start = e0;
         let e_end = self.energy(&end);
+        let end_copy = end.clone();
+        // R̂ and ESS over the second half of the recorded run (the first is warm-up).
+        let half = |v: &[f64]| v[v.len() / 2..].to_vec();
+        let mut quantities: Vec<(String, Vec<Vec<f64>>)> = vec![(
+            "energy".into(),
+            energy_trace
+                .iter()
+                .map(|t| half(&t.iter().map(|e| f64::from(*e)).collect::<Vec<_>>()))
+                .collect(),
+        )];
+        for (j, q) in coords.iter().enumerate() {
+            quantities.push((format!("x{j}"), q.iter().map(|t| half(t)).collect()));
+        }
+        let enough = chains >= 2 && energy_trace[0].len() >= 9;
+        let (mut rhat, mut ess) = ((String::new(), f64::NAN), (String::new(), f64::NAN));
+        if enough {
+            for (name, q) in &quantities {
+                let r = crate::eval::diagnostics::rhat(q);
+                let e = crate::eval::diagnostics::ess_bulk(q);
+                if rhat.1.is_nan() || r > rhat.1 {
+                    rhat = (name.clone(), r);
+                }
+                if ess.1.is_nan() || e < ess.1 {
+                    ess = (name.clone(), e);
+                }
+            }
+        }
         Some(LongRun {
             step: self.step,
             steps,
@@ -258,10 +310,18 @@ impl Session {
             end,
             e_start,
             e_end,
-            acceptance: acceptance.rate(),
+            acceptance: Acceptance { accepted, proposed }.rate(),
+            energy_trace,
+            every,
+            rhat,
+            ess,
+            end_2d: if d == 2 { end_copy } else { Vec::new() },
         })
     }
 }
+
+/// Points of a long run's traces at most.
+pub const LONG_RUN_POINTS: usize = 200;
 
 /// Chains from the buffer before and after a long run on the current energy.
 #[derive(Debug, Clone)]
@@ -278,4 +338,16 @@ pub struct LongRun {
     pub e_end: Vec<f32>,
     /// MALA and HMC: the share of moves accepted.
     pub acceptance: Option<f64>,
+    /// Every chain's energy at the start and after every `every` steps.
+    pub energy_trace: Vec<Vec<f32>>,
+    pub every: usize,
+    /// The largest rank-normalised split-R̂ over the energy and the first coordinates, on
+    /// the second half of the run, and which quantity it is (NaN for fewer than two
+    /// chains or a run too short).
+    pub rhat: (String, f64),
+    /// The smallest bulk ESS over the same, and which quantity it is.
+    pub ess: (String, f64),
+    /// The chains' ends on the view's two axes (the plane as is; projected elsewhere;
+    /// filled by the training thread).
+    pub end_2d: Vec<f32>,
 }

@@ -1,0 +1,172 @@
+//! The long-run panel (points and vectors): C chains from the replay buffer run N more
+//! steps of the sampler's rule on the current parameters, without touching training; it
+//! shows where they end, their energy traces, and whether they agree (R̂, ESS).
+
+use super::fields::Num;
+use super::theme;
+use crate::data::Dataset;
+use crate::train::session::LongRun;
+use crate::train::worker::{Command, View};
+use egui_plot::{Line, Plot, PlotPoints, Points};
+
+/// What the panel holds between frames.
+#[derive(Debug, Clone)]
+pub struct LongRunState {
+    pub open: bool,
+    pub chains: usize,
+    pub steps: usize,
+    /// The last result (of this run of training).
+    pub result: Option<LongRun>,
+    /// A long run was asked for and has not come back.
+    pub waiting: bool,
+}
+
+impl Default for LongRunState {
+    fn default() -> Self {
+        Self {
+            open: false,
+            chains: 16,
+            steps: 2000,
+            result: None,
+            waiting: false,
+        }
+    }
+}
+
+fn mean(x: &[f32]) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let n = x.len().max(1) as f64;
+    x.iter().map(|v| f64::from(*v)).sum::<f64>() / n
+}
+
+/// The panel, when open; returns the command to send (a long run asked for).
+pub fn long_run_window(
+    ctx: &egui::Context,
+    st: &mut LongRunState,
+    view: Option<&View>,
+    data: &Dataset,
+) -> Option<Command> {
+    let mut command = None;
+    let mut open = st.open;
+    egui::Window::new("Long run")
+        .open(&mut open)
+        .default_size([520.0, 520.0])
+        .show(ctx, |ui| {
+            ui.label("Chains from the replay buffer run more steps of the sampler's rule on the current parameters; training is not touched. Is the model a density, or only a good short-run sampler?");
+            ui.horizontal(|ui| {
+                ui.label("Chains");
+                ui.add(Num::new(&mut st.chains).range(2..=256).named("chains"));
+                ui.label("Sampler steps");
+                ui.add(Num::new(&mut st.steps).range(10..=100_000).speed(10).named("sampler steps"));
+                let run = ui
+                    .add_enabled(!st.waiting, egui::Button::new("Run chains"))
+                    .on_hover_text("Run the chains now (the window stays live; the result replaces the last one).");
+                if run.clicked() {
+                    st.waiting = true;
+                    command = Some(Command::LongRun {
+                        chains: st.chains,
+                        steps: st.steps,
+                    });
+                }
+                if st.waiting {
+                    ui.spinner();
+                }
+            });
+            let Some(r) = &st.result else {
+                ui.weak("No long run yet.");
+                return;
+            };
+            let chains = r.energy_trace.len();
+            ui.label(format!(
+                "At training step {}: {chains} chains × {} steps{}.",
+                r.step,
+                r.steps,
+                r.acceptance
+                    .map_or(String::new(), |a| format!(", acceptance {a:.3}"))
+            ));
+            ui.label(format!(
+                "Mean energy: short run {:.3} → long run {:.3}",
+                mean(&r.e_start),
+                mean(&r.e_end)
+            ));
+            if r.rhat.1.is_finite() {
+                let text = format!(
+                    "R̂ {:.3} (largest, {}), bulk ESS {:.0} (smallest, {}) over the second half",
+                    r.rhat.1, r.rhat.0, r.ess.1, r.ess.0
+                );
+                if r.rhat.1 > 1.01 {
+                    ui.colored_label(theme::WARNING, format!("{text}: the chains do not agree yet — run longer, or they see different modes"));
+                } else {
+                    ui.label(text);
+                }
+            }
+            ui.label(egui::RichText::new("Energy of each chain against sampler steps").strong());
+            ui.label(egui::RichText::new("watch: traces that settle and overlap; a drift down means the long-run chains leave the data for lower energy").small().weak());
+            Plot::new("long_run_traces")
+                .height(170.0)
+                .y_axis_min_width(40.0)
+                .x_grid_spacer(super::views::nice_grid(70.0))
+                .x_axis_formatter(super::views::grid_label)
+                .y_grid_spacer(super::views::nice_grid(32.0))
+                .y_axis_formatter(super::views::grid_label)
+                .x_axis_label("sampler steps")
+                .show(ui, |p| {
+                    for (c, tr) in r.energy_trace.iter().enumerate().take(32) {
+                        #[allow(clippy::cast_precision_loss)]
+                        let pts: Vec<[f64; 2]> = tr
+                            .iter()
+                            .enumerate()
+                            .map(|(k, e)| [(k * r.every) as f64, f64::from(*e)])
+                            .collect();
+                        p.line(
+                            Line::new(format!("chain {c}"), PlotPoints::from(pts))
+                                .color(theme::layer(c).gamma_multiply(0.8))
+                                .width(1.2),
+                        );
+                    }
+                });
+            if !r.end_2d.is_empty() {
+                ui.horizontal(|ui| {
+                    ui.label(egui::RichText::new("Where the chains end").strong());
+                    ui.label(egui::RichText::new("■ data").color(theme::DATA));
+                    ui.label(egui::RichText::new("■ long-run ends").color(theme::PATH));
+                });
+                let data_2d: &[f32] = match view.and_then(|v| v.projection.as_ref()) {
+                    Some(p) => &p.data,
+                    None if data.dim == 2 => &data.train,
+                    None => &[],
+                };
+                Plot::new("long_run_ends")
+                    .height(220.0)
+                    .data_aspect(1.0)
+                    .y_axis_min_width(36.0)
+                    .x_grid_spacer(super::views::nice_grid(70.0))
+                    .x_axis_formatter(super::views::grid_label)
+                    .y_grid_spacer(super::views::nice_grid(40.0))
+                    .y_axis_formatter(super::views::grid_label)
+                    .show(ui, |p| {
+                        let n = data_2d.len() / 2;
+                        let stride = n.div_ceil(1500).max(1);
+                        let pts: Vec<[f64; 2]> = data_2d
+                            .chunks_exact(2)
+                            .step_by(stride)
+                            .map(|r| [f64::from(r[0]), f64::from(r[1])])
+                            .collect();
+                        p.points(Points::new("data", PlotPoints::from(pts)).color(theme::DATA).radius(1.2));
+                        let ends: Vec<[f64; 2]> = r
+                            .end_2d
+                            .chunks_exact(2)
+                            .map(|r| [f64::from(r[0]), f64::from(r[1])])
+                            .collect();
+                        p.points(
+                            Points::new("long-run ends", PlotPoints::from(ends))
+                                .color(theme::PATH)
+                                .shape(egui_plot::MarkerShape::Diamond)
+                                .radius(3.5),
+                        );
+                    });
+            }
+        });
+    st.open = open;
+    command
+}
