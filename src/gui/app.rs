@@ -837,7 +837,7 @@ impl eframe::App for WorkbenchApp {
                 }
                 if ui
                     .selectable_label(self.long_run.open, "Long run…")
-                    .on_hover_text("Run chains from the buffer on the current parameters, apart from training: their samples, energy traces, R̂ and ESS.")
+                    .on_hover_text("Run chains from the buffer on the current parameters, apart from training: their samples, energy traces, R-hat and ESS.")
                     .clicked()
                 {
                     self.long_run.open = !self.long_run.open;

@@ -80,7 +80,7 @@ pub fn class(i: usize) -> Color32 {
 }
 
 /// The window's fonts: egui's own, then DejaVu Sans for every symbol they lack (∇, ←,
-/// ⁺, ⁻, the hat of R̂, …) in both families.
+/// ⁺, ⁻, …) in both families. (egui draws no combining marks: the window writes R-hat.)
 pub fn install_fonts(ctx: &egui::Context) {
     use egui::epaint::text::{FontInsert, FontPriority, InsertFontFamily};
     let data = egui::FontData::from_static(include_bytes!("../../assets/fonts/DejaVuSans.ttf"));

@@ -1026,7 +1026,7 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
         header(
             ui,
             &format!(
-                "Sampler vs the reference sample term (R̂ {})",
+                "Sampler vs the reference sample term (R-hat {})",
                 h.reference_rhat.last().map_or("–".into(), |r| format!(
                     "{r:.3}{}",
                     if r > 1.1 { ", not mixed" } else { "" }
@@ -1035,9 +1035,9 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
             &[
                 ("cos(g_sample, g_ref)", theme::EXACT),
                 ("relative error", theme::SAMPLES),
-                ("R̂ − 1", theme::WARNING),
+                ("R-hat − 1", theme::WARNING),
             ],
-            "watch: cos near 1 and the error small while R̂ − 1 < 0.1 (long MALA chains as the reference).",
+            "watch: cos near 1 and the error small while R-hat − 1 < 0.1 (long MALA chains as the reference).",
         );
         plot("reference_plot")
             .include_y(0.0)
@@ -1054,7 +1054,7 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
                     theme::SAMPLES,
                 ));
                 p.line(line(
-                    "R̂ − 1",
+                    "R-hat − 1",
                     &shifted(&h.reference_rhat, -1.0),
                     theme::WARNING,
                 ));

@@ -255,7 +255,7 @@ impl LagMonitor {
         if c < Self::LAG_COS && c < floor && !self.warned {
             self.warned = true;
             let rhat = m.reference_rhat.map_or(String::new(), |r| {
-                format!("; the reference chains' R̂ is {r:.3}")
+                format!("; the reference chains' R-hat is {r:.3}")
             });
             let rhat = match m.sample_term_cos_floor {
                 Some(f) => format!("{rhat}; exact draws of the same batch size reach {f:.2}"),
