@@ -28,6 +28,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "eight_gaussians_jem.ron",
         include_str!("../presets/eight_gaussians_jem.ron"),
     ),
+    (
+        "eight_gaussians_dsm.ron",
+        include_str!("../presets/eight_gaussians_dsm.ron"),
+    ),
     ("two_moons.ron", include_str!("../presets/two_moons.ron")),
     (
         "checkerboard.ron",
@@ -59,6 +63,12 @@ pub enum ObjectiveKind {
     /// E(x) = −logsumexp_y f(x)_y. Needs labelled data and a network with one output per
     /// class.
     Jem { ce_weight: f32 },
+    /// Denoising score matching (Vincent 2011): ∇ₓE at x̃ = x + σε matches (x̃ − x)/σ²,
+    /// the loss weighted by σ². No sampler is used for training.
+    Dsm { sigma: f32 },
+    /// Sliced score matching (Song et al. 2019): E[−vᵀ∇²ₓE v + ½(vᵀ∇ₓE)²] over
+    /// `projections` random directions v per point. No sampler is used for training.
+    Ssm { projections: usize },
 }
 
 impl ObjectiveKind {
@@ -67,6 +77,8 @@ impl ObjectiveKind {
         match self {
             Self::MaximumLikelihood => "maximum likelihood",
             Self::Jem { .. } => "JEM (hybrid)",
+            Self::Dsm { .. } => "denoising score matching",
+            Self::Ssm { .. } => "sliced score matching",
         }
     }
 
@@ -76,6 +88,8 @@ impl ObjectiveKind {
         match self {
             Self::MaximumLikelihood => "maximum_likelihood",
             Self::Jem { .. } => "jem_hybrid",
+            Self::Dsm { .. } => "dsm",
+            Self::Ssm { .. } => "ssm",
         }
     }
 
@@ -83,9 +97,15 @@ impl ObjectiveKind {
     #[must_use]
     pub fn ce_weight(&self) -> f32 {
         match *self {
-            Self::MaximumLikelihood => 0.0,
+            Self::MaximumLikelihood | Self::Dsm { .. } | Self::Ssm { .. } => 0.0,
             Self::Jem { ce_weight } => ce_weight,
         }
+    }
+
+    /// Whether it learns without a sampler (score matching).
+    #[must_use]
+    pub fn is_score_matching(&self) -> bool {
+        matches!(self, Self::Dsm { .. } | Self::Ssm { .. })
     }
 }
 
@@ -431,6 +451,15 @@ impl Preset {
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", self.batch_size, "an integer ≥ 1"));
+        }
+        match self.objective.kind {
+            ObjectiveKind::Dsm { sigma } if !(sigma.is_finite() && sigma > 0.0) => {
+                return Err(invalid("objective.kind.sigma", sigma, "a noise level > 0"));
+            }
+            ObjectiveKind::Ssm { projections: 0 } => {
+                return Err(invalid("objective.kind.projections", 0, "an integer ≥ 1"));
+            }
+            _ => {}
         }
         // data
         let d = &self.data;

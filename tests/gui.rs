@@ -2326,3 +2326,35 @@ fn a_long_run_shows_traces_rhat_and_ess_without_touching_training() {
     );
     assert!(!h.state().running);
 }
+
+/// Score matching in the window: the Sampler panel says none is used for training, no
+/// samples are drawn, and the curves set the objective's gradient against the exact
+/// maximum-likelihood gradient.
+#[test]
+fn score_matching_trains_in_the_window_without_samples() {
+    let mut h = harness();
+    h.step();
+    open_example_from_menu(&mut h, "eight_gaussians_dsm");
+    assert!(h.state().state.preset.objective.kind.is_score_matching());
+    assert!(
+        h.query_by_label_contains("None is used for training")
+            .is_some()
+    );
+    assert!(h.query_by_value("denoising score matching").is_some());
+    press(&mut h, "Train");
+    step_until(&mut h, "two evaluations", Duration::from_secs(60), |a| {
+        a.history.objective_cos_ml.len() >= 2
+    });
+    press(&mut h, "Pause");
+    frames(&mut h, 3);
+    assert!(
+        h.query_by_label("The objective vs the exact ML gradient")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label("Sampler vs the exact sample term")
+            .is_none()
+    );
+    let v = h.state().view.clone().unwrap();
+    assert!(v.samples.is_empty(), "samples drawn without a sampler");
+}

@@ -76,6 +76,8 @@ pub struct MetricsHistory {
     pub reference_rhat: Series,
     /// The sampler's acceptance rate (MALA, HMC).
     pub acceptance: Series,
+    /// Score matching: its gradient's cosine to the exact ML gradient (2-D).
+    pub objective_cos_ml: Series,
     /// The adapted step size (MALA, HMC with a target acceptance).
     pub step_size: Series,
     /// JEM: the batch's cross-entropy, held-out accuracy and calibration error.
@@ -110,6 +112,7 @@ impl MetricsHistory {
             &mut self.sample_term_rel_err_reference,
             &mut self.reference_rhat,
             &mut self.acceptance,
+            &mut self.objective_cos_ml,
             &mut self.step_size,
             &mut self.ce_loss,
             &mut self.accuracy,
@@ -160,6 +163,9 @@ impl MetricsHistory {
         }
         if let Some(v) = m.acceptance {
             self.acceptance.push(s, v);
+        }
+        if let Some(v) = m.objective_cos_ml {
+            self.objective_cos_ml.push(s, v);
         }
         if let Some(v) = m.step_size {
             self.step_size.push(s, v);

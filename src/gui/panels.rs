@@ -627,10 +627,47 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                                 // One logit per class of the data.
                                 model.outputs = classes;
                             }
+                            if ui
+                                .selectable_label(matches!(kind, ObjectiveKind::Dsm { .. }), "denoising score matching")
+                                .on_hover_text("∇ₓE at x + σε matches ε/σ (Vincent 2011): learns the energy without a sampler.")
+                                .clicked()
+                                && !matches!(kind, ObjectiveKind::Dsm { .. })
+                            {
+                                *kind = ObjectiveKind::Dsm { sigma: 0.1 };
+                            }
+                            if ui
+                                .selectable_label(matches!(kind, ObjectiveKind::Ssm { .. }), "sliced score matching")
+                                .on_hover_text("E[−vᵀ∇²E v + ½(vᵀ∇E)²] over random directions v (Song et al. 2019): no sampler, no noise level.")
+                                .clicked()
+                                && !matches!(kind, ObjectiveKind::Ssm { .. })
+                            {
+                                *kind = ObjectiveKind::Ssm { projections: 1 };
+                            }
                         })
                         .response
                 },
             );
+            if let ObjectiveKind::Dsm { sigma } = kind {
+                row(
+                    ui,
+                    "Noise σ",
+                    "The noise level: the model learns the data blurred by N(0, σ²) (safe to change while training).",
+                    |ui| ui.add(Num::new(sigma).range(1e-3..=10.0).speed(0.001)),
+                );
+            }
+            if let ObjectiveKind::Ssm { projections } = kind {
+                row(
+                    ui,
+                    "Projections",
+                    "Random directions per point (safe to change while training).",
+                    |ui| ui.add(Num::new(projections).range(1..=64)),
+                );
+            }
+            if kind.is_score_matching() {
+                ui.label("");
+                ui.weak("Learns without a sampler.");
+                ui.end_row();
+            }
             if let ObjectiveKind::Jem { ce_weight } = kind {
                 row(
                     ui,

@@ -1022,7 +1022,33 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
         }
         draw_marks(p, marks);
     });
-    if c.by_ais || !h.sample_term_cos_reference.is_empty() {
+    if !h.objective_cos_ml.is_empty() {
+        header(
+            ui,
+            "The objective vs the exact ML gradient",
+            &[("cos(g_objective, g_ML)", theme::EXACT)],
+            "watch: 1 would be maximum likelihood's own direction; score matching follows another, and this says how far (every NLL evaluation).",
+        );
+        plot("objective_plot")
+            .include_y(-1.0)
+            .include_y(1.0)
+            .show(ui, |p| {
+                p.line(line(
+                    "cos(g_objective, g_ML)",
+                    &h.objective_cos_ml,
+                    theme::EXACT,
+                ));
+                p.points(
+                    Points::new(
+                        "cos(g_objective, g_ML)",
+                        PlotPoints::from(h.objective_cos_ml.points.clone()),
+                    )
+                    .color(theme::EXACT)
+                    .radius(2.0),
+                );
+                draw_marks(p, marks);
+            });
+    } else if c.by_ais || !h.sample_term_cos_reference.is_empty() {
         header(
             ui,
             &format!(

@@ -43,6 +43,11 @@ pub struct StepMetrics {
     /// batch's noise alone explains.
     #[serde(default)]
     pub sample_term_cos_floor: Option<f64>,
+    /// Score matching in the plane: cos(g_objective, g_ML), the objective's parameter
+    /// gradient against the exact maximum-likelihood gradient (data term − exact sample
+    /// term), on evaluation steps. 1: it optimises what maximum likelihood would.
+    #[serde(default)]
+    pub objective_cos_ml: Option<f64>,
     /// Model NLL − true NLL (where the data's density is known), on evaluation steps.
     pub kl_gap: Option<f64>,
     /// The standard error of `nll` where log Z is an AIS estimate (outside the plane).
@@ -85,7 +90,7 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor";
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]
@@ -122,6 +127,7 @@ impl StepMetrics {
             self.sample_term_rel_err_reference,
             self.reference_rhat,
             self.sample_term_cos_floor,
+            self.objective_cos_ml,
         ] {
             s.push(',');
             if let Some(v) = v {
@@ -171,6 +177,7 @@ impl StepMetrics {
             sample_term_cos_exact: get("sample_term_cos_exact")?,
             sample_term_rel_err: get("sample_term_rel_err")?,
             sample_term_cos_floor: get("sample_term_cos_floor")?,
+            objective_cos_ml: get("objective_cos_ml")?,
             kl_gap: get("kl_gap")?,
             nll_stderr: get("nll_stderr")?,
             sample_term_cos_reference: get("sample_term_cos_reference")?,
@@ -292,6 +299,7 @@ mod tests {
             sample_term_cos_exact: cos,
             sample_term_rel_err: cos.map(|c| 1.0 - c),
             sample_term_cos_floor: None,
+            objective_cos_ml: None,
             kl_gap: None,
             nll_stderr: None,
             sample_term_cos_reference: None,

@@ -25,6 +25,7 @@ mod chains;
 mod checkpoint;
 mod classifier;
 mod evaluation;
+mod score;
 
 pub use checkpoint::Checkpoint;
 pub use classifier::{Classification, LongRun};
@@ -351,12 +352,40 @@ impl Session {
         let t0 = Instant::now();
         let b = self.preset.batch_size;
         self.draw_batches();
-        if self.preset.sampler.kind == SamplerKind::Exact {
+        let objective = self.preset.objective.kind;
+        // Score matching: its loss and gradient, no sampler; the data term for the plots.
+        let mut score = None;
+        if objective.is_score_matching() {
+            self.x_neg.clear();
+            let mut g = Vec::new();
+            let next = self.step + 1;
+            let fail = |message: String| TrainError::Engine {
+                step: next,
+                message,
+            };
+            let loss = self.score_matching(objective, &mut g).map_err(fail)?;
+            self.g_data.fill(0.0);
+            #[allow(clippy::cast_precision_loss)]
+            let w = vec![1.0 / b as f32; b];
+            let params = self.params.clone();
+            let x_pos = self.x_pos.clone();
+            self.engine
+                .weighted_param_grad(&params, &x_pos, &w, &mut self.g_data)
+                .map_err(|message| TrainError::Engine {
+                    step: self.step + 1,
+                    message,
+                })?;
+            self.g_sample.fill(0.0);
+            self.g_reg.fill(0.0);
+            score = Some((loss, g));
+        } else if self.preset.sampler.kind == SamplerKind::Exact {
             let m = self.grid_model(self.preset.eval.grid);
             exact::sample(&m, &mut self.x_neg, &mut self.rng);
         }
         let alpha = self.preset.objective.alpha;
-        if let Some(dev) = self.candle_device.clone() {
+        if score.is_some() {
+            // No sampler: nothing more to compute.
+        } else if let Some(dev) = self.candle_device.clone() {
             if let Err(e) = self.autograd_sample_and_terms(&dev) {
                 return Err(TrainError::Engine {
                     step: self.step + 1,
@@ -387,8 +416,13 @@ impl Session {
             self.g_ce.fill(0.0);
             None
         };
-        let e_data = mean(&self.energies[..b]);
-        let e_sample = mean(&self.energies[b..]);
+        let e_data = mean(&self.energies[..b.min(self.energies.len())]);
+        // No samples without a sampler (score matching).
+        let e_sample = if score.is_some() {
+            f64::NAN
+        } else {
+            mean(&self.energies[b.min(self.energies.len())..])
+        };
         let sq = |v: &[f32]| mean(&v.iter().map(|e| e * e).collect::<Vec<_>>());
         let loss = e_data - e_sample
             + f64::from(alpha) * (sq(&self.energies[..b]) + sq(&self.energies[b..]))
@@ -403,6 +437,13 @@ impl Session {
         {
             *t = gd - gs + gr + gc;
         }
+        let loss = match &score {
+            Some((l, g)) => {
+                self.g_total.copy_from_slice(g);
+                *l
+            }
+            None => loss,
+        };
         let data_norm = norm(&self.g_data);
         let sample_norm = norm(&self.g_sample);
         let diff_norm = self
@@ -434,7 +475,23 @@ impl Session {
         // at: the exact sample term in the plane, the reference chains' elsewhere.
         let (mut cos_exact, mut rel_err, mut cos_floor) = (None, None, None);
         let mut reference = None;
-        if eval_step {
+        let mut objective_cos_ml = None;
+        if eval_step && score.is_some() {
+            // Score matching: its gradient against the exact maximum-likelihood gradient
+            // (data term − exact sample term), in the plane.
+            if self.data.space.allows().exact_sample_term {
+                let m = self.grid_model(self.preset.eval.grid);
+                let g_star = exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m)
+                    .unwrap_or_else(|_| exact::exact_sample_term(&self.arch, &self.params, &m));
+                let g_ml: Vec<f32> = self
+                    .g_data
+                    .iter()
+                    .zip(&g_star)
+                    .map(|(d, s)| d - s)
+                    .collect();
+                objective_cos_ml = Some(exact::compare(&self.g_total, &g_ml).0);
+            }
+        } else if eval_step {
             if self.data.space.allows().exact_sample_term {
                 let m = self.grid_model(self.preset.eval.grid);
                 let g_star =
@@ -502,6 +559,7 @@ impl Session {
             sample_term_cos_exact: cos_exact,
             sample_term_rel_err: rel_err,
             sample_term_cos_floor: cos_floor,
+            objective_cos_ml,
             nll_stderr,
             sample_term_cos_reference: reference.map(|r| r.0),
             sample_term_rel_err_reference: reference.map(|r| r.1),

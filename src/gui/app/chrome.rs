@@ -187,6 +187,12 @@ impl WorkbenchApp {
             egui::CollapsingHeader::new("Sampler")
                 .default_open(true)
                 .show(ui, |ui| {
+                    if self.state.preset.objective.kind.is_score_matching() {
+                        ui.colored_label(
+                            theme::WARNING,
+                            "None is used for training: score matching learns without samples. These settings serve Long run… only.",
+                        );
+                    }
                     panels::sampler_ui(
                         ui,
                         &mut self.state.preset.sampler,
