@@ -32,6 +32,14 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "eight_gaussians_dsm.ron",
         include_str!("../presets/eight_gaussians_dsm.ron"),
     ),
+    (
+        "anatomy_short_run.ron",
+        include_str!("../presets/anatomy_short_run.ron"),
+    ),
+    (
+        "anatomy_convergent.ron",
+        include_str!("../presets/anatomy_convergent.ron"),
+    ),
     ("two_moons.ron", include_str!("../presets/two_moons.ron")),
     (
         "checkerboard.ron",
