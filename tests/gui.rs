@@ -2309,6 +2309,7 @@ fn a_long_run_shows_traces_rhat_and_ess_without_touching_training() {
     let r = h.state().long_run.result.clone().unwrap();
     assert_eq!((r.steps, r.energy_trace.len()), (400, 8));
     assert_eq!(r.end_2d.len(), 8 * 2, "the ends on the view's axes");
+    assert_eq!(r.start_2d.len(), 8 * 2, "and the starts");
     // 200 recorded points at most, the start included.
     assert!(r.energy_trace[0].len() == 201 && r.every == 2);
     assert!(

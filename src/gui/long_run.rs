@@ -52,7 +52,7 @@ pub fn long_run_window(
         .open(&mut open)
         .default_size([520.0, 520.0])
         .show(ctx, |ui| {
-            ui.label("Chains from the replay buffer run more steps of the sampler's rule on the current parameters; training is not touched. Is the model a density, or only a good short-run sampler?");
+            ui.label("Chains from the replay buffer (or the sampler's last batch, without one) run more steps of the sampler's rule on the current parameters; training is not touched. Is the model a density, or only a good short-run sampler?");
             ui.horizontal(|ui| {
                 ui.label("Chains");
                 ui.add(Num::new(&mut st.chains).range(2..=256).named("chains"));
@@ -129,6 +129,7 @@ pub fn long_run_window(
                 ui.horizontal(|ui| {
                     ui.label(egui::RichText::new("Where the chains end").strong());
                     ui.label(egui::RichText::new("■ data").color(theme::DATA));
+                    ui.label(egui::RichText::new("■ short run (the start)").color(theme::SAMPLES));
                     ui.label(egui::RichText::new("■ long-run ends").color(theme::PATH));
                 });
                 let data_2d: &[f32] = match view.and_then(|v| v.projection.as_ref()) {
@@ -153,6 +154,16 @@ pub fn long_run_window(
                             .map(|r| [f64::from(r[0]), f64::from(r[1])])
                             .collect();
                         p.points(Points::new("data", PlotPoints::from(pts)).color(theme::DATA).radius(1.2));
+                        let starts: Vec<[f64; 2]> = r
+                            .start_2d
+                            .chunks_exact(2)
+                            .map(|r| [f64::from(r[0]), f64::from(r[1])])
+                            .collect();
+                        p.points(
+                            Points::new("short run", PlotPoints::from(starts))
+                                .color(theme::SAMPLES)
+                                .radius(2.5),
+                        );
                         let ends: Vec<[f64; 2]> = r
                             .end_2d
                             .chunks_exact(2)

@@ -519,6 +519,7 @@ impl Worker {
                         if let Some(p) = &self.projection {
                             let n = r.end.len() / self.session.data().dim.max(1);
                             r.end_2d = p.project(&r.end, n);
+                            r.start_2d = p.project(&r.start, n);
                         }
                         self.emit(Event::LongRun(Box::new(r)))
                     }

@@ -277,6 +277,7 @@ impl Session {
         let e_start = e0;
         let e_end = self.energy(&end);
         let end_copy = end.clone();
+        let start_copy = start.clone();
         // R̂ and ESS over the second half of the recorded run (the first is warm-up).
         let half = |v: &[f64]| v[v.len() / 2..].to_vec();
         let mut quantities: Vec<(String, Vec<Vec<f64>>)> = vec![(
@@ -316,6 +317,7 @@ impl Session {
             rhat,
             ess,
             end_2d: if d == 2 { end_copy } else { Vec::new() },
+            start_2d: if d == 2 { start_copy } else { Vec::new() },
         })
     }
 }
@@ -350,4 +352,6 @@ pub struct LongRun {
     /// The chains' ends on the view's two axes (the plane as is; projected elsewhere;
     /// filled by the training thread).
     pub end_2d: Vec<f32>,
+    /// Their starts (the short run's samples) the same way.
+    pub start_2d: Vec<f32>,
 }
