@@ -1663,6 +1663,10 @@ fn digits_train_in_the_window_as_pictures() {
             .is_some_and(|r| r.end.len() == 32 * 64)
     });
     step_until_shown(&mut h, "after the long run", Duration::from_secs(5));
+    assert!(
+        h.query_by_label_contains("bulk ESS").is_some(),
+        "R-hat and ESS of the long run"
+    );
     let r = h.state().images.long_run.clone().unwrap();
     // The cold sampler descends the energy: the long run ends lower than it started.
     let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;

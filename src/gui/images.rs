@@ -292,6 +292,12 @@ pub fn images_ui(
                     r.acceptance
                         .map_or(String::new(), |a| format!(" (acceptance {a:.2})"))
                 ));
+                if r.rhat.1.is_finite() {
+                    ui.label(format!(
+                        "R-hat {:.3} (largest, {}), bulk ESS {:.0} (smallest, {}) over the second half",
+                        r.rhat.1, r.rhat.0, r.ess.1, r.ess.0
+                    ));
+                }
                 let n = r.start.len() / d;
                 let cols = columns(n);
                 let zoom = zoom_for(width / 2.0 - 12.0, cols, v.shape[2]);
