@@ -2360,6 +2360,8 @@ fn score_matching_trains_in_the_window_without_samples() {
         h.query_by_label("Sampler vs the exact sample term")
             .is_none()
     );
+    assert!(h.query_by_label("cos(data term, sample term)").is_none());
+    assert!(h.query_by_label_contains("no sample term").is_some());
     let v = h.state().view.clone().unwrap();
     assert!(v.samples.is_empty(), "samples drawn without a sampler");
 }

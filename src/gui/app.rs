@@ -768,6 +768,7 @@ impl eframe::App for WorkbenchApp {
                             by_ais: !self.data.space.allows().quadrature,
                             marks: &self.marks,
                             list_layers: self.worker_preset.model.layers.len(),
+                            score_matching: self.worker_preset.objective.kind.is_score_matching(),
                         },
                     );
                 });

@@ -777,6 +777,8 @@ pub struct CurvesContext<'a> {
     pub marks: &'a [(usize, super::app::Mark)],
     /// Layers in the network's list (the output layer comes after them).
     pub list_layers: usize,
+    /// Score matching: no sample term (its plots say so and the cosine is left out).
+    pub score_matching: bool,
 }
 
 /// A plot's title, the key of its series (outside the plot, so that it covers no
@@ -902,7 +904,11 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
             ("|sample term|", theme::SAMPLES),
             ("|difference|", theme::DIFFERENCE),
         ],
-        "watch: |difference| → 0 as the model matches the data; the two terms stay close.",
+        if c.score_matching {
+            "score matching draws no samples: no sample term; the update is the objective's own gradient (below)."
+        } else {
+            "watch: |difference| → 0 as the model matches the data; the two terms stay close."
+        },
     );
     plot("terms_plot").show(ui, |p| {
         p.line(line("|data term|", &h.data_term_norm, theme::DATA));
@@ -948,17 +954,19 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
             draw_marks(p, marks);
         });
     }
-    header(
-        ui,
-        "cos(data term, sample term)",
-        &[("cos", theme::DIFFERENCE)],
-        "watch: → 1 as the model matches the data (the samples then look like the data to every parameter).",
-    );
-    plot("cos_plot").include_y(1.0).show(ui, |p| {
-        p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
-        pinned(p, |h| &h.cos_terms);
-        draw_marks(p, marks);
-    });
+    if !c.score_matching {
+        header(
+            ui,
+            "cos(data term, sample term)",
+            &[("cos", theme::DIFFERENCE)],
+            "watch: → 1 as the model matches the data (the samples then look like the data to every parameter).",
+        );
+        plot("cos_plot").include_y(1.0).show(ui, |p| {
+            p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
+            pinned(p, |h| &h.cos_terms);
+            draw_marks(p, marks);
+        });
+    }
     let mut nll_keys = vec![("model NLL", theme::SAMPLES)];
     if c.true_nll.is_some() {
         nll_keys.push(("true NLL", theme::EXACT));
