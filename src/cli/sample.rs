@@ -111,27 +111,19 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
-    let names = |q: usize| {
-        if q == 0 {
-            "energy".to_string()
-        } else {
-            format!("x{}", q - 1)
-        }
-    };
-    let rhats: Vec<f64> = traces.iter().map(|t| diagnostics::rhat(t)).collect();
-    let esss: Vec<f64> = traces.iter().map(|t| diagnostics::ess_bulk(t)).collect();
-    let (worst_r, rhat) = rhats
-        .iter()
-        .copied()
+    let quantities: Vec<(String, Vec<Vec<f64>>)> = traces
+        .into_iter()
         .enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or((0, f64::NAN));
-    let (worst_e, ess) = esss
-        .iter()
-        .copied()
-        .enumerate()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or((0, f64::NAN));
+        .map(|(q, t)| {
+            let name = if q == 0 {
+                "energy".to_string()
+            } else {
+                format!("x{}", q - 1)
+            };
+            (name, t)
+        })
+        .collect();
+    let ((worst_r, rhat), (worst_e, ess)) = diagnostics::worst(&quantities);
     let bytes = if ext == "npy" {
         npy_f32(&draws.concat(), a.chains * kept, d)
     } else {
@@ -169,15 +161,14 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "acceptance={rate:.4}")?;
     }
     writeln!(out, "rhat={rhat:.4}")?;
-    writeln!(out, "rhat_worst={}", names(worst_r))?;
+    writeln!(out, "rhat_worst={worst_r}")?;
     writeln!(out, "ess={ess:.1}")?;
-    writeln!(out, "ess_worst={}", names(worst_e))?;
+    writeln!(out, "ess_worst={worst_e}")?;
     writeln!(out, "wrote={}", a.out.display())?;
     if rhat > 1.01 {
         writeln!(
             out,
-            "warning: R̂ {rhat:.3} > 1.01 ({}): the chains do not agree; run longer or use MALA/HMC",
-            names(worst_r)
+            "warning: R̂ {rhat:.3} > 1.01 ({worst_r}): the chains do not agree; run longer or use MALA/HMC"
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -216,6 +216,25 @@ pub fn ess_bulk(chains: &[Vec<f64>]) -> f64 {
     ess(&rank_normalize(&split(chains)))
 }
 
+/// Over named quantities (each `chains[c][t]`), the largest R̂ and the smallest bulk
+/// ESS, each with the name of the quantity it comes from (NaN values are passed over;
+/// NaN and the first name when all are).
+#[must_use]
+pub fn worst(quantities: &[(String, Vec<Vec<f64>>)]) -> ((String, f64), (String, f64)) {
+    let first = quantities.first().map_or(String::new(), |q| q.0.clone());
+    let (mut r_worst, mut e_worst) = ((first.clone(), f64::NAN), (first, f64::NAN));
+    for (name, q) in quantities {
+        let (r, e) = (rhat(q), ess_bulk(q));
+        if !r.is_nan() && (r_worst.1.is_nan() || r > r_worst.1) {
+            r_worst = (name.clone(), r);
+        }
+        if !e.is_nan() && (e_worst.1.is_nan() || e < e_worst.1) {
+            e_worst = (name.clone(), e);
+        }
+    }
+    (r_worst, e_worst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

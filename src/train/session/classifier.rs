@@ -291,19 +291,11 @@ impl Session {
             quantities.push((format!("x{j}"), q.iter().map(|t| half(t)).collect()));
         }
         let enough = chains >= 2 && energy_trace[0].len() >= 9;
-        let (mut rhat, mut ess) = ((String::new(), f64::NAN), (String::new(), f64::NAN));
-        if enough {
-            for (name, q) in &quantities {
-                let r = crate::eval::diagnostics::rhat(q);
-                let e = crate::eval::diagnostics::ess_bulk(q);
-                if rhat.1.is_nan() || r > rhat.1 {
-                    rhat = (name.clone(), r);
-                }
-                if ess.1.is_nan() || e < ess.1 {
-                    ess = (name.clone(), e);
-                }
-            }
-        }
+        let (rhat, ess) = if enough {
+            crate::eval::diagnostics::worst(&quantities)
+        } else {
+            ((String::new(), f64::NAN), (String::new(), f64::NAN))
+        };
         Some(LongRun {
             step: self.step,
             steps,
