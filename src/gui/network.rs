@@ -38,14 +38,14 @@ fn diverging(v: f32, scale: f32) -> Color32 {
 }
 
 /// Every tile in one row, left to right: x₁, x₂, each layer's units, the energy.
-fn atlas(u: &Units, b: &crate::data::DataBox) -> (ColorImage, usize) {
+fn atlas(u: &Units, b: &crate::data::DataBox) -> ColorImage {
     let g = u.grid;
     let n = g * g;
     let mut tiles: Vec<Vec<Color32>> = Vec::new();
     // The inputs: each coordinate across the box.
+    let pts = crate::eval::quadrature::grid_points(b, g);
     for axis in 0..2 {
         let scale = b.lo[axis].abs().max(b.hi[axis].abs());
-        let pts = crate::eval::quadrature::grid_points(b, g);
         tiles.push(
             pts.chunks_exact(2)
                 .map(|p| diverging(p[axis], scale))
@@ -81,7 +81,7 @@ fn atlas(u: &Units, b: &crate::data::DataBox) -> (ColorImage, usize) {
             }
         }
     }
-    (img, t)
+    img
 }
 
 /// The drawing in the space `ui` offers. `step` keys the texture to the view.
@@ -105,8 +105,11 @@ pub fn network_ui(
         ui.label(summary.join(" → "))
             .on_hover_text("Each tile is a unit's response over the data box (blue positive, orange negative, per tile); the strongest units of each layer (largest spread over the box). Lines: weights, blue positive, orange negative, thicker where larger. The last tile is the energy, coloured as the energy view.");
     });
-    let (img, tiles) = atlas(u, data_box);
+    // x₁ and x₂, every unit shown, the energy.
+    let tiles = 2 + u.layers.iter().map(|l| l.units.len()).sum::<usize>() + 1;
+    // The tiles are drawn again only when a newer view brings new responses.
     if tex.step != Some(step) || tex.texture.is_none() {
+        let img = atlas(u, data_box);
         match &mut tex.texture {
             Some(t) => t.set(img, TextureOptions::NEAREST),
             None => {
