@@ -121,6 +121,56 @@ pub struct Picker {
     /// The path field: a name in `dir` or a whole path.
     pub name: String,
     pub error: Option<String>,
+    /// The folder's entries as listed (read once per folder, not every frame).
+    listed: Option<(PathBuf, Vec<Entry>)>,
+}
+
+/// One entry of the list: a folder or a file, its name, its path, and how it reads.
+#[derive(Debug, Clone)]
+struct Entry {
+    dir: bool,
+    name: String,
+    path: PathBuf,
+    text: String,
+}
+
+/// The entries of `dir` the list shows for files ending in `exts` (any file when
+/// empty): folders first, then by name; hidden ones left out.
+fn list(dir: &Path, exts: &[&str]) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| (e.path(), e.file_name().to_string_lossy().into_owned()))
+                .filter_map(|(path, name)| {
+                    let dir = path.is_dir();
+                    let shown = !name.starts_with('.')
+                        && (dir
+                            || exts.is_empty()
+                            || path
+                                .extension()
+                                .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x))));
+                    shown.then(|| {
+                        let text = if dir {
+                            format!("{name}/")
+                        } else {
+                            match file_kind(&path) {
+                                Some(k) => format!("{name}    ({k})"),
+                                None => name.clone(),
+                            }
+                        };
+                        Entry {
+                            dir,
+                            name,
+                            path,
+                            text,
+                        }
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
+    entries
 }
 
 /// The state of choosing a file.
@@ -229,6 +279,7 @@ impl WorkbenchApp {
             dir,
             name: self.default_file_name(action).unwrap_or_default(),
             error: None,
+            listed: None,
         });
     }
 
@@ -292,40 +343,23 @@ impl WorkbenchApp {
                 }
                 ui.label(pk.dir.display().to_string());
             });
-            let mut entries: Vec<(bool, String, PathBuf)> = std::fs::read_dir(&pk.dir)
-                .map(|rd| {
-                    rd.filter_map(Result::ok)
-                        .map(|e| {
-                            let p = e.path();
-                            (p.is_dir(), e.file_name().to_string_lossy().into_owned(), p)
-                        })
-                        .filter(|(dir, name, p)| {
-                            !name.starts_with('.')
-                                && (*dir
-                                    || exts.is_empty()
-                                    || p.extension().is_some_and(|e| {
-                                        exts.iter().any(|x| e.eq_ignore_ascii_case(x))
-                                    }))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            if pk.listed.as_ref().is_none_or(|(d, _)| *d != pk.dir) {
+                pk.listed = Some((pk.dir.clone(), list(&pk.dir, exts)));
+            }
+            let entries = pk.listed.as_ref().map(|l| l.1.clone()).unwrap_or_default();
             egui::ScrollArea::vertical()
                 .max_height(280.0)
                 .show(ui, |ui| {
                     if entries.is_empty() {
                         ui.weak("nothing here to choose");
                     }
-                    for (dir, name, p) in entries.iter().take(500) {
-                        let text = if *dir {
-                            format!("{name}/")
-                        } else {
-                            match file_kind(p) {
-                                Some(k) => format!("{name}    ({k})"),
-                                None => name.clone(),
-                            }
-                        };
+                    for Entry {
+                        dir,
+                        name,
+                        path: p,
+                        text,
+                    } in entries.iter().take(500)
+                    {
                         let r = ui.selectable_label(pk.name == *name, text);
                         if r.double_clicked() && !*dir {
                             done = Some(p.clone());
