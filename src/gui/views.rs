@@ -578,7 +578,8 @@ pub fn samples_ui(
     ui: &mut Ui,
     data: &Dataset,
     view: Option<&View>,
-    texture: Option<&TextureHandle>,
+    // The heat map's texture and the values at its ends (both made once per view).
+    heat: Option<(&TextureHandle, Option<(f64, f64)>)>,
     opts: &SamplesOptions,
     class_samples: Option<&(usize, Vec<f32>)>,
     classes: usize,
@@ -589,7 +590,7 @@ pub fn samples_ui(
     let (x0, x1) = (f64::from(b.lo[0]), f64::from(b.hi[0]));
     let (y0, y1) = (f64::from(b.lo[1]), f64::from(b.hi[1]));
     let (mx, my) = ((x1 - x0) * 0.02, (y1 - y0) * 0.02);
-    let range = view.and_then(|v| heat_range(v, opts.heat));
+    let (texture, range) = (heat.map(|h| h.0), heat.and_then(|h| h.1));
     let mut drawn = egui::Rect::NOTHING;
     let mut bounds = [0.0; 4];
     let row = ui.horizontal(|ui| {

@@ -194,6 +194,7 @@ impl WorkbenchApp {
             return;
         }
         let img = views::heat_image(v, self.state.samples.heat);
+        self.heat_range = views::heat_range(v, self.state.samples.heat);
         match &mut self.texture {
             Some(t) => t.set(img, TextureOptions::LINEAR),
             None => self.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR)),
