@@ -195,7 +195,8 @@ pub fn png(st: &ImageState, view: &View) -> Result<Vec<u8>, String> {
     grid(&px, v.shape, v.range, cols, 8).png()
 }
 
-fn mean(v: &[f32]) -> f64 {
+/// The mean, as f64 (0 for none).
+pub(super) fn mean(v: &[f32]) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let n = v.len().max(1) as f64;
     v.iter().map(|x| f64::from(*x)).sum::<f64>() / n

@@ -3,7 +3,9 @@
 //! shows where they end, their energy traces, and whether they agree (R̂, ESS).
 
 use super::fields::Num;
+use super::images::mean;
 use super::theme;
+use super::views::{NiceAxes as _, points};
 use crate::data::Dataset;
 use crate::train::session::LongRun;
 use crate::train::worker::{Command, View};
@@ -31,12 +33,6 @@ impl Default for LongRunState {
             waiting: false,
         }
     }
-}
-
-fn mean(x: &[f32]) -> f64 {
-    #[allow(clippy::cast_precision_loss)]
-    let n = x.len().max(1) as f64;
-    x.iter().map(|v| f64::from(*v)).sum::<f64>() / n
 }
 
 /// The panel, when open; returns the command to send (a long run asked for).
@@ -105,10 +101,7 @@ pub fn long_run_window(
             Plot::new("long_run_traces")
                 .height(170.0)
                 .y_axis_min_width(40.0)
-                .x_grid_spacer(super::views::nice_grid(70.0))
-                .x_axis_formatter(super::views::grid_label)
-                .y_grid_spacer(super::views::nice_grid(32.0))
-                .y_axis_formatter(super::views::grid_label)
+                .nice_axes(32.0)
                 .x_axis_label("sampler steps")
                 .show(ui, |p| {
                     for (c, tr) in r.energy_trace.iter().enumerate().take(32) {
@@ -141,36 +134,16 @@ pub fn long_run_window(
                     .height(220.0)
                     .data_aspect(1.0)
                     .y_axis_min_width(36.0)
-                    .x_grid_spacer(super::views::nice_grid(70.0))
-                    .x_axis_formatter(super::views::grid_label)
-                    .y_grid_spacer(super::views::nice_grid(40.0))
-                    .y_axis_formatter(super::views::grid_label)
+                    .nice_axes(40.0)
                     .show(ui, |p| {
-                        let n = data_2d.len() / 2;
-                        let stride = n.div_ceil(1500).max(1);
-                        let pts: Vec<[f64; 2]> = data_2d
-                            .chunks_exact(2)
-                            .step_by(stride)
-                            .map(|r| [f64::from(r[0]), f64::from(r[1])])
-                            .collect();
-                        p.points(Points::new("data", PlotPoints::from(pts)).color(theme::DATA).radius(1.2));
-                        let starts: Vec<[f64; 2]> = r
-                            .start_2d
-                            .chunks_exact(2)
-                            .map(|r| [f64::from(r[0]), f64::from(r[1])])
-                            .collect();
+                        p.points(Points::new("data", points(data_2d, 1500)).color(theme::DATA).radius(1.2));
                         p.points(
-                            Points::new("short run", PlotPoints::from(starts))
+                            Points::new("short run", points(&r.start_2d, usize::MAX))
                                 .color(theme::SAMPLES)
                                 .radius(2.5),
                         );
-                        let ends: Vec<[f64; 2]> = r
-                            .end_2d
-                            .chunks_exact(2)
-                            .map(|r| [f64::from(r[0]), f64::from(r[1])])
-                            .collect();
                         p.points(
-                            Points::new("long-run ends", PlotPoints::from(ends))
+                            Points::new("long-run ends", points(&r.end_2d, usize::MAX))
                                 .color(theme::PATH)
                                 .shape(egui_plot::MarkerShape::Diamond)
                                 .radius(3.5),

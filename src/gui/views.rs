@@ -65,7 +65,7 @@ pub fn heat_image(view: &View, kind: HeatKind) -> ColorImage {
     ColorImage::new([g, g], pixels)
 }
 
-fn points(xs: &[f32], max: usize) -> PlotPoints<'static> {
+pub(super) fn points(xs: &[f32], max: usize) -> PlotPoints<'static> {
     let n = xs.len() / 2;
     let stride = n.div_ceil(max.max(1)).max(1);
     xs.chunks_exact(2)
@@ -121,10 +121,7 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
     Plot::new("projection_plot")
         .data_aspect(1.0)
         .height(plot_h)
-        .x_grid_spacer(nice_grid(70.0))
-        .x_axis_formatter(grid_label)
-        .y_grid_spacer(nice_grid(40.0))
-        .y_axis_formatter(grid_label)
+        .nice_axes(40.0)
         .x_axis_label(xn)
         .y_axis_label(yn)
         .show(ui, |p| {
@@ -242,10 +239,7 @@ pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulat
     Plot::new("energy_histograms")
         .height(140.0)
         .y_axis_min_width(40.0)
-        .x_grid_spacer(nice_grid(70.0))
-        .x_axis_formatter(grid_label)
-        .y_grid_spacer(nice_grid(32.0))
-        .y_axis_formatter(grid_label)
+        .nice_axes(32.0)
         .x_axis_label("E(x)")
         .y_axis_label("share")
         .show(ui, |p| {
@@ -380,6 +374,22 @@ pub fn scale_format(lo: f64, hi: f64) -> impl Fn(f64) -> String {
         } else {
             format!("{v:.decimals$}")
         }
+    }
+}
+
+/// Axes on the 1-2-5 grid with the decimals each step needs ([`nice_grid`],
+/// [`grid_label`]): x numbers at least 70 points apart, y numbers `y_px`.
+pub trait NiceAxes {
+    #[must_use]
+    fn nice_axes(self, y_px: f64) -> Self;
+}
+
+impl NiceAxes for Plot<'_> {
+    fn nice_axes(self, y_px: f64) -> Self {
+        self.x_grid_spacer(nice_grid(70.0))
+            .x_axis_formatter(grid_label)
+            .y_grid_spacer(nice_grid(y_px))
+            .y_axis_formatter(grid_label)
     }
 }
 
@@ -597,10 +607,7 @@ pub fn samples_ui(
         let avail_w = (ui.available_width() - COLOUR_BAR_WIDTH - 8.0).max(200.0);
         let mut plot = Plot::new(("samples_plot", opts.fit_samples))
             .y_axis_min_width(36.0)
-            .x_grid_spacer(nice_grid(70.0))
-            .x_axis_formatter(grid_label)
-            .y_grid_spacer(nice_grid(60.0))
-            .y_axis_formatter(grid_label);
+            .nice_axes(60.0);
         plot = if opts.fit_samples {
             plot.data_aspect(1.0)
                 .height(plot_h)
@@ -870,10 +877,7 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
         Plot::new(id.to_string())
             .height(height)
             .y_axis_min_width(40.0)
-            .x_grid_spacer(nice_grid(70.0))
-            .x_axis_formatter(grid_label)
-            .y_grid_spacer(nice_grid(32.0))
-            .y_axis_formatter(grid_label)
+            .nice_axes(32.0)
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])
     };
