@@ -3,6 +3,31 @@
 
 use super::*;
 
+/// A modal question with a heading, a text and two answers: `Some(true)` for the first
+/// (yes), `Some(false)` for the second, `None` while it waits.
+fn question(
+    ctx: &egui::Context,
+    id: &str,
+    heading: &str,
+    text: &str,
+    (yes, no): (&str, &str),
+) -> Option<bool> {
+    let mut decision = None;
+    egui::Modal::new(egui::Id::unique(id)).show(ctx, |ui| {
+        ui.heading(heading);
+        ui.label(text);
+        ui.horizontal(|ui| {
+            if ui.button(yes).clicked() {
+                decision = Some(true);
+            }
+            if ui.button(no).clicked() {
+                decision = Some(false);
+            }
+        });
+    });
+    decision
+}
+
 impl WorkbenchApp {
     pub(super) fn toolbar_ui(&mut self, ui: &mut egui::Ui, rate: f64) {
         let mut clicked = None;
@@ -225,21 +250,15 @@ impl WorkbenchApp {
         let Some((path, step, name)) = self.restore_offer.clone() else {
             return;
         };
-        let mut decision = None;
-        egui::Modal::new(egui::Id::unique("restore_autosave")).show(ctx, |ui| {
-            ui.heading("Restore the last experiment?");
-            ui.label(format!(
+        let decision = question(
+            ctx,
+            "restore_autosave",
+            "Restore the last experiment?",
+            &format!(
                 "The window did not close cleanly last time. Its experiment ({name}) was autosaved at step {step}."
-            ));
-            ui.horizontal(|ui| {
-                if ui.button("Restore").clicked() {
-                    decision = Some(true);
-                }
-                if ui.button("Discard").clicked() {
-                    decision = Some(false);
-                }
-            });
-        });
+            ),
+            ("Restore", "Discard"),
+        );
         match decision {
             Some(true) => {
                 self.restore_offer = None;
@@ -261,23 +280,17 @@ impl WorkbenchApp {
         let Some(pending) = self.pending_replace.clone() else {
             return;
         };
-        let mut decision = None;
-        egui::Modal::new(egui::Id::unique("confirm_replace")).show(ctx, |ui| {
-            ui.heading("Replace the trained run?");
-            ui.label(format!(
+        let decision = question(
+            ctx,
+            "confirm_replace",
+            "Replace the trained run?",
+            &format!(
                 "{} replaces the run trained for {} steps: its parameters and plots are lost. Save checkpoint… first keeps them.",
                 pending.describe(),
                 self.step
-            ));
-            ui.horizontal(|ui| {
-                if ui.button("Replace").clicked() {
-                    decision = Some(true);
-                }
-                if ui.button("Cancel").clicked() {
-                    decision = Some(false);
-                }
-            });
-        });
+            ),
+            ("Replace", "Cancel"),
+        );
         match decision {
             Some(true) => {
                 self.pending_replace = None;
@@ -296,22 +309,16 @@ impl WorkbenchApp {
         let Some(pending) = self.pending_reset.clone() else {
             return;
         };
-        let mut decision = None;
-        egui::Modal::new(egui::Id::unique("confirm_reset")).show(ctx, |ui| {
-            ui.heading("Reset the parameters?");
-            ui.label(format!(
+        let decision = question(
+            ctx,
+            "confirm_reset",
+            "Reset the parameters?",
+            &format!(
                 "{} starts the model over: the trained parameters and the plots are lost.",
                 pending.why
-            ));
-            ui.horizontal(|ui| {
-                if ui.button("Reset and apply").clicked() {
-                    decision = Some(true);
-                }
-                if ui.button("Cancel").clicked() {
-                    decision = Some(false);
-                }
-            });
-        });
+            ),
+            ("Reset and apply", "Cancel"),
+        );
         match decision {
             Some(true) => {
                 self.pending_reset = None;
