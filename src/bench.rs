@@ -24,6 +24,8 @@ pub struct BenchConfig {
     /// The data's dimension (2: the reference workload's 8 gaussians; otherwise a mixture
     /// of 8 gaussians in this dimension).
     pub dim: usize,
+    /// Where it runs: the CPU (the fast engine) or a GPU (candle autograd).
+    pub device: crate::device::DeviceSpec,
 }
 
 impl Default for BenchConfig {
@@ -36,6 +38,7 @@ impl Default for BenchConfig {
             steps: 200,
             seed: 0,
             dim: 2,
+            device: crate::device::DeviceSpec::Cpu,
         }
     }
 }
@@ -97,6 +100,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
             grid: 256,
             ..EvalSpec::default()
         },
+        device: c.device,
         ..Preset::default()
     }
 }
@@ -109,6 +113,10 @@ pub struct BenchResult {
     /// One AIS estimate at the default evaluation settings (outside the plane).
     pub ais_eval_ms: Option<f64>,
     pub final_nll: f64,
+    /// The engine and the device that ran, and why the device asked for was not used.
+    pub engine: String,
+    pub device: String,
+    pub device_message: Option<String>,
 }
 
 /// Runs the workload.
@@ -147,6 +155,9 @@ pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
         grid_eval_ms: plane.then_some(median),
         ais_eval_ms: (!plane).then_some(median),
         final_nll: nll,
+        engine: s.engine_name(),
+        device: s.device_name(),
+        device_message: s.device_message.clone(),
     })
 }
 
@@ -155,6 +166,8 @@ pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
 pub struct PresetWorkload {
     pub preset: String,
     pub engine: String,
+    pub device: String,
+    pub device_message: Option<String>,
     pub steps_per_sec: f64,
     /// The classifier's accuracy on the last data batch (JEM), a check that it trained.
     pub batch_accuracy: f64,
@@ -174,6 +187,7 @@ pub fn run_preset_workload(
     name: &str,
     warmup: usize,
     steps: usize,
+    device: Option<crate::device::DeviceSpec>,
 ) -> Result<PresetWorkload, String> {
     let file = PRESET_WORKLOADS
         .iter()
@@ -193,6 +207,9 @@ pub fn run_preset_workload(
         .ok_or_else(|| format!("{file} is not bundled"))?;
     let mut preset = Preset::from_ron(text).map_err(|e| e.to_string())?;
     preset.eval.eval_every = 0;
+    if let Some(d) = device {
+        preset.device = d;
+    }
     let mut s = Session::new(&preset).map_err(|e| e.to_string())?;
     for _ in 0..warmup {
         s.step().map_err(|e| e.to_string())?;
@@ -208,6 +225,8 @@ pub fn run_preset_workload(
     Ok(PresetWorkload {
         preset: preset.name,
         engine: s.engine_name(),
+        device: s.device_name(),
+        device_message: s.device_message.clone(),
         steps_per_sec,
         batch_accuracy: acc,
     })

@@ -577,3 +577,77 @@ fn sample_writes_draws_and_diagnostics() {
         );
     }
 }
+
+/// The word after `device=` in the first line that has one.
+fn device_of(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("device="))
+        .unwrap_or_else(|| panic!("no device= in {stdout}"))
+        .to_string()
+}
+
+#[test]
+fn train_and_bench_say_which_device_ran_and_why_not_the_one_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("small.ron");
+    common::small(16).save(&preset).unwrap();
+    let found = ebm_workbench::device::probe();
+    let gpu = found
+        .iter()
+        .any(|d| d.spec == ebm_workbench::device::DeviceSpec::Cuda(0) && d.usable());
+    let runs = [
+        vec!["train", preset.to_str().unwrap(), "--steps", "3", "-q"],
+        vec![
+            "bench",
+            "--batch",
+            "32",
+            "--hidden",
+            "16",
+            "--langevin-steps",
+            "2",
+            "--steps",
+            "3",
+        ],
+    ];
+    for args in runs {
+        // Asked for nothing: the CPU, without a warning.
+        let out = bin().args(&args).output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(device_of(&String::from_utf8_lossy(&out.stdout)), "CPU");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("not available"));
+        // Asked for CUDA: the GPU where there is one, else the CPU and why.
+        let out = bin()
+            .args(&args)
+            .args(["--device", "cuda"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{stdout}{stderr}");
+        if gpu {
+            assert_eq!(device_of(&stdout), "CUDA_0");
+        } else {
+            assert_eq!(device_of(&stdout), "CPU", "{stdout}");
+            let warning = stderr
+                .lines()
+                .find(|l| l.starts_with("warning: CUDA device 0"))
+                .unwrap_or_else(|| panic!("no fallback warning: {stderr}"));
+            assert!(warning.ends_with("; running on the CPU"), "{warning}");
+            if cfg!(not(feature = "cuda")) {
+                assert!(
+                    warning.contains("build with `--features cuda`"),
+                    "{warning}"
+                );
+            }
+        }
+    }
+    let out = bin()
+        .args(["train", preset.to_str().unwrap(), "--device", "tpu"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown device `tpu`"));
+}

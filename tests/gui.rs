@@ -2365,3 +2365,57 @@ fn score_matching_trains_in_the_window_without_samples() {
     let v = h.state().view.clone().unwrap();
     assert!(v.samples.is_empty(), "samples drawn without a sampler");
 }
+
+#[test]
+fn the_device_menu_lists_every_device_with_what_it_is_or_why_it_cannot_be_used() {
+    let mut h = harness();
+    // The probe runs on its own thread at start-up; the window goes on meanwhile.
+    step_until(&mut h, "the device probe", Duration::from_secs(30), |a| {
+        a.devices.probed()
+    });
+    frames(&mut h, 2);
+    let found = ebm_workbench::device::probe();
+    click(&mut h, Target::Menu("CPU"));
+    frames(&mut h, 1);
+    assert!(
+        h.query_by_label_contains("CPU — ").is_some(),
+        "the CPU entry says what it is"
+    );
+    for d in &found {
+        let name = d.spec.name();
+        match &d.status {
+            Ok(what) => {
+                assert!(
+                    h.query_by_label_contains(&format!("{name} — {what}"))
+                        .is_some()
+                );
+            }
+            Err(why) => {
+                // Listed, greyed, with the reason under it.
+                let entry = h.get_by_label(&name);
+                assert!(
+                    entry.accesskit_node().is_disabled(),
+                    "{name} can be picked although: {why}"
+                );
+                assert!(
+                    h.query_by_label_contains(why).is_some(),
+                    "no reason shown: {why}"
+                );
+            }
+        }
+    }
+    if cfg!(not(feature = "cuda")) {
+        assert!(
+            h.query_by_label_contains("this build has no CUDA support")
+                .is_some(),
+            "a build without CUDA says so"
+        );
+        // A greyed entry cannot be picked.
+        h.get_by_label("CUDA 0").click();
+        frames(&mut h, 2);
+        assert_eq!(
+            h.state().state.preset.device,
+            ebm_workbench::device::DeviceSpec::Cpu
+        );
+    }
+}

@@ -7,10 +7,19 @@ use std::process::ExitCode;
 
 pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = &a.workload {
-        let r = ebm_workbench::bench::run_preset_workload(w, 20, a.steps)
+        let r = ebm_workbench::bench::run_preset_workload(w, 20, a.steps, a.device)
             .map_err(anyhow::Error::msg)?;
+        if let Some(m) = &r.device_message {
+            eprintln!("warning: {m}");
+        }
         let mut out = std::io::stdout().lock();
-        writeln!(out, "workload={w} preset={} engine={}", r.preset, r.engine)?;
+        writeln!(
+            out,
+            "workload={w} preset={} engine={} device={}",
+            r.preset,
+            r.engine.replace(' ', "_"),
+            r.device.replace(' ', "_")
+        )?;
         writeln!(out, "steps_per_sec={:.2}", r.steps_per_sec)?;
         writeln!(out, "batch_accuracy={:.4}", r.batch_accuracy)?;
         return Ok(ExitCode::SUCCESS);
@@ -21,15 +30,24 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         langevin_steps: a.langevin_steps,
         steps: a.steps,
         dim: a.dim,
+        device: a.device.unwrap_or_default(),
         ..BenchConfig::default()
     };
     anyhow::ensure!((1..=4096).contains(&a.dim), "--dim takes 1 to 4096");
     let r = run_bench(&c)?;
+    if let Some(m) = &r.device_message {
+        eprintln!("warning: {m}");
+    }
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "batch={} hidden={} langevin_steps={} dim={}",
-        c.batch, c.hidden, c.langevin_steps, c.dim
+        "batch={} hidden={} langevin_steps={} dim={} engine={} device={}",
+        c.batch,
+        c.hidden,
+        c.langevin_steps,
+        c.dim,
+        r.engine.replace(' ', "_"),
+        r.device.replace(' ', "_")
     )?;
     writeln!(out, "steps_per_sec={:.2}", r.steps_per_sec)?;
     if let Some(ms) = r.grid_eval_ms {

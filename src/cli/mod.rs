@@ -54,6 +54,11 @@ pub struct TrainArgs {
     /// Override the number of training steps (with --resume: the total to reach).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Run on this device instead of the preset's: `cpu`, `cuda`, `cuda:N` or `metal`.
+    /// One that is not there falls back to the CPU with a warning; `device=` in the
+    /// first line says where the run went.
+    #[arg(long, value_name = "DEVICE", value_parser = parse_device, conflicts_with = "resume")]
+    pub device: Option<ebm_workbench::device::DeviceSpec>,
     /// Write a checkpoint (atomically) at the end, and every --checkpoint-every steps:
     /// everything needed to go on exactly, and the metrics so far.
     #[arg(long, value_name = "FILE")]
@@ -195,6 +200,15 @@ pub struct BenchArgs {
     /// `--dim` belong to the reference workload; `--steps` counts here too.
     #[arg(long, value_name = "NAME")]
     pub workload: Option<String>,
+    /// Where to run: `cpu` (the fast engine, or candle for conv nets), `cuda`, `cuda:N`
+    /// or `metal` (candle autograd). A device that is not there falls back to the CPU
+    /// with a message; the output says which device ran.
+    #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
+    pub device: Option<ebm_workbench::device::DeviceSpec>,
+}
+
+fn parse_device(s: &str) -> Result<ebm_workbench::device::DeviceSpec, String> {
+    ebm_workbench::device::DeviceSpec::parse(s)
 }
 
 #[derive(Debug, clap::Args)]

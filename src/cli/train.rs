@@ -58,6 +58,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("give a preset, or --resume CHECKPOINT");
     };
     let mut preset = Preset::load(preset_path)?;
+    if let Some(d) = a.device {
+        preset.device = d;
+    }
     if let Some(s) = a.steps {
         anyhow::ensure!(s > 0, "--steps must be at least 1");
         preset.steps = s;
@@ -101,7 +104,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         ebm_workbench::sampler::format_temperature(t),
         preset.objective.kind.slug(),
         session.engine_name().replace(' ', "_"),
-        preset.device.name(),
+        session.device_name().replace(' ', "_"),
         session.evaluator().method().name()
     )?;
     if let Some(w) = preset.temperature_warning() {

@@ -282,6 +282,55 @@ pub struct WorkbenchApp {
     /// An autosave found at start (the last window did not close cleanly): its path,
     /// step and preset name, until the user restores or discards it.
     pub restore_offer: Option<(PathBuf, usize, String)>,
+    /// The devices found at start-up (probed on a thread).
+    pub devices: DeviceList,
+}
+
+/// The devices the window offers: probed once, off the UI thread, at start-up.
+pub struct DeviceList {
+    found: Option<Vec<crate::device::DeviceInfo>>,
+    probe: Option<std::sync::mpsc::Receiver<Vec<crate::device::DeviceInfo>>>,
+}
+
+impl DeviceList {
+    /// Starts the probe; `ctx` repaints when it answers.
+    #[must_use]
+    pub fn probe(ctx: &egui::Context) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("device probe".into())
+            .spawn(move || {
+                let _ = tx.send(crate::device::probe());
+                ctx.request_repaint();
+            });
+        Self {
+            found: spawned.is_err().then(|| {
+                vec![crate::device::DeviceInfo {
+                    spec: crate::device::DeviceSpec::Cpu,
+                    status: Ok("CPU".into()),
+                }]
+            }),
+            probe: spawned.ok().map(|_| rx),
+        }
+    }
+
+    /// Whether the probe has answered (and the window shown its answer).
+    #[must_use]
+    pub fn probed(&self) -> bool {
+        self.found.is_some()
+    }
+
+    /// What the probe found, or `None` while it runs.
+    pub fn found(&mut self) -> Option<&[crate::device::DeviceInfo]> {
+        if let Some(rx) = &self.probe
+            && let Ok(v) = rx.try_recv()
+        {
+            self.found = Some(v);
+            self.probe = None;
+        }
+        self.found.as_deref()
+    }
 }
 
 /// Where a screenshot of the view reports the file it wrote (or why not).
@@ -444,6 +493,7 @@ impl WorkbenchApp {
             autosaved_step: 0,
             autosaved_at: None,
             restore_offer: None,
+            devices: DeviceList::probe(ctx),
         };
         if let Some(e) = startup_error {
             app.message(true, e);

@@ -5,7 +5,7 @@ use super::fields::Num;
 use crate::data::target::Target;
 use crate::data::{Allows, Space};
 use crate::data::{DataSpec, ToySet};
-use crate::device::DeviceSpec;
+use crate::device::{DeviceInfo, DeviceSpec};
 use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
 use crate::optim::{OptimizerKind, OptimizerSpec};
 use crate::preset::{Engine, EvalSpec, ObjectiveKind, ObjectiveSpec, Preset};
@@ -818,8 +818,55 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
         });
 }
 
+/// The device menu: what the probe found, usable or not (greyed, with the reason).
+fn device_combo(
+    ui: &mut Ui,
+    device: &mut DeviceSpec,
+    found: Option<&[DeviceInfo]>,
+) -> egui::Response {
+    let current = found.and_then(|f| f.iter().find(|d| d.spec == *device));
+    let selected = match current.map(|d| &d.status) {
+        Some(Err(_)) => format!("{} (not available)", device.name()),
+        _ => device.name(),
+    };
+    let r = egui::ComboBox::from_id_salt("device")
+        .selected_text(selected)
+        .show_ui(ui, |ui| {
+            // The reasons can be long: they wrap at this width.
+            ui.set_max_width(340.0);
+            let Some(found) = found else {
+                ui.selectable_value(device, DeviceSpec::Cpu, "CPU");
+                ui.weak("looking for GPUs…");
+                return;
+            };
+            for d in found {
+                match &d.status {
+                    Ok(what) => {
+                        ui.selectable_value(device, d.spec, format!("{} — {what}", d.spec.name()));
+                    }
+                    Err(why) => {
+                        ui.add_enabled(false, egui::Button::selectable(false, d.spec.name()))
+                            .on_disabled_hover_text(why.as_str());
+                        ui.add(
+                            egui::Label::new(egui::RichText::new(why.as_str()).small().weak())
+                                .wrap(),
+                        );
+                    }
+                }
+            }
+        })
+        .response;
+    match current.map(|d| &d.status) {
+        Some(Err(why)) => {
+            r.on_hover_text(format!("{}: {why}; the run uses the CPU", device.name()))
+        }
+        Some(Ok(what)) => r.on_hover_text(what.as_str()),
+        None => r,
+    }
+}
+
 /// Batch size, steps, seed, engine and device.
-pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
+pub fn run_ui(ui: &mut Ui, p: &mut Preset, devices: Option<&[DeviceInfo]>) {
     egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
         row(ui, "Engine", "Auto: the fast engine for MLPs on the CPU, candle for convolutional networks and on a GPU. Fast: hand-written gradients on the CPU (MLPs only). Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
             let mlp = p.model.is_mlp();
@@ -835,15 +882,8 @@ pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
                 })
                 .response
         });
-        row(ui, "Device", "Where the autograd engine runs; only devices this build supports and finds are listed.", |ui| {
-            egui::ComboBox::from_id_salt("device")
-                .selected_text(p.device.name())
-                .show_ui(ui, |ui| {
-                    for d in DeviceSpec::available() {
-                        ui.selectable_value(&mut p.device, d, d.name());
-                    }
-                })
-                .response
+        row(ui, "Device", "Where the autograd engine runs. Every device is listed with what it is, or why it cannot be used here.", |ui| {
+            device_combo(ui, &mut p.device, devices)
         });
         row(
             ui,

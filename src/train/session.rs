@@ -118,6 +118,15 @@ fn make_engine(arch: &Architecture, device: Option<&candle_core::Device>) -> Box
 fn candle_device_for(p: &Preset) -> (Option<candle_core::Device>, Option<String>) {
     if p.engine.uses_candle(&p.model, p.device) {
         let (d, m) = crate::device::resolve(p.device);
+        // A GPU that is not there: the engine the preset would run on the CPU (for an
+        // MLP under `Auto` or `Fast`, the fast engine; it follows the same chains).
+        if m.is_some()
+            && !p
+                .engine
+                .uses_candle(&p.model, crate::device::DeviceSpec::Cpu)
+        {
+            return (None, m);
+        }
         (Some(d), m)
     } else {
         (None, None)

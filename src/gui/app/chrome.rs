@@ -237,7 +237,7 @@ impl WorkbenchApp {
             egui::CollapsingHeader::new("Run")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::run_ui(ui, &mut self.state.preset);
+                    panels::run_ui(ui, &mut self.state.preset, self.devices.found());
                 });
         });
         if pick_data {

@@ -27,6 +27,15 @@ impl Session {
         self.engine.name()
     }
 
+    /// The device the sampler and the terms run on: `CPU` for the fast engine, the candle
+    /// device otherwise (`CUDA 0`, or `CPU` after a fallback).
+    #[must_use]
+    pub fn device_name(&self) -> String {
+        self.candle_device
+            .as_ref()
+            .map_or_else(|| "CPU".into(), crate::device::describe)
+    }
+
     /// Energies of rows of `x` (row-major, `n × dim`), by the preset's engine.
     pub fn energy(&mut self, x: &[f32]) -> Vec<f32> {
         let mut e = vec![0.0; x.len() / self.data.dim];
