@@ -97,7 +97,8 @@ fn build(dir: &Path, flags: &[&str], address_taken: bool) -> PathBuf {
         ""
     };
     let src = dir.join("program.c");
-    std::fs::write(&src, PROGRAM.replace("ADDRESS_TAKEN", taken)).expect("the stand-ins are written");
+    std::fs::write(&src, PROGRAM.replace("ADDRESS_TAKEN", taken))
+        .expect("the stand-ins are written");
     let exe = dir.join(if address_taken { "taken" } else { "program" });
     ok(Command::new("cc")
         .arg("-O1")

@@ -169,7 +169,10 @@ mod tests {
             .map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal))
             .collect();
         let un = u.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let delta = 1e-2_f32;
+        // SSM's loss carries f32 noise from its own difference along v (about 1e-5 here),
+        // so the step in θ must make the loss change well above it: at 0.05 the two
+        // agree to about 1 %, at 0.01 they were 6 % apart, at 0.001 of opposite sign.
+        let delta = 5e-2_f32;
         let loss_at = |sign: f32| {
             let mut t = s.clone();
             for (p, d) in t.params.iter_mut().zip(&u) {
