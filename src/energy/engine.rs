@@ -70,10 +70,17 @@ impl Clone for Box<dyn Engine> {
     }
 }
 
+/// A piece of a large batch: its index, its rows of the input, its part of the output.
+type Piece<'a, T> = (usize, &'a [f32], &'a mut [T]);
+
 /// The hand-written engine: large batches in parallel pieces.
 #[derive(Debug, Clone)]
 pub struct FastEngine {
     ws: Workspace,
+    /// One workspace per thread for the pieces of a large batch, kept between calls: a
+    /// workspace for a piece holds some 16 MB, and allocating them afresh for every
+    /// evaluation could cost more than the products (page faults).
+    pool: Vec<Workspace>,
 }
 
 impl FastEngine {
@@ -81,7 +88,43 @@ impl FastEngine {
     pub fn new(arch: &Architecture) -> Self {
         Self {
             ws: Workspace::new(arch),
+            pool: Vec::new(),
         }
+    }
+
+    /// Runs `f` on every piece of `PIECE` rows of `x` (the piece's index, its rows, and
+    /// its `out_per_piece` elements of `out`), the pieces dealt round-robin to one pooled
+    /// workspace per thread. A piece's result depends on its rows alone, so not on the
+    /// number of threads.
+    fn pieces<T: Send>(
+        &mut self,
+        x: &[f32],
+        out: &mut [T],
+        out_per_piece: usize,
+        f: impl Fn(&mut Workspace, usize, &[f32], &mut [T]) + Sync,
+    ) {
+        let d = self.ws.architecture().input_dim;
+        let n = x.len().div_ceil(d * PIECE);
+        let t = rayon::current_num_threads().clamp(1, n.max(1));
+        while self.pool.len() < t {
+            self.pool.push(Workspace::new(self.ws.architecture()));
+        }
+        let mut jobs: Vec<Vec<Piece<'_, T>>> = (0..t).map(|_| Vec::new()).collect();
+        for (c, (xc, oc)) in x
+            .chunks(d * PIECE)
+            .zip(out.chunks_mut(out_per_piece))
+            .enumerate()
+        {
+            jobs[c % t].push((c, xc, oc));
+        }
+        self.pool[..t]
+            .par_iter_mut()
+            .zip(jobs.into_par_iter())
+            .for_each(|(ws, jobs)| {
+                for (c, xc, oc) in jobs {
+                    f(ws, c, xc, oc);
+                }
+            });
     }
 }
 
@@ -95,17 +138,10 @@ impl Engine for FastEngine {
     }
 
     fn energy(&mut self, params: &[f32], x: &[f32], e: &mut [f32]) -> EngineResult<()> {
-        let d = self.ws.architecture().input_dim;
         if e.len() <= PIECE {
             self.ws.energy(params, x, e);
         } else {
-            let arch = self.ws.architecture().clone();
-            e.par_chunks_mut(PIECE)
-                .zip(x.par_chunks(d * PIECE))
-                .for_each_init(
-                    || Workspace::new(&arch),
-                    |ws, (e, x)| ws.energy(params, x, e),
-                );
+            self.pieces(x, e, PIECE, |ws, _, x, e| ws.energy(params, x, e));
         }
         Ok(())
     }
@@ -132,21 +168,18 @@ impl Engine for FastEngine {
         weights: &[f32],
         out: &mut [f32],
     ) -> EngineResult<()> {
-        let arch = self.ws.architecture().clone();
-        let d = arch.input_dim;
-        let parts: Vec<Vec<f32>> = x
-            .par_chunks(d * PIECE)
-            .zip(weights.par_chunks(PIECE))
-            .map_init(
-                || Workspace::new(&arch),
-                |ws, (x, w)| {
-                    let mut g = vec![0.0_f32; arch.n_params];
-                    let mut e = vec![0.0_f32; w.len()];
-                    ws.param_grads(params, x, &mut e, &mut [(RowWeights::PerRow(w), &mut g)]);
-                    g
-                },
-            )
-            .collect();
+        let n_params = self.ws.architecture().n_params;
+        let d = self.ws.architecture().input_dim;
+        // One gradient per piece, summed in the pieces' order below (the same sum on any
+        // number of threads).
+        let mut parts: Vec<Vec<f32>> = vec![Vec::new(); x.len().div_ceil(d * PIECE)];
+        self.pieces(x, &mut parts, 1, |ws, c, x, part| {
+            let w = &weights[c * PIECE..(c * PIECE + x.len() / d)];
+            let mut g = vec![0.0_f32; n_params];
+            let mut e = vec![0.0_f32; w.len()];
+            ws.param_grads(params, x, &mut e, &mut [(RowWeights::PerRow(w), &mut g)]);
+            part[0] = g;
+        });
         for p in &parts {
             for (o, v) in out.iter_mut().zip(p) {
                 *o += v;

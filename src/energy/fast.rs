@@ -53,6 +53,20 @@ fn matmul(
         last(k, n, rhs_rs, rhs_cs) < rhs.len(),
         "matmul: rhs too small"
     );
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::float_cmp)] // exactly 1: no scaling asked for
+    if !accumulate
+        && scale == 1.0
+        && (dst_cs, lhs_cs, rhs_cs) == (1, 1, 1)
+        && KernelLevel::current() == KernelLevel::Avx512
+    {
+        // SAFETY: the CPU has AVX-512F (`current` never exceeds the detected level); the
+        // asserts above bound every index by the slices' lengths.
+        unsafe {
+            super::gemm512::gemm((m, n, k), lhs, lhs_rs, rhs, rhs_rs, dst, dst_rs, None);
+        }
+        return;
+    }
     // SAFETY: the three asserts above bound every index gemm touches by the slices'
     // lengths; dst is borrowed mutably, so it does not alias lhs or rhs.
     unsafe {
@@ -330,6 +344,16 @@ pub struct Workspace {
     scaled: Vec<f32>,
     /// With K logits: softmax(f) per row, after a forward pass.
     probs: Vec<f32>,
+    /// Each Linear layer's weights transposed ([input][output]), for the forward product
+    /// through [`super::gemm512`]; valid for the parameters at `packed_for` (their address
+    /// and length) between [`Workspace::pack`] and [`Workspace::unpack`].
+    packed: Vec<f32>,
+    packed_for: Option<(usize, usize)>,
+    /// Where each op's packed weights start in `packed` (Linear ops only).
+    packed_at: Vec<usize>,
+    /// The packing was made by [`Workspace::with_pack`] for one call (and is dropped
+    /// at the start of the next one if that call did not finish).
+    pack_temp: bool,
 }
 
 /// Where a backward pass starts (see [`Workspace::backward_unit`]).
@@ -382,7 +406,74 @@ impl Workspace {
             grad_b: Vec::new(),
             scaled: Vec::new(),
             probs: Vec::new(),
+            packed: Vec::new(),
+            packed_for: None,
+            packed_at: vec![0; arch.ops.len()],
+            pack_temp: false,
         }
+    }
+
+    /// Runs `f` with the weights of `params` packed: those of a sampler run when they are
+    /// packed already, else packed for this call alone (for batches where it pays).
+    fn with_pack<R>(&mut self, params: &[f32], rows: usize, f: impl FnOnce(&mut Self) -> R) -> R {
+        if self.pack_temp {
+            self.unpack();
+        }
+        let own = rows >= 32 && !self.is_packed_for(params);
+        if own {
+            self.pack(params);
+            self.pack_temp = true;
+        }
+        let r = f(self);
+        if own {
+            self.unpack();
+        }
+        r
+    }
+
+    /// Packs the weights of `params` for the forward product, for a run of calls that all
+    /// pass this same `params` (a sampler run: the caller holds the borrow throughout, so
+    /// the values cannot change), until [`Workspace::unpack`]. Without AVX-512 it does
+    /// nothing.
+    pub fn pack(&mut self, params: &[f32]) {
+        self.packed_for = None;
+        if KernelLevel::current() != KernelLevel::Avx512 {
+            return;
+        }
+        self.packed.clear();
+        for (n, op) in self.arch.ops.iter().enumerate() {
+            if let Op::Linear {
+                input,
+                output,
+                weight,
+                ..
+            } = *op
+            {
+                let w = &params[weight..weight + output * input];
+                let at = self.packed.len();
+                self.packed_at[n] = at;
+                self.packed.resize(at + input * output, 0.0);
+                let t = &mut self.packed[at..];
+                for (o, row) in w.chunks_exact(input).enumerate() {
+                    for (i, v) in row.iter().enumerate() {
+                        t[i * output + o] = *v;
+                    }
+                }
+            }
+        }
+        self.packed_for = Some((params.as_ptr() as usize, params.len()));
+    }
+
+    /// Whether the packed weights are those of `params` (and can be used).
+    fn is_packed_for(&self, params: &[f32]) -> bool {
+        self.packed_for == Some((params.as_ptr() as usize, params.len()))
+            && KernelLevel::current() == KernelLevel::Avx512
+    }
+
+    /// Ends what [`Workspace::pack`] began: later calls read the weights from `params`.
+    pub fn unpack(&mut self) {
+        self.packed_for = None;
+        self.pack_temp = false;
     }
 
     #[must_use]
@@ -437,6 +528,7 @@ impl Workspace {
         );
         self.reserve(rows);
         self.bufs[0][..rows * d].copy_from_slice(x);
+        let packed = self.is_packed_for(params);
         let mut width = d;
         for (i, op) in self.arch.ops.iter().enumerate() {
             let (src, dst) = self.plan[i];
@@ -451,6 +543,43 @@ impl Workspace {
                     let (lo, hi) = self.bufs.split_at_mut(dst);
                     let a = &lo[src][..rows * input];
                     let z = &mut hi[0][..rows * output];
+                    #[cfg(target_arch = "x86_64")]
+                    if packed {
+                        let at = self.packed_at[i];
+                        let wt = &self.packed[at..at + input * output];
+                        let w = &params[weight..weight + output * input];
+                        let b = &params[bias..bias + output];
+                        // SAFETY: `packed` implies AVX-512F; a is rows×input, wt
+                        // input×output, w output×input, z rows×output and b output
+                        // long, all row-major.
+                        unsafe {
+                            if output < 16 {
+                                super::gemm512::gemm_narrow(
+                                    (rows, output, input),
+                                    a,
+                                    input,
+                                    w,
+                                    input,
+                                    z,
+                                    output,
+                                    Some(b),
+                                );
+                            } else {
+                                super::gemm512::gemm(
+                                    (rows, output, input),
+                                    a,
+                                    input,
+                                    wt,
+                                    output,
+                                    z,
+                                    output,
+                                    Some(b),
+                                );
+                            }
+                        }
+                        width = output;
+                        continue;
+                    }
                     let w = &params[weight..weight + output * input];
                     // z = a · Wᵀ: Wᵀ[k][n] = W[n][k] → (row stride 1, column stride input)
                     matmul(
@@ -521,8 +650,10 @@ impl Workspace {
     /// E(x) for `rows` rows of `x` (row-major, `rows × input_dim`), written to `energies`.
     pub fn energy(&mut self, params: &[f32], x: &[f32], energies: &mut [f32]) {
         let rows = energies.len();
-        self.forward(params, x, rows, false);
-        self.write_energies(rows, energies);
+        self.with_pack(params, rows, |ws| {
+            ws.forward(params, x, rows, false);
+            ws.write_energies(rows, energies);
+        });
     }
 
     /// The class probabilities softmax f(x) (`rows × K`) and the energies; only for
@@ -535,8 +666,10 @@ impl Workspace {
         probs: &mut [f32],
     ) {
         let rows = energies.len();
-        self.forward(params, x, rows, false);
-        self.write_energies(rows, energies);
+        self.with_pack(params, rows, |ws| {
+            ws.forward(params, x, rows, false);
+            ws.write_energies(rows, energies);
+        });
         probs.copy_from_slice(&self.probs[..rows * self.arch.outputs]);
     }
 
@@ -585,6 +718,28 @@ impl Workspace {
                         self.upstream[out_buf][..rows * output]
                             .copy_from_slice(&g[..rows * output]);
                     }
+                    #[cfg(target_arch = "x86_64")]
+                    if input < 16 && (i > 0 || !keep_upstream) && self.is_packed_for(params) {
+                        // g_in = g · W, narrow: from W transposed, packed.
+                        let at = self.packed_at[i];
+                        // SAFETY: packed implies AVX-512F; g is rows×output, the packed
+                        // Wᵀ input×output, h rows×input, all row-major.
+                        unsafe {
+                            super::gemm512::gemm_narrow(
+                                (rows, input, output),
+                                &g[..rows * output],
+                                output,
+                                &self.packed[at..at + input * output],
+                                output,
+                                &mut h[..rows * input],
+                                input,
+                                None,
+                            );
+                        }
+                        std::mem::swap(&mut g, &mut h);
+                        width = input;
+                        continue;
+                    }
                     if i > 0 || !keep_upstream {
                         // g_in = g · W
                         let w = &params[weight..weight + output * input];
@@ -626,15 +781,17 @@ impl Workspace {
     ) {
         let rows = energies.len();
         let k = self.arch.outputs;
-        self.forward(params, x, rows, true);
-        let last = self.plan.last().map_or(0, |p| p.1);
-        for (e, f) in energies
-            .iter_mut()
-            .zip(self.bufs[last][..rows * k].chunks_exact(k))
-        {
-            *e = -f[y.min(k - 1)];
-        }
-        self.backward_unit(params, rows, false, Seed::ClassEnergy(y));
+        self.with_pack(params, rows, |ws| {
+            ws.forward(params, x, rows, true);
+            let last = ws.plan.last().map_or(0, |p| p.1);
+            for (e, f) in energies
+                .iter_mut()
+                .zip(ws.bufs[last][..rows * k].chunks_exact(k))
+            {
+                *e = -f[y.min(k - 1)];
+            }
+            ws.backward_unit(params, rows, false, Seed::ClassEnergy(y));
+        });
         grad_x.copy_from_slice(&self.grad_a[..rows * self.arch.input_dim]);
     }
 
@@ -647,9 +804,11 @@ impl Workspace {
         grad_x: &mut [f32],
     ) {
         let rows = energies.len();
-        self.forward(params, x, rows, true);
-        self.write_energies(rows, energies);
-        self.backward_unit(params, rows, false, Seed::Energy);
+        self.with_pack(params, rows, |ws| {
+            ws.forward(params, x, rows, true);
+            ws.write_energies(rows, energies);
+            ws.backward_unit(params, rows, false, Seed::Energy);
+        });
         grad_x.copy_from_slice(&self.grad_a[..rows * self.arch.input_dim]);
     }
 
@@ -663,9 +822,11 @@ impl Workspace {
         sets: &mut [(RowWeights<'_>, &mut [f32])],
     ) {
         let rows = energies.len();
-        self.forward(params, x, rows, true);
-        self.write_energies(rows, energies);
-        self.backward_unit(params, rows, true, Seed::Energy);
+        self.with_pack(params, rows, |ws| {
+            ws.forward(params, x, rows, true);
+            ws.write_energies(rows, energies);
+            ws.backward_unit(params, rows, true, Seed::Energy);
+        });
         self.accumulate(rows, energies, sets);
     }
 
@@ -684,8 +845,10 @@ impl Workspace {
         let rows = energies.len();
         let k = self.arch.outputs;
         assert_eq!(labels.len(), rows, "one label per row");
-        self.forward(params, x, rows, true);
-        self.write_energies(rows, energies);
+        self.with_pack(params, rows, |ws| {
+            ws.forward(params, x, rows, true);
+            ws.write_energies(rows, energies);
+        });
         let mut ce = 0.0;
         let mut correct = 0;
         for (p, y) in self.probs[..rows * k].chunks_exact(k).zip(labels) {

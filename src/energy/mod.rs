@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod fast;
+mod gemm512;
 pub mod net;
 pub mod spec;
 pub mod units;

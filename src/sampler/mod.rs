@@ -381,6 +381,8 @@ impl Lane {
         self.grad.resize(rows * dim, 0.0);
         self.path.clear();
         self.stats = Acceptance::default();
+        // The same parameters for every step: their weights are packed once.
+        self.ws.pack(params);
         if spec.kind.is_metropolis() && spec.steps > 0 {
             self.prop.resize(rows * dim, 0.0);
             self.prop_energies.resize(rows, 0.0);
@@ -425,6 +427,7 @@ impl Lane {
                 self.path.extend_from_slice(&x[..record.min(rows) * dim]);
             }
         }
+        self.ws.unpack();
     }
 
     /// Accepts or rejects each row's proposal given the log of its acceptance ratio;
