@@ -345,8 +345,8 @@ pub struct Workspace {
     /// With K logits: softmax(f) per row, after a forward pass.
     probs: Vec<f32>,
     /// Each Linear layer's weights transposed ([input][output]), for the forward product
-    /// through [`super::gemm512`]; valid for the parameters at `packed_for` (their address
-    /// and length) between [`Workspace::pack`] and [`Workspace::unpack`].
+    /// through the AVX-512 kernel (`gemm512`); valid for the parameters at `packed_for`
+    /// (their address and length) between [`Workspace::pack`] and [`Workspace::unpack`].
     packed: Vec<f32>,
     packed_for: Option<(usize, usize)>,
     /// Where each op's packed weights start in `packed` (Linear ops only).
@@ -553,7 +553,7 @@ impl Workspace {
                         // input×output, w output×input, z rows×output and b output
                         // long, all row-major.
                         unsafe {
-                            if output < 16 {
+                            if output < super::gemm512::NARROW_BELOW {
                                 super::gemm512::gemm_narrow(
                                     (rows, output, input),
                                     a,
@@ -719,7 +719,10 @@ impl Workspace {
                             .copy_from_slice(&g[..rows * output]);
                     }
                     #[cfg(target_arch = "x86_64")]
-                    if input < 16 && (i > 0 || !keep_upstream) && self.is_packed_for(params) {
+                    if input < super::gemm512::NARROW_BELOW
+                        && (i > 0 || !keep_upstream)
+                        && self.is_packed_for(params)
+                    {
                         // g_in = g · W, narrow: from W transposed, packed.
                         let at = self.packed_at[i];
                         // SAFETY: packed implies AVX-512F; g is rows×output, the packed

@@ -8,7 +8,6 @@
 //! block keeps 4 rows × 64 columns of C in 16 registers through the whole sum over k.
 //! On the reference workload the packing was 18 % of the time at batch 1024.
 
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
@@ -17,6 +16,9 @@ use std::arch::x86_64::{
 
 /// Rows of C per block.
 const MR: usize = 4;
+/// A product with fewer columns than this (one vector) goes through [`gemm_narrow`]:
+/// a vector across its columns would be mostly empty.
+pub const NARROW_BELOW: usize = 16;
 /// Columns of C per block (4 vectors of 16).
 const NR: usize = 64;
 
@@ -24,7 +26,6 @@ const NR: usize = 64;
 ///
 /// # Safety
 /// The CPU has AVX-512F, and every index above is inside its slice (the caller checks).
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm(
@@ -88,7 +89,6 @@ pub unsafe fn gemm(
 ///
 /// # Safety
 /// As [`gemm`].
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_narrow(
@@ -134,7 +134,6 @@ pub unsafe fn gemm_narrow(
 }
 
 /// One block: `R` rows and `V` vectors of columns, the last one under `mask`.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -194,7 +193,7 @@ unsafe fn block<const R: usize, const V: usize>(
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 mod tests {
     #[test]
     fn products_of_every_shape_match_the_plain_sum() {

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod fast;
+#[cfg(target_arch = "x86_64")]
 mod gemm512;
 pub mod net;
 pub mod spec;

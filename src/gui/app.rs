@@ -305,14 +305,17 @@ impl DeviceList {
                 ctx.request_repaint();
             });
         Self {
-            found: spawned.is_err().then(|| {
-                vec![crate::device::DeviceInfo {
-                    spec: crate::device::DeviceSpec::Cpu,
-                    status: Ok("CPU".into()),
-                }]
-            }),
+            found: spawned.is_err().then(Self::cpu_only),
             probe: spawned.ok().map(|_| rx),
         }
+    }
+
+    /// What the window offers when the probe could not run or did not answer.
+    fn cpu_only() -> Vec<crate::device::DeviceInfo> {
+        vec![crate::device::DeviceInfo {
+            spec: crate::device::DeviceSpec::Cpu,
+            status: Ok("CPU".into()),
+        }]
     }
 
     /// Whether the probe has answered (and the window shown its answer).
@@ -323,10 +326,15 @@ impl DeviceList {
 
     /// What the probe found, or `None` while it runs.
     pub fn found(&mut self) -> Option<&[crate::device::DeviceInfo]> {
-        if let Some(rx) = &self.probe
-            && let Ok(v) = rx.try_recv()
-        {
-            self.found = Some(v);
+        if let Some(rx) = &self.probe {
+            match rx.try_recv() {
+                Ok(v) => self.found = Some(v),
+                // The probe's thread ended without an answer (it panicked).
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    self.found = Some(Self::cpu_only());
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => return None,
+            }
             self.probe = None;
         }
         self.found.as_deref()
