@@ -10,8 +10,8 @@
 
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_loadu_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
-    _mm512_rcp14_ps, _mm512_reduce_add_ps, _mm512_roundscale_ps, _mm512_scalef_ps, _mm512_set1_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_rcp14_ps,
+    _mm512_reduce_add_ps, _mm512_roundscale_ps, _mm512_scalef_ps, _mm512_set1_ps,
     _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
 };
 
@@ -49,27 +49,27 @@ impl Epi {
     }
 }
 
-/// σ(z) = 1/(1 + e^{−z}) for 16 lanes. e^{−z} as in the scalar path: x = n·ln2 + r,
-/// e^r by its degree-6 Taylor polynomial, times 2ⁿ by `vscalefps`; the reciprocal by
-/// `vrcp14ps` and one Newton step (relative error below 1e-7) instead of a division.
+/// σ(z) = 1/(1 + e^{−z}) for 16 lanes. e^{−z} = 2⁻ⁿ·e^{−q} with n = round(z·log₂e) and
+/// q = z − n·ln2 (|q| ≤ ln2/2), e^{−q} by its degree-6 Taylor polynomial (relative error
+/// below 2e-7), 2⁻ⁿ by `vscalefps`; the reciprocal by `vrcp14ps` and one Newton step
+/// instead of a division. z is clamped below at −87 (e^{−z} stays finite); above, e^{−z}
+/// only underflows to 0.
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn sigmoid16(z: __m512) -> __m512 {
     let one = _mm512_set1_ps(1.0);
-    let x = _mm512_min_ps(
-        _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), z), _mm512_set1_ps(-87.0)),
-        _mm512_set1_ps(88.0),
-    );
-    // Round to nearest, exceptions suppressed.
-    let n =
-        _mm512_roundscale_ps::<0x08>(_mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)));
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
+    let z = _mm512_max_ps(z, _mm512_set1_ps(-87.0));
+    // −n, rounded to nearest with exceptions suppressed.
+    let m =
+        _mm512_roundscale_ps::<0x08>(_mm512_mul_ps(z, _mm512_set1_ps(-std::f32::consts::LOG2_E)));
+    // q = z − n·ln2 = z + m·ln2, in two parts.
+    let q = _mm512_fmadd_ps(m, _mm512_set1_ps(0.693_145_75), z);
+    let q = _mm512_fmadd_ps(m, _mm512_set1_ps(1.428_606_8e-6), q);
     let mut p = _mm512_set1_ps(1.0 / 720.0);
-    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    for c in [-1.0 / 120.0, 1.0 / 24.0, -1.0 / 6.0, 0.5, -1.0, 1.0] {
+        p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(c));
     }
-    let d = _mm512_add_ps(_mm512_scalef_ps(p, n), one);
+    let d = _mm512_add_ps(_mm512_scalef_ps(p, m), one);
     let y = _mm512_rcp14_ps(d);
     _mm512_fmadd_ps(y, _mm512_fnmadd_ps(d, y, one), y)
 }
@@ -115,7 +115,7 @@ pub unsafe fn silu(z: &mut [f32], mut deriv: Option<&mut [f32]>) {
 }
 
 /// Rows of C per block.
-const MR: usize = 4;
+const MR: usize = 6;
 /// A product with fewer columns than this (one vector) goes through [`gemm_narrow`]:
 /// a vector across its columns would be mostly empty.
 pub const NARROW_BELOW: usize = 16;
@@ -162,33 +162,29 @@ pub unsafe fn gemm(
             bias.wrapping_add(j)
         };
         let mut i = 0;
-        // SAFETY (all calls below): the block's rows i.. and columns j..j+cols are inside
-        // the slices (the caller's promise), and the CPU has AVX-512F.
-        while i + MR <= m {
-            let (ai, ci) = (a.wrapping_add(i * lda), c.wrapping_add(i * ldc + j));
-            let ei = epi.at(i * ldc + j);
-            unsafe {
-                match nv {
-                    4 => block::<MR, 4>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                    3 => block::<MR, 3>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                    2 => block::<MR, 2>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                    _ => block::<MR, 1>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                }
-            }
-            i += MR;
-        }
         while i < m {
+            // Full blocks of MR rows, then one block of the rows left.
+            let r = (m - i).min(MR);
             let (ai, ci) = (a.wrapping_add(i * lda), c.wrapping_add(i * ldc + j));
             let ei = epi.at(i * ldc + j);
-            unsafe {
-                match nv {
-                    4 => block::<1, 4>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                    3 => block::<1, 3>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                    2 => block::<1, 2>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                    _ => block::<1, 1>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei),
-                }
+            macro_rules! rows {
+                ($($r:literal)*) => {
+                    match (r, nv) {
+                        $(
+                            // SAFETY: the block's rows i..i+r and columns j..j+cols are
+                            // inside the slices (the caller's promise), and the CPU has
+                            // AVX-512F.
+                            ($r, 4) => unsafe { block::<$r, 4>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei) },
+                            ($r, 3) => unsafe { block::<$r, 3>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei) },
+                            ($r, 2) => unsafe { block::<$r, 2>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei) },
+                            ($r, _) => unsafe { block::<$r, 1>(k, ai, lda, bj, ldb, ci, ldc, biasj, mask, ei) },
+                        )*
+                        _ => unreachable!("1 ≤ rows ≤ MR"),
+                    }
+                };
             }
-            i += 1;
+            rows!(1 2 3 4 5 6);
+            i += r;
         }
         j += NR;
     }
