@@ -49,6 +49,16 @@ fn main() {
                 black_box(&g);
             },
         );
+        ws.pack(&params);
+        time(
+            &format!("  energy, weights packed once, {rows} rows"),
+            400,
+            || {
+                ws.energy(&params, &x, &mut e);
+                black_box(&e);
+            },
+        );
+        ws.unpack();
         // As the sampler runs it: the weights packed once for all its steps.
         ws.pack(&params);
         let t = Instant::now();

@@ -163,8 +163,9 @@ pub unsafe fn gemm(
         };
         let mut i = 0;
         while i < m {
-            // Full blocks of MR rows, then one block of the rows left.
-            let r = (m - i).min(MR);
+            // Blocks of MR rows; 8 rows left go as 4 + 4 rather than 6 + 2 (a block of
+            // two rows loads B for 8 multiply-adds where one of four does for 16).
+            let r = if m - i == 8 { 4 } else { (m - i).min(MR) };
             let (ai, ci) = (a.wrapping_add(i * lda), c.wrapping_add(i * ldc + j));
             let ei = epi.at(i * ldc + j);
             macro_rules! rows {
