@@ -161,6 +161,24 @@ pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
     })
 }
 
+/// From `(batch, CPU steps/s, device steps/s)` rows: the smallest batch from which the
+/// device is faster at that batch and at every larger one measured (`None`: it never
+/// is, or it loses again at the largest).
+#[must_use]
+pub fn device_wins_from(rows: &[(usize, f64, f64)]) -> Option<usize> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|r| r.0);
+    let mut from = None;
+    for &(batch, cpu, dev) in sorted.iter().rev() {
+        if dev > cpu {
+            from = Some(batch);
+        } else {
+            break;
+        }
+    }
+    from
+}
+
 /// What a preset workload measured.
 #[derive(Debug, Clone)]
 pub struct PresetWorkload {
@@ -339,4 +357,35 @@ pub fn compare_autograd(c: &BenchConfig) -> candle_core::Result<CompareResult> {
         data_term_rel_diff: max_rel(&g_data, &gd_ref),
         sample_term_rel_diff: max_rel(&g_sample, &gs_ref),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_wins_from;
+
+    #[test]
+    fn the_device_wins_from_the_first_batch_after_which_it_stays_ahead() {
+        // (batch, CPU, device): the device loses at small batches, then wins.
+        let rows = [
+            (8192, 12.0, 300.0),
+            (64, 2000.0, 150.0),
+            (1024, 190.0, 260.0),
+            (256, 690.0, 240.0),
+        ];
+        assert_eq!(device_wins_from(&rows), Some(1024));
+        // Ahead at 256 but behind again at 1024: it wins only from 4096.
+        let rows = [
+            (256, 600.0, 610.0),
+            (1024, 190.0, 180.0),
+            (4096, 50.0, 200.0),
+        ];
+        assert_eq!(device_wins_from(&rows), Some(4096));
+        // Never ahead, behind at the largest, or nothing measured.
+        assert_eq!(device_wins_from(&[(256, 600.0, 100.0)]), None);
+        assert_eq!(
+            device_wins_from(&[(256, 10.0, 600.0), (1024, 200.0, 100.0)]),
+            None
+        );
+        assert_eq!(device_wins_from(&[]), None);
+    }
 }

@@ -138,6 +138,64 @@ fn bench_prints_figures() {
 }
 
 #[test]
+fn bench_runs_several_batches_and_says_when_the_device_is_missing() {
+    let stdout = stdout_of(bin().args([
+        "bench",
+        "--batches",
+        "16,48",
+        "--hidden",
+        "16",
+        "--langevin-steps",
+        "2",
+        "--steps",
+        "5",
+    ]));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, batch) in lines.iter().zip(["16", "48"]) {
+        assert!(line.starts_with(&format!("batch={batch} ")), "{line}");
+        assert!(line.contains(" device=CPU "), "{line}");
+        let rate: f64 = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("steps_per_sec="))
+            .unwrap_or_else(|| panic!("no steps_per_sec: {line}"))
+            .parse()
+            .unwrap();
+        assert!(rate > 0.0, "{line}");
+    }
+    // Without the GPU (or without CUDA in this build) there is nothing to compare: the
+    // output says so instead of comparing the CPU with itself.
+    let out = bin()
+        .args([
+            "bench",
+            "--batches",
+            "16,48",
+            "--hidden",
+            "16",
+            "--langevin-steps",
+            "2",
+            "--steps",
+            "5",
+            "--device",
+            "cuda",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !ebm_workbench::device::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+        assert!(out.status.success());
+        assert!(
+            stdout.contains("device_wins_from_batch=unavailable"),
+            "{stdout}"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "));
+    } else {
+        assert!(stdout.contains("device_wins_from_batch="), "{stdout}");
+        assert!(stdout.contains("device_steps_per_sec="), "{stdout}");
+    }
+}
+
+#[test]
 fn bench_compares_the_fast_engine_with_autograd() {
     let stdout = stdout_of(bin().args([
         "bench",

@@ -24,6 +24,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "batch_accuracy={:.4}", r.batch_accuracy)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if !a.batches.is_empty() {
+        return batches(a);
+    }
     let c = BenchConfig {
         batch: a.batch,
         hidden: a.hidden,
@@ -79,6 +82,71 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         if !ok {
             return Ok(ExitCode::FAILURE);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--batches`: the workload at each batch size, on the CPU and (with `--device`) on the
+/// device, and the batch from which the device wins.
+fn batches(a: &BenchArgs) -> anyhow::Result<ExitCode> {
+    use ebm_workbench::device::DeviceSpec;
+    anyhow::ensure!(
+        a.batches.iter().all(|b| (1..=1 << 20).contains(b)),
+        "--batches takes sizes from 1 to 1048576"
+    );
+    anyhow::ensure!((1..=4096).contains(&a.dim), "--dim takes 1 to 4096");
+    let device = a.device.filter(|d| *d != DeviceSpec::Cpu);
+    let config = |batch: usize, device: DeviceSpec| BenchConfig {
+        batch,
+        hidden: a.hidden,
+        langevin_steps: a.langevin_steps,
+        steps: a.steps,
+        dim: a.dim,
+        device,
+        ..BenchConfig::default()
+    };
+    let mut out = std::io::stdout().lock();
+    let mut rows = Vec::new();
+    for &batch in &a.batches {
+        let Some(d) = device else {
+            let cpu = run_bench(&config(batch, DeviceSpec::Cpu))?;
+            writeln!(
+                out,
+                "batch={batch} engine={} device={} steps_per_sec={:.2}",
+                cpu.engine.replace(' ', "_"),
+                cpu.device.replace(' ', "_"),
+                cpu.steps_per_sec
+            )?;
+            continue;
+        };
+        let dev = run_bench(&config(batch, d))?;
+        if let Some(m) = &dev.device_message {
+            // Nothing to compare: the device fell back to the CPU.
+            eprintln!("warning: {m}");
+            writeln!(
+                out,
+                "device={} device_wins_from_batch=unavailable",
+                dev.device.replace(' ', "_")
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let cpu = run_bench(&config(batch, DeviceSpec::Cpu))?;
+        writeln!(
+            out,
+            "batch={batch} cpu_steps_per_sec={:.2} device={} device_steps_per_sec={:.2}",
+            cpu.steps_per_sec,
+            dev.device.replace(' ', "_"),
+            dev.steps_per_sec
+        )?;
+        rows.push((batch, cpu.steps_per_sec, dev.steps_per_sec));
+    }
+    if device.is_some() {
+        let wins = ebm_workbench::bench::device_wins_from(&rows);
+        writeln!(
+            out,
+            "device_wins_from_batch={}",
+            wins.map_or_else(|| "none".to_string(), |b| b.to_string())
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -205,6 +205,11 @@ pub struct BenchArgs {
     /// with a message; the output says which device ran.
     #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
     pub device: Option<ebm_workbench::device::DeviceSpec>,
+    /// Several batch sizes, e.g. `64,256,1024,4096,8192`: the reference workload at each,
+    /// one line per batch. With `--device`, each batch runs on the CPU's fast engine and
+    /// on the device, and the last line says from which batch the device is faster.
+    #[arg(long, value_name = "B,B,…", value_delimiter = ',', conflicts_with_all = ["workload", "compare_autograd"])]
+    pub batches: Vec<usize>,
 }
 
 fn parse_device(s: &str) -> Result<ebm_workbench::device::DeviceSpec, String> {
