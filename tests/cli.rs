@@ -403,8 +403,8 @@ fn a_jem_model_trains_exports_and_evaluates_with_its_accuracy() {
     );
 }
 
-/// `train` says when the sampler stops following the model — once, on standard error —
-/// and says nothing when it follows: short-run chains of zero steps (uniform noise) lose
+/// `train` says when the sampler stops following the model — once per lag, on standard
+/// error — and says nothing when it follows: short-run chains of zero steps (uniform noise) lose
 /// the model as it sharpens; the exact sampler never does.
 #[test]
 fn train_warns_when_the_sampler_lags_the_model() {
@@ -425,14 +425,24 @@ fn train_warns_when_the_sampler_lags_the_model() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let noise = run("noise.ron", SamplerKind::Langevin { step_size: 0.1 }, 0);
-    assert_eq!(
-        noise
-            .matches("the sampler no longer follows the model")
-            .count(),
-        1,
-        "{noise}"
+    // Said when the lag begins, not at every evaluation (every 10 steps) while it lasts:
+    // a second warning comes only after an evaluation that saw the sampler recover.
+    let warned_at: Vec<usize> = noise
+        .lines()
+        .filter(|l| l.contains("the sampler no longer follows the model"))
+        .map(|l| {
+            l.strip_prefix("warning: step ")
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a step warning: {l}"))
+        })
+        .collect();
+    assert!(!warned_at.is_empty(), "{noise}");
+    assert!(warned_at.len() <= 3, "{noise}");
+    assert!(
+        warned_at.windows(2).all(|w| w[1] - w[0] > 10),
+        "warned at consecutive evaluations: {noise}"
     );
-    assert!(noise.contains("warning: step "), "{noise}");
     let exact = run("exact.ron", SamplerKind::Exact, 0);
     assert!(!exact.contains("no longer follows"), "{exact}");
 }

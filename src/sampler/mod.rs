@@ -245,9 +245,22 @@ pub fn uniform_in_box(b: &DataBox, x: &mut [f32], rng: &mut impl Rng) {
 }
 
 /// Chains are processed in tiles of this many rows, each tile through all K steps on
-/// its own (chains are independent), in parallel across cores. The tiling is fixed, not
-/// tied to the number of cores, so a seed gives the same chains on any machine.
+/// its own (chains are independent), in parallel across cores. The tiling depends on
+/// the number of chains alone (see [`chain_tile`]), not on the number of cores, so a
+/// seed gives the same chains on any machine.
 pub const CHAIN_TILE: usize = 128;
+
+/// The rows per tile for `rows` chains: [`CHAIN_TILE`], or for fewer than two such
+/// tiles half the chains (rounded up to a multiple of 8), so that a small batch (JEM's
+/// 64) still runs on two cores.
+#[must_use]
+pub fn chain_tile(rows: usize) -> usize {
+    if rows >= 2 * CHAIN_TILE {
+        CHAIN_TILE
+    } else {
+        rows.div_ceil(2).next_multiple_of(8).max(8)
+    }
+}
 
 /// One tile's buffers.
 #[derive(Debug, Clone)]
@@ -589,13 +602,14 @@ impl Sampler {
     ) -> Acceptance {
         let dim = self.ws.architecture().input_dim;
         let rows = x.len() / dim;
-        let tiles = rows.div_ceil(CHAIN_TILE);
+        let tile = chain_tile(rows);
+        let tiles = rows.div_ceil(tile);
         while self.lanes.len() < tiles {
             self.lanes.push(Lane::new(self.ws.clone()));
         }
         let seeds: Vec<u64> = (0..tiles).map(|_| rng.random()).collect();
-        let record = path.as_ref().map_or(0, |p| p.0.min(CHAIN_TILE));
-        x.par_chunks_mut(CHAIN_TILE * dim)
+        let record = path.as_ref().map_or(0, |p| p.0.min(tile));
+        x.par_chunks_mut(tile * dim)
             .zip(self.lanes.par_iter_mut())
             .zip(seeds.par_iter())
             .enumerate()
@@ -624,7 +638,7 @@ impl Sampler {
 }
 
 /// The random numbers one run of `spec` over `rows` chains uses, drawn exactly as the
-/// fast sampler draws them (per tile of [`CHAIN_TILE`] rows and per step: the normals,
+/// fast sampler draws them (per tile of [`chain_tile`] rows and per step: the normals,
 /// then one uniform per row for MALA and HMC), so that both engines follow the same
 /// chains. Returns the normals `[step][row][dim]` and the uniforms `[step][row]`.
 fn draws_like_the_fast_sampler(
@@ -634,14 +648,15 @@ fn draws_like_the_fast_sampler(
     dim: usize,
     rng: &mut impl Rng,
 ) -> (Vec<f32>, Vec<f32>) {
-    let tiles = rows.div_ceil(CHAIN_TILE);
+    let tile_rows = chain_tile(rows);
+    let tiles = rows.div_ceil(tile_rows);
     let seeds: Vec<u64> = (0..tiles).map(|_| rng.random()).collect();
     let metropolis = spec.kind.is_metropolis();
     let mut normals = vec![0.0_f32; steps * rows * dim];
     let mut uniforms = vec![0.0_f32; if metropolis { steps * rows } else { 0 }];
     for (t, seed) in seeds.iter().enumerate() {
         let mut r = SmallRng::seed_from_u64(*seed);
-        let tile = (t * CHAIN_TILE)..((t + 1) * CHAIN_TILE).min(rows);
+        let tile = (t * tile_rows)..((t + 1) * tile_rows).min(rows);
         for k in 0..steps {
             for v in
                 &mut normals[k * rows * dim + tile.start * dim..k * rows * dim + tile.end * dim]

@@ -82,7 +82,7 @@ impl Session {
         let mut path = self.chain_paths.take();
         if let Some((n, p)) = path.as_mut() {
             // The starts of the chains recorded (the sampler records at most a tile).
-            let n = (*n).min(crate::sampler::CHAIN_TILE);
+            let n = (*n).min(crate::sampler::chain_tile(b));
             p.clear();
             p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(n * d)]);
         }
