@@ -80,9 +80,10 @@ fn sigmoid16(z: __m512) -> __m512 {
 #[inline]
 fn silu16(z: __m512) -> (__m512, __m512) {
     let s = sigmoid16(z);
-    let one = _mm512_set1_ps(1.0);
-    let d = _mm512_mul_ps(s, _mm512_fmadd_ps(z, _mm512_sub_ps(one, s), one));
-    (_mm512_mul_ps(z, s), d)
+    let y = _mm512_mul_ps(z, s);
+    // σ·(1 + z·(1 − σ)) = σ + y·(1 − σ).
+    let d = _mm512_fmadd_ps(y, _mm512_sub_ps(_mm512_set1_ps(1.0), s), s);
+    (y, d)
 }
 
 /// SiLU in place over `z`, and its derivative into `deriv` when given (as long as `z`).
