@@ -118,19 +118,23 @@ fn optimizer_receives_data_term_minus_sample_term_plus_regulariser() {
 
 /// The same preset and seed give the same metrics, parameters and chains, whatever the
 /// number of threads: batches of 300 (three chain tiles of 128, run in parallel lanes
-/// with their own seeds) under Langevin, MALA and HMC, in pools of 1, 2 and 3 threads.
+/// with their own seeds; gradient pieces of 256 and 44 rows) and of 100 (two tiles of
+/// 56 and 44) under Langevin, MALA and HMC, in pools of 1, 2 and 3 threads.
 #[test]
 fn same_seed_gives_identical_runs_on_any_number_of_threads() {
-    for kind in [
+    for (kind, batch) in [
         SamplerKind::Langevin { step_size: 0.1 },
         SamplerKind::Mala { step_size: 0.05 },
         SamplerKind::Hmc {
             step_size: 0.1,
             leapfrog_steps: 2,
         },
-    ] {
+    ]
+    .into_iter()
+    .flat_map(|k| [(k, 300), (k, 100)])
+    {
         let mut preset = common::small(16);
-        preset.batch_size = 300;
+        preset.batch_size = batch;
         preset.sampler.kind = kind;
         preset.sampler.clamp = kind.is_metropolis();
         preset.validate().expect("a valid preset");
@@ -157,7 +161,7 @@ fn same_seed_gives_identical_runs_on_any_number_of_threads() {
             let other = run(threads);
             assert!(
                 one == other,
-                "{}: 1 thread and {threads} threads differ",
+                "{} at batch {batch}: 1 thread and {threads} threads differ",
                 kind.name()
             );
         }
