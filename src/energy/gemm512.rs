@@ -339,15 +339,15 @@ unsafe fn block<const R: usize, const V: usize>(
                 _mm512_loadu_ps(p.add(16 * v))
             }
         };
-        let mut acc = [[_mm512_setzero_ps(); V]; R];
-        if !bias.is_null() {
-            for v in 0..V {
-                let bv = load(bias, v);
-                for row in &mut acc {
-                    row[v] = bv;
-                }
-            }
-        }
+        // Every row starts from the bias (or zero). Built as copies of one row, not by
+        // writing into a zeroed array: that the compiler made into a memset of the
+        // accumulators on the stack for every block (1 % of the time at batch 1024).
+        let start: [__m512; V] = if bias.is_null() {
+            [_mm512_setzero_ps(); V]
+        } else {
+            std::array::from_fn(|v| load(bias, v))
+        };
+        let mut acc = [start; R];
         for p in 0..k {
             let bp = b.add(p * ldb);
             let mut bv = [_mm512_setzero_ps(); V];
