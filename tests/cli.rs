@@ -139,7 +139,7 @@ fn bench_prints_figures() {
 
 #[test]
 fn bench_runs_several_batches_and_says_when_the_device_is_missing() {
-    let stdout = stdout_of(bin().args([
+    let args = [
         "bench",
         "--batches",
         "16,48",
@@ -149,7 +149,8 @@ fn bench_runs_several_batches_and_says_when_the_device_is_missing() {
         "2",
         "--steps",
         "5",
-    ]));
+    ];
+    let stdout = stdout_of(bin().args(args));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     for (line, batch) in lines.iter().zip(["16", "48"]) {
@@ -166,19 +167,8 @@ fn bench_runs_several_batches_and_says_when_the_device_is_missing() {
     // Without the GPU (or without CUDA in this build) there is nothing to compare: the
     // output says so instead of comparing the CPU with itself.
     let out = bin()
-        .args([
-            "bench",
-            "--batches",
-            "16,48",
-            "--hidden",
-            "16",
-            "--langevin-steps",
-            "2",
-            "--steps",
-            "5",
-            "--device",
-            "cuda",
-        ])
+        .args(args)
+        .args(["--device", "cuda"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
