@@ -11,9 +11,9 @@
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps,
     _mm512_fnmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_max_ps,
-    _mm512_mul_ps, _mm512_rcp14_ps, _mm512_reduce_add_ps, _mm512_roundscale_ps, _mm512_scalef_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_sub_ps,
-    _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    _mm512_min_ps, _mm512_mul_ps, _mm512_rcp14_ps, _mm512_reduce_add_ps, _mm512_roundscale_ps,
+    _mm512_scalef_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps,
+    _mm512_sub_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
 };
 
 /// What a product does with each block of C while it is still in registers, before
@@ -53,13 +53,17 @@ impl Epi {
 /// σ(z) = 1/(1 + e^{−z}) for 16 lanes. e^{−z} = 2⁻ⁿ·e^{−q} with n = round(z·log₂e) and
 /// q = z − n·ln2 (|q| ≤ ln2/2), e^{−q} by its degree-6 Taylor polynomial (relative error
 /// below 2e-7), 2⁻ⁿ by `vscalefps`; the reciprocal by `vrcp14ps` and one Newton step
-/// instead of a division. z is clamped below at −87 (e^{−z} stays finite); above, e^{−z}
-/// only underflows to 0.
+/// instead of a division. z is clamped to [−87, 88], as the scalar path clamps: e^{−z}
+/// stays finite below, and above, z·log₂e would round too coarsely for q to stay small
+/// (the polynomial then overflows, and 1 − ∞·0 in the Newton step is NaN); σ(88) is 1.
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn sigmoid16(z: __m512) -> __m512 {
     let one = _mm512_set1_ps(1.0);
-    let z = _mm512_max_ps(z, _mm512_set1_ps(-87.0));
+    let z = _mm512_min_ps(
+        _mm512_max_ps(z, _mm512_set1_ps(-87.0)),
+        _mm512_set1_ps(88.0),
+    );
     // −n, rounded to nearest with exceptions suppressed.
     let m =
         _mm512_roundscale_ps::<0x08>(_mm512_mul_ps(z, _mm512_set1_ps(-std::f32::consts::LOG2_E)));
@@ -240,7 +244,7 @@ pub unsafe fn gemm_narrow(
                     }
                 }
                 let sums = _mm512_add_ps(sum16(&acc), _mm512_set1_ps(bias.map_or(0.0, |b| b[j])));
-                if ldc == 1 {
+                if n == 1 && ldc == 1 {
                     _mm512_storeu_ps(c.add(i + j), sums);
                 } else {
                     let mut out = [0.0_f32; 16];
@@ -537,6 +541,24 @@ mod tests {
                 (f64::from(*dv) - want_d).abs() <= 2e-6,
                 "silu'({zv}) = {dv}, want {want_d}"
             );
+        }
+        // Huge finite inputs (a blowing-up run) stay finite, as in the scalar path:
+        // SiLU(z) = z and its derivative 1 above, 0 and 0 far below.
+        let big = [1e15_f32, 2e14, 1e20, 3e38, f32::MAX, -1e15, -1e20];
+        let mut v = big;
+        let mut d = [f32::NAN; 7];
+        // SAFETY: as above.
+        unsafe { super::silu(&mut v, Some(&mut d)) };
+        for ((z, y), dy) in big.iter().zip(&v).zip(&d) {
+            assert!(y.is_finite() && dy.is_finite(), "silu({z}) = {y}, {dy}");
+            if *z > 0.0 {
+                assert_eq!((*y, *dy), (*z, 1.0), "silu({z})");
+            } else {
+                assert!(
+                    y.abs() < 1e-15 * z.abs() && dy.abs() < 1e-12,
+                    "silu({z}) = {y}, {dy}"
+                );
+            }
         }
         // A NaN stays a NaN (a diverging run must be seen).
         let mut nan = [f32::NAN];
