@@ -393,17 +393,29 @@ unsafe fn block<const R: usize, const V: usize>(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn products_of_every_shape_match_the_plain_sum() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
+    /// Whether the kernels can run here (a test without them says it was skipped).
+    fn has_avx512() -> bool {
+        let has = std::arch::is_x86_feature_detected!("avx512f");
+        if !has {
             eprintln!("skipped: this CPU has no AVX-512F");
-            return;
         }
-        let mut seed = 1u32;
-        let mut next = move || {
+        has
+    }
+
+    /// A repeatable stream of values in [−0.5, 0.5).
+    fn uniform(mut seed: u32) -> impl FnMut() -> f32 {
+        move || {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        }
+    }
+
+    #[test]
+    fn products_of_every_shape_match_the_plain_sum() {
+        if !has_avx512() {
+            return;
+        }
+        let mut next = uniform(1);
         for &(m, n, k) in &[
             (1, 1, 1),
             (4, 64, 3),
@@ -494,8 +506,7 @@ mod tests {
 
     #[test]
     fn a_narrow_product_into_one_column_writes_its_rows_side_by_side() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            eprintln!("skipped: this CPU has no AVX-512F");
+        if !has_avx512() {
             return;
         }
         // An energy output: n = 1 with ldc = 1 (16 rows stored as one vector), and a
@@ -521,8 +532,7 @@ mod tests {
 
     #[test]
     fn silu_matches_its_definition_over_the_whole_range() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            eprintln!("skipped: this CPU has no AVX-512F");
+        if !has_avx512() {
             return;
         }
         // Across the clamps, around 0, and a length that leaves a masked tail.
@@ -569,15 +579,10 @@ mod tests {
 
     #[test]
     fn epilogues_apply_silu_or_multiply_the_block_in_place() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            eprintln!("skipped: this CPU has no AVX-512F");
+        if !has_avx512() {
             return;
         }
-        let mut seed = 7u32;
-        let mut next = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut next = uniform(7);
         for &(m, n, k) in &[(9, 130, 33), (4, 64, 128), (5, 17, 2)] {
             let ldc = n + 3;
             let a: Vec<f32> = (0..m * k).map(|_| 4.0 * next()).collect();
