@@ -151,7 +151,9 @@ pub struct EvalSpec {
     /// Chains of the reference sample term outside the plane (long MALA runs kept from
     /// one evaluation to the next).
     pub reference_chains: usize,
-    /// MALA steps the reference chains take at each evaluation.
+    /// MALA steps the reference chains take at each evaluation: the first half adapts
+    /// their step size (a burn-in), the second half draws with it frozen (at least 8,
+    /// so that split-R̂ has two halves of two draws).
     pub reference_steps: usize,
 }
 
@@ -663,7 +665,7 @@ impl Preset {
             ("eval.ais_temperatures", e.ais_temperatures, 1, 100_000),
             ("eval.ais_steps", e.ais_steps, 1, 100),
             ("eval.reference_chains", e.reference_chains, 4, 100_000),
-            ("eval.reference_steps", e.reference_steps, 4, 100_000),
+            ("eval.reference_steps", e.reference_steps, 8, 100_000),
         ] {
             if !(lo..=hi).contains(&v) {
                 return Err(invalid(field, v, &format!("an integer from {lo} to {hi}")));

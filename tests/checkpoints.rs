@@ -213,6 +213,25 @@ fn a_resumed_run_rolls_back_to_the_last_good_state_the_checkpoint_kept() {
     let resumed = diverge(&mut c);
     assert_eq!(straight.0, 20, "rolled back to the evaluation at step 20");
     assert_eq!(resumed, straight);
+    // The whole rolled-back state is the same (optimiser moments and step count, buffer,
+    // random streams), and so are the steps after it: Adam's bias correction depends on
+    // the restored step count.
+    assert!(
+        a.checkpoint(&[]).to_bytes() == c.checkpoint(&[]).to_bytes(),
+        "the rolled-back sessions' checkpoints differ"
+    );
+    for s in [&mut a, &mut c] {
+        assert!(s.apply_live(&p));
+    }
+    for k in 0..5 {
+        let (ma, mc) = (a.step().expect("a step"), c.step().expect("a step"));
+        assert_eq!(ma.step, mc.step);
+        assert_eq!(
+            a.params(),
+            c.params(),
+            "parameters {k} steps after the roll-back"
+        );
+    }
 }
 
 #[test]

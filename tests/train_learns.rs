@@ -133,6 +133,41 @@ fn score_matching_learns_in_sixteen_dimensions() {
     }
 }
 
+/// Score matching's "mean E(data)" is the mean energy of the data batch itself, in both
+/// objectives: DSM evaluates ∇ₓE at noised points x + σε, and their energies (higher
+/// by about σ²·tr∇²E/2 on average, plus noise) are not the data's.
+#[test]
+fn score_matching_reports_the_energy_of_the_data_batch() {
+    use ebm_workbench::energy::engine::{Engine as _, FastEngine};
+    use ebm_workbench::preset::ObjectiveKind;
+    for kind in [
+        ObjectiveKind::Dsm { sigma: 0.5 },
+        ObjectiveKind::Ssm { projections: 1 },
+    ] {
+        let mut p = common::small(32);
+        p.objective.kind = kind;
+        p.objective.alpha = 0.0;
+        p.eval.eval_every = 0;
+        let mut s = Session::new(&p).unwrap();
+        let mut engine = FastEngine::new(s.architecture());
+        for _ in 0..5 {
+            let before = s.params().to_vec();
+            let m = s.step().expect("a step");
+            let batch = s.data_batch().to_vec();
+            let mut e = vec![0.0_f32; batch.len() / 2];
+            engine
+                .energy(&before, &batch, &mut e)
+                .expect("the fast engine");
+            let mean = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len() as f64;
+            assert!(
+                (m.e_data - mean).abs() < 1e-5 * (1.0 + mean.abs()),
+                "{kind:?}: mean E(data) {} against the batch's {mean}",
+                m.e_data
+            );
+        }
+    }
+}
+
 /// The anatomy pair (Nijkamp et al. 2020): the same data and network, learned by cold
 /// short-run chains from noise and by persistent chains at T = 1. The convergent one's
 /// exact NLL is lower by at least 0.3 nats; long runs of each model's own rule, apart

@@ -94,6 +94,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let (r, _) = session.ais(&spec, &mut rng);
     writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
     writeln!(out, "log_z_ais_stderr={:.6}", r.forward.stderr)?;
+    writeln!(out, "log_z_ais_ess={:.1} of {}", r.forward.ess, spec.chains)?;
     if let Some(rev) = r.reverse {
         writeln!(out, "log_z_ais_reverse={:.6}", rev.log_z)?;
         writeln!(out, "log_z_ais_reverse_stderr={:.6}", rev.stderr)?;

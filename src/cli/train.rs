@@ -120,6 +120,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "initial_nll={:.4}", initial.nll)?;
     if initial.method == ebm_workbench::eval::Method::Ais {
         writeln!(out, "initial_nll_stderr={:.4}", initial.stderr)?;
+        writeln!(out, "initial_log_z_ess={:.1}", initial.ess)?;
     }
     drop(out);
     drop(err);
@@ -259,6 +260,7 @@ fn train_loop(
     if fin.method == ebm_workbench::eval::Method::Ais {
         writeln!(out, "log_z_stderr={:.4}", fin.stderr)?;
         writeln!(out, "final_nll_stderr={:.4}", fin.stderr)?;
+        writeln!(out, "log_z_ess={:.1}", fin.ess)?;
     }
     if let Some(bpd) = session.data().bits_per_dim(fin.nll) {
         writeln!(out, "final_bits_per_dim={bpd:.4}")?;

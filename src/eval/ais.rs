@@ -235,8 +235,15 @@ impl Default for AisSpec {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AisEstimate {
     pub log_z: f64,
-    /// Standard error of `log_z` (delta method over the chains' weights).
+    /// Standard error of `log_z`: the spread of the estimate over bootstrap resamples of
+    /// the chains (NaN for a single chain). Unlike the delta method, whose value tends to
+    /// exactly 1 when one chain carries all the weight, it grows with the gap between the
+    /// heaviest log weights.
     pub stderr: f64,
+    /// The effective sample size of the chains' importance weights, (Σw)²/Σw²: the number
+    /// of chains there are in effect (1 when one chain carries all the weight; the
+    /// estimate means little when this is a small fraction of the chains).
+    pub ess: f64,
     /// Mean MALA acceptance rate.
     pub acceptance: f64,
 }
@@ -248,16 +255,50 @@ pub struct AisResult {
     pub reverse: Option<AisEstimate>,
 }
 
-fn log_mean_exp(v: &[f64]) -> (f64, f64) {
-    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+/// log mean exp of the log weights `v`, its standard error and the weights' effective
+/// sample size.
+///
+/// The standard error is the standard deviation of the estimate over [`BOOTSTRAP`]
+/// resamples of the chains (drawn with a fixed seed, so the figure is a function of the
+/// weights alone and the caller's random stream is untouched). The delta method,
+/// sd(w)/(√n·mean w), cannot exceed 1 whatever the weights: when one chain carries all
+/// the weight it is exactly 1, beside estimates that are off by hundreds of nats.
+fn log_mean_exp(v: &[f64]) -> (f64, f64, f64) {
+    use rand::SeedableRng as _;
+    let lme = |idx: &mut dyn Iterator<Item = f64>, n: f64| -> f64 {
+        let xs: Vec<f64> = idx.collect();
+        let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !m.is_finite() {
+            return m;
+        }
+        m + (xs.iter().map(|x| (x - m).exp()).sum::<f64>() / n).ln()
+    };
+    let n = v.len();
     #[allow(clippy::cast_precision_loss)]
-    let n = v.len() as f64;
-    let w: Vec<f64> = v.iter().map(|x| (x - m).exp()).collect();
-    let mean = w.iter().sum::<f64>() / n;
-    let var = w.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    // se(log mean w) ≈ se(mean w)/mean w
-    (m + mean.ln(), (var / n).sqrt() / mean)
+    let nf = n as f64;
+    let estimate = lme(&mut v.iter().copied(), nf);
+    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (s1, s2) = v.iter().fold((0.0, 0.0), |(a, b), x| {
+        let w = (x - m).exp();
+        (a + w, b + w * w)
+    });
+    let ess = if m.is_finite() { s1 * s1 / s2 } else { 0.0 };
+    if n < 2 {
+        return (estimate, f64::NAN, ess);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xA15_B007);
+    let reps: Vec<f64> = (0..BOOTSTRAP)
+        .map(|_| lme(&mut (0..n).map(|_| v[rng.random_range(0..n)]), nf))
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let b = BOOTSTRAP as f64;
+    let mean = reps.iter().sum::<f64>() / b;
+    let var = reps.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (b - 1.0);
+    (estimate, var.sqrt(), ess)
 }
+
+/// Bootstrap resamples behind an AIS standard error.
+pub const BOOTSTRAP: usize = 400;
 
 /// The schedule β_t, t = 0..=T: quadratic, finer near the base.
 fn betas(t: usize) -> Vec<f64> {
@@ -360,13 +401,14 @@ fn run_pass<E: EnergyFn>(
 ) -> AisEstimate {
     let dim = energy.dim();
     // Every given sample starts a reverse chain (one is enough for an estimate; its
-    // standard error is then 0); forward runs at least one chain.
+    // standard error is then unknown, NaN); forward runs at least one chain.
     let n = start.map_or(spec.chains, |s| s.len() / dim).max(1);
     if n * dim > start.map_or(usize::MAX, <[f32]>::len) {
         // No complete sample row: nothing to run backwards from.
         return AisEstimate {
             log_z: f64::NAN,
             stderr: f64::NAN,
+            ess: 0.0,
             acceptance: 0.0,
         };
     }
@@ -425,13 +467,14 @@ fn run_pass<E: EnergyFn>(
         let rate = (c.accepted - acc0) as f64 / (c.proposed - prop0).max(1) as f64;
         c.h *= if rate > 0.6 { 1.1 } else { 0.9 };
     }
-    let (lme, se) = log_mean_exp(&logw);
+    let (lme, se, ess) = log_mean_exp(&logw);
     #[allow(clippy::cast_precision_loss)]
     let acceptance = c.accepted as f64 / c.proposed.max(1) as f64;
     AisEstimate {
         // Reverse AIS estimates 1/Z.
         log_z: if start.is_none() { lme } else { -lme },
         stderr: se,
+        ess,
         acceptance,
     }
 }
@@ -447,4 +490,50 @@ pub fn log_z<E: EnergyFn>(
     let forward = run_pass(energy, base, spec, None, rng);
     let reverse = model_samples.map(|s| run_pass(energy, base, spec, Some(s), rng));
     AisResult { forward, reverse }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_mean_exp;
+
+    /// One chain far heavier than the rest: the delta method reads exactly 1 here
+    /// whatever the gap; the bootstrap's error grows with the gap, and the ESS is 1.
+    #[test]
+    fn one_chain_carrying_the_weight_has_a_large_error_and_an_ess_of_one() {
+        for gap in [20.0, 200.0] {
+            let mut v = vec![-gap; 100];
+            v[7] = 0.0;
+            v[30] = -gap + 1.0;
+            let (lme, se, ess) = log_mean_exp(&v);
+            assert!((lme - (-(100.0_f64).ln())).abs() < 1e-6, "{lme}");
+            assert!(se > 0.2 * gap, "gap {gap}: standard error {se}");
+            assert!((ess - 1.0).abs() < 1e-6, "ESS {ess}");
+        }
+    }
+
+    /// Weights of equal size give the plain standard error of a mean: with log weights
+    /// N(0, 0.1²) over 1 000 chains, about 0.1/√1000, and an ESS near 1 000·e^(−0.01).
+    #[test]
+    fn balanced_weights_have_the_standard_error_of_a_mean() {
+        use rand::SeedableRng as _;
+        use rand_distr::{Distribution as _, StandardNormal};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let v: Vec<f64> = (0..1000)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                0.1 * z
+            })
+            .collect();
+        let (_, se, ess) = log_mean_exp(&v);
+        let expected = 0.1 / 1000.0_f64.sqrt();
+        assert!(
+            (se / expected - 1.0).abs() < 0.15,
+            "{se} against {expected}"
+        );
+        assert!(
+            (ess / (1000.0 * (-0.01_f64).exp()) - 1.0).abs() < 0.02,
+            "{ess}"
+        );
+        assert!(log_mean_exp(&[0.5]).1.is_nan());
+    }
 }

@@ -181,8 +181,10 @@ fn ess(chains: &[Vec<f64>]) -> f64 {
     let mut even = 1.0;
     let mut odd = rho(1);
     rho_hat[1] = odd;
+    // Geyer's initial positive sequence, over pairs (ρ̂_{t+1}, ρ̂_{t+2}) while t < n − 3
+    // and the last pair's sum is positive (the last pair is kept only if non-negative).
     let mut t = 1;
-    while t + 2 < n.saturating_sub(3) && even + odd > 0.0 {
+    while t + 3 < n && even + odd > 0.0 {
         even = rho(t + 1);
         odd = rho(t + 2);
         if even + odd >= 0.0 {
@@ -191,13 +193,16 @@ fn ess(chains: &[Vec<f64>]) -> f64 {
         }
         t += 2;
     }
-    let max_t = t;
-    if even > 0.0 && max_t + 1 < rho_hat.len() {
-        rho_hat[max_t + 1] = even;
+    // The lags summed twice are 0..=t − 2; the one after, ρ̂_{t−1}, is summed once, and
+    // is the last even autocorrelation where that was positive. (A loop that never ran,
+    // t = 1: lag 0 alone, summed once.)
+    let tail = t - 1;
+    if even > 0.0 {
+        rho_hat[tail] = even;
     }
     // The initial monotone sequence.
     let mut t = 1;
-    while t + 2 <= max_t {
+    while t + 3 <= tail {
         if rho_hat[t + 1] + rho_hat[t + 2] > rho_hat[t - 1] + rho_hat[t] {
             rho_hat[t + 1] = f64::midpoint(rho_hat[t - 1], rho_hat[t]);
             rho_hat[t + 2] = rho_hat[t + 1];
@@ -205,8 +210,8 @@ fn ess(chains: &[Vec<f64>]) -> f64 {
         t += 2;
     }
     let total = mf * nf;
-    let tau = (-1.0 + 2.0 * rho_hat[..max_t].iter().sum::<f64>() + rho_hat[max_t + 1])
-        .max(1.0 / total.log10());
+    let tau =
+        (-1.0 + 2.0 * rho_hat[..tail].iter().sum::<f64>() + rho_hat[tail]).max(1.0 / total.log10());
     total / tau
 }
 
@@ -305,6 +310,97 @@ mod tests {
         let (r, e) = (rhat(&chains), ess_bulk(&chains));
         assert!((r - 1.010_007_257_8).abs() < 1e-8, "R̂ {r}");
         assert!((e - 2_099.005_463_237_5).abs() < 1e-6, "ESS {e}");
+    }
+
+    const RHAT_ROUNDED: f64 = 1.000_821_640_408;
+    const ESS_ROUNDED: f64 = 2_413.200_889_107_905;
+    const RHAT_MALA: f64 = 1.131_135_643_672;
+    const ESS_MALA: f64 = 23.738_670_615_462;
+
+    /// splitmix64 with Box–Muller normals: a random stream that a few lines of Python
+    /// rebuild exactly (scripts/checks/arviz_ties.py).
+    struct SplitMix64(u64);
+
+    impl SplitMix64 {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn uniform(&mut self) -> f64 {
+            (self.next() >> 11) as f64 * 2.0_f64.powi(-53)
+        }
+        fn normal(&mut self) -> f64 {
+            let u1 = 1.0 - self.uniform();
+            let u2 = self.uniform();
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        }
+    }
+
+    /// Against ArviZ 0.23.4 on chains full of ties, where ranks matter: the logistic
+    /// chains above rounded to one decimal (10 distinct values in 1 200 draws), and MALA
+    /// on a standard normal with a step of 8, which rejects 91 % of its proposals, so
+    /// that each chain repeats its value (181 distinct values in 2 000). Tied draws share
+    /// their mean rank; given the first rank of their run instead, R̂ and ESS move far
+    /// from ArviZ's. The figures come from scripts/checks/arviz_ties.py.
+    #[test]
+    fn rhat_and_ess_agree_with_arviz_on_tied_draws() {
+        let rounded: Vec<Vec<f64>> = (0..4)
+            .map(|c| {
+                let mut x = 0.1 + 0.2 * f64::from(c);
+                (0..300)
+                    .map(|_| {
+                        x = 3.9 * x * (1.0 - x);
+                        let v = x + if c == 3 { 0.05 } else { 0.0 };
+                        (v * 10.0 + 0.5).floor() / 10.0
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut rng = SplitMix64(2024);
+        let (h, mut accepted) = (8.0_f64, 0);
+        let mala: Vec<Vec<f64>> = (0..4)
+            .map(|c| {
+                let mut x = -1.5 + f64::from(c);
+                (0..500)
+                    .map(|_| {
+                        let z = rng.normal();
+                        let y = x - h * x + (2.0 * h).sqrt() * z;
+                        let fwd = (y - x + h * x).powi(2);
+                        let bwd = (x - y + h * y).powi(2);
+                        let log_a = 0.5 * x * x - 0.5 * y * y + (fwd - bwd) / (4.0 * h);
+                        if rng.uniform().ln() < log_a {
+                            x = y;
+                            accepted += 1;
+                        }
+                        x
+                    })
+                    .collect()
+            })
+            .collect();
+        // The same draws as the script's (its sums, and acceptance 0.0885).
+        assert_eq!(accepted, 177);
+        let sum = |c: &[Vec<f64>]| c.iter().flatten().sum::<f64>();
+        assert!((sum(&rounded) - 723.0).abs() < 1e-9);
+        assert!(
+            (sum(&mala) + 244.636_286_398_853_83).abs() < 1e-9,
+            "{}",
+            sum(&mala)
+        );
+        for (name, chains, r_want, e_want) in [
+            ("rounded", &rounded, RHAT_ROUNDED, ESS_ROUNDED),
+            ("MALA", &mala, RHAT_MALA, ESS_MALA),
+        ] {
+            let (r, e) = (rhat(chains), ess_bulk(chains));
+            assert!((r - r_want).abs() < 1e-8, "{name}: R̂ {r}, ArviZ {r_want}");
+            assert!(
+                (e - e_want).abs() < 1e-8 * e_want,
+                "{name}: ESS {e}, ArviZ {e_want}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The reference sample term where no grid exists: long MALA chains, started from the
 //! replay buffer and kept from one evaluation to the next, stand in for exact model
-//! samples. Their split-R̂ across chains says whether they can be trusted (below about
+//! samples. Each advance adapts their step size during a burn-in, then draws with it
+//! frozen. Their split-R̂ across chains says whether they can be trusted (below about
 //! 1.05: mixed; well above: the reference is itself still moving).
 
 use crate::energy::engine::{Engine, EngineResult};
@@ -28,11 +29,11 @@ pub struct ReferenceChains {
 pub struct ReferenceTerm {
     /// g*_ref = mean over the chains of ∂E/∂θ at their end points.
     pub term: Vec<f32>,
-    /// The largest split-R̂ over the energy and the first coordinates.
+    /// The largest split-R̂ over the energy and the first coordinates, of the draws.
     pub rhat: f64,
-    /// MALA's acceptance rate over the run.
+    /// MALA's acceptance rate over the draws.
     pub acceptance: f64,
-    /// The step size used at the end of the run.
+    /// The step size of the draws (adapted during the burn-in, then frozen).
     pub step_size: f32,
 }
 
@@ -64,10 +65,12 @@ impl ReferenceChains {
         self.x.len() / self.dim.max(1)
     }
 
-    /// Runs `steps` MALA steps at `params` through `engine` (adapting the step towards
-    /// [`TARGET_ACCEPTANCE`] after each; with `within`, proposals leaving the box are
-    /// rejected), then computes the reference term at the chains' end and the split-R̂ of
-    /// the run.
+    /// Runs `steps` MALA steps at `params` through `engine`: the first half a burn-in that
+    /// adapts the step towards [`TARGET_ACCEPTANCE`] after each step, the second half the
+    /// draws, with the step frozen (a kernel that keeps adapting to the chains' own
+    /// acceptance no longer leaves the model invariant). With `within`, proposals leaving
+    /// the box are rejected. Then computes the reference term at the chains' end, and the
+    /// split-R̂ and acceptance rate of the draws.
     ///
     /// # Errors
     /// The engine's.
@@ -82,8 +85,9 @@ impl ReferenceChains {
         let n = self.chains();
         let d = self.dim;
         let tracked = d.min(TRACKED_COORDINATES);
-        // traces[q][t][chain]: q = 0 the energy, then the tracked coordinates.
-        let mut traces = vec![vec![vec![0.0_f64; n]; steps]; 1 + tracked];
+        let burn_in = steps / 2;
+        // traces[q][t − burn_in][chain]: q = 0 the energy, then the tracked coordinates.
+        let mut traces = vec![vec![vec![0.0_f64; n]; steps - burn_in]; 1 + tracked];
         let (mut e, mut g) = (vec![0.0_f32; n], vec![0.0_f32; n * d]);
         engine.energy_grad_x(params, &self.x, None, &mut e, &mut g)?;
         let (mut y, mut ey, mut gy) =
@@ -123,15 +127,19 @@ impl ReferenceChains {
                     step_accepted += 1;
                 }
             }
+            if t < burn_in {
+                #[allow(clippy::cast_precision_loss)]
+                self.adapter
+                    .update(step_accepted as f64 / n.max(1) as f64, TARGET_ACCEPTANCE);
+                continue;
+            }
             accepted += step_accepted;
             proposed += n;
-            #[allow(clippy::cast_precision_loss)]
-            self.adapter
-                .update(step_accepted as f64 / n.max(1) as f64, TARGET_ACCEPTANCE);
+            let k = t - burn_in;
             for c in 0..n {
-                traces[0][t][c] = f64::from(e[c]);
+                traces[0][k][c] = f64::from(e[c]);
                 for q in 0..tracked {
-                    traces[1 + q][t][c] = f64::from(self.x[c * d + q]);
+                    traces[1 + q][k][c] = f64::from(self.x[c * d + q]);
                 }
             }
         }

@@ -170,8 +170,8 @@ impl WorkbenchApp {
                     self.message(
                         false,
                         format!(
-                            "step {step}: log Z {quad}; AIS {:.4} ± {:.4}{rev}",
-                            result.forward.log_z, result.forward.stderr
+                            "step {step}: log Z {quad}; AIS {:.4} ± {:.4} (weights' ESS {:.1}){rev}",
+                            result.forward.log_z, result.forward.stderr, result.forward.ess
                         ),
                     );
                 }

@@ -12,6 +12,8 @@ pub struct Evaluation {
     pub log_z: f64,
     /// Its standard error (0 for quadrature).
     pub stderr: f64,
+    /// The effective sample size of AIS's importance weights (NaN for quadrature).
+    pub ess: f64,
     pub method: Method,
     /// Mean NLL of the held-out split, nats (its standard error is `stderr`).
     pub nll: f64,
@@ -111,6 +113,7 @@ impl Session {
                 Evaluation {
                     log_z: r.forward.log_z,
                     stderr: r.forward.stderr,
+                    ess: r.forward.ess,
                     method: Method::Ais,
                     nll: mean(&e_test) / f64::from(self.temperature()) + r.forward.log_z,
                     energies: Vec::new(),
@@ -132,6 +135,7 @@ impl Session {
         Evaluation {
             log_z: m.log_z,
             stderr: 0.0,
+            ess: f64::NAN,
             method: Method::Quadrature,
             nll: mean(&e_test) + m.log_z,
             energies: m.energies,

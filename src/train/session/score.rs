@@ -78,7 +78,10 @@ impl Session {
                     .weighted_param_grad(&params, &plus, &vec![w; b], out)?;
                 self.engine
                     .weighted_param_grad(&params, &minus, &vec![-w; b], out)?;
-                self.energies = e;
+                // The plots' mean E(data) is at the data, not at the noised points.
+                let mut e_data = e;
+                self.engine.energy(&params, &self.x_pos, &mut e_data)?;
+                self.energies = e_data;
                 Ok(loss)
             }
             ObjectiveKind::Ssm { projections } => {
