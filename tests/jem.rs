@@ -148,7 +148,8 @@ fn guo_ece(probs: &[f32], labels: &[u32], k: usize) -> f64 {
 }
 
 /// The ECE agrees with the reference implementation on 400 random predictions over 4
-/// classes (confidences from 0.25 to nearly 1, across all 15 bins), and on two points
+/// classes (confidences from 0.25 to nearly 1, across the bins, some bins over- and some
+/// under-confident), and on two points
 /// that share the 15-bin bin [13/15, 14/15) but that 14 bins would split (0.87 right,
 /// 0.93 wrong: ECE |0.5 − 0.9| = 0.4 with 15 bins, 0.065 + 0.465 = 0.53 with 14).
 #[test]
@@ -162,13 +163,25 @@ fn calibration_error_agrees_with_the_reference_implementation() {
         let scale = rng.random_range(0.0_f32..6.0);
         let logits: Vec<f32> = (0..k).map(|_| scale * rng.random::<f32>()).collect();
         let z: f32 = logits.iter().map(|l| l.exp()).sum();
-        probs.extend(logits.iter().map(|l| l.exp() / z));
-        labels.push(rng.random_range(0..k as u32));
+        let p: Vec<f32> = logits.iter().map(|l| l.exp() / z).collect();
+        let (best, conf) =
+            p.iter().enumerate().fold(
+                (0, f32::MIN),
+                |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+            );
+        // Right with a probability that wavers about the confidence, so that some bins
+        // are over- and some under-confident (where all gaps have one sign, the ECE is
+        // mean confidence − accuracy whatever the bins).
+        let right = rng.random::<f32>() < (conf + 0.25 * (25.0 * conf).sin()).clamp(0.0, 1.0);
+        let other = (best + 1 + rng.random_range(0..k - 1)) % k;
+        labels.push(if right { best } else { other } as u32);
+        probs.extend(p);
     }
     let c = Classification::from_probs(&probs, &labels, k);
     let want = guo_ece(&probs, &labels, k);
     assert!(want > 0.05, "{want}");
     assert!((c.ece - want).abs() < 1e-9, "ECE {} against {want}", c.ece);
+    eprintln!("ECE {} against the reference {want}", c.ece);
     let two = Classification::from_probs(&[0.87, 0.13, 0.93, 0.07], &[0, 1], 2);
     assert!((guo_ece(&[0.87, 0.13, 0.93, 0.07], &[0, 1], 2) - 0.4).abs() < 1e-6);
     assert!((two.ece - 0.4).abs() < 1e-6, "{two:?}");

@@ -240,16 +240,6 @@ fn the_reference_chains_draw_from_the_model_in_the_plane() {
     reference_chains_keep_the_exact_law(8192, 1, 200);
 }
 
-/// The reference chains' step adapts during a burn-in, then stays put for the draws. A
-/// step that keeps adapting to the chains' own acceptance makes a kernel that no longer
-/// leaves the model invariant; with one chain per set (every accepted move lengthens the
-/// step by 8 %, every rejection shortens it by 11 %, so the step follows the chain) it
-/// moves the chains' law visibly.
-#[test]
-fn the_reference_chains_step_is_frozen_for_the_draws() {
-    reference_chains_keep_the_exact_law(1, 4096, 200);
-}
-
 /// The exact sampler needs a grid: outside the plane it is refused, naming the data.
 #[test]
 fn the_exact_sampler_is_refused_outside_the_plane() {
@@ -429,4 +419,122 @@ fn a_targets_box_holds_all_of_its_data() {
             "{t:?}: box narrower than the target's"
         );
     }
+}
+
+/// E(x) = ½ Σ aⱼ xⱼ², as an engine (the reference chains take any engine): exact draws
+/// are N(0, diag(1/a)), and E's mean under the model is d/2.
+#[derive(Debug, Clone)]
+struct Quadratic {
+    a: Vec<f32>,
+    arch: ebm_workbench::energy::Architecture,
+}
+
+impl Quadratic {
+    fn new(a: Vec<f32>) -> Self {
+        let spec = ebm_workbench::energy::ModelSpec {
+            layers: Vec::new(),
+            outputs: 1,
+        };
+        let arch = ebm_workbench::energy::Architecture::new(&spec, a.len());
+        Self { a, arch }
+    }
+}
+
+impl ebm_workbench::energy::engine::Engine for Quadratic {
+    fn name(&self) -> String {
+        "quadratic".into()
+    }
+    fn architecture(&self) -> &ebm_workbench::energy::Architecture {
+        &self.arch
+    }
+    fn energy(&mut self, _: &[f32], x: &[f32], e: &mut [f32]) -> Result<(), String> {
+        let mut g = vec![0.0; x.len()];
+        self.energy_grad_x(&[], x, None, e, &mut g)
+    }
+    fn energy_grad_x(
+        &mut self,
+        _: &[f32],
+        x: &[f32],
+        _: Option<usize>,
+        e: &mut [f32],
+        g: &mut [f32],
+    ) -> Result<(), String> {
+        let d = self.a.len();
+        for (i, row) in x.chunks_exact(d).enumerate() {
+            e[i] = 0.0;
+            for j in 0..d {
+                e[i] += 0.5 * self.a[j] * row[j] * row[j];
+                g[i * d + j] = self.a[j] * row[j];
+            }
+        }
+        Ok(())
+    }
+    fn weighted_param_grad(
+        &mut self,
+        _: &[f32],
+        _: &[f32],
+        _: &[f32],
+        _: &mut [f32],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    fn class_probs(
+        &mut self,
+        _: &[f32],
+        _: &[f32],
+        _: &mut [f32],
+        _: &mut [f32],
+    ) -> Result<(), String> {
+        Err("no classes".into())
+    }
+    fn cross_entropy_grads(
+        &mut self,
+        _: &[f32],
+        _: &[f32],
+        _: &[u32],
+        _: f32,
+        _: &mut [f32],
+    ) -> Result<(f64, usize), String> {
+        Err("no classes".into())
+    }
+    fn box_clone(&self) -> Box<dyn ebm_workbench::energy::engine::Engine> {
+        Box::new(self.clone())
+    }
+}
+
+/// The reference chains' step adapts during a burn-in, then stays put for the draws. A
+/// step that keeps adapting to the chains' own acceptance makes a kernel that no longer
+/// leaves the model invariant. With one chain per set (each accepted move lengthens the
+/// step by 8 %, each rejection shortens it by 11 %, so the step follows where the chain
+/// is), 32 768 sets on E = x²/2 started from exact draws, 200 steps each, end with
+/// E[x²] = 1.042 ± 0.008 when the step adapts throughout (5 standard errors off), and
+/// within 2 of the exact 1 when it is frozen after the burn-in.
+#[test]
+fn the_reference_chains_step_is_frozen_for_the_draws() {
+    use rand_distr::{Distribution as _, StandardNormal};
+    let mut engine = Quadratic::new(vec![1.0]);
+    let mut rng = StdRng::seed_from_u64(4);
+    let sets = 32_768;
+    let mut ends = Vec::with_capacity(sets);
+    for _ in 0..sets {
+        let start: f32 = StandardNormal.sample(&mut rng);
+        let mut c = ReferenceChains::new(vec![start], 1, 0.05);
+        c.advance(&mut engine, &[], 200, None, &mut rng)
+            .expect("a closed form");
+        ends.push(f64::from(c.x[0]));
+    }
+    let n = sets as f64;
+    let second = ends.iter().map(|x| x * x).sum::<f64>() / n;
+    let outside = ends.iter().filter(|x| x.abs() > 1.0).count() as f64 / n;
+    // Var(x²) = 2 and P(|x| > 1) = 0.3173 under N(0, 1).
+    let (se2, p1) = ((2.0 / n).sqrt(), 0.317_310_507_9);
+    let se1 = (p1 * (1.0 - p1) / n).sqrt();
+    eprintln!(
+        "E[x²] {second:.4} ± {se2:.4} (exact 1), P(|x| > 1) {outside:.4} ± {se1:.4} (exact {p1:.4})"
+    );
+    assert!((second - 1.0).abs() < 4.0 * se2, "E[x²] = {second} ± {se2}");
+    assert!(
+        (outside - p1).abs() < 4.0 * se1,
+        "P(|x| > 1) = {outside} ± {se1}"
+    );
 }
