@@ -1321,6 +1321,11 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
         h.query_by_label_contains("Sampler vs the exact sample term")
             .is_none()
     );
+    // The status bar's NLL carries AIS's standard error and how many chains count.
+    assert!(
+        h.query_by_label_contains("AIS weights' ESS").is_some(),
+        "the status bar does not show the AIS weights' ESS"
+    );
     let v = h.state().view.clone().expect("a view");
     assert!(
         v.energies.is_empty() && v.grid == 0,

@@ -488,6 +488,24 @@ fn train_reads_mnist_style_idx_files_with_a_labels_file_and_refuses_a_count_that
     );
 }
 
+/// Bits per dimension against a density whose answer is known: uniform over the pixel
+/// range, each of the L − 1 steps between grey levels holds 1/(L − 1) of a pixel's mass,
+/// so the images cost log2(L − 1) bits a pixel: exactly 4 for the digits' 17 levels
+/// (0–16). A bin of range/L instead (the levels counted, not the steps) reads 4.087.
+#[test]
+fn bits_per_dimension_of_the_uniform_density_is_log2_of_the_steps() {
+    let p = bundled("digits_ebm.ron");
+    let d = Dataset::load(&p.data).expect("digits");
+    let mut levels: Vec<f32> = d.train.clone();
+    levels.sort_by(f32::total_cmp);
+    levels.dedup();
+    assert_eq!(levels.len(), 17);
+    let (lo, hi) = (levels[0], levels[16]);
+    let nll = d.dim as f64 * f64::from(hi - lo).ln();
+    let bpd = d.bits_per_dim(nll).expect("images");
+    assert!((bpd - 4.0).abs() < 1e-5, "{bpd} bits/dim, 4 expected");
+}
+
 #[test]
 fn eval_reports_bits_per_dimension_and_the_long_run_writes_its_grids() {
     let dir = tempfile::tempdir().expect("tmp");

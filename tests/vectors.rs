@@ -59,6 +59,13 @@ fn a_16d_mixture_learns_to_near_its_true_nll_by_ais() {
                 "{:?}",
                 m.nll_stderr
             );
+            // How many of the AIS chains count, beside the error.
+            assert!(
+                m.nll_ess
+                    .is_some_and(|e| e >= 1.0 && e <= p.eval.ais_chains as f64),
+                "{:?}",
+                m.nll_ess
+            );
             assert!(m.kl_gap.is_some());
             evals.push(m);
         }

@@ -70,6 +70,8 @@ pub struct MetricsHistory {
     pub kl_gap: Series,
     /// The NLL's standard error where log Z is an AIS estimate (outside the plane).
     pub nll_stderr: Series,
+    /// The effective sample size of AIS's weights behind each NLL (outside the plane).
+    pub nll_ess: Series,
     /// The sampler's term against the reference chains' (outside the plane), and their R̂.
     pub sample_term_cos_reference: Series,
     pub sample_term_rel_err_reference: Series,
@@ -108,6 +110,7 @@ impl MetricsHistory {
             &mut self.sample_term_rel_err,
             &mut self.kl_gap,
             &mut self.nll_stderr,
+            &mut self.nll_ess,
             &mut self.sample_term_cos_reference,
             &mut self.sample_term_rel_err_reference,
             &mut self.reference_rhat,
@@ -151,6 +154,9 @@ impl MetricsHistory {
         }
         if let Some(v) = m.nll_stderr {
             self.nll_stderr.push(s, v);
+        }
+        if let Some(v) = m.nll_ess {
+            self.nll_ess.push(s, v);
         }
         if let Some(v) = m.sample_term_cos_reference {
             self.sample_term_cos_reference.push(s, v);

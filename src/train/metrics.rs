@@ -53,6 +53,10 @@ pub struct StepMetrics {
     /// The standard error of `nll` where log Z is an AIS estimate (outside the plane).
     #[serde(default)]
     pub nll_stderr: Option<f64>,
+    /// The effective sample size of AIS's importance weights behind `nll`, (Σw)²/Σw²
+    /// (outside the plane): near 1, one chain carries the weight and `nll` means little.
+    #[serde(default)]
+    pub nll_ess: Option<f64>,
     /// cos(g_sample, g_ref) against the reference sample term of long MALA chains
     /// (outside the plane, where no exact term exists), on evaluation steps.
     #[serde(default)]
@@ -90,7 +94,7 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml";
+    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml,nll_ess";
 
     /// One CSV row (no newline); `nll` is empty between evaluations.
     #[must_use]
@@ -128,6 +132,7 @@ impl StepMetrics {
             self.reference_rhat,
             self.sample_term_cos_floor,
             self.objective_cos_ml,
+            self.nll_ess,
         ] {
             s.push(',');
             if let Some(v) = v {
@@ -180,6 +185,7 @@ impl StepMetrics {
             objective_cos_ml: get("objective_cos_ml")?,
             kl_gap: get("kl_gap")?,
             nll_stderr: get("nll_stderr")?,
+            nll_ess: get("nll_ess")?,
             sample_term_cos_reference: get("sample_term_cos_reference")?,
             sample_term_rel_err_reference: get("sample_term_rel_err_reference")?,
             reference_rhat: get("reference_rhat")?,
@@ -302,6 +308,7 @@ mod tests {
             objective_cos_ml: None,
             kl_gap: None,
             nll_stderr: None,
+            nll_ess: None,
             sample_term_cos_reference: None,
             sample_term_rel_err_reference: None,
             reference_rhat: None,

@@ -547,10 +547,8 @@ impl Session {
         let step_ms = t0.elapsed().as_secs_f64() * 1e3;
         let evaluation = eval_step.then(|| self.evaluate());
         let nll = evaluation.as_ref().map(|e| e.nll);
-        let nll_stderr = evaluation
-            .as_ref()
-            .filter(|e| e.method == Method::Ais)
-            .map(|e| e.stderr);
+        let ais = evaluation.as_ref().filter(|e| e.method == Method::Ais);
+        let (nll_stderr, nll_ess) = (ais.map(|e| e.stderr), ais.map(|e| e.ess));
         let classes = if eval_step { self.classify() } else { None };
         if self.step.is_multiple_of(50) || nll.is_some() {
             self.last_good = self.snapshot();
@@ -570,6 +568,7 @@ impl Session {
             sample_term_cos_floor: cos_floor,
             objective_cos_ml,
             nll_stderr,
+            nll_ess,
             sample_term_cos_reference: reference.map(|r| r.0),
             sample_term_rel_err_reference: reference.map(|r| r.1),
             reference_rhat: reference.map(|r| r.2),

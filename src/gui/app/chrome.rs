@@ -152,9 +152,19 @@ impl WorkbenchApp {
             ui.separator();
             // The NLL of the last evaluation, and which step that was.
             let nll = self.history.nll.points.last().map_or("–".into(), |[s, n]| {
-                format!("{n:.4} (held out, at step {s})")
+                // AIS's standard error and its weights' ESS, where they belong to this point.
+                let at = |series: &crate::gui::history::Series| {
+                    series.points.last().filter(|p| p[0] == *s).map(|p| p[1])
+                };
+                let ais = match (at(&self.history.nll_stderr), at(&self.history.nll_ess)) {
+                    (Some(se), Some(ess)) => format!(" ± {se:.4}, AIS weights' ESS {ess:.1}"),
+                    (Some(se), None) => format!(" ± {se:.4}"),
+                    _ => String::new(),
+                };
+                format!("{n:.4}{ais} (held out, at step {s})")
             });
-            ui.label(format!("NLL {nll}"));
+            ui.label(format!("NLL {nll}"))
+                .on_hover_text("Outside the plane log Z is an AIS estimate: its standard error is the spread over bootstrap resamples of the chains, and the ESS of its weights says how many chains count. Near 1, one chain carries the weight and the NLL means little.");
             ui.separator();
             if let Some(s) = self.autosaved_at {
                 ui.weak(format!("autosaved at step {s}"))
