@@ -251,6 +251,22 @@ fn eval_prints_quadrature_ais_and_nll() {
         get("nll="),
     );
     assert!(se > 0.0 && nll.is_finite());
+    // How many of the 64 chains count.
+    let ess = get("log_z_ais_ess=");
+    assert!(
+        (1.0..=64.0).contains(&ess) && get("ais_chains=") == 64.0,
+        "{stdout}"
+    );
+    // One chain has no spread to give a standard error: refused, saying why.
+    let one = bin()
+        .args(["eval", model.to_str().unwrap(), "--ais-chains", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&one.stderr);
+    assert!(
+        !one.status.success() && err.contains("--ais-chains") && err.contains("at least 2"),
+        "{err}"
+    );
     assert!(
         (quad - ais).abs() < 0.1,
         "quadrature {quad} vs AIS {ais} ± {se}"

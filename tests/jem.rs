@@ -150,7 +150,7 @@ fn guo_ece(probs: &[f32], labels: &[u32], k: usize) -> f64 {
 /// The ECE agrees with the reference implementation on 400 random predictions over 4
 /// classes (confidences from 0.25 to nearly 1, across the bins, some bins over- and some
 /// under-confident), and on two points
-/// that share the 15-bin bin [13/15, 14/15) but that 14 bins would split (0.87 right,
+/// that share the 15-bin bin (13/15, 14/15] but that 14 bins would split (0.87 right,
 /// 0.93 wrong: ECE |0.5 − 0.9| = 0.4 with 15 bins, 0.065 + 0.465 = 0.53 with 14).
 #[test]
 fn calibration_error_agrees_with_the_reference_implementation() {

@@ -94,7 +94,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let (r, _) = session.ais(&spec, &mut rng);
     writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
     writeln!(out, "log_z_ais_stderr={:.6}", r.forward.stderr)?;
-    writeln!(out, "log_z_ais_ess={:.1} of {}", r.forward.ess, spec.chains)?;
+    writeln!(out, "log_z_ais_ess={:.1}", r.forward.ess)?;
+    writeln!(out, "ais_chains={}", spec.chains)?;
     if let Some(rev) = r.reverse {
         writeln!(out, "log_z_ais_reverse={:.6}", rev.log_z)?;
         writeln!(out, "log_z_ais_reverse_stderr={:.6}", rev.stderr)?;

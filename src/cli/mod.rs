@@ -150,8 +150,8 @@ pub struct EvalArgs {
     /// Class labels of `--data` from a file of their own (NPY of shape (N,) or IDX).
     #[arg(long, value_name = "FILE")]
     pub labels_file: Option<PathBuf>,
-    /// AIS chains.
-    #[arg(long, default_value_t = 256)]
+    /// AIS chains (at least 2: the standard error is their spread).
+    #[arg(long, default_value_t = 256, value_parser = at_least_two)]
     pub ais_chains: usize,
     /// AIS intermediate distributions.
     #[arg(long, default_value_t = 500)]
@@ -339,4 +339,15 @@ pub(crate) fn long_run_report(
         )?;
     }
     Ok(())
+}
+
+/// A count of at least 2 (AIS chains: one chain has no spread to give an error).
+fn at_least_two(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is too few: AIS needs at least 2 chains for its standard error"
+        )),
+        Err(e) => Err(format!("`{v}`: {e}")),
+    }
 }

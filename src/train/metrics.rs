@@ -328,12 +328,16 @@ mod tests {
         let mut a = at(10, Some(0.9));
         a.nll = Some(3.25);
         a.acceptance = Some(0.5);
+        a.nll_stderr = Some(0.125);
+        a.nll_ess = Some(12.5);
         let b = at(11, None);
         let back = from_csv(&to_csv(&[a.clone(), b.clone()])).expect("a metrics CSV");
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].step, 10);
         assert_eq!(back[0].nll, Some(3.25));
         assert_eq!(back[0].acceptance, Some(0.5));
+        assert_eq!(back[0].nll_stderr, Some(0.125));
+        assert_eq!(back[0].nll_ess, Some(12.5));
         assert_eq!(back[0].sample_term_cos_exact, Some(0.9));
         assert_eq!(back[1].nll, None);
         assert_eq!(back[1].loss, b.loss);
