@@ -875,6 +875,11 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
     let marks = c.marks;
     let plot = |id: &str| {
         Plot::new(id.to_string())
+            .id(curve_plot_id(id))
+            // The wheel scrolls the panel to the lower plots; it must not also pan the
+            // plot under the pointer, which then stops following the run (a drag still
+            // pans, Ctrl + wheel zooms, a double-click follows the run again).
+            .allow_scroll(false)
             .height(height)
             .y_axis_min_width(40.0)
             .nice_axes(32.0)
@@ -1350,6 +1355,13 @@ fn shifted(s: &Series, by: f64) -> Series {
         p[1] += by;
     }
     out
+}
+
+/// The id of a curve plot (`loss_plot`, `nll_plot`, …) in the right-hand panel, under
+/// which egui_plot keeps its memory (the bounds, whether they follow the data).
+#[must_use]
+pub fn curve_plot_id(name: &str) -> egui::Id {
+    egui::Id::unique(("curve_plot", name))
 }
 
 #[cfg(test)]

@@ -48,21 +48,29 @@ impl WorkbenchApp {
             }
             ui.menu_button("Examples", |ui| {
                 ui.set_max_width(440.0);
-                for (name, text) in crate::preset::BUNDLED {
-                    let about = Preset::from_ron(text)
-                        .map(|p| p.description)
-                        .unwrap_or_default();
-                    // Each example with what it is and what it shows.
-                    let clicked = ui
-                        .button(egui::RichText::new(name.trim_end_matches(".ron")).strong())
-                        .clicked();
-                    ui.weak(&about);
-                    ui.add_space(2.0);
-                    if clicked {
-                        self.request(Replace::Example((*name).to_string()));
-                        ui.close();
-                    }
-                }
+                // Fourteen examples with their descriptions are taller than most
+                // windows: the list scrolls within the window's height.
+                let room =
+                    (ui.ctx().content_rect().bottom() - ui.min_rect().top() - 24.0).max(120.0);
+                egui::ScrollArea::vertical()
+                    .max_height(room)
+                    .show(ui, |ui| {
+                        for (name, text) in crate::preset::BUNDLED {
+                            let about = Preset::from_ron(text)
+                                .map(|p| p.description)
+                                .unwrap_or_default();
+                            // Each example with what it is and what it shows.
+                            let clicked = ui
+                                .button(egui::RichText::new(name.trim_end_matches(".ron")).strong())
+                                .clicked();
+                            ui.weak(&about);
+                            ui.add_space(2.0);
+                            if clicked {
+                                self.request(Replace::Example((*name).to_string()));
+                                ui.close();
+                            }
+                        }
+                    });
             });
             ui.menu_button("Recent", |ui| {
                 // What can still be opened, each with its kind.
