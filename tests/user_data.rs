@@ -90,6 +90,16 @@ fn a_bad_csv_row_names_the_file_line_and_column() {
         e.contains("ragged.csv:line 32: 3 fields, but line 1 has 2"),
         "{e}"
     );
+    // One field is said as one.
+    let mut short = text.clone();
+    short.push_str("7\n");
+    let e = read_points(&write(dir.path(), "short.csv", short.as_bytes()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("short.csv:line 32: 1 field, but line 1 has 2"),
+        "{e}"
+    );
 
     let mut nan = text.clone();
     nan.push_str("NaN,1\n");

@@ -172,7 +172,13 @@ fn parse_delimited(path: &Path, bytes: &[u8]) -> Result<(Vec<f32>, usize, Vec<us
                 return Err(DataError::new(
                     path,
                     Some(format!("line {line_no}")),
-                    format!("{} fields, but line {at} has {w}", fields.len()),
+                    format!(
+                        "{}, but line {at} has {w}",
+                        match fields.len() {
+                            1 => "1 field".to_string(),
+                            n => format!("{n} fields"),
+                        }
+                    ),
                 ));
             }
             None => width = Some((fields.len(), line_no)),
