@@ -265,30 +265,39 @@ pub struct AisResult {
 /// the weight it is exactly 1, beside estimates that are off by hundreds of nats.
 fn log_mean_exp(v: &[f64]) -> (f64, f64, f64) {
     use rand::SeedableRng as _;
-    let lme = |idx: &mut dyn Iterator<Item = f64>, n: f64| -> f64 {
-        let xs: Vec<f64> = idx.collect();
-        let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if !m.is_finite() {
-            return m;
-        }
-        m + (xs.iter().map(|x| (x - m).exp()).sum::<f64>() / n).ln()
-    };
     let n = v.len();
     #[allow(clippy::cast_precision_loss)]
     let nf = n as f64;
-    let estimate = lme(&mut v.iter().copied(), nf);
     let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return (m, f64::NAN, 0.0);
+    }
+    // The weights relative to the largest: their sum gives the estimate, and with the
+    // sum of their squares the ESS.
     let (s1, s2) = v.iter().fold((0.0, 0.0), |(a, b), x| {
         let w = (x - m).exp();
         (a + w, b + w * w)
     });
-    let ess = if m.is_finite() { s1 * s1 / s2 } else { 0.0 };
+    let (estimate, ess) = (m + (s1 / nf).ln(), s1 * s1 / s2);
     if n < 2 {
         return (estimate, f64::NAN, ess);
     }
+    let lme = |xs: &[f64]| -> f64 {
+        let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !m.is_finite() {
+            return m;
+        }
+        m + (xs.iter().map(|x| (x - m).exp()).sum::<f64>() / nf).ln()
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xA15_B007);
+    let mut resample = vec![0.0_f64; n];
     let reps: Vec<f64> = (0..BOOTSTRAP)
-        .map(|_| lme(&mut (0..n).map(|_| v[rng.random_range(0..n)]), nf))
+        .map(|_| {
+            for r in &mut resample {
+                *r = v[rng.random_range(0..n)];
+            }
+            lme(&resample)
+        })
         .collect();
     #[allow(clippy::cast_precision_loss)]
     let b = BOOTSTRAP as f64;
