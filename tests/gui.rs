@@ -14,8 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn harness() -> Harness<'static, WorkbenchApp> {
+    harness_sized(1500.0, 950.0)
+}
+
+/// A fresh window of `width` × `height` points.
+fn harness_sized(width: f32, height: f32) -> Harness<'static, WorkbenchApp> {
     Harness::builder()
-        .with_size([1500.0, 950.0])
+        .with_size([width, height])
         .build_eframe(|cc| WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default()))
 }
 
@@ -2209,9 +2214,7 @@ fn the_view_stays_on_the_data_box_with_a_colour_bar() {
 /// the left column keeps its width when the sampler changes.
 #[test]
 fn the_layout_fits_a_small_window() {
-    let mut h = Harness::builder()
-        .with_size([1024.0, 700.0])
-        .build_eframe(|cc| WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default()));
+    let mut h = harness_sized(1024.0, 700.0);
     frames(&mut h, 3);
     press(&mut h, "Step");
     step_until(&mut h, "a view", Duration::from_secs(30), |a| {
@@ -2434,9 +2437,7 @@ fn the_wheel_over_a_curve_scrolls_the_panel_and_the_plot_keeps_following() {
     let dir = tempfile::tempdir().unwrap();
     let path = quick_preset(dir.path(), "two_moons.ron");
     // A window small enough that the plots need the panel's scroll bar.
-    let mut h = Harness::builder()
-        .with_size([1100.0, 700.0])
-        .build_eframe(|cc| WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default()));
+    let mut h = harness_sized(1100.0, 700.0);
     h.step();
     drop_file(&mut h, &path);
     h.get_by_label("Train").click();
@@ -2485,9 +2486,7 @@ fn the_wheel_over_a_curve_scrolls_the_panel_and_the_plot_keeps_following() {
 /// them), and the last one opens from it.
 #[test]
 fn every_example_is_in_reach_in_a_small_window() {
-    let mut h = Harness::builder()
-        .with_size([1100.0, 700.0])
-        .build_eframe(|cc| WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default()));
+    let mut h = harness_sized(1100.0, 700.0);
     frames(&mut h, 2);
     h.get_by_label("Examples").click();
     frames(&mut h, 3);

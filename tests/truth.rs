@@ -20,15 +20,15 @@ impl EnergyFn for Quadratic {
         self.a.len()
     }
     fn energy_grad(&mut self, x: &[f32], e: &mut [f32], g: &mut [f32]) {
-        let d = self.a.len();
-        for (i, row) in x.chunks_exact(d).enumerate() {
-            e[i] = 0.0;
-            for j in 0..d {
-                e[i] += 0.5 * self.a[j] * row[j] * row[j];
-                g[i * d + j] = self.a[j] * row[j];
-            }
-        }
+        common::quadratic(&self.a, x, e, g);
     }
+}
+
+/// `d` precisions spread evenly from 0.5 to 2.
+fn precisions(d: usize) -> Vec<f32> {
+    (0..d)
+        .map(|j| 0.5 + 1.5 * j as f32 / (d - 1) as f32)
+        .collect()
 }
 
 fn closed_form(a: &[f32]) -> f64 {
@@ -42,9 +42,7 @@ fn ais_matches_quadratic_closed_form_in_2_10_and_50_dimensions() {
     let mut rng = StdRng::seed_from_u64(3);
     for d in [2_usize, 10, 50] {
         // Precisions between 0.5 and 2, a base that is not the target.
-        let a: Vec<f32> = (0..d)
-            .map(|j| 0.5 + 1.5 * j as f32 / (d - 1) as f32)
-            .collect();
+        let a = precisions(d);
         let exact = closed_form(&a);
         let base = Base::Gaussian {
             mean: vec![0.3; d],
@@ -461,9 +459,7 @@ fn the_lag_warning_accounts_for_the_batch_s_own_noise() {
 #[test]
 fn the_ais_standard_error_matches_the_spread_of_independent_runs() {
     let d = 100;
-    let a: Vec<f32> = (0..d)
-        .map(|j| 0.5 + 1.5 * j as f32 / (d - 1) as f32)
-        .collect();
+    let a = precisions(d);
     let exact = closed_form(&a);
     let base = Base::Gaussian {
         mean: vec![0.3; d],

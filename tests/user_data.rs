@@ -81,25 +81,27 @@ fn a_bad_csv_row_names_the_file_line_and_column() {
     assert!(e.contains("bad.csv:line 32, column 2"), "{e}");
     assert!(e.contains("`abc` is not a number"), "{e}");
 
-    let mut ragged = text.clone();
-    ragged.push_str("1,2,3\n");
-    let e = read_points(&write(dir.path(), "ragged.csv", ragged.as_bytes()), None)
+    // A row of another width (one field is said as one).
+    for (name, row, want) in [
+        (
+            "ragged.csv",
+            "1,2,3\n",
+            "ragged.csv:line 32: 3 fields, but line 1 has 2",
+        ),
+        (
+            "short.csv",
+            "7\n",
+            "short.csv:line 32: 1 field, but line 1 has 2",
+        ),
+    ] {
+        let e = read_points(
+            &write(dir.path(), name, format!("{text}{row}").as_bytes()),
+            None,
+        )
         .unwrap_err()
         .to_string();
-    assert!(
-        e.contains("ragged.csv:line 32: 3 fields, but line 1 has 2"),
-        "{e}"
-    );
-    // One field is said as one.
-    let mut short = text.clone();
-    short.push_str("7\n");
-    let e = read_points(&write(dir.path(), "short.csv", short.as_bytes()), None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("short.csv:line 32: 1 field, but line 1 has 2"),
-        "{e}"
-    );
+        assert!(e.contains(want), "{e}");
+    }
 
     let mut nan = text.clone();
     nan.push_str("NaN,1\n");

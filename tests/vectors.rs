@@ -460,14 +460,7 @@ impl ebm_workbench::energy::engine::Engine for Quadratic {
         e: &mut [f32],
         g: &mut [f32],
     ) -> Result<(), String> {
-        let d = self.a.len();
-        for (i, row) in x.chunks_exact(d).enumerate() {
-            e[i] = 0.0;
-            for j in 0..d {
-                e[i] += 0.5 * self.a[j] * row[j] * row[j];
-                g[i * d + j] = self.a[j] * row[j];
-            }
-        }
+        common::quadratic(&self.a, x, e, g);
         Ok(())
     }
     fn weighted_param_grad(

@@ -98,3 +98,16 @@ pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     out
 }
+
+/// E(x) = ½ Σ aⱼ xⱼ² and ∇ₓE = a ⊙ x for the rows of `x` (`a.len()` columns): a density
+/// with a closed form, N(0, diag(1/a)), log Z = (d/2) ln 2π − ½ Σ ln aⱼ.
+pub fn quadratic(a: &[f32], x: &[f32], e: &mut [f32], g: &mut [f32]) {
+    let d = a.len();
+    for (i, row) in x.chunks_exact(d).enumerate() {
+        e[i] = 0.0;
+        for j in 0..d {
+            e[i] += 0.5 * a[j] * row[j] * row[j];
+            g[i * d + j] = a[j] * row[j];
+        }
+    }
+}
