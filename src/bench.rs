@@ -138,7 +138,7 @@ pub fn run(c: &BenchConfig) -> Result<BenchResult, crate::error::TrainError> {
     let steps_per_sec = c.steps as f64 / secs.max(1e-9);
     let mut times = Vec::new();
     let mut nll = f64::NAN;
-    let plane = s.data().space.allows().quadrature;
+    let plane = s.evaluator().method() == crate::eval::Method::Quadrature;
     for _ in 0..if plane { 5 } else { 3 } {
         let t = Instant::now();
         nll = if plane {

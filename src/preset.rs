@@ -3,7 +3,7 @@
 //! and the allowed values, and with line and column for syntax errors.
 
 use crate::data::{DataSpec, ToySet};
-use crate::energy::{LayerSpec, ModelSpec};
+use crate::energy::ModelSpec;
 use crate::error::PresetError;
 use crate::optim::OptimizerSpec;
 use crate::sampler::{Init, SamplerKind, SamplerSpec};
@@ -172,19 +172,14 @@ impl Default for EvalSpec {
 }
 
 impl EvalSpec {
-    /// The AIS settings these evaluation settings give: over the data box when the
-    /// sampler keeps its chains there (`within_box`), over the whole space otherwise.
+    /// The AIS settings these evaluation settings give, from `base`.
     #[must_use]
-    pub fn ais_spec(&self, within_box: bool) -> crate::eval::ais::AisSpec {
+    pub fn ais_spec(&self, base: crate::eval::ais::BaseKind) -> crate::eval::ais::AisSpec {
         crate::eval::ais::AisSpec {
             chains: self.ais_chains,
             temperatures: self.ais_temperatures,
             steps_per_temperature: self.ais_steps,
-            base: if within_box {
-                crate::eval::ais::BaseKind::DataBox
-            } else {
-                crate::eval::ais::BaseKind::Gaussian
-            },
+            base,
         }
     }
 }
@@ -310,6 +305,23 @@ fn probability(field: &str, v: f32) -> Result<(), PresetError> {
 }
 
 impl Preset {
+    /// The AIS this experiment's evaluation settings run in `space`, from the one base
+    /// rule ([`crate::eval::ais::BaseKind::for_space`]).
+    #[must_use]
+    pub fn ais_spec(&self, space: crate::data::Space) -> crate::eval::ais::AisSpec {
+        self.eval.ais_spec(crate::eval::ais::BaseKind::for_space(
+            space,
+            self.sampler.clamp,
+        ))
+    }
+
+    /// How this experiment obtains log Z in `space`: quadrature on the preset's grid, or
+    /// AIS with its settings.
+    #[must_use]
+    pub fn evaluator(&self, space: crate::data::Space) -> crate::eval::Evaluator {
+        crate::eval::Evaluator::for_space(space, self.eval.grid, self.ais_spec(space))
+    }
+
     /// Parses a preset from RON text and validates it. Errors carry the path `<text>`;
     /// [`Preset::load`] replaces it with the file's.
     ///
@@ -487,50 +499,8 @@ impl Preset {
         }
         // model
         for (i, l) in self.model.layers.iter().enumerate() {
-            if let LayerSpec::Linear(0) = l {
-                return Err(invalid(
-                    &format!("model.layers[{i}]"),
-                    "Linear(0)",
-                    "Linear(width) with width ≥ 1",
-                ));
-            }
-            match *l {
-                LayerSpec::Conv2d {
-                    channels,
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let ok = (1..=4096).contains(&channels)
-                        && (1..=15).contains(&kernel)
-                        && (1..=8).contains(&stride)
-                        && padding < kernel;
-                    if !ok {
-                        return Err(invalid(
-                            &format!("model.layers[{i}]"),
-                            format!("{l:?}"),
-                            "Conv2d(channels: 1 to 4096, kernel: 1 to 15, stride: 1 to 8, padding: less than the kernel)",
-                        ));
-                    }
-                }
-                LayerSpec::AvgPool2d(k) | LayerSpec::MaxPool2d(k) if !(1..=16).contains(&k) => {
-                    return Err(invalid(
-                        &format!("model.layers[{i}]"),
-                        format!("{l:?}"),
-                        "a pooling window from 1 to 16",
-                    ));
-                }
-                _ => {}
-            }
-            if let LayerSpec::Linear(w) = l
-                && *w > 65_536
-            {
-                return Err(invalid(
-                    &format!("model.layers[{i}]"),
-                    format!("Linear({w})"),
-                    "Linear(width) with width ≤ 65536",
-                ));
-            }
+            l.check()
+                .map_err(|must| invalid(&format!("model.layers[{i}]"), format!("{l:?}"), &must))?;
         }
         if self.engine == Engine::Fast && !self.model.is_mlp() {
             return Err(invalid(

@@ -1542,6 +1542,20 @@ fn a_sweep_folder_opens_the_comparison_and_a_run_loads_back() {
         order.windows(2).all(|w| nll(w[0]) >= nll(w[1])),
         "{order:?}"
     );
+    // Any metric of the table the runs measured can be overlaid: here the samples'
+    // energy instead of the NLL.
+    h.get_by_value("held-out NLL").click();
+    frames(&mut h, 2);
+    h.get_by_label("E(samples)").click();
+    frames(&mut h, 2);
+    let c = h.state().comparison.clone().unwrap();
+    assert_eq!(c.curve.name, "e_sample");
+    assert!(
+        c.runs
+            .iter()
+            .flatten()
+            .all(|r| r.series.of(c.curve).len() == 20)
+    );
     // Load run 2 back: its preset and parameters.
     // Through accesskit (as a screen reader clicks): in the headless harness a pointer
     // click on a row of the window's table does not reach it; in a real window it does.
@@ -2036,7 +2050,7 @@ fn a_typed_width_applies_on_enter_and_a_clamp_is_said() {
     step_until(&mut h, "a step", Duration::from_secs(30), |a| a.step == 1);
     let before = h.state().state.preset.model.clone();
     click(&mut h, Target::Field("width", 0));
-    h.event(egui::Event::Text("100000".into()));
+    h.event(egui::Event::Text("0".into()));
     frames(&mut h, 4);
     assert!(
         !h.state().awaiting_confirmation(),
@@ -2053,18 +2067,18 @@ fn a_typed_width_applies_on_enter_and_a_clamp_is_said() {
         .state()
         .messages
         .iter()
-        .find(|m| m.text.contains("100000"))
+        .find(|m| m.text.contains("width"))
         .map(|m| m.text.clone())
         .unwrap_or_default();
     assert!(
-        note.contains("is outside 1 to 1024; set to the largest allowed, 1024"),
+        note.contains("0 is outside 1 to 65536; set to the smallest allowed, 1"),
         "{:?}",
         h.state().messages
     );
     press(&mut h, "Reset and apply");
     assert_eq!(
         h.state().state.preset.model.layers[0],
-        ebm_workbench::energy::LayerSpec::Linear(1024)
+        ebm_workbench::energy::LayerSpec::Linear(1)
     );
 }
 
@@ -2502,4 +2516,35 @@ fn every_example_is_in_reach_in_a_small_window() {
         last,
         "the last example did not open from the menu"
     );
+}
+
+/// The network panel offers what validation allows: a valid preset's layers stay as the
+/// file gives them (the panel's ranges once stopped at widths of 1 024 and clamped).
+#[test]
+fn the_network_panel_keeps_a_valid_presets_layers() {
+    use ebm_workbench::energy::LayerSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::small(8);
+    p.model.layers = vec![
+        LayerSpec::Linear(2048),
+        LayerSpec::Silu,
+        LayerSpec::Linear(1),
+    ];
+    p.eval.eval_every = 0;
+    let path = dir.path().join("wide.ron");
+    p.save(&path).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    step_until(&mut h, "the wide preset", Duration::from_secs(10), |a| {
+        a.worker_preset.model.layers == p.model.layers
+    });
+    frames(&mut h, 5);
+    assert_eq!(
+        h.state().state.preset.model.layers,
+        p.model.layers,
+        "messages: {:?}",
+        h.state().messages
+    );
+    assert!(h.state().pending_replace.is_none());
 }

@@ -198,7 +198,7 @@ fn both_engines_run_the_same_metropolis_chains() {
                 "{} step {step}: chains differ by {worst}",
                 kind.name()
             );
-            let column = ebm_workbench::StepMetrics::CSV_HEADER
+            let column = ebm_workbench::StepMetrics::csv_header()
                 .split(',')
                 .position(|c| c == "acceptance")
                 .expect("an acceptance column");

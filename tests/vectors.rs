@@ -67,6 +67,11 @@ fn a_16d_mixture_learns_to_near_its_true_nll_by_ais() {
                 m.nll_ess
             );
             assert!(m.kl_gap.is_some());
+            assert_eq!(
+                m.nll_method,
+                Some(Method::Ais),
+                "the NLL says how it was got"
+            );
             evals.push(m);
         }
     }
@@ -348,7 +353,7 @@ fn evaluation_goes_through_the_chosen_engine() {
     p.engine = Engine::Autograd;
     let mut auto = Session::new(&p).expect("the target");
     auto.set_params(fast.params().to_vec());
-    let spec = p.eval.ais_spec(true);
+    let spec = p.eval.ais_spec(ebm_workbench::eval::ais::BaseKind::DataBox);
     let (ra, _) = fast.ais(&spec, &mut StdRng::seed_from_u64(1));
     let (rb, _) = auto.ais(&spec, &mut StdRng::seed_from_u64(1));
     assert!(

@@ -2,6 +2,7 @@
 //! held-out NLL.
 
 use super::EvalArgs;
+use ebm_workbench::eval::Method;
 use ebm_workbench::eval::ais::{AisSpec, BaseKind};
 use ebm_workbench::{Preset, Session, export};
 use rand::SeedableRng as _;
@@ -64,7 +65,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         space.dim(),
         space.describe().replace(' ', "_")
     )?;
-    let quadrature = space.allows().quadrature.then(|| session.evaluate());
+    let quadrature =
+        (session.evaluator().method() == Method::Quadrature).then(|| session.evaluate());
     if let Some(q) = &quadrature {
         writeln!(out, "log_z_quadrature={:.6}", q.log_z)?;
     }
@@ -74,11 +76,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         steps_per_temperature: a.ais_steps,
         base: if a.uniform_base {
             BaseKind::Uniform
-        } else if !space.allows().quadrature && preset.sampler.clamp {
-            // The model the clamped sampler trained: restricted to the data box.
-            BaseKind::DataBox
         } else {
-            BaseKind::Gaussian
+            // The evaluator's: over the data box where a clamped sampler trained there.
+            preset.ais_spec(space).base
         },
     };
     writeln!(

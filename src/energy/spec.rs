@@ -89,6 +89,52 @@ pub enum LayerSpec {
 }
 
 impl LayerSpec {
+    /// A Linear layer's widths (the one place: validation and the network panel).
+    pub const LINEAR_WIDTH: std::ops::RangeInclusive<usize> = 1..=65_536;
+    /// A Conv2d layer's output channels.
+    pub const CONV_CHANNELS: std::ops::RangeInclusive<usize> = 1..=4096;
+    /// A Conv2d layer's kernel sizes.
+    pub const CONV_KERNEL: std::ops::RangeInclusive<usize> = 1..=15;
+    /// A Conv2d layer's strides.
+    pub const CONV_STRIDE: std::ops::RangeInclusive<usize> = 1..=8;
+    /// A pooling layer's windows.
+    pub const POOL_WINDOW: std::ops::RangeInclusive<usize> = 1..=16;
+
+    /// Whether the layer's numbers are in their ranges; if not, what they must be.
+    ///
+    /// # Errors
+    /// The allowed values, in words.
+    pub fn check(&self) -> Result<(), String> {
+        let say = |r: &std::ops::RangeInclusive<usize>| format!("{} to {}", r.start(), r.end());
+        match *self {
+            Self::Linear(w) if !Self::LINEAR_WIDTH.contains(&w) => Err(format!(
+                "Linear(width) with width {}",
+                say(&Self::LINEAR_WIDTH)
+            )),
+            Self::Conv2d {
+                channels,
+                kernel,
+                stride,
+                padding,
+            } if !(Self::CONV_CHANNELS.contains(&channels)
+                && Self::CONV_KERNEL.contains(&kernel)
+                && Self::CONV_STRIDE.contains(&stride)
+                && padding < kernel) =>
+            {
+                Err(format!(
+                    "Conv2d(channels: {}, kernel: {}, stride: {}, padding: less than the kernel)",
+                    say(&Self::CONV_CHANNELS),
+                    say(&Self::CONV_KERNEL),
+                    say(&Self::CONV_STRIDE)
+                ))
+            }
+            Self::AvgPool2d(k) | Self::MaxPool2d(k) if !Self::POOL_WINDOW.contains(&k) => {
+                Err(format!("a pooling window from {}", say(&Self::POOL_WINDOW)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The layer for an activation.
     #[must_use]
     pub fn act(a: Activation) -> Self {

@@ -5,6 +5,7 @@
 //! an adaptive step size. Forward AIS gives a stochastic lower bound on log Z; run in
 //! reverse from exact model samples it gives an upper bound, and the two bracket log Z.
 
+use super::Method;
 use crate::energy::Architecture;
 use crate::energy::fast::Workspace;
 use rand::Rng;
@@ -108,6 +109,22 @@ pub enum BaseKind {
     /// is the density a sampler that keeps its chains in the box trains (and what
     /// quadrature integrates in the plane).
     DataBox,
+}
+
+impl BaseKind {
+    /// The base the workbench's AIS uses (the evaluator, the window's Run AIS, `eval`):
+    /// the data box where a sampler that keeps its chains in the box (`clamp`) trained
+    /// a model without a grid, a gaussian fitted to the data otherwise. In the plane the
+    /// grid's box is quadrature's domain already, and AIS beside it estimates the same
+    /// whole-space log Z as before.
+    #[must_use]
+    pub fn for_space(space: crate::data::Space, clamp: bool) -> Self {
+        if clamp && Method::for_space(space) == Method::Ais {
+            Self::DataBox
+        } else {
+            Self::Gaussian
+        }
+    }
 }
 
 impl Base {

@@ -9,7 +9,7 @@ pub mod quadrature;
 pub mod reference;
 
 /// How log Z is obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Method {
     /// Quadrature on a grid over the data box: exact up to the grid, over the box only.
     Quadrature,
@@ -19,12 +19,33 @@ pub enum Method {
 }
 
 impl Method {
+    /// `quadrature`, `AIS`: as the metrics CSV, the window and the command line say it.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Self::Quadrature => "quadrature",
             Self::Ais => "AIS",
         }
+    }
+
+    /// How log Z is obtained in a space: by quadrature where the space has a grid over
+    /// its box, by AIS elsewhere. The one rule: the evaluator, the window and the
+    /// command line ask it.
+    #[must_use]
+    pub fn for_space(space: crate::data::Space) -> Self {
+        if space.allows().quadrature {
+            Self::Quadrature
+        } else {
+            Self::Ais
+        }
+    }
+
+    /// The method of this name (as [`Method::name`] writes it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Quadrature, Self::Ais]
+            .into_iter()
+            .find(|m| m.name() == name)
     }
 }
 
@@ -44,14 +65,13 @@ pub enum Evaluator {
 }
 
 impl Evaluator {
-    /// Quadrature where the space has a grid, AIS with the preset's settings elsewhere
-    /// (over the data box when the sampler keeps its chains there).
+    /// Quadrature on a `grid × grid` grid where the space has one, AIS with `ais`
+    /// elsewhere ([`Method::for_space`]).
     #[must_use]
-    pub fn for_space(space: crate::data::Space, p: &crate::preset::Preset) -> Self {
-        if space.allows().quadrature {
-            Self::Quadrature { grid: p.eval.grid }
-        } else {
-            Self::Ais(p.eval.ais_spec(p.sampler.clamp))
+    pub fn for_space(space: crate::data::Space, grid: usize, ais: ais::AisSpec) -> Self {
+        match Method::for_space(space) {
+            Method::Quadrature => Self::Quadrature { grid },
+            Method::Ais => Self::Ais(ais),
         }
     }
 

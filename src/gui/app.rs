@@ -856,12 +856,10 @@ impl eframe::App for WorkbenchApp {
                         .clicked();
                 });
                 if run_ais {
-                    // The base the evaluator uses: the data box when the chains are
-                    // clamped outside the plane, a gaussian fitted to the data otherwise.
+                    // The base the evaluator uses, with more chains and temperatures.
                     let p = &self.worker_preset;
-                    let within_box = p.sampler.clamp && !self.data.space.allows().quadrature;
                     self.send(Command::Ais(crate::eval::ais::AisSpec {
-                        base: p.eval.ais_spec(within_box).base,
+                        base: p.ais_spec(self.data.space).base,
                         ..crate::eval::ais::AisSpec::default()
                     }));
                 }
@@ -882,7 +880,8 @@ impl eframe::App for WorkbenchApp {
                             pins: &pins,
                             // How the NLL is obtained follows from the data's space, from
                             // the first point on (the initial NLL has no error band).
-                            by_ais: !self.data.space.allows().quadrature,
+                            by_ais: crate::eval::Method::for_space(self.data.space)
+                                == crate::eval::Method::Ais,
                             marks: &self.marks,
                             list_layers: self.worker_preset.model.layers.len(),
                             score_matching: self.worker_preset.objective.kind.is_score_matching(),

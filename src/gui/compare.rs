@@ -2,56 +2,15 @@
 //! `metrics.csv`) overlaid on one plot, in a table sortable by any column; a run's preset
 //! and model load back with one click.
 
-use super::history::{MetricsHistory, Series};
+use super::history::MetricsHistory;
 use super::theme;
-use crate::train::metrics::from_csv;
+use crate::train::metrics::{METRICS, Metric, from_csv};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use std::path::{Path, PathBuf};
 
-/// The curve the comparison overlays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Curve {
-    Nll,
-    Loss,
-    GradNorm,
-    CosTerms,
-    ESample,
-    Acceptance,
-}
-
-impl Curve {
-    pub const ALL: [Self; 6] = [
-        Self::Nll,
-        Self::Loss,
-        Self::GradNorm,
-        Self::CosTerms,
-        Self::ESample,
-        Self::Acceptance,
-    ];
-
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Nll => "held-out NLL",
-            Self::Loss => "loss",
-            Self::GradNorm => "|data term − sample term|",
-            Self::CosTerms => "cos(data term, sample term)",
-            Self::ESample => "E(samples)",
-            Self::Acceptance => "acceptance",
-        }
-    }
-
-    #[must_use]
-    pub fn of(self, h: &MetricsHistory) -> &Series {
-        match self {
-            Self::Nll => &h.nll,
-            Self::Loss => &h.loss,
-            Self::GradNorm => &h.grad_norm,
-            Self::CosTerms => &h.cos_terms,
-            Self::ESample => &h.e_sample,
-            Self::Acceptance => &h.acceptance,
-        }
-    }
+/// The held-out NLL, the curve a comparison opens on.
+fn nll() -> &'static Metric {
+    Metric::named("nll").expect("the table has the NLL")
 }
 
 /// A sweep folder, read.
@@ -67,7 +26,8 @@ pub struct Comparison {
     pub shown: Vec<bool>,
     /// The table's order: a column and whether ascending.
     pub sort: Option<(usize, bool)>,
-    pub curve: Curve,
+    /// The metric the plot overlays (any of the table's that a run has).
+    pub curve: &'static Metric,
     pub open: bool,
 }
 
@@ -132,7 +92,7 @@ impl Comparison {
             rows,
             runs,
             sort: None,
-            curve: Curve::Nll,
+            curve: nll(),
             open: true,
         })
     }
@@ -161,7 +121,7 @@ impl Comparison {
                 runs: Vec::new(),
                 shown: Vec::new(),
                 sort: None,
-                curve: Curve::Nll,
+                curve: nll(),
                 open: true,
             }),
         };
@@ -179,6 +139,19 @@ impl Comparison {
         files.shown.push(true);
         files.open = true;
         Ok(())
+    }
+
+    /// The metrics some run measured, in the table's order.
+    fn measured(&self) -> Vec<&'static Metric> {
+        METRICS
+            .iter()
+            .filter(|m| {
+                self.runs
+                    .iter()
+                    .flatten()
+                    .any(|h| !h.series.of(m).is_empty())
+            })
+            .collect()
     }
 
     /// Whether this compares loose metrics files (no run folders, nothing to load).
@@ -239,10 +212,15 @@ impl Comparison {
                 ui.horizontal(|ui| {
                     ui.label("Curve");
                     egui::ComboBox::from_id_salt("compare_curve")
-                        .selected_text(self.curve.name())
+                        .selected_text(self.curve.label)
                         .show_ui(ui, |ui| {
-                            for c in Curve::ALL {
-                                ui.selectable_value(&mut self.curve, c, c.name());
+                            for c in self.measured() {
+                                if ui
+                                    .selectable_label(c.name == self.curve.name, c.label)
+                                    .clicked()
+                                {
+                                    self.curve = c;
+                                }
                             }
                         });
                     if ui.button("all").clicked() {
@@ -309,7 +287,7 @@ impl Comparison {
                                 continue;
                             }
                             let Some(h) = &self.runs[i] else { continue };
-                            let s = self.curve.of(h);
+                            let s = h.series.of(self.curve);
                             p.line(
                                 Line::new(self.label(i), PlotPoints::from(s.points.clone()))
                                     .color(theme::layer(k))

@@ -1,7 +1,9 @@
 //! A bounded history of metric series for the plots: recent points at full resolution,
 //! older ones thinned out, so a long run stays fast to draw.
 
+use crate::eval::Method;
 use crate::train::StepMetrics;
+use crate::train::metrics::PerMetric;
 
 /// Points kept per series before the older half is thinned.
 pub const CAPACITY: usize = 4000;
@@ -53,43 +55,31 @@ impl Series {
     }
 }
 
-/// Every series the window plots.
+/// Every series the window plots: one per metric of the table
+/// ([`crate::train::metrics::METRICS`], reached by the metrics' field names through
+/// `Deref`), and the two terms per layer.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsHistory {
-    pub loss: Series,
-    pub e_data: Series,
-    pub e_sample: Series,
-    pub data_term_norm: Series,
-    pub sample_term_norm: Series,
-    pub grad_norm: Series,
-    pub cos_terms: Series,
-    pub nll: Series,
-    pub step_ms: Series,
-    pub sample_term_cos_exact: Series,
-    pub sample_term_rel_err: Series,
-    pub kl_gap: Series,
-    /// The NLL's standard error where log Z is an AIS estimate (outside the plane).
-    pub nll_stderr: Series,
-    /// The effective sample size of AIS's weights behind each NLL (outside the plane).
-    pub nll_ess: Series,
-    /// The sampler's term against the reference chains' (outside the plane), and their R̂.
-    pub sample_term_cos_reference: Series,
-    pub sample_term_rel_err_reference: Series,
-    pub reference_rhat: Series,
-    /// The sampler's acceptance rate (MALA, HMC).
-    pub acceptance: Series,
-    /// Score matching: its gradient's cosine to the exact ML gradient (2-D).
-    pub objective_cos_ml: Series,
-    /// The adapted step size (MALA, HMC with a target acceptance).
-    pub step_size: Series,
-    /// JEM: the batch's cross-entropy, held-out accuracy and calibration error.
-    pub ce_loss: Series,
-    pub accuracy: Series,
-    pub ece: Series,
+    pub series: PerMetric<Series>,
+    /// How the latest NLL was obtained.
+    pub nll_method: Option<Method>,
     /// Per layer: (name, |data term|, |sample term|).
     pub layers: Vec<(String, Series, Series)>,
     /// Steps received in all.
     pub received: usize,
+}
+
+impl std::ops::Deref for MetricsHistory {
+    type Target = PerMetric<Series>;
+    fn deref(&self) -> &Self::Target {
+        &self.series
+    }
+}
+
+impl std::ops::DerefMut for MetricsHistory {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.series
+    }
 }
 
 impl MetricsHistory {
@@ -97,30 +87,7 @@ impl MetricsHistory {
     /// divergence left, leave the plots.
     pub fn truncate_after(&mut self, step: usize) {
         let removed = self.loss.truncate_after(step);
-        for s in [
-            &mut self.e_data,
-            &mut self.e_sample,
-            &mut self.data_term_norm,
-            &mut self.sample_term_norm,
-            &mut self.grad_norm,
-            &mut self.cos_terms,
-            &mut self.nll,
-            &mut self.step_ms,
-            &mut self.sample_term_cos_exact,
-            &mut self.sample_term_rel_err,
-            &mut self.kl_gap,
-            &mut self.nll_stderr,
-            &mut self.nll_ess,
-            &mut self.sample_term_cos_reference,
-            &mut self.sample_term_rel_err_reference,
-            &mut self.reference_rhat,
-            &mut self.acceptance,
-            &mut self.objective_cos_ml,
-            &mut self.step_size,
-            &mut self.ce_loss,
-            &mut self.accuracy,
-            &mut self.ece,
-        ] {
+        for (_, s) in self.series.iter_mut() {
             s.truncate_after(step);
         }
         for (_, d, s) in &mut self.layers {
@@ -132,58 +99,13 @@ impl MetricsHistory {
 
     pub fn push(&mut self, m: &StepMetrics) {
         let s = m.step;
-        self.loss.push(s, m.loss);
-        self.e_data.push(s, m.e_data);
-        self.e_sample.push(s, m.e_sample);
-        self.data_term_norm.push(s, m.data_term_norm);
-        self.sample_term_norm.push(s, m.sample_term_norm);
-        self.grad_norm.push(s, m.grad_norm);
-        self.cos_terms.push(s, m.cos_terms);
-        if let Some(n) = m.nll {
-            self.nll.push(s, n);
+        for (metric, series) in self.series.iter_mut() {
+            if let Some(v) = (metric.get)(m) {
+                series.push(s, v);
+            }
         }
-        self.step_ms.push(s, m.step_ms);
-        if let Some(v) = m.sample_term_cos_exact {
-            self.sample_term_cos_exact.push(s, v);
-        }
-        if let Some(v) = m.sample_term_rel_err {
-            self.sample_term_rel_err.push(s, v);
-        }
-        if let Some(v) = m.kl_gap {
-            self.kl_gap.push(s, v);
-        }
-        if let Some(v) = m.nll_stderr {
-            self.nll_stderr.push(s, v);
-        }
-        if let Some(v) = m.nll_ess {
-            self.nll_ess.push(s, v);
-        }
-        if let Some(v) = m.sample_term_cos_reference {
-            self.sample_term_cos_reference.push(s, v);
-        }
-        if let Some(v) = m.sample_term_rel_err_reference {
-            self.sample_term_rel_err_reference.push(s, v);
-        }
-        if let Some(v) = m.reference_rhat {
-            self.reference_rhat.push(s, v);
-        }
-        if let Some(v) = m.acceptance {
-            self.acceptance.push(s, v);
-        }
-        if let Some(v) = m.objective_cos_ml {
-            self.objective_cos_ml.push(s, v);
-        }
-        if let Some(v) = m.step_size {
-            self.step_size.push(s, v);
-        }
-        if let Some(v) = m.ce_loss {
-            self.ce_loss.push(s, v);
-        }
-        if let Some(v) = m.accuracy {
-            self.accuracy.push(s, v);
-        }
-        if let Some(v) = m.ece {
-            self.ece.push(s, v);
+        if m.nll.is_some() {
+            self.nll_method = m.nll_method.or(self.nll_method);
         }
         if self.layers.len() != m.layers.len() {
             self.layers = m

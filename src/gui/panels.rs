@@ -302,7 +302,7 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
                 .on_hover_text("A Linear layer, a 2-D convolution, pooling, Flatten or an activation. Convolutions and pooling need images; a Linear after them flattens by itself.");
             match l {
                 LayerSpec::Linear(w) => {
-                    ui.add(Num::new(w).range(1..=1024).prefix("width "))
+                    ui.add(Num::new(w).range(LayerSpec::LINEAR_WIDTH).prefix("width "))
                         .on_hover_text("Outputs of this layer.");
                 }
                 LayerSpec::Conv2d {
@@ -311,18 +311,18 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
                     stride,
                     padding,
                 } => {
-                    ui.add(Num::new(channels).range(1..=512).prefix("ch "))
+                    ui.add(Num::new(channels).range(LayerSpec::CONV_CHANNELS).prefix("ch "))
                         .on_hover_text("Output channels.");
-                    ui.add(Num::new(kernel).range(1..=15).prefix("k "))
+                    ui.add(Num::new(kernel).range(LayerSpec::CONV_KERNEL).prefix("k "))
                         .on_hover_text("Kernel size (k × k).");
-                    ui.add(Num::new(stride).range(1..=8).prefix("s "))
+                    ui.add(Num::new(stride).range(LayerSpec::CONV_STRIDE).prefix("s "))
                         .on_hover_text("Stride.");
                     let max_pad = kernel.saturating_sub(1);
                     ui.add(Num::new(padding).range(0..=max_pad).prefix("p "))
                         .on_hover_text("Zero padding on every side (less than the kernel).");
                 }
                 LayerSpec::AvgPool2d(k) | LayerSpec::MaxPool2d(k) => {
-                    ui.add(Num::new(k).range(1..=16).prefix("k "))
+                    ui.add(Num::new(k).range(LayerSpec::POOL_WINDOW).prefix("k "))
                         .on_hover_text("Window and stride (k × k).");
                 }
                 _ => {}

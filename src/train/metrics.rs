@@ -1,5 +1,6 @@
 //! One record per training step. The field names are the CSV columns and the plot names.
 
+use crate::eval::Method;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -12,138 +13,238 @@ pub struct LayerTerms {
     pub sample_term_norm: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepMetrics {
-    /// 1-based: the number of optimiser steps taken after this one.
-    pub step: usize,
+/// Builds the metrics from one table: each entry, `name: kind, "label", digits;`, is a
+/// field of [`StepMetrics`] (`always`: an `f64` every step; `sometimes`: an `Option<f64>`),
+/// a CSV column of that name, a series of [`PerMetric`] (the window's history and the
+/// comparison of runs) and an entry of [`METRICS`] with the label the plots show.
+/// Adding a metric is adding one entry (and filling it where it is measured).
+macro_rules! metric_table {
+    ($( $(#[doc = $doc:literal])* $name:ident : $kind:ident, $label:literal, $digits:expr; )*) => {
+        /// One training step's record.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        pub struct StepMetrics {
+            /// 1-based: the number of optimiser steps taken after this one.
+            pub step: usize,
+            $( $(#[doc = $doc])* #[serde(default)] pub $name: metric_type!($kind), )*
+            /// How `nll` was obtained (quadrature or AIS), where there is one.
+            #[serde(default)]
+            pub nll_method: Option<Method>,
+            /// The two terms per layer.
+            pub layers: Vec<LayerTerms>,
+        }
+
+        /// One value per metric of the table (a plotted series, say), named as the fields
+        /// of [`StepMetrics`].
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct PerMetric<T> {
+            $( $(#[doc = $doc])* pub $name: T, )*
+        }
+
+        impl<T> PerMetric<T> {
+            /// Each metric with its value, in the table's order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static Metric, &T)> {
+                METRICS.iter().zip([$( &self.$name ),*])
+            }
+
+            /// The value of `metric`.
+            ///
+            /// # Panics
+            /// Never for a metric of [`METRICS`].
+            #[must_use]
+            pub fn of(&self, metric: &Metric) -> &T {
+                self.iter()
+                    .find(|(m, _)| m.name == metric.name)
+                    .map(|(_, v)| v)
+                    .expect("a metric of the table")
+            }
+
+            /// Each metric with its value to change, in the table's order.
+            pub fn iter_mut(&mut self) -> impl Iterator<Item = (&'static Metric, &mut T)> {
+                METRICS.iter().zip([$( &mut self.$name ),*])
+            }
+        }
+
+        impl StepMetrics {
+            /// A step's record with nothing measured: every-step metrics NaN, the rest
+            /// `None`.
+            #[must_use]
+            pub fn empty(step: usize) -> Self {
+                Self {
+                    step,
+                    $( $name: metric_empty!($kind), )*
+                    nll_method: None,
+                    layers: Vec::new(),
+                }
+            }
+        }
+
+        /// The table: every metric's name (field and CSV column), label and accessors.
+        pub const METRICS: &[Metric] = &[$(
+            Metric {
+                name: stringify!($name),
+                label: $label,
+                digits: $digits,
+                get: |m| metric_get!($kind, m.$name),
+                set: |m, v| metric_set!($kind, m.$name, v),
+            },
+        )*];
+    };
+}
+
+macro_rules! metric_type {
+    (always) => { f64 };
+    (sometimes) => { Option<f64> };
+}
+
+macro_rules! metric_empty {
+    (always) => {
+        f64::NAN
+    };
+    (sometimes) => {
+        None
+    };
+}
+
+macro_rules! metric_get {
+    (always, $e:expr) => {
+        Some($e)
+    };
+    (sometimes, $e:expr) => {
+        $e
+    };
+}
+
+macro_rules! metric_set {
+    (always, $e:expr, $v:expr) => {
+        $e = $v.unwrap_or(f64::NAN)
+    };
+    (sometimes, $e:expr, $v:expr) => {
+        $e = $v
+    };
+}
+
+/// A metric of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// The field's and the CSV column's name.
+    pub name: &'static str,
+    /// What the plots call it.
+    pub label: &'static str,
+    /// Decimals in the CSV (`None`: as many as the number needs).
+    pub digits: Option<usize>,
+    /// Its value in a step's record (`None` where the step did not measure it).
+    pub get: fn(&StepMetrics) -> Option<f64>,
+    /// Sets it (a missing value of an every-step metric reads as NaN).
+    pub set: fn(&mut StepMetrics, Option<f64>),
+}
+
+impl Metric {
+    /// The metric of this name.
+    #[must_use]
+    pub fn named(name: &str) -> Option<&'static Self> {
+        METRICS.iter().find(|m| m.name == name)
+    }
+}
+
+metric_table! {
     /// mean E(x⁺) − mean E(x⁻) + α·(mean E(x⁺)² + mean E(x⁻)²).
-    pub loss: f64,
+    loss: always, "loss", None;
     /// mean E(x⁺) over the data batch.
-    pub e_data: f64,
+    e_data: always, "E(data)", None;
     /// mean E(x⁻) over the sampler's batch.
-    pub e_sample: f64,
+    e_sample: always, "E(samples)", None;
     /// ‖g_data‖, g_data = ∂ mean E(x⁺)/∂θ over all parameters.
-    pub data_term_norm: f64,
+    data_term_norm: always, "|data term|", None;
     /// ‖g_sample‖, g_sample = ∂ mean E(x⁻)/∂θ.
-    pub sample_term_norm: f64,
+    sample_term_norm: always, "|sample term|", None;
     /// ‖g_data − g_sample‖, the estimated NLL gradient.
-    pub grad_norm: f64,
+    grad_norm: always, "|data term − sample term|", None;
     /// cos(g_data, g_sample).
-    pub cos_terms: f64,
-    /// Held-out NLL in nats (quadrature), on evaluation steps only.
-    pub nll: Option<f64>,
+    cos_terms: always, "cos(data term, sample term)", None;
+    /// Held-out NLL in nats, on evaluation steps only; `nll_method` says how log Z was
+    /// obtained.
+    nll: sometimes, "held-out NLL", None;
+    /// Wall time of the step (sampling, gradients, update; evaluation excluded).
+    step_ms: always, "step time (ms)", Some(4);
     /// cos(g_sample, g*_sample) against the exact sample term on the grid (2-D), on
     /// evaluation steps.
-    pub sample_term_cos_exact: Option<f64>,
+    sample_term_cos_exact: sometimes, "cos(sample term, exact)", None;
     /// ‖g_sample − g*_sample‖ / ‖g*_sample‖, on evaluation steps.
-    pub sample_term_rel_err: Option<f64>,
+    sample_term_rel_err: sometimes, "sample term's relative error (exact)", None;
+    /// Model NLL − true NLL (where the data's density is known), on evaluation steps.
+    kl_gap: sometimes, "NLL − true NLL", None;
+    /// The fraction of proposals the sampler accepted this step (MALA, HMC).
+    acceptance: sometimes, "acceptance", None;
+    /// Mean cross-entropy of the data batch's labels (JEM).
+    ce_loss: sometimes, "cross-entropy", None;
+    /// The classifier's accuracy on the data batch (JEM).
+    batch_accuracy: sometimes, "batch accuracy", None;
+    /// Held-out accuracy (JEM), on evaluation steps.
+    accuracy: sometimes, "held-out accuracy", None;
+    /// Held-out expected calibration error (JEM), on evaluation steps.
+    ece: sometimes, "calibration error (ECE)", None;
+    /// The step size the sampler used, when MALA or HMC adapt it.
+    step_size: sometimes, "step size", None;
+    /// The standard error of `nll` where log Z is an AIS estimate (outside the plane).
+    nll_stderr: sometimes, "NLL's standard error", None;
+    /// cos(g_sample, g_ref) against the reference sample term of long MALA chains
+    /// (outside the plane, where no exact term exists), on evaluation steps.
+    sample_term_cos_reference: sometimes, "cos(sample term, reference)", None;
+    /// ‖g_sample − g_ref‖ / ‖g_ref‖, on evaluation steps outside the plane.
+    sample_term_rel_err_reference: sometimes, "sample term's relative error (reference)", None;
+    /// The reference chains' classic split-R̂ (the largest over the energy and the first
+    /// coordinates): near 1 they can be trusted.
+    reference_rhat: sometimes, "reference chains' split R-hat", None;
     /// The Monte-Carlo floor of `sample_term_cos_exact`: the mean less 2.5 standard
     /// deviations of cos(ĝ, g*_sample) over batches of the same size drawn exactly from
     /// the model (2-D, evaluation steps). A sampler is only blamed below what its
     /// batch's noise alone explains.
-    #[serde(default)]
-    pub sample_term_cos_floor: Option<f64>,
+    sample_term_cos_floor: sometimes, "cos floor of exact draws", None;
     /// Score matching in the plane: cos(g_objective, g_ML), the objective's parameter
     /// gradient against the exact maximum-likelihood gradient (data term − exact sample
     /// term), on evaluation steps. 1: it optimises what maximum likelihood would.
-    #[serde(default)]
-    pub objective_cos_ml: Option<f64>,
-    /// Model NLL − true NLL (where the data's density is known), on evaluation steps.
-    pub kl_gap: Option<f64>,
-    /// The standard error of `nll` where log Z is an AIS estimate (outside the plane).
-    #[serde(default)]
-    pub nll_stderr: Option<f64>,
+    objective_cos_ml: sometimes, "cos(objective, ML gradient)", None;
     /// The effective sample size of AIS's importance weights behind `nll`, (Σw)²/Σw²
     /// (outside the plane): near 1, one chain carries the weight and `nll` means little.
-    #[serde(default)]
-    pub nll_ess: Option<f64>,
-    /// cos(g_sample, g_ref) against the reference sample term of long MALA chains
-    /// (outside the plane, where no exact term exists), on evaluation steps.
-    #[serde(default)]
-    pub sample_term_cos_reference: Option<f64>,
-    /// ‖g_sample − g_ref‖ / ‖g_ref‖, on evaluation steps outside the plane.
-    #[serde(default)]
-    pub sample_term_rel_err_reference: Option<f64>,
-    /// The reference chains' split-R̂ (the largest over the energy and the first
-    /// coordinates): near 1 they can be trusted.
-    #[serde(default)]
-    pub reference_rhat: Option<f64>,
-    /// The fraction of proposals the sampler accepted this step (MALA, HMC).
-    #[serde(default)]
-    pub acceptance: Option<f64>,
-    /// The step size the sampler used, when MALA or HMC adapt it.
-    #[serde(default)]
-    pub step_size: Option<f64>,
-    /// Mean cross-entropy of the data batch's labels (JEM).
-    #[serde(default)]
-    pub ce_loss: Option<f64>,
-    /// The classifier's accuracy on the data batch (JEM).
-    #[serde(default)]
-    pub batch_accuracy: Option<f64>,
-    /// Held-out accuracy (JEM), on evaluation steps.
-    #[serde(default)]
-    pub accuracy: Option<f64>,
-    /// Held-out expected calibration error (JEM), on evaluation steps.
-    #[serde(default)]
-    pub ece: Option<f64>,
-    /// Wall time of the step (sampling, gradients, update; evaluation excluded).
-    pub step_ms: f64,
-    /// The two terms per layer.
-    pub layers: Vec<LayerTerms>,
+    nll_ess: sometimes, "AIS weights' ESS", None;
 }
 
 impl StepMetrics {
-    /// The CSV header row.
-    pub const CSV_HEADER: &'static str = "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml,nll_ess";
+    /// The CSV header row: `step`, the table's columns, `nll_method`.
+    #[must_use]
+    pub fn csv_header() -> String {
+        let mut s = String::from("step");
+        for c in METRICS {
+            s.push(',');
+            s.push_str(c.name);
+        }
+        s.push_str(",nll_method");
+        s
+    }
 
-    /// One CSV row (no newline); `nll` is empty between evaluations.
+    /// One CSV row (no newline); a metric the step did not measure is an empty field.
     #[must_use]
     pub fn csv_row(&self) -> String {
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            "{},{},{},{},{},{},{},{},",
-            self.step,
-            self.loss,
-            self.e_data,
-            self.e_sample,
-            self.data_term_norm,
-            self.sample_term_norm,
-            self.grad_norm,
-            self.cos_terms
-        );
-        if let Some(n) = self.nll {
-            let _ = write!(s, "{n}");
-        }
-        let _ = write!(s, ",{:.4}", self.step_ms);
-        for v in [
-            self.sample_term_cos_exact,
-            self.sample_term_rel_err,
-            self.kl_gap,
-            self.acceptance,
-            self.ce_loss,
-            self.batch_accuracy,
-            self.accuracy,
-            self.ece,
-            self.step_size,
-            self.nll_stderr,
-            self.sample_term_cos_reference,
-            self.sample_term_rel_err_reference,
-            self.reference_rhat,
-            self.sample_term_cos_floor,
-            self.objective_cos_ml,
-            self.nll_ess,
-        ] {
+        let mut s = self.step.to_string();
+        for c in METRICS {
             s.push(',');
-            if let Some(v) = v {
-                let _ = write!(s, "{v}");
+            match ((c.get)(self), c.digits) {
+                (Some(v), Some(d)) => {
+                    let _ = write!(s, "{v:.d$}");
+                }
+                (Some(v), None) => {
+                    let _ = write!(s, "{v}");
+                }
+                (None, _) => {}
             }
+        }
+        s.push(',');
+        if let Some(m) = self.nll_method {
+            s.push_str(m.name());
         }
         s
     }
-}
 
-impl StepMetrics {
     /// A row of a metrics CSV back as metrics, columns found by the header's names (so
     /// files with fewer or reordered columns read too); per-layer terms are not in the CSV.
     ///
@@ -151,53 +252,35 @@ impl StepMetrics {
     /// A missing `step` column or a field that is not a number, naming it.
     pub fn from_csv_row(header: &[&str], row: &str) -> Result<Self, String> {
         let fields: Vec<&str> = row.split(',').collect();
-        let get = |name: &str| -> Result<Option<f64>, String> {
-            match header
+        let field = |name: &str| {
+            header
                 .iter()
                 .position(|h| *h == name)
                 .and_then(|i| fields.get(i))
-            {
-                None => Ok(None),
-                Some(t) if t.trim().is_empty() => Ok(None),
-                Some(t) => t
-                    .trim()
-                    .parse::<f64>()
-                    .map(Some)
-                    .map_err(|_| format!("{name} `{t}` is not a number")),
-            }
+                .map(|t| t.trim())
+                .filter(|t| !t.is_empty())
         };
-        let need = |name: &str| get(name).map(|v| v.unwrap_or(f64::NAN));
+        let number = |name: &str| -> Result<Option<f64>, String> {
+            field(name)
+                .map(|t| {
+                    t.parse::<f64>()
+                        .map_err(|_| format!("{name} `{t}` is not a number"))
+                })
+                .transpose()
+        };
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let step = get("step")?.ok_or("no step")? as usize;
-        Ok(Self {
-            step,
-            loss: need("loss")?,
-            e_data: need("e_data")?,
-            e_sample: need("e_sample")?,
-            data_term_norm: need("data_term_norm")?,
-            sample_term_norm: need("sample_term_norm")?,
-            grad_norm: need("grad_norm")?,
-            cos_terms: need("cos_terms")?,
-            nll: get("nll")?,
-            sample_term_cos_exact: get("sample_term_cos_exact")?,
-            sample_term_rel_err: get("sample_term_rel_err")?,
-            sample_term_cos_floor: get("sample_term_cos_floor")?,
-            objective_cos_ml: get("objective_cos_ml")?,
-            kl_gap: get("kl_gap")?,
-            nll_stderr: get("nll_stderr")?,
-            nll_ess: get("nll_ess")?,
-            sample_term_cos_reference: get("sample_term_cos_reference")?,
-            sample_term_rel_err_reference: get("sample_term_rel_err_reference")?,
-            reference_rhat: get("reference_rhat")?,
-            acceptance: get("acceptance")?,
-            step_size: get("step_size")?,
-            ce_loss: get("ce_loss")?,
-            batch_accuracy: get("batch_accuracy")?,
-            accuracy: get("accuracy")?,
-            ece: get("ece")?,
-            step_ms: need("step_ms")?,
-            layers: Vec::new(),
-        })
+        let step = number("step")?.ok_or("no step")? as usize;
+        let mut m = Self::empty(step);
+        for c in METRICS {
+            (c.set)(&mut m, number(c.name)?);
+        }
+        m.nll_method = match field("nll_method") {
+            None => None,
+            Some(t) => Some(
+                Method::from_name(t).ok_or_else(|| format!("nll_method `{t}` is not a method"))?,
+            ),
+        };
+        Ok(m)
     }
 }
 
@@ -224,7 +307,7 @@ pub fn from_csv(text: &str) -> Result<Vec<StepMetrics>, String> {
 #[must_use]
 pub fn to_csv(rows: &[StepMetrics]) -> String {
     let mut s = String::with_capacity(rows.len() * 120 + 100);
-    s.push_str(StepMetrics::CSV_HEADER);
+    s.push_str(&StepMetrics::csv_header());
     s.push('\n');
     for r in rows {
         s.push_str(&r.csv_row());
@@ -293,33 +376,17 @@ mod tests {
 
     fn at(step: usize, cos: Option<f64>) -> StepMetrics {
         StepMetrics {
-            step,
             loss: 0.0,
             e_data: 0.0,
             e_sample: 0.0,
+            grad_norm: 0.0,
             data_term_norm: 1.0,
             sample_term_norm: 1.0,
-            grad_norm: 0.0,
             cos_terms: 1.0,
-            nll: None,
             sample_term_cos_exact: cos,
             sample_term_rel_err: cos.map(|c| 1.0 - c),
-            sample_term_cos_floor: None,
-            objective_cos_ml: None,
-            kl_gap: None,
-            nll_stderr: None,
-            nll_ess: None,
-            sample_term_cos_reference: None,
-            sample_term_rel_err_reference: None,
-            reference_rhat: None,
-            acceptance: None,
-            step_size: None,
-            ce_loss: None,
-            batch_accuracy: None,
-            accuracy: None,
-            ece: None,
             step_ms: 1.0,
-            layers: Vec::new(),
+            ..StepMetrics::empty(step)
         }
     }
 
@@ -330,6 +397,7 @@ mod tests {
         a.acceptance = Some(0.5);
         a.nll_stderr = Some(0.125);
         a.nll_ess = Some(12.5);
+        a.nll_method = Some(Method::Ais);
         let b = at(11, None);
         let back = from_csv(&to_csv(&[a.clone(), b.clone()])).expect("a metrics CSV");
         assert_eq!(back.len(), 2);
@@ -339,6 +407,8 @@ mod tests {
         assert_eq!(back[0].nll_stderr, Some(0.125));
         assert_eq!(back[0].nll_ess, Some(12.5));
         assert_eq!(back[0].sample_term_cos_exact, Some(0.9));
+        assert_eq!(back[0].nll_method, Some(Method::Ais));
+        assert_eq!(back, [a, b.clone()], "every column reads back");
         assert_eq!(back[1].nll, None);
         assert_eq!(back[1].loss, b.loss);
         let e = from_csv("step,loss\n1,abc\n").unwrap_err();
@@ -348,6 +418,39 @@ mod tests {
                 .unwrap_err()
                 .contains("not a metrics CSV")
         );
+    }
+
+    #[test]
+    fn every_metric_of_the_table_is_a_csv_column_and_a_series() {
+        let mut m = StepMetrics::empty(7);
+        #[allow(clippy::cast_precision_loss)]
+        for (i, c) in METRICS.iter().enumerate() {
+            (c.set)(&mut m, Some(0.5 + i as f64));
+        }
+        let header = StepMetrics::csv_header();
+        let names: Vec<&str> = header.split(',').collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "one column per name: {header}");
+        assert_eq!(
+            names.len(),
+            METRICS.len() + 2,
+            "step, the table, nll_method"
+        );
+        let back = from_csv(&to_csv(std::slice::from_ref(&m))).expect("reads back");
+        #[allow(clippy::cast_precision_loss)]
+        for (i, c) in METRICS.iter().enumerate() {
+            assert_eq!((c.get)(&back[0]), Some(0.5 + i as f64), "{}", c.name);
+        }
+        let mut per = PerMetric::<Vec<f64>>::default();
+        for (c, v) in per.iter_mut() {
+            v.extend((c.get)(&m));
+        }
+        #[allow(clippy::cast_precision_loss)]
+        for (i, c) in METRICS.iter().enumerate() {
+            assert_eq!(per.of(c), &[0.5 + i as f64], "{}", c.name);
+        }
     }
 
     #[test]

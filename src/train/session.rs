@@ -259,7 +259,7 @@ impl Session {
             chain_paths: None,
             acceptance: Acceptance::default(),
             adapter: None,
-            evaluator: Evaluator::for_space(space, preset),
+            evaluator: preset.evaluator(space),
             reference: None,
             eval_rng: StdRng::seed_from_u64(preset.seed ^ 0xE7A1_5EED),
         }
@@ -344,7 +344,7 @@ impl Session {
             self.engine = make_engine(&self.arch, self.candle_device.as_ref());
         }
         if p.eval != self.preset.eval || p.sampler.clamp != self.preset.sampler.clamp {
-            self.evaluator = Evaluator::for_space(self.data.space, p);
+            self.evaluator = p.evaluator(self.data.space);
             // Other reference settings or another region: fresh reference chains.
             self.reference = None;
         }
@@ -580,6 +580,7 @@ impl Session {
             accuracy: classes.map(|c| c.accuracy),
             ece: classes.map(|c| c.ece),
             step_ms,
+            nll_method: evaluation.as_ref().map(|e| e.method),
             layers,
         })
     }

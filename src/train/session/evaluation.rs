@@ -86,7 +86,7 @@ impl Session {
     /// exp(−E) itself.
     #[must_use]
     pub fn temperature(&self) -> f32 {
-        if self.data.space.allows().quadrature {
+        if self.evaluator.method() == Method::Quadrature {
             return 1.0;
         }
         let t = self.preset.sampler.kind.temperature();
@@ -126,7 +126,7 @@ impl Session {
     /// log Z by quadrature on a `g × g` grid over the data box, the held-out NLL and the
     /// grid's energies. Only the plane has a grid: elsewhere this is [`Session::evaluate`].
     pub fn evaluate_grid(&mut self, g: usize) -> Evaluation {
-        if !self.data.space.allows().quadrature {
+        if self.evaluator.method() != Method::Quadrature {
             return self.evaluate();
         }
         let m = self.grid_model(g);
@@ -172,11 +172,12 @@ impl Session {
             },
             kind => ais::Base::fit(kind, &self.data.train, d),
         };
+        // Reverse AIS from the model's exact draws, where the space has them.
         let grid = self
             .data
             .space
             .allows()
-            .quadrature
+            .exact_sampler
             .then(|| self.grid_model(self.preset.eval.grid));
         let model_samples = grid.as_ref().map(|m| {
             let mut xs = vec![0.0_f32; d * spec.chains];
