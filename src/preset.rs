@@ -186,7 +186,7 @@ impl EvalSpec {
 
 /// Which engine computes the sampler's gradients and the two terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Engine {
+pub enum EngineChoice {
     /// The fast engine for MLPs on the CPU; candle for convolutional networks and on
     /// any other device.
     #[default]
@@ -197,7 +197,7 @@ pub enum Engine {
     Autograd,
 }
 
-impl Engine {
+impl EngineChoice {
     pub const ALL: [Self; 3] = [Self::Auto, Self::Fast, Self::Autograd];
 
     /// Whether candle runs a network of these layers on `device`.
@@ -241,7 +241,7 @@ pub struct Preset {
     pub optimizer: OptimizerSpec,
     pub eval: EvalSpec,
     /// The engine; `Autograd` runs on `device`.
-    pub engine: Engine,
+    pub engine: EngineChoice,
     /// Where the autograd engine runs (the fast engine is CPU-only).
     pub device: crate::device::DeviceSpec,
 }
@@ -261,7 +261,7 @@ impl Default for Preset {
             objective: ObjectiveSpec::default(),
             optimizer: OptimizerSpec::default(),
             eval: EvalSpec::default(),
-            engine: Engine::Auto,
+            engine: EngineChoice::Auto,
             device: crate::device::DeviceSpec::Cpu,
         }
     }
@@ -502,7 +502,7 @@ impl Preset {
             l.check()
                 .map_err(|must| invalid(&format!("model.layers[{i}]"), format!("{l:?}"), &must))?;
         }
-        if self.engine == Engine::Fast && !self.model.is_mlp() {
+        if self.engine == EngineChoice::Fast && !self.model.is_mlp() {
             return Err(invalid(
                 "engine",
                 "Fast",

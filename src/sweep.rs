@@ -438,6 +438,45 @@ pub fn summary(sweep: &Sweep, out: &Path) -> String {
     s
 }
 
+/// Splits a CSV line written by the summary (fields with commas are quoted).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+/// `dir/summary.csv` read back, as [`summary`] wrote it: its header and its rows, as
+/// text.
+///
+/// # Errors
+/// A file that cannot be read or is not a sweep's summary, naming it.
+pub fn read_summary(dir: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let path = dir.join("summary.csv");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: cannot read ({e}): not a sweep folder", path.display()))?;
+    let mut lines = text.lines();
+    let header = split_csv(lines.next().unwrap_or_default());
+    if header.first().map(String::as_str) != Some("index") {
+        return Err(format!("{}: not a sweep summary", path.display()));
+    }
+    let rows = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
+    Ok((header, rows))
+}
+
 /// The settings in which `b` differs from `a`, as (field path, a's value, b's value),
 /// sorted by path (the name and description are left out).
 #[must_use]
@@ -529,4 +568,17 @@ pub fn write_copy(from: &Path, to: &Path) -> Result<(), SweepError> {
         path: to.to_path_buf(),
         message: format!("cannot write: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_csv;
+
+    #[test]
+    fn quoted_fields_keep_their_commas() {
+        assert_eq!(
+            split_csv("1,\"a, b\",\"say \"\"hi\"\"\","),
+            ["1", "a, b", "say \"hi\"", ""]
+        );
+    }
 }

@@ -277,7 +277,7 @@ fn autograd_engine_matches_fast_engine_step_for_step() {
     preset.objective.alpha = 0.1;
     let mut fast = Session::new(&preset).unwrap();
     let mut auto_preset = preset.clone();
-    auto_preset.engine = ebm_workbench::preset::Engine::Autograd;
+    auto_preset.engine = ebm_workbench::preset::EngineChoice::Autograd;
     let mut auto = Session::new(&auto_preset).unwrap();
     assert!(auto.device_message.is_none());
     for step in 0..5 {

@@ -631,7 +631,7 @@ fn switching_to_the_autograd_engine_keeps_training() {
         &mut h,
         "the worker on autograd",
         Duration::from_secs(10),
-        |a| a.worker_preset.engine == ebm_workbench::preset::Engine::Autograd,
+        |a| a.worker_preset.engine == ebm_workbench::preset::EngineChoice::Autograd,
     );
     let before = h.state().history.received;
     step_until(
@@ -867,7 +867,7 @@ const LAG: &str = "the sampler no longer follows the model";
 fn divergences(a: &WorkbenchApp) -> usize {
     a.marks
         .iter()
-        .filter(|(_, m)| *m == ebm_workbench::gui::app::Mark::Diverged)
+        .filter(|(_, m)| *m == ebm_workbench::gui::views::Mark::Diverged)
         .count()
 }
 

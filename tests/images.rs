@@ -8,7 +8,7 @@ use common::{bin, bundled, stdout_of};
 use ebm_workbench::data::{Dataset, Space};
 use ebm_workbench::energy::engine::{CandleEngine, Engine as _};
 use ebm_workbench::energy::{Architecture, LayerSpec, ModelSpec, init_params};
-use ebm_workbench::preset::Engine;
+use ebm_workbench::preset::EngineChoice;
 use ebm_workbench::sampler::{Init, SamplerKind, SamplerSpec};
 use ebm_workbench::{Preset, Session};
 use rand::SeedableRng as _;
@@ -269,7 +269,7 @@ fn the_digits_are_images_in_their_pixel_box_and_batches_carry_their_noise() {
 #[test]
 fn auto_runs_conv_nets_through_candle_and_fast_refuses_them() {
     let mut p = bundled("digits_conv.ron");
-    assert_eq!(p.engine, Engine::Auto);
+    assert_eq!(p.engine, EngineChoice::Auto);
     p.steps = 2;
     let mut s = Session::new(&p).expect("conv preset");
     assert!(s.engine_name().starts_with("candle"), "{}", s.engine_name());
@@ -277,7 +277,7 @@ fn auto_runs_conv_nets_through_candle_and_fast_refuses_them() {
     // The MLP presets keep the fast engine under Auto.
     let s = Session::new(&bundled("digits_jem.ron")).expect("mlp");
     assert_eq!(s.engine_name(), "fast");
-    p.engine = Engine::Fast;
+    p.engine = EngineChoice::Fast;
     let e = p
         .validate()
         .expect_err("the fast engine cannot run convolutions")

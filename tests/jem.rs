@@ -3,7 +3,7 @@
 
 mod common;
 
-use ebm_workbench::preset::{Engine, ObjectiveKind};
+use ebm_workbench::preset::{EngineChoice, ObjectiveKind};
 use ebm_workbench::train::session::Classification;
 use ebm_workbench::{Preset, Session};
 
@@ -55,7 +55,7 @@ fn both_engines_train_the_same_classifier() {
     let p = jem(1.0);
     let mut fast = Session::new(&p).expect("toy data");
     let mut ap = p;
-    ap.engine = Engine::Autograd;
+    ap.engine = EngineChoice::Autograd;
     let mut auto = Session::new(&ap).expect("toy data");
     for step in 0..3 {
         let a = fast.step().expect("fast step");

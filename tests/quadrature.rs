@@ -56,7 +56,7 @@ fn an_oblong_box_integrates_the_right_way_round() {
     );
     // The grid runs x fastest, each point at its cell's centre.
     let g = 4;
-    let pts = quadrature::grid_points(&b, g);
+    let pts = b.grid_points(g);
     assert_eq!(&pts[..4], &[-1.25, -4.0, 0.25, -4.0]);
     assert_eq!(&pts[2 * g..2 * g + 2], &[-1.25, 0.0]);
     assert!((b.volume() - 96.0).abs() < 1e-9);
@@ -97,7 +97,8 @@ fn the_true_densities_are_normalised_and_match_their_samples() {
         // The entropy by quadrature: Σ p·(−ln p)·cell over the grid (cells where p > 0).
         let g = 512;
         let cell = b.volume() / (g * g) as f64;
-        let entropy: f64 = quadrature::grid_points(&b, g)
+        let entropy: f64 = b
+            .grid_points(g)
             .chunks_exact(2)
             .map(|r| {
                 let nl = neg_log_p(r);

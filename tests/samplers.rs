@@ -8,7 +8,7 @@ use ebm_workbench::Session;
 use ebm_workbench::energy::Architecture;
 use ebm_workbench::energy::fast::Workspace;
 use ebm_workbench::eval::exact;
-use ebm_workbench::preset::Engine;
+use ebm_workbench::preset::EngineChoice;
 use ebm_workbench::sampler::{Acceptance, Init, Sampler, SamplerKind, SamplerSpec};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
@@ -179,7 +179,7 @@ fn both_engines_run_the_same_metropolis_chains() {
         p.sampler.clamp = true;
         p.validate().expect("valid preset");
         let mut fast = Session::new(&p).unwrap();
-        p.engine = Engine::Autograd;
+        p.engine = EngineChoice::Autograd;
         let mut auto = Session::new(&p).unwrap();
         for step in 0..3 {
             let a = fast.step().expect("fast step");

@@ -7,7 +7,7 @@ use ebm_workbench::data::Space;
 use ebm_workbench::data::target::Target;
 use ebm_workbench::eval::Method;
 use ebm_workbench::eval::reference::ReferenceChains;
-use ebm_workbench::preset::Engine;
+use ebm_workbench::preset::EngineChoice;
 use ebm_workbench::sampler::SamplerKind;
 use ebm_workbench::{Preset, Session, export};
 use rand::SeedableRng as _;
@@ -110,7 +110,7 @@ fn both_engines_agree_in_2_10_and_50_dimensions() {
         p.eval.eval_every = 0;
         p.objective.alpha = 0.1;
         let mut fast = Session::new(&p).expect("the target");
-        p.engine = Engine::Autograd;
+        p.engine = EngineChoice::Autograd;
         let mut auto = Session::new(&p).expect("the target");
         for _ in 0..3 {
             let a = fast.step().expect("fast step");
@@ -314,7 +314,7 @@ fn evaluation_goes_through_the_chosen_engine() {
         fast.step().expect("training step");
     }
     let mut q = p.clone();
-    q.engine = Engine::Autograd;
+    q.engine = EngineChoice::Autograd;
     let mut auto = Session::new(&q).expect("toy data");
     auto.set_params(fast.params().to_vec());
     assert_eq!(fast.engine_name(), "fast");
@@ -350,7 +350,7 @@ fn evaluation_goes_through_the_chosen_engine() {
     p.eval.ais_temperatures = 30;
     let mut fast = Session::new(&p).expect("the target");
     fast.step().expect("a step");
-    p.engine = Engine::Autograd;
+    p.engine = EngineChoice::Autograd;
     let mut auto = Session::new(&p).expect("the target");
     auto.set_params(fast.params().to_vec());
     let spec = p.eval.ais_spec(ebm_workbench::eval::ais::BaseKind::DataBox);
@@ -376,7 +376,7 @@ fn clamping_keeps_every_coordinate_in_the_box() {
     p.sampler.clamp = true;
     p.batch_size = 64;
     p.eval.eval_every = 0;
-    for engine in [Engine::Fast, Engine::Autograd] {
+    for engine in [EngineChoice::Fast, EngineChoice::Autograd] {
         p.engine = engine;
         let mut s = Session::new(&p).expect("the target");
         s.step().expect("a step");

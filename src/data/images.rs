@@ -1,10 +1,13 @@
-//! Images: NumPy `.npy` arrays and MNIST-style IDX files from the user's disk (raw or
-//! gzip-compressed), and the 8×8 handwritten digits bundled with the program. Pixels come
-//! out scaled to [0, 1] in N × C × H × W order. As with tables of points, every problem
+//! Images: NumPy `.npy` arrays ([`super::npy`]) and MNIST-style IDX files
+//! ([`super::idx`]) from the user's disk (raw or gzip-compressed); the bundled digits are
+//! [`super::digits`]. Pixels come out scaled to [0, 1] in N × C × H × W order. As with tables of points, every problem
 //! is reported with the file and the place in it, and a file gives all its images or an
 //! error.
 
-use crate::data::file::{self, MIN_POINTS, NpyHeader};
+pub use super::digits::digits;
+use super::idx::{IDX_IMAGES, IDX_LABELS, idx_images, parse_idx};
+use super::npy::{self, Dtype, Num, show};
+use crate::data::file::MIN_POINTS;
 use crate::error::DataError;
 use flate2::read::GzDecoder;
 use serde::{Deserialize, Serialize};
@@ -35,16 +38,8 @@ pub struct Images {
     pub levels: Option<u32>,
 }
 
-/// The scikit-learn copy of the UCI test split: 1 797 lines of 64 pixels (0–16) and a
-/// label (see assets/digits/README.md).
-const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../assets/digits/digits.csv.gz");
-
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
-/// IDX magic numbers: two zero bytes, the type code (0x08: unsigned bytes), the number
-/// of dimensions.
-const IDX_IMAGES: u32 = 0x0000_0803;
-const IDX_LABELS: u32 = 0x0000_0801;
 /// The largest label a file may hold.
 const MAX_LABEL: u32 = 999;
 /// How much of a file [`is_image_file`] reads: any version-1 NPY header.
@@ -52,58 +47,6 @@ const HEAD_BYTES: u64 = 12 + 65_536;
 
 const PIXEL_RANGES: &str = "pixels must be integers from 0 to 255 (divided by 255), or \
      floats in [0, 1] (kept) or in [0, 255] (divided by 255)";
-
-/// The 1 797 bundled digits (1×8×8, values 0–16 divided by 16, labels 0–9), decoded from
-/// `include_bytes!("../../assets/digits/digits.csv.gz")`.
-#[must_use]
-pub fn digits() -> Images {
-    match parse_digits(DIGITS_CSV_GZ) {
-        Ok(images) => images,
-        // The file is compiled into the program and the unit tests decode it: failing
-        // here means a broken build, not a bad input.
-        Err(e) => unreachable!("the bundled digits do not decode: {e}"),
-    }
-}
-
-/// Gzip-compressed lines of 64 comma-separated pixels (0–16) and a label (0–9).
-fn parse_digits(gz: &[u8]) -> Result<Images, String> {
-    let mut text = String::new();
-    GzDecoder::new(gz)
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    let mut pixels = Vec::with_capacity(1797 * 64);
-    let mut labels = Vec::with_capacity(1797);
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let fields: Vec<u8> = line
-            .split(',')
-            .map(|f| f.trim().parse::<u8>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("line {}: {e}", i + 1))?;
-        let [px @ .., label] = &fields[..] else {
-            return Err(format!("line {}: empty", i + 1));
-        };
-        if px.len() != 64 || *label > 9 || px.iter().any(|&v| v > 16) {
-            return Err(format!(
-                "line {}: not 64 pixels from 0 to 16 and a label from 0 to 9",
-                i + 1
-            ));
-        }
-        pixels.extend(px.iter().map(|&v| f32::from(v) / 16.0));
-        labels.push(u32::from(*label));
-    }
-    Ok(Images {
-        pixels,
-        n: labels.len(),
-        c: 1,
-        h: 8,
-        w: 8,
-        labels: Some(labels),
-        levels: Some(17),
-    })
-}
 
 /// Whether `path` holds images rather than a table of points: an IDX file (by its magic
 /// number 0x00000803, after gunzip when the file starts with the gzip magic 1f 8b), or an
@@ -115,7 +58,7 @@ pub fn is_image_file(path: &Path) -> bool {
         return false;
     };
     if head.starts_with(NPY_MAGIC) {
-        file::npy_header(path, &head).is_ok_and(|h| matches!(h.shape.len(), 3 | 4))
+        npy::header(path, &head).is_ok_and(|h| matches!(h.shape.len(), 3 | 4))
     } else {
         head.get(..4)
             .is_some_and(|m| m == IDX_IMAGES.to_be_bytes().as_slice())
@@ -193,134 +136,7 @@ fn read_head(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-// ---------------------------------------------------------------------------------------
-// IDX
-
-/// An IDX file whose header was checked against its size.
-struct Idx<'a> {
-    dims: Vec<usize>,
-    data: &'a [u8],
-}
-
-fn idx_type_name(code: u8) -> &'static str {
-    match code {
-        0x08 => "unsigned bytes",
-        0x09 => "signed bytes",
-        0x0B => "16-bit integers",
-        0x0C => "32-bit integers",
-        0x0D => "32-bit floats",
-        0x0E => "64-bit floats",
-        _ => "not an IDX type",
-    }
-}
-
-/// Checks the magic number (`want`: [`IDX_IMAGES`] or [`IDX_LABELS`]), reads the
-/// dimensions and checks that the data have exactly the size they say.
-fn parse_idx<'a>(path: &Path, bytes: &'a [u8], gz: bool, want: u32) -> Result<Idx<'a>, DataError> {
-    let header = |msg: String| DataError::new(path, Some("header".into()), msg);
-    let (what, other, other_what) = if want == IDX_IMAGES {
-        ("images", IDX_LABELS, "labels")
-    } else {
-        ("labels", IDX_IMAGES, "images")
-    };
-    let Some(&[b0, b1, code, ndims]) = bytes.get(..4) else {
-        return Err(header(format!(
-            "the file has {} bytes, too few for an IDX {what} file (the magic number alone is 4)",
-            bytes.len()
-        )));
-    };
-    let magic = u32::from_be_bytes([b0, b1, code, ndims]);
-    if magic == other {
-        return Err(header(format!(
-            "this looks like an IDX {other_what} file (magic number {other}), not {what}: \
-             an IDX {what} file starts with {want} (0x{want:08x})"
-        )));
-    }
-    if magic != want {
-        if b0 == 0 && b1 == 0 && code != 0x08 {
-            return Err(header(format!(
-                "IDX data type 0x{code:02x} ({}) is not supported: only unsigned bytes (0x08)",
-                idx_type_name(code)
-            )));
-        }
-        return Err(header(format!(
-            "the file starts with the magic number {magic} (0x{magic:08x}); expected {want} \
-             (0x{want:08x}) for an IDX {what} file, or a NumPy .npy array \
-             (an IDX {other_what} file has {other})"
-        )));
-    }
-    let dims_end = 4 + 4 * usize::from(ndims);
-    let Some(dim_bytes) = bytes.get(4..dims_end) else {
-        return Err(header(format!(
-            "the header is truncated: {ndims} dimensions need {dims_end} bytes, the file has {}",
-            bytes.len()
-        )));
-    };
-    let dims: Vec<usize> = dim_bytes
-        .chunks_exact(4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .collect();
-    if let Some(k) = dims.iter().position(|&d| d == 0) {
-        return Err(header(format!(
-            "dimension {k} is 0: the file holds no {what}"
-        )));
-    }
-    let shape = dims
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" × ");
-    let expected = dims
-        .iter()
-        .try_fold(1_usize, |acc, &d| acc.checked_mul(d))
-        .and_then(|count| count.checked_add(dims_end))
-        .ok_or_else(|| header(format!("the dimensions {shape} are too large")))?;
-    if bytes.len() != expected {
-        let after = if gz { " after decompression" } else { "" };
-        let how = if bytes.len() < expected {
-            "truncated"
-        } else {
-            "too long"
-        };
-        return Err(DataError::new(
-            path,
-            None,
-            format!(
-                "the file is {how}: its header says {shape} {what}, which needs {expected} bytes \
-                 (header and data), but it has {}{after}",
-                bytes.len()
-            ),
-        ));
-    }
-    Ok(Idx {
-        dims,
-        data: &bytes[dims_end..],
-    })
-}
-
-fn idx_images(path: &Path, bytes: &[u8], gz: bool) -> Result<Images, DataError> {
-    let idx = parse_idx(path, bytes, gz, IDX_IMAGES)?;
-    let [n, h, w] = idx.dims[..] else {
-        // The magic number says 3 dimensions.
-        return Err(DataError::new(
-            path,
-            Some("header".into()),
-            "an IDX images file must have 3 dimensions",
-        ));
-    };
-    too_few(path, n)?;
-    Ok(Images {
-        pixels: idx.data.iter().map(|&b| f32::from(b) / 255.0).collect(),
-        n,
-        c: 1,
-        h,
-        w,
-        labels: None,
-        levels: Some(256),
-    })
-}
-
-fn too_few(path: &Path, n: usize) -> Result<(), DataError> {
+pub(crate) fn too_few(path: &Path, n: usize) -> Result<(), DataError> {
     if n < MIN_POINTS {
         return Err(DataError::new(
             path,
@@ -331,151 +147,8 @@ fn too_few(path: &Path, n: usize) -> Result<(), DataError> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------
-// NPY
-
-/// The element types read from `.npy` files (all little-endian).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dtype {
-    U1,
-    I1,
-    U2,
-    I2,
-    U4,
-    I4,
-    U8,
-    I8,
-    F4,
-    F8,
-}
-
-impl Dtype {
-    fn size(self) -> usize {
-        match self {
-            Self::U1 | Self::I1 => 1,
-            Self::U2 | Self::I2 => 2,
-            Self::U4 | Self::I4 | Self::F4 => 4,
-            Self::U8 | Self::I8 | Self::F8 => 8,
-        }
-    }
-
-    fn parse(path: &Path, descr: &str) -> Result<Self, DataError> {
-        let err = |why: &str| {
-            DataError::new(
-                path,
-                Some("descr".into()),
-                format!(
-                    "dtype '{descr}' is not supported{why} (little-endian |u1, |i1, <u2, <i2, \
-                     <u4, <i4, <u8, <i8, <f4 or <f8)"
-                ),
-            )
-        };
-        let (order, code) = descr.split_at_checked(1).ok_or_else(|| err(""))?;
-        let dtype = match code {
-            "u1" => Self::U1,
-            "i1" => Self::I1,
-            "u2" => Self::U2,
-            "i2" => Self::I2,
-            "u4" => Self::U4,
-            "i4" => Self::I4,
-            "u8" => Self::U8,
-            "i8" => Self::I8,
-            "f4" => Self::F4,
-            "f8" => Self::F8,
-            _ => return Err(err("")),
-        };
-        match order {
-            "<" | "=" => Ok(dtype),
-            "|" | ">" if dtype.size() == 1 => Ok(dtype),
-            ">" => Err(err(": it is big-endian")),
-            _ => Err(err("")),
-        }
-    }
-
-    /// One element (`b` holds exactly [`Self::size`] bytes).
-    fn decode(self, b: &[u8]) -> Num {
-        match self {
-            Self::U1 => Num::Int(i128::from(b[0])),
-            Self::I1 => Num::Int(i128::from(i8::from_le_bytes([b[0]]))),
-            Self::U2 => Num::Int(i128::from(u16::from_le_bytes(le(b)))),
-            Self::I2 => Num::Int(i128::from(i16::from_le_bytes(le(b)))),
-            Self::U4 => Num::Int(i128::from(u32::from_le_bytes(le(b)))),
-            Self::I4 => Num::Int(i128::from(i32::from_le_bytes(le(b)))),
-            Self::U8 => Num::Int(i128::from(u64::from_le_bytes(le(b)))),
-            Self::I8 => Num::Int(i128::from(i64::from_le_bytes(le(b)))),
-            Self::F4 => Num::Float(f64::from(f32::from_le_bytes(le(b)))),
-            Self::F8 => Num::Float(f64::from_le_bytes(le(b))),
-        }
-    }
-}
-
-/// The first `N` bytes of `b` as an array.
-fn le<const N: usize>(b: &[u8]) -> [u8; N] {
-    let mut a = [0; N];
-    a.copy_from_slice(&b[..N]);
-    a
-}
-
-/// A float element as the file wrote it (a float32 without float64 digits).
-fn show(dtype: Dtype, v: f64) -> String {
-    if dtype == Dtype::F4 {
-        #[allow(clippy::cast_possible_truncation)]
-        let x = v as f32;
-        x.to_string()
-    } else {
-        v.to_string()
-    }
-}
-
-/// An element of an `.npy` array.
-#[derive(Debug, Clone, Copy)]
-enum Num {
-    Int(i128),
-    Float(f64),
-}
-
-/// The header, its dtype and the data, checked to be exactly `count` elements.
-fn npy_data<'a>(
-    path: &Path,
-    bytes: &'a [u8],
-    header: &NpyHeader,
-    dtype: Dtype,
-) -> Result<&'a [u8], DataError> {
-    let data = bytes.get(header.data_start..).unwrap_or_default();
-    let shape = &header.shape_text;
-    let need = header
-        .shape
-        .iter()
-        .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            DataError::new(
-                path,
-                Some("shape".into()),
-                format!("the shape ({shape}) is too large"),
-            )
-        })?;
-    if data.len() != need {
-        let how = if data.len() < need {
-            "truncated"
-        } else {
-            "too long"
-        };
-        return Err(DataError::new(
-            path,
-            None,
-            format!(
-                "the file is {how}: shape ({shape}) of '{}' needs {need} bytes of data after \
-                 the header, it has {}",
-                header.descr,
-                data.len()
-            ),
-        ));
-    }
-    Ok(data)
-}
-
 fn npy_images(path: &Path, bytes: &[u8], layout: Option<ImageLayout>) -> Result<Images, DataError> {
-    let header = file::npy_header(path, bytes)?;
+    let header = npy::header(path, bytes)?;
     let shape_err = |msg: String| DataError::new(path, Some("shape".into()), msg);
     let shape_text = &header.shape_text;
     let dtype = Dtype::parse(path, &header.descr)?;
@@ -527,7 +200,7 @@ fn npy_images(path: &Path, bytes: &[u8], layout: Option<ImageLayout>) -> Result<
         )));
     }
     too_few(path, n)?;
-    let data = npy_data(path, bytes, &header, dtype)?;
+    let data = npy::npy_data(path, bytes, &header, dtype)?;
     let per_image = c * h * w;
     // Where pixel `p` of an image (in the file's order) is, in words.
     let at = |p: usize| {
@@ -598,7 +271,7 @@ fn npy_images(path: &Path, bytes: &[u8], layout: Option<ImageLayout>) -> Result<
 }
 
 fn npy_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u32>, DataError> {
-    let header = file::npy_header(path, bytes)?;
+    let header = npy::header(path, bytes)?;
     let shape_text = &header.shape_text;
     let dtype = Dtype::parse(path, &header.descr)?;
     // A 1-D array is the same in C and Fortran order.
@@ -629,7 +302,7 @@ fn npy_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u32>, DataError> {
             "the array holds no labels (shape (0,))",
         ));
     }
-    let data = npy_data(path, bytes, &header, dtype)?;
+    let data = npy::npy_data(path, bytes, &header, dtype)?;
     let mut labels = Vec::with_capacity(n);
     for (i, chunk) in data.chunks_exact(dtype.size()).enumerate() {
         let label = match dtype.decode(chunk) {
@@ -750,48 +423,6 @@ mod tests {
 
     fn scaled(bytes: &[u8]) -> Vec<f32> {
         bytes.iter().map(|&b| f32::from(b) / 255.0).collect()
-    }
-
-    #[test]
-    fn digits_decode_to_1797_labelled_8x8_images() {
-        let d = digits();
-        assert_eq!((d.n, d.c, d.h, d.w), (1797, 1, 8, 8));
-        assert_eq!(d.pixels.len(), 1797 * 64);
-        assert_eq!(d.levels, Some(17));
-        let labels = d.labels.as_ref().unwrap();
-        assert_eq!(labels.len(), 1797);
-        let mut counts = [0_usize; 10];
-        for &y in labels {
-            counts[usize::try_from(y).unwrap()] += 1;
-        }
-        // The class counts of the UCI test split.
-        assert_eq!(counts, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
-        for &p in &d.pixels {
-            assert!((0.0..=1.0).contains(&p), "{p}");
-            assert_eq!((p * 16.0).fract(), 0.0, "{p} is not a multiple of 1/16");
-        }
-        assert!(d.pixels.contains(&1.0) && d.pixels.contains(&0.0));
-        // The file's first line, read independently of the decoder: its 64 pixels are the
-        // first image, row by row, and its last field the first label.
-        let mut text = String::new();
-        GzDecoder::new(DIGITS_CSV_GZ)
-            .read_to_string(&mut text)
-            .unwrap();
-        let first: Vec<f32> = text
-            .lines()
-            .next()
-            .unwrap()
-            .split(',')
-            .map(|f| f.parse::<f32>().unwrap())
-            .collect();
-        assert_eq!(first.len(), 65);
-        let want: Vec<f32> = first[..64].iter().map(|v| v / 16.0).collect();
-        assert_eq!(&d.pixels[..64], &want[..]);
-        assert_eq!(labels[0], 0);
-        // And the literal first row (a zero) and last label (an eight) of the file.
-        let row0 = [0.0, 0.0, 5.0, 13.0, 9.0, 1.0, 0.0, 0.0].map(|v: f32| v / 16.0);
-        assert_eq!(&d.pixels[..8], &row0);
-        assert_eq!(labels[1796], 8);
     }
 
     #[test]

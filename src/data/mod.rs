@@ -3,8 +3,11 @@
 //! cover) and, where known, the true log-density.
 
 pub mod density;
+pub mod digits;
 pub mod file;
+mod idx;
 pub mod images;
+mod npy;
 pub mod projection;
 pub mod space;
 pub mod target;
@@ -359,6 +362,28 @@ pub struct DataBox {
 }
 
 impl DataBox {
+    /// The cell centres of a `g × g` grid over a 2-D box, row-major (x fastest): the
+    /// quadrature grid, the heat maps and the network's unit responses.
+    #[must_use]
+    pub fn grid_points(&self, g: usize) -> Vec<f32> {
+        let mut pts = Vec::with_capacity(2 * g * g);
+        #[allow(clippy::cast_precision_loss)]
+        let (dx, dy) = (
+            (self.hi[0] - self.lo[0]) / g as f32,
+            (self.hi[1] - self.lo[1]) / g as f32,
+        );
+        for j in 0..g {
+            for i in 0..g {
+                #[allow(clippy::cast_precision_loss)]
+                {
+                    pts.push(self.lo[0] + (i as f32 + 0.5) * dx);
+                    pts.push(self.lo[1] + (j as f32 + 0.5) * dy);
+                }
+            }
+        }
+        pts
+    }
+
     /// The square `[−half, half]²`.
     #[must_use]
     pub fn square(half: f32) -> Self {

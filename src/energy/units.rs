@@ -53,7 +53,7 @@ pub fn unit_responses(
         return None;
     }
     let n = g * g;
-    let mut h = crate::eval::quadrature::grid_points(b, g);
+    let mut h = b.grid_points(g);
     let mut width = 2;
     // The units shown of the layer before (the inputs at first).
     let mut shown: Vec<usize> = vec![0, 1];
@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(u.layers[1].weights.len(), 3 * 3);
         assert_eq!(u.output_weights.len(), 3);
         // The energy on the grid is the engine's.
-        let pts = crate::eval::quadrature::grid_points(&b, 6);
+        let pts = b.grid_points(6);
         let mut e = vec![0.0; 36];
         crate::energy::fast::Workspace::new(&arch).energy(&params, &pts, &mut e);
         for (a, b) in u.energy.iter().zip(&e) {

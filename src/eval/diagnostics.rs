@@ -127,11 +127,20 @@ fn plain_rhat(chains: &[Vec<f64>]) -> f64 {
     (((nf - 1.0) / nf * w + b / nf) / w).sqrt()
 }
 
-/// The rank-normalised split-R̂: the larger of the bulk R̂ (of the rank-normalised
+/// The classic split-R̂ (Gelman et al., Bayesian Data Analysis, 3rd ed., §11.4) of
+/// `chains[c][t]`: every chain cut in halves, the variance between the halves' means set
+/// against the variance within them. 1 when the chains agree; `NaN` for chains too short
+/// to split. The reference chains report this one ("split R-hat").
+#[must_use]
+pub fn split_rhat(chains: &[Vec<f64>]) -> f64 {
+    plain_rhat(&split(chains))
+}
+
+/// The rank-normalised split-R̂ of Vehtari et al. (2021), as ArviZ computes it: the larger of the bulk R̂ (of the rank-normalised
 /// split chains) and the tail R̂ (of the same for the draws folded about their median).
 /// Near 1 when the chains agree; above 1.01 the paper's authors do not trust them.
 #[must_use]
-pub fn rhat(chains: &[Vec<f64>]) -> f64 {
+pub fn rank_normalized_rhat(chains: &[Vec<f64>]) -> f64 {
     let halves = split(chains);
     let bulk = plain_rhat(&rank_normalize(&halves));
     let mut pooled: Vec<f64> = chains.iter().flatten().copied().collect();
@@ -229,7 +238,7 @@ pub fn worst(quantities: &[(String, Vec<Vec<f64>>)]) -> ((String, f64), (String,
     let first = quantities.first().map_or(String::new(), |q| q.0.clone());
     let (mut r_worst, mut e_worst) = ((first.clone(), f64::NAN), (first, f64::NAN));
     for (name, q) in quantities {
-        let (r, e) = (rhat(q), ess_bulk(q));
+        let (r, e) = (rank_normalized_rhat(q), ess_bulk(q));
         if !r.is_nan() && (r_worst.1.is_nan() || r > r_worst.1) {
             r_worst = (name.clone(), r);
         }
@@ -273,7 +282,7 @@ mod tests {
     #[test]
     fn independent_draws_have_rhat_one_and_ess_near_their_number() {
         let c = ar1(4, 1000, 0.0, &[], 1);
-        let r = rhat(&c);
+        let r = rank_normalized_rhat(&c);
         assert!(r < 1.01, "R̂ {r}");
         let e = ess_bulk(&c);
         assert!(
@@ -288,7 +297,7 @@ mod tests {
         let c = ar1(4, 1000, 0.9, &[], 2);
         let e = ess_bulk(&c);
         assert!((150.0..280.0).contains(&e), "ESS {e}, about 211 expected");
-        assert!(rhat(&c) < 1.05);
+        assert!(rank_normalized_rhat(&c) < 1.05);
     }
 
     /// Against ArviZ 0.23.4 (`az.rhat(v, method="rank")`, `az.ess(v, method="bulk")`) on
@@ -307,7 +316,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let (r, e) = (rhat(&chains), ess_bulk(&chains));
+        let (r, e) = (rank_normalized_rhat(&chains), ess_bulk(&chains));
         assert!((r - 1.010_007_257_8).abs() < 1e-8, "R̂ {r}");
         assert!((e - 2_099.005_463_237_5).abs() < 1e-6, "ESS {e}");
     }
@@ -394,7 +403,7 @@ mod tests {
             ("rounded", &rounded, RHAT_ROUNDED, ESS_ROUNDED),
             ("MALA", &mala, RHAT_MALA, ESS_MALA),
         ] {
-            let (r, e) = (rhat(chains), ess_bulk(chains));
+            let (r, e) = (rank_normalized_rhat(chains), ess_bulk(chains));
             assert!((r - r_want).abs() < 1e-8, "{name}: R̂ {r}, ArviZ {r_want}");
             assert!(
                 (e - e_want).abs() < 1e-8 * e_want,
@@ -406,12 +415,20 @@ mod tests {
     #[test]
     fn chains_that_disagree_have_a_large_rhat() {
         let c = ar1(4, 500, 0.5, &[0.0, 0.0, 0.0, 3.0], 3);
-        assert!(rhat(&c) > 1.1, "{}", rhat(&c));
+        assert!(
+            rank_normalized_rhat(&c) > 1.1,
+            "{}",
+            rank_normalized_rhat(&c)
+        );
         // Same means, one chain four times as spread: the folded draws see it.
         let mut d = ar1(4, 500, 0.0, &[], 4);
         for v in &mut d[3] {
             *v *= 4.0;
         }
-        assert!(rhat(&d) > 1.05, "{}", rhat(&d));
+        assert!(
+            rank_normalized_rhat(&d) > 1.05,
+            "{}",
+            rank_normalized_rhat(&d)
+        );
     }
 }

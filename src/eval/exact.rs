@@ -2,7 +2,7 @@
 //! term g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ (the gradient of log Z is −g*), and an exact sampler
 //! that draws a cell from w and a point uniformly inside it.
 
-use super::quadrature::{grid_points, log_cell_area, logsumexp_neg};
+use super::quadrature::{log_cell_area, logsumexp_neg};
 use crate::data::DataBox;
 use crate::energy::Architecture;
 use crate::energy::engine::{Engine, EngineResult};
@@ -29,7 +29,7 @@ pub struct GridModel {
 /// results do not depend on the number of threads).
 #[must_use]
 pub fn grid_model(arch: &Architecture, params: &[f32], b: &DataBox, g: usize) -> GridModel {
-    let points = grid_points(b, g);
+    let points = b.grid_points(g);
     let mut energies = vec![0.0_f32; g * g];
     energies
         .par_chunks_mut(CHUNK)
@@ -51,7 +51,7 @@ pub fn grid_model_with(
     b: &DataBox,
     g: usize,
 ) -> EngineResult<GridModel> {
-    let points = grid_points(b, g);
+    let points = b.grid_points(g);
     let mut energies = vec![0.0_f32; g * g];
     engine.energy(params, &points, &mut energies)?;
     Ok(from_energies(b, g, points, energies))

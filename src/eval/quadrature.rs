@@ -3,27 +3,6 @@
 
 use crate::data::DataBox;
 
-/// The cell centres of a `g × g` grid over the box, row-major (x fastest).
-#[must_use]
-pub fn grid_points(b: &DataBox, g: usize) -> Vec<f32> {
-    let mut pts = Vec::with_capacity(2 * g * g);
-    #[allow(clippy::cast_precision_loss)]
-    let (dx, dy) = (
-        (b.hi[0] - b.lo[0]) / g as f32,
-        (b.hi[1] - b.lo[1]) / g as f32,
-    );
-    for j in 0..g {
-        for i in 0..g {
-            #[allow(clippy::cast_precision_loss)]
-            {
-                pts.push(b.lo[0] + (i as f32 + 0.5) * dx);
-                pts.push(b.lo[1] + (j as f32 + 0.5) * dy);
-            }
-        }
-    }
-    pts
-}
-
 /// log of one cell's area.
 #[must_use]
 pub fn log_cell_area(b: &DataBox, g: usize) -> f64 {
@@ -59,7 +38,7 @@ pub fn energy_grid(
     chunk: usize,
     mut energy: impl FnMut(&[f32], &mut [f32]),
 ) -> (Vec<f32>, f64) {
-    let pts = grid_points(b, g);
+    let pts = b.grid_points(g);
     let mut e = vec![0.0_f32; g * g];
     for (xs, es) in pts.chunks(2 * chunk).zip(e.chunks_mut(chunk)) {
         energy(xs, es);

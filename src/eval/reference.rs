@@ -161,39 +161,15 @@ impl ReferenceChains {
     }
 }
 
-/// Split-R̂ (Gelman et al., Bayesian Data Analysis, 3rd ed., §11.4) of one quantity
-/// traced as `trace[t][chain]`: every chain's run is cut in halves, and the variance
-/// between the halves' means is set against the variance within them. 1 when the chains
-/// agree; `NaN` for runs too short to split.
+/// The classic split-R̂ ([`super::diagnostics::split_rhat`]) of one quantity traced as
+/// `trace[t][chain]`.
 #[must_use]
 pub fn split_rhat(trace: &[Vec<f64>]) -> f64 {
-    let len = trace.len() / 2;
     let chains = trace.first().map_or(0, Vec::len);
-    if len < 2 || chains == 0 {
-        return f64::NAN;
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let nf = len as f64;
-    let mut means = Vec::with_capacity(2 * chains);
-    let mut vars = Vec::with_capacity(2 * chains);
-    for c in 0..chains {
-        for half in [&trace[..len], &trace[len..2 * len]] {
-            let m = half.iter().map(|r| r[c]).sum::<f64>() / nf;
-            let v = half.iter().map(|r| (r[c] - m).powi(2)).sum::<f64>() / (nf - 1.0);
-            means.push(m);
-            vars.push(v);
-        }
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let m = means.len() as f64;
-    let grand = means.iter().sum::<f64>() / m;
-    let b = nf * means.iter().map(|x| (x - grand).powi(2)).sum::<f64>() / (m - 1.0);
-    let w = vars.iter().sum::<f64>() / m;
-    if w <= 0.0 {
-        return if b <= 0.0 { 1.0 } else { f64::INFINITY };
-    }
-    let var_plus = (nf - 1.0) / nf * w + b / nf;
-    (var_plus / w).sqrt()
+    let by_chain: Vec<Vec<f64>> = (0..chains)
+        .map(|c| trace.iter().map(|r| r[c]).collect())
+        .collect();
+    super::diagnostics::split_rhat(&by_chain)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! drains its events in `logic`, and draws in `ui`. It never waits on the worker.
 
 use super::history::MetricsHistory;
-use super::views::{HeatKind, SamplesOptions};
+use super::views::{HeatKind, Mark, SamplesOptions};
 use super::{panels, theme, views};
 use crate::data::Dataset;
 use crate::preset::Preset;
@@ -175,25 +175,6 @@ pub enum Topic {
     Applied,
     /// A typed value that was clamped to its field's range.
     Clamp,
-}
-
-/// A warning drawn on the curves' step axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    Diverged,
-    SamplerLost,
-    Ais,
-}
-
-impl Mark {
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Diverged => "diverged (rolled back)",
-            Self::SamplerLost => "sampler lost the model",
-            Self::Ais => "AIS run",
-        }
-    }
 }
 
 /// A change that needs fresh parameters, waiting for the user's confirmation.

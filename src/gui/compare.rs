@@ -31,27 +31,6 @@ pub struct Comparison {
     pub open: bool,
 }
 
-/// Splits a CSV line written by the summary (fields with commas are quoted).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut field)),
-            c => field.push(c),
-        }
-    }
-    out.push(field);
-    out
-}
-
 impl Comparison {
     /// Reads `dir/summary.csv` and every run's `metrics.csv`.
     ///
@@ -59,14 +38,7 @@ impl Comparison {
     /// A folder without a summary, or a metrics file that is not one, naming the file.
     pub fn open(dir: &Path) -> Result<Self, String> {
         let path = dir.join("summary.csv");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: cannot read ({e}): not a sweep folder", path.display()))?;
-        let mut lines = text.lines();
-        let header = split_csv(lines.next().unwrap_or_default());
-        if header.first().map(String::as_str) != Some("index") {
-            return Err(format!("{}: not a sweep summary", path.display()));
-        }
-        let rows: Vec<Vec<String>> = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
+        let (header, rows) = crate::sweep::read_summary(dir)?;
         let mut runs = Vec::with_capacity(rows.len());
         for r in &rows {
             let index: usize = r[0]
@@ -301,18 +273,5 @@ impl Comparison {
             let index: usize = self.rows[i][0].parse().ok()?;
             Some(crate::sweep::run_dir(&self.dir, index).join("model.safetensors"))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_csv;
-
-    #[test]
-    fn quoted_fields_keep_their_commas() {
-        assert_eq!(
-            split_csv("1,\"a, b\",\"say \"\"hi\"\"\","),
-            ["1", "a, b", "say \"hi\"", ""]
-        );
     }
 }

@@ -295,7 +295,7 @@ pub fn images_ui(
                 ));
                 if r.rhat.1.is_finite() {
                     ui.label(format!(
-                        "R-hat {:.3} (largest, {}), bulk ESS {:.0} (smallest, {}) over the second half",
+                        "rank-normalised R-hat {:.3} (largest, {}), bulk ESS {:.0} (smallest, {}) over the second half",
                         r.rhat.1, r.rhat.0, r.ess.1, r.ess.0
                     ));
                 }

@@ -87,7 +87,7 @@ pub fn long_run_window(
             ));
             if r.rhat.1.is_finite() {
                 let text = format!(
-                    "R-hat {:.3} (largest, {}), bulk ESS {:.0} (smallest, {}) over the second half",
+                    "rank-normalised R-hat {:.3} (largest, {}), bulk ESS {:.0} (smallest, {}) over the second half",
                     r.rhat.1, r.rhat.0, r.ess.1, r.ess.0
                 );
                 if r.rhat.1 > 1.01 {

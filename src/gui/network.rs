@@ -43,7 +43,7 @@ fn atlas(u: &Units, b: &crate::data::DataBox) -> ColorImage {
     let n = g * g;
     let mut tiles: Vec<Vec<Color32>> = Vec::new();
     // The inputs: each coordinate across the box.
-    let pts = crate::eval::quadrature::grid_points(b, g);
+    let pts = b.grid_points(g);
     for axis in 0..2 {
         let scale = b.lo[axis].abs().max(b.hi[axis].abs());
         tiles.push(

@@ -8,7 +8,7 @@ use crate::data::{DataSpec, ToySet};
 use crate::device::{DeviceInfo, DeviceSpec};
 use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
 use crate::optim::{OptimizerKind, OptimizerSpec};
-use crate::preset::{Engine, EvalSpec, ObjectiveKind, ObjectiveSpec, Preset};
+use crate::preset::{EngineChoice, EvalSpec, ObjectiveKind, ObjectiveSpec, Preset};
 use crate::sampler::{Init, SamplerKind, SamplerSpec};
 use egui::Ui;
 
@@ -873,9 +873,9 @@ pub fn run_ui(ui: &mut Ui, p: &mut Preset, devices: Option<&[DeviceInfo]>) {
             egui::ComboBox::from_id_salt("engine")
                 .selected_text(p.engine.name())
                 .show_ui(ui, |ui| {
-                    for e in Engine::ALL {
+                    for e in EngineChoice::ALL {
                         // The fast engine cannot run convolutions or pooling.
-                        ui.add_enabled_ui(mlp || e != Engine::Fast, |ui| {
+                        ui.add_enabled_ui(mlp || e != EngineChoice::Fast, |ui| {
                             ui.selectable_value(&mut p.engine, e, e.name());
                         });
                     }

@@ -782,7 +782,7 @@ pub struct CurvesContext<'a> {
     /// reference term.
     pub by_ais: bool,
     /// Warnings at steps, drawn on every plot's step axis.
-    pub marks: &'a [(usize, super::app::Mark)],
+    pub marks: &'a [(usize, Mark)],
     /// Layers in the network's list (the output layer comes after them).
     pub list_layers: usize,
     /// Score matching: no sample term (its plots say so and the cosine is left out).
@@ -802,8 +802,26 @@ fn header(ui: &mut Ui, title: &str, keys: &[(&str, Color32)], watch: &str) {
     ui.label(egui::RichText::new(watch).small().weak());
 }
 
-fn mark_colour(m: super::app::Mark) -> Color32 {
-    use super::app::Mark;
+/// A warning drawn on the curves' step axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Diverged,
+    SamplerLost,
+    Ais,
+}
+
+impl Mark {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Diverged => "diverged (rolled back)",
+            Self::SamplerLost => "sampler lost the model",
+            Self::Ais => "AIS run",
+        }
+    }
+}
+
+fn mark_colour(m: Mark) -> Color32 {
     match m {
         Mark::Diverged => theme::ERROR,
         Mark::SamplerLost => theme::WARNING,
@@ -812,7 +830,7 @@ fn mark_colour(m: super::app::Mark) -> Color32 {
 }
 
 /// The marks as vertical lines on a plot's step axis.
-fn draw_marks(p: &mut egui_plot::PlotUi<'_>, marks: &[(usize, super::app::Mark)]) {
+fn draw_marks(p: &mut egui_plot::PlotUi<'_>, marks: &[(usize, Mark)]) {
     for (step, m) in marks {
         #[allow(clippy::cast_precision_loss)]
         p.vline(
@@ -1070,7 +1088,7 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
         header(
             ui,
             &format!(
-                "Sampler vs the reference sample term (R-hat {})",
+                "Sampler vs the reference sample term (split R-hat {})",
                 h.reference_rhat.last().map_or("–".into(), |r| format!(
                     "{r:.3}{}",
                     if r > 1.1 { ", not mixed" } else { "" }
@@ -1079,9 +1097,9 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
             &[
                 ("cos(g_sample, g_ref)", theme::EXACT),
                 ("relative error", theme::SAMPLES),
-                ("R-hat − 1", theme::WARNING),
+                ("split R-hat − 1", theme::WARNING),
             ],
-            "watch: cos near 1 and the error small while R-hat − 1 < 0.1 (long MALA chains as the reference).",
+            "watch: cos near 1 and the error small while split R-hat − 1 < 0.1 (long MALA chains as the reference; the classic split R-hat of Gelman et al.).",
         );
         plot("reference_plot")
             .include_y(0.0)
@@ -1098,7 +1116,7 @@ pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
                     theme::SAMPLES,
                 ));
                 p.line(line(
-                    "R-hat − 1",
+                    "split R-hat − 1",
                     &shifted(&h.reference_rhat, -1.0),
                     theme::WARNING,
                 ));

@@ -56,7 +56,7 @@ impl WorkbenchApp {
             self.open_comparison(p);
             return;
         }
-        if is_metrics_csv(p) {
+        if super::picker::is_metrics_csv(p) {
             match crate::gui::compare::Comparison::add_metrics_file(&mut self.comparison, p) {
                 Ok(()) => self.message(false, format!("comparing {}", p.display())),
                 Err(e) => self.message(true, e),
@@ -395,15 +395,4 @@ fn crop_png(img: &egui::ColorImage, rect: egui::Rect, ppp: f32) -> Result<Vec<u8
     out.write_to(&mut bytes, image::ImageFormat::Png)
         .map_err(|e| e.to_string())?;
     Ok(bytes.into_inner())
-}
-
-/// Whether `p` is a metrics CSV (its header starts `step,loss,`) rather than data points.
-pub(super) fn is_metrics_csv(p: &Path) -> bool {
-    use std::io::BufRead as _;
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-        && std::fs::File::open(p)
-            .ok()
-            .and_then(|f| std::io::BufReader::new(f).lines().next())
-            .and_then(Result::ok)
-            .is_some_and(|l| l.starts_with("step,loss,"))
 }

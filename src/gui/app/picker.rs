@@ -105,7 +105,7 @@ pub fn file_kind(p: &Path) -> Option<&'static str> {
         "ron" => Some("preset"),
         "safetensors" => Some("model"),
         "ckpt" => Some("checkpoint"),
-        "csv" if super::files::is_metrics_csv(p) => Some("metrics"),
+        "csv" if is_metrics_csv(p) => Some("metrics"),
         "csv" | "tsv" | "txt" | "npy" => Some("data"),
         "png" => Some("image"),
         _ if crate::data::images::is_image_file(p) => Some("images"),
@@ -442,4 +442,15 @@ impl WorkbenchApp {
         }
         self.dialogs.picker = Some(pk);
     }
+}
+
+/// Whether `p` is a metrics CSV (its header starts `step,loss,`) rather than data points.
+pub(super) fn is_metrics_csv(p: &Path) -> bool {
+    use std::io::BufRead as _;
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        && std::fs::File::open(p)
+            .ok()
+            .and_then(|f| std::io::BufReader::new(f).lines().next())
+            .and_then(Result::ok)
+            .is_some_and(|l| l.starts_with("step,loss,"))
 }

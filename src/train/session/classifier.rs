@@ -141,7 +141,7 @@ impl Session {
         if k < 2 {
             return None;
         }
-        let pts = crate::eval::quadrature::grid_points(&self.data.data_box, g);
+        let pts = self.data.data_box.grid_points(g);
         let p = self.class_probs(&pts)?;
         let (best, conf) = p
             .chunks_exact(k)
