@@ -272,7 +272,7 @@ fn open_preset_train_and_watch_the_plots_move() {
         |a| {
             a.view
                 .as_ref()
-                .is_some_and(|v| v.step > 0 && !v.samples.is_empty())
+                .is_some_and(|v| v.step > 0 && v.chains().is_some_and(|c| !c.samples.is_empty()))
         },
     );
     h.get_by_label("Pause").click();
@@ -812,9 +812,11 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         |a| {
             a.view.as_ref().is_some_and(|v| {
                 v.step >= 100
-                    && v.classes
-                        .as_ref()
-                        .is_some_and(|(best, _)| best.len() == v.grid * v.grid)
+                    && v.heat().is_some_and(|h| {
+                        h.classes
+                            .as_ref()
+                            .is_some_and(|(best, _)| best.len() == h.grid * h.grid)
+                    })
             })
         },
     );
@@ -828,7 +830,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         "the view's key names the class colours"
     );
     let v = h.state().view.clone().unwrap();
-    let (best, _) = v.classes.unwrap();
+    let (best, _) = v.heat().and_then(|h| h.classes.clone()).unwrap();
     let distinct: std::collections::BTreeSet<u32> = best.iter().copied().collect();
     assert!(
         distinct.len() >= 6,
@@ -1304,7 +1306,7 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
         |a| {
             a.view
                 .as_ref()
-                .and_then(|v| v.projection.as_ref())
+                .and_then(|v| v.projection())
                 .is_some_and(|p| p.names[0].starts_with("PC1 (") && p.data.len() > 100)
         },
     );
@@ -1332,11 +1334,8 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
         "the status bar does not show the AIS weights' ESS"
     );
     let v = h.state().view.clone().expect("a view");
-    assert!(
-        v.energies.is_empty() && v.grid == 0,
-        "no heat map outside the plane"
-    );
-    assert_eq!(v.samples.len() % 2, 0);
+    assert!(v.heat().is_none(), "no heat map outside the plane");
+    assert_eq!(v.chains().expect("projected chains").samples.len() % 2, 0);
     let cov = v.coverage.expect("mode coverage");
     assert_eq!(cov.len(), 8);
     assert!((cov.iter().map(|c| c.0).sum::<f64>() - 1.0).abs() < 1e-9);
@@ -1349,7 +1348,7 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
         |a| {
             a.view
                 .as_ref()
-                .and_then(|v| v.projection.as_ref())
+                .and_then(|v| v.projection())
                 .is_some_and(|p| {
                     p.kind == ebm_workbench::data::projection::ProjectionKind::Coordinates(0, 1)
                 })
@@ -1620,7 +1619,7 @@ fn digits_train_in_the_window_as_pictures() {
         a.step >= 30
             && a.view
                 .as_ref()
-                .and_then(|v| v.images.as_ref())
+                .and_then(|v| v.images())
                 .is_some_and(|i| i.samples.len() == 64 * 64 && i.buffer_ages.len() == 64)
     });
     for tab in [
@@ -1647,7 +1646,7 @@ fn digits_train_in_the_window_as_pictures() {
     let ood = &v.energy_populations.ood;
     assert_eq!(ood.len(), 512);
     // The buffer's chains come oldest first, with their ages on the tiles.
-    let ages = &v.images.as_ref().unwrap().buffer_ages;
+    let ages = &v.images().unwrap().buffer_ages;
     assert!(
         ages.windows(2).all(|w| w[0] >= w[1]) && ages[0] > 0,
         "{ages:?}"
@@ -1663,7 +1662,7 @@ fn digits_train_in_the_window_as_pictures() {
     step_until(&mut h, "a filmstrip", Duration::from_secs(30), |a| {
         a.view
             .as_ref()
-            .and_then(|v| v.images.as_ref())
+            .and_then(|v| v.images())
             .is_some_and(|i| i.filmstrip.len() == 21 * 64)
     });
     // A row per class.
@@ -1738,7 +1737,7 @@ fn a_conv_net_trains_in_the_window_through_candle() {
             a.step >= 3
                 && a.view
                     .as_ref()
-                    .and_then(|v| v.images.as_ref())
+                    .and_then(|v| v.images())
                     .is_some_and(|i| i.samples.len() == 64 * 64)
         },
     );
@@ -2213,6 +2212,8 @@ fn the_view_stays_on_the_data_box_with_a_colour_bar() {
     frames(&mut h, 4);
     let [fx0, fx1, fy0, fy1] = h.state().view_bounds.unwrap();
     let far = v
+        .chains()
+        .unwrap()
         .samples
         .chunks_exact(2)
         .map(|r| f64::from(r[0].abs().max(r[1].abs())))
@@ -2266,14 +2267,14 @@ fn the_network_is_drawn_with_its_units_and_follows_training() {
     let mut h = harness();
     h.step();
     step_until(&mut h, "a view with units", Duration::from_secs(30), |a| {
-        a.view.as_ref().is_some_and(|v| v.units.is_some())
+        a.view.as_ref().is_some_and(|v| v.units().is_some())
     });
     frames(&mut h, 2);
     assert!(
         h.query_by_label_contains("layer 0: 16 of 128 units")
             .is_some()
     );
-    let before = h.state().view.as_ref().unwrap().units.clone().unwrap();
+    let before = h.state().view.as_ref().unwrap().units().cloned().unwrap();
     assert_eq!(before.layers.len(), 2);
     assert!(before.layers.iter().all(|l| l.units.len() == 16));
     press(&mut h, "Step");
@@ -2284,10 +2285,10 @@ fn the_network_is_drawn_with_its_units_and_follows_training() {
         |a| {
             a.view
                 .as_ref()
-                .is_some_and(|v| v.step >= 1 && v.units.is_some())
+                .is_some_and(|v| v.step >= 1 && v.units().is_some())
         },
     );
-    let after = h.state().view.as_ref().unwrap().units.clone().unwrap();
+    let after = h.state().view.as_ref().unwrap().units().cloned().unwrap();
     assert_ne!(
         before.layers[0].responses, after.layers[0].responses,
         "the drawing did not follow the step"
@@ -2301,7 +2302,7 @@ fn the_network_is_drawn_with_its_units_and_follows_training() {
         |a| {
             a.view
                 .as_ref()
-                .is_some_and(|v| v.step >= 2 && v.units.is_none())
+                .is_some_and(|v| v.step >= 2 && v.units().is_none())
         },
     );
     frames(&mut h, 2);
@@ -2385,7 +2386,10 @@ fn score_matching_trains_in_the_window_without_samples() {
     assert!(h.query_by_label("cos(data term, sample term)").is_none());
     assert!(h.query_by_label_contains("no sample term").is_some());
     let v = h.state().view.clone().unwrap();
-    assert!(v.samples.is_empty(), "samples drawn without a sampler");
+    assert!(
+        v.chains().unwrap().samples.is_empty(),
+        "samples drawn without a sampler"
+    );
 }
 
 #[test]

@@ -559,3 +559,48 @@ fn the_reference_chains_diagnostics_cover_the_draws() {
     assert!(r.rhat < 1.05, "R-hat {}", r.rhat);
     assert!((0.45..0.75).contains(&r.acceptance), "{}", r.acceptance);
 }
+
+/// Each space gets its own view, chosen once and bounded: the plane its heat map and the
+/// chains as they are (a buffer of 20 000 sent as at most 16 384; the bundled presets
+/// keep 10 000), vectors their
+/// projection (no grid), images their tiles (no projection computed, no points).
+#[test]
+fn each_space_gets_its_own_bounded_view() {
+    use ebm_workbench::data::projection::ProjectionKind;
+    use ebm_workbench::train::view::{PLANE_BUFFER_POINTS, Scene, VIEW_POINTS, ViewBuilder};
+    let mut plane = common::bundled("eight_gaussians.ron");
+    plane.sampler.init = ebm_workbench::sampler::Init::ReplayBuffer {
+        size: 20_000,
+        reinit_prob: 0.05,
+    };
+    let cases = [
+        ("plane", plane),
+        ("vectors", mixture(16, 16)),
+        ("images", common::bundled("digits_jem.ron")),
+    ];
+    for (name, mut p) in cases {
+        p.eval.eval_every = 0;
+        let mut s = Session::new(&p).expect("a session");
+        s.step().expect("a step");
+        let v = ViewBuilder::for_session(&s, ProjectionKind::default(), false).build(&mut s);
+        match (&v.scene, name) {
+            (Scene::Plane { chains, heat, .. }, "plane") => {
+                assert_eq!(heat.energies.len(), heat.grid * heat.grid);
+                let (buf, ages) = chains.buffer.as_ref().expect("a buffer");
+                assert_eq!(buf.len(), 2 * PLANE_BUFFER_POINTS);
+                assert_eq!(ages.len(), PLANE_BUFFER_POINTS);
+            }
+            (Scene::Projected { chains, data }, "vectors") => {
+                assert!(data.data.len() <= 2 * VIEW_POINTS && !data.data.is_empty());
+                assert!(chains.samples.len() <= 2 * VIEW_POINTS);
+                assert!(v.heat().is_none());
+            }
+            (Scene::Images(i), "images") => {
+                assert_eq!(i.shape, [1, 8, 8]);
+                assert!(v.chains().is_none() && v.projection().is_none());
+                assert_eq!(v.energy_populations.ood.len(), 512);
+            }
+            (scene, _) => panic!("{name}: the wrong view {scene:?}"),
+        }
+    }
+}

@@ -980,7 +980,7 @@ impl eframe::App for WorkbenchApp {
                     .view
                     .as_ref()
                     .filter(|_| self.state.samples.show_network)
-                    .and_then(|v| v.units.as_ref().map(|u| (v.step, u)));
+                    .and_then(|v| v.units().map(|u| (v.step, u)));
                 let full = ui.available_size();
                 let view_h = if units.is_some() { full.y * 0.64 } else { full.y };
                 let (rect, bounds) = ui

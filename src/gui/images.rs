@@ -190,7 +190,7 @@ pub fn current_grid(st: &ImageState, v: &ImageView) -> Option<(Vec<f32>, usize)>
 /// # Errors
 /// Nothing to draw yet, or an encoding error, as text.
 pub fn png(st: &ImageState, view: &View) -> Result<Vec<u8>, String> {
-    let v = view.images.as_ref().ok_or("no images in this view")?;
+    let v = view.images().ok_or("no images in this view")?;
     let (px, cols) = current_grid(st, v).ok_or("nothing to draw in this view yet")?;
     grid(&px, v.shape, v.range, cols, 8).png()
 }
@@ -232,7 +232,7 @@ pub fn images_ui(
         ui.weak("Waiting for the first view…");
         return commands;
     };
-    let Some(v) = view.images.as_ref() else {
+    let Some(v) = view.images() else {
         return commands;
     };
     let width = ui.available_width();

@@ -125,7 +125,7 @@ pub fn long_run_window(
                     ui.label(egui::RichText::new("■ short run (the start)").color(theme::SAMPLES));
                     ui.label(egui::RichText::new("■ long-run ends").color(theme::PATH));
                 });
-                let data_2d: &[f32] = match view.and_then(|v| v.projection.as_ref()) {
+                let data_2d: &[f32] = match view.and_then(|v| v.projection()) {
                     Some(p) => &p.data,
                     None if data.dim == 2 => &data.train,
                     None => &[],

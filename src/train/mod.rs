@@ -2,6 +2,7 @@
 
 pub mod metrics;
 pub mod session;
+pub mod view;
 pub mod worker;
 
 pub use metrics::StepMetrics;

@@ -4,7 +4,11 @@
 
 use super::metrics::{StepMetrics, to_csv};
 use super::session::Session;
-use crate::data::projection::{Projection, ProjectionKind};
+pub use super::view::{
+    Chains, EnergyPopulations, Heat, IMAGES_SHOWN, ImageView, ProjectedData, Scene, UNIT_GRID,
+    UNITS_SHOWN, VIEW_GRID, VIEW_POINTS, View, ViewBuilder,
+};
+use crate::data::projection::ProjectionKind;
 use crate::error::TrainError;
 use crate::preset::Preset;
 use std::path::PathBuf;
@@ -60,88 +64,6 @@ pub enum Command {
     /// Make the next reset panic while it makes the new session (the same, for resets).
     PanicNextReset,
 }
-
-/// A snapshot of what the sampler and the model look like now: at most what is drawn.
-#[derive(Debug, Clone)]
-pub struct View {
-    pub step: usize,
-    /// The sampler's latest batch as 2-D points, row-major `n × 2`: in the plane as they
-    /// are, elsewhere projected on the view's axes.
-    pub samples: Vec<f32>,
-    /// The replay buffer's points (2-D or projected, at most [`VIEW_POINTS`] outside the
-    /// plane) and chain ages, when there is one.
-    pub buffer: Option<(Vec<f32>, Vec<u32>)>,
-    /// Chain paths: `(chains, positions)`, positions row-major `(steps+1) × chains × 2`
-    /// (projected outside the plane).
-    pub paths: Option<(usize, Vec<f32>)>,
-    /// Outside the plane: the training data projected like the samples, and the axes'
-    /// names. `None` in the plane, where the window draws the data itself.
-    pub projection: Option<ProjectedData>,
-    /// Energies on a `grid × grid` grid over the data box (x fastest) and their log Z
-    /// (the plane only; empty elsewhere).
-    pub energies: Vec<f32>,
-    pub grid: usize,
-    pub log_z: f64,
-    /// For a classifier (K logits) in the plane: the most probable class on the same
-    /// grid and its probability.
-    pub classes: Option<(Vec<u32>, Vec<f32>)>,
-    /// E on held-out data, on the sampler's batch and on uniform noise in the box.
-    pub energy_populations: EnergyPopulations,
-    /// For a mixture target: each component's share of the samples and its true weight.
-    pub coverage: Option<Vec<(f64, f64)>>,
-    /// Images: pictures of the data, the samples, the buffer and one chain.
-    pub images: Option<ImageView>,
-    /// The hidden units' responses over the data box (the plane, MLPs, when asked).
-    pub units: Option<crate::energy::units::Units>,
-}
-
-/// Grid side of each unit's response in the network drawing.
-pub const UNIT_GRID: usize = 24;
-/// Units of a layer drawn at most.
-pub const UNITS_SHOWN: usize = 16;
-
-/// What the image views draw: a few rows of each kind, row-major C×H×W each.
-#[derive(Debug, Clone)]
-pub struct ImageView {
-    /// Channels, rows, columns.
-    pub shape: [usize; 3],
-    /// The pixel range (lowest, highest).
-    pub range: (f32, f32),
-    /// Held-out images.
-    pub data: Vec<f32>,
-    /// The sampler's latest batch (at most [`IMAGES_SHOWN`]).
-    pub samples: Vec<f32>,
-    /// Chains of the replay buffer spread over it, with their ages, oldest first.
-    pub buffer: Vec<f32>,
-    pub buffer_ages: Vec<u32>,
-    /// One chain over the last sampler run: its start, then every step.
-    pub filmstrip: Vec<f32>,
-}
-
-/// Images of each kind an image view carries at most.
-pub const IMAGES_SHOWN: usize = 64;
-
-/// The training data on the view's axes.
-#[derive(Debug, Clone)]
-pub struct ProjectedData {
-    pub kind: ProjectionKind,
-    /// Row-major `n × 2` (at most [`VIEW_POINTS`] rows).
-    pub data: Vec<f32>,
-    pub names: [String; 2],
-}
-
-/// Energies of the three populations every EBM code logs.
-#[derive(Debug, Clone, Default)]
-pub struct EnergyPopulations {
-    pub data: Vec<f32>,
-    pub samples: Vec<f32>,
-    pub noise: Vec<f32>,
-    /// Images: E on held-out images with their pixels shuffled (out of distribution).
-    pub ood: Vec<f32>,
-}
-
-/// Points of each kind a view carries at most outside the plane.
-pub const VIEW_POINTS: usize = 2000;
 
 /// What the worker reports.
 #[derive(Debug, Clone)]
@@ -215,9 +137,6 @@ pub const CLASS_SAMPLES: usize = 300;
 /// Draws of one class for images: one row of pictures.
 pub const CLASS_ROW: usize = 10;
 pub const CLASS_SAMPLE_STEPS: usize = 150;
-
-/// Grid side of the heat map sent with each view.
-pub const VIEW_GRID: usize = 96;
 
 impl WorkerHandle {
     /// Starts the worker thread with `session`. `waker` is called after every batch of
@@ -297,15 +216,8 @@ struct Worker {
     view_dirty: bool,
     stop: bool,
     pool: Option<rayon::ThreadPool>,
-    /// The view's projection outside the plane (fixed for a session unless asked).
-    projection: Option<Projection>,
-    projection_kind: ProjectionKind,
-    /// Uniform points in the box, drawn once, whose energies the view reports.
-    noise: Vec<f32>,
-    /// Images: held-out images with their pixels shuffled (out of distribution).
-    ood: Vec<f32>,
-    /// Whether views carry the units' responses.
-    units: bool,
+    /// Makes the session's views (chosen from its data's space when it starts).
+    view: ViewBuilder,
 }
 
 impl Worker {
@@ -314,6 +226,7 @@ impl Worker {
         events: SyncSender<(u64, Event)>,
         waker: Box<dyn Fn() + Send + Sync>,
     ) -> Self {
+        let view = ViewBuilder::for_session(&session, ProjectionKind::default(), false);
         Self {
             session,
             run: 0,
@@ -331,27 +244,14 @@ impl Worker {
             view_dirty: true,
             stop: false,
             pool: None,
-            projection: None,
-            projection_kind: ProjectionKind::default(),
-            noise: Vec::new(),
-            ood: Vec::new(),
-            units: false,
+            view,
         }
     }
 
-    /// The projection and noise points for the current session's data.
-    fn refresh_view_basis(&mut self) {
-        let d = self.session.data();
-        self.projection = (!d.space.allows().heat_map)
-            .then(|| Projection::new(self.projection_kind, &d.train, d.dim));
-        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0x0015_E5ED);
-        self.noise = vec![0.0; 512 * d.dim];
-        crate::sampler::uniform_in_box(&d.data_box, &mut self.noise, &mut rng);
-        self.ood = if d.space.allows().image_grid {
-            d.shuffled_rows(512, 0x0005_4FF1)
-        } else {
-            Vec::new()
-        };
+    /// The views of the current session's data (after a new session, or another
+    /// projection).
+    fn refresh_view_basis(&mut self, projection: ProjectionKind) {
+        self.view = ViewBuilder::for_session(&self.session, projection, self.view.units);
     }
 
     /// Sends an event; when the window is slow to drain, metric rows wait in `pending`
@@ -484,8 +384,7 @@ impl Worker {
                 self.session.chain_paths = (n > 0).then(|| (n, Vec::new()));
             }
             Command::Project(kind) => {
-                self.projection_kind = kind;
-                self.refresh_view_basis();
+                self.refresh_view_basis(kind);
                 self.view_dirty = true;
             }
             Command::ClassSamples(class) => {
@@ -516,11 +415,7 @@ impl Worker {
                 };
                 match run {
                     Some(mut r) => {
-                        if let Some(p) = &self.projection {
-                            let n = r.end.len() / self.session.data().dim.max(1);
-                            r.end_2d = p.project(&r.end, n);
-                            r.start_2d = p.project(&r.start, n);
-                        }
+                        self.view.place_long_run(&mut r, self.session.data().dim);
                         self.emit(Event::LongRun(Box::new(r)))
                     }
                     None => self.emit(Event::Failed(
@@ -529,7 +424,7 @@ impl Worker {
                 };
             }
             Command::UnitResponses(on) => {
-                self.units = on;
+                self.view.units = on;
                 self.view_dirty = true;
             }
             Command::Stop => self.stop = true,
@@ -593,7 +488,7 @@ impl Worker {
             }
         }
         self.emit(Event::Restarted(p));
-        self.refresh_view_basis();
+        self.refresh_view_basis(self.view.projection_kind());
         self.report_device();
         self.log.clear();
         self.pending.clear();
@@ -616,154 +511,10 @@ impl Worker {
     }
 
     fn send_view(&mut self) {
-        if self.noise.len() != 512 * self.session.data().dim {
-            self.refresh_view_basis();
-        }
-        let allows = self.session.data().space.allows();
-        let (energies, grid, log_z) = if allows.heat_map {
-            let eval = self.session.evaluate_grid(VIEW_GRID);
-            (eval.energies, eval.grid, eval.log_z)
-        } else {
-            (Vec::new(), 0, f64::NAN)
-        };
-        let proj = self.projection.as_ref();
-        let flat = |x: &[f32], max: usize| match proj {
-            Some(p) => p.project(x, max),
-            None => x.to_vec(),
-        };
-        let samples = flat(self.session.samples(), VIEW_POINTS);
-        let images = self.image_view();
-        let buffer = self.session.replay_buffer().map(|b| match proj {
-            // Images: the image view carries the chains it shows; the ages all.
-            _ if images.is_some() => (Vec::new(), b.ages.clone()),
-            Some(p) => {
-                let n = b.len().min(VIEW_POINTS);
-                (p.project(&b.points[..n * b.dim], n), b.ages[..n].to_vec())
-            }
-            None => (b.points.clone(), b.ages.clone()),
-        });
-        let paths = self
-            .session
-            .chain_paths
-            .as_ref()
-            .map(|(n, xs)| (*n, flat(xs, usize::MAX)));
-        let projection = proj.map(|p| ProjectedData {
-            kind: p.kind,
-            data: p.project(&self.session.data().train, VIEW_POINTS),
-            names: p.names.clone(),
-        });
-        let d = self.session.data().dim;
-        let test = self.session.data().test.clone();
-        let held_out = &test[..test.len().min(512 * d)];
-        let noise = self.noise.clone();
-        let samples_now = self.session.samples().to_vec();
-        let energy_populations = EnergyPopulations {
-            data: self.session.energy(held_out),
-            samples: self.session.energy(&samples_now),
-            noise: self.session.energy(&noise),
-            ood: if self.ood.is_empty() {
-                Vec::new()
-            } else {
-                let ood = self.ood.clone();
-                self.session.energy(&ood)
-            },
-        };
-        let coverage = self.session.data().spec.target.as_ref().and_then(|t| {
-            let weights = t.component_weights()?;
-            let mut counts = vec![0_usize; weights.len()];
-            let rows = samples_now.chunks_exact(d);
-            let n = rows.len().max(1);
-            for r in rows {
-                if let Some(c) = t.component_of(r) {
-                    counts[c.min(weights.len() - 1)] += 1;
-                }
-            }
-            #[allow(clippy::cast_precision_loss)]
-            Some(
-                counts
-                    .iter()
-                    .zip(&weights)
-                    .map(|(c, w)| (*c as f64 / n as f64, *w))
-                    .collect(),
-            )
-        });
-        let view = View {
-            step: self.session.step_count(),
-            samples,
-            buffer,
-            paths,
-            projection,
-            classes: if allows.heat_map {
-                self.session.grid_classes(VIEW_GRID)
-            } else {
-                None
-            },
-            energies,
-            grid,
-            log_z,
-            energy_populations,
-            coverage,
-            images,
-            units: (self.units && allows.heat_map)
-                .then(|| {
-                    crate::energy::units::unit_responses(
-                        self.session.architecture(),
-                        self.session.params(),
-                        &self.session.data().data_box,
-                        UNIT_GRID,
-                        UNITS_SHOWN,
-                    )
-                })
-                .flatten(),
-        };
+        let view = self.view.build(&mut self.session);
         self.emit(Event::View(Box::new(view)));
         self.last_view = Instant::now();
         self.view_dirty = false;
-    }
-
-    /// Images: a few held-out images, samples, buffer chains (spread over the buffer,
-    /// oldest first) and the recorded chain's frames.
-    fn image_view(&self) -> Option<ImageView> {
-        let data = self.session.data();
-        let crate::data::Space::Image { c, h, w } = data.space else {
-            return None;
-        };
-        let d = data.dim;
-        let take = |x: &[f32]| x[..x.len().min(IMAGES_SHOWN * d)].to_vec();
-        let (mut buffer, mut buffer_ages) = (Vec::new(), Vec::new());
-        if let Some(b) = self.session.replay_buffer() {
-            let n = b.len();
-            let mut picks: Vec<usize> = (0..IMAGES_SHOWN.min(n))
-                .map(|i| i * n / IMAGES_SHOWN.min(n).max(1))
-                .collect();
-            picks.sort_by_key(|&k| std::cmp::Reverse(b.ages[k]));
-            for k in picks {
-                buffer.extend_from_slice(&b.points[k * d..(k + 1) * d]);
-                buffer_ages.push(b.ages[k]);
-            }
-        }
-        // The first recorded chain: frames of `chains × d` per step, chain 0 first.
-        let filmstrip = self
-            .session
-            .chain_paths
-            .as_ref()
-            .map(|(n, xs)| {
-                let per = (*n).max(1) * d;
-                xs.chunks(per)
-                    .filter(|f| f.len() >= d)
-                    .flat_map(|f| f[..d].iter().copied())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some(ImageView {
-            shape: [c, h, w],
-            range: data.spec.pixels.bounds(),
-            data: take(&data.test),
-            samples: take(self.session.samples()),
-            buffer,
-            buffer_ages,
-            filmstrip,
-        })
     }
 
     /// Sends the metric rows waiting (a full channel puts them back to wait).

@@ -367,7 +367,7 @@ impl WorkbenchApp {
         let current = self
             .view
             .as_ref()
-            .and_then(|v| v.projection.as_ref())
+            .and_then(|v| v.projection())
             .map_or(ProjectionKind::Pca, |p| p.kind);
         let d = self.data.dim;
         let mut pick = current;

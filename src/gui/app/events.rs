@@ -185,16 +185,14 @@ impl WorkbenchApp {
 
     pub(super) fn update_texture(&mut self, ctx: &egui::Context) {
         let Some(v) = &self.view else { return };
-        if v.grid == 0 {
-            // No heat map outside the plane (and no zero-sized texture).
-            return;
-        }
+        // No heat map outside the plane (and no zero-sized texture).
+        let Some(heat) = v.heat() else { return };
         let key = (v.step, self.state.samples.heat);
         if self.texture_kind == Some(key) && self.texture.is_some() {
             return;
         }
-        let img = views::heat_image(v, self.state.samples.heat);
-        self.heat_range = views::heat_range(v, self.state.samples.heat);
+        let img = views::heat_image(heat, self.state.samples.heat);
+        self.heat_range = views::heat_range(heat, self.state.samples.heat);
         match &mut self.texture {
             Some(t) => t.set(img, TextureOptions::LINEAR),
             None => self.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR)),

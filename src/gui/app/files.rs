@@ -234,7 +234,7 @@ impl WorkbenchApp {
             self.message(true, "nothing to export yet");
             return;
         };
-        if v.images.is_none()
+        if v.images().is_none()
             && self.renderer
             && let Some(rect) = self.view_rect
         {
@@ -254,7 +254,7 @@ impl WorkbenchApp {
             });
             return;
         }
-        let png = if v.images.is_some() {
+        let png = if v.images().is_some() {
             super::super::images::png(&self.images, v)
         } else {
             views::view_png(v, &self.data, &self.state.samples, 768)

@@ -276,8 +276,6 @@ impl Session {
         }
         let e_start = e0;
         let e_end = self.energy(&end);
-        let end_copy = end.clone();
-        let start_copy = start.clone();
         // R̂ and ESS over the second half of the recorded run (the first is warm-up).
         let half = |v: &[f64]| v[v.len() / 2..].to_vec();
         let mut quantities: Vec<(String, Vec<Vec<f64>>)> = vec![(
@@ -308,8 +306,8 @@ impl Session {
             every,
             rhat,
             ess,
-            end_2d: if d == 2 { end_copy } else { Vec::new() },
-            start_2d: if d == 2 { start_copy } else { Vec::new() },
+            end_2d: Vec::new(),
+            start_2d: Vec::new(),
         })
     }
 }

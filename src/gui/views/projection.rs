@@ -1,0 +1,120 @@
+//! The vectors' view: data and chains projected on two axes (two coordinates or the data's
+//! principal components), and for a mixture each component's share of the samples.
+
+use super::*;
+
+/// The centre outside the plane: data, samples, buffer and chain paths projected on the
+/// view's two axes; below, the energies of data, samples and uniform noise, and for a
+/// mixture each component's share of the samples against its weight.
+pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
+    let Some(v) = view else {
+        ui.weak("Waiting for the first view…");
+        return;
+    };
+    let below = 170.0 + if v.coverage.is_some() { 150.0 } else { 0.0 };
+    let plot_h = (ui.available_height() - below).max(200.0);
+    let (xn, yn) = v
+        .projection()
+        .map_or(("", ""), |p| (p.names[0].as_str(), p.names[1].as_str()));
+    Plot::new("projection_plot")
+        .data_aspect(1.0)
+        .height(plot_h)
+        .nice_axes(40.0)
+        .x_axis_label(xn)
+        .y_axis_label(yn)
+        .show(ui, |p| {
+            if opts.show_data
+                && let Some(d) = v.projection()
+            {
+                p.points(
+                    Points::new("data", points(&d.data, 1500))
+                        .color(theme::DATA)
+                        .radius(1.5),
+                );
+            }
+            if let Some(c) = v.chains() {
+                chains_overlay(p, c, opts);
+            }
+        });
+    energy_histograms_ui(ui, &v.energy_populations);
+    if let Some(cov) = &v.coverage {
+        coverage_ui(ui, cov);
+    }
+}
+
+/// The replay buffer, the sampler's batch and the chain paths, as the options ask, over
+/// either view.
+pub(super) fn chains_overlay(p: &mut egui_plot::PlotUi<'_>, v: &Chains, opts: &SamplesOptions) {
+    if opts.show_buffer
+        && let Some((buf, _)) = &v.buffer
+    {
+        p.points(
+            Points::new("replay buffer", points(buf, 1500))
+                .color(theme::BUFFER)
+                .radius(1.0),
+        );
+    }
+    if opts.show_samples {
+        p.points(
+            Points::new("samples", points(&v.samples, 2000))
+                .color(theme::SAMPLES)
+                .radius(2.0),
+        );
+    }
+    if opts.show_paths
+        && let Some((chains, path)) = &v.paths
+    {
+        path_lines(p, *chains, path);
+    }
+}
+
+pub(super) fn path_lines(p: &mut egui_plot::PlotUi<'_>, chains: usize, path: &[f32]) {
+    let chains = chains.max(1);
+    let steps = path.len() / (2 * chains);
+    for c in 0..chains.min(8) {
+        let pts: Vec<[f64; 2]> = (0..steps)
+            .filter_map(|s| {
+                let k = (s * chains + c) * 2;
+                path.get(k..k + 2)
+                    .map(|r| [f64::from(r[0]), f64::from(r[1])])
+            })
+            .collect();
+        p.line(
+            Line::new("chain paths", PlotPoints::from(pts))
+                .color(theme::PATH)
+                .width(1.5),
+        );
+    }
+}
+
+/// Each mixture component's share of the sampler's batch beside its true weight.
+pub(super) fn coverage_ui(ui: &mut Ui, cov: &[(f64, f64)]) {
+    let shares: Vec<Bar> = cov
+        .iter()
+        .enumerate()
+        .map(|(k, (s, _))| Bar::new(k as f64 - 0.18, *s).width(0.35))
+        .collect();
+    let weights: Vec<Bar> = cov
+        .iter()
+        .enumerate()
+        .map(|(k, (_, w))| Bar::new(k as f64 + 0.18, *w).width(0.35))
+        .collect();
+    header(
+        ui,
+        "Mode coverage",
+        &[
+            ("share of the samples", theme::SAMPLES),
+            ("true weight", theme::DATA),
+        ],
+        "watch: the two bars of each component alike; an empty orange bar is a mode the chains never reach.",
+    );
+    Plot::new("mode_coverage")
+        .height(120.0)
+        .y_axis_min_width(40.0)
+        .x_axis_label("mixture component")
+        .y_axis_label("share")
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new("share of the samples", shares).color(theme::SAMPLES));
+            p.bar_chart(BarChart::new("true weight", weights).color(theme::DATA));
+        });
+}
