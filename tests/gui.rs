@@ -220,35 +220,35 @@ fn open_preset_train_and_watch_the_plots_move() {
             .is_some(),
         "the toolbar names the opened preset (its data's name is the same: said once)"
     );
-    assert_eq!(h.state().history.received, 0);
+    assert_eq!(h.state().run.history.received, 0);
 
     h.get_by_label("Train").click();
     step_until(
         &mut h,
         "50 steps with metrics and an NLL",
         Duration::from_secs(60),
-        |a| a.history.received >= 50 && !a.history.nll.is_empty(),
+        |a| a.run.history.received >= 50 && !a.run.history.nll.is_empty(),
     );
     let a = h.state();
-    assert!(a.running);
-    assert!(a.step >= 50);
-    assert!(!a.history.data_term_norm.is_empty());
-    assert!(!a.history.sample_term_norm.is_empty());
-    assert!(!a.history.cos_terms.is_empty());
+    assert!(a.run.running);
+    assert!(a.run.step >= 50);
+    assert!(!a.run.history.data_term_norm.is_empty());
+    assert!(!a.run.history.sample_term_norm.is_empty());
+    assert!(!a.run.history.cos_terms.is_empty());
     assert!(
-        !a.history.sample_term_cos_exact.is_empty(),
+        !a.run.history.sample_term_cos_exact.is_empty(),
         "no exact-term points: no evaluation step yet"
     );
     // Two moons has no known density: no true NLL and so no KL gap, although the
     // held-out NLL was evaluated (the exact-term points above come with it).
     assert!(!a.true_nll_known(), "two moons has no true density");
     assert!(
-        a.history.kl_gap.is_empty(),
+        a.run.history.kl_gap.is_empty(),
         "a KL gap without a true NLL: {:?}",
-        a.history.kl_gap.points
+        a.run.history.kl_gap.points
     );
     assert_eq!(
-        a.history.layers.len(),
+        a.run.history.layers.len(),
         3,
         "per-layer terms for three Linear layers"
     );
@@ -270,7 +270,8 @@ fn open_preset_train_and_watch_the_plots_move() {
         "a view of samples after training began",
         Duration::from_secs(30),
         |a| {
-            a.view
+            a.run
+                .view
                 .as_ref()
                 .is_some_and(|v| v.step > 0 && v.chains().is_some_and(|c| !c.samples.is_empty()))
         },
@@ -280,24 +281,24 @@ fn open_preset_train_and_watch_the_plots_move() {
         &mut h,
         "the worker to pause",
         Duration::from_secs(10),
-        |a| !a.running,
+        |a| !a.run.running,
     );
     // The step counter in the status bar shows the steps taken.
     h.step();
     h.step();
-    let shown = format!("step {}", h.state().step);
-    assert!(h.state().step >= 50);
+    let shown = format!("step {}", h.state().run.step);
+    assert!(h.state().run.step >= 50);
     assert!(
         h.query_by_label(&shown).is_some(),
         "no step counter `{shown}`"
     );
-    let paused_at = h.state().history.received;
+    let paused_at = h.state().run.history.received;
     for _ in 0..20 {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(
-        h.state().history.received,
+        h.state().run.history.received,
         paused_at,
         "metrics kept coming after Pause"
     );
@@ -305,7 +306,7 @@ fn open_preset_train_and_watch_the_plots_move() {
     // Step once: exactly one more row.
     h.get_by_label("Step").click();
     step_until(&mut h, "one more step", Duration::from_secs(10), |a| {
-        a.history.received == paused_at + 1
+        a.run.history.received == paused_at + 1
     });
 }
 
@@ -315,7 +316,7 @@ fn a_live_setting_reaches_the_worker_without_a_reset() {
     h.step();
     h.get_by_label("Train").click();
     step_until(&mut h, "some steps", Duration::from_secs(60), |a| {
-        a.history.received >= 3
+        a.run.history.received >= 3
     });
     // SGLD from the rule's menu, then its step and noise typed into their fields (the
     // second "Noise" on the left is the sampler's; the first is the data's).
@@ -339,10 +340,10 @@ fn a_live_setting_reaches_the_worker_without_a_reset() {
     // The data's noise was not touched.
     assert_eq!(h.state().state.preset.data.noise, None);
     // Training went on: no reset, the history kept its rows.
-    let before = h.state().history.received;
+    let before = h.state().run.history.received;
     assert!(before >= 3, "the plots were cleared");
     step_until(&mut h, "more steps", Duration::from_secs(30), |a| {
-        a.history.received > before
+        a.run.history.received > before
     });
     // The implied temperature is shown and it is far from 1.
     h.step();
@@ -355,7 +356,7 @@ fn changing_the_network_asks_before_resetting() {
     h.step();
     h.get_by_label("Step").click();
     step_until(&mut h, "one step", Duration::from_secs(30), |a| {
-        a.history.received >= 1
+        a.run.history.received >= 1
     });
     let old = h.state().state.preset.model.clone();
     let params = number_after(&h, "Parameters: ");
@@ -384,7 +385,7 @@ fn changing_the_network_asks_before_resetting() {
         "the panel shows another network after Cancel"
     );
     assert_eq!(h.state().worker_preset.model, old);
-    assert_eq!(h.state().history.received, 1);
+    assert_eq!(h.state().run.history.received, 1);
 
     press(&mut h, "+ Linear");
     frames(&mut h, 3);
@@ -401,7 +402,7 @@ fn changing_the_network_asks_before_resetting() {
         "the panel does not show the larger network"
     );
     assert_eq!(
-        h.state().history.received,
+        h.state().run.history.received,
         0,
         "plots were not cleared by the reset"
     );
@@ -446,11 +447,11 @@ fn space_trains_and_pauses() {
     h.step();
     h.key_press(egui::Key::Space);
     step_until(&mut h, "training to start", Duration::from_secs(30), |a| {
-        a.running && a.history.received > 0
+        a.run.running && a.run.history.received > 0
     });
     h.key_press(egui::Key::Space);
     step_until(&mut h, "training to pause", Duration::from_secs(10), |a| {
-        !a.running
+        !a.run.running
     });
 }
 
@@ -461,7 +462,7 @@ fn export_model_metrics_and_view_then_load_the_model_back() {
     h.step();
     h.get_by_label("Step").click();
     step_until(&mut h, "a step and a view", Duration::from_secs(30), |a| {
-        a.history.received >= 1 && a.view.as_ref().is_some_and(|v| v.step >= 1)
+        a.run.history.received >= 1 && a.run.view.as_ref().is_some_and(|v| v.step >= 1)
     });
     // The toolbar's buttons ask for a file name in a dialog, which a test cannot
     // answer: call what runs with the chosen name.
@@ -491,7 +492,7 @@ fn export_model_metrics_and_view_then_load_the_model_back() {
         &mut h,
         "the loaded model's view",
         Duration::from_secs(10),
-        |a| a.history.received == 0 && a.view.as_ref().is_some_and(|v| v.step == 0),
+        |a| a.run.history.received == 0 && a.run.view.as_ref().is_some_and(|v| v.step == 0),
     );
     h.step();
     assert!(
@@ -530,7 +531,7 @@ fn metrics_exported_after_the_window_was_busy_hold_each_step_once() {
     drop_file(&mut h, &path);
     h.get_by_label("Train").click();
     step_until(&mut h, "training", Duration::from_secs(30), |a| {
-        a.running && a.history.received > 0
+        a.run.running && a.run.history.received > 0
     });
     // A file dialog (Export metrics…, Open preset…) blocks the window's thread while it
     // is open; training goes on and its events wait in the channel until it is full.
@@ -538,9 +539,9 @@ fn metrics_exported_after_the_window_was_busy_hold_each_step_once() {
     h.get_by_label("Pause").click();
     // Paused, and every step taken is in the plots.
     step_until(&mut h, "the pause", Duration::from_secs(30), |a| {
-        !a.running && a.step > 0 && a.history.received == a.step
+        !a.run.running && a.run.step > 0 && a.run.history.received == a.run.step
     });
-    let taken = h.state().step;
+    let taken = h.state().run.step;
     assert!(taken > 100, "{taken} steps in 6 s");
     let csv = dir.path().join("metrics.csv");
     h.state_mut().export_metrics(&csv);
@@ -556,7 +557,7 @@ fn metrics_exported_after_the_window_was_busy_hold_each_step_once() {
         steps.len()
     );
     assert_eq!(steps, (1..=taken).collect::<Vec<_>>());
-    assert_eq!(h.state().history.received, taken);
+    assert_eq!(h.state().run.history.received, taken);
 }
 
 #[test]
@@ -569,10 +570,12 @@ fn ais_runs_from_the_window_next_to_quadrature() {
     h.get_by_label("Train").click();
     // An untrained network need not be normalisable outside the data box; train first.
     step_until(&mut h, "300 steps", Duration::from_secs(120), |a| {
-        a.history.received >= 300
+        a.run.history.received >= 300
     });
     h.get_by_label("Pause").click();
-    step_until(&mut h, "the pause", Duration::from_secs(10), |a| !a.running);
+    step_until(&mut h, "the pause", Duration::from_secs(10), |a| {
+        !a.run.running
+    });
     frames(&mut h, 2);
 
     // 8 gaussians has a known density: the true NLL is shown under Data and as a line
@@ -589,7 +592,7 @@ fn ais_runs_from_the_window_next_to_quadrature() {
         "true NLL {true_nll} (about 2.875 for 8 gaussians)"
     );
     let nll = number_after(&h, "NLL ");
-    let gap = &h.state().history.kl_gap;
+    let gap = &h.state().run.history.kl_gap;
     assert!(
         gap.len() >= 300 / 20,
         "{} KL gap points for 300 steps evaluated every 20",
@@ -604,9 +607,9 @@ fn ais_runs_from_the_window_next_to_quadrature() {
 
     h.get_by_label("Run AIS").click();
     step_until(&mut h, "an AIS result", Duration::from_secs(60), |a| {
-        a.ais.is_some()
+        a.run.ais.is_some()
     });
-    let (lz, se, quad) = h.state().ais.unwrap();
+    let (lz, se, quad) = h.state().run.ais.unwrap();
     assert!(se > 0.0 && se < 0.05, "standard error {se}");
     let quad = quad.expect("quadrature in the plane");
     assert!((lz - quad).abs() < 0.15, "AIS {lz} vs quadrature {quad}");
@@ -624,7 +627,7 @@ fn switching_to_the_autograd_engine_keeps_training() {
     h.step();
     h.get_by_label("Train").click();
     step_until(&mut h, "some steps", Duration::from_secs(60), |a| {
-        a.history.received >= 3
+        a.run.history.received >= 3
     });
     pick(&mut h, "Auto", "Autograd");
     step_until(
@@ -633,12 +636,12 @@ fn switching_to_the_autograd_engine_keeps_training() {
         Duration::from_secs(10),
         |a| a.worker_preset.engine == ebm_workbench::preset::EngineChoice::Autograd,
     );
-    let before = h.state().history.received;
+    let before = h.state().run.history.received;
     step_until(
         &mut h,
         "steps with autograd",
         Duration::from_secs(60),
-        |a| a.history.received >= before + 3,
+        |a| a.run.history.received >= before + 3,
     );
     h.step();
     assert!(h.query_by_label_contains("candle autograd, CPU").is_some());
@@ -659,14 +662,14 @@ fn an_example_with_hmc_shows_its_acceptance_and_the_rule_can_switch_to_mala() {
     ));
     h.get_by_label("Train").click();
     step_until(&mut h, "acceptance rates", Duration::from_secs(60), |a| {
-        a.history.acceptance.len() >= 3
+        a.run.history.acceptance.len() >= 3
     });
     h.step();
     assert!(
         h.query_by_label_contains("Sampler acceptance rate")
             .is_some()
     );
-    let rate = h.state().history.acceptance.last().unwrap();
+    let rate = h.state().run.history.acceptance.last().unwrap();
     assert!((0.3..=1.0).contains(&rate), "{rate}");
 
     // The rule's menu shows the current rule; pick MALA from it.
@@ -674,9 +677,9 @@ fn an_example_with_hmc_shows_its_acceptance_and_the_rule_can_switch_to_mala() {
     step_until(&mut h, "the worker on MALA", Duration::from_secs(10), |a| {
         matches!(a.worker_preset.sampler.kind, SamplerKind::Mala { .. })
     });
-    let before = h.state().history.acceptance.len();
+    let before = h.state().run.history.acceptance.len();
     step_until(&mut h, "MALA steps", Duration::from_secs(60), |a| {
-        a.history.acceptance.len() >= before + 3
+        a.run.history.acceptance.len() >= before + 3
     });
 }
 
@@ -729,7 +732,7 @@ fn a_data_file_trains_and_a_broken_one_changes_nothing() {
         &mut h,
         "steps on the file's data",
         Duration::from_secs(60),
-        |a| a.history.received >= 5,
+        |a| a.run.history.received >= 5,
     );
 
     // Back to a toy set from the panel.
@@ -793,7 +796,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         &mut h,
         "a held-out accuracy",
         Duration::from_secs(60),
-        |a| !a.history.accuracy.is_empty(),
+        |a| !a.run.history.accuracy.is_empty(),
     );
     h.step();
     assert!(h.query_by_label_contains("JEM: accuracy").is_some());
@@ -810,7 +813,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
         "a view with classes after 100 steps",
         Duration::from_secs(60),
         |a| {
-            a.view.as_ref().is_some_and(|v| {
+            a.run.view.as_ref().is_some_and(|v| {
                 v.step >= 100
                     && v.heat().is_some_and(|h| {
                         h.classes
@@ -829,7 +832,7 @@ fn the_jem_example_shows_accuracy_and_calibration() {
             .is_some(),
         "the view's key names the class colours"
     );
-    let v = h.state().view.clone().unwrap();
+    let v = h.state().run.view.clone().unwrap();
     let (best, _) = v.heat().and_then(|h| h.classes.clone()).unwrap();
     let distinct: std::collections::BTreeSet<u32> = best.iter().copied().collect();
     assert!(
@@ -840,9 +843,9 @@ fn the_jem_example_shows_accuracy_and_calibration() {
     // Draws from p(x | y = 3), picked from the view's menu, are shown over the view.
     pick(&mut h, "p(x | y): none", "class 3");
     step_until(&mut h, "class samples", Duration::from_secs(30), |a| {
-        a.class_samples.is_some()
+        a.run.class_samples.is_some()
     });
-    let (class, points) = h.state().class_samples.clone().unwrap();
+    let (class, points) = h.state().run.class_samples.clone().unwrap();
     assert_eq!(class, 3);
     assert_eq!(
         points.len(),
@@ -867,7 +870,8 @@ const LAG: &str = "the sampler no longer follows the model";
 
 /// How many divergences the window marked on the curves' step axis.
 fn divergences(a: &WorkbenchApp) -> usize {
-    a.marks
+    a.run
+        .marks
         .iter()
         .filter(|(_, m)| *m == ebm_workbench::gui::views::Mark::Diverged)
         .count()
@@ -913,9 +917,9 @@ fn a_diverging_run_pauses_says_so_and_trains_on_with_sane_settings() {
     assert_eq!(h.state().state.preset.name, "small");
     h.get_by_label("Train").click();
     step_until(&mut h, "150 healthy steps", Duration::from_secs(60), |a| {
-        a.step == 150 && !a.running
+        a.run.step == 150 && !a.run.running
     });
-    assert_eq!(h.state().history.received, 150);
+    assert_eq!(h.state().run.history.received, 150);
 
     // Then wild settings, typed in (as in tests/gradient_terms.rs, within the fields'
     // ranges): SGD at lr 1 with momentum 0.99, no energy regulariser, Langevin at
@@ -940,7 +944,7 @@ fn a_diverging_run_pauses_says_so_and_trains_on_with_sane_settings() {
         &mut h,
         "the divergence pause",
         Duration::from_secs(10),
-        |a| !a.running,
+        |a| !a.run.running,
     );
     frames(&mut h, 2);
     // The message says what was rolled back, and to which step; the window is paused.
@@ -952,9 +956,9 @@ fn a_diverging_run_pauses_says_so_and_trains_on_with_sane_settings() {
     );
     assert!(h.query_by_label("step 150").is_some(), "the step counter");
     // The steps the roll-back undid (and their spike) left the plots.
-    let last = h.state().history.e_data.points.last().unwrap()[0];
+    let last = h.state().run.history.e_data.points.last().unwrap()[0];
     assert!(last <= 150.0, "a point of an undone step at {last}");
-    assert_eq!(h.state().history.received, 150);
+    assert_eq!(h.state().run.history.received, 150);
     assert!(h.query_by_label_contains("training paused").is_some());
     assert!(
         h.query_by_label("Train").is_some(),
@@ -962,13 +966,13 @@ fn a_diverging_run_pauses_says_so_and_trains_on_with_sane_settings() {
     );
     assert!(h.query_by_label("Pause").is_none());
     assert!(h.query_by_label("idle").is_some());
-    let paused_at = h.state().history.received;
+    let paused_at = h.state().run.history.received;
     for _ in 0..20 {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(
-        h.state().history.received,
+        h.state().run.history.received,
         paused_at,
         "steps came after the divergence pause"
     );
@@ -1002,7 +1006,7 @@ fn a_diverging_run_pauses_says_so_and_trains_on_with_sane_settings() {
         &mut h,
         "30 more steps or another divergence",
         Duration::from_secs(60),
-        |a| a.history.received >= paused_at + 30 || divergences(a) > said,
+        |a| a.run.history.received >= paused_at + 30 || divergences(a) > said,
     );
     assert_eq!(
         divergences(h.state()),
@@ -1011,7 +1015,7 @@ fn a_diverging_run_pauses_says_so_and_trains_on_with_sane_settings() {
         h.state().messages.back()
     );
     h.step();
-    assert!(h.state().running);
+    assert!(h.state().run.running);
     assert!(
         h.query_by_label("Pause").is_some(),
         "the window is not training any more"
@@ -1044,9 +1048,9 @@ fn the_window_says_when_the_sampler_no_longer_follows_the_model() {
     // Langevin at step 0.1 follows the model: cos(g_sample, g*_sample) about 0.95 at
     // every evaluation, no warning.
     step_until(&mut h, "100 steps", Duration::from_secs(60), |a| {
-        a.step == 100 && !a.running
+        a.run.step == 100 && !a.run.running
     });
-    let following = &h.state().history.sample_term_cos_exact;
+    let following = &h.state().run.history.sample_term_cos_exact;
     assert_eq!(following.len(), 5, "{:?}", following.points);
     assert!(
         following.points.iter().all(|p| p[1] > 0.9),
@@ -1078,6 +1082,7 @@ fn the_window_says_when_the_sampler_no_longer_follows_the_model() {
     assert!(warnings[0].error, "the lag is shown as a warning");
     let lagging = h
         .state()
+        .run
         .history
         .sample_term_cos_exact
         .points
@@ -1297,14 +1302,15 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
     );
     press(&mut h, "Train");
     step_until(&mut h, "two evaluations", Duration::from_secs(60), |a| {
-        a.history.nll.len() >= 3
+        a.run.history.nll.len() >= 3
     });
     step_until(
         &mut h,
         "a view projected on principal components",
         Duration::from_secs(10),
         |a| {
-            a.view
+            a.run
+                .view
                 .as_ref()
                 .and_then(|v| v.projection())
                 .is_some_and(|p| p.names[0].starts_with("PC1 (") && p.data.len() > 100)
@@ -1333,7 +1339,7 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
         h.query_by_label_contains("AIS weights' ESS").is_some(),
         "the status bar does not show the AIS weights' ESS"
     );
-    let v = h.state().view.clone().expect("a view");
+    let v = h.state().run.view.clone().expect("a view");
     assert!(v.heat().is_none(), "no heat map outside the plane");
     assert_eq!(v.chains().expect("projected chains").samples.len() % 2, 0);
     let cov = v.coverage.expect("mode coverage");
@@ -1346,7 +1352,8 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
         "a projection on coordinates",
         Duration::from_secs(10),
         |a| {
-            a.view
+            a.run
+                .view
                 .as_ref()
                 .and_then(|v| v.projection())
                 .is_some_and(|p| {
@@ -1368,9 +1375,9 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
     // Run AIS: an estimate of log Z with its error, and no quadrature to set beside it.
     press(&mut h, "Run AIS");
     step_until(&mut h, "an AIS result", Duration::from_secs(60), |a| {
-        a.ais.is_some()
+        a.run.ais.is_some()
     });
-    let (lz, se, quad) = h.state().ais.expect("an estimate");
+    let (lz, se, quad) = h.state().run.ais.expect("an estimate");
     assert!(
         lz.is_finite() && se > 0.0 && quad.is_none(),
         "{lz} ± {se}, {quad:?}"
@@ -1410,7 +1417,7 @@ fn the_source_menu_switches_between_the_plane_and_a_target() {
     h.step();
     press(&mut h, "Step");
     step_until(&mut h, "one step", Duration::from_secs(30), |a| {
-        a.history.received >= 1
+        a.run.history.received >= 1
     });
     pick(&mut h, "toy set (plane)", "synthetic target");
     assert!(
@@ -1458,7 +1465,7 @@ fn a_pinned_run_stays_on_the_plots_labelled_with_what_changed() {
         &mut h,
         "40 steps and an NLL",
         Duration::from_secs(60),
-        |a| a.history.received >= 40 && a.history.nll.len() >= 2,
+        |a| a.run.history.received >= 40 && a.run.history.nll.len() >= 2,
     );
     press(&mut h, "Pin run");
     assert_eq!(h.state().pins.len(), 1);
@@ -1616,8 +1623,9 @@ fn digits_train_in_the_window_as_pictures() {
     );
     press(&mut h, "Train");
     step_until(&mut h, "image views", Duration::from_secs(60), |a| {
-        a.step >= 30
-            && a.view
+        a.run.step >= 30
+            && a.run
+                .view
                 .as_ref()
                 .and_then(|v| v.images())
                 .is_some_and(|i| i.samples.len() == 64 * 64 && i.buffer_ages.len() == 64)
@@ -1642,7 +1650,7 @@ fn digits_train_in_the_window_as_pictures() {
             "`{text}` is not shown"
         );
     }
-    let v = h.state().view.clone().unwrap();
+    let v = h.state().run.view.clone().unwrap();
     let ood = &v.energy_populations.ood;
     assert_eq!(ood.len(), 512);
     // The buffer's chains come oldest first, with their ages on the tiles.
@@ -1660,7 +1668,8 @@ fn digits_train_in_the_window_as_pictures() {
     // The filmstrip: the worker records one chain once the tab is open.
     click(&mut h, Target::Label("one chain"));
     step_until(&mut h, "a filmstrip", Duration::from_secs(30), |a| {
-        a.view
+        a.run
+            .view
             .as_ref()
             .and_then(|v| v.images())
             .is_some_and(|i| i.filmstrip.len() == 21 * 64)
@@ -1734,15 +1743,16 @@ fn a_conv_net_trains_in_the_window_through_candle() {
         "conv steps and a view",
         Duration::from_secs(60),
         |a| {
-            a.step >= 3
-                && a.view
+            a.run.step >= 3
+                && a.run
+                    .view
                     .as_ref()
                     .and_then(|v| v.images())
                     .is_some_and(|i| i.samples.len() == 64 * 64)
         },
     );
     assert!(h.query_by_label_contains("candle autograd, CPU").is_some());
-    assert!(h.state().history.received >= 3);
+    assert!(h.state().run.history.received >= 3);
 }
 
 /// A checkpoint saved from the window and dropped on a fresh one goes on where it
@@ -1761,10 +1771,10 @@ fn a_checkpoint_saved_in_the_window_resumes_in_another() {
     for n in 1..=3 {
         press(&mut h, "Step");
         step_until(&mut h, "a step", Duration::from_secs(30), |a| {
-            a.history.received == n
+            a.run.history.received == n
         });
     }
-    assert_eq!(h.state().step, 3);
+    assert_eq!(h.state().run.step, 3);
     h.state_mut().save_checkpoint(&ck);
     step_until_shown(&mut h, "wrote", Duration::from_secs(10));
     assert!(ck.exists());
@@ -1772,12 +1782,14 @@ fn a_checkpoint_saved_in_the_window_resumes_in_another() {
     g.step();
     drop_file(&mut g, &ck);
     step_until(&mut g, "the resumed curves", Duration::from_secs(10), |a| {
-        a.history.received == 3 && a.step == 3
+        a.run.history.received == 3 && a.run.step == 3
     });
     step_until_shown(&mut g, "resumed", Duration::from_secs(5));
     assert_eq!(g.state().state.preset.name, p.name);
     press(&mut g, "Step");
-    step_until(&mut g, "step 4", Duration::from_secs(30), |a| a.step == 4);
+    step_until(&mut g, "step 4", Duration::from_secs(30), |a| {
+        a.run.step == 4
+    });
     // A damaged checkpoint changes nothing and says so.
     let mut bytes = std::fs::read(&ck).unwrap();
     let mid = bytes.len() / 2;
@@ -1787,7 +1799,7 @@ fn a_checkpoint_saved_in_the_window_resumes_in_another() {
     drop_file(&mut g, &bad);
     confirm_if_asked(&mut g);
     step_until_shown(&mut g, "the file is damaged", Duration::from_secs(5));
-    assert_eq!(g.state().step, 4);
+    assert_eq!(g.state().run.step, 4);
 }
 
 /// The running experiment is autosaved; a window that did not close cleanly offers it
@@ -1803,17 +1815,19 @@ fn an_autosave_is_offered_back_after_a_crash() {
     h.step();
     press(&mut h, "Train");
     step_until(&mut h, "an autosave", Duration::from_secs(30), |a| {
-        a.autosaved_at.is_some_and(|s| s > 0)
+        a.run.autosaved_at.is_some_and(|s| s > 0)
     });
     press(&mut h, "Pause");
-    step_until(&mut h, "paused", Duration::from_secs(10), |a| !a.running);
+    step_until(&mut h, "paused", Duration::from_secs(10), |a| {
+        !a.run.running
+    });
     // Let the last autosave catch up with the pause, then "crash" (no clean exit).
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_millis(600) {
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    let saved = h.state().autosaved_at.unwrap();
+    let saved = h.state().run.autosaved_at.unwrap();
     drop(h);
     assert!(auto.exists());
     let mut g = harness();
@@ -1826,7 +1840,7 @@ fn an_autosave_is_offered_back_after_a_crash() {
     );
     press(&mut g, "Restore");
     step_until(&mut g, "the restored run", Duration::from_secs(10), |a| {
-        a.step == saved && a.history.received == saved
+        a.run.step == saved && a.run.history.received == saved
     });
 }
 
@@ -1838,13 +1852,15 @@ fn a_panic_on_the_training_thread_is_reported_and_reset_recovers() {
     h.step();
     press(&mut h, "Step");
     step_until(&mut h, "a step", Duration::from_secs(30), |a| {
-        a.history.received >= 1 && !a.running
+        a.run.history.received >= 1 && !a.run.running
     });
     h.state_mut()
         .send(ebm_workbench::train::worker::Command::PanicNextStep);
     press(&mut h, "Train");
     step_until_shown(&mut h, "an internal error", Duration::from_secs(10));
-    step_until(&mut h, "paused", Duration::from_secs(10), |a| !a.running);
+    step_until(&mut h, "paused", Duration::from_secs(10), |a| {
+        !a.run.running
+    });
     press(&mut h, "Reset");
     confirm_if_asked(&mut h);
     press(&mut h, "Step");
@@ -1852,7 +1868,7 @@ fn a_panic_on_the_training_thread_is_reported_and_reset_recovers() {
         &mut h,
         "a step after the reset",
         Duration::from_secs(30),
-        |a| a.step == 1 && a.history.received == 1,
+        |a| a.run.step == 1 && a.run.history.received == 1,
     );
 }
 
@@ -1875,7 +1891,7 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
     open_example_from_menu(&mut h, "eight_gaussians_hmc");
     press(&mut h, "Train");
     step_until(&mut h, "HMC steps", Duration::from_secs(60), |a| {
-        a.history.acceptance.len() >= 20 && a.running
+        a.run.history.acceptance.len() >= 20 && a.run.running
     });
     h.state_mut()
         .send(ebm_workbench::train::worker::Command::Ais(
@@ -1886,7 +1902,7 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
             },
         ));
     step_until(&mut h, "the AIS note", Duration::from_secs(30), |a| {
-        a.ais.is_some()
+        a.run.ais.is_some()
     });
     // While it trains: Examples → two_moons asks first, Cancel keeps the run.
     open_example_from_menu(&mut h, "two_moons");
@@ -1896,7 +1912,7 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
         &mut h,
         "paused while asking",
         Duration::from_secs(10),
-        |a| !a.running,
+        |a| !a.run.running,
     );
     press(&mut h, "Cancel");
     assert_eq!(h.state().state.preset.name, "eight_gaussians_hmc");
@@ -1904,9 +1920,9 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
         &mut h,
         "training again after Cancel",
         Duration::from_secs(10),
-        |a| a.running,
+        |a| a.run.running,
     );
-    let old_steps = h.state().step;
+    let old_steps = h.state().run.step;
     // Replace, while the worker is still sending the old run's steps.
     open_example_from_menu(&mut h, "two_moons");
     press(&mut h, "Replace");
@@ -1918,13 +1934,13 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
     }
     let a = h.state();
     assert_eq!(
-        a.history.received, 0,
+        a.run.history.received, 0,
         "an old run's step reached the new plots"
     );
-    assert!(a.history.acceptance.is_empty());
-    assert!(a.ais.is_none(), "the AIS note outlived its run");
-    assert!(a.marks.is_empty());
-    assert_eq!(a.step, 0);
+    assert!(a.run.history.acceptance.is_empty());
+    assert!(a.run.ais.is_none(), "the AIS note outlived its run");
+    assert!(a.run.marks.is_empty());
+    assert_eq!(a.run.step, 0);
     assert!(
         a.messages.iter().all(|m| m.text.contains("two_moons")),
         "messages of the old run: {:?}",
@@ -1932,26 +1948,26 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
     );
     press(&mut h, "Train");
     step_until(&mut h, "Langevin steps", Duration::from_secs(60), |a| {
-        a.history.received >= 10
+        a.run.history.received >= 10
     });
     let a = h.state();
     assert!(
-        a.history.acceptance.is_empty(),
+        a.run.history.acceptance.is_empty(),
         "HMC's acceptance in a Langevin run"
     );
-    let first = a.history.e_data.points.first().unwrap()[0];
+    let first = a.run.history.e_data.points.first().unwrap()[0];
     assert!(
         (first - 1.0).abs() < 1e-9,
         "the curves start at step {first}"
     );
-    let last = a.history.e_data.points.last().unwrap()[0];
+    let last = a.run.history.e_data.points.last().unwrap()[0];
     assert!(
-        a.history.e_data.points.iter().all(|p| p[0] <= last) && last < old_steps as f64 + 1e4,
+        a.run.history.e_data.points.iter().all(|p| p[0] <= last) && last < old_steps as f64 + 1e4,
         "points beyond the new run"
     );
     // A replacement while the run still trains and sends (no question paused it, as a
     // dropped file does before the first step): none of what it sent on its way arrives.
-    assert!(h.state().running);
+    assert!(h.state().run.running);
     h.state_mut().open_example("eight_gaussians_jem.ron");
     for _ in 0..30 {
         h.step();
@@ -1959,10 +1975,10 @@ fn an_example_opened_while_training_starts_every_plot_afresh() {
     }
     let a = h.state();
     assert_eq!(
-        a.history.received, 0,
+        a.run.history.received, 0,
         "a replaced run's step reached the new plots"
     );
-    assert_eq!(a.step, 0);
+    assert_eq!(a.run.step, 0);
 }
 
 /// A reset that fails while the worker makes the new session (a bug, a panic): the
@@ -1974,7 +1990,7 @@ fn a_reset_that_fails_leaves_the_run_before_it_working() {
     for n in 1..=3 {
         press(&mut h, "Step");
         step_until(&mut h, "a step", Duration::from_secs(30), |a| {
-            a.history.received == n
+            a.run.history.received == n
         });
     }
     let before = h.state().state.preset.clone();
@@ -1995,7 +2011,7 @@ fn a_reset_that_fails_leaves_the_run_before_it_working() {
         &mut h,
         "a step of the old run",
         Duration::from_secs(30),
-        |a| a.history.received >= 1 && a.step == 4,
+        |a| a.run.history.received >= 1 && a.run.step == 4,
     );
 }
 
@@ -2017,7 +2033,7 @@ fn a_run_says_when_it_finished_and_the_batch_size_changes_live() {
         "finished 6 steps — Train to continue",
         Duration::from_secs(60),
     );
-    assert!(!h.state().running);
+    assert!(!h.state().run.running);
     type_into(&mut h, "Batch", 0, "64");
     frames(&mut h, 3);
     assert!(
@@ -2033,10 +2049,10 @@ fn a_run_says_when_it_finished_and_the_batch_size_changes_live() {
     // Train goes on from step 6 (not a new run) and the message goes.
     press(&mut h, "Train");
     step_until(&mut h, "steps past 6", Duration::from_secs(60), |a| {
-        a.step >= 9
+        a.run.step >= 9
     });
     assert!(h.query_by_label_contains("finished 6 steps").is_none());
-    assert_eq!(h.state().history.received, h.state().step);
+    assert_eq!(h.state().run.history.received, h.state().run.step);
 }
 
 /// A width typed into a layer applies on Enter, not on every keystroke; a value outside
@@ -2046,7 +2062,9 @@ fn a_typed_width_applies_on_enter_and_a_clamp_is_said() {
     let mut h = harness();
     h.step();
     press(&mut h, "Step");
-    step_until(&mut h, "a step", Duration::from_secs(30), |a| a.step == 1);
+    step_until(&mut h, "a step", Duration::from_secs(30), |a| {
+        a.run.step == 1
+    });
     let before = h.state().state.preset.model.clone();
     click(&mut h, Target::Field("width", 0));
     h.event(egui::Event::Text("0".into()));
@@ -2176,11 +2194,11 @@ fn the_view_stays_on_the_data_box_with_a_colour_bar() {
         &mut h,
         "a view of the wild samples",
         Duration::from_secs(30),
-        |a| a.view.as_ref().is_some_and(|v| v.step >= 1),
+        |a| a.run.view.as_ref().is_some_and(|v| v.step >= 1),
     );
     frames(&mut h, 3);
-    let b = h.state().data.data_box.clone();
-    let v = h.state().view.clone().unwrap();
+    let b = h.state().run.data.data_box.clone();
+    let v = h.state().run.view.clone().unwrap();
     let out = ebm_workbench::gui::views::outside_count(&v, &b);
     assert!(out > 0, "no sample left the box at step size 3");
     assert!(
@@ -2233,7 +2251,7 @@ fn the_layout_fits_a_small_window() {
     frames(&mut h, 3);
     press(&mut h, "Step");
     step_until(&mut h, "a view", Duration::from_secs(30), |a| {
-        a.view.as_ref().is_some_and(|v| v.step >= 1)
+        a.run.view.as_ref().is_some_and(|v| v.step >= 1)
     });
     frames(&mut h, 3);
     let [x0, x1, ..] = h.state().view_bounds.unwrap();
@@ -2267,14 +2285,22 @@ fn the_network_is_drawn_with_its_units_and_follows_training() {
     let mut h = harness();
     h.step();
     step_until(&mut h, "a view with units", Duration::from_secs(30), |a| {
-        a.view.as_ref().is_some_and(|v| v.units().is_some())
+        a.run.view.as_ref().is_some_and(|v| v.units().is_some())
     });
     frames(&mut h, 2);
     assert!(
         h.query_by_label_contains("layer 0: 16 of 128 units")
             .is_some()
     );
-    let before = h.state().view.as_ref().unwrap().units().cloned().unwrap();
+    let before = h
+        .state()
+        .run
+        .view
+        .as_ref()
+        .unwrap()
+        .units()
+        .cloned()
+        .unwrap();
     assert_eq!(before.layers.len(), 2);
     assert!(before.layers.iter().all(|l| l.units.len() == 16));
     press(&mut h, "Step");
@@ -2283,12 +2309,21 @@ fn the_network_is_drawn_with_its_units_and_follows_training() {
         "a view after a step",
         Duration::from_secs(30),
         |a| {
-            a.view
+            a.run
+                .view
                 .as_ref()
                 .is_some_and(|v| v.step >= 1 && v.units().is_some())
         },
     );
-    let after = h.state().view.as_ref().unwrap().units().cloned().unwrap();
+    let after = h
+        .state()
+        .run
+        .view
+        .as_ref()
+        .unwrap()
+        .units()
+        .cloned()
+        .unwrap();
     assert_ne!(
         before.layers[0].responses, after.layers[0].responses,
         "the drawing did not follow the step"
@@ -2300,7 +2335,8 @@ fn the_network_is_drawn_with_its_units_and_follows_training() {
         "a view without units",
         Duration::from_secs(30),
         |a| {
-            a.view
+            a.run
+                .view
                 .as_ref()
                 .is_some_and(|v| v.step >= 2 && v.units().is_none())
         },
@@ -2318,12 +2354,14 @@ fn a_long_run_shows_traces_rhat_and_ess_without_touching_training() {
     h.step();
     press(&mut h, "Train");
     step_until(&mut h, "40 steps", Duration::from_secs(60), |a| {
-        a.history.received >= 40
+        a.run.history.received >= 40
     });
     press(&mut h, "Pause");
-    step_until(&mut h, "paused", Duration::from_secs(10), |a| !a.running);
+    step_until(&mut h, "paused", Duration::from_secs(10), |a| {
+        !a.run.running
+    });
     frames(&mut h, 3);
-    let (step, received) = (h.state().step, h.state().history.received);
+    let (step, received) = (h.state().run.step, h.state().run.history.received);
     press(&mut h, "Long run…");
     frames(&mut h, 2);
     type_into(&mut h, "Sampler steps", 0, "400");
@@ -2349,10 +2387,10 @@ fn a_long_run_shows_traces_rhat_and_ess_without_touching_training() {
     assert!(h.query_by_label_contains("8 chains × 400 steps").is_some());
     // Training was not touched.
     assert_eq!(
-        (h.state().step, h.state().history.received),
+        (h.state().run.step, h.state().run.history.received),
         (step, received)
     );
-    assert!(!h.state().running);
+    assert!(!h.state().run.running);
 }
 
 /// Score matching in the window: the Sampler panel says none is used for training, no
@@ -2371,7 +2409,7 @@ fn score_matching_trains_in_the_window_without_samples() {
     assert!(h.query_by_value("denoising score matching").is_some());
     press(&mut h, "Train");
     step_until(&mut h, "two evaluations", Duration::from_secs(60), |a| {
-        a.history.objective_cos_ml.len() >= 2
+        a.run.history.objective_cos_ml.len() >= 2
     });
     press(&mut h, "Pause");
     frames(&mut h, 3);
@@ -2385,7 +2423,7 @@ fn score_matching_trains_in_the_window_without_samples() {
     );
     assert!(h.query_by_label("cos(data term, sample term)").is_none());
     assert!(h.query_by_label_contains("no sample term").is_some());
-    let v = h.state().view.clone().unwrap();
+    let v = h.state().run.view.clone().unwrap();
     assert!(
         v.chains().unwrap().samples.is_empty(),
         "samples drawn without a sampler"
@@ -2460,7 +2498,7 @@ fn the_wheel_over_a_curve_scrolls_the_panel_and_the_plot_keeps_following() {
     drop_file(&mut h, &path);
     h.get_by_label("Train").click();
     step_until(&mut h, "an NLL", Duration::from_secs(60), |a| {
-        a.history.received >= 30 && !a.history.nll.is_empty()
+        a.run.history.received >= 30 && !a.run.history.nll.is_empty()
     });
     // Over the NLL plot, just under its heading and key.
     let heading = h.get_by_label("Held-out NLL (nats, quadrature)").rect();

@@ -185,16 +185,14 @@ struct PendingReset {
 }
 
 pub struct WorkbenchApp {
+    /// What the window shows of the run, replaced as a whole when a run starts.
+    pub run: RunState,
     pub state: PersistedState,
     worker: WorkerHandle,
     /// The settings the worker trains with, as it last reported them.
     pub worker_preset: Preset,
     /// What the window last sent (so edits are sent once).
     sent: Preset,
-    pub running: bool,
-    pub step: usize,
-    pub history: MetricsHistory,
-    pub view: Option<View>,
     /// Where the view was drawn in the last frame (Export view PNG crops it from a
     /// screenshot of the window).
     pub view_rect: Option<egui::Rect>,
@@ -210,12 +208,6 @@ pub struct WorkbenchApp {
     ctx: egui::Context,
     /// How often training asks for a frame.
     frame_interval: FrameInterval,
-    texture: Option<TextureHandle>,
-    texture_kind: Option<(usize, HeatKind)>,
-    /// The heat map's values at its two ends, in the colour bar's units.
-    heat_range: Option<(f64, f64)>,
-    pub data: Dataset,
-    true_nll: Option<f64>,
     pending_reset: Option<PendingReset>,
     /// An action that would replace a trained run, waiting for the user's confirmation.
     pub pending_replace: Option<Replace>,
@@ -230,27 +222,14 @@ pub struct WorkbenchApp {
     frame_times: VecDeque<f64>,
     last_frame: Option<Instant>,
     rate: (Instant, usize, f64),
-    /// The last AIS result: (log Z, its standard error, quadrature log Z).
-    pub ais: Option<(f64, f64, Option<f64>)>,
     /// Earlier runs pinned for comparison: their settings and curves.
     pub pins: Vec<Pin>,
     /// A sweep folder opened for comparison.
     pub comparison: Option<super::compare::Comparison>,
     /// Smoothed time to lay out one frame (the rest of a frame is drawing).
     ui_ms: f64,
-    /// Says when the sampler stops following the model.
-    lag: crate::train::metrics::LagMonitor,
-    /// The run the window shows: the worker tags every event with its run, and events of
-    /// an earlier run (sent before a reset or a load reached the worker) are dropped.
-    run: u64,
-    /// Warnings at steps of this run, drawn on the curves' step axis.
-    pub marks: Vec<(usize, Mark)>,
-    /// Draws from a classifier's class-conditional, shown over the view until cleared.
-    pub class_samples: Option<(usize, Vec<f32>)>,
     /// The image views' tab, class rows, long run and textures.
     pub images: super::images::ImageState,
-    /// The network drawing's tiles.
-    network: super::network::NetworkTexture,
     /// The long-run panel (points and vectors).
     pub long_run: super::long_run::LongRunState,
     /// Where the running experiment is autosaved (`None`: no autosave).
@@ -258,15 +237,70 @@ pub struct WorkbenchApp {
     /// How often it is autosaved while it changes.
     pub autosave_every: Duration,
     last_autosave: Instant,
-    /// The step the last autosave (sent) was at.
-    autosaved_step: usize,
-    /// The step the last autosave written was at (the worker's confirmation).
-    pub autosaved_at: Option<usize>,
     /// An autosave found at start (the last window did not close cleanly): its path,
     /// step and preset name, until the user restores or discards it.
     pub restore_offer: Option<(PathBuf, usize, String)>,
     /// The devices found at start-up (probed on a thread).
     pub devices: DeviceList,
+}
+
+/// What the window shows of one run: its data, its curves, its view and what was said of
+/// it. A run that starts (a reset, a loaded model, a resumed checkpoint) replaces it as a
+/// whole, so nothing of the run before is left behind.
+pub struct RunState {
+    /// The run the window shows: the worker tags every event with its run, and events of
+    /// an earlier run (sent before a reset or a load reached the worker) are dropped.
+    pub id: u64,
+    /// The run's data, as the window draws them.
+    pub data: Dataset,
+    pub true_nll: Option<f64>,
+    pub running: bool,
+    pub step: usize,
+    pub history: MetricsHistory,
+    pub view: Option<View>,
+    texture: Option<TextureHandle>,
+    texture_kind: Option<(usize, HeatKind)>,
+    /// The heat map's values at its two ends, in the colour bar's units.
+    heat_range: Option<(f64, f64)>,
+    /// The last AIS result: (log Z, its standard error, quadrature log Z).
+    pub ais: Option<(f64, f64, Option<f64>)>,
+    /// Says when the sampler stops following the model.
+    lag: crate::train::metrics::LagMonitor,
+    /// Warnings at steps of this run, drawn on the curves' step axis.
+    pub marks: Vec<(usize, Mark)>,
+    /// Draws from a classifier's class-conditional, shown over the view until cleared.
+    pub class_samples: Option<(usize, Vec<f32>)>,
+    /// The network drawing's tiles.
+    network: super::network::NetworkTexture,
+    /// The step the last autosave (sent) was at.
+    autosaved_step: usize,
+    /// The step the last autosave written was at (the worker's confirmation).
+    pub autosaved_at: Option<usize>,
+}
+
+impl RunState {
+    /// Run `id` on `data`, before its first event.
+    fn new(id: u64, data: Dataset, true_nll: Option<f64>) -> Self {
+        Self {
+            id,
+            data,
+            true_nll,
+            running: false,
+            step: 0,
+            history: MetricsHistory::default(),
+            view: None,
+            texture: None,
+            texture_kind: None,
+            heat_range: None,
+            ais: None,
+            lag: crate::train::metrics::LagMonitor::default(),
+            marks: Vec::new(),
+            class_samples: None,
+            network: super::network::NetworkTexture::default(),
+            autosaved_step: 0,
+            autosaved_at: None,
+        }
+    }
 }
 
 /// The devices the window offers: probed once, off the UI thread, at start-up.
@@ -490,25 +524,17 @@ impl WorkbenchApp {
             Box::new(move || ctx2.request_repaint_after(interval.get())),
         );
         let mut app = Self {
+            run: RunState::new(0, data, true_nll),
             worker_preset: state.preset.clone(),
             sent: state.preset.clone(),
             state,
             worker,
-            running: false,
-            step: 0,
-            history: MetricsHistory::default(),
-            view: None,
             view_rect: None,
             view_bounds: None,
             renderer: false,
             shots: std::sync::mpsc::channel(),
             ctx: ctx.clone(),
             frame_interval,
-            texture: None,
-            texture_kind: None,
-            heat_range: None,
-            data,
-            true_nll,
             pending_reset: None,
             pending_replace: None,
             resume_after_question: false,
@@ -522,21 +548,13 @@ impl WorkbenchApp {
             last_frame: None,
             rate: (Instant::now(), 0, 0.0),
             ui_ms: 0.0,
-            ais: None,
             pins: Vec::new(),
             comparison: None,
-            lag: crate::train::metrics::LagMonitor::default(),
-            run: 0,
-            marks: Vec::new(),
-            class_samples: None,
             images: super::images::ImageState::default(),
-            network: super::network::NetworkTexture::default(),
             long_run: super::long_run::LongRunState::default(),
             autosave: None,
             autosave_every: Duration::from_secs(60),
             last_autosave: Instant::now(),
-            autosaved_step: 0,
-            autosaved_at: None,
             restore_offer: None,
             devices: DeviceList::probe(ctx),
         };
@@ -570,7 +588,7 @@ impl WorkbenchApp {
     /// Pauses training while a question about replacing the run is open (the run the
     /// question counts is the run that stays, if the user says no).
     fn pause_to_ask(&mut self) {
-        if self.running {
+        if self.run.running {
             self.send(Command::Pause);
             self.resume_after_question = true;
         }
@@ -632,31 +650,18 @@ impl WorkbenchApp {
         let (data, true_nll) = data_for(&preset).map_err(|e| e.to_string())?;
         // The run is the next one only once the worker has the command (a full queue
         // changes nothing).
-        let next = self.run + 1;
+        let next = self.run.id + 1;
         if !self.worker.send(command(next)) {
             return Err(
                 "the training thread is busy (its queue is full); try again in a moment".into(),
             );
         }
-        self.run = next;
-        (self.data, self.true_nll) = (data, true_nll);
+        self.run = RunState::new(next, data, true_nll);
         self.state.preset = preset.clone();
         self.sent = preset;
-        self.history = MetricsHistory::default();
-        self.lag = crate::train::metrics::LagMonitor::default();
-        self.class_samples = None;
         self.images.clear();
-        self.view = None;
-        self.texture_kind = None;
-        self.step = 0;
-        self.running = false;
-        // Messages, notes and marks spoke of the run that is gone.
+        // Messages spoke of the run that is gone.
         self.messages.clear();
-        self.ais = None;
-        self.marks.clear();
-        self.autosaved_at = None;
-        self.autosaved_step = 0;
-        self.network = super::network::NetworkTexture::default();
         self.long_run.result = None;
         self.long_run.waiting = false;
         Ok(())
@@ -698,7 +703,7 @@ impl WorkbenchApp {
         }
         if draft.data != self.sent.data {
             match data_for(&draft) {
-                Ok(d) => (self.data, self.true_nll) = d,
+                Ok(d) => (self.run.data, self.run.true_nll) = d,
                 Err(e) => {
                     self.message(true, e.to_string());
                     self.state.preset = self.sent.clone();
@@ -711,7 +716,7 @@ impl WorkbenchApp {
                 self.sent = draft.clone();
                 self.send(Command::SetPreset(Box::new(draft)));
             }
-            Some(_) if self.step == 0 && self.history.received == 0 => {
+            Some(_) if self.run.step == 0 && self.run.history.received == 0 => {
                 if !self.reset_to(draft) {
                     self.state.preset = self.sent.clone();
                 }
@@ -726,7 +731,7 @@ impl WorkbenchApp {
     /// Whether the data's true NLL is known (and so the KL gap is plotted).
     #[must_use]
     pub fn true_nll_known(&self) -> bool {
-        self.true_nll.is_some()
+        self.run.true_nll.is_some()
     }
 
     /// Whether a change waits for the user to confirm a reset.
@@ -773,18 +778,18 @@ impl eframe::App for WorkbenchApp {
             || self.dialogs.picker.is_some()
             || self.restore_offer.is_some();
         if !asking && !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Space)) {
-            self.run_command(if self.running {
+            self.run_command(if self.run.running {
                 UiCommand::Pause
             } else {
                 UiCommand::Train
             });
         }
         self.update_texture(ctx);
-        if self.running {
+        if self.run.running {
             ctx.request_repaint_after(self.frame_interval.get());
         }
         self.autosave_tick();
-        if self.autosave.is_some() && self.step != self.autosaved_step {
+        if self.autosave.is_some() && self.run.step != self.run.autosaved_step {
             // An idle window draws no frames: wake it when the autosave is due.
             let due = self
                 .autosave_every
@@ -840,7 +845,7 @@ impl eframe::App for WorkbenchApp {
                     // The base the evaluator uses, with more chains and temperatures.
                     let p = &self.worker_preset;
                     self.send(Command::Ais(crate::eval::ais::AisSpec {
-                        base: p.ais_spec(self.data.space).base,
+                        base: p.ais_spec(self.run.data.space).base,
                         ..crate::eval::ais::AisSpec::default()
                     }));
                 }
@@ -853,17 +858,17 @@ impl eframe::App for WorkbenchApp {
                         .collect();
                     views::curves_ui(
                         ui,
-                        &self.history,
+                        &self.run.history,
                         &views::CurvesContext {
-                            true_nll: self.true_nll,
+                            true_nll: self.run.true_nll,
                             per_layer: self.state.per_layer,
-                            ais: self.ais,
+                            ais: self.run.ais,
                             pins: &pins,
                             // How the NLL is obtained follows from the data's space, from
                             // the first point on (the initial NLL has no error band).
-                            by_ais: crate::eval::Method::for_space(self.data.space)
+                            by_ais: crate::eval::Method::for_space(self.run.data.space)
                                 == crate::eval::Method::Ais,
-                            marks: &self.marks,
+                            marks: &self.run.marks,
                             list_layers: self.worker_preset.model.layers.len(),
                             score_matching: self.worker_preset.objective.kind.is_score_matching(),
                         },
@@ -871,7 +876,7 @@ impl eframe::App for WorkbenchApp {
                 });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            let allows = self.data.space.allows();
+            let allows = self.run.data.space.allows();
             // The view's own row wraps in a narrow window: it must not widen the centre
             // under the curves.
             let centre = ui.max_rect();
@@ -897,7 +902,7 @@ impl eframe::App for WorkbenchApp {
                     o.heat = HeatKind::Density;
                 }
                 if k > 1 && allows.heat_map {
-                    let shown = self.class_samples.as_ref().map(|c| c.0);
+                    let shown = self.run.class_samples.as_ref().map(|c| c.0);
                     let mut pick = None;
                     egui::ComboBox::from_id_salt("class_samples")
                         .selected_text(shown.map_or("p(x | y): none".into(), |c| format!("p(x | y = {c})")))
@@ -917,7 +922,7 @@ impl eframe::App for WorkbenchApp {
                         Some(Some(c)) => {
                             self.worker.send(Command::ClassSamples(c));
                         }
-                        Some(None) => self.class_samples = None,
+                        Some(None) => self.run.class_samples = None,
                         None => {}
                     }
                 }
@@ -955,12 +960,13 @@ impl eframe::App for WorkbenchApp {
                         "Off: the view stays on the data box and samples outside it are drawn on its edge (red crosses). On: the view follows the samples wherever they go.",
                     );
                     let out = self
+                        .run
                         .view
                         .as_ref()
-                        .map_or(0, |v| views::outside_count(v, &self.data.data_box));
+                        .map_or(0, |v| views::outside_count(v, &self.run.data.data_box));
                     // Things that come and go stay at the end of the row, so that the
                     // boxes before them do not move.
-                    if let Some((c, _)) = &self.class_samples {
+                    if let Some((c, _)) = &self.run.class_samples {
                         ui.colored_label(theme::class(*c), format!("◆ samples of class {c}"));
                     }
                     if out > 0 && !o.fit_samples {
@@ -977,6 +983,7 @@ impl eframe::App for WorkbenchApp {
             });
             if allows.heat_map {
                 let units = self
+                    .run
                     .view
                     .as_ref()
                     .filter(|_| self.state.samples.show_network)
@@ -987,17 +994,17 @@ impl eframe::App for WorkbenchApp {
                     .allocate_ui(egui::vec2(full.x, view_h), |ui| {
                         views::samples_ui(
                     ui,
-                    &self.data,
-                    self.view.as_ref(),
-                    self.texture.as_ref().map(|t| (t, self.heat_range)),
+                    &self.run.data,
+                    self.run.view.as_ref(),
+                    self.run.texture.as_ref().map(|t| (t, self.run.heat_range)),
                     &self.state.samples,
-                    self.class_samples.as_ref(),
+                    self.run.class_samples.as_ref(),
                     self.worker_preset.model.outputs,
                         )
                     })
                     .inner;
                 if let Some((step, u)) = units {
-                    super::network::network_ui(ui, u, &self.data.data_box, step, &mut self.network);
+                    super::network::network_ui(ui, u, &self.run.data.data_box, step, &mut self.run.network);
                 }
                 self.view_rect = Some(rect);
                 self.view_bounds = Some(bounds);
@@ -1005,26 +1012,26 @@ impl eframe::App for WorkbenchApp {
                 let commands = super::images::images_ui(
                     ui,
                     &mut self.images,
-                    self.view.as_ref(),
+                    self.run.view.as_ref(),
                     self.worker_preset.model.outputs,
                 );
                 for c in commands {
                     self.worker.send(c);
                 }
-                if let Some(v) = self.view.as_ref() {
+                if let Some(v) = self.run.view.as_ref() {
                     views::energy_histograms_ui(ui, &v.energy_populations);
                 }
             } else {
                 self.view_rect = Some(ui.max_rect());
-                views::projection_ui(ui, self.view.as_ref(), &self.state.samples);
+                views::projection_ui(ui, self.run.view.as_ref(), &self.state.samples);
             }
         });
-        if !self.data.space.allows().image_grid
+        if !self.run.data.space.allows().image_grid
             && let Some(c) = super::long_run::long_run_window(
                 ui.ctx(),
                 &mut self.long_run,
-                self.view.as_ref(),
-                &self.data,
+                self.run.view.as_ref(),
+                &self.run.data,
             )
         {
             self.send(c);

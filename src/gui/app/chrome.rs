@@ -103,7 +103,7 @@ impl WorkbenchApp {
                 }
             });
             ui.separator();
-            let train = if self.running {
+            let train = if self.run.running {
                 UiCommand::Pause
             } else {
                 UiCommand::Train
@@ -125,7 +125,7 @@ impl WorkbenchApp {
                 }
             }
             ui.separator();
-            let rate = if self.running {
+            let rate = if self.run.running {
                 format!("{rate:.1} steps/s")
             } else {
                 "paused".into()
@@ -137,7 +137,7 @@ impl WorkbenchApp {
                 "fast engine, CPU".to_string()
             };
             // The data's name only where it is not the preset's too.
-            let data = self.data.spec.name();
+            let data = self.run.data.spec.name();
             let name = &self.state.preset.name;
             // One piece: in a narrow window it moves to the next row whole.
             ui.add(
@@ -156,15 +156,15 @@ impl WorkbenchApp {
 
     pub(super) fn status_ui(&mut self, ui: &mut egui::Ui, frame_ms: f64) {
         ui.horizontal(|ui| {
-            ui.label(format!("step {}", self.step));
+            ui.label(format!("step {}", self.run.step));
             ui.separator();
             // The NLL of the last evaluation, and which step that was.
-            let nll = self.history.nll.points.last().map_or("–".into(), |[s, n]| {
+            let nll = self.run.history.nll.points.last().map_or("–".into(), |[s, n]| {
                 // AIS's standard error and its weights' ESS, where they belong to this point.
                 let at = |series: &crate::gui::history::Series| {
                     series.points.last().filter(|p| p[0] == *s).map(|p| p[1])
                 };
-                let ais = match (at(&self.history.nll_stderr), at(&self.history.nll_ess)) {
+                let ais = match (at(&self.run.history.nll_stderr), at(&self.run.history.nll_ess)) {
                     (Some(se), Some(ess)) => format!(" ± {se:.4}, AIS weights' ESS {ess:.1}"),
                     (Some(se), None) => format!(" ± {se:.4}"),
                     _ => String::new(),
@@ -174,12 +174,12 @@ impl WorkbenchApp {
             ui.label(format!("NLL {nll}"))
                 .on_hover_text("Outside the plane log Z is an AIS estimate: its standard error is the spread over bootstrap resamples of the chains, and the ESS of its weights says how many chains count. Near 1, one chain carries the weight and the NLL means little.");
             ui.separator();
-            if let Some(s) = self.autosaved_at {
+            if let Some(s) = self.run.autosaved_at {
                 ui.weak(format!("autosaved at step {s}"))
                     .on_hover_text("The running experiment is saved every minute; after a crash the window offers it back.");
                 ui.separator();
             }
-            if self.running {
+            if self.run.running {
                 ui.label(format!(
                     "frame {frame_ms:.1} ms ({:.0} fps), layout {:.1} ms",
                     1e3 / frame_ms.max(1e-3),
@@ -207,13 +207,13 @@ impl WorkbenchApp {
             egui::CollapsingHeader::new("Data")
                 .default_open(true)
                 .show(ui, |ui| {
-                    let n = self.data.n_train() + self.data.n_test();
+                    let n = self.run.data.n_train() + self.run.data.n_test();
                     if panels::data_ui(
                         ui,
                         &mut self.state.preset.data,
-                        self.true_nll,
+                        self.run.true_nll,
                         n,
-                        self.data.space,
+                        self.run.data.space,
                     ) {
                         pick_data = true;
                     }
@@ -224,7 +224,7 @@ impl WorkbenchApp {
                     panels::network_ui(
                         ui,
                         &mut self.state.preset.model,
-                        &self.data.space.input_shape(),
+                        &self.run.data.space.input_shape(),
                     );
                 });
             egui::CollapsingHeader::new("Sampler")
@@ -239,7 +239,7 @@ impl WorkbenchApp {
                     panels::sampler_ui(
                         ui,
                         &mut self.state.preset.sampler,
-                        self.data.space.allows(),
+                        self.run.data.space.allows(),
                     );
                 });
             egui::CollapsingHeader::new("Objective and optimiser")
@@ -248,8 +248,8 @@ impl WorkbenchApp {
                     panels::objective_ui(
                         ui,
                         &mut self.state.preset,
-                        self.data.classes,
-                        self.data.space,
+                        self.run.data.classes,
+                        self.run.data.space,
                     );
                 });
             egui::CollapsingHeader::new("Run")
@@ -305,7 +305,7 @@ impl WorkbenchApp {
             &format!(
                 "{} replaces the run trained for {} steps: its parameters and plots are lost. Save checkpoint… first keeps them.",
                 pending.describe(),
-                self.step
+                self.run.step
             ),
             ("Replace", "Cancel"),
         );
@@ -352,7 +352,7 @@ impl WorkbenchApp {
                 self.resume_after_no();
                 let keep = self.sent.clone();
                 if let Ok(d) = data_for(&keep) {
-                    (self.data, self.true_nll) = d;
+                    (self.run.data, self.run.true_nll) = d;
                 }
                 self.state.preset = keep;
             }
@@ -365,11 +365,12 @@ impl WorkbenchApp {
     pub(super) fn projection_choice_ui(&mut self, ui: &mut egui::Ui) {
         use crate::data::projection::ProjectionKind;
         let current = self
+            .run
             .view
             .as_ref()
             .and_then(|v| v.projection())
             .map_or(ProjectionKind::Pca, |p| p.kind);
-        let d = self.data.dim;
+        let d = self.run.data.dim;
         let mut pick = current;
         let pca = matches!(current, ProjectionKind::Pca);
         if ui

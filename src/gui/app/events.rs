@@ -15,7 +15,7 @@ impl WorkbenchApp {
             if let Event::Restarted(p) = &e {
                 self.live_preset = Some((run, (**p).clone()));
             }
-            if run != self.run && !e.outlives_its_run() {
+            if run != self.run.id && !e.outlives_its_run() {
                 continue;
             }
             match e {
@@ -24,32 +24,32 @@ impl WorkbenchApp {
                 }
                 Event::Metrics(rows) => {
                     for r in &rows {
-                        self.history.push(r);
-                        if let Some(w) = self.lag.check(r) {
+                        self.run.history.push(r);
+                        if let Some(w) = self.run.lag.check(r) {
                             self.message_about(Topic::Lag, true, w);
-                            self.marks.push((r.step, Mark::SamplerLost));
+                            self.run.marks.push((r.step, Mark::SamplerLost));
                         }
                     }
                     if let Some(r) = rows.last() {
-                        self.step = r.step;
+                        self.run.step = r.step;
                     }
                 }
-                Event::View(v) => self.view = Some(*v),
+                Event::View(v) => self.run.view = Some(*v),
                 Event::State { running, step } => {
-                    self.running = running;
-                    self.step = step;
+                    self.run.running = running;
+                    self.run.step = step;
                 }
                 Event::Diverged(err) => {
-                    self.running = false;
+                    self.run.running = false;
                     self.resume_after_question = false;
                     // The steps the roll-back undid leave the plots (with the spike they
                     // drew); the mark stays where it happened.
                     if let Some(at) = err.rolled_back_to() {
-                        self.history.truncate_after(at);
-                        self.step = at;
+                        self.run.history.truncate_after(at);
+                        self.run.step = at;
                     }
                     self.message_about(Topic::Divergence, true, format!("{err} — training paused"));
-                    self.marks.push((err.step(), Mark::Diverged));
+                    self.run.marks.push((err.step(), Mark::Diverged));
                 }
                 Event::Saved(p) => {
                     self.remember(&p);
@@ -60,11 +60,11 @@ impl WorkbenchApp {
                     self.long_run.waiting = false;
                     self.message(true, m);
                 }
-                Event::Autosaved(step) => self.autosaved_at = Some(step),
+                Event::Autosaved(step) => self.run.autosaved_at = Some(step),
                 Event::RestartFailed { message, live } => {
                     // The old session goes on: its events count again, and the window
                     // shows its settings and data again.
-                    self.run = live;
+                    self.run.id = live;
                     if let Some((r, p)) = &self.live_preset
                         && *r == live
                     {
@@ -72,7 +72,7 @@ impl WorkbenchApp {
                     }
                     let keep = self.worker_preset.clone();
                     if let Ok(d) = data_for(&keep) {
-                        (self.data, self.true_nll) = d;
+                        (self.run.data, self.run.true_nll) = d;
                     }
                     self.state.preset = keep.clone();
                     self.sent = keep;
@@ -80,12 +80,12 @@ impl WorkbenchApp {
                     self.message(true, message);
                 }
                 Event::RolledBack(at) => {
-                    self.history.truncate_after(at);
-                    self.step = at;
+                    self.run.history.truncate_after(at);
+                    self.run.step = at;
                 }
                 Event::WriteFailed(m) => self.message(true, m),
                 Event::Finished(step) => {
-                    self.running = false;
+                    self.run.running = false;
                     self.resume_after_question = false;
                     self.message_about(
                         Topic::Finished,
@@ -106,14 +106,14 @@ impl WorkbenchApp {
                         self.message_about(
                             Topic::Applied,
                             false,
-                            format!("from step {}: {}", self.step + 1, what.join(", ")),
+                            format!("from step {}: {}", self.run.step + 1, what.join(", ")),
                         );
                     }
                     self.worker_preset = *p;
                 }
                 Event::InitialNll(n) => {
-                    if self.history.nll.is_empty() {
-                        self.history.nll.push(0, n);
+                    if self.run.history.nll.is_empty() {
+                        self.run.history.nll.push(0, n);
                     }
                 }
                 Event::ClassSamples {
@@ -121,7 +121,7 @@ impl WorkbenchApp {
                     class,
                     points,
                 } => {
-                    if self.data.space.allows().image_grid {
+                    if self.run.data.space.allows().image_grid {
                         // A row per class: the rows say what they are.
                         self.images.class_rows.insert(class, points);
                     } else {
@@ -129,10 +129,10 @@ impl WorkbenchApp {
                             false,
                             format!(
                                 "{} draws from p(x | class {class}) at step {step}",
-                                points.len() / self.data.dim.max(1)
+                                points.len() / self.run.data.dim.max(1)
                             ),
                         );
-                        self.class_samples = Some((class, points));
+                        self.run.class_samples = Some((class, points));
                     }
                 }
                 Event::LongRun(r) => {
@@ -141,7 +141,7 @@ impl WorkbenchApp {
                         format!(
                             "long run at step {}: {} chains, {} steps from the buffer",
                             r.step,
-                            r.start.len() / self.data.dim.max(1),
+                            r.start.len() / self.run.data.dim.max(1),
                             r.steps
                         ),
                     );
@@ -154,8 +154,8 @@ impl WorkbenchApp {
                     result,
                     log_z_quadrature,
                 } => {
-                    self.marks.push((step, Mark::Ais));
-                    self.ais = Some((
+                    self.run.marks.push((step, Mark::Ais));
+                    self.run.ais = Some((
                         result.forward.log_z,
                         result.forward.stderr,
                         log_z_quadrature,
@@ -184,20 +184,22 @@ impl WorkbenchApp {
     }
 
     pub(super) fn update_texture(&mut self, ctx: &egui::Context) {
-        let Some(v) = &self.view else { return };
+        let Some(v) = &self.run.view else { return };
         // No heat map outside the plane (and no zero-sized texture).
         let Some(heat) = v.heat() else { return };
         let key = (v.step, self.state.samples.heat);
-        if self.texture_kind == Some(key) && self.texture.is_some() {
+        if self.run.texture_kind == Some(key) && self.run.texture.is_some() {
             return;
         }
         let img = views::heat_image(heat, self.state.samples.heat);
-        self.heat_range = views::heat_range(heat, self.state.samples.heat);
-        match &mut self.texture {
+        self.run.heat_range = views::heat_range(heat, self.state.samples.heat);
+        match &mut self.run.texture {
             Some(t) => t.set(img, TextureOptions::LINEAR),
-            None => self.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR)),
+            None => {
+                self.run.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR))
+            }
         }
-        self.texture_kind = Some(key);
+        self.run.texture_kind = Some(key);
     }
 
     pub(super) fn frame_stats(&mut self) -> (f64, f64) {
@@ -217,8 +219,8 @@ impl WorkbenchApp {
         let dt = now.duration_since(t0).as_secs_f64();
         if dt > 0.5 {
             #[allow(clippy::cast_precision_loss)]
-            let r = self.step.saturating_sub(s0) as f64 / dt;
-            self.rate = (now, self.step, if self.running { r } else { 0.0 });
+            let r = self.run.step.saturating_sub(s0) as f64 / dt;
+            self.rate = (now, self.run.step, if self.run.running { r } else { 0.0 });
         }
         (mean * 1e3, rate)
     }

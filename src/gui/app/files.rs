@@ -23,7 +23,7 @@ impl WorkbenchApp {
     /// .npy) or a preset.
     /// Keeps the live run's curves on the plots (up to six pins; the oldest goes first).
     pub fn pin_run(&mut self) {
-        if self.history.received == 0 {
+        if self.run.history.received == 0 {
             self.message(true, "nothing to pin yet: train first");
             return;
         }
@@ -32,9 +32,9 @@ impl WorkbenchApp {
         }
         self.pins.push(super::Pin {
             preset: self.worker_preset.clone(),
-            history: self.history.clone(),
+            history: self.run.history.clone(),
         });
-        self.message(false, format!("pinned the run at step {}", self.step));
+        self.message(false, format!("pinned the run at step {}", self.run.step));
     }
 
     /// Opens a sweep folder in the comparison window; a folder that is not one says why.
@@ -107,7 +107,7 @@ impl WorkbenchApp {
             self.message(true, format!("{}: {e}", path.display()));
             return false;
         }
-        self.step = step;
+        self.run.step = step;
         self.remember(path);
         self.message(false, format!("resumed {} at step {step}", path.display()));
         true
@@ -125,13 +125,13 @@ impl WorkbenchApp {
             return;
         };
         if self.restore_offer.is_some()
-            || self.step == self.autosaved_step
+            || self.run.step == self.run.autosaved_step
             || self.last_autosave.elapsed() < self.autosave_every
         {
             return;
         }
         self.last_autosave = Instant::now();
-        self.autosaved_step = self.step;
+        self.run.autosaved_step = self.run.step;
         self.send(Command::Autosave(path));
     }
 
@@ -230,7 +230,7 @@ impl WorkbenchApp {
     /// bar, samples, buffer, paths) cut from a screenshot at the screen's resolution; the
     /// image views as their grid; without a renderer (tests) the view drawn anew.
     pub fn export_png(&mut self, path: &Path) {
-        let Some(v) = &self.view else {
+        let Some(v) = &self.run.view else {
             self.message(true, "nothing to export yet");
             return;
         };
@@ -257,7 +257,7 @@ impl WorkbenchApp {
         let png = if v.images().is_some() {
             super::super::images::png(&self.images, v)
         } else {
-            views::view_png(v, &self.data, &self.state.samples, 768)
+            views::view_png(v, &self.run.data, &self.state.samples, 768)
         };
         let r = png.and_then(|bytes| {
             crate::fs_util::write_atomic(path, &bytes).map_err(|e| e.to_string())
@@ -303,7 +303,7 @@ impl WorkbenchApp {
     /// Whether there is a trained run that replacing would lose.
     #[must_use]
     pub fn has_trained_run(&self) -> bool {
-        self.step > 0 || self.history.received > 0
+        self.run.step > 0 || self.run.history.received > 0
     }
 
     /// Replaces the run as `r` asks, after asking the user when a trained run would be
