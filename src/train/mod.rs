@@ -1,6 +1,7 @@
 //! Training: the synchronous [`Session`] (one call, one step) and its metrics.
 
 pub mod metrics;
+pub mod protocol;
 pub mod session;
 pub mod view;
 pub mod worker;
