@@ -468,6 +468,19 @@ impl Preset {
     /// # Errors
     /// The first invalid value, naming its field and the allowed values.
     pub fn validate(&self) -> Result<(), PresetError> {
+        self.validate_run()?;
+        self.validate_data()?;
+        self.validate_model()?;
+        self.validate_data_source()?;
+        self.validate_sampler()?;
+        self.validate_objective()?;
+        self.validate_optimizer()?;
+        self.validate_eval()?;
+        Ok(())
+    }
+
+    /// The run's length, the batch and the objective's own numbers.
+    fn validate_run(&self) -> Result<(), PresetError> {
         if self.steps == 0 {
             return Err(invalid("steps", self.steps, "an integer ≥ 1"));
         }
@@ -483,7 +496,11 @@ impl Preset {
             }
             _ => {}
         }
-        // data
+        Ok(())
+    }
+
+    /// The data's size, noise, held-out fraction and set.
+    fn validate_data(&self) -> Result<(), PresetError> {
         let d = &self.data;
         if d.size < 2 {
             return Err(invalid("data.size", d.size, "an integer ≥ 2"));
@@ -497,7 +514,11 @@ impl Preset {
         if !ToySet::ALL.contains(&d.set) {
             return Err(invalid("data.set", d.set.name(), &ToySet::allowed()));
         }
-        // model
+        Ok(())
+    }
+
+    /// The layers (each within its limits) and the engine that must run them.
+    fn validate_model(&self) -> Result<(), PresetError> {
         for (i, l) in self.model.layers.iter().enumerate() {
             l.check()
                 .map_err(|must| invalid(&format!("model.layers[{i}]"), format!("{l:?}"), &must))?;
@@ -509,6 +530,11 @@ impl Preset {
                 "Auto or Autograd: the fast engine runs MLPs, and this network has convolutions or pooling (candle runs those)",
             ));
         }
+        Ok(())
+    }
+
+    /// The data's source: batch noise, the file's columns, a synthetic target.
+    fn validate_data_source(&self) -> Result<(), PresetError> {
         non_negative("data.batch_noise", self.data.batch_noise)?;
         if let Some(cols) = &self.data.columns {
             let mut seen = std::collections::BTreeSet::new();
@@ -530,7 +556,11 @@ impl Preset {
                 &allowed,
             ));
         }
-        // sampler
+        Ok(())
+    }
+
+    /// The sampler's rule, steps, clipping and start.
+    fn validate_sampler(&self) -> Result<(), PresetError> {
         let s = &self.sampler;
         match s.kind {
             SamplerKind::Sgld { step_size, noise } => {
@@ -568,7 +598,11 @@ impl Preset {
             }
             probability("sampler.init.reinit_prob", reinit_prob)?;
         }
-        // objective
+        Ok(())
+    }
+
+    /// The objective's weights and the outputs it needs.
+    fn validate_objective(&self) -> Result<(), PresetError> {
         non_negative("objective.alpha", self.objective.alpha)?;
         if let ObjectiveKind::Jem { ce_weight } = self.objective.kind {
             non_negative("objective.kind.ce_weight", ce_weight)?;
@@ -598,7 +632,11 @@ impl Preset {
         if self.model.outputs == 0 || self.model.outputs > 1000 {
             return Err(invalid("model.outputs", self.model.outputs, "1 to 1000"));
         }
-        // optimiser
+        Ok(())
+    }
+
+    /// The optimiser's rate, betas, momentum, decay and clipping.
+    fn validate_optimizer(&self) -> Result<(), PresetError> {
         let o = &self.optimizer;
         positive("optimizer.lr", o.lr)?;
         let (b1, b2) = o.betas;
@@ -621,7 +659,11 @@ impl Preset {
         if let Some(c) = o.clip_grad_norm {
             positive("optimizer.clip_grad_norm", c)?;
         }
-        // evaluation
+        Ok(())
+    }
+
+    /// The evaluation's grid, AIS and reference chains.
+    fn validate_eval(&self) -> Result<(), PresetError> {
         if !(8..=4096).contains(&self.eval.grid) {
             return Err(invalid(
                 "eval.grid",
@@ -649,6 +691,7 @@ impl Preset {
                 "at most 10 000 000 / eval.reference_chains (the traces R̂ needs)",
             ));
         }
+
         Ok(())
     }
 

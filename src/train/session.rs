@@ -365,28 +365,7 @@ impl Session {
         // Score matching: its loss and gradient, no sampler; the data term for the plots.
         let mut score = None;
         if objective.is_score_matching() {
-            self.x_neg.clear();
-            let mut g = Vec::new();
-            let next = self.step + 1;
-            let fail = |message: String| TrainError::Engine {
-                step: next,
-                message,
-            };
-            let loss = self.score_matching(objective, &mut g).map_err(fail)?;
-            self.g_data.fill(0.0);
-            #[allow(clippy::cast_precision_loss)]
-            let w = vec![1.0 / b as f32; b];
-            let params = self.params.clone();
-            let x_pos = self.x_pos.clone();
-            self.engine
-                .weighted_param_grad(&params, &x_pos, &w, &mut self.g_data)
-                .map_err(|message| TrainError::Engine {
-                    step: self.step + 1,
-                    message,
-                })?;
-            self.g_sample.fill(0.0);
-            self.g_reg.fill(0.0);
-            score = Some((loss, g));
+            score = Some(self.score_matching_terms(objective, b)?);
         } else if self.preset.sampler.kind == SamplerKind::Exact {
             let m = self.grid_model(self.preset.eval.grid);
             exact::sample(&m, &mut self.x_neg, &mut self.rng);
@@ -480,52 +459,11 @@ impl Session {
         }
         let every = self.preset.eval.eval_every;
         let eval_step = every > 0 && next.is_multiple_of(every);
-        // The sampler's term against the truth at the parameters the estimate was made
-        // at: the exact sample term in the plane, the reference chains' elsewhere.
-        let (mut cos_exact, mut rel_err, mut cos_floor) = (None, None, None);
-        let mut reference = None;
-        let mut objective_cos_ml = None;
-        if eval_step && score.is_some() {
-            // Score matching: its gradient against the exact maximum-likelihood gradient
-            // (data term − exact sample term), in the plane.
-            if self.data.space.allows().exact_sample_term {
-                let m = self.grid_model(self.preset.eval.grid);
-                let g_star = exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m)
-                    .unwrap_or_else(|_| exact::exact_sample_term(&self.arch, &self.params, &m));
-                let g_ml: Vec<f32> = self
-                    .g_data
-                    .iter()
-                    .zip(&g_star)
-                    .map(|(d, s)| d - s)
-                    .collect();
-                objective_cos_ml = Some(exact::compare(&self.g_total, &g_ml).0);
-            }
-        } else if eval_step {
-            if self.data.space.allows().exact_sample_term {
-                let m = self.grid_model(self.preset.eval.grid);
-                let g_star =
-                    match exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m) {
-                        Ok(g) => g,
-                        Err(e) => {
-                            self.engine_failed(&e);
-                            exact::exact_sample_term(&self.arch, &self.params, &m)
-                        }
-                    };
-                let (c, r) = exact::compare(&self.g_sample, &g_star);
-                (cos_exact, rel_err) = (Some(c), Some(r));
-                cos_floor = exact::noise_floor(
-                    self.engine.as_mut(),
-                    &self.params,
-                    &m,
-                    &g_star,
-                    b,
-                    &mut self.eval_rng,
-                )
-                .ok();
-            } else {
-                reference = self.reference_comparison();
-            }
-        }
+        let truth = if eval_step {
+            self.against_the_truth(b, score.is_some())
+        } else {
+            Truth::default()
+        };
         let opt_spec = self.preset.optimizer.clone();
         let mut g = std::mem::take(&mut self.g_total);
         let total_norm = self.opt.step(&opt_spec, &mut self.params, &mut g);
@@ -563,15 +501,15 @@ impl Session {
             grad_norm: diff_norm,
             cos_terms: cos,
             nll,
-            sample_term_cos_exact: cos_exact,
-            sample_term_rel_err: rel_err,
-            sample_term_cos_floor: cos_floor,
-            objective_cos_ml,
+            sample_term_cos_exact: truth.cos_exact,
+            sample_term_rel_err: truth.rel_err,
+            sample_term_cos_floor: truth.cos_floor,
+            objective_cos_ml: truth.objective_cos_ml,
             nll_stderr,
             nll_ess,
-            sample_term_cos_reference: reference.map(|r| r.0),
-            sample_term_rel_err_reference: reference.map(|r| r.1),
-            reference_rhat: reference.map(|r| r.2),
+            sample_term_cos_reference: truth.reference.map(|r| r.0),
+            sample_term_rel_err_reference: truth.reference.map(|r| r.1),
+            reference_rhat: truth.reference.map(|r| r.2),
             kl_gap: nll.zip(self.true_nll).map(|(n, t)| n - t),
             acceptance: self.acceptance.rate(),
             step_size: step_used.map(f64::from),
@@ -583,6 +521,95 @@ impl Session {
             nll_method: evaluation.as_ref().map(|e| e.method),
             layers,
         })
+    }
+
+    /// Score matching's loss and parameter gradient (no sampler, no sample term), with
+    /// the data term for the plots.
+    fn score_matching_terms(
+        &mut self,
+        objective: crate::preset::ObjectiveKind,
+        b: usize,
+    ) -> Result<(f64, Vec<f32>), TrainError> {
+        self.x_neg.clear();
+        let mut g = Vec::new();
+        let next = self.step + 1;
+        let fail = |message: String| TrainError::Engine {
+            step: next,
+            message,
+        };
+        let loss = self.score_matching(objective, &mut g).map_err(fail)?;
+        self.g_data.fill(0.0);
+        #[allow(clippy::cast_precision_loss)]
+        let w = vec![1.0 / b as f32; b];
+        let params = self.params.clone();
+        let x_pos = self.x_pos.clone();
+        self.engine
+            .weighted_param_grad(&params, &x_pos, &w, &mut self.g_data)
+            .map_err(|message| TrainError::Engine {
+                step: self.step + 1,
+                message,
+            })?;
+        self.g_sample.fill(0.0);
+        self.g_reg.fill(0.0);
+        Ok((loss, g))
+    }
+
+    /// On an evaluation step, the step's gradients against the truth at the parameters
+    /// they were taken at: score matching's against the exact ML gradient (the plane);
+    /// the sampler's term against the exact sample term in the plane, against the
+    /// reference chains' elsewhere.
+    fn against_the_truth(&mut self, b: usize, score_matching: bool) -> Truth {
+        // The sampler's term against the truth at the parameters the estimate was made
+        // at: the exact sample term in the plane, the reference chains' elsewhere.
+        let (mut cos_exact, mut rel_err, mut cos_floor) = (None, None, None);
+        let mut reference = None;
+        let mut objective_cos_ml = None;
+        if score_matching {
+            // Score matching: its gradient against the exact maximum-likelihood gradient
+            // (data term − exact sample term), in the plane.
+            if self.data.space.allows().exact_sample_term {
+                let m = self.grid_model(self.preset.eval.grid);
+                let g_star = exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m)
+                    .unwrap_or_else(|_| exact::exact_sample_term(&self.arch, &self.params, &m));
+                let g_ml: Vec<f32> = self
+                    .g_data
+                    .iter()
+                    .zip(&g_star)
+                    .map(|(d, s)| d - s)
+                    .collect();
+                objective_cos_ml = Some(exact::compare(&self.g_total, &g_ml).0);
+            }
+        } else if self.data.space.allows().exact_sample_term {
+            let m = self.grid_model(self.preset.eval.grid);
+            let g_star = match exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m)
+            {
+                Ok(g) => g,
+                Err(e) => {
+                    self.engine_failed(&e);
+                    exact::exact_sample_term(&self.arch, &self.params, &m)
+                }
+            };
+            let (c, r) = exact::compare(&self.g_sample, &g_star);
+            (cos_exact, rel_err) = (Some(c), Some(r));
+            cos_floor = exact::noise_floor(
+                self.engine.as_mut(),
+                &self.params,
+                &m,
+                &g_star,
+                b,
+                &mut self.eval_rng,
+            )
+            .ok();
+        } else {
+            reference = self.reference_comparison();
+        }
+        Truth {
+            cos_exact,
+            rel_err,
+            cos_floor,
+            reference,
+            objective_cos_ml,
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -645,4 +672,15 @@ impl Session {
         self.opt = Optimizer::new(self.arch.n_params);
         self.last_good = self.snapshot();
     }
+}
+
+/// An evaluation step's comparisons with the truth (see `Session::against_the_truth`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Truth {
+    cos_exact: Option<f64>,
+    rel_err: Option<f64>,
+    cos_floor: Option<f64>,
+    /// Against the reference chains: cosine, relative error, their R-hat.
+    reference: Option<(f64, f64, f64)>,
+    objective_cos_ml: Option<f64>,
 }
