@@ -258,10 +258,8 @@ pub struct RunState {
     pub step: usize,
     pub history: MetricsHistory,
     pub view: Option<View>,
-    texture: Option<TextureHandle>,
-    texture_kind: Option<(usize, HeatKind)>,
-    /// The heat map's values at its two ends, in the colour bar's units.
-    heat_range: Option<(f64, f64)>,
+    /// The centre of the window for the run's space, chosen once from it.
+    pub space_view: SpaceView,
     /// The last AIS result: (log Z, its standard error, quadrature log Z).
     pub ais: Option<(f64, f64, Option<f64>)>,
     /// Says when the sampler stops following the model.
@@ -270,18 +268,65 @@ pub struct RunState {
     pub marks: Vec<(usize, Mark)>,
     /// Draws from a classifier's class-conditional, shown over the view until cleared.
     pub class_samples: Option<(usize, Vec<f32>)>,
-    /// The network drawing's tiles.
-    network: super::network::NetworkTexture,
     /// The step the last autosave (sent) was at.
     autosaved_step: usize,
     /// The step the last autosave written was at (the worker's confirmation).
     pub autosaved_at: Option<usize>,
 }
 
+/// The centre of the window, one case per data space, chosen once when a run starts
+/// (the worker's [`crate::train::view::Scene`] has the same cases); each case owns what
+/// only it draws.
+pub enum SpaceView {
+    /// The plane: the samples over the heat map, the network under them.
+    Plane(PlaneView),
+    /// Vectors: the samples projected on two axes.
+    Projection,
+    /// Images: grids of pictures (their tabs and textures in `WorkbenchApp::images`).
+    Images,
+}
+
+/// What the plane's view keeps between frames.
+#[derive(Default)]
+pub struct PlaneView {
+    /// The heat map's texture, made once per view and kind of map.
+    texture: Option<TextureHandle>,
+    texture_kind: Option<(usize, HeatKind)>,
+    /// The heat map's values at its two ends, in the colour bar's units.
+    heat_range: Option<(f64, f64)>,
+    /// The network drawing's tiles.
+    network: super::network::NetworkTexture,
+}
+
+impl SpaceView {
+    /// The view for data in `space`.
+    #[must_use]
+    pub fn for_space(space: crate::data::Space) -> Self {
+        match space {
+            crate::data::Space::Plane => Self::Plane(PlaneView::default()),
+            crate::data::Space::Vector { .. } => Self::Projection,
+            crate::data::Space::Image { .. } => Self::Images,
+        }
+    }
+
+    /// Whether this is the plane's view.
+    #[must_use]
+    pub fn is_plane(&self) -> bool {
+        matches!(self, Self::Plane(_))
+    }
+
+    /// Whether this is the images' view.
+    #[must_use]
+    pub fn is_images(&self) -> bool {
+        matches!(self, Self::Images)
+    }
+}
+
 impl RunState {
     /// Run `id` on `data`, before its first event.
     fn new(id: u64, data: Dataset, true_nll: Option<f64>) -> Self {
         Self {
+            space_view: SpaceView::for_space(data.space),
             id,
             data,
             true_nll,
@@ -289,14 +334,10 @@ impl RunState {
             step: 0,
             history: MetricsHistory::default(),
             view: None,
-            texture: None,
-            texture_kind: None,
-            heat_range: None,
             ais: None,
             lag: crate::train::metrics::LagMonitor::default(),
             marks: Vec::new(),
             class_samples: None,
-            network: super::network::NetworkTexture::default(),
             autosaved_step: 0,
             autosaved_at: None,
         }
@@ -876,18 +917,18 @@ impl eframe::App for WorkbenchApp {
                 });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            let allows = self.run.data.space.allows();
+            let plane = self.run.space_view.is_plane();
             // The view's own row wraps in a narrow window: it must not widen the centre
             // under the curves.
             let centre = ui.max_rect();
             ui.horizontal_wrapped(|ui| {
                 ui.set_max_width(centre.width());
-                if allows.image_grid {
+                if self.run.space_view.is_images() {
                     // The image views have their own tabs.
                     return;
                 }
                 let o = &mut self.state.samples;
-                if allows.heat_map {
+                if plane {
                     ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
                     ui.selectable_value(&mut o.heat, HeatKind::Energy, "energy");
                 } else {
@@ -895,13 +936,13 @@ impl eframe::App for WorkbenchApp {
                 }
                 let o = &mut self.state.samples;
                 let k = self.worker_preset.model.outputs;
-                if k > 1 && allows.heat_map {
+                if k > 1 && plane {
                     ui.selectable_value(&mut o.heat, HeatKind::Classes, "classes")
                         .on_hover_text("The classifier's most probable class (K logits), brighter where the model puts more mass.");
                 } else if o.heat == HeatKind::Classes {
                     o.heat = HeatKind::Density;
                 }
-                if k > 1 && allows.heat_map {
+                if k > 1 && plane {
                     let shown = self.run.class_samples.as_ref().map(|c| c.0);
                     let mut pick = None;
                     egui::ComboBox::from_id_salt("class_samples")
@@ -946,7 +987,7 @@ impl eframe::App for WorkbenchApp {
                     self.long_run.open = !self.long_run.open;
                 }
                 let o = &mut self.state.samples;
-                if allows.heat_map
+                if plane
                     && ui
                         .checkbox(&mut o.show_network, "network")
                         .on_hover_text("Draw the network under the view: each hidden unit's response over the data box and the weights between them.")
@@ -955,7 +996,7 @@ impl eframe::App for WorkbenchApp {
                     self.worker.send(Command::UnitResponses(o.show_network));
                 }
                 let o = &mut self.state.samples;
-                if allows.heat_map {
+                if plane {
                     ui.checkbox(&mut o.fit_samples, "fit to samples").on_hover_text(
                         "Off: the view stays on the data box and samples outside it are drawn on its edge (red crosses). On: the view follows the samples wherever they go.",
                     );
@@ -981,52 +1022,62 @@ impl eframe::App for WorkbenchApp {
                     }
                 }
             });
-            if allows.heat_map {
-                let units = self
-                    .run
-                    .view
-                    .as_ref()
-                    .filter(|_| self.state.samples.show_network)
-                    .and_then(|v| v.units().map(|u| (v.step, u)));
-                let full = ui.available_size();
-                let view_h = if units.is_some() { full.y * 0.64 } else { full.y };
-                let (rect, bounds) = ui
-                    .allocate_ui(egui::vec2(full.x, view_h), |ui| {
-                        views::samples_ui(
-                    ui,
-                    &self.run.data,
-                    self.run.view.as_ref(),
-                    self.run.texture.as_ref().map(|t| (t, self.run.heat_range)),
-                    &self.state.samples,
-                    self.run.class_samples.as_ref(),
-                    self.worker_preset.model.outputs,
-                        )
-                    })
-                    .inner;
-                if let Some((step, u)) = units {
-                    super::network::network_ui(ui, u, &self.run.data.data_box, step, &mut self.run.network);
+            match &mut self.run.space_view {
+                SpaceView::Plane(pv) => {
+                    let units = self
+                        .run
+                        .view
+                        .as_ref()
+                        .filter(|_| self.state.samples.show_network)
+                        .and_then(|v| v.units().map(|u| (v.step, u)));
+                    let full = ui.available_size();
+                    let view_h = if units.is_some() { full.y * 0.64 } else { full.y };
+                    let (rect, bounds) = ui
+                        .allocate_ui(egui::vec2(full.x, view_h), |ui| {
+                            views::samples_ui(
+                                ui,
+                                &self.run.data,
+                                self.run.view.as_ref(),
+                                pv.texture.as_ref().map(|t| (t, pv.heat_range)),
+                                &self.state.samples,
+                                self.run.class_samples.as_ref(),
+                                self.worker_preset.model.outputs,
+                            )
+                        })
+                        .inner;
+                    if let Some((step, u)) = units {
+                        super::network::network_ui(
+                            ui,
+                            u,
+                            &self.run.data.data_box,
+                            step,
+                            &mut pv.network,
+                        );
+                    }
+                    self.view_rect = Some(rect);
+                    self.view_bounds = Some(bounds);
                 }
-                self.view_rect = Some(rect);
-                self.view_bounds = Some(bounds);
-            } else if allows.image_grid {
-                let commands = super::images::images_ui(
-                    ui,
-                    &mut self.images,
-                    self.run.view.as_ref(),
-                    self.worker_preset.model.outputs,
-                );
-                for c in commands {
-                    self.worker.send(c);
+                SpaceView::Images => {
+                    let commands = super::images::images_ui(
+                        ui,
+                        &mut self.images,
+                        self.run.view.as_ref(),
+                        self.worker_preset.model.outputs,
+                    );
+                    for c in commands {
+                        self.worker.send(c);
+                    }
+                    if let Some(v) = self.run.view.as_ref() {
+                        views::energy_histograms_ui(ui, &v.energy_populations);
+                    }
                 }
-                if let Some(v) = self.run.view.as_ref() {
-                    views::energy_histograms_ui(ui, &v.energy_populations);
+                SpaceView::Projection => {
+                    self.view_rect = Some(ui.max_rect());
+                    views::projection_ui(ui, self.run.view.as_ref(), &self.state.samples);
                 }
-            } else {
-                self.view_rect = Some(ui.max_rect());
-                views::projection_ui(ui, self.run.view.as_ref(), &self.state.samples);
             }
         });
-        if !self.run.data.space.allows().image_grid
+        if !self.run.space_view.is_images()
             && let Some(c) = super::long_run::long_run_window(
                 ui.ctx(),
                 &mut self.long_run,

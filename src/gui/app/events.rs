@@ -71,8 +71,9 @@ impl WorkbenchApp {
                         self.worker_preset = p.clone();
                     }
                     let keep = self.worker_preset.clone();
-                    if let Ok(d) = data_for(&keep) {
-                        (self.run.data, self.run.true_nll) = d;
+                    if let Ok((data, true_nll)) = data_for(&keep) {
+                        // The old run goes on, with its data and its view.
+                        self.run = super::RunState::new(live, data, true_nll);
                     }
                     self.state.preset = keep.clone();
                     self.sent = keep;
@@ -121,7 +122,7 @@ impl WorkbenchApp {
                     class,
                     points,
                 } => {
-                    if self.run.data.space.allows().image_grid {
+                    if self.run.space_view.is_images() {
                         // A row per class: the rows say what they are.
                         self.images.class_rows.insert(class, points);
                     } else {
@@ -184,22 +185,23 @@ impl WorkbenchApp {
     }
 
     pub(super) fn update_texture(&mut self, ctx: &egui::Context) {
+        // Only the plane's view has a heat map (and no zero-sized texture elsewhere).
+        let super::SpaceView::Plane(pv) = &mut self.run.space_view else {
+            return;
+        };
         let Some(v) = &self.run.view else { return };
-        // No heat map outside the plane (and no zero-sized texture).
         let Some(heat) = v.heat() else { return };
         let key = (v.step, self.state.samples.heat);
-        if self.run.texture_kind == Some(key) && self.run.texture.is_some() {
+        if pv.texture_kind == Some(key) && pv.texture.is_some() {
             return;
         }
         let img = views::heat_image(heat, self.state.samples.heat);
-        self.run.heat_range = views::heat_range(heat, self.state.samples.heat);
-        match &mut self.run.texture {
+        pv.heat_range = views::heat_range(heat, self.state.samples.heat);
+        match &mut pv.texture {
             Some(t) => t.set(img, TextureOptions::LINEAR),
-            None => {
-                self.run.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR))
-            }
+            None => pv.texture = Some(ctx.load_texture("heat_map", img, TextureOptions::LINEAR)),
         }
-        self.run.texture_kind = Some(key);
+        pv.texture_kind = Some(key);
     }
 
     pub(super) fn frame_stats(&mut self) -> (f64, f64) {
