@@ -172,6 +172,9 @@ impl Default for EvalSpec {
 }
 
 impl EvalSpec {
+    /// The quadrature grid's sides (the one place: validation and the panel).
+    pub const GRID: std::ops::RangeInclusive<usize> = 8..=4096;
+
     /// The AIS settings these evaluation settings give, from `base`.
     #[must_use]
     pub fn ais_spec(&self, base: crate::eval::ais::BaseKind) -> crate::eval::ais::AisSpec {
@@ -664,11 +667,15 @@ impl Preset {
 
     /// The evaluation's grid, AIS and reference chains.
     fn validate_eval(&self) -> Result<(), PresetError> {
-        if !(8..=4096).contains(&self.eval.grid) {
+        if !EvalSpec::GRID.contains(&self.eval.grid) {
             return Err(invalid(
                 "eval.grid",
                 self.eval.grid,
-                "an integer in 8..=4096",
+                &format!(
+                    "an integer in {}..={}",
+                    EvalSpec::GRID.start(),
+                    EvalSpec::GRID.end()
+                ),
             ));
         }
         let e = &self.eval;

@@ -2560,8 +2560,8 @@ fn every_example_is_in_reach_in_a_small_window() {
     );
 }
 
-/// The network panel offers what validation allows: a valid preset's layers stay as the
-/// file gives them (the panel's ranges once stopped at widths of 1 024 and clamped).
+/// The panels offer what validation allows: a valid preset's layers and grid stay as the
+/// file gives them (the panels' ranges once stopped at 1 024 and clamped).
 #[test]
 fn the_network_panel_keeps_a_valid_presets_layers() {
     use ebm_workbench::energy::LayerSpec;
@@ -2573,6 +2573,8 @@ fn the_network_panel_keeps_a_valid_presets_layers() {
         LayerSpec::Linear(1),
     ];
     p.eval.eval_every = 0;
+    // And a quadrature grid past the panel's old 1 024.
+    p.eval.grid = 2048;
     let path = dir.path().join("wide.ron");
     p.save(&path).unwrap();
     let mut h = harness();
@@ -2588,5 +2590,6 @@ fn the_network_panel_keeps_a_valid_presets_layers() {
         "messages: {:?}",
         h.state().messages
     );
+    assert_eq!(h.state().state.preset.eval.grid, 2048);
     assert!(h.state().pending_replace.is_none());
 }

@@ -771,8 +771,8 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 },
             );
             o.clip_grad_norm = clip.then_some(value);
-            let allows = space.allows();
-            let how = if allows.quadrature {
+            let quadrature = crate::eval::Method::for_space(space) == crate::eval::Method::Quadrature;
+            let how = if quadrature {
                 "by quadrature over the data box (exact up to the grid)"
             } else {
                 "by AIS (an estimate with its standard error; no grid outside the plane)"
@@ -783,12 +783,12 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
                 &format!("Evaluate the held-out NLL {how} every this many steps."),
                 |ui| ui.add(Num::new(eval_every).range(0..=100_000)),
             );
-            if allows.quadrature {
+            if quadrature {
                 row(
                     ui,
                     "Grid",
                     "Points per side of the quadrature grid.",
-                    |ui| ui.add(Num::new(grid).range(8..=1024)),
+                    |ui| ui.add(Num::new(grid).range(EvalSpec::GRID)),
                 );
             } else {
                 row(
