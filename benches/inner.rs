@@ -99,13 +99,15 @@ fn main() {
         );
     }
     let g = 256;
+    let mut grid_engine = ebm_workbench::energy::engine::FastEngine::new(&arch);
     time("energy on the 256×256 grid (parallel)", 10, || {
         let m = ebm_workbench::eval::exact::grid_model(
-            &arch,
+            &mut grid_engine,
             &params,
             &ebm_workbench::data::DataBox::square(4.0),
             g,
-        );
+        )
+        .expect("the fast engine");
         black_box(m.log_z);
     });
 }

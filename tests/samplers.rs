@@ -6,6 +6,7 @@ mod common;
 
 use ebm_workbench::Session;
 use ebm_workbench::energy::Architecture;
+use ebm_workbench::energy::engine::FastEngine;
 use ebm_workbench::energy::fast::Workspace;
 use ebm_workbench::eval::exact;
 use ebm_workbench::preset::EngineChoice;
@@ -21,7 +22,13 @@ fn trained_model() -> (Session, exact::GridModel) {
     for _ in 0..400 {
         s.step().expect("training step");
     }
-    let m = exact::grid_model(s.architecture(), s.params(), &s.data().data_box, 256);
+    let m = exact::grid_model(
+        &mut FastEngine::new(s.architecture()),
+        s.params(),
+        &s.data().data_box,
+        256,
+    )
+    .expect("the fast engine");
     (s, m)
 }
 
@@ -76,8 +83,9 @@ fn run_chains(
     };
     let mut x = x0.to_vec();
     let mut rng = StdRng::seed_from_u64(seed);
-    let acc =
-        Sampler::new(Workspace::new(arch)).run(&spec, params, &mut x, data_box, &mut rng, None);
+    let acc = Sampler::new(&FastEngine::new(arch))
+        .run(&spec, params, &mut x, data_box, &mut rng, None)
+        .expect("the fast engine");
     let mut e = vec![0.0; x.len() / 2];
     Workspace::new(arch).energy(params, &x, &mut e);
     let mean = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len() as f64;
@@ -288,7 +296,13 @@ fn two_unequal_modes() -> (Session, exact::GridModel, tempfile::TempDir) {
     for _ in 0..400 {
         s.step().expect("training step");
     }
-    let m = exact::grid_model(s.architecture(), s.params(), &s.data().data_box, 256);
+    let m = exact::grid_model(
+        &mut FastEngine::new(s.architecture()),
+        s.params(),
+        &s.data().data_box,
+        256,
+    )
+    .expect("the fast engine");
     (s, m, dir)
 }
 
@@ -373,14 +387,16 @@ fn langevin_clamps_its_chains_to_the_box() {
             grad_clip: None,
         };
         let mut x = x0.clone();
-        Sampler::new(Workspace::new(s.architecture())).run(
-            &spec,
-            s.params(),
-            &mut x,
-            &b,
-            &mut StdRng::seed_from_u64(6),
-            None,
-        );
+        Sampler::new(&FastEngine::new(s.architecture()))
+            .run(
+                &spec,
+                s.params(),
+                &mut x,
+                &b,
+                &mut StdRng::seed_from_u64(6),
+                None,
+            )
+            .expect("the fast engine");
         x.chunks_exact(2)
             .filter(|p| (0..2).any(|j| p[j] < b.lo[j] || p[j] > b.hi[j]))
             .count()

@@ -37,7 +37,13 @@ fn eight_gaussians_learns() {
 
     // Each mode holds roughly its eighth of the mass in the 45° sector around it (between
     // 0.06 and 0.2: this preset's model gives 0.09 to 0.17; a missing mode gives none)…
-    let m = exact::grid_model(s.architecture(), s.params(), &s.data().data_box, 256);
+    let m = exact::grid_model(
+        &mut ebm_workbench::energy::engine::FastEngine::new(s.architecture()),
+        s.params(),
+        &s.data().data_box,
+        256,
+    )
+    .expect("the fast engine");
     let r = 4.0 / 1.414;
     for k in 0..8 {
         let a = f64::from(k) * std::f64::consts::FRAC_PI_4;

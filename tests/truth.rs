@@ -4,7 +4,8 @@
 mod common;
 
 use ebm_workbench::Session;
-use ebm_workbench::eval::ais::{self, AisSpec, Base, BaseKind, EnergyFn, MlpEnergy};
+use ebm_workbench::energy::engine::FastEngine;
+use ebm_workbench::eval::ais::{self, AisSpec, Base, BaseKind, EnergyFn, EngineEnergy};
 use ebm_workbench::eval::exact;
 use ebm_workbench::sampler::SamplerKind;
 use rand::SeedableRng as _;
@@ -105,12 +106,13 @@ fn ais_agrees_with_quadrature_on_a_trained_model() {
     let params = s.params().to_vec();
     let base = Base::fit(BaseKind::Gaussian, &s.data().train, 2);
     let mut rng = StdRng::seed_from_u64(9);
-    let m = exact::grid_model(&arch, &params, &s.data().data_box, 256);
+    let mut fast = FastEngine::new(&arch);
+    let m = exact::grid_model(&mut fast, &params, &s.data().data_box, 256).expect("fast");
     let mut model_samples = vec![0.0_f32; 2 * 256];
     exact::sample(&m, &mut model_samples, &mut rng);
     let spec = AisSpec::default();
     let r = ais::log_z(
-        &mut MlpEnergy::new(&arch, &params),
+        &mut EngineEnergy::new(&mut fast, &params),
         &base,
         &spec,
         Some(&model_samples),
@@ -140,8 +142,9 @@ fn exact_sample_term_is_minus_the_gradient_of_log_z() {
     let params = s.params().to_vec();
     let b = s.data().data_box.clone();
     let g = 128;
-    let m = exact::grid_model(&arch, &params, &b, g);
-    let g_star = exact::exact_sample_term(&arch, &params, &m);
+    let mut fast = FastEngine::new(&arch);
+    let m = exact::grid_model(&mut fast, &params, &b, g).expect("fast");
+    let g_star = exact::exact_sample_term(&mut fast, &params, &m).expect("fast");
     let h = 1e-2_f32;
     for e in &arch.params {
         for k in [0, e.len / 2, e.len - 1] {
@@ -150,7 +153,7 @@ fn exact_sample_term_is_minus_the_gradient_of_log_z() {
             plus[i] += h;
             let mut minus = params.clone();
             minus[i] -= h;
-            let lz = |p: &[f32]| exact::grid_model(&arch, p, &b, g).log_z;
+            let mut lz = |p: &[f32]| exact::grid_model(&mut fast, p, &b, g).expect("fast").log_z;
             let fd = (lz(&plus) - lz(&minus)) / (2.0 * f64::from(h));
             let got = -f64::from(g_star[i]);
             assert!(

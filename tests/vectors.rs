@@ -144,7 +144,12 @@ fn both_engines_agree_in_2_10_and_50_dimensions() {
 fn the_reference_term_matches_the_exact_one_in_the_plane() {
     let (s, m) = trained_in_the_plane();
     let (arch, params) = (s.architecture().clone(), s.params().to_vec());
-    let exact = ebm_workbench::eval::exact::exact_sample_term(&arch, &params, &m);
+    let exact = ebm_workbench::eval::exact::exact_sample_term(
+        &mut ebm_workbench::energy::engine::FastEngine::new(&arch),
+        &params,
+        &m,
+    )
+    .expect("the fast engine");
     let buffer = s.replay_buffer().expect("a buffer").points[..2 * 1024].to_vec();
     let mut chains = ReferenceChains::new(buffer, 2, 0.05);
     let mut rng = StdRng::seed_from_u64(4);
@@ -171,11 +176,12 @@ fn trained_in_the_plane() -> (Session, ebm_workbench::eval::exact::GridModel) {
         s.step().expect("training step");
     }
     let m = ebm_workbench::eval::exact::grid_model(
-        s.architecture(),
+        &mut ebm_workbench::energy::engine::FastEngine::new(s.architecture()),
         s.params(),
         &s.data().data_box,
         256,
-    );
+    )
+    .expect("the fast engine");
     (s, m)
 }
 

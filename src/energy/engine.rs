@@ -1,12 +1,20 @@
-//! One interface for what every part of the workbench asks of a network — energies, ∇ₓE,
-//! weighted parameter gradients, class probabilities and the cross-entropy's gradient —
+//! One interface for everything the workbench asks of a network — energies, ∇ₓE (the
+//! sampler's inner loop), parameter gradients under several row weightings from one pass
+//! (the training step's terms), class probabilities and the cross-entropy's gradient —
 //! with two implementations: the hand-written [`FastEngine`] (MLPs on the CPU) and
-//! [`CandleEngine`] (candle autograd on the CPU, CUDA or Metal). Evaluation, AIS,
-//! classification and class-conditional sampling call the engine the preset chose and
-//! never name either.
+//! [`CandleEngine`] (candle autograd on the CPU, CUDA or Metal). Training, the sampler,
+//! evaluation, AIS, classification and class-conditional sampling call the engine the
+//! preset chose and never name either; [`WithFallback`] lets the fast engine stand in
+//! where the chosen one fails.
+//!
+//! A new engine implements the required methods (`energy`, `energy_grad_x`,
+//! `weighted_param_grad`, `class_probs`, `cross_entropy_grads`) and gets the rest: the
+//! several weightings of [`Engine::param_grads`] by default run one weighted gradient
+//! each, and the sampler runs its chains through `energy_grad_x` tile by tile.
 
 use super::Architecture;
-use super::fast::{RowWeights, Workspace};
+pub use super::fast::RowWeights;
+use super::fast::Workspace;
 use super::net::EnergyNet;
 use candle_core::{Device, Module as _, Tensor};
 use rayon::prelude::*;
@@ -62,6 +70,55 @@ pub trait Engine: Send + std::fmt::Debug {
         out: &mut [f32],
     ) -> EngineResult<(f64, usize)>;
     fn box_clone(&self) -> Box<dyn Engine>;
+
+    /// The device the computations run on: `CPU`, `CUDA 0`, …
+    fn device_name(&self) -> String {
+        "CPU".into()
+    }
+
+    /// E for every row, and for each `(weights, out)` pair adds Σᵣ wᵣ ∂E(xᵣ)/∂θ to `out`:
+    /// the training step's data or sample term and the regulariser's from one pass where
+    /// the engine can (the fast engine does). By default, one weighted gradient per set.
+    fn param_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) -> EngineResult<()> {
+        self.energy(params, x, e)?;
+        for (w, out) in sets.iter_mut() {
+            let w = w.per_row(e);
+            self.weighted_param_grad(params, x, &w, out)?;
+        }
+        Ok(())
+    }
+
+    /// Whether two copies of the engine may run side by side on two threads (the data
+    /// and sample terms of a step; the fast engine's passes are single-threaded). candle
+    /// parallelises inside its own ops and keeps one stream per GPU, so it runs them one
+    /// after the other.
+    fn runs_beside_itself(&self) -> bool {
+        false
+    }
+
+    /// The same parameters for a run of calls (a sampler run): the engine may prepare
+    /// them once (the fast engine packs its weights for the AVX-512 kernel). Calls stay
+    /// correct with any parameters; [`Engine::release`] ends the run.
+    fn hold(&mut self, _params: &[f32]) {}
+
+    fn release(&mut self) {}
+
+    /// The candle engine, whose sampler keeps the chains on its device as tensors; `None`
+    /// for an engine whose chains run on the host through [`Engine::energy_grad_x`].
+    fn as_candle(&self) -> Option<&CandleEngine> {
+        None
+    }
+
+    /// The engine that stands in where this one fails ([`WithFallback`]'s fast engine).
+    fn stand_in(&self) -> Option<&dyn Engine> {
+        None
+    }
 }
 
 impl Clone for Box<dyn Engine> {
@@ -216,6 +273,29 @@ impl Engine for FastEngine {
     fn box_clone(&self) -> Box<dyn Engine> {
         Box::new(self.clone())
     }
+
+    fn param_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) -> EngineResult<()> {
+        self.ws.param_grads(params, x, e, sets);
+        Ok(())
+    }
+
+    fn runs_beside_itself(&self) -> bool {
+        true
+    }
+
+    fn hold(&mut self, params: &[f32]) {
+        self.ws.pack(params);
+    }
+
+    fn release(&mut self) {
+        self.ws.unpack();
+    }
 }
 
 /// candle autograd on a device.
@@ -234,7 +314,11 @@ impl CandleEngine {
         }
     }
 
-    fn net(&self, params: &[f32]) -> EngineResult<EnergyNet> {
+    /// The network at `params` on the engine's device.
+    ///
+    /// # Errors
+    /// candle's, as text.
+    pub fn net(&self, params: &[f32]) -> EngineResult<EnergyNet> {
         EnergyNet::new(&self.arch, params, &self.device)
             .map_err(|e| crate::device::error_message(&e))
     }
@@ -363,5 +447,467 @@ impl Engine for CandleEngine {
 
     fn box_clone(&self) -> Box<dyn Engine> {
         Box::new(self.clone())
+    }
+
+    fn device_name(&self) -> String {
+        crate::device::describe(&self.device)
+    }
+
+    fn as_candle(&self) -> Option<&CandleEngine> {
+        Some(self)
+    }
+}
+
+/// The engine a preset chose, with the fast engine standing in where it fails (an MLP
+/// whose GPU run fails): one wrapper in place of fast-only twins of every evaluation.
+/// The first failure is kept for the window and the command line to report.
+#[derive(Debug, Clone)]
+pub struct WithFallback {
+    chosen: Box<dyn Engine>,
+    /// The fast engine, for an MLP whose chosen engine is candle.
+    fallback: Option<FastEngine>,
+    failure: Option<String>,
+}
+
+impl WithFallback {
+    /// `chosen`, with the fast engine standing in when it is candle (whose devices can
+    /// fail as it runs) and the network an MLP.
+    #[must_use]
+    pub fn new(chosen: Box<dyn Engine>) -> Self {
+        let arch = chosen.architecture();
+        let fallback =
+            (chosen.as_candle().is_some() && arch.is_mlp()).then(|| FastEngine::new(arch));
+        Self {
+            chosen,
+            fallback,
+            failure: None,
+        }
+    }
+
+    /// `chosen`, with `fast` standing in whenever it fails.
+    #[must_use]
+    pub fn standing_in(chosen: Box<dyn Engine>, fast: FastEngine) -> Self {
+        Self {
+            chosen,
+            fallback: Some(fast),
+            failure: None,
+        }
+    }
+
+    /// The chosen engine alone, for the training step: a failure there stops the run
+    /// (rolled back, with the message) rather than training on in another engine.
+    pub fn chosen(&mut self) -> &mut dyn Engine {
+        self.chosen.as_mut()
+    }
+
+    /// Whether another engine stands in when the chosen one fails.
+    #[must_use]
+    pub fn has_fallback(&self) -> bool {
+        self.fallback.is_some()
+    }
+
+    /// The chosen engine's failure since the last call, if it failed.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
+    }
+
+    /// `f` on the chosen engine, and on the fast one if that fails and there is one.
+    fn attempt<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Engine) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        match f(self.chosen.as_mut()) {
+            Ok(v) => Ok(v),
+            Err(m) => {
+                self.failure.get_or_insert_with(|| m.clone());
+                match self.fallback.as_mut() {
+                    Some(fast) => f(fast),
+                    None => Err(m),
+                }
+            }
+        }
+    }
+
+    /// As [`WithFallback::attempt`] for a call that adds to `out`: the fast engine starts
+    /// again from what `out` held before the failed call.
+    fn attempt_adding(
+        &mut self,
+        out: &mut [f32],
+        mut f: impl FnMut(&mut dyn Engine, &mut [f32]) -> EngineResult<()>,
+    ) -> EngineResult<()> {
+        let before = self.fallback.is_some().then(|| out.to_vec());
+        self.attempt(|e| {
+            if let Some(b) = &before {
+                out.copy_from_slice(b);
+            }
+            f(e, out)
+        })
+    }
+}
+
+impl Engine for WithFallback {
+    fn name(&self) -> String {
+        self.chosen.name()
+    }
+
+    fn architecture(&self) -> &Architecture {
+        self.chosen.architecture()
+    }
+
+    fn energy(&mut self, params: &[f32], x: &[f32], e: &mut [f32]) -> EngineResult<()> {
+        self.attempt(|en| en.energy(params, x, e))
+    }
+
+    fn energy_grad_x(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        class: Option<usize>,
+        e: &mut [f32],
+        g: &mut [f32],
+    ) -> EngineResult<()> {
+        self.attempt(|en| en.energy_grad_x(params, x, class, e, g))
+    }
+
+    fn weighted_param_grad(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        weights: &[f32],
+        out: &mut [f32],
+    ) -> EngineResult<()> {
+        self.attempt_adding(out, |en, out| {
+            en.weighted_param_grad(params, x, weights, out)
+        })
+    }
+
+    fn class_probs(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        p: &mut [f32],
+    ) -> EngineResult<()> {
+        self.attempt(|en| en.class_probs(params, x, e, p))
+    }
+
+    fn cross_entropy_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) -> EngineResult<(f64, usize)> {
+        let before = self.fallback.is_some().then(|| out.to_vec());
+        self.attempt(|en| {
+            if let Some(b) = &before {
+                out.copy_from_slice(b);
+            }
+            en.cross_entropy_grads(params, x, labels, scale, out)
+        })
+    }
+
+    fn box_clone(&self) -> Box<dyn Engine> {
+        Box::new(self.clone())
+    }
+
+    fn device_name(&self) -> String {
+        self.chosen.device_name()
+    }
+
+    fn param_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) -> EngineResult<()> {
+        let before: Option<Vec<Vec<f32>>> = self
+            .fallback
+            .is_some()
+            .then(|| sets.iter().map(|(_, o)| o.to_vec()).collect());
+        self.attempt(|en| {
+            if let Some(b) = &before {
+                for ((_, o), v) in sets.iter_mut().zip(b) {
+                    o.copy_from_slice(v);
+                }
+            }
+            en.param_grads(params, x, e, sets)
+        })
+    }
+
+    fn runs_beside_itself(&self) -> bool {
+        self.chosen.runs_beside_itself()
+    }
+
+    fn hold(&mut self, params: &[f32]) {
+        self.chosen.hold(params);
+    }
+
+    fn release(&mut self) {
+        self.chosen.release();
+    }
+
+    fn as_candle(&self) -> Option<&CandleEngine> {
+        self.chosen.as_candle()
+    }
+
+    fn stand_in(&self) -> Option<&dyn Engine> {
+        self.fallback.as_ref().map(|f| f as &dyn Engine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::DataBox;
+    use crate::energy::{ModelSpec, init_params};
+    use crate::sampler::{Init, Sampler, SamplerKind, SamplerSpec};
+    use rand::SeedableRng as _;
+
+    /// An engine that fails every call, as a GPU that is gone, after writing rubbish
+    /// into what it was to add to.
+    #[derive(Debug, Clone)]
+    struct Broken(Architecture);
+
+    impl Engine for Broken {
+        fn name(&self) -> String {
+            "broken".into()
+        }
+        fn architecture(&self) -> &Architecture {
+            &self.0
+        }
+        fn energy(&mut self, _: &[f32], _: &[f32], _: &mut [f32]) -> EngineResult<()> {
+            Err("device lost".into())
+        }
+        fn energy_grad_x(
+            &mut self,
+            _: &[f32],
+            _: &[f32],
+            _: Option<usize>,
+            _: &mut [f32],
+            _: &mut [f32],
+        ) -> EngineResult<()> {
+            Err("device lost".into())
+        }
+        fn weighted_param_grad(
+            &mut self,
+            _: &[f32],
+            _: &[f32],
+            _: &[f32],
+            out: &mut [f32],
+        ) -> EngineResult<()> {
+            out.fill(99.0);
+            Err("device lost".into())
+        }
+        fn class_probs(
+            &mut self,
+            _: &[f32],
+            _: &[f32],
+            _: &mut [f32],
+            _: &mut [f32],
+        ) -> EngineResult<()> {
+            Err("device lost".into())
+        }
+        fn cross_entropy_grads(
+            &mut self,
+            _: &[f32],
+            _: &[f32],
+            _: &[u32],
+            _: f32,
+            out: &mut [f32],
+        ) -> EngineResult<(f64, usize)> {
+            out.fill(99.0);
+            Err("device lost".into())
+        }
+        fn box_clone(&self) -> Box<dyn Engine> {
+            Box::new(self.clone())
+        }
+    }
+
+    /// The fast engine behind the required methods alone: what a new engine implements.
+    #[derive(Debug, Clone)]
+    struct Minimal(FastEngine);
+
+    impl Engine for Minimal {
+        fn name(&self) -> String {
+            "minimal".into()
+        }
+        fn architecture(&self) -> &Architecture {
+            self.0.architecture()
+        }
+        fn energy(&mut self, p: &[f32], x: &[f32], e: &mut [f32]) -> EngineResult<()> {
+            self.0.energy(p, x, e)
+        }
+        fn energy_grad_x(
+            &mut self,
+            p: &[f32],
+            x: &[f32],
+            c: Option<usize>,
+            e: &mut [f32],
+            g: &mut [f32],
+        ) -> EngineResult<()> {
+            self.0.energy_grad_x(p, x, c, e, g)
+        }
+        fn weighted_param_grad(
+            &mut self,
+            p: &[f32],
+            x: &[f32],
+            w: &[f32],
+            out: &mut [f32],
+        ) -> EngineResult<()> {
+            self.0.weighted_param_grad(p, x, w, out)
+        }
+        fn class_probs(
+            &mut self,
+            p: &[f32],
+            x: &[f32],
+            e: &mut [f32],
+            pr: &mut [f32],
+        ) -> EngineResult<()> {
+            self.0.class_probs(p, x, e, pr)
+        }
+        fn cross_entropy_grads(
+            &mut self,
+            p: &[f32],
+            x: &[f32],
+            y: &[u32],
+            s: f32,
+            out: &mut [f32],
+        ) -> EngineResult<(f64, usize)> {
+            self.0.cross_entropy_grads(p, x, y, s, out)
+        }
+        fn box_clone(&self) -> Box<dyn Engine> {
+            Box::new(self.clone())
+        }
+    }
+
+    fn small() -> (Architecture, Vec<f32>, Vec<f32>) {
+        let arch = Architecture::new(&ModelSpec::default(), 2);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let params = init_params(&arch, &mut rng);
+        let x: Vec<f32> = (0..2 * 300)
+            .map(|i| ((i * 37) % 101) as f32 / 25.0 - 2.0)
+            .collect();
+        (arch, params, x)
+    }
+
+    fn mala(steps: usize) -> SamplerSpec {
+        SamplerSpec {
+            kind: SamplerKind::Mala { step_size: 0.05 },
+            steps,
+            init: Init::Noise,
+            clamp: true,
+            target_acceptance: None,
+            grad_clip: None,
+        }
+    }
+
+    fn chains(engine: &dyn Engine, params: &[f32], x: &[f32]) -> (Vec<f32>, usize) {
+        let mut x = x.to_vec();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let a = Sampler::new(engine)
+            .run(
+                &mala(20),
+                params,
+                &mut x,
+                &DataBox::square(4.0),
+                &mut rng,
+                None,
+            )
+            .expect("the sampler runs");
+        (x, a.accepted)
+    }
+
+    #[test]
+    fn the_fast_engine_stands_in_for_a_failing_one_and_the_failure_is_kept() {
+        let (arch, params, x) = small();
+        let n = x.len() / 2;
+        let mut fast = FastEngine::new(&arch);
+        let mut w = WithFallback::standing_in(Box::new(Broken(arch.clone())), fast.clone());
+        let (mut e, mut e_fast) = (vec![0.0; n], vec![0.0; n]);
+        w.energy(&params, &x, &mut e).expect("the stand-in");
+        fast.energy(&params, &x, &mut e_fast).unwrap();
+        assert_eq!(e, e_fast);
+        assert_eq!(w.take_failure().as_deref(), Some("device lost"));
+        assert_eq!(w.take_failure(), None, "a failure is reported once");
+        // What the failed call wrote into the sum is undone before the stand-in adds.
+        let weights = vec![0.5; n];
+        let mut g = vec![1.0; arch.n_params];
+        let mut g_fast = vec![1.0; arch.n_params];
+        w.weighted_param_grad(&params, &x, &weights, &mut g)
+            .unwrap();
+        fast.weighted_param_grad(&params, &x, &weights, &mut g_fast)
+            .unwrap();
+        assert_eq!(g, g_fast);
+        let labels = vec![0_u32; n];
+        let (mut c, mut c_fast) = (vec![2.0; arch.n_params], vec![2.0; arch.n_params]);
+        let r = w
+            .cross_entropy_grads(&params, &x, &labels, 0.1, &mut c)
+            .unwrap();
+        let r_fast = fast
+            .cross_entropy_grads(&params, &x, &labels, 0.1, &mut c_fast)
+            .unwrap();
+        assert_eq!((r, c), (r_fast, c_fast));
+        // The sampler through the wrapper follows the fast engine's chains.
+        assert_eq!(chains(&w, &params, &x), chains(&fast, &params, &x));
+        // Without a stand-in the failure is the caller's.
+        let mut alone = WithFallback::new(Box::new(Broken(arch.clone())));
+        assert!(!alone.has_fallback());
+        assert_eq!(alone.energy(&params, &x, &mut e), Err("device lost".into()));
+    }
+
+    #[test]
+    fn an_engine_of_the_required_methods_alone_samples_and_trains_as_the_fast_one() {
+        let (arch, params, x) = small();
+        let fast = FastEngine::new(&arch);
+        let mut minimal = Minimal(fast.clone());
+        // The sampler runs its chains through energy_grad_x: the same chains.
+        let (xs, accepted) = chains(&minimal, &params, &x);
+        assert_eq!((xs.clone(), accepted), chains(&fast, &params, &x));
+        assert!(accepted > 0 && xs != x, "the chains moved");
+        // The training step's several weightings: one weighted gradient each by default,
+        // one pass in the fast engine; the same sums to rounding.
+        let n = x.len() / 2;
+        let (mut t1, mut r1) = (vec![0.0; arch.n_params], vec![0.0; arch.n_params]);
+        let (mut t2, mut r2) = (t1.clone(), r1.clone());
+        let (mut e1, mut e2) = (vec![0.0; n], vec![0.0; n]);
+        let run = |engine: &mut dyn Engine, e: &mut [f32], t: &mut [f32], r: &mut [f32]| {
+            engine
+                .param_grads(
+                    &params,
+                    &x,
+                    e,
+                    &mut [
+                        (
+                            RowWeights::Range {
+                                rows: 0..n,
+                                scale: 1.0 / n as f32,
+                            },
+                            t,
+                        ),
+                        (
+                            RowWeights::EnergyScaled {
+                                rows: 10..n,
+                                scale: 0.01,
+                            },
+                            r,
+                        ),
+                    ],
+                )
+                .unwrap();
+        };
+        run(&mut minimal, &mut e1, &mut t1, &mut r1);
+        run(&mut fast.clone(), &mut e2, &mut t2, &mut r2);
+        for (a, b) in e1
+            .iter()
+            .zip(&e2)
+            .chain(t1.iter().zip(&t2))
+            .chain(r1.iter().zip(&r2))
+        {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} against {b}");
+        }
+        assert!(r1.iter().any(|v| *v != 0.0));
     }
 }

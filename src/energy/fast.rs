@@ -35,6 +35,22 @@ pub enum RowWeights<'a> {
 }
 
 impl RowWeights<'_> {
+    /// The weight of every row of a batch whose energies are `energies`.
+    #[must_use]
+    pub fn per_row(&self, energies: &[f32]) -> Vec<f32> {
+        let mut w = vec![0.0_f32; energies.len()];
+        match self {
+            Self::Range { rows, scale } => w[rows.clone()].fill(*scale),
+            Self::PerRow(v) => w.copy_from_slice(v),
+            Self::EnergyScaled { rows, scale } => {
+                for (o, e) in w[rows.clone()].iter_mut().zip(&energies[rows.clone()]) {
+                    *o = scale * e;
+                }
+            }
+        }
+        w
+    }
+
     /// The same weighting for the rows `start..end` alone, numbered from 0 there
     /// (`None` when it gives them all weight zero).
     fn window(&self, start: usize, end: usize) -> Option<RowWeights<'_>> {

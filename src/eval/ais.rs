@@ -6,8 +6,6 @@
 //! reverse from exact model samples it gives an upper bound, and the two bracket log Z.
 
 use super::Method;
-use crate::energy::Architecture;
-use crate::energy::fast::Workspace;
 use rand::Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
@@ -26,6 +24,16 @@ pub struct EngineEnergy<'a> {
     pub engine: &'a mut dyn crate::energy::engine::Engine,
     pub params: &'a [f32],
     pub error: Option<String>,
+}
+
+impl<'a> EngineEnergy<'a> {
+    pub fn new(engine: &'a mut dyn crate::energy::engine::Engine, params: &'a [f32]) -> Self {
+        Self {
+            engine,
+            params,
+            error: None,
+        }
+    }
 }
 
 impl EnergyFn for EngineEnergy<'_> {
@@ -60,31 +68,6 @@ impl<F: EnergyFn> EnergyFn for Tempered<F> {
         for v in e.iter_mut().chain(g.iter_mut()) {
             *v *= inv;
         }
-    }
-}
-
-/// A network with given parameters, through the fast engine.
-pub struct MlpEnergy<'a> {
-    pub params: &'a [f32],
-    pub ws: Workspace,
-}
-
-impl<'a> MlpEnergy<'a> {
-    #[must_use]
-    pub fn new(arch: &Architecture, params: &'a [f32]) -> Self {
-        Self {
-            params,
-            ws: Workspace::new(arch),
-        }
-    }
-}
-
-impl EnergyFn for MlpEnergy<'_> {
-    fn dim(&self) -> usize {
-        self.ws.architecture().input_dim
-    }
-    fn energy_grad(&mut self, x: &[f32], e: &mut [f32], g: &mut [f32]) {
-        self.ws.energy_grad_x(self.params, x, e, g);
     }
 }
 

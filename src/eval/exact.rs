@@ -4,14 +4,8 @@
 
 use super::quadrature::{log_cell_area, logsumexp_neg};
 use crate::data::DataBox;
-use crate::energy::Architecture;
 use crate::energy::engine::{Engine, EngineResult};
-use crate::energy::fast::{RowWeights, Workspace};
 use rand::Rng;
-use rayon::prelude::*;
-
-/// Rows per chunk of the grid.
-const CHUNK: usize = 4096;
 
 /// The model on the grid: energies, log Z and the cell probabilities.
 #[derive(Debug, Clone)]
@@ -25,59 +19,48 @@ pub struct GridModel {
     pub weights: Vec<f64>,
 }
 
-/// E on the grid with the fast engine, in parallel chunks (each with its own buffers;
-/// results do not depend on the number of threads).
-#[must_use]
-pub fn grid_model(arch: &Architecture, params: &[f32], b: &DataBox, g: usize) -> GridModel {
-    let points = b.grid_points(g);
-    let mut energies = vec![0.0_f32; g * g];
-    energies
-        .par_chunks_mut(CHUNK)
-        .zip(points.par_chunks(2 * CHUNK))
-        .for_each_init(
-            || Workspace::new(arch),
-            |ws, (e, x)| ws.energy(params, x, e),
-        );
-    from_energies(b, g, points, energies)
-}
-
-/// As [`grid_model`], through any engine.
+/// E on a `g × g` grid over the box `b`, through any engine (the fast engine runs the
+/// grid in parallel pieces).
 ///
 /// # Errors
 /// The engine's.
-pub fn grid_model_with(
+pub fn grid_model(
     engine: &mut dyn Engine,
     params: &[f32],
     b: &DataBox,
     g: usize,
 ) -> EngineResult<GridModel> {
-    let points = b.grid_points(g);
     let mut energies = vec![0.0_f32; g * g];
-    engine.energy(params, &points, &mut energies)?;
-    Ok(from_energies(b, g, points, energies))
+    engine.energy(params, &b.grid_points(g), &mut energies)?;
+    Ok(GridModel::from_energies(b, g, energies))
 }
 
-fn from_energies(b: &DataBox, g: usize, points: Vec<f32>, energies: Vec<f32>) -> GridModel {
-    let lse = logsumexp_neg(&energies);
-    let weights = energies
-        .iter()
-        .map(|e| (-f64::from(*e) - lse).exp())
-        .collect();
-    GridModel {
-        data_box: b.clone(),
-        grid: g,
-        points,
-        energies,
-        log_z: lse + log_cell_area(b, g),
-        weights,
+impl GridModel {
+    /// The model on the grid from its energies there (`g × g`, x fastest).
+    #[must_use]
+    pub fn from_energies(b: &DataBox, g: usize, energies: Vec<f32>) -> Self {
+        let lse = logsumexp_neg(&energies);
+        let weights = energies
+            .iter()
+            .map(|e| (-f64::from(*e) - lse).exp())
+            .collect();
+        Self {
+            data_box: b.clone(),
+            grid: g,
+            points: b.grid_points(g),
+            energies,
+            log_z: lse + log_cell_area(b, g),
+            weights,
+        }
     }
 }
 
-/// As [`exact_sample_term`], through any engine.
+/// g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ over the grid, as a flat parameter-shaped vector, through
+/// any engine.
 ///
 /// # Errors
 /// The engine's.
-pub fn exact_sample_term_with(
+pub fn exact_sample_term(
     engine: &mut dyn Engine,
     params: &[f32],
     m: &GridModel,
@@ -87,34 +70,6 @@ pub fn exact_sample_term_with(
     let mut total = vec![0.0_f32; engine.architecture().n_params];
     engine.weighted_param_grad(params, &m.points, &w, &mut total)?;
     Ok(total)
-}
-
-/// g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ over the grid, as a flat parameter-shaped vector.
-#[must_use]
-pub fn exact_sample_term(arch: &Architecture, params: &[f32], m: &GridModel) -> Vec<f32> {
-    #[allow(clippy::cast_possible_truncation)]
-    let w: Vec<f32> = m.weights.iter().map(|w| *w as f32).collect();
-    let parts: Vec<Vec<f32>> = m
-        .points
-        .par_chunks(2 * CHUNK)
-        .zip(w.par_chunks(CHUNK))
-        .map_init(
-            || Workspace::new(arch),
-            |ws, (x, wc)| {
-                let mut g = vec![0.0_f32; arch.n_params];
-                let mut e = vec![0.0_f32; wc.len()];
-                ws.param_grads(params, x, &mut e, &mut [(RowWeights::PerRow(wc), &mut g)]);
-                g
-            },
-        )
-        .collect();
-    let mut total = vec![0.0_f32; arch.n_params];
-    for p in &parts {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
-    total
 }
 
 /// Draws `n` points from the grid distribution: a cell by its weight, then uniformly

@@ -8,7 +8,7 @@
 pub mod replay_buffer;
 
 use crate::data::DataBox;
-use crate::energy::fast::Workspace;
+use crate::energy::engine::{Engine, EngineResult};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng as _};
 use rand_distr::StandardNormal;
@@ -262,10 +262,10 @@ pub fn chain_tile(rows: usize) -> usize {
     }
 }
 
-/// One tile's buffers.
+/// One tile's buffers, and its own copy of the engine.
 #[derive(Debug, Clone)]
 struct Lane {
-    ws: Workspace,
+    engine: Box<dyn Engine>,
     energies: Vec<f32>,
     grad: Vec<f32>,
     path: Vec<f32>,
@@ -297,22 +297,6 @@ impl Acceptance {
     }
 }
 
-/// E and ∇ₓE of what the chains sample: the model (`None`), or for a classifier the
-/// class-conditional p(x | y) ∝ exp(f_y(x)) (`Some(y)`).
-fn energy_grad(
-    ws: &mut Workspace,
-    class: Option<usize>,
-    params: &[f32],
-    x: &[f32],
-    e: &mut [f32],
-    g: &mut [f32],
-) {
-    match class {
-        None => ws.energy_grad_x(params, x, e, g),
-        Some(y) => ws.class_energy_grad_x(params, x, y, e, g),
-    }
-}
-
 /// Clips every component of `g` to [−c, c].
 fn clip_grad(g: &mut [f32], clip: Option<f32>) {
     if let Some(c) = clip {
@@ -335,9 +319,9 @@ fn metropolis_accepts(log_ratio: f64, u: f32) -> bool {
 }
 
 impl Lane {
-    fn new(ws: Workspace) -> Self {
+    fn new(engine: Box<dyn Engine>) -> Self {
         Self {
-            ws,
+            engine,
             energies: Vec::new(),
             grad: Vec::new(),
             path: Vec::new(),
@@ -351,33 +335,32 @@ impl Lane {
         }
     }
 
-    /// E and ∇ₓE at `x` into `energies` and `grad`.
-    fn eval_current(&mut self, params: &[f32], x: &[f32]) {
-        energy_grad(
-            &mut self.ws,
-            self.class,
-            params,
-            x,
-            &mut self.energies,
-            &mut self.grad,
-        );
+    fn dim(&self) -> usize {
+        self.engine.architecture().input_dim
+    }
+
+    /// E and ∇ₓE at `x` into `energies` and `grad`: of the model, or for a classifier of
+    /// the class-conditional p(x | y) ∝ exp(f_y(x)) (`class` `Some(y)`).
+    fn eval_current(&mut self, params: &[f32], x: &[f32]) -> EngineResult<()> {
+        self.engine
+            .energy_grad_x(params, x, self.class, &mut self.energies, &mut self.grad)?;
         clip_grad(&mut self.grad, self.clip);
+        Ok(())
     }
 
     /// E and ∇ₓE at the proposal `prop` into `prop_energies` and `prop_grad`.
-    fn eval_proposal(&mut self, params: &[f32]) {
-        energy_grad(
-            &mut self.ws,
-            self.class,
+    fn eval_proposal(&mut self, params: &[f32]) -> EngineResult<()> {
+        self.engine.energy_grad_x(
             params,
             &self.prop,
+            self.class,
             &mut self.prop_energies,
             &mut self.prop_grad,
-        );
+        )?;
         clip_grad(&mut self.prop_grad, self.clip);
+        Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         spec: &SamplerSpec,
@@ -386,29 +369,44 @@ impl Lane {
         data_box: &DataBox,
         seed: u64,
         record: usize,
-    ) {
-        let dim = self.ws.architecture().input_dim;
+    ) -> EngineResult<()> {
+        // The same parameters for every step: the engine prepares them once.
+        self.engine.hold(params);
+        let ran = self.steps(spec, params, x, data_box, seed, record);
+        self.engine.release();
+        ran
+    }
+
+    /// `spec.steps` steps of the rule on the rows of `x`, from the random stream `seed`.
+    fn steps(
+        &mut self,
+        spec: &SamplerSpec,
+        params: &[f32],
+        x: &mut [f32],
+        data_box: &DataBox,
+        seed: u64,
+        record: usize,
+    ) -> EngineResult<()> {
+        let dim = self.dim();
         let rows = x.len() / dim;
         let mut rng = SmallRng::seed_from_u64(seed);
         self.energies.resize(rows, 0.0);
         self.grad.resize(rows * dim, 0.0);
         self.path.clear();
         self.stats = Acceptance::default();
-        // The same parameters for every step: their weights are packed once.
-        self.ws.pack(params);
         if spec.kind.is_metropolis() && spec.steps > 0 {
             self.prop.resize(rows * dim, 0.0);
             self.prop_energies.resize(rows, 0.0);
             self.prop_grad.resize(rows * dim, 0.0);
             self.momentum.resize(rows * dim, 0.0);
-            self.eval_current(params, x);
+            self.eval_current(params, x)?;
         }
         let a = spec.kind.step_size();
         let s = spec.kind.noise();
         for _ in 0..spec.steps {
             match spec.kind {
                 SamplerKind::Mala { step_size } => {
-                    self.mala_step(params, x, data_box, spec.clamp, step_size, &mut rng);
+                    self.mala_step(params, x, data_box, spec.clamp, step_size, &mut rng)?;
                 }
                 SamplerKind::Hmc {
                     step_size,
@@ -420,9 +418,9 @@ impl Lane {
                     spec.clamp,
                     (step_size, leapfrog_steps),
                     &mut rng,
-                ),
+                )?,
                 _ => {
-                    self.eval_current(params, x);
+                    self.eval_current(params, x)?;
                     for (xv, g) in x.iter_mut().zip(&self.grad) {
                         let eps: f32 = rng.sample(StandardNormal);
                         *xv += -a * g + s * eps;
@@ -440,7 +438,7 @@ impl Lane {
                 self.path.extend_from_slice(&x[..record.min(rows) * dim]);
             }
         }
-        self.ws.unpack();
+        Ok(())
     }
 
     /// Accepts or rejects each row's proposal given the log of its acceptance ratio;
@@ -453,7 +451,7 @@ impl Lane {
         clamp: bool,
         rng: &mut SmallRng,
     ) {
-        let dim = self.ws.architecture().input_dim;
+        let dim = self.dim();
         for (r, ratio) in log_ratio.iter().enumerate() {
             let u: f32 = rng.random();
             let cols = r * dim..(r + 1) * dim;
@@ -477,14 +475,14 @@ impl Lane {
         clamp: bool,
         eta: f32,
         rng: &mut SmallRng,
-    ) {
-        let dim = self.ws.architecture().input_dim;
+    ) -> EngineResult<()> {
+        let dim = self.dim();
         let s = (2.0 * eta).sqrt();
         for ((y, xv), g) in self.prop.iter_mut().zip(x.iter()).zip(&self.grad) {
             let eps: f32 = rng.sample(StandardNormal);
             *y = xv - eta * g + s * eps;
         }
-        self.eval_proposal(params);
+        self.eval_proposal(params)?;
         let xs: &[f32] = x;
         // log q(b|a) = −‖b − a + η∇E(a)‖² / (4η)
         let log_q = |to: &[f32], from: &[f32], g_from: &[f32]| -> f64 {
@@ -506,6 +504,7 @@ impl Lane {
             })
             .collect();
         self.accept_rows(x, &ratios, data_box, clamp, rng);
+        Ok(())
     }
 
     /// One HMC step (a fresh momentum, L leapfrog steps, the Metropolis test) on every
@@ -518,8 +517,8 @@ impl Lane {
         clamp: bool,
         (eps, leapfrog): (f32, usize),
         rng: &mut SmallRng,
-    ) {
-        let dim = self.ws.architecture().input_dim;
+    ) -> EngineResult<()> {
+        let dim = self.dim();
         let rows = x.len() / dim;
         for p in &mut self.momentum {
             *p = rng.sample(StandardNormal);
@@ -543,7 +542,7 @@ impl Lane {
             for (y, p) in self.prop.iter_mut().zip(&self.momentum) {
                 *y += eps * p;
             }
-            self.eval_proposal(params);
+            self.eval_proposal(params)?;
             let k = if l + 1 == leapfrog.max(1) { 0.5 } else { 1.0 };
             for (p, g) in self.momentum.iter_mut().zip(&self.prop_grad) {
                 *p -= k * eps * g;
@@ -553,28 +552,48 @@ impl Lane {
             .map(|r| h0[r] - f64::from(self.prop_energies[r]) - kinetic(&self.momentum, r))
             .collect();
         self.accept_rows(x, &log_ratio, data_box, clamp, rng);
+        Ok(())
     }
 }
 
-/// Runs chains with the fast engine; owns its buffers.
+/// Runs chains through an engine; owns its buffers. The chains are cut into tiles of
+/// [`chain_tile`] rows, each with its own random stream and its own copy of the engine,
+/// run in parallel: every step asks the engine for E and ∇ₓE of a tile
+/// ([`Engine::energy_grad_x`]), so any engine samples. candle's chains stay on its device
+/// as tensors instead ([`run_autograd`], the same random numbers): there the step is a
+/// few large tensor ops, and copying the chains to the host and back at every step
+/// would cost a GPU more than the step.
 #[derive(Debug, Clone)]
 pub struct Sampler {
-    ws: Workspace,
+    engine: Box<dyn Engine>,
     lanes: Vec<Lane>,
+    /// Why candle's run failed, when the engine's stand-in ran the chains instead.
+    failure: Option<String>,
 }
 
 impl Sampler {
     #[must_use]
-    pub fn new(ws: Workspace) -> Self {
+    pub fn new(engine: &dyn Engine) -> Self {
         Self {
-            ws,
+            engine: engine.box_clone(),
             lanes: Vec::new(),
+            failure: None,
         }
     }
 
-    /// Runs `spec.steps` steps of the rule on the rows of `x` in place. With `path`,
-    /// the positions of the first `path.0` chains are appended after every step. Returns
-    /// the moves accepted and proposed (zero for the rules without a Metropolis test).
+    /// Why the engine failed in the last run, when its stand-in ran the chains instead.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
+    }
+
+    /// Runs `spec.steps` steps of the rule on the rows of `x` in place (none for the
+    /// exact sampler, whose draws are made elsewhere). With `path`, its vector is
+    /// replaced by the starts of the first `path.0` chains and their positions after
+    /// every step. Returns the moves accepted and proposed (zero for the rules without
+    /// a Metropolis test).
+    ///
+    /// # Errors
+    /// The engine's.
     pub fn run(
         &mut self,
         spec: &SamplerSpec,
@@ -583,12 +602,15 @@ impl Sampler {
         data_box: &DataBox,
         rng: &mut impl Rng,
         path: Option<(usize, &mut Vec<f32>)>,
-    ) -> Acceptance {
+    ) -> EngineResult<Acceptance> {
         self.run_for(None, spec, params, x, data_box, rng, path)
     }
 
     /// As [`Sampler::run`], for a classifier's class-conditional p(x | y) ∝ exp(f_y(x))
     /// when `class` is `Some(y)`.
+    ///
+    /// # Errors
+    /// The engine's.
     #[allow(clippy::too_many_arguments)]
     pub fn run_for(
         &mut self,
@@ -599,41 +621,74 @@ impl Sampler {
         data_box: &DataBox,
         rng: &mut impl Rng,
         path: Option<(usize, &mut Vec<f32>)>,
-    ) -> Acceptance {
-        let dim = self.ws.architecture().input_dim;
+    ) -> EngineResult<Acceptance> {
+        let dim = self.engine.architecture().input_dim;
+        if let Some(candle) = self.engine.as_candle() {
+            let start = self.engine.stand_in().map(|_| x.to_vec());
+            let mut path = path.map(|(n, p)| {
+                p.clear();
+                p.extend_from_slice(&x[..x.len().min(n * dim)]);
+                (n, p)
+            });
+            let ran = candle.net(params).and_then(|net| {
+                let path = path.as_mut().map(|(n, p)| (*n, &mut **p));
+                run_autograd(spec, &net, class, x, data_box, rng, path)
+                    .map_err(|e| crate::device::error_message(&e))
+            });
+            return match (ran, self.engine.stand_in(), start) {
+                (Err(m), Some(stand_in), Some(start)) => {
+                    // The stand-in (the fast engine) runs the chains from their starts.
+                    self.failure = Some(m);
+                    x.copy_from_slice(&start);
+                    let mut instead = Sampler::new(stand_in);
+                    instead.run_for(class, spec, params, x, data_box, rng, path)
+                }
+                (ran, ..) => ran,
+            };
+        }
+        let mut spec = spec.clone();
+        if spec.kind == SamplerKind::Exact {
+            spec.steps = 0;
+        }
         let rows = x.len() / dim;
         let tile = chain_tile(rows);
         let tiles = rows.div_ceil(tile);
         while self.lanes.len() < tiles {
-            self.lanes.push(Lane::new(self.ws.clone()));
+            self.lanes.push(Lane::new(self.engine.box_clone()));
         }
         let seeds: Vec<u64> = (0..tiles).map(|_| rng.random()).collect();
         let record = path.as_ref().map_or(0, |p| p.0.min(tile));
+        let path = path.map(|(_, p)| {
+            p.clear();
+            p.extend_from_slice(&x[..x.len().min(record * dim)]);
+            p
+        });
         x.par_chunks_mut(tile * dim)
             .zip(self.lanes.par_iter_mut())
             .zip(seeds.par_iter())
             .enumerate()
-            .for_each(|(i, ((xc, lane), seed))| {
+            .map(|(i, ((xc, lane), seed))| {
                 lane.class = class;
                 lane.clip = spec.grad_clip;
                 lane.run(
-                    spec,
+                    &spec,
                     params,
                     xc,
                     data_box,
                     *seed,
                     if i == 0 { record } else { 0 },
-                );
-            });
-        if let Some((_, p)) = path {
+                )
+            })
+            .collect::<EngineResult<Vec<()>>>()?;
+        if let Some(p) = path {
             p.extend_from_slice(&self.lanes[0].path);
         }
-        self.lanes[..tiles]
+        Ok(self.lanes[..tiles]
             .iter()
             .fold(Acceptance::default(), |acc, l| Acceptance {
                 accepted: acc.accepted + l.stats.accepted,
                 proposed: acc.proposed + l.stats.proposed,
-            })
+            }))
     }
 }
 
@@ -685,7 +740,7 @@ pub fn run_autograd(
     spec: &SamplerSpec,
     net: &crate::energy::net::EnergyNet,
     class: Option<usize>,
-    x: &mut Vec<f32>,
+    x: &mut [f32],
     data_box: &DataBox,
     rng: &mut impl Rng,
     mut path: Option<(usize, &mut Vec<f32>)>,
@@ -816,6 +871,6 @@ pub fn run_autograd(
             p.extend(xt.narrow(0, 0, n)?.flatten_all()?.to_vec1::<f32>()?);
         }
     }
-    *x = xt.flatten_all()?.to_vec1::<f32>()?;
+    x.copy_from_slice(&xt.flatten_all()?.to_vec1::<f32>()?);
     Ok(stats)
 }

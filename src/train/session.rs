@@ -4,8 +4,7 @@
 
 use super::metrics::{LayerTerms, StepMetrics};
 use crate::data::Dataset;
-use crate::energy::engine::{CandleEngine, Engine, FastEngine};
-use crate::energy::fast::{RowWeights, Workspace};
+use crate::energy::engine::{CandleEngine, Engine, EngineResult, FastEngine, WithFallback};
 use crate::energy::{Architecture, init_params};
 use crate::error::{DataError, TrainError};
 use crate::eval::exact;
@@ -53,12 +52,16 @@ pub struct Session {
     params: Vec<f32>,
     opt: Optimizer,
     buffer: Option<ReplayBuffer>,
-    /// The fast engine's sampler and buffers (MLPs; `None` for a network only candle
-    /// runs).
-    fast: Option<FastParts>,
-    /// The engine the preset chose, for everything but the training step's own passes:
-    /// evaluation, AIS, classification, class-conditional sampling, reference chains.
-    engine: Box<dyn Engine>,
+    /// The engine the preset chose: the training step's passes and sampler run on it
+    /// alone ([`WithFallback::chosen`]); evaluation, AIS, classification,
+    /// class-conditional sampling and the reference chains fall back to the fast engine
+    /// where it fails.
+    engine: WithFallback,
+    /// A copy of the chosen engine for the sample term's pass, beside the data term's
+    /// (two cores) where the engine runs beside itself.
+    engine_neg: Box<dyn Engine>,
+    /// The training sampler on the chosen engine (its buffers, kept between steps).
+    sampler: Sampler,
     rng: StdRng,
     step: usize,
     x_pos: Vec<f32>,
@@ -75,8 +78,6 @@ pub struct Session {
     g_total: Vec<f32>,
     last_good: Snapshot,
     true_nll: Option<f64>,
-    /// The candle device when the autograd engine runs the sampler and the terms.
-    candle_device: Option<candle_core::Device>,
     /// Why the requested device was not used, if it was not.
     pub device_message: Option<String>,
     /// Positions of a few chains over the last step's sampler run (for chain paths).
@@ -96,21 +97,29 @@ pub struct Session {
     eval_rng: StdRng,
 }
 
-/// The fast engine's side of a training step: the sampler's lanes and the buffers of the
-/// two terms' passes.
-#[derive(Debug, Clone)]
-struct FastParts {
-    sampler: Sampler,
-    grad_ws: Workspace,
-    grad_ws_neg: Workspace,
-}
-
-/// The engine for `arch`: candle on `device` when there is one, the fast engine otherwise.
+/// The engine for `arch`: candle on `device` when there is one, the fast engine
+/// otherwise (candle on the CPU for a network the fast engine does not run, which only a
+/// preset that skipped validation can ask for).
 fn make_engine(arch: &Architecture, device: Option<&candle_core::Device>) -> Box<dyn Engine> {
     match device {
         Some(d) => Box::new(CandleEngine::new(arch, d.clone())),
-        None => Box::new(FastEngine::new(arch)),
+        None if arch.is_mlp() => Box::new(FastEngine::new(arch)),
+        None => Box::new(CandleEngine::new(arch, candle_core::Device::Cpu)),
     }
+}
+
+/// The session's engines for `arch` on `device`: the chosen one (with the fast engine
+/// standing in for evaluation), a copy for the sample term's pass, and the sampler.
+fn engines(
+    arch: &Architecture,
+    device: Option<&candle_core::Device>,
+) -> (WithFallback, Box<dyn Engine>, Sampler) {
+    let chosen = make_engine(arch, device);
+    (
+        WithFallback::new(chosen.box_clone()),
+        chosen.box_clone(),
+        Sampler::new(chosen.as_ref()),
+    )
 }
 
 /// The candle device when the preset asks for the autograd engine or a device other than
@@ -219,16 +228,14 @@ impl Session {
         };
         let n = arch.n_params;
         let opt = Optimizer::new(n);
-        let (candle_device, device_message) = candle_device_for(preset);
+        let (device, device_message) = candle_device_for(preset);
+        let (engine, engine_neg, sampler) = engines(&arch, device.as_ref());
         let space = data.space;
         Self {
             preset: preset.clone(),
-            fast: arch.is_mlp().then(|| FastParts {
-                sampler: Sampler::new(Workspace::new(&arch)),
-                grad_ws: Workspace::new(&arch),
-                grad_ws_neg: Workspace::new(&arch),
-            }),
-            engine: make_engine(&arch, candle_device.as_ref()),
+            engine,
+            engine_neg,
+            sampler,
             last_good: Snapshot {
                 params: params.clone(),
                 opt: opt.clone(),
@@ -237,7 +244,6 @@ impl Session {
                 step: 0,
             },
             true_nll: data.true_nll(),
-            candle_device,
             device_message,
             data,
             arch,
@@ -340,8 +346,9 @@ impl Session {
             return false;
         }
         if p.engine != self.preset.engine || p.device != self.preset.device {
-            (self.candle_device, self.device_message) = candle_device_for(p);
-            self.engine = make_engine(&self.arch, self.candle_device.as_ref());
+            let device;
+            (device, self.device_message) = candle_device_for(p);
+            (self.engine, self.engine_neg, self.sampler) = engines(&self.arch, device.as_ref());
         }
         if p.eval != self.preset.eval || p.sampler.clamp != self.preset.sampler.clamp {
             self.evaluator = p.evaluator(self.data.space);
@@ -371,16 +378,9 @@ impl Session {
             exact::sample(&m, &mut self.x_neg, &mut self.rng);
         }
         let alpha = self.preset.objective.alpha;
-        if score.is_some() {
-            // No sampler: nothing more to compute.
-        } else if let Some(dev) = self.candle_device.clone() {
-            if let Err(e) = self.autograd_sample_and_terms(&dev) {
-                return Err(TrainError::Engine {
-                    step: self.step + 1,
-                    message: crate::device::error_message(&e),
-                });
-            }
-        } else if let Err(message) = self.fast_sample_and_terms() {
+        if score.is_none()
+            && let Err(message) = self.sample_and_terms()
+        {
             return Err(TrainError::Engine {
                 step: self.step + 1,
                 message,
@@ -393,10 +393,10 @@ impl Session {
         let ce = if classify {
             match self.cross_entropy_term(ce_weight) {
                 Ok(v) => Some(v),
-                Err(e) => {
+                Err(message) => {
                     return Err(TrainError::Engine {
                         step: self.step + 1,
-                        message: crate::device::error_message(&e),
+                        message,
                     });
                 }
             }
@@ -544,6 +544,7 @@ impl Session {
         let params = self.params.clone();
         let x_pos = self.x_pos.clone();
         self.engine
+            .chosen()
             .weighted_param_grad(&params, &x_pos, &w, &mut self.g_data)
             .map_err(|message| TrainError::Engine {
                 step: self.step + 1,
@@ -569,8 +570,7 @@ impl Session {
             // (data term − exact sample term), in the plane.
             if self.data.space.allows().exact_sample_term {
                 let m = self.grid_model(self.preset.eval.grid);
-                let g_star = exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m)
-                    .unwrap_or_else(|_| exact::exact_sample_term(&self.arch, &self.params, &m));
+                let g_star = self.exact_sample_term(&m);
                 let g_ml: Vec<f32> = self
                     .g_data
                     .iter()
@@ -581,18 +581,11 @@ impl Session {
             }
         } else if self.data.space.allows().exact_sample_term {
             let m = self.grid_model(self.preset.eval.grid);
-            let g_star = match exact::exact_sample_term_with(self.engine.as_mut(), &self.params, &m)
-            {
-                Ok(g) => g,
-                Err(e) => {
-                    self.engine_failed(&e);
-                    exact::exact_sample_term(&self.arch, &self.params, &m)
-                }
-            };
+            let g_star = self.exact_sample_term(&m);
             let (c, r) = exact::compare(&self.g_sample, &g_star);
             (cos_exact, rel_err) = (Some(c), Some(r));
             cos_floor = exact::noise_floor(
-                self.engine.as_mut(),
+                &mut self.engine,
                 &self.params,
                 &m,
                 &g_star,

@@ -1,8 +1,9 @@
 //! The sampler's side of a step: the data and sample batches, the chains (replay buffer,
 //! noise or data starts), the step size MALA and HMC adapt, and both gradient terms by
-//! the fast engine or candle autograd.
+//! the session's engine.
 
 use super::*;
+use crate::energy::engine::RowWeights;
 
 impl Session {
     pub(super) fn draw_batches(&mut self) {
@@ -69,112 +70,20 @@ impl Session {
         }
     }
 
-    /// The sampler and both terms with the fast engine.
+    /// The sampler's run from the chains' starts, then both terms (and the
+    /// regulariser's): one pass over x⁺ and one over x⁻ by the chosen engine, each
+    /// giving its term and its part of the regulariser from the same pass, side by side
+    /// on two cores where the engine runs beside itself.
     ///
     /// # Errors
-    /// The network is not an MLP (the fast engine does not run it).
-    pub(super) fn fast_sample_and_terms(&mut self) -> Result<(), String> {
-        if self.fast.is_none() {
-            return Err("the fast engine runs MLPs only: choose the Auto or Autograd engine for a network with convolutions or pooling".into());
-        }
+    /// The engine's.
+    pub(super) fn sample_and_terms(&mut self) -> EngineResult<()> {
         let b = self.preset.batch_size;
-        let d = self.data.dim;
-        let mut path = self.chain_paths.take();
-        if let Some((n, p)) = path.as_mut() {
-            // The starts of the chains recorded (the sampler records at most a tile).
-            let n = (*n).min(crate::sampler::chain_tile(b));
-            p.clear();
-            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(n * d)]);
-        }
-        let mut spec = self.sampler_spec();
-        if spec.kind == SamplerKind::Exact {
-            spec.steps = 0;
-        }
-        let Some(fast) = self.fast.as_mut() else {
-            return Ok(());
-        };
-        self.acceptance = fast.sampler.run(
-            &spec,
-            &self.params,
-            &mut self.x_neg,
-            &self.data.data_box,
-            &mut self.rng,
-            path.as_mut().map(|(n, p)| (*n, p)),
-        );
-        self.chain_paths = path;
-        if let Some(buf) = self.buffer.as_mut() {
-            buf.write_back(&self.x_neg);
-        }
-        // Both terms (and the regulariser's): one forward and one backward pass over x⁺
-        // and one over x⁻, side by side on two cores.
-        self.energies.resize(2 * b, 0.0);
-        self.g_data.fill(0.0);
-        self.g_sample.fill(0.0);
-        self.g_reg.fill(0.0);
-        self.g_reg_sample.fill(0.0);
-        #[allow(clippy::cast_precision_loss)]
-        let inv_b = 1.0 / b as f32;
-        let alpha = self.preset.objective.alpha;
-        let (e_pos, e_neg) = self.energies.split_at_mut(b);
-        let params = &self.params;
-        let half =
-            |ws: &mut Workspace, x: &[f32], e: &mut [f32], term: &mut [f32], reg: &mut [f32]| {
-                let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![(
-                    RowWeights::Range {
-                        rows: 0..b,
-                        scale: inv_b,
-                    },
-                    term,
-                )];
-                if alpha > 0.0 {
-                    sets.push((
-                        RowWeights::EnergyScaled {
-                            rows: 0..b,
-                            scale: 2.0 * alpha * inv_b,
-                        },
-                        reg,
-                    ));
-                }
-                ws.param_grads(params, x, e, &mut sets);
-            };
-        let Some(fast) = self.fast.as_mut() else {
-            return Ok(());
-        };
-        let (ws_a, ws_b) = (&mut fast.grad_ws, &mut fast.grad_ws_neg);
-        let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
-        let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
-        let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
-        rayon::join(
-            || half(ws_a, x_pos, e_pos, g_data, g_reg),
-            || half(ws_b, x_neg, e_neg, g_sample, g_reg_neg),
-        );
-        for (r, rn) in self.g_reg.iter_mut().zip(&self.g_reg_sample) {
-            *r += rn;
-        }
-        Ok(())
-    }
-
-    /// The sampler and both terms with candle autograd on `dev`. The noise is drawn
-    /// exactly as the fast sampler draws it, so both engines follow the same chains.
-    pub(super) fn autograd_sample_and_terms(
-        &mut self,
-        dev: &candle_core::Device,
-    ) -> candle_core::Result<()> {
-        use crate::energy::net::EnergyNet;
-        use candle_core::{Module as _, Tensor};
-        let b = self.preset.batch_size;
-        let d = self.data.dim;
-        let net = EnergyNet::new(&self.arch, &self.params, dev)?;
         let spec = self.sampler_spec();
         let mut path = self.chain_paths.take();
-        if let Some((n, p)) = path.as_mut() {
-            p.clear();
-            p.extend_from_slice(&self.x_neg[..self.x_neg.len().min(*n * d)]);
-        }
-        let ran = crate::sampler::run_autograd(
+        let ran = self.sampler.run(
             &spec,
-            &net,
-            None,
+            &self.params,
             &mut self.x_neg,
             &self.data.data_box,
             &mut self.rng,
@@ -185,25 +94,58 @@ impl Session {
         if let Some(buf) = self.buffer.as_mut() {
             buf.write_back(&self.x_neg);
         }
-        let xp = Tensor::from_slice(&self.x_pos, (b, d), dev)?;
-        let xn = Tensor::from_slice(&self.x_neg, (b, d), dev)?;
+        self.energies.resize(2 * b, 0.0);
+        self.g_data.fill(0.0);
+        self.g_sample.fill(0.0);
+        self.g_reg.fill(0.0);
+        self.g_reg_sample.fill(0.0);
         #[allow(clippy::cast_precision_loss)]
-        let inv_b = 1.0 / b as f64;
-        let w = Tensor::full(inv_b as f32, b, dev)?;
-        self.g_data = net.weighted_param_grad(&xp, &w)?;
-        self.g_sample = net.weighted_param_grad(&xn, &w)?;
-        let ep = net.forward(&xp)?.detach();
-        let en = net.forward(&xn)?.detach();
-        let alpha = f64::from(self.preset.objective.alpha);
-        if alpha > 0.0 {
-            let rp = net.weighted_param_grad(&xp, &(&ep * (2.0 * alpha * inv_b))?)?;
-            let rn = net.weighted_param_grad(&xn, &(&en * (2.0 * alpha * inv_b))?)?;
-            self.g_reg = rp.iter().zip(&rn).map(|(p, n)| p + n).collect();
+        let inv_b = 1.0 / b as f32;
+        let alpha = self.preset.objective.alpha;
+        let (e_pos, e_neg) = self.energies.split_at_mut(b);
+        let params = &self.params;
+        let half = |engine: &mut dyn Engine,
+                    x: &[f32],
+                    e: &mut [f32],
+                    term: &mut [f32],
+                    reg: &mut [f32]| {
+            let mut sets: Vec<(RowWeights<'_>, &mut [f32])> = vec![(
+                RowWeights::Range {
+                    rows: 0..b,
+                    scale: inv_b,
+                },
+                term,
+            )];
+            if alpha > 0.0 {
+                sets.push((
+                    RowWeights::EnergyScaled {
+                        rows: 0..b,
+                        scale: 2.0 * alpha * inv_b,
+                    },
+                    reg,
+                ));
+            }
+            engine.param_grads(params, x, e, &mut sets)
+        };
+        let (pos, neg) = (self.engine.chosen(), self.engine_neg.as_mut());
+        let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
+        let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
+        let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
+        let (a, c) = if pos.runs_beside_itself() {
+            rayon::join(
+                || half(pos, x_pos, e_pos, g_data, g_reg),
+                || half(neg, x_neg, e_neg, g_sample, g_reg_neg),
+            )
         } else {
-            self.g_reg.fill(0.0);
+            (
+                half(pos, x_pos, e_pos, g_data, g_reg),
+                half(neg, x_neg, e_neg, g_sample, g_reg_neg),
+            )
+        };
+        a.and(c)?;
+        for (r, rn) in self.g_reg.iter_mut().zip(&self.g_reg_sample) {
+            *r += rn;
         }
-        self.energies = ep.to_vec1::<f32>()?;
-        self.energies.extend(en.to_vec1::<f32>()?);
         Ok(())
     }
 }

@@ -56,44 +56,25 @@ impl Classification {
 
 impl Session {
     /// The cross-entropy of the data batch's labels, its gradient scaled by `weight` in
-    /// `g_ce`; returns the mean cross-entropy and the batch's accuracy.
-    pub(super) fn cross_entropy_term(&mut self, weight: f32) -> candle_core::Result<(f64, f64)> {
+    /// `g_ce`, by the chosen engine; returns the mean cross-entropy and the batch's
+    /// accuracy.
+    ///
+    /// # Errors
+    /// The engine's.
+    pub(super) fn cross_entropy_term(&mut self, weight: f32) -> EngineResult<(f64, f64)> {
         let b = self.preset.batch_size;
         self.g_ce.fill(0.0);
         #[allow(clippy::cast_precision_loss)]
         let inv_b = 1.0 / b as f64;
-        if let Some(dev) = self.candle_device.clone() {
-            use candle_core::Tensor;
-            let net = crate::energy::net::EnergyNet::new(&self.arch, &self.params, &dev)?;
-            let xp = Tensor::from_slice(&self.x_pos, (b, self.data.dim), &dev)?;
-            let yp = Tensor::from_slice(&self.y_pos, b, &dev)?;
-            let (ce, g) = net.cross_entropy_grad(&xp, &yp)?;
-            for (o, v) in self.g_ce.iter_mut().zip(g) {
-                *o = weight * v;
-            }
-            let predicted = net.outputs(&xp)?.argmax(1)?.to_vec1::<u32>()?;
-            let correct = predicted
-                .iter()
-                .zip(&self.y_pos)
-                .filter(|(p, y)| p == y)
-                .count();
-            #[allow(clippy::cast_precision_loss)]
-            return Ok((f64::from(ce), correct as f64 * inv_b));
-        }
-        let mut e = vec![0.0; b];
         #[allow(clippy::cast_possible_truncation)]
         let scale = (f64::from(weight) * inv_b) as f32;
-        let Some(fast) = self.fast.as_mut() else {
-            candle_core::bail!("the fast engine runs MLPs only");
-        };
-        let (ce_sum, correct) = fast.grad_ws.cross_entropy_grads(
+        let (ce_sum, correct) = self.engine.chosen().cross_entropy_grads(
             &self.params,
             &self.x_pos,
             &self.y_pos,
-            &mut e,
             scale,
             &mut self.g_ce,
-        );
+        )?;
         #[allow(clippy::cast_precision_loss)]
         Ok((ce_sum * inv_b, correct as f64 * inv_b))
     }
@@ -112,13 +93,8 @@ impl Session {
         {
             out = out.and(self.engine.class_probs(&self.params, xs, es, ps));
         }
-        match out {
-            Ok(()) => Some(p),
-            Err(m) => {
-                self.engine_failed(&m);
-                None
-            }
-        }
+        self.note_failure();
+        out.ok().map(|()| p)
     }
 
     /// The classifier on the held-out split (networks with one logit per class of
@@ -176,7 +152,7 @@ impl Session {
     pub fn run_chains(
         &mut self,
         class: Option<usize>,
-        x: &mut Vec<f32>,
+        x: &mut [f32],
         steps: usize,
         rng: &mut SmallRng,
     ) -> Option<Acceptance> {
@@ -185,35 +161,9 @@ impl Session {
             spec.kind = SamplerKind::Langevin { step_size: 0.05 };
         }
         spec.steps = steps;
-        // The preset's engine: candle where it runs the training, else the fast one.
-        if let Some(dev) = self.candle_device.clone() {
-            let start = x.clone();
-            let ran = crate::energy::net::EnergyNet::new(&self.arch, &self.params, &dev).and_then(
-                |net| {
-                    crate::sampler::run_autograd(
-                        &spec,
-                        &net,
-                        class,
-                        x,
-                        &self.data.data_box,
-                        rng,
-                        None,
-                    )
-                },
-            );
-            match ran {
-                Ok(a) => return Some(a),
-                Err(e) => {
-                    self.engine_failed(&crate::device::error_message(&e));
-                    *x = start;
-                }
-            }
-        }
-        if !self.arch.is_mlp() {
-            return None;
-        }
-        let mut sampler = Sampler::new(Workspace::new(&self.arch));
-        Some(sampler.run_for(
+        // The preset's engine, with the fast engine standing in where it fails.
+        let mut sampler = Sampler::new(&self.engine);
+        let ran = sampler.run_for(
             class,
             &spec,
             &self.params,
@@ -221,7 +171,12 @@ impl Session {
             &self.data.data_box,
             rng,
             None,
-        ))
+        );
+        if let Some(m) = sampler.take_failure() {
+            self.engine_failed(&m);
+        }
+        self.note_failure();
+        ran.ok()
     }
 
     /// Short run against long run: `chains` chains taken from the replay buffer (the

@@ -33,31 +33,24 @@ impl Session {
     /// device otherwise (`CUDA 0`, or `CPU` after a fallback).
     #[must_use]
     pub fn device_name(&self) -> String {
-        self.candle_device
-            .as_ref()
-            .map_or_else(|| "CPU".into(), crate::device::describe)
+        self.engine.device_name()
     }
 
-    /// Energies of rows of `x` (row-major, `n × dim`), by the preset's engine.
+    /// Energies of rows of `x` (row-major, `n × dim`), by the preset's engine (NaN where
+    /// it failed and no other runs the network).
     pub fn energy(&mut self, x: &[f32]) -> Vec<f32> {
         let mut e = vec![0.0; x.len() / self.data.dim];
-        if let Err(m) = self.engine.energy(&self.params, x, &mut e) {
-            self.engine_failed(&m);
-            if self.arch.is_mlp() {
-                FastEngine::new(&self.arch)
-                    .energy(&self.params, x, &mut e)
-                    .ok();
-            } else {
-                e.fill(f32::NAN);
-            }
+        if self.engine.energy(&self.params, x, &mut e).is_err() {
+            e.fill(f32::NAN);
         }
+        self.note_failure();
         e
     }
 
-    /// Says that the preset's engine failed (once), and the fast engine stood in.
+    /// Says that the preset's engine failed (once), and whether the fast engine stood in.
     pub(super) fn engine_failed(&mut self, m: &str) {
         if self.device_message.is_none() {
-            let instead = if self.arch.is_mlp() {
+            let instead = if self.engine.has_fallback() {
                 "the fast engine computed it instead"
             } else {
                 "no other engine runs this network, so the result is missing"
@@ -69,15 +62,30 @@ impl Session {
         }
     }
 
-    /// The model on a `g × g` grid over the data box (the plane), by the preset's engine.
-    pub(super) fn grid_model(&mut self, g: usize) -> exact::GridModel {
-        match exact::grid_model_with(self.engine.as_mut(), &self.params, &self.data.data_box, g) {
-            Ok(m) => m,
-            Err(m) => {
-                self.engine_failed(&m);
-                exact::grid_model(&self.arch, &self.params, &self.data.data_box, g)
-            }
+    /// Reports the engine's failure since the last call, if it failed.
+    pub(super) fn note_failure(&mut self) {
+        if let Some(m) = self.engine.take_failure() {
+            self.engine_failed(&m);
         }
+    }
+
+    /// The model on a `g × g` grid over the data box (the plane), by the preset's engine
+    /// (NaN energies where it failed and no other runs the network).
+    pub(super) fn grid_model(&mut self, g: usize) -> exact::GridModel {
+        let b = self.data.data_box.clone();
+        let m = exact::grid_model(&mut self.engine, &self.params, &b, g)
+            .unwrap_or_else(|_| exact::GridModel::from_energies(&b, g, vec![f32::NAN; g * g]));
+        self.note_failure();
+        m
+    }
+
+    /// The exact sample term on the grid `m`, by the preset's engine (NaN where it failed
+    /// and no other runs the network).
+    pub(super) fn exact_sample_term(&mut self, m: &exact::GridModel) -> Vec<f32> {
+        let g = exact::exact_sample_term(&mut self.engine, &self.params, m)
+            .unwrap_or_else(|_| vec![f32::NAN; self.arch.n_params]);
+        self.note_failure();
+        g
     }
 
     /// The temperature of the density AIS evaluates outside the plane: the sampler's
@@ -186,30 +194,11 @@ impl Session {
         });
         let temperature = self.temperature();
         let mut energy = ais::Tempered {
-            inner: ais::EngineEnergy {
-                engine: self.engine.as_mut(),
-                params: &self.params,
-                error: None,
-            },
+            inner: ais::EngineEnergy::new(&mut self.engine, &self.params),
             temperature,
         };
-        let mut result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
-        let failed = energy.inner.error.take();
-        if let Some(m) = &failed {
-            self.engine_failed(m);
-        }
-        if failed.is_some() && self.arch.is_mlp() {
-            result = ais::log_z(
-                &mut ais::Tempered {
-                    inner: ais::MlpEnergy::new(&self.arch, &self.params),
-                    temperature,
-                },
-                &base,
-                spec,
-                model_samples.as_deref(),
-                rng,
-            );
-        }
+        let result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
+        self.note_failure();
         (result, grid.map(|m| m.log_z))
     }
 
@@ -239,20 +228,20 @@ impl Session {
         });
         let within = self.preset.sampler.clamp.then_some(&self.data.data_box);
         let r = reference.advance(
-            self.engine.as_mut(),
+            &mut self.engine,
             &self.params,
             self.preset.eval.reference_steps,
             within,
             &mut rng,
         );
         self.eval_rng = rng;
+        self.note_failure();
         match r {
             Ok(r) => {
                 let (c, e) = exact::compare(&self.g_sample, &r.term);
                 Some((c, e, r.rhat))
             }
-            Err(m) => {
-                self.engine_failed(&m);
+            Err(_) => {
                 self.reference = None;
                 None
             }
