@@ -224,6 +224,85 @@ fn both_engines_run_the_same_metropolis_chains() {
     assert_eq!(m.acceptance, None);
 }
 
+/// candle's own tensor loop, which runs the chains on a GPU (on the CPU candle samples
+/// in the lanes as every engine does), follows the lanes' chains: the same random
+/// numbers, the same rules, the same moves accepted. Checked on the CPU, where it can
+/// always run.
+#[test]
+fn the_gpu_samplers_tensor_loop_follows_the_lanes_chains() {
+    use ebm_workbench::energy::{ModelSpec, init_params, net::EnergyNet};
+    let arch = Architecture::new(&ModelSpec::default(), 2);
+    let params = init_params(&arch, &mut StdRng::seed_from_u64(5));
+    let data_box = ebm_workbench::data::DataBox::square(3.0);
+    let mut x0 = vec![0.0_f32; 2 * 200];
+    ebm_workbench::sampler::uniform_in_box(&data_box, &mut x0, &mut StdRng::seed_from_u64(6));
+    let net = EnergyNet::new(&arch, &params, &candle_core::Device::Cpu).expect("candle");
+    for kind in [
+        SamplerKind::Langevin { step_size: 0.02 },
+        SamplerKind::Mala { step_size: 0.05 },
+        SamplerKind::Hmc {
+            step_size: 0.1,
+            leapfrog_steps: 3,
+        },
+    ] {
+        let spec = SamplerSpec {
+            kind,
+            steps: 10,
+            init: Init::Noise,
+            clamp: true,
+            target_acceptance: None,
+            grad_clip: Some(50.0),
+        };
+        let (mut lanes, mut tensors) = (x0.clone(), x0.clone());
+        let (mut path_l, mut path_t) = (Vec::new(), Vec::new());
+        let a = Sampler::new(&FastEngine::new(&arch))
+            .run(
+                &spec,
+                &params,
+                &mut lanes,
+                &data_box,
+                &mut StdRng::seed_from_u64(8),
+                Some((4, &mut path_l)),
+            )
+            .expect("the fast engine");
+        path_t.extend_from_slice(&x0[..8]);
+        let b = ebm_workbench::sampler::run_autograd(
+            &spec,
+            &net,
+            None,
+            &mut tensors,
+            &data_box,
+            &mut StdRng::seed_from_u64(8),
+            Some((4, &mut path_t)),
+        )
+        .expect("candle on the CPU");
+        assert_eq!(a, b, "{}: moves accepted", kind.name());
+        let worst = |u: &[f32], v: &[f32]| {
+            assert_eq!(u.len(), v.len());
+            u.iter()
+                .zip(v)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0_f32, f32::max)
+        };
+        assert!(
+            worst(&lanes, &tensors) < 1e-4,
+            "{}: chains differ by {}",
+            kind.name(),
+            worst(&lanes, &tensors)
+        );
+        assert!(
+            worst(&path_l, &path_t) < 1e-4,
+            "{}: paths differ",
+            kind.name()
+        );
+        assert!(
+            worst(&lanes, &x0) > 0.01,
+            "{}: the chains moved",
+            kind.name()
+        );
+    }
+}
+
 /// 300 training steps of `p` with its sampler clamped and adapting to `target`: the
 /// acceptance rate and the step size used at every step.
 fn adapting_run(p: &mut ebm_workbench::Preset, target: f32) -> (Vec<f64>, Vec<f64>) {
