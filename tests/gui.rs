@@ -24,10 +24,21 @@ fn harness_sized(width: f32, height: f32) -> Harness<'static, WorkbenchApp> {
         .build_eframe(|cc| WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default()))
 }
 
-/// Runs `n` frames (menus and modals open a frame or two after the click).
+/// Runs `n` frames (menus and modals open a frame or two after the click), then waits
+/// as a person would for a run asked of the worker (a reset, an opened file) to start:
+/// the worker loads its data off the window's thread.
 fn frames(h: &mut Harness<'_, WorkbenchApp>, n: usize) {
     for _ in 0..n {
         h.step();
+    }
+    let t0 = Instant::now();
+    while h.state().is_starting() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the worker did not start the run asked for"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -720,6 +731,11 @@ fn a_data_file_trains_and_a_broken_one_changes_nothing() {
         "the worker on the file",
         Duration::from_secs(10),
         |a| a.worker_preset.data.file.is_some(),
+    );
+    // Read once, by the worker: the window draws the worker's own copy.
+    assert!(
+        std::sync::Arc::strong_count(&h.state().run.data) >= 2,
+        "the window's data are not the worker's"
     );
     h.step();
     assert!(h.query_by_label("ellipse.csv").is_some());

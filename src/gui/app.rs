@@ -10,8 +10,10 @@ use crate::train::worker::{Command, Event, View, WorkerHandle};
 use egui::{Key, TextureHandle, TextureOptions};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod centre;
 mod chrome;
 mod events;
 mod files;
@@ -84,6 +86,16 @@ pub enum UiCommand {
     PinRun,
     ClearPins,
     CompareRuns,
+}
+
+/// What a panel or a view asks of the window: the one way every part of it asks. The
+/// window carries them out after the part is drawn ([`WorkbenchApp::handle`]).
+#[derive(Debug)]
+pub enum Request {
+    /// A toolbar action (what its button does).
+    Action(UiCommand),
+    /// A command for the training thread.
+    Worker(Command),
 }
 
 /// A run pinned on the curves: its settings (for the label) and its history.
@@ -175,6 +187,8 @@ pub enum Topic {
     Applied,
     /// A typed value that was clamped to its field's range.
     Clamp,
+    /// A run asked of the worker, while it loads its data.
+    Starting,
 }
 
 /// A change that needs fresh parameters, waiting for the user's confirmation.
@@ -213,9 +227,11 @@ pub struct WorkbenchApp {
     pub pending_replace: Option<Replace>,
     /// Training was paused to ask a question: Cancel goes on with it.
     resume_after_question: bool,
-    /// The last session the worker made, with its run (whether or not the window still
-    /// waited for that run).
-    live_preset: Option<(u64, Preset)>,
+    /// The run asked of the worker (a reset, a loaded model, a resumed checkpoint) until
+    /// it starts or fails: the window shows the run before it meanwhile.
+    starting: Option<Starting>,
+    /// The last run number asked for (runs are numbered in the order they are asked).
+    last_run: u64,
     /// File dialogs: the system's on a thread, or the list inside the window.
     pub dialogs: picker::Dialogs,
     pub messages: VecDeque<Message>,
@@ -251,8 +267,8 @@ pub struct RunState {
     /// The run the window shows: the worker tags every event with its run, and events of
     /// an earlier run (sent before a reset or a load reached the worker) are dropped.
     pub id: u64,
-    /// The run's data, as the window draws them.
-    pub data: Dataset,
+    /// The run's data, as the window draws them: the worker's, shared.
+    pub data: Arc<Dataset>,
     pub true_nll: Option<f64>,
     pub running: bool,
     pub step: usize,
@@ -322,9 +338,26 @@ impl SpaceView {
     }
 }
 
+/// Something the window does later, to itself.
+type AppAction = Box<dyn FnOnce(&mut WorkbenchApp)>;
+
+/// A run asked of the worker, until it starts.
+struct Starting {
+    run: u64,
+    /// What the window does when it starts (say so, remember the file).
+    on_start: AppAction,
+    /// What the worker's message is about when it fails (the file's name).
+    about: Option<String>,
+    /// What the window does when it fails.
+    on_failure: Option<AppAction>,
+    /// The preset file the window showed before, for a failure to go back to.
+    preset_path: Option<PathBuf>,
+}
+
 impl RunState {
     /// Run `id` on `data`, before its first event.
-    fn new(id: u64, data: Dataset, true_nll: Option<f64>) -> Self {
+    fn new(id: u64, data: Arc<Dataset>) -> Self {
+        let true_nll = data.true_nll();
         Self {
             space_view: SpaceView::for_space(data.space),
             id,
@@ -405,11 +438,11 @@ type ShotSender = std::sync::mpsc::Sender<Result<PathBuf, String>>;
 /// The autosave's file name in the app's data folder.
 pub const AUTOSAVE_FILE: &str = "autosave.ckpt";
 
-fn data_for(p: &Preset) -> Result<(Dataset, Option<f64>), crate::error::DataError> {
+/// The preset's data, checked against it (at start-up, before the worker exists).
+fn data_for(p: &Preset) -> Result<Dataset, crate::error::DataError> {
     let d = Dataset::load(&p.data)?;
     p.check_against(&d)?;
-    let t = d.true_nll();
-    Ok((d, t))
+    Ok(d)
 }
 
 /// Why a change from `a` to `b` cannot be applied to a running session.
@@ -544,16 +577,12 @@ impl WorkbenchApp {
             state.preset = PersistedState::default().preset;
             data_for(&state.preset)
         });
-        let (data, true_nll) = match loaded {
-            Ok(d) => d,
-            Err(e) => {
-                // Only a broken build could fail to generate a bundled toy set.
-                startup_error = Some(e.to_string());
-                let d = Dataset::generate(&state.preset.data);
-                let t = d.true_nll();
-                (d, t)
-            }
-        };
+        // Loaded once: the window and the worker share them.
+        let data = Arc::new(loaded.unwrap_or_else(|e| {
+            // Only a broken build could fail to generate a bundled toy set.
+            startup_error = Some(e.to_string());
+            Dataset::generate(&state.preset.data)
+        }));
 
         let ctx2 = ctx.clone();
         // New results ask for a frame within one frame interval (see `FrameInterval`):
@@ -561,11 +590,11 @@ impl WorkbenchApp {
         let frame_interval = FrameInterval::default();
         let interval = frame_interval.clone();
         let worker = WorkerHandle::spawn(
-            crate::train::Session::with_data(&state.preset, data.clone()),
+            crate::train::Session::with_data(&state.preset, Arc::clone(&data)),
             Box::new(move || ctx2.request_repaint_after(interval.get())),
         );
         let mut app = Self {
-            run: RunState::new(0, data, true_nll),
+            run: RunState::new(0, data),
             worker_preset: state.preset.clone(),
             sent: state.preset.clone(),
             state,
@@ -579,7 +608,8 @@ impl WorkbenchApp {
             pending_reset: None,
             pending_replace: None,
             resume_after_question: false,
-            live_preset: None,
+            starting: None,
+            last_run: 0,
             dialogs: picker::Dialogs {
                 builtin: std::env::var("EBM_WORKBENCH_FILE_DIALOG").as_deref() == Ok("builtin"),
                 ..Default::default()
@@ -671,48 +701,130 @@ impl WorkbenchApp {
         self.state.recent.truncate(8);
     }
 
-    /// Replaces the experiment with `preset`, from fresh parameters or from `params` (a
-    /// loaded model), and clears the plots. Data that cannot be loaded changes nothing.
-    fn start_over(&mut self, preset: Preset, params: Option<Vec<f32>>) -> Result<(), String> {
+    /// Asks the worker to replace the experiment with `preset` (fresh parameters), and
+    /// does `on_start` once it runs. Its data are loaded by the worker, off this thread;
+    /// the window shows the run before it until then, and data that cannot be loaded
+    /// change nothing (the worker says why: see [`Event::RestartFailed`]).
+    fn start_over(
+        &mut self,
+        preset: Preset,
+        about: Option<String>,
+        on_start: impl FnOnce(&mut Self) + 'static,
+    ) -> Result<(), String> {
         let boxed = Box::new(preset.clone());
-        self.start_over_with(preset, move |run| match params {
-            Some(params) => Command::LoadParams(boxed, params, run),
-            None => Command::Reset(boxed, run),
-        })
+        self.start_over_with(
+            preset,
+            move |run| Command::Reset(boxed, run),
+            about,
+            on_start,
+        )
     }
 
     /// As [`Self::start_over`], with the worker's command that makes the new session (a
-    /// reset, loaded parameters, a checkpoint to resume).
+    /// reset, a loaded model, a checkpoint to resume). The new run replaces the old one
+    /// as a whole when the worker says it started ([`Self::run_started`]).
     fn start_over_with(
         &mut self,
         preset: Preset,
         command: impl FnOnce(u64) -> Command,
+        about: Option<String>,
+        on_start: impl FnOnce(&mut Self) + 'static,
     ) -> Result<(), String> {
-        let (data, true_nll) = data_for(&preset).map_err(|e| e.to_string())?;
         // The run is the next one only once the worker has the command (a full queue
         // changes nothing).
-        let next = self.run.id + 1;
+        let next = self.last_run + 1;
         if !self.worker.send(command(next)) {
             return Err(
                 "the training thread is busy (its queue is full); try again in a moment".into(),
             );
         }
-        self.run = RunState::new(next, data, true_nll);
+        self.last_run = next;
+        self.starting = Some(Starting {
+            run: next,
+            on_start: Box::new(on_start),
+            about,
+            on_failure: None,
+            preset_path: self.state.preset_path.clone(),
+        });
+        self.message_about(
+            Topic::Starting,
+            false,
+            format!("loading {}…", preset.data.name()),
+        );
         self.state.preset = preset.clone();
         self.sent = preset;
+        Ok(())
+    }
+
+    /// The worker started run `id` on `data`: it replaces the run the window showed, as a
+    /// whole, with nothing of the old one left behind.
+    fn run_started(&mut self, id: u64, preset: Preset, data: Arc<Dataset>) {
+        self.run = RunState::new(id, data);
+        self.worker_preset = preset;
         self.images.clear();
         // Messages spoke of the run that is gone.
         self.messages.clear();
         self.long_run.result = None;
         self.long_run.waiting = false;
-        Ok(())
+        // A data file it trains on goes under Recent.
+        if let Some(file) = self.worker_preset.data.file.clone() {
+            self.remember(&file);
+        }
+        if let Some(s) = self.starting.take_if(|s| s.run == id) {
+            (s.on_start)(self);
+        }
     }
 
-    /// Replaces the experiment with `preset` (fresh parameters) and clears the plots.
-    /// Data that cannot be loaded changes nothing (and says why): returns whether it
-    /// happened.
+    /// The worker could not start the run asked for: the run before it goes on, with its
+    /// settings, and the window says why.
+    fn run_failed(&mut self, message: &str) {
+        let Some(s) = self.starting.take() else {
+            return;
+        };
+        self.forget(Topic::Starting);
+        let keep = self.worker_preset.clone();
+        self.state.preset = keep.clone();
+        self.state.preset_path = s.preset_path;
+        self.sent = keep;
+        self.pending_reset = None;
+        match s.about {
+            Some(about) => self.message(true, format!("{about}: {message}")),
+            None => self.message(true, message),
+        }
+        if let Some(f) = s.on_failure {
+            f(self);
+        }
+    }
+
+    /// What to do if the run just asked for fails to start.
+    fn if_it_fails(&mut self, f: impl FnOnce(&mut Self) + 'static) {
+        if let Some(s) = self.starting.as_mut() {
+            s.on_failure = Some(Box::new(f));
+        }
+    }
+
+    /// Whether a run asked of the worker has not started yet.
+    #[must_use]
+    pub fn is_starting(&self) -> bool {
+        self.starting.is_some()
+    }
+
+    /// Replaces the experiment with `preset` (fresh parameters) once the worker has
+    /// loaded its data, and clears the plots then; returns whether it was asked (a full
+    /// queue says why).
     fn reset_to(&mut self, preset: Preset) -> bool {
-        match self.start_over(preset, None) {
+        self.reset_saying(preset, None, |_| {})
+    }
+
+    /// As [`Self::reset_to`], doing `on_start` when the run starts; a failure's message
+    /// is about `about` (a file).
+    fn reset_saying(
+        &mut self,
+        preset: Preset,
+        about: Option<String>,
+        on_start: impl FnOnce(&mut Self) + 'static,
+    ) -> bool {
+        match self.start_over(preset, about, on_start) {
             Ok(()) => true,
             Err(e) => {
                 self.message(true, e);
@@ -741,16 +853,6 @@ impl WorkbenchApp {
             self.message(true, e.to_string());
             self.state.preset = self.sent.clone();
             return;
-        }
-        if draft.data != self.sent.data {
-            match data_for(&draft) {
-                Ok(d) => (self.run.data, self.run.true_nll) = d,
-                Err(e) => {
-                    self.message(true, e.to_string());
-                    self.state.preset = self.sent.clone();
-                    return;
-                }
-            }
         }
         match reset_reason(&self.sent, &draft) {
             None => {
@@ -916,176 +1018,15 @@ impl eframe::App for WorkbenchApp {
                     );
                 });
             });
-        egui::CentralPanel::default_margins().show(ui, |ui| {
-            let plane = self.run.space_view.is_plane();
-            // The view's own row wraps in a narrow window: it must not widen the centre
-            // under the curves.
-            let centre = ui.max_rect();
-            ui.horizontal_wrapped(|ui| {
-                ui.set_max_width(centre.width());
-                if self.run.space_view.is_images() {
-                    // The image views have their own tabs.
-                    return;
-                }
-                let o = &mut self.state.samples;
-                if plane {
-                    ui.selectable_value(&mut o.heat, HeatKind::Density, "density");
-                    ui.selectable_value(&mut o.heat, HeatKind::Energy, "energy");
-                } else {
-                    self.projection_choice_ui(ui);
-                }
-                let o = &mut self.state.samples;
-                let k = self.worker_preset.model.outputs;
-                if k > 1 && plane {
-                    ui.selectable_value(&mut o.heat, HeatKind::Classes, "classes")
-                        .on_hover_text("The classifier's most probable class (K logits), brighter where the model puts more mass.");
-                } else if o.heat == HeatKind::Classes {
-                    o.heat = HeatKind::Density;
-                }
-                if k > 1 && plane {
-                    let shown = self.run.class_samples.as_ref().map(|c| c.0);
-                    let mut pick = None;
-                    egui::ComboBox::from_id_salt("class_samples")
-                        .selected_text(shown.map_or("p(x | y): none".into(), |c| format!("p(x | y = {c})")))
-                        .show_ui(ui, |ui| {
-                            if ui.selectable_label(shown.is_none(), "none").clicked() {
-                                pick = Some(None);
-                            }
-                            for c in 0..k {
-                                if ui.selectable_label(shown == Some(c), format!("class {c}")).clicked() {
-                                    pick = Some(Some(c));
-                                }
-                            }
-                        })
-                        .response
-                        .on_hover_text("Draw from the classifier's class-conditional p(x | y) ∝ exp(f_y(x)): the sampler's rule, 150 steps from noise (pick again to redraw).");
-                    match pick {
-                        Some(Some(c)) => {
-                            self.worker.send(Command::ClassSamples(c));
-                        }
-                        Some(None) => self.run.class_samples = None,
-                        None => {}
-                    }
-                }
-                // The boxes name the series in their colours: the view's key.
-                let key = |t: &str, c: egui::Color32| egui::RichText::new(t).color(c).strong();
-                ui.checkbox(&mut o.show_data, key("data", theme::DATA));
-                ui.checkbox(&mut o.show_samples, key("samples", theme::SAMPLES));
-                ui.checkbox(&mut o.show_buffer, key("buffer", egui::Color32::from_gray(210)));
-                if ui
-                    .checkbox(&mut o.show_paths, key("chain paths", theme::PATH))
-                    .changed()
-                {
-                    let n = if o.show_paths { 8 } else { 0 };
-                    self.worker.send(Command::ChainPaths(n));
-                }
-                if ui
-                    .selectable_label(self.long_run.open, "Long run…")
-                    .on_hover_text("Run chains from the buffer on the current parameters, apart from training: their samples, energy traces, R-hat and ESS.")
-                    .clicked()
-                {
-                    self.long_run.open = !self.long_run.open;
-                }
-                let o = &mut self.state.samples;
-                if plane
-                    && ui
-                        .checkbox(&mut o.show_network, "network")
-                        .on_hover_text("Draw the network under the view: each hidden unit's response over the data box and the weights between them.")
-                        .changed()
-                {
-                    self.worker.send(Command::UnitResponses(o.show_network));
-                }
-                let o = &mut self.state.samples;
-                if plane {
-                    ui.checkbox(&mut o.fit_samples, "fit to samples").on_hover_text(
-                        "Off: the view stays on the data box and samples outside it are drawn on its edge (red crosses). On: the view follows the samples wherever they go.",
-                    );
-                    let out = self
-                        .run
-                        .view
-                        .as_ref()
-                        .map_or(0, |v| views::outside_count(v, &self.run.data.data_box));
-                    // Things that come and go stay at the end of the row, so that the
-                    // boxes before them do not move.
-                    if let Some((c, _)) = &self.run.class_samples {
-                        ui.colored_label(theme::class(*c), format!("◆ samples of class {c}"));
-                    }
-                    if out > 0 && !o.fit_samples {
-                        ui.colored_label(
-                            theme::OUTSIDE,
-                            if out == 1 {
-                                "1 sample outside the box (on its edge)".to_string()
-                            } else {
-                                format!("{out} samples outside the box (on its edge)")
-                            },
-                        );
-                    }
-                }
-            });
-            match &mut self.run.space_view {
-                SpaceView::Plane(pv) => {
-                    let units = self
-                        .run
-                        .view
-                        .as_ref()
-                        .filter(|_| self.state.samples.show_network)
-                        .and_then(|v| v.units().map(|u| (v.step, u)));
-                    let full = ui.available_size();
-                    let view_h = if units.is_some() { full.y * 0.64 } else { full.y };
-                    let (rect, bounds) = ui
-                        .allocate_ui(egui::vec2(full.x, view_h), |ui| {
-                            views::samples_ui(
-                                ui,
-                                &self.run.data,
-                                self.run.view.as_ref(),
-                                pv.texture.as_ref().map(|t| (t, pv.heat_range)),
-                                &self.state.samples,
-                                self.run.class_samples.as_ref(),
-                                self.worker_preset.model.outputs,
-                            )
-                        })
-                        .inner;
-                    if let Some((step, u)) = units {
-                        super::network::network_ui(
-                            ui,
-                            u,
-                            &self.run.data.data_box,
-                            step,
-                            &mut pv.network,
-                        );
-                    }
-                    self.view_rect = Some(rect);
-                    self.view_bounds = Some(bounds);
-                }
-                SpaceView::Images => {
-                    let commands = super::images::images_ui(
-                        ui,
-                        &mut self.images,
-                        self.run.view.as_ref(),
-                        self.worker_preset.model.outputs,
-                    );
-                    for c in commands {
-                        self.worker.send(c);
-                    }
-                    if let Some(v) = self.run.view.as_ref() {
-                        views::energy_histograms_ui(ui, &v.energy_populations);
-                    }
-                }
-                SpaceView::Projection => {
-                    self.view_rect = Some(ui.max_rect());
-                    views::projection_ui(ui, self.run.view.as_ref(), &self.state.samples);
-                }
-            }
-        });
-        if !self.run.space_view.is_images()
-            && let Some(c) = super::long_run::long_run_window(
+        egui::CentralPanel::default_margins().show(ui, |ui| self.centre_ui(ui));
+        if !self.run.space_view.is_images() {
+            let asked = super::long_run::long_run_window(
                 ui.ctx(),
                 &mut self.long_run,
                 self.run.view.as_ref(),
                 &self.run.data,
-            )
-        {
-            self.send(c);
+            );
+            self.handle(asked);
         }
         self.confirm_ui(ui.ctx());
         self.replace_ui(ui.ctx());

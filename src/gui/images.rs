@@ -2,6 +2,7 @@
 //! each chain's age), one chain as a filmstrip, a row of class-conditional samples per
 //! class (JEM), and short-run samples next to where long runs take them.
 
+use super::app::Request;
 use crate::image_grid::{Picture, grid};
 use crate::train::session::LongRun;
 use crate::train::worker::{Command, ImageView, View};
@@ -202,13 +203,13 @@ pub(super) fn mean(v: &[f32]) -> f64 {
     v.iter().map(|x| f64::from(*x)).sum::<f64>() / n
 }
 
-/// The image views; returns the commands the user's clicks ask of the worker.
+/// The image views; returns what the user's clicks ask of the worker.
 pub fn images_ui(
     ui: &mut Ui,
     st: &mut ImageState,
     view: Option<&View>,
     classes: usize,
-) -> Vec<Command> {
+) -> Vec<Request> {
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
         for t in ImageTab::ALL {
@@ -226,7 +227,7 @@ pub fn images_ui(
     let want = st.tab == ImageTab::Chain;
     if want != st.recording {
         st.recording = want;
-        commands.push(Command::ChainPaths(usize::from(want)));
+        commands.push(Request::Worker(Command::ChainPaths(usize::from(want))));
     }
     let Some(view) = view else {
         ui.weak("Waiting for the first view…");
@@ -246,7 +247,7 @@ pub fn images_ui(
                     .clicked()
                 {
                     for c in 0..classes {
-                        commands.push(Command::ClassSamples(c));
+                        commands.push(Request::Worker(Command::ClassSamples(c)));
                     }
                 }
                 ui.weak(format!("{} of {classes} classes drawn", st.class_rows.len()));
@@ -276,10 +277,10 @@ pub fn images_ui(
                     .on_hover_text(ImageTab::LongRun.tooltip())
                     .clicked()
                 {
-                    commands.push(Command::LongRun {
+                    commands.push(Request::Worker(Command::LongRun {
                         chains: LONG_RUN_CHAINS,
                         steps: LONG_RUN_STEPS,
-                    });
+                    }));
                 }
             });
             if let Some(r) = st.long_run.clone() {

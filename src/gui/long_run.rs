@@ -2,6 +2,7 @@
 //! steps of the sampler's rule on the current parameters, without touching training; it
 //! shows where they end, their energy traces, and whether they agree (R̂, ESS).
 
+use super::app::Request;
 use super::fields::Num;
 use super::images::mean;
 use super::theme;
@@ -35,14 +36,14 @@ impl Default for LongRunState {
     }
 }
 
-/// The panel, when open; returns the command to send (a long run asked for).
+/// The panel, when open; returns what it asks of the worker (a long run).
 pub fn long_run_window(
     ctx: &egui::Context,
     st: &mut LongRunState,
     view: Option<&View>,
     data: &Dataset,
-) -> Option<Command> {
-    let mut command = None;
+) -> Vec<Request> {
+    let mut command = Vec::new();
     let mut open = st.open;
     egui::Window::new("Long run")
         .open(&mut open)
@@ -59,10 +60,10 @@ pub fn long_run_window(
                     .on_hover_text("Run the chains now (the window stays live; the result replaces the last one).");
                 if run.clicked() {
                     st.waiting = true;
-                    command = Some(Command::LongRun {
+                    command.push(Request::Worker(Command::LongRun {
                         chains: st.chains,
                         steps: st.steps,
-                    });
+                    }));
                 }
                 if st.waiting {
                     ui.spinner();

@@ -1,6 +1,7 @@
 //! The left column's editors. Each edits one part of the draft preset and nothing else;
 //! the app decides what the edit means for the running experiment.
 
+use super::app::{Request, UiCommand};
 use super::fields::Num;
 use crate::data::target::Target;
 use crate::data::{Allows, Space};
@@ -19,15 +20,15 @@ fn row(ui: &mut Ui, label: &str, tip: &str, add: impl FnOnce(&mut Ui) -> egui::R
     ui.end_row();
 }
 
-/// Data set (or the user's file), size, noise, seed and held-out fraction. Returns
-/// whether the user asked to choose a data file (the app opens the dialog).
+/// Data set (or the user's file), size, noise, seed and held-out fraction. Returns what
+/// the user asked of the window (to choose a data file: the window opens the dialog).
 pub fn data_ui(
     ui: &mut Ui,
     d: &mut DataSpec,
     true_nll: Option<f64>,
     n_points: usize,
     space: Space,
-) -> bool {
+) -> Vec<Request> {
     let mut pick_file = false;
     let images = matches!(space, Space::Image { .. });
     egui::Grid::new("data_grid").num_columns(2).show(ui, |ui| {
@@ -206,7 +207,11 @@ pub fn data_ui(
         Some(n) => ui.label(format!("True NLL of the held-out split: {n:.4} nats")),
         None => ui.weak("True density unknown for this data."),
     };
-    pick_file
+    if pick_file {
+        vec![Request::Action(UiCommand::LoadData)]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Images: the pixel range and the noise added to every data batch.

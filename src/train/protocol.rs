@@ -2,7 +2,7 @@
 //! and the worker's [`Event`]s, each tagged with the run it belongs to.
 
 use super::metrics::StepMetrics;
-use super::session::Session;
+use super::session::Checkpoint;
 use super::view::View;
 use crate::data::projection::ProjectionKind;
 use crate::error::TrainError;
@@ -20,10 +20,12 @@ pub enum Command {
     Step(usize),
     /// Apply settings that are safe to change between steps (see [`Session::apply_live`]).
     SetPreset(Box<Preset>),
-    /// Start over with a fresh session for this preset: run `u64` from now on.
+    /// Start over with a fresh session for this preset (its data loaded here, off the
+    /// window's thread): run `u64` from now on.
     Reset(Box<Preset>, u64),
-    /// Start over from given parameters (a loaded model): run `u64` from now on.
-    LoadParams(Box<Preset>, Vec<f32>, u64),
+    /// Start over from a loaded model (its preset and parameters, on its data, which
+    /// must still fit its input shape): run `u64` from now on.
+    LoadParams(Box<crate::export::Model>, u64),
     /// Write the model to a file.
     Export(PathBuf),
     /// Write all metrics so far as CSV.
@@ -32,9 +34,9 @@ pub enum Command {
     SaveCheckpoint(PathBuf),
     /// The same, quietly (the window's autosave).
     Autosave(PathBuf),
-    /// Go on from a checkpoint: its session (made and checked by the window) replaces
-    /// this one, with the metrics of its steps so far, as run `u64`.
-    Resume(Box<(Preset, Session, Vec<StepMetrics>)>, u64),
+    /// Go on from a checkpoint (read by the window): its session, made here with its
+    /// data, replaces this one, with the metrics of its steps so far, as run `u64`.
+    Resume(Box<Checkpoint>, u64),
     /// Remove the autosave (after every autosave sent before: a clean exit).
     DiscardAutosave(PathBuf),
     /// Estimate log Z by AIS (forward, and reverse from exact samples) next to quadrature.
@@ -94,9 +96,13 @@ pub enum Event {
     },
     /// The settings the worker now trains with (after a live change).
     Applied(Box<Preset>),
-    /// A new session replaced the old one (a reset or a loaded model): every event after
-    /// this belongs to it, every event before it to the old one.
-    Restarted(Box<Preset>),
+    /// A new session replaced the old one (a reset, a loaded model, a resumed
+    /// checkpoint): every event after this belongs to it, every event before it to the
+    /// old one. Its data, loaded once by the worker, are shared with the window.
+    Restarted {
+        preset: Box<Preset>,
+        data: std::sync::Arc<crate::data::Dataset>,
+    },
     /// A reset could not be made (the message says why); the old session goes on as
     /// run `live`.
     RestartFailed { message: String, live: u64 },
@@ -121,7 +127,7 @@ impl Event {
 /// The run a command that replaces the session asks for.
 pub(super) fn replacing_run(c: &Command) -> Option<u64> {
     match c {
-        Command::Reset(_, run) | Command::LoadParams(_, _, run) | Command::Resume(_, run) => {
+        Command::Reset(_, run) | Command::LoadParams(_, run) | Command::Resume(_, run) => {
             Some(*run)
         }
         _ => None,

@@ -18,6 +18,7 @@ use rand::rngs::SmallRng;
 /// numbers from the same seed), whose state a checkpoint can record.
 pub(crate) type StdRng = rand_chacha::ChaCha12Rng;
 use rand::{Rng as _, SeedableRng as _};
+use std::sync::Arc;
 use std::time::Instant;
 
 mod chains;
@@ -47,7 +48,8 @@ struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct Session {
     preset: Preset,
-    data: Dataset,
+    /// The data, shared with the window (loaded once, on the worker's thread).
+    data: Arc<Dataset>,
     arch: Architecture,
     params: Vec<f32>,
     opt: Optimizer,
@@ -179,9 +181,10 @@ impl Session {
     }
 
     /// A fresh session on data already loaded (`data` must be what `preset.data`
-    /// describes).
+    /// describes), shared with whoever else holds them.
     #[must_use]
-    pub fn with_data(preset: &Preset, data: Dataset) -> Self {
+    pub fn with_data(preset: &Preset, data: impl Into<Arc<Dataset>>) -> Self {
+        let data = data.into();
         let mut rng = StdRng::seed_from_u64(preset.seed);
         let arch = architecture_for(preset, &data);
         let params = init_params(&arch, &mut rng);
@@ -194,9 +197,18 @@ impl Session {
     /// The preset's data file cannot be read or is not a table of points, or the data's
     /// dimension does not fit the parameters.
     pub fn from_params(preset: &Preset, params: Vec<f32>) -> Result<Self, DataError> {
-        let rng = StdRng::seed_from_u64(preset.seed);
         let data = Dataset::load(&preset.data)?;
         preset.check_against(&data)?;
+        Self::on_data_with_params(preset, data, params)
+    }
+
+    /// As [`Session::from_params`], on data already loaded and checked.
+    fn on_data_with_params(
+        preset: &Preset,
+        data: Dataset,
+        params: Vec<f32>,
+    ) -> Result<Self, DataError> {
+        let rng = StdRng::seed_from_u64(preset.seed);
         let arch = architecture_for(preset, &data);
         if params.len() != arch.n_params {
             return Err(DataError::new(
@@ -210,12 +222,32 @@ impl Session {
                 ),
             ));
         }
-        Ok(Self::with_params(preset, data, arch, params, rng))
+        Ok(Self::with_params(preset, data.into(), arch, params, rng))
+    }
+
+    /// A session for a loaded model: its preset and parameters on its data, which must
+    /// still have the model's input shape (the file may have changed since the model was
+    /// exported).
+    ///
+    /// # Errors
+    /// The data cannot be read, or do not fit the model.
+    pub fn for_model(m: &crate::export::Model) -> Result<Self, String> {
+        let data = Dataset::load(&m.preset.data).map_err(|e| e.to_string())?;
+        let shape = data.space.input_shape();
+        if shape != m.input_shape {
+            return Err(format!(
+                "the model takes inputs of shape {:?}, its data are now {} ({shape:?})",
+                m.input_shape,
+                data.space.describe(),
+            ));
+        }
+        m.preset.check_against(&data).map_err(|e| e.to_string())?;
+        Self::on_data_with_params(&m.preset, data, m.params.clone()).map_err(|e| e.to_string())
     }
 
     fn with_params(
         preset: &Preset,
-        data: Dataset,
+        data: Arc<Dataset>,
         arch: Architecture,
         params: Vec<f32>,
         mut rng: StdRng,
@@ -279,6 +311,12 @@ impl Session {
     #[must_use]
     pub fn data(&self) -> &Dataset {
         &self.data
+    }
+
+    /// The data, shared (the window draws the same ones).
+    #[must_use]
+    pub fn shared_data(&self) -> Arc<Dataset> {
+        Arc::clone(&self.data)
     }
 
     #[must_use]

@@ -218,14 +218,14 @@ impl Worker {
                     !std::mem::take(&mut self.panic_next_reset),
                     "a panic asked for by PanicNextReset"
                 );
-                let s = Session::new(&p);
+                let s = Session::new(&p).map_err(|e| e.to_string());
                 if !self.replace_session(p, s, run) {
                     return;
                 }
             }
-            Command::LoadParams(p, params, run) => {
-                let s = Session::from_params(&p, params);
-                if !self.replace_session(p, s, run) {
+            Command::LoadParams(m, run) => {
+                let s = Session::for_model(&m);
+                if !self.replace_session(Box::new(m.preset), s, run) {
                     return;
                 }
             }
@@ -244,9 +244,13 @@ impl Worker {
             }
             Command::SaveCheckpoint(path) => self.save_checkpoint(path, false),
             Command::Autosave(path) => self.save_checkpoint(path, true),
-            Command::Resume(r, run) => {
-                let (p, session, rows) = *r;
-                if !self.replace_session(Box::new(p), Ok(session), run) {
+            Command::Resume(ck, run) => {
+                let (session, rows) = match Session::resume(&ck) {
+                    Ok((s, rows)) => (Ok(s), rows),
+                    Err(e) => (Err(e), Vec::new()),
+                };
+                let p = Box::new(ck.preset().unwrap_or_default());
+                if !self.replace_session(p, session, run) {
                     return;
                 }
                 self.log.clone_from(&rows);
@@ -362,7 +366,7 @@ impl Worker {
     fn replace_session(
         &mut self,
         p: Box<Preset>,
-        session: Result<Session, crate::error::DataError>,
+        session: Result<Session, String>,
         run: u64,
     ) -> bool {
         match session {
@@ -374,15 +378,13 @@ impl Worker {
                 // Tagged with the run asked for (the window waits for that one), naming
                 // the run that goes on.
                 let live = std::mem::replace(&mut self.run, run);
-                self.emit(Event::RestartFailed {
-                    message: e.to_string(),
-                    live,
-                });
+                self.emit(Event::RestartFailed { message: e, live });
                 self.run = live;
                 return false;
             }
         }
-        self.emit(Event::Restarted(p));
+        let data = self.session.shared_data();
+        self.emit(Event::Restarted { preset: p, data });
         self.refresh_view_basis(self.view.projection_kind());
         self.report_device();
         self.log.clear();

@@ -202,21 +202,19 @@ impl WorkbenchApp {
     }
 
     pub(super) fn settings_ui(&mut self, ui: &mut egui::Ui) {
-        let mut pick_data = false;
+        let mut asked = Vec::new();
         egui::ScrollArea::both().show(ui, |ui| {
             egui::CollapsingHeader::new("Data")
                 .default_open(true)
                 .show(ui, |ui| {
                     let n = self.run.data.n_train() + self.run.data.n_test();
-                    if panels::data_ui(
+                    asked = panels::data_ui(
                         ui,
                         &mut self.state.preset.data,
                         self.run.true_nll,
                         n,
                         self.run.data.space,
-                    ) {
-                        pick_data = true;
-                    }
+                    );
                 });
             egui::CollapsingHeader::new("Network")
                 .default_open(true)
@@ -258,9 +256,7 @@ impl WorkbenchApp {
                     panels::run_ui(ui, &mut self.state.preset, self.devices.found());
                 });
         });
-        if pick_data {
-            self.run_command(UiCommand::LoadData);
-        }
+        self.handle(asked);
     }
 
     /// After a crash or a kill: offers the autosaved experiment back.
@@ -280,9 +276,15 @@ impl WorkbenchApp {
         match decision {
             Some(true) => {
                 self.restore_offer = None;
-                if !self.load_checkpoint(&path) {
-                    // Kept aside, not overwritten by the next autosave.
-                    let _ = std::fs::rename(&path, path.with_extension("failed.ckpt"));
+                // A file that cannot be resumed is kept aside, not overwritten by the
+                // next autosave.
+                let aside = move |path: &Path| {
+                    let _ = std::fs::rename(path, path.with_extension("failed.ckpt"));
+                };
+                if self.load_checkpoint(&path) {
+                    self.if_it_fails(move |_| aside(&path));
+                } else {
+                    aside(&path);
                 }
             }
             Some(false) => {
@@ -350,11 +352,7 @@ impl WorkbenchApp {
                 // A value clamped on its way into the change that was not made.
                 self.forget(Topic::Clamp);
                 self.resume_after_no();
-                let keep = self.sent.clone();
-                if let Ok(d) = data_for(&keep) {
-                    (self.run.data, self.run.true_nll) = d;
-                }
-                self.state.preset = keep;
+                self.state.preset = self.sent.clone();
             }
             None => {}
         }
@@ -402,7 +400,7 @@ impl WorkbenchApp {
             pick = ProjectionKind::Coordinates(i, j);
         }
         if pick != current {
-            self.worker.send(Command::Project(pick));
+            self.send(Command::Project(pick));
         }
     }
 }

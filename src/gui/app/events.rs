@@ -10,18 +10,22 @@ impl WorkbenchApp {
             // What a run that was replaced sends is dropped: its curves, views, notes and
             // errors belong to a run the window no longer shows. Files written are
             // reported whichever run wrote them.
-            // Which preset each run the worker made trains with (kept whether the window
-            // still waits for that run or not): a failed reset goes back to it.
-            if let Event::Restarted(p) = &e {
-                self.live_preset = Some((run, (**p).clone()));
+            // A run the worker started replaces the one shown, whether the window still
+            // waits for it or a later one (the worker trains it from now on).
+            if let Event::Restarted { preset, data } = e {
+                if run > self.run.id {
+                    self.run_started(run, *preset, data);
+                }
+                continue;
             }
-            if run != self.run.id && !e.outlives_its_run() {
+            if run != self.run.id
+                && !e.outlives_its_run()
+                && !matches!(e, Event::RestartFailed { .. })
+            {
                 continue;
             }
             match e {
-                Event::Restarted(p) => {
-                    self.worker_preset = *p;
-                }
+                Event::Restarted { .. } => {}
                 Event::Metrics(rows) => {
                     for r in &rows {
                         self.run.history.push(r);
@@ -61,24 +65,12 @@ impl WorkbenchApp {
                     self.message(true, m);
                 }
                 Event::Autosaved(step) => self.run.autosaved_at = Some(step),
-                Event::RestartFailed { message, live } => {
-                    // The old session goes on: its events count again, and the window
-                    // shows its settings and data again.
-                    self.run.id = live;
-                    if let Some((r, p)) = &self.live_preset
-                        && *r == live
-                    {
-                        self.worker_preset = p.clone();
+                Event::RestartFailed { message, .. } => {
+                    // The run before goes on: its events count still, and the window shows
+                    // its settings again.
+                    if self.starting.as_ref().is_some_and(|s| s.run == run) {
+                        self.run_failed(&message);
                     }
-                    let keep = self.worker_preset.clone();
-                    if let Ok((data, true_nll)) = data_for(&keep) {
-                        // The old run goes on, with its data and its view.
-                        self.run = super::RunState::new(live, data, true_nll);
-                    }
-                    self.state.preset = keep.clone();
-                    self.sent = keep;
-                    self.pending_reset = None;
-                    self.message(true, message);
                 }
                 Event::RolledBack(at) => {
                     self.run.history.truncate_after(at);

@@ -9,11 +9,13 @@ impl WorkbenchApp {
     pub fn open_preset(&mut self, path: &Path) {
         match Preset::load(path) {
             Ok(p) => {
-                if self.reset_to(p) {
-                    self.state.preset_path = Some(path.to_path_buf());
-                    self.remember(path);
-                    self.message(false, format!("opened {}", path.display()));
-                }
+                let path = path.to_path_buf();
+                let about = Some(path.display().to_string());
+                self.reset_saying(p, about, move |app| {
+                    app.state.preset_path = Some(path.clone());
+                    app.remember(&path);
+                    app.message(false, format!("opened {}", path.display()));
+                });
             }
             Err(e) => self.message(true, e.to_string()),
         }
@@ -82,34 +84,41 @@ impl WorkbenchApp {
     /// Goes on from a checkpoint: its preset, data, parameters, optimiser, chains and
     /// curves replace the experiment. A damaged file changes nothing and says why.
     pub fn load_checkpoint(&mut self, path: &Path) -> bool {
-        // The whole session is made here first: a checkpoint that does not fit (its data
-        // changed, a crafted file) changes nothing.
-        let made = crate::train::session::Checkpoint::load(path)
+        // The worker makes the session from it, with its data: a checkpoint that does not
+        // fit (its data changed, a crafted file) changes nothing and says why.
+        let read = crate::train::session::Checkpoint::load(path)
             .map_err(|e| e.to_string())
             .and_then(|ck| {
                 let preset = ck
                     .preset()
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                let (session, rows) = crate::train::Session::resume(&ck)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                Ok((preset, session, rows))
+                Ok((preset, ck))
             });
-        let (preset, session, rows) = match made {
-            Ok(m) => m,
+        let (preset, ck) = match read {
+            Ok(r) => r,
             Err(e) => {
                 self.message(true, format!("cannot resume: {e}"));
                 return false;
             }
         };
-        let step = session.step_count();
-        let resumed = Box::new((preset.clone(), session, rows));
-        if let Err(e) = self.start_over_with(preset, move |run| Command::Resume(resumed, run)) {
-            self.message(true, format!("{}: {e}", path.display()));
+        let step = ck.step();
+        let path = path.to_path_buf();
+        let about = Some(format!("cannot resume: {}", path.display()));
+        let ck = Box::new(ck);
+        let asked = self.start_over_with(
+            preset,
+            move |run| Command::Resume(ck, run),
+            about,
+            move |app| {
+                app.run.step = step;
+                app.remember(&path);
+                app.message(false, format!("resumed {} at step {step}", path.display()));
+            },
+        );
+        if let Err(e) = asked {
+            self.message(true, e);
             return false;
         }
-        self.run.step = step;
-        self.remember(path);
-        self.message(false, format!("resumed {} at step {step}", path.display()));
         true
     }
 
@@ -145,12 +154,8 @@ impl WorkbenchApp {
         data.labels = None;
         // Another file's labels do not belong to this one.
         data.labels_file = None;
-        if let Err(e) = Dataset::load(&data) {
-            self.message(true, e.to_string());
-            return;
-        }
+        // The worker loads it (and it goes under Recent once it trains on it).
         self.state.preset.data = data;
-        self.remember(path);
         self.apply_edits();
     }
 
@@ -162,10 +167,11 @@ impl WorkbenchApp {
         };
         match Preset::from_ron(text) {
             Ok(p) => {
-                if self.reset_to(p) {
-                    self.state.preset_path = None;
-                    self.message(false, format!("opened the example {name}"));
-                }
+                let name = name.to_string();
+                self.reset_saying(p, Some(format!("the example {name}")), move |app| {
+                    app.state.preset_path = None;
+                    app.message(false, format!("opened the example {name}"));
+                });
             }
             Err(e) => self.message(true, format!("bundled example {name}: {e}")),
         }
@@ -175,30 +181,24 @@ impl WorkbenchApp {
     pub fn load_model(&mut self, path: &Path) {
         match crate::export::load(path) {
             Ok(m) => {
-                // The model's data must still have the model's input shape (a file may
-                // have changed since): say so, and change nothing.
-                match data_for(&m.preset) {
-                    Ok((d, _)) if d.space.input_shape() != m.input_shape => {
-                        self.message(
-                            true,
-                            format!(
-                                "{}: the model takes inputs of shape {:?}, its data are now {} ({:?})",
-                                path.display(),
-                                m.input_shape,
-                                d.space.describe(),
-                                d.space.input_shape()
-                            ),
-                        );
-                        return;
-                    }
-                    _ => {}
+                // The worker loads its data and checks that they still fit the model (a
+                // file may have changed since): a misfit changes nothing and says why.
+                let preset = m.preset.clone();
+                let path = path.to_path_buf();
+                let model = Box::new(m);
+                let about = Some(path.display().to_string());
+                let asked = self.start_over_with(
+                    preset,
+                    move |run| Command::LoadParams(model, run),
+                    about,
+                    move |app| {
+                        app.remember(&path);
+                        app.message(false, format!("loaded model {}", path.display()));
+                    },
+                );
+                if let Err(e) = asked {
+                    self.message(true, e);
                 }
-                if let Err(e) = self.start_over(m.preset, Some(m.params)) {
-                    self.message(true, format!("{}: {e}", path.display()));
-                    return;
-                }
-                self.remember(path);
-                self.message(false, format!("loaded model {}", path.display()));
             }
             Err(e) => self.message(true, e.to_string()),
         }
@@ -268,6 +268,16 @@ impl WorkbenchApp {
                 self.message(false, format!("wrote {}", path.display()));
             }
             Err(e) => self.message(true, format!("cannot write {}: {e}", path.display())),
+        }
+    }
+
+    /// Carries out what the panels and views asked for, in order.
+    pub fn handle(&mut self, asked: Vec<Request>) {
+        for r in asked {
+            match r {
+                Request::Action(c) => self.run_command(c),
+                Request::Worker(c) => self.send(c),
+            }
         }
     }
 
