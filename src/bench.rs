@@ -4,7 +4,7 @@
 //! after 20 warm-up steps, and the time of a 256×256 grid evaluation.
 
 use crate::Preset;
-use crate::data::{DataSpec, ToySet};
+use crate::data::{DataSource, DataSpec, ToySet};
 use crate::energy::{LayerSpec, ModelSpec};
 use crate::optim::OptimizerSpec;
 use crate::preset::{EvalSpec, ObjectiveSpec};
@@ -53,13 +53,16 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
         steps: c.warmup + c.steps,
         batch_size: c.batch,
         data: DataSpec {
-            target: (c.dim != 2).then_some(crate::data::target::Target::Mixture {
-                dim: c.dim,
-                components: 8,
-                spread: 1.0,
-                std: 0.5,
-            }),
-            set: ToySet::EightGaussians,
+            source: if c.dim == 2 {
+                DataSource::Toy(ToySet::EightGaussians)
+            } else {
+                DataSource::Target(crate::data::target::Target::Mixture {
+                    dim: c.dim,
+                    components: 8,
+                    spread: 1.0,
+                    std: 0.5,
+                })
+            },
             size: 12_000,
             noise: None,
             seed: 1,

@@ -376,7 +376,16 @@ impl Preset {
         let mut p = Self::from_ron(&text).map_err(|e| e.with_path(path))?;
         // A data file named relative to the preset is found next to it, wherever the
         // program runs from.
-        for f in [p.data.file.as_mut(), p.data.labels_file.as_mut()]
+        let crate::data::DataSpec {
+            source,
+            labels_file,
+            ..
+        } = &mut p.data;
+        let file = match source {
+            crate::data::DataSource::File(f) => Some(f),
+            _ => None,
+        };
+        for f in [file, labels_file.as_mut()]
             .into_iter()
             .flatten()
             .filter(|f| f.is_relative())
@@ -422,7 +431,7 @@ impl Preset {
         }
         if matches!(self.objective.kind, ObjectiveKind::Jem { .. }) {
             let name = self.data.name();
-            let source = self.data.file.as_deref().unwrap_or(Path::new(&name));
+            let source = self.data.file().unwrap_or(Path::new(&name));
             if data.classes < 2 {
                 return Err(crate::error::DataError::new(
                     source,
@@ -514,8 +523,10 @@ impl Preset {
         if !(d.held_out > 0.0 && d.held_out < 1.0) {
             return Err(invalid("data.held_out", d.held_out, "a fraction in (0, 1)"));
         }
-        if !ToySet::ALL.contains(&d.set) {
-            return Err(invalid("data.set", d.set.name(), &ToySet::allowed()));
+        if let crate::data::DataSource::Toy(set) = d.source
+            && !ToySet::ALL.contains(&set)
+        {
+            return Err(invalid("data.source", set.name(), &ToySet::allowed()));
         }
         Ok(())
     }
@@ -549,7 +560,7 @@ impl Preset {
                 ));
             }
         }
-        if let Some(t) = &self.data.target
+        if let Some(t) = self.data.target()
             && let Err((field, allowed)) = t.check()
         {
             let allowed: String = allowed;
@@ -609,7 +620,7 @@ impl Preset {
         non_negative("objective.alpha", self.objective.alpha)?;
         if let ObjectiveKind::Jem { ce_weight } = self.objective.kind {
             non_negative("objective.kind.ce_weight", ce_weight)?;
-            if self.data.file.is_some()
+            if self.data.file().is_some()
                 && self.data.labels.is_none()
                 && self.data.labels_file.is_none()
             {

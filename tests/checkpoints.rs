@@ -244,7 +244,7 @@ fn resuming_on_data_that_changed_since_is_refused() {
     std::fs::write(&csv, format!("x,y\n{rows}")).expect("write");
     let mut p = bundled("eight_gaussians.ron");
     small(&mut p);
-    p.data.file = Some(csv.clone());
+    p.data.source = ebm_workbench::data::DataSource::File(csv.clone());
     let mut s = Session::new(&p).expect("session");
     s.step().expect("a step");
     let bytes = s.checkpoint(&[]).to_bytes();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use ebm_workbench::gui::app::{PersistedState, WorkbenchApp};
+use ebm_workbench::gui::app::{PersistedState, UiCommand, WorkbenchApp};
 use ebm_workbench::sampler::SamplerKind;
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -722,15 +722,12 @@ fn a_data_file_trains_and_a_broken_one_changes_nothing() {
 
     // A good one: the Data panel shows it, training runs.
     drop_file(&mut h, &good);
-    assert_eq!(
-        h.state().state.preset.data.file.as_deref(),
-        Some(good.as_path())
-    );
+    assert_eq!(h.state().state.preset.data.file(), Some(good.as_path()));
     step_until(
         &mut h,
         "the worker on the file",
         Duration::from_secs(10),
-        |a| a.worker_preset.data.file.is_some(),
+        |a| a.worker_preset.data.file().is_some(),
     );
     // Read once, by the worker: the window draws the worker's own copy.
     assert!(
@@ -762,7 +759,7 @@ fn a_data_file_trains_and_a_broken_one_changes_nothing() {
         &mut h,
         "the worker on the toy set",
         Duration::from_secs(10),
-        |a| a.worker_preset.data.file.is_none(),
+        |a| a.worker_preset.data.file().is_none(),
     );
     h.step();
     assert!(h.query_by_label("ellipse.csv").is_none());
@@ -1206,6 +1203,57 @@ fn the_window_remembers_its_settings_and_recent_files_across_a_restart() {
     );
 }
 
+/// The window opens at once on the default experiment and asks the worker for the last
+/// session's, whose data the worker loads off the window's thread: a data file that is
+/// gone since leaves the default experiment, and the window names the file.
+#[test]
+fn the_last_sessions_data_load_off_the_window_and_a_file_gone_since_leaves_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ring.csv");
+    let text: String = (0..300)
+        .map(|i| {
+            let t = f64::from(i) * 0.1;
+            format!("{},{}\n", 2.0 * t.cos(), 2.0 * t.sin())
+        })
+        .collect();
+    std::fs::write(&csv, text).unwrap();
+    let mut state = PersistedState::default();
+    state.preset.name = "ring".into();
+    state.preset.data.source = ebm_workbench::data::DataSource::File(csv.clone());
+    let open = |state: PersistedState| {
+        Harness::builder()
+            .with_size([1500.0, 950.0])
+            .build_eframe(move |cc| WorkbenchApp::with_state(&cc.egui_ctx, state.clone()))
+    };
+    let mut h = open(state.clone());
+    frames(&mut h, 2);
+    assert_eq!(
+        h.state().worker_preset.name,
+        "ring",
+        "{:?}",
+        h.state().messages
+    );
+    assert_eq!(
+        h.state().run.data.n_train() + h.state().run.data.n_test(),
+        300
+    );
+    assert!(std::sync::Arc::strong_count(&h.state().run.data) >= 2);
+    drop(h);
+    std::fs::remove_file(&csv).unwrap();
+    let mut h = open(state);
+    frames(&mut h, 2);
+    let a = h.state();
+    assert_eq!(a.state.preset, PersistedState::default().preset);
+    assert_eq!(a.worker_preset, PersistedState::default().preset);
+    assert!(
+        a.messages
+            .iter()
+            .any(|m| m.error && m.text.contains("ring.csv")),
+        "{:?}",
+        a.messages
+    );
+}
+
 /// kittest's accessibility check: every input has a name (its label or tooltip), which
 /// a screen reader reads and by which a test finds it. The harness checks the first
 /// frame only; this visits every sampler rule, a data file and the JEM example.
@@ -1445,24 +1493,20 @@ fn the_source_menu_switches_between_the_plane_and_a_target() {
         &mut h,
         "the worker on the target",
         Duration::from_secs(10),
-        |a| a.worker_preset.data.target.is_some(),
+        |a| a.worker_preset.data.target().is_some(),
     );
     step_until_shown(&mut h, "Input: 16 numbers a point", Duration::from_secs(5));
     assert!(h.query_by_value("gaussian mixture").is_some());
     type_into(&mut h, "Dimension", 0, "6");
     confirm_if_asked(&mut h);
     step_until(&mut h, "the 6-D target", Duration::from_secs(10), |a| {
-        a.worker_preset
-            .data
-            .target
-            .as_ref()
-            .is_some_and(|t| t.dim() == 6)
+        a.worker_preset.data.target().is_some_and(|t| t.dim() == 6)
     });
     step_until_shown(&mut h, "Input: 6 numbers a point", Duration::from_secs(5));
     pick(&mut h, "synthetic target", "toy set (plane)");
     confirm_if_asked(&mut h);
     step_until(&mut h, "back in the plane", Duration::from_secs(10), |a| {
-        a.worker_preset.data.target.is_none()
+        a.worker_preset.data.target().is_none()
     });
     step_until_shown(&mut h, "Input: 2 numbers a point", Duration::from_secs(5));
 }
@@ -1694,7 +1738,8 @@ fn digits_train_in_the_window_as_pictures() {
     click(&mut h, Target::Label("class rows"));
     press(&mut h, "Draw class rows");
     step_until(&mut h, "ten class rows", Duration::from_secs(60), |a| {
-        a.images.class_rows.len() == 10 && a.images.class_rows.values().all(|r| r.len() == 10 * 64)
+        let rows = &a.run.space_view.images().unwrap().class_rows;
+        rows.len() == 10 && rows.values().all(|r| r.len() == 10 * 64)
     });
     frames(&mut h, 3);
     assert!(
@@ -1705,7 +1750,10 @@ fn digits_train_in_the_window_as_pictures() {
     click(&mut h, Target::Label("long run"));
     press(&mut h, "Run 2000 steps from the buffer");
     step_until(&mut h, "the long run", Duration::from_secs(120), |a| {
-        a.images
+        a.run
+            .space_view
+            .images()
+            .unwrap()
             .long_run
             .as_ref()
             .is_some_and(|r| r.end.len() == 32 * 64)
@@ -1715,7 +1763,15 @@ fn digits_train_in_the_window_as_pictures() {
         h.query_by_label_contains("bulk ESS").is_some(),
         "R-hat and ESS of the long run"
     );
-    let r = h.state().images.long_run.clone().unwrap();
+    let r = h
+        .state()
+        .run
+        .space_view
+        .images()
+        .unwrap()
+        .long_run
+        .clone()
+        .unwrap();
     // The cold sampler descends the energy: the long run ends lower than it started.
     let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
     assert!(
@@ -2384,10 +2440,18 @@ fn a_long_run_shows_traces_rhat_and_ess_without_touching_training() {
     type_into(&mut h, "Chains", 0, "8");
     press(&mut h, "Run chains");
     step_until(&mut h, "the long run", Duration::from_secs(60), |a| {
-        a.long_run.result.is_some()
+        a.run.space_view.long_run().unwrap().result.is_some()
     });
     frames(&mut h, 2);
-    let r = h.state().long_run.result.clone().unwrap();
+    let r = h
+        .state()
+        .run
+        .space_view
+        .long_run()
+        .unwrap()
+        .result
+        .clone()
+        .unwrap();
     assert_eq!((r.steps, r.energy_trace.len()), (400, 8));
     assert_eq!(r.end_2d.len(), 8 * 2, "the ends on the view's axes");
     assert_eq!(r.start_2d.len(), 8 * 2, "and the starts");
@@ -2407,6 +2471,19 @@ fn a_long_run_shows_traces_rhat_and_ess_without_touching_training() {
         (step, received)
     );
     assert!(!h.state().run.running);
+    // The long run belongs to its run: a reset forgets its result and keeps the panel
+    // and its settings.
+    h.state_mut().run_command(UiCommand::Reset);
+    frames(&mut h, 3);
+    if h.query_by_label("Replace").is_some() {
+        press(&mut h, "Replace");
+    }
+    step_until(&mut h, "the new run", Duration::from_secs(10), |a| {
+        a.run.history.received == 0 && !a.is_starting()
+    });
+    let l = h.state().run.space_view.long_run().unwrap().clone();
+    assert!(l.result.is_none(), "the old run's long run outlived it");
+    assert_eq!((l.open, l.chains, l.steps), (true, 8, 400));
 }
 
 /// Score matching in the window: the Sampler panel says none is used for training, no

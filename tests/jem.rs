@@ -83,11 +83,11 @@ fn jem_needs_one_logit_per_class_and_labels() {
         "{e}"
     );
     let mut p = jem(1.0);
-    p.data.set = ebm_workbench::data::ToySet::TwoMoons;
+    p.data.source = ebm_workbench::data::DataSource::Toy(ebm_workbench::data::ToySet::TwoMoons);
     let e = p.validate().unwrap_err().to_string();
     assert!(e.contains("2, one logit per class of two_moons"), "{e}");
     let mut p = jem(1.0);
-    p.data.file = Some("points.csv".into());
+    p.data.source = ebm_workbench::data::DataSource::File("points.csv".into());
     let e = p.validate().unwrap_err().to_string();
     assert!(
         e.contains("data.labels") && e.contains("JEM needs labels"),

@@ -66,7 +66,7 @@ fn syntax_error_names_file_line_and_column() {
 #[test]
 fn unknown_data_set_names_the_allowed_ones() {
     let text = std::fs::read_to_string(common::preset_path("two_moons.ron")).unwrap();
-    let bad = text.replace("set: two_moons", "set: three_moons");
+    let bad = text.replace("Toy(two_moons)", "Toy(three_moons)");
     let msg = Preset::from_ron(&bad).unwrap_err().to_string();
     for allowed in ["eight_gaussians", "two_moons", "checkerboard", "swiss_roll"] {
         assert!(
@@ -118,13 +118,60 @@ fn temperature_is_exposed_and_warned_about() {
     assert!(cold.temperature_warning().unwrap().contains("T = "));
 }
 
+/// The data's source is one field, `data.source`; presets written before it, with the
+/// toy set, the file, the target and the image set in fields of their own, still load, to
+/// the same data (the file first, then the target, then the images, then the set, as
+/// they were read), and are written back in the new form.
+#[test]
+fn old_presets_separate_data_fields_load_into_one_source() {
+    let mixture = "Mixture(dim: 4, components: 2, spread: 1.0, std: 0.5)";
+    for (old, new) in [
+        (
+            "set: two_moons".to_string(),
+            "source: Toy(two_moons)".to_string(),
+        ),
+        (
+            format!("set: two_moons, target: {mixture}"),
+            format!("source: Target({mixture})"),
+        ),
+        (
+            "images: digits, set: checkerboard".into(),
+            "source: Images(digits)".into(),
+        ),
+        (
+            format!("file: \"p.csv\", images: digits, target: Some({mixture})"),
+            "source: File(\"p.csv\")".into(),
+        ),
+        (String::new(), "source: Toy(eight_gaussians)".into()),
+    ] {
+        let read = |data: &str| {
+            let fields = if data.is_empty() {
+                "size: 500".to_string()
+            } else {
+                format!("{data}, size: 500")
+            };
+            Preset::from_ron(&format!("(data: ({fields}))"))
+                .unwrap_or_else(|e| panic!("({data}): {e}"))
+        };
+        let (o, n) = (read(&old), read(&new));
+        assert_eq!(o.data, n.data, "{old} against {new}");
+        let text = o.to_ron();
+        let head = new.split('(').next().unwrap();
+        assert!(text.contains(head), "written back as {text}");
+        for gone in ["set:", "file:", "target:", "images:"] {
+            assert!(!text.contains(gone), "{gone} written again: {text}");
+        }
+        assert_eq!(Preset::from_ron(&text).unwrap().data, o.data);
+    }
+}
+
 /// `data.columns` is a list now; presets written with a pair still load (as a list), and
 /// a target with a bad parameter names its field.
 #[test]
 fn columns_as_a_list_or_an_old_pair_and_targets_checked() {
     let base = common::bundled("two_moons.ron").to_ron().replace(
-        "set: two_moons,",
-        "set: two_moons, file: \"p.csv\", columns: COLS,",
+        "source: Toy(two_moons),",
+        "source: File(\"p.csv\"), columns: COLS,",
     );
     for (cols, want) in [("(0, 3)", vec![0, 3]), ("[4, 0, 2]", vec![4, 0, 2])] {
         let p = Preset::from_ron(&base.replace("COLS", cols)).expect("the preset loads");

@@ -74,7 +74,7 @@ fn the_true_densities_are_normalised_and_match_their_samples() {
         ToySet::Checkerboard,
     ] {
         let spec = DataSpec {
-            set,
+            source: ebm_workbench::data::DataSource::Toy(set),
             size: 20_000,
             held_out: 0.5,
             noise: (set == ToySet::Checkerboard).then_some(0.0),

@@ -368,7 +368,7 @@ fn two_unequal_modes() -> (Session, exact::GridModel, tempfile::TempDir) {
     let path = dir.path().join("two.csv");
     std::fs::write(&path, text).expect("write the points");
     let mut p = common::small(32);
-    p.data.file = Some(path);
+    p.data.source = ebm_workbench::data::DataSource::File(path);
     p.eval.eval_every = 0;
     p.optimizer.lr = 3e-3;
     let mut s = Session::new(&p).expect("the points");

@@ -523,7 +523,7 @@ fn the_in_run_nll_of_a_tempered_run_is_that_of_exp_minus_e_over_t() {
     use ebm_workbench::energy::LayerSpec;
     let (d, a, t) = (3_usize, 2.0_f32, 0.5_f32);
     let mut p = common::bundled("mixture_16d.ron");
-    p.data.target = Some(Target::Mixture {
+    p.data.source = ebm_workbench::data::DataSource::Target(Target::Mixture {
         dim: d,
         components: 8,
         spread: 1.0,

@@ -257,16 +257,16 @@ fn a_preset_with_a_relative_csv_trains_on_it() {
     }
     write(dir.path(), "ring.csv", text.as_bytes());
     let mut p = common::small(32);
-    p.data.file = Some(PathBuf::from("ring.csv"));
+    p.data.source = ebm_workbench::data::DataSource::File(PathBuf::from("ring.csv"));
     p.eval.eval_every = 100;
     p.optimizer.lr = 3e-3;
     let preset_path = dir.path().join("ring.ron");
     p.save(&preset_path).unwrap();
     let saved = std::fs::read_to_string(&preset_path).unwrap();
-    assert!(saved.contains("file: \"ring.csv\""), "{saved}");
+    assert!(saved.contains("source: File(\"ring.csv\")"), "{saved}");
 
     let loaded = Preset::load(&preset_path).unwrap();
-    assert!(loaded.data.file.as_ref().unwrap().is_absolute());
+    assert!(loaded.data.file().unwrap().is_absolute());
     let mut s = Session::new(&loaded).unwrap();
     let d = s.data();
     assert_eq!(d.n_train() + d.n_test(), 2000);
@@ -327,7 +327,7 @@ fn a_labelled_csv_trains_a_jem_classifier() {
     assert!(e.contains("not a whole number"), "{e}");
 
     let mut p = common::small(32);
-    p.data.file = Some(path);
+    p.data.source = ebm_workbench::data::DataSource::File(path);
     p.objective.kind = ebm_workbench::preset::ObjectiveKind::Jem { ce_weight: 1.0 };
     p.model.outputs = 3;
     p.optimizer.lr = 3e-3;
@@ -373,7 +373,8 @@ fn a_five_column_file_trains_in_five_dimensions() {
         ));
     }
     let mut p = common::small(16);
-    p.data.file = Some(write(dir.path(), "five.csv", text.as_bytes()));
+    p.data.source =
+        ebm_workbench::data::DataSource::File(write(dir.path(), "five.csv", text.as_bytes()));
     p.eval.eval_every = 20;
     p.eval.ais_temperatures = 50;
     let mut s = Session::new(&p).unwrap();

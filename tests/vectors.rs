@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 /// The bundled 16-D mixture, shortened and narrowed for a test.
 fn mixture(dim: usize, hidden: usize) -> Preset {
     let mut p = common::bundled("mixture_16d.ron");
-    p.data.target = Some(Target::Mixture {
+    p.data.source = ebm_workbench::data::DataSource::Target(Target::Mixture {
         dim,
         components: 8,
         spread: 1.0,
@@ -411,7 +411,7 @@ fn a_targets_box_holds_all_of_its_data() {
         },
     ] {
         let spec = ebm_workbench::data::DataSpec {
-            target: Some(t.clone()),
+            source: ebm_workbench::data::DataSource::Target(t.clone()),
             size: 5000,
             ..ebm_workbench::data::DataSpec::default()
         };

@@ -2,6 +2,7 @@
 //! held-out NLL.
 
 use super::EvalArgs;
+use ebm_workbench::data::DataSource;
 use ebm_workbench::eval::Method;
 use ebm_workbench::eval::ais::{AisSpec, BaseKind};
 use ebm_workbench::{Preset, Session, export};
@@ -20,12 +21,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         if d.extension().is_some_and(|e| e == "ron") {
             preset.data = Preset::load(d)?.data;
         } else if d.is_file() {
-            preset.data.file = Some(d.clone());
+            preset.data.source = DataSource::File(d.clone());
             preset.data.labels_file = None;
         } else if d.to_string_lossy() == "digits" {
-            preset.data.file = None;
-            preset.data.target = None;
-            preset.data.images = Some(ebm_workbench::data::ImageSet::Digits);
+            preset.data.source = DataSource::Images(ebm_workbench::data::ImageSet::Digits);
         } else {
             let name = d.to_string_lossy();
             let set = ebm_workbench::data::ToySet::ALL
@@ -37,11 +36,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
                         ebm_workbench::data::ToySet::allowed()
                     )
                 })?;
-            preset.data.set = set;
+            preset.data.source = DataSource::Toy(set);
             preset.data.noise = None;
-            preset.data.file = None;
-            preset.data.target = None;
-            preset.data.images = None;
             preset.data.columns = None;
             preset.data.labels = None;
         }

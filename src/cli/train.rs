@@ -69,7 +69,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         preset.seed = s;
     }
     if let Some(f) = &a.data {
-        preset.data.file = Some(f.clone());
+        preset.data.source = ebm_workbench::data::DataSource::File(f.clone());
         preset.data.columns = None;
         preset.data.labels = None;
         preset.data.labels_file = None;

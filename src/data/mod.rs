@@ -146,51 +146,42 @@ impl ToySet {
     }
 }
 
-/// Which data, how much of it, and how it is split.
+/// Where the data come from: a 2-D toy set, a synthetic target of any dimension with a
+/// known density, a bundled image set, or the user's file (CSV or other delimited text,
+/// NPY, or MNIST's IDX; a relative path in a preset file is relative to that file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+pub enum DataSource {
+    Toy(ToySet),
+    Target(target::Target),
+    Images(ImageSet),
+    File(PathBuf),
+}
+
+/// Which data, how much of it, and how it is split. Written to presets as
+/// [`DataSpecFile`] (old presets' separate `set`, `file`, `target` and `images` still
+/// load).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "DataSpecFile", into = "DataSpecFile")]
 pub struct DataSpec {
-    /// The toy set (unused when `file` is given).
-    pub set: ToySet,
-    /// The user's own points instead of a toy set: a CSV (or other delimited text) or a
-    /// NumPy `.npy` file. A relative path in a preset file is relative to that file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
-    /// A synthetic target of any dimension with a known density instead of a toy set
-    /// (unused when `file` is given).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<target::Target>,
-    /// The columns of `file` to use as features (numbered from 0, in this order); `None`:
-    /// every column but the labels. Presets written with a pair, `(0, 3)`, still load.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "columns_list_or_pair",
-        default
-    )]
+    pub source: DataSource,
+    /// The columns of the file to use as features (numbered from 0, in this order);
+    /// `None`: every column but the labels.
     pub columns: Option<Vec<usize>>,
-    /// The column of `file` that holds class labels (whole numbers from 0), for JEM.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The column of the file that holds class labels (whole numbers from 0), for JEM.
     pub labels: Option<usize>,
     /// Class labels from a file of their own (NPY of shape (N,) or an IDX labels file),
-    /// one per row or image of `file`. Relative to the preset file, as `file` is.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// one per row or image of the data file. Relative to the preset file, as it is.
     pub labels_file: Option<PathBuf>,
-    /// A bundled image set instead of a toy set (unused when `file` is given).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub images: Option<ImageSet>,
     /// The range pixels are scaled to (images: the bundled set and image files).
-    #[serde(skip_serializing_if = "PixelRange::is_default")]
     pub pixels: PixelRange,
     /// How a 4-D NPY array stores its channels, where its shape leaves it open.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub layout: Option<images::ImageLayout>,
     /// The standard deviation of Gaussian noise added to every data batch as it is drawn
     /// (JEM and IGEBM use 0.03 on images); 0: none.
-    #[serde(skip_serializing_if = "is_zero")]
     pub batch_noise: f32,
     /// Points in all, held-out split included (a file gives all of its points).
     pub size: usize,
-    /// The set's noise parameter; `None` takes the literature default.
+    /// The toy set's noise parameter; `None` takes the literature default.
     pub noise: Option<f32>,
     /// Seed of the data draw (independent of the training seed).
     pub seed: u64,
@@ -198,16 +189,111 @@ pub struct DataSpec {
     pub held_out: f32,
 }
 
+/// [`DataSpec`] as a preset file writes it, and as older presets wrote it: their source
+/// was four fields (`set`, and `file`, `target` or `images` in that order of precedence
+/// over it), read here into one [`DataSource`] and never written again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSpecFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<DataSource>,
+    #[serde(skip_serializing)]
+    set: Option<ToySet>,
+    #[serde(skip_serializing)]
+    file: Option<PathBuf>,
+    #[serde(skip_serializing)]
+    target: Option<target::Target>,
+    #[serde(skip_serializing)]
+    images: Option<ImageSet>,
+    /// Presets written with a pair, `(0, 3)`, still load.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "columns_list_or_pair",
+        default
+    )]
+    columns: Option<Vec<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "PixelRange::is_default")]
+    pixels: PixelRange,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<images::ImageLayout>,
+    #[serde(skip_serializing_if = "is_zero")]
+    batch_noise: f32,
+    size: usize,
+    noise: Option<f32>,
+    seed: u64,
+    held_out: f32,
+}
+
+impl Default for DataSpecFile {
+    /// The defaults, with no source: an old preset's fields or the default toy set give
+    /// it.
+    fn default() -> Self {
+        Self {
+            source: None,
+            ..DataSpec::default().into()
+        }
+    }
+}
+
+impl From<DataSpecFile> for DataSpec {
+    fn from(f: DataSpecFile) -> Self {
+        let source = f
+            .source
+            .unwrap_or_else(|| match (f.file, f.target, f.images) {
+                (Some(p), _, _) => DataSource::File(p),
+                (None, Some(t), _) => DataSource::Target(t),
+                (None, None, Some(i)) => DataSource::Images(i),
+                (None, None, None) => DataSource::Toy(f.set.unwrap_or(ToySet::EightGaussians)),
+            });
+        Self {
+            source,
+            columns: f.columns,
+            labels: f.labels,
+            labels_file: f.labels_file,
+            pixels: f.pixels,
+            layout: f.layout,
+            batch_noise: f.batch_noise,
+            size: f.size,
+            noise: f.noise,
+            seed: f.seed,
+            held_out: f.held_out,
+        }
+    }
+}
+
+impl From<DataSpec> for DataSpecFile {
+    fn from(d: DataSpec) -> Self {
+        Self {
+            source: Some(d.source),
+            set: None,
+            file: None,
+            target: None,
+            images: None,
+            columns: d.columns,
+            labels: d.labels,
+            labels_file: d.labels_file,
+            pixels: d.pixels,
+            layout: d.layout,
+            batch_noise: d.batch_noise,
+            size: d.size,
+            noise: d.noise,
+            seed: d.seed,
+            held_out: d.held_out,
+        }
+    }
+}
+
 impl Default for DataSpec {
     fn default() -> Self {
         Self {
-            set: ToySet::EightGaussians,
-            file: None,
-            target: None,
+            source: DataSource::Toy(ToySet::EightGaussians),
             columns: None,
             labels: None,
             labels_file: None,
-            images: None,
             pixels: PixelRange::ZeroOne,
             layout: None,
             batch_noise: 0.0,
@@ -220,34 +306,53 @@ impl Default for DataSpec {
 }
 
 impl DataSpec {
-    /// The noise in effect.
+    /// The noise in effect (of a toy set; others have none).
     #[must_use]
     pub fn noise(&self) -> f32 {
-        self.noise.unwrap_or_else(|| self.set.default_noise())
+        match &self.source {
+            DataSource::Toy(set) => self.noise.unwrap_or_else(|| set.default_noise()),
+            _ => self.noise.unwrap_or(0.0),
+        }
     }
 
     /// The data's name: the file's, the synthetic target's or the toy set's.
     #[must_use]
     pub fn name(&self) -> String {
-        match self.source() {
-            Source::File(f) => f.file_name().map_or_else(
+        match &self.source {
+            DataSource::File(f) => f.file_name().map_or_else(
                 || f.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            Source::Target(t) => t.name(),
-            Source::Images(i) => i.name().to_string(),
-            Source::Toy(set) => set.name().to_string(),
+            DataSource::Target(t) => t.name(),
+            DataSource::Images(i) => i.name().to_string(),
+            DataSource::Toy(set) => set.name().to_string(),
         }
     }
 
-    /// Where the data come from.
+    /// The user's file, if the data come from one.
     #[must_use]
-    pub fn source(&self) -> Source<'_> {
-        match (&self.file, &self.target, self.images) {
-            (Some(f), _, _) => Source::File(f),
-            (None, Some(t), _) => Source::Target(t),
-            (None, None, Some(i)) => Source::Images(i),
-            (None, None, None) => Source::Toy(self.set),
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match &self.source {
+            DataSource::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The synthetic target, if the data come from one.
+    #[must_use]
+    pub fn target(&self) -> Option<&target::Target> {
+        match &self.source {
+            DataSource::Target(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The bundled image set, if the data are one.
+    #[must_use]
+    pub fn images(&self) -> Option<ImageSet> {
+        match self.source {
+            DataSource::Images(i) => Some(i),
+            _ => None,
         }
     }
 
@@ -255,23 +360,13 @@ impl DataSpec {
     /// data (toy sets and targets; a file's are known once it is read).
     #[must_use]
     pub fn classes(&self) -> Option<usize> {
-        match self.source() {
-            Source::File(_) => None,
-            Source::Target(t) => Some(t.classes()),
-            Source::Images(i) => Some(i.classes()),
-            Source::Toy(set) => Some(set.classes()),
+        match &self.source {
+            DataSource::File(_) => None,
+            DataSource::Target(t) => Some(t.classes()),
+            DataSource::Images(i) => Some(i.classes()),
+            DataSource::Toy(set) => Some(set.classes()),
         }
     }
-}
-
-/// Where a data set comes from: a 2-D toy set, a synthetic target of any dimension, a
-/// bundled image set, or the user's file.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Source<'a> {
-    Toy(ToySet),
-    Target(&'a target::Target),
-    Images(ImageSet),
-    File(&'a std::path::Path),
 }
 
 /// The bundled image sets.
@@ -453,11 +548,12 @@ impl Dataset {
     /// A file that cannot be read or holds no valid table of points.
     pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
         let mut rng = StdRng::seed_from_u64(spec.seed);
-        let Some(path) = spec.file.as_deref() else {
-            if let Some(ImageSet::Digits) = spec.images {
+        let path = match &spec.source {
+            DataSource::File(path) => path.as_path(),
+            DataSource::Images(ImageSet::Digits) => {
                 return Self::from_images(spec, images::digits(), &mut rng);
             }
-            return Ok(Self::generate(spec));
+            DataSource::Toy(_) | DataSource::Target(_) => return Ok(Self::generate(spec)),
         };
         if images::is_image_file(path) {
             let mut im = images::read_images(path, spec.layout)?;
@@ -517,13 +613,21 @@ impl Dataset {
         Ok(d)
     }
 
-    /// Generates a toy set or a synthetic target (`spec.file` is ignored).
+    /// Generates a toy set or a synthetic target (a file or an image set is not
+    /// generated: the default toy set stands in).
     #[must_use]
     pub fn generate(spec: &DataSpec) -> Self {
         let mut rng = StdRng::seed_from_u64(spec.seed);
         let mut spec = spec.clone();
-        spec.file = None;
-        if let Some(t) = &spec.target {
+        let set = match &spec.source {
+            DataSource::Toy(set) => *set,
+            DataSource::Target(_) => ToySet::EightGaussians,
+            DataSource::File(_) | DataSource::Images(_) => {
+                spec.source = DataSource::Toy(ToySet::EightGaussians);
+                ToySet::EightGaussians
+            }
+        };
+        if let DataSource::Target(t) = &spec.source {
             let (pts, labels) = t.sample(spec.size, &mut rng);
             // The target's box, widened to hold every drawn point (the funnel's x_i
             // reach far beyond any fixed box when v is large).
@@ -537,9 +641,9 @@ impl Dataset {
             let labels = (classes > 0).then_some((labels, classes));
             return Self::split(&spec, pts, t.dim(), labels, DataBox { lo, hi }, &mut rng);
         }
-        let (pts, labels) = spec.set.generate(spec.size, spec.noise(), &mut rng);
-        let b = DataBox::square(spec.set.half_width());
-        let classes = spec.set.classes();
+        let (pts, labels) = set.generate(spec.size, spec.noise(), &mut rng);
+        let b = DataBox::square(set.half_width());
+        let classes = set.classes();
         Self::split(&spec, pts, 2, Some((labels, classes)), b, &mut rng)
     }
 
@@ -653,9 +757,9 @@ impl Dataset {
     #[must_use]
     pub fn true_nll(&self) -> Option<f64> {
         let n = self.n_test().max(1) as f64;
-        match self.spec.source() {
-            Source::File(_) | Source::Images(_) => None,
-            Source::Target(t) => {
+        match &self.spec.source {
+            DataSource::File(_) | DataSource::Images(_) => None,
+            DataSource::Target(t) => {
                 let mut row = vec![0.0_f64; self.dim];
                 let sum: f64 = self
                     .test
@@ -669,7 +773,7 @@ impl Dataset {
                     .sum();
                 Some(sum / n)
             }
-            Source::Toy(set) => {
+            DataSource::Toy(set) => {
                 let noise = self.spec.noise();
                 let mut sum = 0.0;
                 for r in self.test.chunks_exact(2) {

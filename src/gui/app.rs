@@ -13,14 +13,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod asks;
 mod centre;
 mod chrome;
 mod events;
 mod files;
+mod machine;
 mod picker;
+mod run;
 
+pub use asks::{Request, UiCommand};
 pub use files::Replace;
+pub use machine::{DeviceList, FrameInterval};
 pub use picker::{FileAction, Picker, file_kind};
+use run::Starting;
+pub use run::{PlaneView, RunState, SpaceView};
 
 /// A pinned run's name on the plots: what differs from the live run (the first three
 /// fields), or that nothing does.
@@ -68,97 +75,11 @@ impl Default for PersistedState {
     }
 }
 
-/// Every action of the toolbar, with its label and tooltip in one place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UiCommand {
-    OpenPreset,
-    LoadData,
-    SavePreset,
-    ExportModel,
-    LoadModel,
-    SaveCheckpoint,
-    ExportMetrics,
-    ExportPng,
-    Train,
-    Pause,
-    Step,
-    Reset,
-    PinRun,
-    ClearPins,
-    CompareRuns,
-}
-
-/// What a panel or a view asks of the window: the one way every part of it asks. The
-/// window carries them out after the part is drawn ([`WorkbenchApp::handle`]).
-#[derive(Debug)]
-pub enum Request {
-    /// A toolbar action (what its button does).
-    Action(UiCommand),
-    /// A command for the training thread.
-    Worker(Command),
-}
-
 /// A run pinned on the curves: its settings (for the label) and its history.
 #[derive(Debug, Clone)]
 pub struct Pin {
     pub preset: Preset,
     pub history: MetricsHistory,
-}
-
-impl UiCommand {
-    #[must_use]
-    pub fn text(self) -> &'static str {
-        match self {
-            Self::OpenPreset => "Open preset…",
-            Self::LoadData => "Data file…",
-            Self::SavePreset => "Save preset…",
-            Self::ExportModel => "Export model…",
-            Self::LoadModel => "Load model…",
-            Self::SaveCheckpoint => "Save checkpoint…",
-            Self::ExportMetrics => "Export metrics…",
-            Self::ExportPng => "Export view PNG…",
-            Self::Train => "Train",
-            Self::Pause => "Pause",
-            Self::Step => "Step",
-            Self::Reset => "Reset",
-            Self::PinRun => "Pin run",
-            Self::ClearPins => "Clear pins",
-            Self::CompareRuns => "Compare runs…",
-        }
-    }
-
-    #[must_use]
-    pub fn tooltip(self) -> &'static str {
-        match self {
-            Self::OpenPreset => "Open an experiment (RON). You can also drop a file on the window.",
-            Self::SavePreset => "Save the current settings as a preset (RON).",
-            Self::LoadData => {
-                "Train on your own points: a CSV or NumPy .npy file with two columns."
-            }
-            Self::ExportModel => {
-                "Save the trained parameters as safetensors, with the preset in the metadata."
-            }
-            Self::LoadModel => {
-                "Load a model (safetensors) to look at it or continue training, or a checkpoint (.ckpt) to go on exactly where it stopped."
-            }
-            Self::SaveCheckpoint => {
-                "Save everything needed to go on exactly later: parameters, optimiser, chains, random generators and the curves (.ckpt)."
-            }
-            Self::ExportMetrics => "Save every step's metrics as CSV.",
-            Self::ExportPng => "Save the samples over the heat map as a PNG image.",
-            Self::Train => "Train up to the preset's steps, then on until paused (Space).",
-            Self::Pause => "Pause after the current step (Space).",
-            Self::Step => "Take one training step.",
-            Self::Reset => "New parameters, optimiser and sampler state.",
-            Self::PinRun => {
-                "Keep this run's curves on the plots as faint lines, labelled with what differs from the live run."
-            }
-            Self::ClearPins => "Remove the pinned runs from the plots.",
-            Self::CompareRuns => {
-                "Open a sweep folder (its summary.csv and runs): overlay the runs' curves, sort them, load one."
-            }
-        }
-    }
 }
 
 /// A message in the status bar.
@@ -244,10 +165,6 @@ pub struct WorkbenchApp {
     pub comparison: Option<super::compare::Comparison>,
     /// Smoothed time to lay out one frame (the rest of a frame is drawing).
     ui_ms: f64,
-    /// The image views' tab, class rows, long run and textures.
-    pub images: super::images::ImageState,
-    /// The long-run panel (points and vectors).
-    pub long_run: super::long_run::LongRunState,
     /// Where the running experiment is autosaved (`None`: no autosave).
     pub autosave: Option<PathBuf>,
     /// How often it is autosaved while it changes.
@@ -258,178 +175,6 @@ pub struct WorkbenchApp {
     pub restore_offer: Option<(PathBuf, usize, String)>,
     /// The devices found at start-up (probed on a thread).
     pub devices: DeviceList,
-}
-
-/// What the window shows of one run: its data, its curves, its view and what was said of
-/// it. A run that starts (a reset, a loaded model, a resumed checkpoint) replaces it as a
-/// whole, so nothing of the run before is left behind.
-pub struct RunState {
-    /// The run the window shows: the worker tags every event with its run, and events of
-    /// an earlier run (sent before a reset or a load reached the worker) are dropped.
-    pub id: u64,
-    /// The run's data, as the window draws them: the worker's, shared.
-    pub data: Arc<Dataset>,
-    pub true_nll: Option<f64>,
-    pub running: bool,
-    pub step: usize,
-    pub history: MetricsHistory,
-    pub view: Option<View>,
-    /// The centre of the window for the run's space, chosen once from it.
-    pub space_view: SpaceView,
-    /// The last AIS result: (log Z, its standard error, quadrature log Z).
-    pub ais: Option<(f64, f64, Option<f64>)>,
-    /// Says when the sampler stops following the model.
-    lag: crate::train::metrics::LagMonitor,
-    /// Warnings at steps of this run, drawn on the curves' step axis.
-    pub marks: Vec<(usize, Mark)>,
-    /// Draws from a classifier's class-conditional, shown over the view until cleared.
-    pub class_samples: Option<(usize, Vec<f32>)>,
-    /// The step the last autosave (sent) was at.
-    autosaved_step: usize,
-    /// The step the last autosave written was at (the worker's confirmation).
-    pub autosaved_at: Option<usize>,
-}
-
-/// The centre of the window, one case per data space, chosen once when a run starts
-/// (the worker's [`crate::train::view::Scene`] has the same cases); each case owns what
-/// only it draws.
-pub enum SpaceView {
-    /// The plane: the samples over the heat map, the network under them.
-    Plane(PlaneView),
-    /// Vectors: the samples projected on two axes.
-    Projection,
-    /// Images: grids of pictures (their tabs and textures in `WorkbenchApp::images`).
-    Images,
-}
-
-/// What the plane's view keeps between frames.
-#[derive(Default)]
-pub struct PlaneView {
-    /// The heat map's texture, made once per view and kind of map.
-    texture: Option<TextureHandle>,
-    texture_kind: Option<(usize, HeatKind)>,
-    /// The heat map's values at its two ends, in the colour bar's units.
-    heat_range: Option<(f64, f64)>,
-    /// The network drawing's tiles.
-    network: super::network::NetworkTexture,
-}
-
-impl SpaceView {
-    /// The view for data in `space`.
-    #[must_use]
-    pub fn for_space(space: crate::data::Space) -> Self {
-        match space {
-            crate::data::Space::Plane => Self::Plane(PlaneView::default()),
-            crate::data::Space::Vector { .. } => Self::Projection,
-            crate::data::Space::Image { .. } => Self::Images,
-        }
-    }
-
-    /// Whether this is the plane's view.
-    #[must_use]
-    pub fn is_plane(&self) -> bool {
-        matches!(self, Self::Plane(_))
-    }
-
-    /// Whether this is the images' view.
-    #[must_use]
-    pub fn is_images(&self) -> bool {
-        matches!(self, Self::Images)
-    }
-}
-
-/// Something the window does later, to itself.
-type AppAction = Box<dyn FnOnce(&mut WorkbenchApp)>;
-
-/// A run asked of the worker, until it starts.
-struct Starting {
-    run: u64,
-    /// What the window does when it starts (say so, remember the file).
-    on_start: AppAction,
-    /// What the worker's message is about when it fails (the file's name).
-    about: Option<String>,
-    /// What the window does when it fails.
-    on_failure: Option<AppAction>,
-    /// The preset file the window showed before, for a failure to go back to.
-    preset_path: Option<PathBuf>,
-}
-
-impl RunState {
-    /// Run `id` on `data`, before its first event.
-    fn new(id: u64, data: Arc<Dataset>) -> Self {
-        let true_nll = data.true_nll();
-        Self {
-            space_view: SpaceView::for_space(data.space),
-            id,
-            data,
-            true_nll,
-            running: false,
-            step: 0,
-            history: MetricsHistory::default(),
-            view: None,
-            ais: None,
-            lag: crate::train::metrics::LagMonitor::default(),
-            marks: Vec::new(),
-            class_samples: None,
-            autosaved_step: 0,
-            autosaved_at: None,
-        }
-    }
-}
-
-/// The devices the window offers: probed once, off the UI thread, at start-up.
-pub struct DeviceList {
-    found: Option<Vec<crate::device::DeviceInfo>>,
-    probe: Option<std::sync::mpsc::Receiver<Vec<crate::device::DeviceInfo>>>,
-}
-
-impl DeviceList {
-    /// Starts the probe; `ctx` repaints when it answers.
-    #[must_use]
-    pub fn probe(ctx: &egui::Context) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("device probe".into())
-            .spawn(move || {
-                let _ = tx.send(crate::device::probe());
-                ctx.request_repaint();
-            });
-        Self {
-            found: spawned.is_err().then(Self::cpu_only),
-            probe: spawned.ok().map(|_| rx),
-        }
-    }
-
-    /// What the window offers when the probe could not run or did not answer.
-    fn cpu_only() -> Vec<crate::device::DeviceInfo> {
-        vec![crate::device::DeviceInfo {
-            spec: crate::device::DeviceSpec::Cpu,
-            status: Ok("CPU".into()),
-        }]
-    }
-
-    /// Whether the probe has answered (and the window shown its answer).
-    #[must_use]
-    pub fn probed(&self) -> bool {
-        self.found.is_some()
-    }
-
-    /// What the probe found, or `None` while it runs.
-    pub fn found(&mut self) -> Option<&[crate::device::DeviceInfo]> {
-        if let Some(rx) = &self.probe {
-            match rx.try_recv() {
-                Ok(v) => self.found = Some(v),
-                // The probe's thread ended without an answer (it panicked).
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    self.found = Some(Self::cpu_only());
-                }
-                Err(std::sync::mpsc::TryRecvError::Empty) => return None,
-            }
-            self.probe = None;
-        }
-        self.found.as_deref()
-    }
 }
 
 /// Where a screenshot of the view reports the file it wrote (or why not).
@@ -460,53 +205,6 @@ fn reset_reason(a: &Preset, b: &Preset) -> Option<String> {
         Some("Changing the sampler's start or buffer size".into())
     } else {
         None
-    }
-}
-
-/// The time between the frames that training asks for, shared with the worker's waker.
-///
-/// Where a CPU rasterises the window (Mesa's llvmpipe), a frame of this window costs
-/// about 23 ms of CPU whatever it shows (measured: hiding the scatter or the network
-/// changed it by under 10 %), so the frame rate decides how much of the machine drawing
-/// takes from training: at 45 frames per second on 2 cores the window trained 164
-/// steps/s, at 24 frames per second 227. Input (a hover, a drag) still repaints at once.
-#[derive(Debug, Clone)]
-pub struct FrameInterval(std::sync::Arc<std::sync::atomic::AtomicU64>);
-
-impl Default for FrameInterval {
-    fn default() -> Self {
-        Self(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
-            Self::GPU.as_micros() as u64,
-        )))
-    }
-}
-
-impl FrameInterval {
-    /// With a GPU: 50 frames per second.
-    pub const GPU: Duration = Duration::from_millis(20);
-    /// Drawn by the CPU: 25 frames per second.
-    pub const SOFTWARE: Duration = Duration::from_millis(40);
-
-    /// The interval for a renderer, or `fps` frames per second when given (1 to 120;
-    /// anything else is ignored).
-    #[must_use]
-    pub fn for_renderer(software: bool, fps: Option<&str>) -> Duration {
-        match fps.and_then(|f| f.trim().parse::<f64>().ok()) {
-            Some(f) if (1.0..=120.0).contains(&f) => Duration::from_secs_f64(1.0 / f),
-            _ if software => Self::SOFTWARE,
-            _ => Self::GPU,
-        }
-    }
-
-    #[must_use]
-    pub fn get(&self) -> Duration {
-        Duration::from_micros(self.0.load(std::sync::atomic::Ordering::Relaxed))
-    }
-
-    pub fn set(&self, d: Duration) {
-        #[allow(clippy::cast_possible_truncation)]
-        self.0
-            .store(d.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -570,15 +268,14 @@ impl WorkbenchApp {
         if state.preset.validate().is_err() {
             state.preset = PersistedState::default().preset;
         }
-        // The last session's data file may be gone: then start from the default preset.
+        // The window opens on the default experiment (a generated toy set, at once); the
+        // last session's is asked of the worker, which loads its data off this thread
+        // (a file that is gone leaves the default one, and the window says why).
+        let wanted = state.preset.clone();
+        state.preset = PersistedState::default().preset;
         let mut startup_error = None;
-        let loaded = data_for(&state.preset).or_else(|e| {
-            startup_error = Some(e.to_string());
-            state.preset = PersistedState::default().preset;
-            data_for(&state.preset)
-        });
-        // Loaded once: the window and the worker share them.
-        let data = Arc::new(loaded.unwrap_or_else(|e| {
+        // Shared: the window and the worker draw and train on the same data.
+        let data = Arc::new(data_for(&state.preset).unwrap_or_else(|e| {
             // Only a broken build could fail to generate a bundled toy set.
             startup_error = Some(e.to_string());
             Dataset::generate(&state.preset.data)
@@ -594,7 +291,7 @@ impl WorkbenchApp {
             Box::new(move || ctx2.request_repaint_after(interval.get())),
         );
         let mut app = Self {
-            run: RunState::new(0, data),
+            run: RunState::new(0, data, None),
             worker_preset: state.preset.clone(),
             sent: state.preset.clone(),
             state,
@@ -621,8 +318,6 @@ impl WorkbenchApp {
             ui_ms: 0.0,
             pins: Vec::new(),
             comparison: None,
-            images: super::images::ImageState::default(),
-            long_run: super::long_run::LongRunState::default(),
             autosave: None,
             autosave_every: Duration::from_secs(60),
             last_autosave: Instant::now(),
@@ -631,6 +326,9 @@ impl WorkbenchApp {
         };
         if let Some(e) = startup_error {
             app.message(true, e);
+        }
+        if wanted != app.state.preset {
+            app.reset_to(wanted);
         }
         let units = app.state.samples.show_network;
         app.send(Command::UnitResponses(units));
@@ -699,138 +397,6 @@ impl WorkbenchApp {
         self.state.recent.retain(|p| p != path);
         self.state.recent.insert(0, path.to_path_buf());
         self.state.recent.truncate(8);
-    }
-
-    /// Asks the worker to replace the experiment with `preset` (fresh parameters), and
-    /// does `on_start` once it runs. Its data are loaded by the worker, off this thread;
-    /// the window shows the run before it until then, and data that cannot be loaded
-    /// change nothing (the worker says why: see [`Event::RestartFailed`]).
-    fn start_over(
-        &mut self,
-        preset: Preset,
-        about: Option<String>,
-        on_start: impl FnOnce(&mut Self) + 'static,
-    ) -> Result<(), String> {
-        let boxed = Box::new(preset.clone());
-        self.start_over_with(
-            preset,
-            move |run| Command::Reset(boxed, run),
-            about,
-            on_start,
-        )
-    }
-
-    /// As [`Self::start_over`], with the worker's command that makes the new session (a
-    /// reset, a loaded model, a checkpoint to resume). The new run replaces the old one
-    /// as a whole when the worker says it started ([`Self::run_started`]).
-    fn start_over_with(
-        &mut self,
-        preset: Preset,
-        command: impl FnOnce(u64) -> Command,
-        about: Option<String>,
-        on_start: impl FnOnce(&mut Self) + 'static,
-    ) -> Result<(), String> {
-        // The run is the next one only once the worker has the command (a full queue
-        // changes nothing).
-        let next = self.last_run + 1;
-        if !self.worker.send(command(next)) {
-            return Err(
-                "the training thread is busy (its queue is full); try again in a moment".into(),
-            );
-        }
-        self.last_run = next;
-        self.starting = Some(Starting {
-            run: next,
-            on_start: Box::new(on_start),
-            about,
-            on_failure: None,
-            preset_path: self.state.preset_path.clone(),
-        });
-        self.message_about(
-            Topic::Starting,
-            false,
-            format!("loading {}…", preset.data.name()),
-        );
-        self.state.preset = preset.clone();
-        self.sent = preset;
-        Ok(())
-    }
-
-    /// The worker started run `id` on `data`: it replaces the run the window showed, as a
-    /// whole, with nothing of the old one left behind.
-    fn run_started(&mut self, id: u64, preset: Preset, data: Arc<Dataset>) {
-        self.run = RunState::new(id, data);
-        self.worker_preset = preset;
-        self.images.clear();
-        // Messages spoke of the run that is gone.
-        self.messages.clear();
-        self.long_run.result = None;
-        self.long_run.waiting = false;
-        // A data file it trains on goes under Recent.
-        if let Some(file) = self.worker_preset.data.file.clone() {
-            self.remember(&file);
-        }
-        if let Some(s) = self.starting.take_if(|s| s.run == id) {
-            (s.on_start)(self);
-        }
-    }
-
-    /// The worker could not start the run asked for: the run before it goes on, with its
-    /// settings, and the window says why.
-    fn run_failed(&mut self, message: &str) {
-        let Some(s) = self.starting.take() else {
-            return;
-        };
-        self.forget(Topic::Starting);
-        let keep = self.worker_preset.clone();
-        self.state.preset = keep.clone();
-        self.state.preset_path = s.preset_path;
-        self.sent = keep;
-        self.pending_reset = None;
-        match s.about {
-            Some(about) => self.message(true, format!("{about}: {message}")),
-            None => self.message(true, message),
-        }
-        if let Some(f) = s.on_failure {
-            f(self);
-        }
-    }
-
-    /// What to do if the run just asked for fails to start.
-    fn if_it_fails(&mut self, f: impl FnOnce(&mut Self) + 'static) {
-        if let Some(s) = self.starting.as_mut() {
-            s.on_failure = Some(Box::new(f));
-        }
-    }
-
-    /// Whether a run asked of the worker has not started yet.
-    #[must_use]
-    pub fn is_starting(&self) -> bool {
-        self.starting.is_some()
-    }
-
-    /// Replaces the experiment with `preset` (fresh parameters) once the worker has
-    /// loaded its data, and clears the plots then; returns whether it was asked (a full
-    /// queue says why).
-    fn reset_to(&mut self, preset: Preset) -> bool {
-        self.reset_saying(preset, None, |_| {})
-    }
-
-    /// As [`Self::reset_to`], doing `on_start` when the run starts; a failure's message
-    /// is about `about` (a file).
-    fn reset_saying(
-        &mut self,
-        preset: Preset,
-        about: Option<String>,
-        on_start: impl FnOnce(&mut Self) + 'static,
-    ) -> bool {
-        match self.start_over(preset, about, on_start) {
-            Ok(()) => true,
-            Err(e) => {
-                self.message(true, e);
-                false
-            }
-        }
     }
 
     /// Sends edits of the draft preset: live ones at once, resetting ones after a
@@ -1019,13 +585,19 @@ impl eframe::App for WorkbenchApp {
                 });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| self.centre_ui(ui));
-        if !self.run.space_view.is_images() {
-            let asked = super::long_run::long_run_window(
-                ui.ctx(),
-                &mut self.long_run,
-                self.run.view.as_ref(),
-                &self.run.data,
-            );
+        // The data on the view's axes: the points themselves in the plane, their
+        // projection elsewhere.
+        let data_2d: &[f32] = match &self.run.space_view {
+            SpaceView::Plane(_) => &self.run.data.train,
+            _ => self
+                .run
+                .view
+                .as_ref()
+                .and_then(View::projection)
+                .map_or(&[], |p| &p.data),
+        };
+        if let Some(long_run) = self.run.space_view.long_run_mut() {
+            let asked = super::long_run::long_run_window(ui.ctx(), long_run, data_2d);
             self.handle(asked);
         }
         self.confirm_ui(ui.ctx());

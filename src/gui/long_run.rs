@@ -7,9 +7,8 @@ use super::fields::Num;
 use super::images::mean;
 use super::theme;
 use super::views::{NiceAxes as _, points};
-use crate::data::Dataset;
 use crate::train::session::LongRun;
-use crate::train::worker::{Command, View};
+use crate::train::worker::Command;
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
 /// What the panel holds between frames.
@@ -36,12 +35,12 @@ impl Default for LongRunState {
     }
 }
 
-/// The panel, when open; returns what it asks of the worker (a long run).
+/// The panel, when open; returns what it asks of the worker (a long run). `data_2d` are
+/// the data on the view's two axes, drawn under the chains' ends.
 pub fn long_run_window(
     ctx: &egui::Context,
     st: &mut LongRunState,
-    view: Option<&View>,
-    data: &Dataset,
+    data_2d: &[f32],
 ) -> Vec<Request> {
     let mut command = Vec::new();
     let mut open = st.open;
@@ -126,11 +125,6 @@ pub fn long_run_window(
                     ui.label(egui::RichText::new("■ short run (the start)").color(theme::SAMPLES));
                     ui.label(egui::RichText::new("■ long-run ends").color(theme::PATH));
                 });
-                let data_2d: &[f32] = match view.and_then(|v| v.projection()) {
-                    Some(p) => &p.data,
-                    None if data.dim == 2 => &data.train,
-                    None => &[],
-                };
                 Plot::new("long_run_ends")
                     .height(220.0)
                     .data_aspect(1.0)

@@ -312,7 +312,7 @@ impl ViewBuilder {
 /// For a mixture target: each component's share of the samples and its true weight.
 fn coverage(session: &Session) -> Option<Vec<(f64, f64)>> {
     let d = session.data().dim;
-    let t = session.data().spec.target.as_ref()?;
+    let t = session.data().spec.target()?;
     let weights = t.component_weights()?;
     let mut counts = vec![0_usize; weights.len()];
     let rows = session.samples().chunks_exact(d);

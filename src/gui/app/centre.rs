@@ -19,7 +19,7 @@ impl WorkbenchApp {
                 })
                 .inner
             }
-            SpaceView::Projection => {
+            SpaceView::Projection(_) => {
                 ui.horizontal_wrapped(|ui| {
                     ui.set_max_width(width);
                     self.projection_choice_ui(ui);
@@ -27,7 +27,7 @@ impl WorkbenchApp {
                 })
                 .inner
             }
-            SpaceView::Images => Vec::new(),
+            SpaceView::Images(_) => Vec::new(),
         };
         self.handle(asked);
         match &mut self.run.space_view {
@@ -69,10 +69,10 @@ impl WorkbenchApp {
                 self.view_rect = Some(rect);
                 self.view_bounds = Some(bounds);
             }
-            SpaceView::Images => {
+            SpaceView::Images(st) => {
                 let asked = super::super::images::images_ui(
                     ui,
-                    &mut self.images,
+                    st,
                     self.run.view.as_ref(),
                     self.worker_preset.model.outputs,
                 );
@@ -81,7 +81,7 @@ impl WorkbenchApp {
                     views::energy_histograms_ui(ui, &v.energy_populations);
                 }
             }
-            SpaceView::Projection => {
+            SpaceView::Projection(_) => {
                 self.view_rect = Some(ui.max_rect());
                 views::projection_ui(ui, self.run.view.as_ref(), &self.state.samples);
             }
@@ -178,12 +178,13 @@ impl WorkbenchApp {
             let n = if o.show_paths { 8 } else { 0 };
             asked.push(Request::Worker(Command::ChainPaths(n)));
         }
-        if ui
-            .selectable_label(self.long_run.open, "Long run…")
-            .on_hover_text("Run chains from the buffer on the current parameters, apart from training: their samples, energy traces, R-hat and ESS.")
-            .clicked()
+        if let Some(l) = self.run.space_view.long_run_mut()
+            && ui
+                .selectable_label(l.open, "Long run…")
+                .on_hover_text("Run chains from the buffer on the current parameters, apart from training: their samples, energy traces, R-hat and ESS.")
+                .clicked()
         {
-            self.long_run.open = !self.long_run.open;
+            l.open = !l.open;
         }
         asked
     }

@@ -61,7 +61,9 @@ impl WorkbenchApp {
                 }
                 Event::Failed(m) => {
                     // A long run that failed does not come back.
-                    self.long_run.waiting = false;
+                    if let Some(l) = self.run.space_view.long_run_mut() {
+                        l.waiting = false;
+                    }
                     self.message(true, m);
                 }
                 Event::Autosaved(step) => self.run.autosaved_at = Some(step),
@@ -114,9 +116,9 @@ impl WorkbenchApp {
                     class,
                     points,
                 } => {
-                    if self.run.space_view.is_images() {
+                    if let SpaceView::Images(st) = &mut self.run.space_view {
                         // A row per class: the rows say what they are.
-                        self.images.class_rows.insert(class, points);
+                        st.class_rows.insert(class, points);
                     } else {
                         self.message(
                             false,
@@ -138,9 +140,15 @@ impl WorkbenchApp {
                             r.steps
                         ),
                     );
-                    self.long_run.waiting = false;
-                    self.long_run.result = Some((*r).clone());
-                    self.images.long_run = Some(*r);
+                    match &mut self.run.space_view {
+                        SpaceView::Images(st) => st.long_run = Some(*r),
+                        v => {
+                            if let Some(l) = v.long_run_mut() {
+                                l.waiting = false;
+                                l.result = Some(*r);
+                            }
+                        }
+                    }
                 }
                 Event::Ais {
                     step,
@@ -178,7 +186,7 @@ impl WorkbenchApp {
 
     pub(super) fn update_texture(&mut self, ctx: &egui::Context) {
         // Only the plane's view has a heat map (and no zero-sized texture elsewhere).
-        let super::SpaceView::Plane(pv) = &mut self.run.space_view else {
+        let SpaceView::Plane(pv) = &mut self.run.space_view else {
             return;
         };
         let Some(v) = &self.run.view else { return };

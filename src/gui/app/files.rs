@@ -149,7 +149,7 @@ impl WorkbenchApp {
     /// cannot be used changes nothing and says why.
     pub fn use_data_file(&mut self, path: &Path) {
         let mut data = self.state.preset.data.clone();
-        data.file = Some(path.to_path_buf());
+        data.source = crate::data::DataSource::File(path.to_path_buf());
         data.columns = None;
         data.labels = None;
         // Another file's labels do not belong to this one.
@@ -254,8 +254,8 @@ impl WorkbenchApp {
             });
             return;
         }
-        let png = if v.images().is_some() {
-            super::super::images::png(&self.images, v)
+        let png = if let Some(st) = self.run.space_view.images() {
+            super::super::images::png(st, v)
         } else {
             views::view_png(v, &self.run.data, &self.state.samples, 768)
         };
@@ -268,45 +268,6 @@ impl WorkbenchApp {
                 self.message(false, format!("wrote {}", path.display()));
             }
             Err(e) => self.message(true, format!("cannot write {}: {e}", path.display())),
-        }
-    }
-
-    /// Carries out what the panels and views asked for, in order.
-    pub fn handle(&mut self, asked: Vec<Request>) {
-        for r in asked {
-            match r {
-                Request::Action(c) => self.run_command(c),
-                Request::Worker(c) => self.send(c),
-            }
-        }
-    }
-
-    /// Runs a toolbar command.
-    pub fn run_command(&mut self, c: UiCommand) {
-        use super::picker::FileAction;
-        match c {
-            UiCommand::LoadData => self.ask_path(FileAction::LoadData),
-            UiCommand::Train => {
-                self.forget(Topic::Finished);
-                self.forget(Topic::Divergence);
-                self.send(Command::Start);
-            }
-            UiCommand::Pause => self.send(Command::Pause),
-            UiCommand::Step => self.send(Command::Step(1)),
-            UiCommand::Reset => self.request(Replace::Reset),
-            UiCommand::PinRun => self.pin_run(),
-            UiCommand::ClearPins => {
-                self.pins.clear();
-                self.message(false, "pinned runs cleared");
-            }
-            UiCommand::CompareRuns => self.ask_path(FileAction::CompareRuns),
-            UiCommand::OpenPreset => self.ask_path(FileAction::OpenPreset),
-            UiCommand::SavePreset => self.ask_path(FileAction::SavePreset),
-            UiCommand::ExportModel => self.ask_path(FileAction::ExportModel),
-            UiCommand::LoadModel => self.ask_path(FileAction::LoadModel),
-            UiCommand::SaveCheckpoint => self.ask_path(FileAction::SaveCheckpoint),
-            UiCommand::ExportPng => self.ask_path(FileAction::ExportPng),
-            UiCommand::ExportMetrics => self.ask_path(FileAction::ExportMetrics),
         }
     }
 

@@ -1,0 +1,204 @@
+//! Network: the layers of the energy network, checked against the data's shape as they
+//! are edited.
+
+use super::*;
+
+/// The layer list: add, remove, reorder; widths, convolutions, pooling and activations;
+/// the shape after every layer, any shape error before training, and the parameter count.
+pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
+    let input = crate::energy::spec::Shape::of_input(input_shape);
+    let text = match input {
+        crate::energy::spec::Shape::Flat(n) => format!("Input: {n} numbers a point"),
+        crate::energy::spec::Shape::Map([c, h, w]) => format!("Input: {c}×{h}×{w} images"),
+    };
+    ui.label(text).on_hover_text(
+        "The data's shape: a vector of numbers, or channels × rows × columns for images.",
+    );
+    // The shapes after each layer: all of them when the network fits its input; up to
+    // the first layer that does not fit otherwise.
+    let (shapes, problem) = match Architecture::for_shape(m, input_shape) {
+        Ok(a) => (a.shapes, None),
+        Err(e) => {
+            let head = ModelSpec {
+                layers: m.layers[..e.layer.min(m.layers.len())].to_vec(),
+                outputs: m.outputs,
+            };
+            let mut shapes = Architecture::for_shape(&head, input_shape)
+                .map(|a| a.shapes)
+                .unwrap_or_default();
+            shapes.truncate(e.layer);
+            (shapes, Some(e))
+        }
+    };
+    let mut remove = None;
+    let mut swap = None;
+    let n = m.layers.len();
+    for i in 0..n {
+        ui.horizontal(|ui| {
+            ui.label(format!("{i}"));
+            let l = &mut m.layers[i];
+            egui::ComboBox::from_id_salt(("layer_kind", i))
+                .width(78.0)
+                .selected_text(layer_kind(*l))
+                .show_ui(ui, |ui| {
+                    let kinds = [
+                        LayerSpec::Linear(64),
+                        LayerSpec::Conv2d {
+                            channels: 16,
+                            kernel: 3,
+                            stride: 1,
+                            padding: 1,
+                        },
+                        LayerSpec::AvgPool2d(2),
+                        LayerSpec::MaxPool2d(2),
+                        LayerSpec::Flatten,
+                    ];
+                    for k in kinds
+                        .into_iter()
+                        .chain(Activation::ALL.into_iter().map(LayerSpec::act))
+                    {
+                        let same = std::mem::discriminant(&k) == std::mem::discriminant(l);
+                        if ui.selectable_label(same, layer_kind(k)).clicked() && !same {
+                            *l = k;
+                        }
+                    }
+                })
+                .response
+                .accessible_name(format!("layer {i} kind"))
+                .on_hover_text("A Linear layer, a 2-D convolution, pooling, Flatten or an activation. Convolutions and pooling need images; a Linear after them flattens by itself.");
+            match l {
+                LayerSpec::Linear(w) => {
+                    ui.add(Num::new(w).range(LayerSpec::LINEAR_WIDTH).prefix("width "))
+                        .on_hover_text("Outputs of this layer.");
+                }
+                LayerSpec::Conv2d {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    ui.add(Num::new(channels).range(LayerSpec::CONV_CHANNELS).prefix("ch "))
+                        .on_hover_text("Output channels.");
+                    ui.add(Num::new(kernel).range(LayerSpec::CONV_KERNEL).prefix("k "))
+                        .on_hover_text("Kernel size (k × k).");
+                    ui.add(Num::new(stride).range(LayerSpec::CONV_STRIDE).prefix("s "))
+                        .on_hover_text("Stride.");
+                    let max_pad = kernel.saturating_sub(1);
+                    ui.add(Num::new(padding).range(0..=max_pad).prefix("p "))
+                        .on_hover_text("Zero padding on every side (less than the kernel).");
+                }
+                LayerSpec::AvgPool2d(k) | LayerSpec::MaxPool2d(k) => {
+                    ui.add(Num::new(k).range(LayerSpec::POOL_WINDOW).prefix("k "))
+                        .on_hover_text("Window and stride (k × k).");
+                }
+                _ => {}
+            }
+            match (shapes.get(i), &problem) {
+                // For vectors in, the width says it; for images every shape (maps and
+                // where they flatten).
+                (Some(s), _) if matches!(input, crate::energy::spec::Shape::Map(_)) => {
+                    ui.weak(format!("-> {}", s.describe()))
+                        .on_hover_text("The shape after this layer.");
+                }
+                (Some(_), _) => {}
+                (None, Some(e)) if e.layer == i => {
+                    ui.colored_label(ui.visuals().error_fg_color, "does not fit")
+                        .on_hover_text(&e.message);
+                }
+                _ => {}
+            }
+            // Compact: the row fits the column with a convolution's four fields.
+            if ui
+                .small_button("↑")
+                .on_hover_text("Move up")
+                .accessible_name(format!("move layer {i} up"))
+                .clicked()
+                && i > 0
+            {
+                swap = Some((i - 1, i));
+            }
+            if ui
+                .small_button("↓")
+                .on_hover_text("Move down")
+                .accessible_name(format!("move layer {i} down"))
+                .clicked()
+                && i + 1 < n
+            {
+                swap = Some((i, i + 1));
+            }
+            if ui
+                .small_button("✕")
+                .on_hover_text("Remove this layer")
+                .accessible_name(format!("remove layer {i}"))
+                .clicked()
+            {
+                remove = Some(i);
+            }
+        });
+    }
+    if let Some((a, b)) = swap {
+        m.layers.swap(a, b);
+    }
+    if let Some(i) = remove {
+        m.layers.remove(i);
+    }
+    ui.horizontal(|ui| {
+        if ui.button("+ Linear").clicked() {
+            m.layers.push(LayerSpec::Linear(64));
+        }
+        if ui.button("+ SiLU").clicked() {
+            m.layers.push(LayerSpec::Silu);
+        }
+        if matches!(input, crate::energy::spec::Shape::Map(_))
+            && ui
+                .button("+ Conv2d")
+                .on_hover_text("A 3×3 convolution with 16 channels (padding 1).")
+                .clicked()
+        {
+            m.layers.push(LayerSpec::Conv2d {
+                channels: 16,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            });
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label(format!("{} -> Linear(", if n == 0 { "x" } else { "…" }));
+        ui.add(Num::new(&mut m.outputs).range(1..=100))
+            .on_hover_text("1: the network's output is the energy. K > 1: K class logits f(x), with E(x) = −logsumexp f(x) (a classifier as an EBM; JEM trains the logits on labels too).");
+        ui.label(if m.outputs == 1 {
+            ") = energy"
+        } else {
+            ") = logits, E = −logsumexp"
+        });
+    });
+    match &problem {
+        None => {
+            let arch = Architecture::for_shape(m, input_shape);
+            let count = arch.map(|a| a.n_params).unwrap_or_default();
+            ui.label(format!("Parameters: {count}"));
+            if !m.is_mlp() {
+                ui.weak("Convolutions and pooling run through candle (engine Auto or Autograd).");
+            }
+        }
+        Some(e) => {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("The network does not fit its input: {e}"),
+            );
+        }
+    }
+}
+
+/// The name of a layer's kind in the layer list.
+fn layer_kind(l: LayerSpec) -> &'static str {
+    match l {
+        LayerSpec::Linear(_) => "Linear",
+        LayerSpec::Conv2d { .. } => "Conv2d",
+        LayerSpec::AvgPool2d(_) => "AvgPool2d",
+        LayerSpec::MaxPool2d(_) => "MaxPool2d",
+        LayerSpec::Flatten => "Flatten",
+        other => other.activation().map_or("?", Activation::name),
+    }
+}

@@ -1,0 +1,91 @@
+//! Run: steps, batch size, seed, engine and device.
+
+use super::*;
+
+/// Batch size, steps, seed, engine and device.
+pub fn run_ui(ui: &mut Ui, p: &mut Preset, devices: Option<&[DeviceInfo]>) {
+    egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
+        row(ui, "Engine", "Auto: the fast engine for MLPs on the CPU, candle for convolutional networks and on a GPU. Fast: hand-written gradients on the CPU (MLPs only). Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
+            let mlp = p.model.is_mlp();
+            egui::ComboBox::from_id_salt("engine")
+                .selected_text(p.engine.name())
+                .show_ui(ui, |ui| {
+                    for e in EngineChoice::ALL {
+                        // The fast engine cannot run convolutions or pooling.
+                        ui.add_enabled_ui(mlp || e != EngineChoice::Fast, |ui| {
+                            ui.selectable_value(&mut p.engine, e, e.name());
+                        });
+                    }
+                })
+                .response
+        });
+        row(ui, "Device", "Where the autograd engine runs. Every device is listed with what it is, or why it cannot be used here.", |ui| {
+            device_combo(ui, &mut p.device, devices)
+        });
+        row(
+            ui,
+            "Batch",
+            "Data points per step, and as many chains; it changes between steps, without a reset.",
+            |ui| ui.add(Num::new(&mut p.batch_size).range(1..=8192)),
+        );
+        row(
+            ui,
+            "Steps",
+            "Train stops after this many steps; Train again continues.",
+            |ui| ui.add(Num::new(&mut p.steps).range(1..=10_000_000)),
+        );
+        row(
+            ui,
+            "Seed",
+            "Seed of initialisation, batches and sampler noise. Changing it resets.",
+            |ui| ui.add(Num::new(&mut p.seed)),
+        );
+    });
+}
+
+/// The device menu: what the probe found, usable or not (greyed, with the reason).
+fn device_combo(
+    ui: &mut Ui,
+    device: &mut DeviceSpec,
+    found: Option<&[DeviceInfo]>,
+) -> egui::Response {
+    let current = found.and_then(|f| f.iter().find(|d| d.spec == *device));
+    let selected = match current.map(|d| &d.status) {
+        Some(Err(_)) => format!("{} (not available)", device.name()),
+        _ => device.name(),
+    };
+    let r = egui::ComboBox::from_id_salt("device")
+        .selected_text(selected)
+        .show_ui(ui, |ui| {
+            // The reasons can be long: they wrap at this width.
+            ui.set_max_width(340.0);
+            let Some(found) = found else {
+                ui.selectable_value(device, DeviceSpec::Cpu, "CPU");
+                ui.weak("looking for GPUs…");
+                return;
+            };
+            for d in found {
+                match &d.status {
+                    Ok(what) => {
+                        ui.selectable_value(device, d.spec, format!("{} — {what}", d.spec.name()));
+                    }
+                    Err(why) => {
+                        ui.add_enabled(false, egui::Button::selectable(false, d.spec.name()))
+                            .on_disabled_hover_text(why.as_str());
+                        ui.add(
+                            egui::Label::new(egui::RichText::new(why.as_str()).small().weak())
+                                .wrap(),
+                        );
+                    }
+                }
+            }
+        })
+        .response;
+    match current.map(|d| &d.status) {
+        Some(Err(why)) => {
+            r.on_hover_text(format!("{}: {why}; the run uses the CPU", device.name()))
+        }
+        Some(Ok(what)) => r.on_hover_text(what.as_str()),
+        None => r,
+    }
+}
