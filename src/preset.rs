@@ -190,11 +190,12 @@ impl EvalSpec {
 /// Which engine computes the sampler's gradients and the two terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum EngineChoice {
-    /// The fast engine for MLPs on the CPU; candle for convolutional networks and on
-    /// any other device.
+    /// The fast engine on the CPU; candle on any other device.
     #[default]
     Auto,
-    /// Hand-written forward and backward passes on the CPU (MLPs only).
+    /// Hand-written forward and backward passes on the CPU (MLPs, and networks with
+    /// convolutions and pooling); another device means candle, as under `Auto`. Kept
+    /// apart from `Auto` for the presets that name it.
     Fast,
     /// candle autograd on `device` (the CPU, or CUDA/Metal where built in).
     Autograd,
@@ -203,14 +204,13 @@ pub enum EngineChoice {
 impl EngineChoice {
     pub const ALL: [Self; 3] = [Self::Auto, Self::Fast, Self::Autograd];
 
-    /// Whether candle runs a network of these layers on `device`.
+    /// Whether candle runs the network on `device` (the fast engine runs any network,
+    /// on the CPU only).
     #[must_use]
-    pub fn uses_candle(self, model: &ModelSpec, device: crate::device::DeviceSpec) -> bool {
+    pub fn uses_candle(self, device: crate::device::DeviceSpec) -> bool {
         match self {
             Self::Autograd => true,
-            // The fast engine is CPU-only: another device means candle (as before `Auto`).
-            Self::Fast => device != crate::device::DeviceSpec::Cpu,
-            Self::Auto => !model.is_mlp() || device != crate::device::DeviceSpec::Cpu,
+            Self::Fast | Self::Auto => device != crate::device::DeviceSpec::Cpu,
         }
     }
 
@@ -536,13 +536,6 @@ impl Preset {
         for (i, l) in self.model.layers.iter().enumerate() {
             l.check()
                 .map_err(|must| invalid(&format!("model.layers[{i}]"), format!("{l:?}"), &must))?;
-        }
-        if self.engine == EngineChoice::Fast && !self.model.is_mlp() {
-            return Err(invalid(
-                "engine",
-                "Fast",
-                "Auto or Autograd: the fast engine runs MLPs, and this network has convolutions or pooling (candle runs those)",
-            ));
         }
         Ok(())
     }

@@ -1790,9 +1790,10 @@ fn digits_train_in_the_window_as_pictures() {
 }
 
 /// A convolutional network in the window: the panel gives each layer's shape and says
-/// candle runs it, the status line names the engine, and training fills the image view.
+/// the fast engine runs it, the status line names the engine, and training fills the
+/// image view.
 #[test]
-fn a_conv_net_trains_in_the_window_through_candle() {
+fn a_conv_net_trains_in_the_window_through_the_fast_engine() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = common::bundled("digits_conv.ron");
     p.eval.eval_every = 0;
@@ -1808,7 +1809,10 @@ fn a_conv_net_trains_in_the_window_through_candle() {
             "no `{shape}` in the network panel"
         );
     }
-    assert!(h.query_by_label_contains("run through candle").is_some());
+    assert!(
+        h.query_by_label_contains("run through the fast engine")
+            .is_some()
+    );
     press(&mut h, "Train");
     step_until(
         &mut h,
@@ -1823,7 +1827,7 @@ fn a_conv_net_trains_in_the_window_through_candle() {
                     .is_some_and(|i| i.samples.len() == 64 * 64)
         },
     );
-    assert!(h.query_by_label_contains("candle autograd, CPU").is_some());
+    assert!(h.query_by_label_contains("fast engine, CPU").is_some());
     assert!(h.state().run.history.received >= 3);
 }
 

@@ -23,7 +23,7 @@ fn conv(channels: usize, kernel: usize, stride: usize, padding: usize) -> LayerS
     }
 }
 
-/// A small image preset through candle: two channels in, a strided convolution, both
+/// A small image network: two channels in, a strided convolution, both
 /// poolings, a Linear after the feature map; K logits.
 fn conv_spec(outputs: usize) -> ModelSpec {
     ModelSpec {
@@ -266,26 +266,54 @@ fn the_digits_are_images_in_their_pixel_box_and_batches_carry_their_noise() {
     );
 }
 
+/// `Auto` runs conv nets through the fast engine on the CPU, `Autograd` through candle,
+/// and the two take the same training steps: the same chains, the same terms, the same
+/// parameters after them.
 #[test]
-fn auto_runs_conv_nets_through_candle_and_fast_refuses_them() {
+fn auto_runs_conv_nets_through_the_fast_engine_and_it_trains_as_candle_does() {
     let mut p = bundled("digits_conv.ron");
     assert_eq!(p.engine, EngineChoice::Auto);
-    p.steps = 2;
-    let mut s = Session::new(&p).expect("conv preset");
-    assert!(s.engine_name().starts_with("candle"), "{}", s.engine_name());
-    s.step().expect("a conv step");
+    p.eval.eval_every = 0;
+    let mut fast = Session::new(&p).expect("conv preset");
+    assert_eq!(fast.engine_name(), "fast");
+    p.engine = EngineChoice::Fast;
+    p.validate().expect("the fast engine runs convolutions");
+    p.engine = EngineChoice::Autograd;
+    let mut candle = Session::new(&p).expect("conv preset");
+    assert_eq!(candle.engine_name(), "candle (CPU)");
+    for step in 1..=3 {
+        let (a, b) = (
+            fast.step().expect("a fast step"),
+            candle.step().expect("a candle step"),
+        );
+        let worst = |u: &[f32], v: &[f32]| {
+            u.iter()
+                .zip(v)
+                .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+                .fold(0.0_f32, f32::max)
+        };
+        assert!(
+            worst(fast.samples(), candle.samples()) < 1e-3,
+            "step {step}: the chains differ by {}",
+            worst(fast.samples(), candle.samples())
+        );
+        assert!(
+            worst(fast.params(), candle.params()) < 1e-4,
+            "step {step}: the parameters differ by {}",
+            worst(fast.params(), candle.params())
+        );
+        assert!(
+            (a.e_data - b.e_data).abs() < 1e-3 && (a.e_sample - b.e_sample).abs() < 1e-3,
+            "step {step}: E(data) {} / {}, E(samples) {} / {}",
+            a.e_data,
+            b.e_data,
+            a.e_sample,
+            b.e_sample
+        );
+    }
     // The MLP presets keep the fast engine under Auto.
     let s = Session::new(&bundled("digits_jem.ron")).expect("mlp");
     assert_eq!(s.engine_name(), "fast");
-    p.engine = EngineChoice::Fast;
-    let e = p
-        .validate()
-        .expect_err("the fast engine cannot run convolutions")
-        .to_string();
-    assert!(
-        e.contains("engine") && e.contains("Auto or Autograd"),
-        "{e}"
-    );
 }
 
 #[test]
@@ -381,7 +409,7 @@ fn digits_jem_classifies_held_out_digits_and_is_calibrated() {
 }
 
 #[test]
-fn a_conv_jem_learns_to_classify_through_candle_and_exports_like_pytorch() {
+fn a_conv_jem_learns_to_classify_and_exports_like_pytorch() {
     let mut p = bundled("digits_conv.ron");
     p.steps = 120;
     p.eval.eval_every = 0;

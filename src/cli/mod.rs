@@ -196,11 +196,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub dim: usize,
     /// Another workload: `digits-mlp` (the training step of presets/digits_jem.ron) or
-    /// `digits-conv` (presets/digits_conv.ron, through candle). `--batch`, `--hidden` and
+    /// `digits-conv` (presets/digits_conv.ron). `--batch`, `--hidden` and
     /// `--dim` belong to the reference workload; `--steps` counts here too.
     #[arg(long, value_name = "NAME")]
     pub workload: Option<String>,
-    /// Where to run: `cpu` (the fast engine, or candle for conv nets), `cuda`, `cuda:N`
+    /// Where to run: `cpu` (the fast engine), `cuda`, `cuda:N`
     /// or `metal` (candle autograd). A device that is not there falls back to the CPU
     /// with a message; the output says which device ran.
     #[arg(long, value_name = "DEVICE", value_parser = parse_device)]

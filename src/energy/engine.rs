@@ -469,25 +469,37 @@ impl Engine for CandleEngine {
     }
 }
 
-/// The engine a preset chose, with the fast engine standing in where it fails (an MLP
-/// whose GPU run fails): one wrapper in place of fast-only twins of every evaluation.
-/// The first failure is kept for the window and the command line to report.
+/// The fast engine for `arch`: the MLP engine, or for a network with convolutions or
+/// pooling the layer-by-layer one ([`super::fast::LayerEngine`]).
+#[must_use]
+pub fn fast_engine(arch: &Architecture) -> Box<dyn Engine> {
+    if arch.is_mlp() {
+        Box::new(FastEngine::new(arch))
+    } else {
+        Box::new(super::fast::LayerEngine::new(arch))
+    }
+}
+
+/// The engine a preset chose, with the fast engine standing in where it fails (a GPU
+/// run that fails): one wrapper in place of fast-only twins of every evaluation. The
+/// first failure is kept for the window and the command line to report.
 #[derive(Debug, Clone)]
 pub struct WithFallback {
     chosen: Box<dyn Engine>,
-    /// The fast engine, for an MLP whose chosen engine is candle.
-    fallback: Option<FastEngine>,
+    /// The fast engine, where the chosen engine is candle.
+    fallback: Option<Box<dyn Engine>>,
     failure: Option<String>,
 }
 
 impl WithFallback {
     /// `chosen`, with the fast engine standing in when it is candle (whose devices can
-    /// fail as it runs) and the network an MLP.
+    /// fail as it runs).
     #[must_use]
     pub fn new(chosen: Box<dyn Engine>) -> Self {
-        let arch = chosen.architecture();
-        let fallback =
-            (chosen.as_candle().is_some() && arch.is_mlp()).then(|| FastEngine::new(arch));
+        let fallback = chosen
+            .as_candle()
+            .is_some()
+            .then(|| fast_engine(chosen.architecture()));
         Self {
             chosen,
             fallback,
@@ -495,12 +507,12 @@ impl WithFallback {
         }
     }
 
-    /// `chosen`, with `fast` standing in whenever it fails.
+    /// `chosen`, with `stand_in` standing in whenever it fails.
     #[must_use]
-    pub fn standing_in(chosen: Box<dyn Engine>, fast: FastEngine) -> Self {
+    pub fn standing_in(chosen: Box<dyn Engine>, stand_in: Box<dyn Engine>) -> Self {
         Self {
             chosen,
-            fallback: Some(fast),
+            fallback: Some(stand_in),
             failure: None,
         }
     }
@@ -532,7 +544,7 @@ impl WithFallback {
             Err(m) => {
                 self.failure.get_or_insert_with(|| m.clone());
                 match self.fallback.as_mut() {
-                    Some(fast) => f(fast),
+                    Some(fast) => f(fast.as_mut()),
                     None => Err(m),
                 }
             }
@@ -665,7 +677,7 @@ impl Engine for WithFallback {
     }
 
     fn stand_in(&self) -> Option<&dyn Engine> {
-        self.fallback.as_ref().map(|f| f as &dyn Engine)
+        self.fallback.as_deref()
     }
 }
 
@@ -836,7 +848,8 @@ mod tests {
         let (arch, params, x) = small();
         let n = x.len() / 2;
         let mut fast = FastEngine::new(&arch);
-        let mut w = WithFallback::standing_in(Box::new(Broken(arch.clone())), fast.clone());
+        let mut w =
+            WithFallback::standing_in(Box::new(Broken(arch.clone())), Box::new(fast.clone()));
         let (mut e, mut e_fast) = (vec![0.0; n], vec![0.0; n]);
         w.energy(&params, &x, &mut e).expect("the stand-in");
         fast.energy(&params, &x, &mut e_fast).unwrap();

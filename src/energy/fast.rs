@@ -13,12 +13,14 @@
 
 mod activations;
 mod kernels;
+mod layers;
 mod packing;
 
 pub use activations::activate;
 use activations::{act_forward, act_only};
 pub use kernels::KernelLevel;
 use kernels::{matmul, mul_in_place, transpose};
+pub use layers::LayerEngine;
 
 use super::spec::{Activation, Architecture, LEAKY_SLOPE, Op};
 use std::ops::Range;

@@ -4,7 +4,7 @@
 
 use super::metrics::{LayerTerms, StepMetrics};
 use crate::data::Dataset;
-use crate::energy::engine::{CandleEngine, Engine, EngineResult, FastEngine, WithFallback};
+use crate::energy::engine::{CandleEngine, Engine, EngineResult, WithFallback};
 use crate::energy::{Architecture, init_params};
 use crate::error::{DataError, TrainError};
 use crate::eval::exact;
@@ -100,13 +100,11 @@ pub struct Session {
 }
 
 /// The engine for `arch`: candle on `device` when there is one, the fast engine
-/// otherwise (candle on the CPU for a network the fast engine does not run, which only a
-/// preset that skipped validation can ask for).
+/// otherwise (for a network with convolutions or pooling, its layer-by-layer form).
 fn make_engine(arch: &Architecture, device: Option<&candle_core::Device>) -> Box<dyn Engine> {
     match device {
         Some(d) => Box::new(CandleEngine::new(arch, d.clone())),
-        None if arch.is_mlp() => Box::new(FastEngine::new(arch)),
-        None => Box::new(CandleEngine::new(arch, candle_core::Device::Cpu)),
+        None => crate::energy::engine::fast_engine(arch),
     }
 }
 
@@ -127,15 +125,11 @@ fn engines(
 /// The candle device when the preset asks for the autograd engine or a device other than
 /// the CPU, with the message explaining a fallback.
 fn candle_device_for(p: &Preset) -> (Option<candle_core::Device>, Option<String>) {
-    if p.engine.uses_candle(&p.model, p.device) {
+    if p.engine.uses_candle(p.device) {
         let (d, m) = crate::device::resolve(p.device);
-        // A GPU that is not there: the engine the preset would run on the CPU (for an
-        // MLP under `Auto` or `Fast`, the fast engine; it follows the same chains).
-        if m.is_some()
-            && !p
-                .engine
-                .uses_candle(&p.model, crate::device::DeviceSpec::Cpu)
-        {
+        // A GPU that is not there: the engine the preset would run on the CPU (under
+        // `Auto` or `Fast`, the fast engine; it follows the same chains).
+        if m.is_some() && !p.engine.uses_candle(crate::device::DeviceSpec::Cpu) {
             return (None, m);
         }
         (Some(d), m)

@@ -131,7 +131,7 @@ impl WorkbenchApp {
                 "paused".into()
             };
             let p = &self.worker_preset;
-            let engine = if p.engine.uses_candle(&p.model, p.device) {
+            let engine = if p.engine.uses_candle(p.device) {
                 format!("candle autograd, {}", p.device.name())
             } else {
                 "fast engine, CPU".to_string()

@@ -179,7 +179,7 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
             let count = arch.map(|a| a.n_params).unwrap_or_default();
             ui.label(format!("Parameters: {count}"));
             if !m.is_mlp() {
-                ui.weak("Convolutions and pooling run through candle (engine Auto or Autograd).");
+                ui.weak("Convolutions and pooling run through the fast engine on the CPU, candle on a GPU or with the Autograd engine.");
             }
         }
         Some(e) => {

@@ -5,16 +5,12 @@ use super::*;
 /// Batch size, steps, seed, engine and device.
 pub fn run_ui(ui: &mut Ui, p: &mut Preset, devices: Option<&[DeviceInfo]>) {
     egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
-        row(ui, "Engine", "Auto: the fast engine for MLPs on the CPU, candle for convolutional networks and on a GPU. Fast: hand-written gradients on the CPU (MLPs only). Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
-            let mlp = p.model.is_mlp();
+        row(ui, "Engine", "Auto: the fast engine (hand-written gradients) on the CPU, candle on a GPU. Fast: the same. Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
             egui::ComboBox::from_id_salt("engine")
                 .selected_text(p.engine.name())
                 .show_ui(ui, |ui| {
                     for e in EngineChoice::ALL {
-                        // The fast engine cannot run convolutions or pooling.
-                        ui.add_enabled_ui(mlp || e != EngineChoice::Fast, |ui| {
-                            ui.selectable_value(&mut p.engine, e, e.name());
-                        });
+                        ui.selectable_value(&mut p.engine, e, e.name());
                     }
                 })
                 .response

@@ -1,0 +1,855 @@
+//! The fast engine for networks with convolutions and pooling: hand-written forward and
+//! backward passes of Conv2d (as im2col and a matrix product per image), average and max
+//! pooling, Linear layers and activations, on the CPU, over buffers kept between calls.
+//! Each call runs on one thread (the sampler's tiles and the training step's two terms
+//! run in parallel around it), so results do not depend on the number of threads. The
+//! matrix products and activations are the MLP engine's own ([`super::kernels`],
+//! [`super::activations`]).
+
+use super::activations::act_forward;
+use super::kernels::matmul;
+use crate::energy::engine::{Engine, EngineResult, RowWeights};
+use crate::energy::spec::{Architecture, Op, Pool};
+
+/// A layer's input or output: channels × rows × columns, or a flat vector (`[n, 1, 1]`).
+type Dims = [usize; 3];
+
+/// Buffers for one architecture; grow to the largest batch seen.
+#[derive(Debug, Clone)]
+pub struct LayerEngine {
+    arch: Architecture,
+    /// The input of every op (`acts[i]`) and the network's output (`acts[ops.len()]`).
+    acts: Vec<Vec<f32>>,
+    /// Each activation's derivative at its input (empty for other ops).
+    derivs: Vec<Vec<f32>>,
+    /// Each op's input and output dimensions.
+    dims: Vec<(Dims, Dims)>,
+    /// One image's im2col matrix and its gradient.
+    col: Vec<f32>,
+    dcol: Vec<f32>,
+    /// The gradient flowing back, and the one before it.
+    grad: Vec<f32>,
+    grad_in: Vec<f32>,
+    rows: usize,
+}
+
+impl LayerEngine {
+    /// Buffers for `arch` (any network of Linear, activation, Conv2d and pooling layers).
+    #[must_use]
+    pub fn new(arch: &Architecture) -> Self {
+        let mut shape: Dims = match arch.input_shape.as_slice() {
+            [c, h, w] => [*c, *h, *w],
+            _ => [arch.input_dim, 1, 1],
+        };
+        let mut dims = Vec::with_capacity(arch.ops.len());
+        for op in &arch.ops {
+            let out = match *op {
+                Op::Linear { output, .. } => [output, 1, 1],
+                Op::Act(_) => shape,
+                Op::Conv2d { output, .. } => output,
+                Op::Pool { kernel, .. } => [shape[0], shape[1] / kernel, shape[2] / kernel],
+            };
+            dims.push((shape, out));
+            shape = out;
+        }
+        Self {
+            arch: arch.clone(),
+            acts: vec![Vec::new(); arch.ops.len() + 1],
+            derivs: vec![Vec::new(); arch.ops.len()],
+            dims,
+            col: Vec::new(),
+            dcol: Vec::new(),
+            grad: Vec::new(),
+            grad_in: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Runs the network on the `rows` rows of `x`; the logits (or the energy) are in
+    /// `acts.last()`.
+    fn forward(&mut self, params: &[f32], x: &[f32], rows: usize) {
+        self.rows = rows;
+        self.acts[0].clear();
+        self.acts[0].extend_from_slice(&x[..rows * self.arch.input_dim]);
+        for (i, op) in self.arch.ops.iter().enumerate() {
+            let ((ci, hi, wi), (co, ho, wo)) = {
+                let (a, b) = self.dims[i];
+                ((a[0], a[1], a[2]), (b[0], b[1], b[2]))
+            };
+            let (n_in, n_out) = (ci * hi * wi, co * ho * wo);
+            let (before, after) = self.acts.split_at_mut(i + 1);
+            let input = &before[i];
+            let out = &mut after[0];
+            out.resize(rows * n_out, 0.0);
+            match *op {
+                Op::Linear { weight, bias, .. } => {
+                    let w = &params[weight..weight + n_out * n_in];
+                    // out[r, o] = Σⱼ in[r, j]·W[o, j]
+                    matmul(
+                        (rows, n_out, n_in),
+                        out,
+                        (n_out, 1),
+                        false,
+                        input,
+                        (n_in, 1),
+                        w,
+                        (1, n_in),
+                        1.0,
+                    );
+                    let b = &params[bias..bias + n_out];
+                    for row in out.chunks_exact_mut(n_out) {
+                        for (v, bv) in row.iter_mut().zip(b) {
+                            *v += bv;
+                        }
+                    }
+                }
+                Op::Act(a) => {
+                    out.copy_from_slice(input);
+                    let d = &mut self.derivs[i];
+                    d.resize(rows * n_out, 0.0);
+                    act_forward(a, out, d);
+                }
+                Op::Conv2d {
+                    kernel,
+                    stride,
+                    padding,
+                    weight,
+                    bias,
+                    ..
+                } => {
+                    let kk = ci * kernel * kernel;
+                    let hw = ho * wo;
+                    let w = &params[weight..weight + co * kk];
+                    let b = &params[bias..bias + co];
+                    self.col.resize(kk * hw, 0.0);
+                    let geo = Geometry {
+                        input: [ci, hi, wi],
+                        output: [ho, wo],
+                        kernel,
+                        stride,
+                        padding,
+                    };
+                    for (xr, yr) in input.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
+                        geo.im2col(xr, &mut self.col);
+                        // y[c, p] = Σ_q W[c, q]·col[q, p]
+                        matmul(
+                            (co, hw, kk),
+                            yr,
+                            (hw, 1),
+                            false,
+                            w,
+                            (kk, 1),
+                            &self.col,
+                            (hw, 1),
+                            1.0,
+                        );
+                        for (c, plane) in yr.chunks_exact_mut(hw).enumerate() {
+                            for v in plane {
+                                *v += b[c];
+                            }
+                        }
+                    }
+                }
+                Op::Pool { kind, kernel } => {
+                    for (xr, yr) in input.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
+                        pool_forward(kind, kernel, [ci, hi, wi], [ho, wo], xr, yr);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The logits (or energies) of the last forward pass, `rows × outputs`.
+    fn output(&self) -> &[f32] {
+        &self.acts[self.arch.ops.len()]
+    }
+
+    /// E per row from the last forward pass: the output, or −logsumexp of the logits.
+    fn energies(&self, e: &mut [f32]) {
+        let k = self.arch.outputs;
+        for (ev, f) in e.iter_mut().zip(self.output().chunks_exact(k)) {
+            *ev = if k == 1 { f[0] } else { -logsumexp(f) };
+        }
+    }
+
+    /// Backward from `grad` (∂/∂output per row, already weighted) to the input: adds
+    /// the parameter gradient to `param_grad` when given, and leaves ∂/∂x in `grad`
+    /// when `to_input`.
+    fn backward(&mut self, params: &[f32], mut param_grad: Option<&mut [f32]>, to_input: bool) {
+        let rows = self.rows;
+        for (i, op) in self.arch.ops.iter().enumerate().rev() {
+            let ((ci, hi, wi), (co, ho, wo)) = {
+                let (a, b) = self.dims[i];
+                ((a[0], a[1], a[2]), (b[0], b[1], b[2]))
+            };
+            let (n_in, n_out) = (ci * hi * wi, co * ho * wo);
+            // The first op's input gradient is wanted only for ∇ₓE.
+            let need_in = i > 0 || to_input;
+            let input = &self.acts[i];
+            let g = &self.grad;
+            self.grad_in.resize(rows * n_in, 0.0);
+            let gin = &mut self.grad_in;
+            match *op {
+                Op::Linear { weight, bias, .. } => {
+                    let w = &params[weight..weight + n_out * n_in];
+                    if let Some(pg) = param_grad.as_deref_mut() {
+                        // dW[o, j] += Σᵣ g[r, o]·in[r, j]
+                        matmul(
+                            (n_out, n_in, rows),
+                            &mut pg[weight..weight + n_out * n_in],
+                            (n_in, 1),
+                            true,
+                            g,
+                            (1, n_out),
+                            input,
+                            (n_in, 1),
+                            1.0,
+                        );
+                        let db = &mut pg[bias..bias + n_out];
+                        for row in g.chunks_exact(n_out) {
+                            for (d, v) in db.iter_mut().zip(row) {
+                                *d += v;
+                            }
+                        }
+                    }
+                    if need_in {
+                        // gin[r, j] = Σₒ g[r, o]·W[o, j]
+                        matmul(
+                            (rows, n_in, n_out),
+                            gin,
+                            (n_in, 1),
+                            false,
+                            g,
+                            (n_out, 1),
+                            w,
+                            (n_in, 1),
+                            1.0,
+                        );
+                    }
+                }
+                Op::Act(_) => {
+                    for ((o, gv), d) in gin.iter_mut().zip(g).zip(&self.derivs[i]) {
+                        *o = gv * d;
+                    }
+                }
+                Op::Conv2d {
+                    kernel,
+                    stride,
+                    padding,
+                    weight,
+                    bias,
+                    ..
+                } => {
+                    let kk = ci * kernel * kernel;
+                    let hw = ho * wo;
+                    let w = &params[weight..weight + co * kk];
+                    let geo = Geometry {
+                        input: [ci, hi, wi],
+                        output: [ho, wo],
+                        kernel,
+                        stride,
+                        padding,
+                    };
+                    self.col.resize(kk * hw, 0.0);
+                    self.dcol.resize(kk * hw, 0.0);
+                    for ((xr, gr), gir) in input
+                        .chunks_exact(n_in)
+                        .zip(g.chunks_exact(n_out))
+                        .zip(gin.chunks_exact_mut(n_in))
+                    {
+                        if let Some(pg) = param_grad.as_deref_mut() {
+                            geo.im2col(xr, &mut self.col);
+                            // dW[c, q] += Σ_p g[c, p]·col[q, p]
+                            matmul(
+                                (co, kk, hw),
+                                &mut pg[weight..weight + co * kk],
+                                (kk, 1),
+                                true,
+                                gr,
+                                (hw, 1),
+                                &self.col,
+                                (1, hw),
+                                1.0,
+                            );
+                            for (c, plane) in gr.chunks_exact(hw).enumerate() {
+                                pg[bias + c] += plane.iter().sum::<f32>();
+                            }
+                        }
+                        if need_in {
+                            // dcol[q, p] = Σ_c W[c, q]·g[c, p]
+                            matmul(
+                                (kk, hw, co),
+                                &mut self.dcol,
+                                (hw, 1),
+                                false,
+                                w,
+                                (1, kk),
+                                gr,
+                                (hw, 1),
+                                1.0,
+                            );
+                            geo.col2im(&self.dcol, gir);
+                        }
+                    }
+                }
+                Op::Pool { kind, kernel } => {
+                    for ((xr, gr), gir) in input
+                        .chunks_exact(n_in)
+                        .zip(g.chunks_exact(n_out))
+                        .zip(gin.chunks_exact_mut(n_in))
+                    {
+                        pool_backward(kind, kernel, [ci, hi, wi], [ho, wo], xr, gr, gir);
+                    }
+                }
+            }
+            if !need_in {
+                break;
+            }
+            std::mem::swap(&mut self.grad, &mut self.grad_in);
+        }
+    }
+
+    /// ∂E/∂output per row into `grad`, each row scaled by `w(r)`: for one output 1, for K
+    /// logits −softmax(f) (E = −logsumexp f), for a class energy −f_y the one-hot −e_y.
+    fn seed(&mut self, class: Option<usize>, w: impl Fn(usize) -> f32) {
+        let k = self.arch.outputs;
+        let rows = self.rows;
+        self.grad.resize(rows * k, 0.0);
+        let out = &self.acts[self.arch.ops.len()];
+        for (r, (g, f)) in self
+            .grad
+            .chunks_exact_mut(k)
+            .zip(out.chunks_exact(k))
+            .enumerate()
+        {
+            let wr = w(r);
+            match class {
+                Some(y) => {
+                    g.fill(0.0);
+                    g[y.min(k - 1)] = -wr;
+                }
+                None if k == 1 => g[0] = wr,
+                None => {
+                    let m = f.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let s: f32 = f.iter().map(|v| (v - m).exp()).sum();
+                    for (gv, fv) in g.iter_mut().zip(f) {
+                        *gv = -wr * (fv - m).exp() / s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// log Σ exp, stable.
+fn logsumexp(f: &[f32]) -> f32 {
+    let m = f.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    m + f.iter().map(|v| (v - m).exp()).sum::<f32>().ln()
+}
+
+/// Where a convolution reads: its input map, output size, window, stride and padding.
+struct Geometry {
+    input: [usize; 3],
+    output: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl Geometry {
+    /// The input position a window element reads, or `None` in the padding.
+    #[inline]
+    fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
+        (o * self.stride + k)
+            .checked_sub(self.padding)
+            .filter(|v| *v < size)
+    }
+
+    /// `col[(c, ki, kj), (oy, ox)]` = the input under each window element (0 in the
+    /// padding): `(c·k² + ki·k + kj) × (ho·wo)`, rows in PyTorch's weight order.
+    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+        let [c_in, h, w] = self.input;
+        let [ho, wo] = self.output;
+        let k = self.kernel;
+        let hw = ho * wo;
+        for c in 0..c_in {
+            for ki in 0..k {
+                for kj in 0..k {
+                    let row = &mut col[((c * k + ki) * k + kj) * hw..][..hw];
+                    for oy in 0..ho {
+                        let dst = &mut row[oy * wo..(oy + 1) * wo];
+                        match self.source(oy, ki, h) {
+                            None => dst.fill(0.0),
+                            Some(y) => {
+                                let src = &x[(c * h + y) * w..(c * h + y + 1) * w];
+                                for (ox, d) in dst.iter_mut().enumerate() {
+                                    *d = self.source(ox, kj, w).map_or(0.0, |xx| src[xx]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The transpose of [`Geometry::im2col`]: each column entry added back to the input
+    /// position it was read from (`g` is overwritten).
+    fn col2im(&self, col: &[f32], g: &mut [f32]) {
+        let [c_in, h, w] = self.input;
+        let [ho, wo] = self.output;
+        let k = self.kernel;
+        let hw = ho * wo;
+        g.fill(0.0);
+        for c in 0..c_in {
+            for ki in 0..k {
+                for kj in 0..k {
+                    let row = &col[((c * k + ki) * k + kj) * hw..][..hw];
+                    for oy in 0..ho {
+                        let Some(y) = self.source(oy, ki, h) else {
+                            continue;
+                        };
+                        let dst = &mut g[(c * h + y) * w..(c * h + y + 1) * w];
+                        for (ox, v) in row[oy * wo..(oy + 1) * wo].iter().enumerate() {
+                            if let Some(xx) = self.source(ox, kj, w) {
+                                dst[xx] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pooling over k×k windows with stride k (the map cropped to whole windows).
+fn pool_forward(
+    kind: Pool,
+    k: usize,
+    [c, h, w]: [usize; 3],
+    [ho, wo]: [usize; 2],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    #[allow(clippy::cast_precision_loss)]
+    let inv = 1.0 / (k * k) as f32;
+    for ch in 0..c {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let mut acc = match kind {
+                    Pool::Avg => 0.0,
+                    Pool::Max => f32::NEG_INFINITY,
+                };
+                for i in 0..k {
+                    for j in 0..k {
+                        let v = x[(ch * h + oy * k + i) * w + ox * k + j];
+                        acc = match kind {
+                            Pool::Avg => acc + v,
+                            Pool::Max => acc.max(v),
+                        };
+                    }
+                }
+                y[(ch * ho + oy) * wo + ox] = match kind {
+                    Pool::Avg => acc * inv,
+                    Pool::Max => acc,
+                };
+            }
+        }
+    }
+}
+
+/// The gradient of [`pool_forward`]: spread evenly over the window (average), or all to
+/// the window's first largest input (max, as candle's mask); zero where the map was
+/// cropped.
+fn pool_backward(
+    kind: Pool,
+    k: usize,
+    [c, h, w]: [usize; 3],
+    [ho, wo]: [usize; 2],
+    x: &[f32],
+    g: &[f32],
+    gin: &mut [f32],
+) {
+    #[allow(clippy::cast_precision_loss)]
+    let inv = 1.0 / (k * k) as f32;
+    gin.fill(0.0);
+    for ch in 0..c {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let gv = g[(ch * ho + oy) * wo + ox];
+                let at = |i: usize, j: usize| (ch * h + oy * k + i) * w + ox * k + j;
+                match kind {
+                    Pool::Avg => {
+                        for i in 0..k {
+                            for j in 0..k {
+                                gin[at(i, j)] += gv * inv;
+                            }
+                        }
+                    }
+                    Pool::Max => {
+                        let mut best = at(0, 0);
+                        for i in 0..k {
+                            for j in 0..k {
+                                if x[at(i, j)] > x[best] {
+                                    best = at(i, j);
+                                }
+                            }
+                        }
+                        gin[best] += gv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Engine for LayerEngine {
+    fn name(&self) -> String {
+        "fast".into()
+    }
+
+    fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    fn energy(&mut self, params: &[f32], x: &[f32], e: &mut [f32]) -> EngineResult<()> {
+        let d = self.arch.input_dim;
+        for (xs, es) in x.chunks(d * PIECE).zip(e.chunks_mut(PIECE)) {
+            self.forward(params, xs, es.len());
+            self.energies(es);
+        }
+        Ok(())
+    }
+
+    fn energy_grad_x(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        class: Option<usize>,
+        e: &mut [f32],
+        g: &mut [f32],
+    ) -> EngineResult<()> {
+        let d = self.arch.input_dim;
+        for ((xs, es), gs) in x
+            .chunks(d * PIECE)
+            .zip(e.chunks_mut(PIECE))
+            .zip(g.chunks_mut(d * PIECE))
+        {
+            let rows = es.len();
+            self.forward(params, xs, rows);
+            match class {
+                None => self.energies(es),
+                Some(y) => {
+                    let k = self.arch.outputs;
+                    for (ev, f) in es.iter_mut().zip(self.output().chunks_exact(k)) {
+                        *ev = -f[y.min(k - 1)];
+                    }
+                }
+            }
+            self.seed(class, |_| 1.0);
+            self.backward(params, None, true);
+            gs.copy_from_slice(&self.grad[..rows * d]);
+        }
+        Ok(())
+    }
+
+    fn weighted_param_grad(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        weights: &[f32],
+        out: &mut [f32],
+    ) -> EngineResult<()> {
+        let d = self.arch.input_dim;
+        for (xs, ws) in x.chunks(d * PIECE).zip(weights.chunks(PIECE)) {
+            self.forward(params, xs, ws.len());
+            self.seed(None, |r| ws[r]);
+            self.backward(params, Some(out), false);
+        }
+        Ok(())
+    }
+
+    fn param_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) -> EngineResult<()> {
+        let d = self.arch.input_dim;
+        for (p, (xs, es)) in x.chunks(d * PIECE).zip(e.chunks_mut(PIECE)).enumerate() {
+            let rows = es.len();
+            self.forward(params, xs, rows);
+            self.energies(es);
+            // One forward pass; a backward pass per weighting (each is linear in its
+            // seed).
+            let start = p * PIECE;
+            for (w, out) in sets.iter_mut() {
+                let Some(w) = w.window(start, start + rows) else {
+                    continue;
+                };
+                let wr = w.per_row(es);
+                self.seed(None, |r| wr[r]);
+                self.backward(params, Some(out), false);
+            }
+        }
+        Ok(())
+    }
+
+    fn class_probs(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        p: &mut [f32],
+    ) -> EngineResult<()> {
+        let d = self.arch.input_dim;
+        let k = self.arch.outputs;
+        for ((xs, es), ps) in x
+            .chunks(d * PIECE)
+            .zip(e.chunks_mut(PIECE))
+            .zip(p.chunks_mut(k * PIECE))
+        {
+            self.forward(params, xs, es.len());
+            self.energies(es);
+            for (pr, f) in ps.chunks_exact_mut(k).zip(self.output().chunks_exact(k)) {
+                let l = logsumexp(f);
+                for (pv, fv) in pr.iter_mut().zip(f) {
+                    *pv = (fv - l).exp();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cross_entropy_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) -> EngineResult<(f64, usize)> {
+        let d = self.arch.input_dim;
+        let k = self.arch.outputs;
+        let (mut ce, mut correct) = (0.0_f64, 0);
+        for (xs, ys) in x.chunks(d * PIECE).zip(labels.chunks(PIECE)) {
+            let rows = ys.len();
+            self.forward(params, xs, rows);
+            self.grad.resize(rows * k, 0.0);
+            let logits = &self.acts[self.arch.ops.len()];
+            for ((g, f), y) in self
+                .grad
+                .chunks_exact_mut(k)
+                .zip(logits.chunks_exact(k))
+                .zip(ys)
+            {
+                let y = (*y as usize).min(k - 1);
+                let l = logsumexp(f);
+                ce += f64::from(l - f[y]);
+                if crate::energy::argmax(f).0 == y {
+                    correct += 1;
+                }
+                // ∂CE/∂f = softmax(f) − e_y
+                for (j, (gv, fv)) in g.iter_mut().zip(f).enumerate() {
+                    *gv = scale * ((fv - l).exp() - if j == y { 1.0 } else { 0.0 });
+                }
+            }
+            self.backward(params, Some(out), false);
+        }
+        Ok((ce, correct))
+    }
+
+    fn box_clone(&self) -> Box<dyn Engine> {
+        Box::new(self.clone())
+    }
+
+    fn runs_beside_itself(&self) -> bool {
+        true
+    }
+}
+
+/// Rows per piece of a call (bounds the buffers: a piece's activations for a conv net on
+/// 28×28 images hold some tens of MB).
+const PIECE: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::engine::CandleEngine;
+    use crate::energy::{LayerSpec, ModelSpec, init_params};
+    use rand::{Rng as _, SeedableRng as _};
+
+    fn conv(channels: usize, kernel: usize, stride: usize, padding: usize) -> LayerSpec {
+        LayerSpec::Conv2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
+    /// Networks of every layer the engine runs: digits_conv's, one with strides, no
+    /// padding, max pooling over a map it does not divide and an energy output, and one
+    /// of several input channels with GELU and LeakyReLU.
+    fn networks() -> Vec<(Vec<usize>, ModelSpec)> {
+        vec![
+            (
+                vec![1, 8, 8],
+                ModelSpec {
+                    layers: vec![
+                        conv(16, 3, 1, 1),
+                        LayerSpec::Silu,
+                        LayerSpec::AvgPool2d(2),
+                        conv(32, 3, 1, 1),
+                        LayerSpec::Silu,
+                        LayerSpec::AvgPool2d(2),
+                        LayerSpec::Linear(128),
+                        LayerSpec::Silu,
+                    ],
+                    outputs: 10,
+                },
+            ),
+            (
+                vec![1, 11, 11],
+                ModelSpec {
+                    layers: vec![
+                        conv(6, 3, 2, 0),
+                        LayerSpec::Relu,
+                        LayerSpec::MaxPool2d(2),
+                        LayerSpec::Flatten,
+                        LayerSpec::Linear(20),
+                        LayerSpec::Elu,
+                    ],
+                    outputs: 1,
+                },
+            ),
+            (
+                vec![3, 7, 6],
+                ModelSpec {
+                    layers: vec![
+                        conv(5, 2, 1, 1),
+                        LayerSpec::Gelu,
+                        conv(4, 3, 2, 1),
+                        LayerSpec::LeakyRelu,
+                        LayerSpec::MaxPool2d(3),
+                        LayerSpec::Linear(9),
+                        LayerSpec::Silu,
+                    ],
+                    outputs: 3,
+                },
+            ),
+        ]
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = b.iter().map(|v| v.abs()).fold(0.0_f32, f32::max).max(1e-3);
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 2e-4 * scale,
+                "{what}[{i}]: {x} against candle's {y} (scale {scale})"
+            );
+        }
+    }
+
+    #[test]
+    fn convolutions_and_pooling_agree_with_candle() {
+        for (shape, spec) in networks() {
+            let arch = Architecture::for_shape(&spec, &shape).expect("a valid network");
+            let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+            let params = init_params(&arch, &mut rng);
+            let rows = 37;
+            let d = arch.input_dim;
+            let x: Vec<f32> = (0..rows * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut ours = LayerEngine::new(&arch);
+            let mut candle = CandleEngine::new(&arch, candle_core::Device::Cpu);
+            let k = arch.outputs;
+            let (mut e1, mut e2) = (vec![0.0; rows], vec![0.0; rows]);
+            ours.energy(&params, &x, &mut e1).unwrap();
+            candle.energy(&params, &x, &mut e2).unwrap();
+            close(&e1, &e2, "E");
+            let classes = if k > 1 {
+                vec![None, Some(k - 1)]
+            } else {
+                vec![None]
+            };
+            for class in classes {
+                let (mut g1, mut g2) = (vec![0.0; rows * d], vec![0.0; rows * d]);
+                ours.energy_grad_x(&params, &x, class, &mut e1, &mut g1)
+                    .unwrap();
+                candle
+                    .energy_grad_x(&params, &x, class, &mut e2, &mut g2)
+                    .unwrap();
+                close(&e1, &e2, "E (with ∇ₓ)");
+                close(&g1, &g2, &format!("∇ₓE, class {class:?}"));
+            }
+            let w: Vec<f32> = (0..rows)
+                .map(|r| 0.1 + (r % 5) as f32 * 0.3 - 0.4)
+                .collect();
+            let (mut p1, mut p2) = (vec![0.5; arch.n_params], vec![0.5; arch.n_params]);
+            ours.weighted_param_grad(&params, &x, &w, &mut p1).unwrap();
+            candle
+                .weighted_param_grad(&params, &x, &w, &mut p2)
+                .unwrap();
+            close(&p1, &p2, "Σ w ∂E/∂θ");
+            // Two weightings from one pass, against one weighted gradient each.
+            let (mut t, mut reg) = (vec![0.0; arch.n_params], vec![0.0; arch.n_params]);
+            ours.param_grads(
+                &params,
+                &x,
+                &mut e1,
+                &mut [
+                    (
+                        RowWeights::Range {
+                            rows: 3..rows,
+                            scale: 0.25,
+                        },
+                        &mut t,
+                    ),
+                    (
+                        RowWeights::EnergyScaled {
+                            rows: 0..rows,
+                            scale: 0.1,
+                        },
+                        &mut reg,
+                    ),
+                ],
+            )
+            .unwrap();
+            let (mut t2, mut reg2) = (vec![0.0; arch.n_params], vec![0.0; arch.n_params]);
+            let wt: Vec<f32> = (0..rows).map(|r| if r >= 3 { 0.25 } else { 0.0 }).collect();
+            candle.energy(&params, &x, &mut e2).unwrap();
+            close(&e1, &e2, "E (from the weightings' pass)");
+            let wr: Vec<f32> = e2.iter().map(|e| 0.1 * e).collect();
+            candle
+                .weighted_param_grad(&params, &x, &wt, &mut t2)
+                .unwrap();
+            candle
+                .weighted_param_grad(&params, &x, &wr, &mut reg2)
+                .unwrap();
+            close(&t, &t2, "range-weighted");
+            close(&reg, &reg2, "energy-weighted");
+            if k > 1 {
+                let (mut pr1, mut pr2) = (vec![0.0; rows * k], vec![0.0; rows * k]);
+                ours.class_probs(&params, &x, &mut e1, &mut pr1).unwrap();
+                candle.class_probs(&params, &x, &mut e2, &mut pr2).unwrap();
+                close(&pr1, &pr2, "p(y | x)");
+                let labels: Vec<u32> = (0..rows as u32).map(|r| r % k as u32).collect();
+                let (mut c1, mut c2) = (vec![0.0; arch.n_params], vec![0.0; arch.n_params]);
+                let (ce1, n1) = ours
+                    .cross_entropy_grads(&params, &x, &labels, 0.3, &mut c1)
+                    .unwrap();
+                let (ce2, n2) = candle
+                    .cross_entropy_grads(&params, &x, &labels, 0.3, &mut c2)
+                    .unwrap();
+                assert!(
+                    (ce1 - ce2).abs() < 1e-3 * ce2.abs().max(1.0),
+                    "CE {ce1} against {ce2}"
+                );
+                assert_eq!(n1, n2, "rows classified right");
+                close(&c1, &c2, "∂CE/∂θ");
+            }
+        }
+    }
+}
