@@ -24,8 +24,17 @@ pub struct LayerEngine {
     derivs: Vec<Vec<f32>>,
     /// Each op's input and output dimensions.
     dims: Vec<(Dims, Dims)>,
-    /// One image's im2col matrix and its gradient.
-    col: Vec<f32>,
+    /// For each convolution, where each entry of an image's im2col matrix reads its
+    /// input (`(cᵢₙ·k²) × hw`); the padding reads index `n_in`, a zero after the image.
+    tables: Vec<Vec<u32>>,
+    /// One image with that zero after it.
+    padded: Vec<f32>,
+    /// Each convolution's im2col matrix of the whole batch (`(cᵢₙ·k²) × (rows·hw)`),
+    /// kept from the forward pass for the weights' gradient.
+    cols: Vec<Vec<f32>>,
+    /// A convolution's output or output gradient as `cₒᵤₜ × (rows·hw)`, and the im2col
+    /// matrix's gradient.
+    wide: Vec<f32>,
     dcol: Vec<f32>,
     /// The gradient flowing back, and the one before it.
     grad: Vec<f32>,
@@ -52,12 +61,36 @@ impl LayerEngine {
             dims.push((shape, out));
             shape = out;
         }
+        let tables = arch
+            .ops
+            .iter()
+            .zip(&dims)
+            .map(|(op, (i, o))| match *op {
+                Op::Conv2d {
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                } => Geometry {
+                    input: *i,
+                    output: [o[1], o[2]],
+                    kernel,
+                    stride,
+                    padding,
+                }
+                .table(),
+                _ => Vec::new(),
+            })
+            .collect();
         Self {
+            tables,
+            padded: Vec::new(),
             arch: arch.clone(),
             acts: vec![Vec::new(); arch.ops.len() + 1],
             derivs: vec![Vec::new(); arch.ops.len()],
             dims,
-            col: Vec::new(),
+            cols: vec![Vec::new(); arch.ops.len()],
+            wide: Vec::new(),
             dcol: Vec::new(),
             grad: Vec::new(),
             grad_in: Vec::new(),
@@ -111,41 +144,46 @@ impl LayerEngine {
                 }
                 Op::Conv2d {
                     kernel,
-                    stride,
-                    padding,
                     weight,
                     bias,
                     ..
                 } => {
                     let kk = ci * kernel * kernel;
                     let hw = ho * wo;
+                    let ld = rows * hw;
                     let w = &params[weight..weight + co * kk];
                     let b = &params[bias..bias + co];
-                    self.col.resize(kk * hw, 0.0);
-                    let geo = Geometry {
-                        input: [ci, hi, wi],
-                        output: [ho, wo],
-                        kernel,
-                        stride,
-                        padding,
-                    };
-                    for (xr, yr) in input.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
-                        geo.im2col(xr, &mut self.col);
-                        // y[c, p] = Σ_q W[c, q]·col[q, p]
-                        matmul(
-                            (co, hw, kk),
-                            yr,
-                            (hw, 1),
-                            false,
-                            w,
-                            (kk, 1),
-                            &self.col,
-                            (hw, 1),
-                            1.0,
-                        );
+                    let col = &mut self.cols[i];
+                    col.resize(kk * ld, 0.0);
+                    let table = &self.tables[i];
+                    for (r, xr) in input.chunks_exact(n_in).enumerate() {
+                        self.padded.clear();
+                        self.padded.extend_from_slice(xr);
+                        self.padded.push(0.0);
+                        for (q, t) in table.chunks_exact(hw).enumerate() {
+                            for (d, at) in col[q * ld + r * hw..][..hw].iter_mut().zip(t) {
+                                *d = self.padded[*at as usize];
+                            }
+                        }
+                    }
+                    // One product for the batch: wide[c, (r, p)] = Σ_q W[c, q]·col[q, (r, p)]
+                    self.wide.resize(co * ld, 0.0);
+                    matmul(
+                        (co, ld, kk),
+                        &mut self.wide,
+                        (ld, 1),
+                        false,
+                        w,
+                        (kk, 1),
+                        col,
+                        (ld, 1),
+                        1.0,
+                    );
+                    for (r, yr) in out.chunks_exact_mut(n_out).enumerate() {
                         for (c, plane) in yr.chunks_exact_mut(hw).enumerate() {
-                            for v in plane {
-                                *v += b[c];
+                            let src = &self.wide[c * ld + r * hw..][..hw];
+                            for (v, s) in plane.iter_mut().zip(src) {
+                                *v = s + b[c];
                             }
                         }
                     }
@@ -234,61 +272,64 @@ impl LayerEngine {
                 }
                 Op::Conv2d {
                     kernel,
-                    stride,
-                    padding,
                     weight,
                     bias,
                     ..
                 } => {
                     let kk = ci * kernel * kernel;
                     let hw = ho * wo;
+                    let ld = rows * hw;
                     let w = &params[weight..weight + co * kk];
-                    let geo = Geometry {
-                        input: [ci, hi, wi],
-                        output: [ho, wo],
-                        kernel,
-                        stride,
-                        padding,
-                    };
-                    self.col.resize(kk * hw, 0.0);
-                    self.dcol.resize(kk * hw, 0.0);
-                    for ((xr, gr), gir) in input
-                        .chunks_exact(n_in)
-                        .zip(g.chunks_exact(n_out))
-                        .zip(gin.chunks_exact_mut(n_in))
-                    {
-                        if let Some(pg) = param_grad.as_deref_mut() {
-                            geo.im2col(xr, &mut self.col);
-                            // dW[c, q] += Σ_p g[c, p]·col[q, p]
-                            matmul(
-                                (co, kk, hw),
-                                &mut pg[weight..weight + co * kk],
-                                (kk, 1),
-                                true,
-                                gr,
-                                (hw, 1),
-                                &self.col,
-                                (1, hw),
-                                1.0,
-                            );
-                            for (c, plane) in gr.chunks_exact(hw).enumerate() {
-                                pg[bias + c] += plane.iter().sum::<f32>();
-                            }
+                    // The gradient as cₒᵤₜ × (rows·hw), the batch side by side.
+                    self.wide.resize(co * ld, 0.0);
+                    for (r, gr) in g.chunks_exact(n_out).enumerate() {
+                        for (c, plane) in gr.chunks_exact(hw).enumerate() {
+                            self.wide[c * ld + r * hw..][..hw].copy_from_slice(plane);
                         }
-                        if need_in {
-                            // dcol[q, p] = Σ_c W[c, q]·g[c, p]
-                            matmul(
-                                (kk, hw, co),
-                                &mut self.dcol,
-                                (hw, 1),
-                                false,
-                                w,
-                                (1, kk),
-                                gr,
-                                (hw, 1),
-                                1.0,
-                            );
-                            geo.col2im(&self.dcol, gir);
+                    }
+                    if let Some(pg) = param_grad.as_deref_mut() {
+                        // dW[c, q] += Σ_(r,p) g[c, (r, p)]·col[q, (r, p)]
+                        matmul(
+                            (co, kk, ld),
+                            &mut pg[weight..weight + co * kk],
+                            (kk, 1),
+                            true,
+                            &self.wide,
+                            (ld, 1),
+                            &self.cols[i],
+                            (1, ld),
+                            1.0,
+                        );
+                        for c in 0..co {
+                            pg[bias + c] += self.wide[c * ld..(c + 1) * ld].iter().sum::<f32>();
+                        }
+                    }
+                    if need_in {
+                        // dcol[q, (r, p)] = Σ_c W[c, q]·g[c, (r, p)]
+                        self.dcol.resize(kk * ld, 0.0);
+                        matmul(
+                            (kk, ld, co),
+                            &mut self.dcol,
+                            (ld, 1),
+                            false,
+                            w,
+                            (1, kk),
+                            &self.wide,
+                            (ld, 1),
+                            1.0,
+                        );
+                        let table = &self.tables[i];
+                        for (r, gir) in gin.chunks_exact_mut(n_in).enumerate() {
+                            // The transpose of im2col: each entry added back where it was
+                            // read from (the padding's into the slot after the image).
+                            self.padded.clear();
+                            self.padded.resize(n_in + 1, 0.0);
+                            for (q, t) in table.chunks_exact(hw).enumerate() {
+                                for (v, at) in self.dcol[q * ld + r * hw..][..hw].iter().zip(t) {
+                                    self.padded[*at as usize] += v;
+                                }
+                            }
+                            gir.copy_from_slice(&self.padded[..n_in]);
                         }
                     }
                 }
@@ -365,60 +406,32 @@ impl Geometry {
             .filter(|v| *v < size)
     }
 
-    /// `col[(c, ki, kj), (oy, ox)]` = the input under each window element (0 in the
-    /// padding): `(c·k² + ki·k + kj) × (ho·wo)`, rows in PyTorch's weight order.
-    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+    /// Where each entry of an image's im2col matrix reads: entry `(c·k² + ki·k + kj)·hw +
+    /// oy·wo + ox` is the input's index under that window element, or `c·h·w` (one past
+    /// the image) in the padding. Rows in PyTorch's weight order.
+    fn table(&self) -> Vec<u32> {
         let [c_in, h, w] = self.input;
         let [ho, wo] = self.output;
         let k = self.kernel;
-        let hw = ho * wo;
+        let pad = u32::try_from(c_in * h * w).expect("an image of under 2³² numbers");
+        let mut t = Vec::with_capacity(c_in * k * k * ho * wo);
         for c in 0..c_in {
             for ki in 0..k {
                 for kj in 0..k {
-                    let row = &mut col[((c * k + ki) * k + kj) * hw..][..hw];
                     for oy in 0..ho {
-                        let dst = &mut row[oy * wo..(oy + 1) * wo];
-                        match self.source(oy, ki, h) {
-                            None => dst.fill(0.0),
-                            Some(y) => {
-                                let src = &x[(c * h + y) * w..(c * h + y + 1) * w];
-                                for (ox, d) in dst.iter_mut().enumerate() {
-                                    *d = self.source(ox, kj, w).map_or(0.0, |xx| src[xx]);
+                        for ox in 0..wo {
+                            t.push(match (self.source(oy, ki, h), self.source(ox, kj, w)) {
+                                (Some(y), Some(x)) => {
+                                    u32::try_from((c * h + y) * w + x).unwrap_or(pad)
                                 }
-                            }
+                                _ => pad,
+                            });
                         }
                     }
                 }
             }
         }
-    }
-
-    /// The transpose of [`Geometry::im2col`]: each column entry added back to the input
-    /// position it was read from (`g` is overwritten).
-    fn col2im(&self, col: &[f32], g: &mut [f32]) {
-        let [c_in, h, w] = self.input;
-        let [ho, wo] = self.output;
-        let k = self.kernel;
-        let hw = ho * wo;
-        g.fill(0.0);
-        for c in 0..c_in {
-            for ki in 0..k {
-                for kj in 0..k {
-                    let row = &col[((c * k + ki) * k + kj) * hw..][..hw];
-                    for oy in 0..ho {
-                        let Some(y) = self.source(oy, ki, h) else {
-                            continue;
-                        };
-                        let dst = &mut g[(c * h + y) * w..(c * h + y + 1) * w];
-                        for (ox, v) in row[oy * wo..(oy + 1) * wo].iter().enumerate() {
-                            if let Some(xx) = self.source(ox, kj, w) {
-                                dst[xx] += v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        t
     }
 }
 
