@@ -12,8 +12,12 @@ use ebm_workbench::energy::{Activation, Architecture, LayerSpec, ModelSpec, init
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
+/// The cap is process-wide: the tests of this binary take turns with it.
+static CAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_kernel_level_matches_autograd() {
+    let _turn = CAP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let detected = KernelLevel::detected();
     let levels: Vec<KernelLevel> = KernelLevel::ALL
         .into_iter()
@@ -80,4 +84,77 @@ fn every_kernel_level_matches_autograd() {
     assert_eq!(KernelLevel::current(), detected);
     KernelLevel::set_cap(None);
     assert_eq!(KernelLevel::current(), detected);
+}
+
+/// The fast engine's convolutions and pooling at every kernel level the CPU has (every
+/// activation on a conv net, whose activations run the same vector loops as the MLP's),
+/// against candle autograd: E, ∇ₓE and the weighted parameter gradient.
+#[test]
+fn every_kernel_level_runs_conv_nets_as_candle_does() {
+    let _turn = CAP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    use ebm_workbench::energy::engine::{CandleEngine, Engine as _};
+    use ebm_workbench::energy::fast::LayerEngine;
+    let detected = KernelLevel::detected();
+    let levels: Vec<KernelLevel> = KernelLevel::ALL
+        .into_iter()
+        .filter(|l| *l <= detected)
+        .collect();
+    let mut rng = StdRng::seed_from_u64(12);
+    let rows = 19;
+    for act in Activation::ALL {
+        let spec = ModelSpec {
+            layers: vec![
+                LayerSpec::Conv2d {
+                    channels: 5,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                },
+                LayerSpec::act(act),
+                LayerSpec::MaxPool2d(2),
+                LayerSpec::Conv2d {
+                    channels: 7,
+                    kernel: 2,
+                    stride: 2,
+                    padding: 0,
+                },
+                LayerSpec::act(act),
+                LayerSpec::Linear(11),
+                LayerSpec::act(act),
+            ],
+            outputs: 4,
+        };
+        let arch = Architecture::for_shape(&spec, &[2, 9, 9]).expect("a valid network");
+        let params = init_params(&arch, &mut rng);
+        let d = arch.input_dim;
+        let x: Vec<f32> = (0..rows * d).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let w: Vec<f32> = (0..rows).map(|r| 0.2 + 0.1 * (r % 3) as f32).collect();
+        let mut candle = CandleEngine::new(&arch, Device::Cpu);
+        let (mut e_ref, mut g_ref) = (vec![0.0; rows], vec![0.0; rows * d]);
+        candle
+            .energy_grad_x(&params, &x, None, &mut e_ref, &mut g_ref)
+            .unwrap();
+        let mut p_ref = vec![0.0; arch.n_params];
+        candle
+            .weighted_param_grad(&params, &x, &w, &mut p_ref)
+            .unwrap();
+        for &level in &levels {
+            KernelLevel::set_cap(Some(level));
+            let mut ours = LayerEngine::new(&arch);
+            let (mut e, mut g) = (vec![0.0; rows], vec![0.0; rows * d]);
+            ours.energy_grad_x(&params, &x, None, &mut e, &mut g)
+                .unwrap();
+            let mut p = vec![0.0; arch.n_params];
+            ours.weighted_param_grad(&params, &x, &w, &mut p).unwrap();
+            for (what, got, want) in [
+                ("E", &e, &e_ref),
+                ("∇ₓE", &g, &g_ref),
+                ("∂E/∂θ", &p, &p_ref),
+            ] {
+                let r = max_rel(got, want);
+                assert!(r < 1e-3, "{act:?} at {level:?}: {what} off by {r}");
+            }
+        }
+        KernelLevel::set_cap(None);
+    }
 }
