@@ -45,7 +45,7 @@ fn train_writes_metrics_and_model() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml,nll_ess,nll_method"
+        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml,nll_ess,eval_ms,nll_method"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 12);
@@ -61,7 +61,10 @@ fn train_writes_metrics_and_model() {
     );
     assert!(rows[3][10].is_empty());
     // How the NLL was obtained, beside it: quadrature in the plane.
-    assert_eq!((rows[4][26], rows[3][26]), ("quadrature", ""));
+    assert_eq!((rows[4][27], rows[3][27]), ("quadrature", ""));
+    // What evaluating cost, on evaluation steps only.
+    assert!(rows[4][26].parse::<f64>().is_ok_and(|t| t > 0.0) && rows[3][26].is_empty());
+    assert!(stdout.contains(" eval_ms="), "{stdout}");
     // The Monte-Carlo floor beside the exact term (the last column), every evaluation.
     assert!(!rows[4][23].is_empty() && rows[3][23].is_empty());
     assert!(model.exists());

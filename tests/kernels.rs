@@ -17,7 +17,9 @@ static CAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn every_kernel_level_matches_autograd() {
-    let _turn = CAP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = CAP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let detected = KernelLevel::detected();
     let levels: Vec<KernelLevel> = KernelLevel::ALL
         .into_iter()
@@ -91,7 +93,9 @@ fn every_kernel_level_matches_autograd() {
 /// against candle autograd: E, ∇ₓE and the weighted parameter gradient.
 #[test]
 fn every_kernel_level_runs_conv_nets_as_candle_does() {
-    let _turn = CAP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = CAP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     use ebm_workbench::energy::engine::{CandleEngine, Engine as _};
     use ebm_workbench::energy::fast::LayerEngine;
     let detected = KernelLevel::detected();

@@ -203,7 +203,9 @@ fn train_loop(
                         m.accuracy
                             .map_or(String::new(), |a| format!(" accuracy={a:.4}")),
                         m.ece.map_or(String::new(), |e| format!(" ece={e:.4}"))
-                            + &reference_text(&m),
+                            + &reference_text(&m)
+                            + &m.eval_ms
+                                .map_or(String::new(), |t| format!(" eval_ms={t:.1}")),
                     )?;
                 }
                 rows.push(m);

@@ -207,6 +207,10 @@ metric_table! {
     /// The effective sample size of AIS's importance weights behind `nll`, (Σw)²/Σw²
     /// (outside the plane): near 1, one chain carries the weight and `nll` means little.
     nll_ess: sometimes, "AIS weights' ESS", None;
+    /// Wall time of an evaluation step's measurements (the truth comparison, log Z and
+    /// the held-out NLL, the classifier's accuracy), on evaluation steps: what evaluating
+    /// costs the run beside `step_ms`.
+    eval_ms: sometimes, "evaluation time (ms)", Some(4);
 }
 
 impl StepMetrics {

@@ -491,11 +491,13 @@ impl Session {
         }
         let every = self.preset.eval.eval_every;
         let eval_step = every > 0 && next.is_multiple_of(every);
+        let t_truth = Instant::now();
         let truth = if eval_step {
             self.against_the_truth(b, score.is_some())
         } else {
             Truth::default()
         };
+        let truth_ms = t_truth.elapsed().as_secs_f64() * 1e3;
         let opt_spec = self.preset.optimizer.clone();
         let mut g = std::mem::take(&mut self.g_total);
         let total_norm = self.opt.step(&opt_spec, &mut self.params, &mut g);
@@ -514,12 +516,14 @@ impl Session {
                 sample_term_norm: norm(&self.g_sample[r]),
             })
             .collect();
-        let step_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let step_ms = t0.elapsed().as_secs_f64() * 1e3 - truth_ms;
+        let t_eval = Instant::now();
         let evaluation = eval_step.then(|| self.evaluate());
         let nll = evaluation.as_ref().map(|e| e.nll);
         let ais = evaluation.as_ref().filter(|e| e.method == Method::Ais);
         let (nll_stderr, nll_ess) = (ais.map(|e| e.stderr), ais.map(|e| e.ess));
         let classes = if eval_step { self.classify() } else { None };
+        let eval_ms = eval_step.then(|| truth_ms + t_eval.elapsed().as_secs_f64() * 1e3);
         if self.step.is_multiple_of(50) || nll.is_some() {
             self.last_good = self.snapshot();
         }
@@ -550,6 +554,7 @@ impl Session {
             accuracy: classes.map(|c| c.accuracy),
             ece: classes.map(|c| c.ece),
             step_ms,
+            eval_ms,
             nll_method: evaluation.as_ref().map(|e| e.method),
             layers,
         })
