@@ -95,13 +95,25 @@ fn same_seed_same_csv_from_the_command_line() {
             .status()
             .unwrap();
         assert!(st.success());
-        // Drop the wall-time column (step_ms, the tenth).
-        std::fs::read_to_string(csv)
-            .unwrap()
-            .lines()
+        // Blank the wall-time columns (step_ms, eval_ms).
+        let text = std::fs::read_to_string(csv).unwrap();
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        let times: Vec<usize> = ebm_workbench::StepMetrics::WALL_TIME
+            .iter()
+            .map(|name| {
+                header
+                    .iter()
+                    .position(|h| h == name)
+                    .expect("a time column")
+            })
+            .collect();
+        text.lines()
+            .skip(1)
             .map(|l| {
                 let mut cols: Vec<&str> = l.split(',').collect();
-                cols.remove(9);
+                for t in &times {
+                    cols[*t] = "";
+                }
                 cols.join(",")
             })
             .collect::<Vec<_>>()

@@ -214,6 +214,20 @@ metric_table! {
 }
 
 impl StepMetrics {
+    /// The columns that measure wall time, not the run: two runs of the same seed agree
+    /// on every other one.
+    pub const WALL_TIME: [&'static str; 2] = ["step_ms", "eval_ms"];
+
+    /// The same metrics with the wall times zeroed (where measured), for comparing runs.
+    #[must_use]
+    pub fn without_wall_time(self) -> Self {
+        Self {
+            step_ms: 0.0,
+            eval_ms: self.eval_ms.map(|_| 0.0),
+            ..self
+        }
+    }
+
     /// The CSV header row: `step`, the table's columns, `nll_method`.
     #[must_use]
     pub fn csv_header() -> String {

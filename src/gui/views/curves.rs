@@ -559,15 +559,27 @@ impl Curves<'_> {
     fn step_time(&self, ui: &mut Ui) {
         let (h, marks) = (self.h, self.c.marks);
         let robust = robust_top(&h.step_ms);
+        // What evaluating costs the run beside its steps.
+        let total = |s: &Series| s.points.iter().map(|p| p[1]).sum::<f64>();
+        let evaluations = h.eval_ms.points.last().map_or(String::new(), |last| {
+            let (e, t) = (total(&h.eval_ms), total(&h.step_ms));
+            format!(
+                " Evaluations: {:.0} ms the last, {:.0} % of the run's time.",
+                last[1],
+                100.0 * e / (e + t).max(1e-9)
+            )
+        });
         header(
             ui,
             "Step time (ms)",
             &[("step", theme::LOSS)],
             &match robust {
-                Some((top, _)) => {
-                    format!("watch: steady; spikes above {top:.1} ms are cut off the plot.")
+                Some((top, _)) => format!(
+                    "watch: steady; spikes above {top:.1} ms are cut off the plot.{evaluations}"
+                ),
+                None => {
+                    format!("watch: steady; the sampler's steps and the batch set it.{evaluations}")
                 }
-                None => "watch: steady; the sampler's steps and the batch set it.".to_string(),
             },
         );
         let mut time = self.plot("time_plot").include_y(0.0);
