@@ -250,6 +250,14 @@ fn open_preset_train_and_watch_the_plots_move() {
         !a.run.history.sample_term_cos_exact.is_empty(),
         "no exact-term points: no evaluation step yet"
     );
+    // What the evaluations cost, under the step-time plot.
+    assert!(!a.run.history.eval_ms.is_empty());
+    h.step();
+    assert!(
+        h.query_by_label_contains("Evaluations: ").is_some(),
+        "the step-time plot does not say what evaluations cost"
+    );
+    let a = h.state();
     // Two moons has no known density: no true NLL and so no KL gap, although the
     // held-out NLL was evaluated (the exact-term points above come with it).
     assert!(!a.true_nll_known(), "two moons has no true density");

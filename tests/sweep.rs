@@ -30,7 +30,12 @@ fn metrics(dir: &Path, index: usize) -> Vec<String> {
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
     let times: Vec<usize> = ebm_workbench::StepMetrics::WALL_TIME
         .iter()
-        .map(|name| header.iter().position(|h| h == name).expect("a time column"))
+        .map(|name| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .expect("a time column")
+        })
         .collect();
     text.lines()
         .map(|l| {
