@@ -14,24 +14,15 @@ use ebm_workbench::{Preset, Session};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 
-fn conv(channels: usize, kernel: usize, stride: usize, padding: usize) -> LayerSpec {
-    LayerSpec::Conv2d {
-        channels,
-        kernel,
-        stride,
-        padding,
-    }
-}
-
 /// A small image network: two channels in, a strided convolution, both
 /// poolings, a Linear after the feature map; K logits.
 fn conv_spec(outputs: usize) -> ModelSpec {
     ModelSpec {
         layers: vec![
-            conv(4, 3, 1, 1),
+            LayerSpec::conv(4, 3, 1, 1),
             LayerSpec::Silu,
             LayerSpec::AvgPool2d(2),
-            conv(5, 3, 2, 1),
+            LayerSpec::conv(5, 3, 2, 1),
             LayerSpec::Tanh,
             LayerSpec::MaxPool2d(2),
             LayerSpec::Linear(7),
@@ -319,7 +310,7 @@ fn auto_runs_conv_nets_through_the_fast_engine_and_it_trains_as_candle_does() {
 #[test]
 fn a_network_that_does_not_fit_its_data_is_refused_naming_the_layer() {
     let mut p = bundled("mixture_16d.ron");
-    p.model.layers.insert(2, conv(8, 3, 1, 1));
+    p.model.layers.insert(2, LayerSpec::conv(8, 3, 1, 1));
     let e = Session::new(&p).expect_err("a conv on vectors").to_string();
     assert!(
         e.contains("model.layers[2]") && e.contains("needs images"),
@@ -615,11 +606,11 @@ fn the_written_out_input_gradient_is_autograds_for_every_layer_and_activation() 
         // Linear after a map; K logits and a single energy in turn.
         let spec = ModelSpec {
             layers: vec![
-                conv(3, 2, 1, 0),
+                LayerSpec::conv(3, 2, 1, 0),
                 LayerSpec::act(a),
-                conv(3, 3, 1, 1),
+                LayerSpec::conv(3, 3, 1, 1),
                 LayerSpec::MaxPool2d(2),
-                conv(4, 3, 2, 1),
+                LayerSpec::conv(4, 3, 2, 1),
                 LayerSpec::act(a),
                 LayerSpec::AvgPool2d(2),
                 LayerSpec::Linear(6),
@@ -701,9 +692,9 @@ fn a_map_with_as_many_channels_as_rows_and_columns_is_convolved_right() {
     // reads channels-last. Energies and ∇ₓE against the f64 definition.
     let spec = ModelSpec {
         layers: vec![
-            conv(4, 3, 1, 1),
+            LayerSpec::conv(4, 3, 1, 1),
             LayerSpec::Tanh,
-            conv(2, 3, 1, 1),
+            LayerSpec::conv(2, 3, 1, 1),
             LayerSpec::Silu,
         ],
         outputs: 1,

@@ -12,6 +12,17 @@ use ebm_workbench::energy::{Activation, Architecture, LayerSpec, ModelSpec, init
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
+/// The kernel levels this CPU has, the baseline first.
+fn levels() -> Vec<KernelLevel> {
+    let detected = KernelLevel::detected();
+    let levels: Vec<KernelLevel> = KernelLevel::ALL
+        .into_iter()
+        .filter(|l| *l <= detected)
+        .collect();
+    eprintln!("detected {detected:?}; checking {levels:?}");
+    levels
+}
+
 /// The cap is process-wide: the tests of this binary take turns with it.
 static CAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -20,12 +31,7 @@ fn every_kernel_level_matches_autograd() {
     let _turn = CAP
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let detected = KernelLevel::detected();
-    let levels: Vec<KernelLevel> = KernelLevel::ALL
-        .into_iter()
-        .filter(|l| *l <= detected)
-        .collect();
-    eprintln!("detected {detected:?}; checking {levels:?}");
+    let levels = levels();
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(11);
     // 70 rows and width 37: vector bodies and their remainders.
@@ -83,9 +89,9 @@ fn every_kernel_level_matches_autograd() {
     }
     // A cap above what the CPU has is no promise: the engine stays within the CPU.
     KernelLevel::set_cap(Some(KernelLevel::Avx512));
-    assert_eq!(KernelLevel::current(), detected);
+    assert_eq!(KernelLevel::current(), KernelLevel::detected());
     KernelLevel::set_cap(None);
-    assert_eq!(KernelLevel::current(), detected);
+    assert_eq!(KernelLevel::current(), KernelLevel::detected());
 }
 
 /// The fast engine's convolutions and pooling at every kernel level the CPU has (every
@@ -98,30 +104,16 @@ fn every_kernel_level_runs_conv_nets_as_candle_does() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     use ebm_workbench::energy::engine::{CandleEngine, Engine as _};
     use ebm_workbench::energy::fast::LayerEngine;
-    let detected = KernelLevel::detected();
-    let levels: Vec<KernelLevel> = KernelLevel::ALL
-        .into_iter()
-        .filter(|l| *l <= detected)
-        .collect();
+    let levels = levels();
     let mut rng = StdRng::seed_from_u64(12);
     let rows = 19;
     for act in Activation::ALL {
         let spec = ModelSpec {
             layers: vec![
-                LayerSpec::Conv2d {
-                    channels: 5,
-                    kernel: 3,
-                    stride: 1,
-                    padding: 1,
-                },
+                LayerSpec::conv(5, 3, 1, 1),
                 LayerSpec::act(act),
                 LayerSpec::MaxPool2d(2),
-                LayerSpec::Conv2d {
-                    channels: 7,
-                    kernel: 2,
-                    stride: 2,
-                    padding: 0,
-                },
+                LayerSpec::conv(7, 2, 2, 0),
                 LayerSpec::act(act),
                 LayerSpec::Linear(11),
                 LayerSpec::act(act),

@@ -553,11 +553,11 @@ impl WithFallback {
 
     /// As [`WithFallback::attempt`] for a call that adds to `out`: the fast engine starts
     /// again from what `out` held before the failed call.
-    fn attempt_adding(
+    fn attempt_adding<T>(
         &mut self,
         out: &mut [f32],
-        mut f: impl FnMut(&mut dyn Engine, &mut [f32]) -> EngineResult<()>,
-    ) -> EngineResult<()> {
+        mut f: impl FnMut(&mut dyn Engine, &mut [f32]) -> EngineResult<T>,
+    ) -> EngineResult<T> {
         let before = self.fallback.is_some().then(|| out.to_vec());
         self.attempt(|e| {
             if let Some(b) = &before {
@@ -622,11 +622,7 @@ impl Engine for WithFallback {
         scale: f32,
         out: &mut [f32],
     ) -> EngineResult<(f64, usize)> {
-        let before = self.fallback.is_some().then(|| out.to_vec());
-        self.attempt(|en| {
-            if let Some(b) = &before {
-                out.copy_from_slice(b);
-            }
+        self.attempt_adding(out, |en, out| {
             en.cross_entropy_grads(params, x, labels, scale, out)
         })
     }

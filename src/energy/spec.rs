@@ -135,6 +135,18 @@ impl LayerSpec {
         }
     }
 
+    /// A convolution of `channels` output channels, a `kernel`×`kernel` window, `stride`
+    /// and zero `padding`.
+    #[must_use]
+    pub const fn conv(channels: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+        Self::Conv2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
     /// The layer for an activation.
     #[must_use]
     pub fn act(a: Activation) -> Self {
@@ -550,23 +562,14 @@ impl Architecture {
 mod tests {
     use super::*;
 
-    fn conv(channels: usize, kernel: usize, stride: usize, padding: usize) -> LayerSpec {
-        LayerSpec::Conv2d {
-            channels,
-            kernel,
-            stride,
-            padding,
-        }
-    }
-
     #[test]
     fn a_conv_net_has_the_shapes_and_names_pytorch_gives_it() {
         let spec = ModelSpec {
             layers: vec![
-                conv(16, 3, 1, 1),
+                LayerSpec::conv(16, 3, 1, 1),
                 LayerSpec::Silu,
                 LayerSpec::AvgPool2d(2),
-                conv(32, 3, 2, 1),
+                LayerSpec::conv(32, 3, 2, 1),
                 LayerSpec::Silu,
                 LayerSpec::Linear(64),
                 LayerSpec::Silu,
@@ -613,7 +616,7 @@ mod tests {
     #[test]
     fn layers_that_do_not_fit_name_themselves() {
         let on_vectors = ModelSpec {
-            layers: vec![LayerSpec::Linear(8), conv(4, 3, 1, 0)],
+            layers: vec![LayerSpec::Linear(8), LayerSpec::conv(4, 3, 1, 0)],
             outputs: 1,
         };
         let e = Architecture::for_shape(&on_vectors, &[16]).expect_err("a conv on vectors");
@@ -621,7 +624,7 @@ mod tests {
         assert!(e.message.contains("needs images"), "{e}");
         let too_small = ModelSpec {
             layers: vec![
-                conv(4, 5, 1, 0),
+                LayerSpec::conv(4, 5, 1, 0),
                 LayerSpec::MaxPool2d(4),
                 LayerSpec::MaxPool2d(2),
             ],
@@ -631,7 +634,7 @@ mod tests {
         assert_eq!(e.layer, 2);
         assert!(e.message.contains("1×1 reaches it"), "{e}");
         let big_kernel = ModelSpec {
-            layers: vec![conv(4, 11, 1, 1)],
+            layers: vec![LayerSpec::conv(4, 11, 1, 1)],
             outputs: 1,
         };
         let e = Architecture::for_shape(&big_kernel, &[1, 8, 8]).expect_err("11 > 8 + 2");

@@ -18,21 +18,17 @@ pub trait EnergyFn {
 }
 
 /// A network with given parameters, through any engine. An engine error leaves the
-/// energies infinite (the chains then reject every move) and is kept in `error`.
+/// energies infinite (the chains then reject every move); the engine keeps it
+/// ([`crate::energy::engine::WithFallback`] reports it, and lets the fast engine stand in).
 #[derive(Debug)]
 pub struct EngineEnergy<'a> {
     pub engine: &'a mut dyn crate::energy::engine::Engine,
     pub params: &'a [f32],
-    pub error: Option<String>,
 }
 
 impl<'a> EngineEnergy<'a> {
     pub fn new(engine: &'a mut dyn crate::energy::engine::Engine, params: &'a [f32]) -> Self {
-        Self {
-            engine,
-            params,
-            error: None,
-        }
+        Self { engine, params }
     }
 }
 
@@ -42,10 +38,13 @@ impl EnergyFn for EngineEnergy<'_> {
     }
 
     fn energy_grad(&mut self, x: &[f32], e: &mut [f32], g: &mut [f32]) {
-        if let Err(m) = self.engine.energy_grad_x(self.params, x, None, e, g) {
+        if self
+            .engine
+            .energy_grad_x(self.params, x, None, e, g)
+            .is_err()
+        {
             e.fill(f32::INFINITY);
             g.fill(0.0);
-            self.error.get_or_insert(m);
         }
     }
 }

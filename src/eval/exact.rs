@@ -30,15 +30,17 @@ pub fn grid_model(
     b: &DataBox,
     g: usize,
 ) -> EngineResult<GridModel> {
+    let points = b.grid_points(g);
     let mut energies = vec![0.0_f32; g * g];
-    engine.energy(params, &b.grid_points(g), &mut energies)?;
-    Ok(GridModel::from_energies(b, g, energies))
+    engine.energy(params, &points, &mut energies)?;
+    Ok(GridModel::from_energies(b, g, points, energies))
 }
 
 impl GridModel {
-    /// The model on the grid from its energies there (`g × g`, x fastest).
+    /// The model on the grid from its points (`DataBox::grid_points`) and its energies
+    /// there (`g × g`, x fastest).
     #[must_use]
-    pub fn from_energies(b: &DataBox, g: usize, energies: Vec<f32>) -> Self {
+    pub fn from_energies(b: &DataBox, g: usize, points: Vec<f32>, energies: Vec<f32>) -> Self {
         let lse = logsumexp_neg(&energies);
         let weights = energies
             .iter()
@@ -47,7 +49,7 @@ impl GridModel {
         Self {
             data_box: b.clone(),
             grid: g,
-            points: b.grid_points(g),
+            points,
             energies,
             log_z: lse + log_cell_area(b, g),
             weights,

@@ -286,12 +286,14 @@ impl WorkbenchApp {
         // the rest of the CPU stays with training.
         let frame_interval = FrameInterval::default();
         let interval = frame_interval.clone();
+        let session = crate::train::Session::with_data(&state.preset, Arc::clone(&data));
+        let true_nll = session.true_nll();
         let worker = WorkerHandle::spawn(
-            crate::train::Session::with_data(&state.preset, Arc::clone(&data)),
+            session,
             Box::new(move || ctx2.request_repaint_after(interval.get())),
         );
         let mut app = Self {
-            run: RunState::new(0, data, None),
+            run: RunState::new(0, data, true_nll, None),
             worker_preset: state.preset.clone(),
             sent: state.preset.clone(),
             state,

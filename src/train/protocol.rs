@@ -102,6 +102,8 @@ pub enum Event {
     Restarted {
         preset: Box<Preset>,
         data: std::sync::Arc<crate::data::Dataset>,
+        /// The held-out split's true NLL, where the data's density is known.
+        true_nll: Option<f64>,
     },
     /// A reset could not be made (the message says why); the old session goes on as
     /// run `live`.

@@ -307,6 +307,12 @@ impl Session {
         &self.data
     }
 
+    /// The true NLL of the held-out split, where the data's density is known.
+    #[must_use]
+    pub fn true_nll(&self) -> Option<f64> {
+        self.true_nll
+    }
+
     /// The data, shared (the window draws the same ones).
     #[must_use]
     pub fn shared_data(&self) -> Arc<Dataset> {

@@ -384,7 +384,12 @@ impl Worker {
             }
         }
         let data = self.session.shared_data();
-        self.emit(Event::Restarted { preset: p, data });
+        let true_nll = self.session.true_nll();
+        self.emit(Event::Restarted {
+            preset: p,
+            data,
+            true_nll,
+        });
         self.refresh_view_basis(self.view.projection_kind());
         self.report_device();
         self.log.clear();

@@ -371,10 +371,9 @@ impl LayerEngine {
                 }
                 None if k == 1 => g[0] = wr,
                 None => {
-                    let m = f.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let s: f32 = f.iter().map(|v| (v - m).exp()).sum();
+                    let l = logsumexp(f);
                     for (gv, fv) in g.iter_mut().zip(f) {
-                        *gv = -wr * (fv - m).exp() / s;
+                        *gv = -wr * (fv - l).exp();
                     }
                 }
             }
@@ -693,15 +692,6 @@ mod tests {
     use crate::energy::{LayerSpec, ModelSpec, init_params};
     use rand::{Rng as _, SeedableRng as _};
 
-    fn conv(channels: usize, kernel: usize, stride: usize, padding: usize) -> LayerSpec {
-        LayerSpec::Conv2d {
-            channels,
-            kernel,
-            stride,
-            padding,
-        }
-    }
-
     /// Networks of every layer the engine runs: digits_conv's, one with strides, no
     /// padding, max pooling over a map it does not divide and an energy output, and one
     /// of several input channels with GELU and LeakyReLU.
@@ -711,10 +701,10 @@ mod tests {
                 vec![1, 8, 8],
                 ModelSpec {
                     layers: vec![
-                        conv(16, 3, 1, 1),
+                        LayerSpec::conv(16, 3, 1, 1),
                         LayerSpec::Silu,
                         LayerSpec::AvgPool2d(2),
-                        conv(32, 3, 1, 1),
+                        LayerSpec::conv(32, 3, 1, 1),
                         LayerSpec::Silu,
                         LayerSpec::AvgPool2d(2),
                         LayerSpec::Linear(128),
@@ -727,7 +717,7 @@ mod tests {
                 vec![1, 11, 11],
                 ModelSpec {
                     layers: vec![
-                        conv(6, 3, 2, 0),
+                        LayerSpec::conv(6, 3, 2, 0),
                         LayerSpec::Relu,
                         LayerSpec::MaxPool2d(2),
                         LayerSpec::Flatten,
@@ -741,9 +731,9 @@ mod tests {
                 vec![3, 7, 6],
                 ModelSpec {
                     layers: vec![
-                        conv(5, 2, 1, 1),
+                        LayerSpec::conv(5, 2, 1, 1),
                         LayerSpec::Gelu,
-                        conv(4, 3, 2, 1),
+                        LayerSpec::conv(4, 3, 2, 1),
                         LayerSpec::LeakyRelu,
                         LayerSpec::MaxPool2d(3),
                         LayerSpec::Linear(9),

@@ -12,9 +12,14 @@ impl WorkbenchApp {
             // reported whichever run wrote them.
             // A run the worker started replaces the one shown, whether the window still
             // waits for it or a later one (the worker trains it from now on).
-            if let Event::Restarted { preset, data } = e {
+            if let Event::Restarted {
+                preset,
+                data,
+                true_nll,
+            } = e
+            {
                 if run > self.run.id {
-                    self.run_started(run, *preset, data);
+                    self.run_started(run, *preset, data, true_nll);
                 }
                 continue;
             }

@@ -137,9 +137,14 @@ pub(super) struct Starting {
 }
 
 impl RunState {
-    /// Run `id` on `data`, before its first event.
-    pub(super) fn new(id: u64, data: Arc<Dataset>, before: Option<&SpaceView>) -> Self {
-        let true_nll = data.true_nll();
+    /// Run `id` on `data` (whose held-out split has the true NLL `true_nll`, where it is
+    /// known), before its first event; `before` is the view of the run it replaces.
+    pub(super) fn new(
+        id: u64,
+        data: Arc<Dataset>,
+        true_nll: Option<f64>,
+        before: Option<&SpaceView>,
+    ) -> Self {
         Self {
             space_view: SpaceView::for_space(data.space, before),
             id,
@@ -160,28 +165,12 @@ impl RunState {
 }
 
 impl WorkbenchApp {
-    /// Asks the worker to replace the experiment with `preset` (fresh parameters), and
-    /// does `on_start` once it runs. Its data are loaded by the worker, off this thread;
-    /// the window shows the run before it until then, and data that cannot be loaded
-    /// change nothing (the worker says why: see [`Event::RestartFailed`]).
-    pub(super) fn start_over(
-        &mut self,
-        preset: Preset,
-        about: Option<String>,
-        on_start: impl FnOnce(&mut Self) + 'static,
-    ) -> Result<(), String> {
-        let boxed = Box::new(preset.clone());
-        self.start_over_with(
-            preset,
-            move |run| Command::Reset(boxed, run),
-            about,
-            on_start,
-        )
-    }
-
-    /// As [`Self::start_over`], with the worker's command that makes the new session (a
-    /// reset, a loaded model, a checkpoint to resume). The new run replaces the old one
-    /// as a whole when the worker says it started ([`Self::run_started`]).
+    /// Asks the worker to replace the experiment with `preset` by `command` (a reset, a
+    /// loaded model, a checkpoint to resume), and does `on_start` once it runs. Its data
+    /// are loaded by the worker, off this thread; the window shows the run before it
+    /// until then, and replaces it as a whole when the worker says it started
+    /// ([`Self::run_started`]). Data that cannot be loaded change nothing (the worker
+    /// says why: see [`Event::RestartFailed`]).
     pub(super) fn start_over_with(
         &mut self,
         preset: Preset,
@@ -217,8 +206,14 @@ impl WorkbenchApp {
 
     /// The worker started run `id` on `data`: it replaces the run the window showed, as a
     /// whole, with nothing of the old one left behind.
-    pub(super) fn run_started(&mut self, id: u64, preset: Preset, data: Arc<Dataset>) {
-        self.run = RunState::new(id, data, Some(&self.run.space_view));
+    pub(super) fn run_started(
+        &mut self,
+        id: u64,
+        preset: Preset,
+        data: Arc<Dataset>,
+        true_nll: Option<f64>,
+    ) {
+        self.run = RunState::new(id, data, true_nll, Some(&self.run.space_view));
         self.worker_preset = preset;
         // Messages spoke of the run that is gone.
         self.messages.clear();
@@ -280,7 +275,9 @@ impl WorkbenchApp {
         about: Option<String>,
         on_start: impl FnOnce(&mut Self) + 'static,
     ) -> bool {
-        match self.start_over(preset, about, on_start) {
+        let boxed = Box::new(preset.clone());
+        let reset = move |run| Command::Reset(boxed, run);
+        match self.start_over_with(preset, reset, about, on_start) {
             Ok(()) => true,
             Err(e) => {
                 self.message(true, e);

@@ -73,8 +73,9 @@ impl Session {
     /// (NaN energies where it failed and no other runs the network).
     pub(super) fn grid_model(&mut self, g: usize) -> exact::GridModel {
         let b = self.data.data_box.clone();
-        let m = exact::grid_model(&mut self.engine, &self.params, &b, g)
-            .unwrap_or_else(|_| exact::GridModel::from_energies(&b, g, vec![f32::NAN; g * g]));
+        let m = exact::grid_model(&mut self.engine, &self.params, &b, g).unwrap_or_else(|_| {
+            exact::GridModel::from_energies(&b, g, b.grid_points(g), vec![f32::NAN; g * g])
+        });
         self.note_failure();
         m
     }
