@@ -1,5 +1,5 @@
-"""JAX (CPU, jit) peer for the two digits workloads of `ebm-workbench bench --workload
-digits-mlp|digits-conv`: JEM (Grathwohl et al. 2020), the hybrid objective, on the bundled
+"""JAX (CPU, jit) peer for the three image workloads of `ebm-workbench bench --workload
+digits-mlp|digits-conv|mnist-conv`: JEM (Grathwohl et al. 2020), the hybrid objective, on the bundled
 8x8 digits. The whole training step (data draw, buffer draw and re-initialisation, the K SGLD
 steps, the loss, Adam, the buffer write-back) is one jitted function; the buffer stays on the
 device (the state is donated, so it is updated in place). The K SGLD steps (--sampler) are a
@@ -25,6 +25,10 @@ Initialisation as PyTorch: weight and bias U(+-1/sqrt(fan_in)), fan_in = in*k*k 
 --workload conv: 1x8x8 NCHW, Conv2d(1,16,3,p=1) SiLU AvgPool2 Conv2d(16,32,3,p=1) SiLU AvgPool2,
                  flatten (C,H,W) = 128, Linear(128,128) SiLU Linear(128,10); conv weights
                  [out, in, k, k], lax.conv_general_dilated with ('NCHW', 'OIHW', 'NCHW').
+--workload mnist-conv: the same layers on 1x28x28 (flatten 32x7x7 = 1568, Linear(1568,128)),
+                 on the digits scaled up to 28x28 as the workbench's mnist-conv makes them:
+                 bilinear with corners aligned (output pixel i reads the 8x8 source at
+                 i*7/27), rounded to multiples of 1/255, then scaled to [-1, 1] as above.
 
 Timing: the step is compiled ahead of time (compile_s, not timed); each
 step after the first --warmup ones is timed on its own, from the call until its outputs
@@ -44,7 +48,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-ap.add_argument("--workload", choices=["mlp", "conv"], default="mlp")
+ap.add_argument("--workload", choices=["mlp", "conv", "mnist-conv"], default="mlp")
 ap.add_argument("--steps", type=int, default=220, help="training steps in all, warm-up included")
 ap.add_argument("--warmup", type=int, default=20)
 ap.add_argument("--threads", type=int, default=None, help="default: JAX's own default")
@@ -64,8 +68,11 @@ ap.add_argument("--reg", type=float, default=0.1)
 ap.add_argument("--lr", type=float, default=1e-3)
 ap.add_argument("--buffer", type=int, default=10000)
 ap.add_argument("--reinit", type=float, default=0.05)
-ap.add_argument("--held-out", type=float, default=0.2)
+ap.add_argument("--held-out", type=float, default=None,
+                help="the held-out share: 0.2 (digits_jem, digits_conv), 0.1 for mnist-conv (mnist_conv_jem)")
 args = ap.parse_args()
+if args.held_out is None:
+    args.held_out = 0.1 if args.workload == "mnist-conv" else 0.2
 if args.sampler == "auto":
     args.sampler = "fori" if args.workload == "mlp" else "unroll"
 if args.warmup >= args.steps:
@@ -94,7 +101,27 @@ assert raw.shape[1] == 65, raw.shape
 order = np.random.default_rng(args.split_seed).permutation(raw.shape[0])
 raw = raw[order]
 n_test = min(int(round(raw.shape[0] * args.held_out)), raw.shape[0] - 1)
-pix = (2.0 * raw[:, :64].astype(np.float32) / 16.0 - 1.0).astype(np.float32)
+pix01 = raw[:, :64].astype(np.float32) / 16.0
+
+
+def scale_up(img, side):  # bilinear, corners aligned, rounded to 8 bits (float32 as the workbench)
+    src = img.reshape(-1, 8, 8)
+    s = np.arange(side, dtype=np.float32) * np.float32(7.0 / (side - 1))
+    lo = np.minimum(np.floor(s).astype(np.int64), 6)
+    f = (s - lo.astype(np.float32)).astype(np.float32)
+    fx, fy = f[None, None, :], f[None, :, None]
+    a, b = src[:, lo][:, :, lo], src[:, lo][:, :, lo + 1]
+    c, d = src[:, lo + 1][:, :, lo], src[:, lo + 1][:, :, lo + 1]
+    top, bottom = a * (1 - fx) + b * fx, c * (1 - fx) + d * fx
+    v = top * (1 - fy) + bottom * fy
+    return (np.round(v * 255.0) / 255.0).astype(np.float32).reshape(len(img), -1)
+
+
+SIDE = 28 if args.workload == "mnist-conv" else 8
+if SIDE != 8:
+    pix01 = scale_up(pix01, SIDE)
+D = SIDE * SIDE
+pix = (2.0 * pix01 - 1.0).astype(np.float32)
 lab = raw[:, 64].astype(np.int32)
 test_x, test_y = jnp.asarray(pix[:n_test]), jnp.asarray(lab[:n_test])
 train_x, train_y = jnp.asarray(pix[n_test:]), jnp.asarray(lab[n_test:])
@@ -129,7 +156,8 @@ def logits_mlp(p, x):
 
 def init_conv(key):
     k = jax.random.split(key, 4)
-    return [conv(k[0], 1, 16), conv(k[1], 16, 32), linear(k[2], 128, 128), linear(k[3], 128, 10)]
+    flat = 32 * (SIDE // 4) ** 2
+    return [conv(k[0], 1, 16), conv(k[1], 16, 32), linear(k[2], flat, 128), linear(k[3], 128, 10)]
 
 
 def conv2d(x, wb):
@@ -143,10 +171,10 @@ def avgpool2(x):
 
 
 def logits_conv(p, x):
-    h = x.reshape(-1, 1, 8, 8)
-    h = avgpool2(jax.nn.silu(conv2d(h, p[0])))  # 16x4x4
-    h = avgpool2(jax.nn.silu(conv2d(h, p[1])))  # 32x2x2
-    h = h.reshape(h.shape[0], -1)  # (C, H, W) order: 128
+    h = x.reshape(-1, 1, SIDE, SIDE)
+    h = avgpool2(jax.nn.silu(conv2d(h, p[0])))  # 16x4x4 (16x14x14)
+    h = avgpool2(jax.nn.silu(conv2d(h, p[1])))  # 32x2x2 (32x7x7)
+    h = h.reshape(h.shape[0], -1)  # (C, H, W) order: 128 (1568)
     h = jax.nn.silu(h @ p[2][0] + p[2][1])
     return h @ p[3][0] + p[3][1]
 
@@ -183,12 +211,12 @@ def train_step(state, key, data_x, data_y):
     p, m, v, t, buf = state
     kd, ke, ki, kr, ku, kn = jax.random.split(key, 6)
     j = jax.random.randint(kd, (B,), 0, data_x.shape[0])
-    xd = data_x[j] + args.data_noise * jax.random.normal(ke, (B, 64))
+    xd = data_x[j] + args.data_noise * jax.random.normal(ke, (B, D))
     yd = data_y[j]
     idx = jax.random.randint(ki, (B,), 0, buf.shape[0])
-    fresh = jax.random.uniform(ku, (B, 64), minval=-1.0, maxval=1.0)
+    fresh = jax.random.uniform(ku, (B, D), minval=-1.0, maxval=1.0)
     x0 = jnp.where(jax.random.uniform(kr, (B, 1)) < args.reinit, fresh, buf[idx])
-    xs = sgld(p, x0, args.noise * jax.random.normal(kn, (K, B, 64)))
+    xs = sgld(p, x0, args.noise * jax.random.normal(kn, (K, B, D)))
     buf = buf.at[idx].set(xs)
     (loss, ce), g = jax.value_and_grad(loss_fn, has_aux=True)(p, xd, yd, xs)
     t = t + 1
@@ -210,7 +238,7 @@ key = jax.random.PRNGKey(args.seed)
 key, kp, kb = jax.random.split(key, 3)
 p = init(kp)
 zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, p)  # m and v: distinct buffers (the state is donated)
-state = (p, zeros(), zeros(), jnp.float32(0), jax.random.uniform(kb, (args.buffer, 64), minval=-1.0, maxval=1.0))
+state = (p, zeros(), zeros(), jnp.float32(0), jax.random.uniform(kb, (args.buffer, D), minval=-1.0, maxval=1.0))
 n_params = sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(p))
 t0 = time.perf_counter()
 step = jax.jit(train_step, donate_argnums=0).lower(state, key, train_x, train_y).compile()

@@ -60,7 +60,15 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../presets/digits_conv.ron"),
     ),
     ("digits_ebm.ron", include_str!("../presets/digits_ebm.ron")),
+    (
+        "mnist_conv_jem.ron",
+        include_str!("../presets/mnist_conv_jem.ron"),
+    ),
 ];
+
+/// Where the bundled presets live as files, relative to the working folder: data files
+/// an example names relative to itself are looked for there.
+pub const BUNDLED_FOLDER: &str = "presets";
 
 /// The training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -374,13 +382,18 @@ impl Preset {
             }
         })?;
         let mut p = Self::from_ron(&text).map_err(|e| e.with_path(path))?;
-        // A data file named relative to the preset is found next to it, wherever the
-        // program runs from.
+        p.resolve_files(path.parent().unwrap_or(Path::new("")));
+        Ok(p)
+    }
+
+    /// Makes the data files named relative to the preset (`dir`, the folder it lives in)
+    /// absolute, so that they are found next to it wherever the program runs from.
+    pub fn resolve_files(&mut self, dir: &Path) {
         let crate::data::DataSpec {
             source,
             labels_file,
             ..
-        } = &mut p.data;
+        } = &mut self.data;
         let file = match source {
             crate::data::DataSource::File(f) => Some(f),
             _ => None,
@@ -390,10 +403,9 @@ impl Preset {
             .flatten()
             .filter(|f| f.is_relative())
         {
-            let joined = path.parent().unwrap_or(Path::new("")).join(&*f);
+            let joined = dir.join(&*f);
             *f = std::path::absolute(&joined).unwrap_or(joined);
         }
-        Ok(p)
     }
 
     /// Checks what only the data can tell: the exact sampler only in the plane; with JEM,

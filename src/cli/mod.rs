@@ -195,8 +195,9 @@ pub struct BenchArgs {
     /// the same network and sampler on a mixture of 8 gaussians in that dimension.
     #[arg(long, default_value_t = 2)]
     pub dim: usize,
-    /// Another workload: `digits-mlp` (the training step of presets/digits_jem.ron) or
-    /// `digits-conv` (presets/digits_conv.ron). `--batch`, `--hidden` and
+    /// Another workload: `digits-mlp` (the training step of presets/digits_jem.ron),
+    /// `digits-conv` (presets/digits_conv.ron) or `mnist-conv` (presets/mnist_conv_jem.ron
+    /// on the bundled digits scaled up to 28×28). `--batch`, `--hidden` and
     /// `--dim` belong to the reference workload; `--steps` counts here too.
     #[arg(long, value_name = "NAME")]
     pub workload: Option<String>,

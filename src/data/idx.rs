@@ -137,3 +137,51 @@ pub(crate) fn idx_images(path: &Path, bytes: &[u8], gz: bool) -> Result<Images, 
         levels: Some(256),
     })
 }
+
+/// Writes `images` (one channel; pixels in [0, 1], rounded to 8 bits) as an MNIST-format
+/// IDX images file at `images_path` and, when they have labels, an IDX labels file at
+/// `labels_path`; each written atomically.
+///
+/// # Errors
+/// A file that cannot be written; images of more than one channel, or labels over 255.
+pub fn write_idx(
+    images: &Images,
+    images_path: &Path,
+    labels_path: Option<&Path>,
+) -> std::io::Result<()> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    if images.c != 1 {
+        return Err(invalid(format!(
+            "IDX images have one channel; these have {}",
+            images.c
+        )));
+    }
+    let dim = |v: usize| {
+        u32::try_from(v)
+            .map(u32::to_be_bytes)
+            .map_err(|_| invalid(format!("{v} does not fit an IDX dimension")))
+    };
+    let mut bytes = Vec::with_capacity(16 + images.pixels.len());
+    bytes.extend_from_slice(&IDX_IMAGES.to_be_bytes());
+    for v in [images.n, images.h, images.w] {
+        bytes.extend_from_slice(&dim(v)?);
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    bytes.extend(
+        images
+            .pixels
+            .iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8),
+    );
+    crate::fs_util::write_atomic(images_path, &bytes)?;
+    if let (Some(path), Some(labels)) = (labels_path, images.labels.as_deref()) {
+        let mut bytes = Vec::with_capacity(8 + labels.len());
+        bytes.extend_from_slice(&IDX_LABELS.to_be_bytes());
+        bytes.extend_from_slice(&dim(labels.len())?);
+        for &l in labels {
+            bytes.push(u8::try_from(l).map_err(|_| invalid(format!("label {l} is over 255")))?);
+        }
+        crate::fs_util::write_atomic(path, &bytes)?;
+    }
+    Ok(())
+}

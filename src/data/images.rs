@@ -4,7 +4,8 @@
 //! is reported with the file and the place in it, and a file gives all its images or an
 //! error.
 
-pub use super::digits::digits;
+pub use super::digits::{digits, digits_scaled};
+pub use super::idx::write_idx;
 use super::idx::{IDX_IMAGES, IDX_LABELS, idx_images, parse_idx};
 use super::npy::{self, Dtype, Num, show};
 use crate::data::file::MIN_POINTS;

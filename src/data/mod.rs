@@ -549,21 +549,23 @@ impl Dataset {
     pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
         let mut rng = StdRng::seed_from_u64(spec.seed);
         let path = match &spec.source {
-            DataSource::File(path) => path.as_path(),
+            DataSource::File(path) => existing(path)?,
             DataSource::Images(ImageSet::Digits) => {
-                return Self::from_images(spec, images::digits(), &mut rng);
+                return Ok(Self::from_images(spec, images::digits(), &mut rng));
             }
             DataSource::Toy(_) | DataSource::Target(_) => return Ok(Self::generate(spec)),
         };
+        let path = path.as_path();
+        let labels_file = spec.labels_file.as_deref().map(existing).transpose()?;
         if images::is_image_file(path) {
             let mut im = images::read_images(path, spec.layout)?;
-            if let Some(lf) = spec.labels_file.as_deref() {
+            if let Some(lf) = labels_file.as_deref() {
                 im.labels = Some(read_labels_for(lf, im.n, "images", path)?);
             }
-            return Self::from_images(spec, im, &mut rng);
+            return Ok(Self::from_images(spec, im, &mut rng));
         }
         let mut t = file::read_table(path, spec.columns.as_deref(), spec.labels)?;
-        if let Some(lf) = spec.labels_file.as_deref() {
+        if let Some(lf) = labels_file.as_deref() {
             if spec.labels.is_some() {
                 return Err(DataError::new(
                     lf,
@@ -586,15 +588,22 @@ impl Dataset {
         Ok(Self::split(spec, t.points, t.dim, labels, b, &mut rng))
     }
 
+    /// Images (pixels in [0, 1]) as the data set of `spec`: scaled to its pixel range and
+    /// split as a file's images are (shuffled by `spec.seed`).
+    #[must_use]
+    pub fn of_images(spec: &DataSpec, im: images::Images) -> Self {
+        Self::from_images(spec, im, &mut StdRng::seed_from_u64(spec.seed))
+    }
+
     /// Images scaled to the preset's pixel range, split; the data box is that range.
-    fn from_images(
-        spec: &DataSpec,
-        im: images::Images,
-        rng: &mut StdRng,
-    ) -> Result<Self, DataError> {
+    fn from_images(spec: &DataSpec, im: images::Images, rng: &mut StdRng) -> Self {
         let (lo, hi) = spec.pixels.bounds();
         let dim = im.c * im.h * im.w;
-        let pixels: Vec<f32> = im.pixels.iter().map(|v| spec.pixels.scale(*v)).collect();
+        // Scaled in place: at MNIST size every copy of the pixels is 188 MB.
+        let mut pixels = im.pixels;
+        for v in &mut pixels {
+            *v = spec.pixels.scale(*v);
+        }
         let labels = im.labels.map(|l| {
             let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
             (l, classes)
@@ -610,7 +619,7 @@ impl Dataset {
             w: im.w,
         };
         d.levels = im.levels;
-        Ok(d)
+        d
     }
 
     /// Generates a toy set or a synthetic target (a file or an image set is not
@@ -662,18 +671,6 @@ impl Dataset {
         let n = pts.len() / dim.max(1);
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(rng);
-        let pts: Vec<f32> = order
-            .iter()
-            .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied())
-            .collect();
-        let all_labels: Vec<u32> = if classes > 0 {
-            order
-                .iter()
-                .map(|&i| label_list.get(i).copied().unwrap_or(0))
-                .collect()
-        } else {
-            Vec::new()
-        };
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
@@ -681,10 +678,24 @@ impl Dataset {
         )]
         let n_test = ((n as f32) * spec.held_out).round() as usize;
         let n_test = n_test.min(n.saturating_sub(1));
-        let test = pts[..dim * n_test].to_vec();
-        let train = pts[dim * n_test..].to_vec();
+        // The first n_test of the order are held out. The rows are gathered training
+        // rows first, so that the held-out ones split off the end: one copy of the data
+        // besides the input (dropped before the split), not three.
+        let (held, kept) = order.split_at(n_test);
+        let mut train: Vec<f32> = Vec::with_capacity(pts.len());
+        for &i in kept.iter().chain(held) {
+            train.extend_from_slice(&pts[i * dim..(i + 1) * dim]);
+        }
+        drop(pts);
+        let test = train.split_off(dim * kept.len());
+        train.shrink_to_fit();
+        let pick = |rows: &[usize]| -> Vec<u32> {
+            rows.iter()
+                .map(|&i| label_list.get(i).copied().unwrap_or(0))
+                .collect()
+        };
         let (test_labels, train_labels) = if classes > 0 {
-            (all_labels[..n_test].to_vec(), all_labels[n_test..].to_vec())
+            (pick(held), pick(kept))
         } else {
             (Vec::new(), Vec::new())
         };
@@ -783,6 +794,54 @@ impl Dataset {
             }
         }
     }
+}
+
+/// The file a preset names, or its gzip-compressed twin: `NAME.gz` when `NAME` is not
+/// there (or `NAME` when `NAME.gz` is not), as data sets are published either way.
+///
+/// # Errors
+/// Neither is there: the message says where it looked (and, for MNIST's files, what to
+/// put there).
+pub fn existing(path: &std::path::Path) -> Result<std::path::PathBuf, DataError> {
+    if path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let twin = match name.strip_suffix(".gz") {
+        Some(plain) => path.with_file_name(plain),
+        None => path.with_file_name(format!("{name}.gz")),
+    };
+    if twin.exists() {
+        return Ok(twin);
+    }
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(
+            || "the working folder".to_string(),
+            |p| p.display().to_string(),
+        );
+    let mut msg = format!(
+        "no such file: looked for {} and {} in {folder}",
+        name,
+        twin.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let plain = name.trim_end_matches(".gz");
+    if plain.ends_with("-idx3-ubyte") || plain.ends_with("-idx1-ubyte") {
+        msg.push_str(&format!(
+            "; this is one of MNIST's files: put train-images-idx3-ubyte and \
+             train-labels-idx1-ubyte (plain or .gz, as published with the MNIST database) in \
+             {folder}, or choose other data"
+        ));
+    } else {
+        msg.push_str("; put the file there, or choose other data");
+    }
+    Err(DataError::new(path, None, msg))
 }
 
 /// Labels from `labels_file` for the `n` rows (`what`) of `data`: as many as there are.

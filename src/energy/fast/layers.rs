@@ -1,10 +1,17 @@
 //! The fast engine for networks with convolutions and pooling: hand-written forward and
-//! backward passes of Conv2d (as im2col and a matrix product per image), average and max
-//! pooling, Linear layers and activations, on the CPU, over buffers kept between calls.
-//! Each call runs on one thread (the sampler's tiles and the training step's two terms
-//! run in parallel around it), so results do not depend on the number of threads. The
-//! matrix products and activations are the MLP engine's own ([`super::kernels`],
+//! backward passes of Conv2d (as im2col and one matrix product for the batch), average
+//! and max pooling, Linear layers and activations, on the CPU, over buffers kept between
+//! calls. Each call runs on one thread (the sampler's tiles and the training step's two
+//! terms run in parallel around it), so results do not depend on the number of threads.
+//! The matrix products and activations are the MLP engine's own ([`super::kernels`],
 //! [`super::activations`]).
+//!
+//! The convolutional part of the network keeps its maps channel first across the batch,
+//! `C × rows × H × W`: a convolution's product `W · col` then writes its output in place,
+//! its gradient `g` is the product's left factor as it stands, and im2col and its
+//! transpose move whole rows of a map (copies and vector adds of shifted rows, not a
+//! gather through an index table). Linear layers keep rows first, `rows × n`; the maps
+//! are transposed where the two meet (the flatten: C·H·W numbers a row, once per call).
 
 use super::activations::act_forward;
 use super::kernels::matmul;
@@ -14,28 +21,37 @@ use crate::energy::spec::{Architecture, Op, Pool};
 /// A layer's input or output: channels × rows × columns, or a flat vector (`[n, 1, 1]`).
 type Dims = [usize; 3];
 
+/// How a buffer holds the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `rows × (C·H·W)`: each row's numbers together (Linear layers, the input, the
+    /// output).
+    Rows,
+    /// `C × rows × (H·W)`: each channel's maps of the whole batch together
+    /// (convolutions).
+    Channels,
+}
+
 /// Buffers for one architecture; grow to the largest batch seen.
 #[derive(Debug, Clone)]
 pub struct LayerEngine {
     arch: Architecture,
-    /// The input of every op (`acts[i]`) and the network's output (`acts[ops.len()]`).
+    /// The input of every op (`acts[i]`, in `layouts[i].0`) and the network's output
+    /// (`acts[ops.len()]`, rows first).
     acts: Vec<Vec<f32>>,
     /// Each activation's derivative at its input (empty for other ops).
     derivs: Vec<Vec<f32>>,
     /// Each op's input and output dimensions.
     dims: Vec<(Dims, Dims)>,
-    /// For each convolution, where each entry of an image's im2col matrix reads its
-    /// input (`(cᵢₙ·k²) × hw`); the padding reads index `n_in`, a zero after the image.
-    tables: Vec<Vec<u32>>,
-    /// One image with that zero after it.
-    padded: Vec<f32>,
+    /// Each op's input layout and output layout.
+    layouts: Vec<(Layout, Layout)>,
     /// Each convolution's im2col matrix of the whole batch (`(cᵢₙ·k²) × (rows·hw)`),
     /// kept from the forward pass for the weights' gradient.
     cols: Vec<Vec<f32>>,
-    /// A convolution's output or output gradient as `cₒᵤₜ × (rows·hw)`, and the im2col
-    /// matrix's gradient.
-    wide: Vec<f32>,
+    /// The im2col matrix's gradient.
     dcol: Vec<f32>,
+    /// A transposed buffer on its way between layouts.
+    scratch: Vec<f32>,
     /// The gradient flowing back, and the one before it.
     grad: Vec<f32>,
     grad_in: Vec<f32>,
@@ -51,6 +67,8 @@ impl LayerEngine {
             _ => [arch.input_dim, 1, 1],
         };
         let mut dims = Vec::with_capacity(arch.ops.len());
+        let mut layouts = Vec::with_capacity(arch.ops.len());
+        let mut made = Layout::Rows;
         for op in &arch.ops {
             let out = match *op {
                 Op::Linear { output, .. } => [output, 1, 1],
@@ -58,142 +76,149 @@ impl LayerEngine {
                 Op::Conv2d { output, .. } => output,
                 Op::Pool { kernel, .. } => [shape[0], shape[1] / kernel, shape[2] / kernel],
             };
+            let (want, gives) = match *op {
+                Op::Linear { .. } => (Layout::Rows, Layout::Rows),
+                Op::Conv2d { .. } => (Layout::Channels, Layout::Channels),
+                // Maps lie one after another in either layout: pooling takes either.
+                Op::Act(_) | Op::Pool { .. } => (made, made),
+            };
             dims.push((shape, out));
+            layouts.push((want, gives));
+            made = gives;
             shape = out;
         }
-        let tables = arch
-            .ops
-            .iter()
-            .zip(&dims)
-            .map(|(op, (i, o))| match *op {
-                Op::Conv2d {
-                    kernel,
-                    stride,
-                    padding,
-                    ..
-                } => Geometry {
-                    input: *i,
-                    output: [o[1], o[2]],
-                    kernel,
-                    stride,
-                    padding,
-                }
-                .table(),
-                _ => Vec::new(),
-            })
-            .collect();
         Self {
-            tables,
-            padded: Vec::new(),
             arch: arch.clone(),
             acts: vec![Vec::new(); arch.ops.len() + 1],
             derivs: vec![Vec::new(); arch.ops.len()],
             dims,
+            layouts,
             cols: vec![Vec::new(); arch.ops.len()],
-            wide: Vec::new(),
             dcol: Vec::new(),
+            scratch: Vec::new(),
             grad: Vec::new(),
             grad_in: Vec::new(),
             rows: 0,
         }
     }
 
+    /// The layout buffer `i` of `acts` is kept in (the output's is rows first).
+    fn layout_of(&self, i: usize) -> Layout {
+        self.layouts.get(i).map_or(Layout::Rows, |l| l.0)
+    }
+
     /// Runs the network on the `rows` rows of `x`; the logits (or the energy) are in
     /// `acts.last()`.
     fn forward(&mut self, params: &[f32], x: &[f32], rows: usize) {
         self.rows = rows;
+        let n = self.arch.input_dim;
         self.acts[0].clear();
-        self.acts[0].extend_from_slice(&x[..rows * self.arch.input_dim]);
+        self.acts[0].extend_from_slice(&x[..rows * n]);
+        let [c0, h0, w0] = self.dims.first().map_or([n, 1, 1], |d| d.0);
+        let first = self.layout_of(0);
+        relayout(
+            &mut self.acts[0],
+            &mut self.scratch,
+            Layout::Rows,
+            first,
+            [rows, c0, h0 * w0],
+        );
         for (i, op) in self.arch.ops.iter().enumerate() {
             let ((ci, hi, wi), (co, ho, wo)) = {
                 let (a, b) = self.dims[i];
                 ((a[0], a[1], a[2]), (b[0], b[1], b[2]))
             };
             let (n_in, n_out) = (ci * hi * wi, co * ho * wo);
-            let (before, after) = self.acts.split_at_mut(i + 1);
-            let input = &before[i];
-            let out = &mut after[0];
-            out.resize(rows * n_out, 0.0);
-            match *op {
-                Op::Linear { weight, bias, .. } => {
-                    let w = &params[weight..weight + n_out * n_in];
-                    // out[r, o] = Σⱼ in[r, j]·W[o, j]
-                    matmul(
-                        (rows, n_out, n_in),
-                        out,
-                        (n_out, 1),
-                        false,
-                        input,
-                        (n_in, 1),
-                        w,
-                        (1, n_in),
-                        1.0,
-                    );
-                    let b = &params[bias..bias + n_out];
-                    for row in out.chunks_exact_mut(n_out) {
-                        for (v, bv) in row.iter_mut().zip(b) {
-                            *v += bv;
-                        }
-                    }
-                }
-                Op::Act(a) => {
-                    out.copy_from_slice(input);
-                    let d = &mut self.derivs[i];
-                    d.resize(rows * n_out, 0.0);
-                    act_forward(a, out, d);
-                }
-                Op::Conv2d {
-                    kernel,
-                    weight,
-                    bias,
-                    ..
-                } => {
-                    let kk = ci * kernel * kernel;
-                    let hw = ho * wo;
-                    let ld = rows * hw;
-                    let w = &params[weight..weight + co * kk];
-                    let b = &params[bias..bias + co];
-                    let col = &mut self.cols[i];
-                    col.resize(kk * ld, 0.0);
-                    let table = &self.tables[i];
-                    for (r, xr) in input.chunks_exact(n_in).enumerate() {
-                        self.padded.clear();
-                        self.padded.extend_from_slice(xr);
-                        self.padded.push(0.0);
-                        for (q, t) in table.chunks_exact(hw).enumerate() {
-                            for (d, at) in col[q * ld + r * hw..][..hw].iter_mut().zip(t) {
-                                *d = self.padded[*at as usize];
+            if let Op::Act(a) = *op {
+                // The activation's input is needed by nobody after it (its derivative is
+                // kept): it moves to the output's buffer and is changed there.
+                self.acts.swap(i, i + 1);
+                let d = &mut self.derivs[i];
+                d.resize(rows * n_out, 0.0);
+                act_forward(a, &mut self.acts[i + 1], d);
+            } else {
+                let (before, after) = self.acts.split_at_mut(i + 1);
+                let input = &before[i];
+                let out = &mut after[0];
+                out.resize(rows * n_out, 0.0);
+                match *op {
+                    Op::Linear { weight, bias, .. } => {
+                        let w = &params[weight..weight + n_out * n_in];
+                        // out[r, o] = Σⱼ in[r, j]·W[o, j]
+                        matmul(
+                            (rows, n_out, n_in),
+                            out,
+                            (n_out, 1),
+                            false,
+                            input,
+                            (n_in, 1),
+                            w,
+                            (1, n_in),
+                            1.0,
+                        );
+                        let b = &params[bias..bias + n_out];
+                        for row in out.chunks_exact_mut(n_out) {
+                            for (v, bv) in row.iter_mut().zip(b) {
+                                *v += bv;
                             }
                         }
                     }
-                    // One product for the batch: wide[c, (r, p)] = Σ_q W[c, q]·col[q, (r, p)]
-                    self.wide.resize(co * ld, 0.0);
-                    matmul(
-                        (co, ld, kk),
-                        &mut self.wide,
-                        (ld, 1),
-                        false,
-                        w,
-                        (kk, 1),
-                        col,
-                        (ld, 1),
-                        1.0,
-                    );
-                    for (r, yr) in out.chunks_exact_mut(n_out).enumerate() {
-                        for (c, plane) in yr.chunks_exact_mut(hw).enumerate() {
-                            let src = &self.wide[c * ld + r * hw..][..hw];
-                            for (v, s) in plane.iter_mut().zip(src) {
-                                *v = s + b[c];
+                    Op::Conv2d {
+                        kernel,
+                        stride,
+                        padding,
+                        weight,
+                        bias,
+                        ..
+                    } => {
+                        let kk = ci * kernel * kernel;
+                        let ld = rows * ho * wo;
+                        let w = &params[weight..weight + co * kk];
+                        let b = &params[bias..bias + co];
+                        let geometry = Geometry {
+                            input: [ci, hi, wi],
+                            output: [ho, wo],
+                            kernel,
+                            stride,
+                            padding,
+                        };
+                        let col = &mut self.cols[i];
+                        col.resize(kk * ld, 0.0);
+                        geometry.im2col(input, rows, col);
+                        // One product for the batch, written in place: out[c, (r, p)] =
+                        // Σ_q W[c, q]·col[q, (r, p)]
+                        matmul(
+                            (co, ld, kk),
+                            out,
+                            (ld, 1),
+                            false,
+                            w,
+                            (kk, 1),
+                            col,
+                            (ld, 1),
+                            1.0,
+                        );
+                        for (plane, bv) in out.chunks_exact_mut(ld).zip(b) {
+                            for v in plane {
+                                *v += bv;
                             }
                         }
                     }
-                }
-                Op::Pool { kind, kernel } => {
-                    for (xr, yr) in input.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
-                        pool_forward(kind, kernel, [ci, hi, wi], [ho, wo], xr, yr);
+                    Op::Pool { kind, kernel } => {
+                        // Maps one after another in either layout.
+                        pool_forward(kind, kernel, [rows * ci, hi, wi], [ho, wo], input, out);
                     }
+                    Op::Act(_) => unreachable!("activations are applied above"),
                 }
             }
+            let (gives, next) = (self.layouts[i].1, self.layout_of(i + 1));
+            relayout(
+                &mut self.acts[i + 1],
+                &mut self.scratch,
+                gives,
+                next,
+                [rows, co, ho * wo],
+            );
         }
     }
 
@@ -211,8 +236,8 @@ impl LayerEngine {
     }
 
     /// Backward from `grad` (∂/∂output per row, already weighted) to the input: adds
-    /// the parameter gradient to `param_grad` when given, and leaves ∂/∂x in `grad`
-    /// when `to_input`.
+    /// the parameter gradient to `param_grad` when given, and leaves ∂/∂x (rows first)
+    /// in `grad` when `to_input`.
     fn backward(&mut self, params: &[f32], mut param_grad: Option<&mut [f32]>, to_input: bool) {
         let rows = self.rows;
         for (i, op) in self.arch.ops.iter().enumerate().rev() {
@@ -221,8 +246,27 @@ impl LayerEngine {
                 ((a[0], a[1], a[2]), (b[0], b[1], b[2]))
             };
             let (n_in, n_out) = (ci * hi * wi, co * ho * wo);
+            let (want, gives) = self.layouts[i];
+            let arrives = self.layout_of(i + 1);
+            // The gradient arrives in the layout of the next op's input.
+            relayout(
+                &mut self.grad,
+                &mut self.scratch,
+                arrives,
+                gives,
+                [rows, co, ho * wo],
+            );
             // The first op's input gradient is wanted only for ∇ₓE.
             let need_in = i > 0 || to_input;
+            if let Op::Act(_) = *op {
+                if !need_in {
+                    break;
+                }
+                for (gv, d) in self.grad.iter_mut().zip(&self.derivs[i]) {
+                    *gv *= d;
+                }
+                continue;
+            }
             let input = &self.acts[i];
             let g = &self.grad;
             self.grad_in.resize(rows * n_in, 0.0);
@@ -265,28 +309,18 @@ impl LayerEngine {
                         );
                     }
                 }
-                Op::Act(_) => {
-                    for ((o, gv), d) in gin.iter_mut().zip(g).zip(&self.derivs[i]) {
-                        *o = gv * d;
-                    }
-                }
                 Op::Conv2d {
                     kernel,
+                    stride,
+                    padding,
                     weight,
                     bias,
                     ..
                 } => {
                     let kk = ci * kernel * kernel;
-                    let hw = ho * wo;
-                    let ld = rows * hw;
+                    let ld = rows * ho * wo;
                     let w = &params[weight..weight + co * kk];
-                    // The gradient as cₒᵤₜ × (rows·hw), the batch side by side.
-                    self.wide.resize(co * ld, 0.0);
-                    for (r, gr) in g.chunks_exact(n_out).enumerate() {
-                        for (c, plane) in gr.chunks_exact(hw).enumerate() {
-                            self.wide[c * ld + r * hw..][..hw].copy_from_slice(plane);
-                        }
-                    }
+                    // g is cₒᵤₜ × (rows·hw), the batch side by side.
                     if let Some(pg) = param_grad.as_deref_mut() {
                         // dW[c, q] += Σ_(r,p) g[c, (r, p)]·col[q, (r, p)]
                         matmul(
@@ -294,18 +328,19 @@ impl LayerEngine {
                             &mut pg[weight..weight + co * kk],
                             (kk, 1),
                             true,
-                            &self.wide,
+                            g,
                             (ld, 1),
                             &self.cols[i],
                             (1, ld),
                             1.0,
                         );
-                        for c in 0..co {
-                            pg[bias + c] += self.wide[c * ld..(c + 1) * ld].iter().sum::<f32>();
+                        for (d, plane) in pg[bias..bias + co].iter_mut().zip(g.chunks_exact(ld)) {
+                            *d += plane.iter().sum::<f32>();
                         }
                     }
                     if need_in {
-                        // dcol[q, (r, p)] = Σ_c W[c, q]·g[c, (r, p)]
+                        // dcol[q, (r, p)] = Σ_c W[c, q]·g[c, (r, p)], then each entry
+                        // added back where im2col read it from.
                         self.dcol.resize(kk * ld, 0.0);
                         matmul(
                             (kk, ld, co),
@@ -314,39 +349,47 @@ impl LayerEngine {
                             false,
                             w,
                             (1, kk),
-                            &self.wide,
+                            g,
                             (ld, 1),
                             1.0,
                         );
-                        let table = &self.tables[i];
-                        for (r, gir) in gin.chunks_exact_mut(n_in).enumerate() {
-                            // The transpose of im2col: each entry added back where it was
-                            // read from (the padding's into the slot after the image).
-                            self.padded.clear();
-                            self.padded.resize(n_in + 1, 0.0);
-                            for (q, t) in table.chunks_exact(hw).enumerate() {
-                                for (v, at) in self.dcol[q * ld + r * hw..][..hw].iter().zip(t) {
-                                    self.padded[*at as usize] += v;
-                                }
-                            }
-                            gir.copy_from_slice(&self.padded[..n_in]);
-                        }
+                        let geometry = Geometry {
+                            input: [ci, hi, wi],
+                            output: [ho, wo],
+                            kernel,
+                            stride,
+                            padding,
+                        };
+                        gin.fill(0.0);
+                        geometry.col2im(&self.dcol, rows, gin);
                     }
                 }
                 Op::Pool { kind, kernel } => {
-                    for ((xr, gr), gir) in input
-                        .chunks_exact(n_in)
-                        .zip(g.chunks_exact(n_out))
-                        .zip(gin.chunks_exact_mut(n_in))
-                    {
-                        pool_backward(kind, kernel, [ci, hi, wi], [ho, wo], xr, gr, gir);
+                    if need_in {
+                        pool_backward(kind, kernel, [rows * ci, hi, wi], [ho, wo], input, g, gin);
                     }
                 }
+                Op::Act(_) => unreachable!("activations are taken back above"),
             }
             if !need_in {
                 break;
             }
+            debug_assert_eq!(want, self.layout_of(i));
             std::mem::swap(&mut self.grad, &mut self.grad_in);
+        }
+        if to_input {
+            let [c0, h0, w0] = self
+                .dims
+                .first()
+                .map_or([self.arch.input_dim, 1, 1], |d| d.0);
+            let first = self.layout_of(0);
+            relayout(
+                &mut self.grad,
+                &mut self.scratch,
+                first,
+                Layout::Rows,
+                [rows, c0, h0 * w0],
+            );
         }
     }
 
@@ -381,6 +424,33 @@ impl LayerEngine {
     }
 }
 
+/// Moves `buf`, `rows × c × hw` in layout `from`, into layout `to` (through `scratch`).
+/// One channel (or one number per map row) is the same in both: nothing moves.
+fn relayout(
+    buf: &mut Vec<f32>,
+    scratch: &mut Vec<f32>,
+    from: Layout,
+    to: Layout,
+    [rows, c, hw]: [usize; 3],
+) {
+    if from == to || c == 1 || rows == 1 {
+        return;
+    }
+    let n = rows * c * hw;
+    scratch.resize(n, 0.0);
+    for r in 0..rows {
+        for ch in 0..c {
+            let (rows_at, channels_at) = ((r * c + ch) * hw, (ch * rows + r) * hw);
+            let (src, dst) = match to {
+                Layout::Channels => (rows_at, channels_at),
+                Layout::Rows => (channels_at, rows_at),
+            };
+            scratch[dst..dst + hw].copy_from_slice(&buf[src..src + hw]);
+        }
+    }
+    std::mem::swap(buf, scratch);
+}
+
 /// log Σ exp, stable.
 fn logsumexp(f: &[f32]) -> f32 {
     let m = f.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -397,44 +467,112 @@ struct Geometry {
 }
 
 impl Geometry {
-    /// The input position a window element reads, or `None` in the padding.
+    /// For window offset `k` along an axis of `size` inputs and `outputs` outputs: the
+    /// outputs whose window element reads inside the map, `lo..hi`, and for each the
+    /// input it reads, `o·stride + k − padding`.
     #[inline]
-    fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
-        (o * self.stride + k)
-            .checked_sub(self.padding)
-            .filter(|v| *v < size)
+    fn valid(&self, k: usize, size: usize, outputs: usize) -> (usize, usize) {
+        let s = self.stride;
+        // o·s + k ≥ padding, and o·s + k < size + padding.
+        let lo = self.padding.saturating_sub(k).div_ceil(s);
+        let hi = (size + self.padding)
+            .checked_sub(k)
+            .map_or(0, |v| v.div_ceil(s))
+            .min(outputs);
+        (lo.min(hi), hi)
     }
 
-    /// Where each entry of an image's im2col matrix reads: entry `(c·k² + ki·k + kj)·hw +
-    /// oy·wo + ox` is the input's index under that window element, or `c·h·w` (one past
-    /// the image) in the padding. Rows in PyTorch's weight order.
-    fn table(&self) -> Vec<u32> {
+    /// The im2col matrix of a batch of maps in the channels' layout (`input`: `cᵢₙ ×
+    /// rows × h × w`): `col[(c·k² + ki·k + kj), (r, oy, ox)]` is the input under that
+    /// window element, zero in the padding. Rows in PyTorch's weight order.
+    fn im2col(&self, input: &[f32], rows: usize, col: &mut [f32]) {
         let [c_in, h, w] = self.input;
         let [ho, wo] = self.output;
-        let k = self.kernel;
-        let pad = u32::try_from(c_in * h * w).expect("an image of under 2³² numbers");
-        let mut t = Vec::with_capacity(c_in * k * k * ho * wo);
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let (hw_in, hw) = (h * w, ho * wo);
+        let ld = rows * hw;
         for c in 0..c_in {
             for ki in 0..k {
+                let (y_lo, y_hi) = self.valid(ki, h, ho);
                 for kj in 0..k {
-                    for oy in 0..ho {
-                        for ox in 0..wo {
-                            t.push(match (self.source(oy, ki, h), self.source(ox, kj, w)) {
-                                (Some(y), Some(x)) => {
-                                    u32::try_from((c * h + y) * w + x).unwrap_or(pad)
+                    let (x_lo, x_hi) = self.valid(kj, w, wo);
+                    let q = (c * k + ki) * k + kj;
+                    let dst_q = &mut col[q * ld..(q + 1) * ld];
+                    for (r, dst) in dst_q.chunks_exact_mut(hw).enumerate() {
+                        let src = &input[(c * rows + r) * hw_in..][..hw_in];
+                        dst[..y_lo * wo].fill(0.0);
+                        dst[y_hi * wo..].fill(0.0);
+                        for oy in y_lo..y_hi {
+                            let line = &src[(oy * s + ki - p) * w..][..w];
+                            let out = &mut dst[oy * wo..(oy + 1) * wo];
+                            out[..x_lo].fill(0.0);
+                            out[x_hi..].fill(0.0);
+                            if x_lo == x_hi {
+                                continue;
+                            }
+                            let first = x_lo * s + kj - p;
+                            if s == 1 {
+                                out[x_lo..x_hi]
+                                    .copy_from_slice(&line[first..first + (x_hi - x_lo)]);
+                            } else {
+                                for (o, v) in out[x_lo..x_hi]
+                                    .iter_mut()
+                                    .zip(line[first..].iter().step_by(s))
+                                {
+                                    *o = *v;
                                 }
-                                _ => pad,
-                            });
+                            }
                         }
                     }
                 }
             }
         }
-        t
+    }
+
+    /// The transpose of [`Geometry::im2col`]: adds each entry of `dcol` to the input it
+    /// was read from (`gin`, channels' layout, zeroed by the caller); the padding's are
+    /// dropped.
+    fn col2im(&self, dcol: &[f32], rows: usize, gin: &mut [f32]) {
+        let [c_in, h, w] = self.input;
+        let [ho, wo] = self.output;
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let (hw_in, hw) = (h * w, ho * wo);
+        let ld = rows * hw;
+        for c in 0..c_in {
+            for ki in 0..k {
+                let (y_lo, y_hi) = self.valid(ki, h, ho);
+                for kj in 0..k {
+                    let (x_lo, x_hi) = self.valid(kj, w, wo);
+                    if x_lo == x_hi {
+                        continue;
+                    }
+                    let first = x_lo * s + kj - p;
+                    let q = (c * k + ki) * k + kj;
+                    let src_q = &dcol[q * ld..(q + 1) * ld];
+                    for (r, src) in src_q.chunks_exact(hw).enumerate() {
+                        let dst = &mut gin[(c * rows + r) * hw_in..][..hw_in];
+                        for oy in y_lo..y_hi {
+                            let line = &mut dst[(oy * s + ki - p) * w..][..w];
+                            let from = &src[oy * wo + x_lo..oy * wo + x_hi];
+                            if s == 1 {
+                                for (d, v) in line[first..first + from.len()].iter_mut().zip(from) {
+                                    *d += v;
+                                }
+                            } else {
+                                for (d, v) in line[first..].iter_mut().step_by(s).zip(from) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Pooling over k×k windows with stride k (the map cropped to whole windows).
+/// Pooling over k×k windows with stride k (the map cropped to whole windows), for `c`
+/// maps of `h × w` one after another.
 fn pool_forward(
     kind: Pool,
     k: usize,
@@ -445,26 +583,40 @@ fn pool_forward(
 ) {
     #[allow(clippy::cast_precision_loss)]
     let inv = 1.0 / (k * k) as f32;
-    for ch in 0..c {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let mut acc = match kind {
-                    Pool::Avg => 0.0,
-                    Pool::Max => f32::NEG_INFINITY,
-                };
-                for i in 0..k {
-                    for j in 0..k {
-                        let v = x[(ch * h + oy * k + i) * w + ox * k + j];
-                        acc = match kind {
-                            Pool::Avg => acc + v,
-                            Pool::Max => acc.max(v),
+    for (map, out) in x
+        .chunks_exact(h * w)
+        .zip(y.chunks_exact_mut(ho * wo))
+        .take(c)
+    {
+        for (oy, line) in out.chunks_exact_mut(wo).enumerate() {
+            let window_rows = &map[oy * k * w..(oy * k + k) * w];
+            match kind {
+                Pool::Avg if k == 2 => {
+                    let (a, b) = window_rows.split_at(w);
+                    for (ox, v) in line.iter_mut().enumerate() {
+                        *v = (a[2 * ox] + a[2 * ox + 1] + b[2 * ox] + b[2 * ox + 1]) * inv;
+                    }
+                }
+                _ => {
+                    for (ox, v) in line.iter_mut().enumerate() {
+                        let mut acc = match kind {
+                            Pool::Avg => 0.0,
+                            Pool::Max => f32::NEG_INFINITY,
+                        };
+                        for row in window_rows.chunks_exact(w) {
+                            for &x in &row[ox * k..ox * k + k] {
+                                acc = match kind {
+                                    Pool::Avg => acc + x,
+                                    Pool::Max => acc.max(x),
+                                };
+                            }
+                        }
+                        *v = match kind {
+                            Pool::Avg => acc * inv,
+                            Pool::Max => acc,
                         };
                     }
                 }
-                y[(ch * ho + oy) * wo + ox] = match kind {
-                    Pool::Avg => acc * inv,
-                    Pool::Max => acc,
-                };
             }
         }
     }
@@ -484,30 +636,42 @@ fn pool_backward(
 ) {
     #[allow(clippy::cast_precision_loss)]
     let inv = 1.0 / (k * k) as f32;
-    gin.fill(0.0);
-    for ch in 0..c {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let gv = g[(ch * ho + oy) * wo + ox];
-                let at = |i: usize, j: usize| (ch * h + oy * k + i) * w + ox * k + j;
-                match kind {
-                    Pool::Avg => {
-                        for i in 0..k {
-                            for j in 0..k {
-                                gin[at(i, j)] += gv * inv;
-                            }
+    for ((map, gm), gi) in x
+        .chunks_exact(h * w)
+        .zip(g.chunks_exact(ho * wo))
+        .zip(gin.chunks_exact_mut(h * w))
+        .take(c)
+    {
+        // Rows and columns past the last whole window get nothing.
+        gi[ho * k * w..].fill(0.0);
+        for (oy, gl) in gm.chunks_exact(wo).enumerate() {
+            let window_rows = &mut gi[oy * k * w..(oy * k + k) * w];
+            for row in window_rows.chunks_exact_mut(w) {
+                row[wo * k..].fill(0.0);
+            }
+            match kind {
+                Pool::Avg => {
+                    for row in window_rows.chunks_exact_mut(w) {
+                        for (cell, gv) in row[..wo * k].chunks_exact_mut(k).zip(gl) {
+                            cell.fill(gv * inv);
                         }
                     }
-                    Pool::Max => {
-                        let mut best = at(0, 0);
+                }
+                Pool::Max => {
+                    for row in window_rows.chunks_exact_mut(w) {
+                        row[..wo * k].fill(0.0);
+                    }
+                    for (ox, gv) in gl.iter().enumerate() {
+                        let at = |i: usize, j: usize| (oy * k + i) * w + ox * k + j;
+                        let mut best = (0, 0);
                         for i in 0..k {
                             for j in 0..k {
-                                if x[at(i, j)] > x[best] {
-                                    best = at(i, j);
+                                if map[at(i, j)] > map[at(best.0, best.1)] {
+                                    best = (i, j);
                                 }
                             }
                         }
-                        gin[best] += gv;
+                        window_rows[best.0 * w + ox * k + best.1] += gv;
                     }
                 }
             }

@@ -166,7 +166,8 @@ impl WorkbenchApp {
             return;
         };
         match Preset::from_ron(text) {
-            Ok(p) => {
+            Ok(mut p) => {
+                p.resolve_files(Path::new(crate::preset::BUNDLED_FOLDER));
                 let name = name.to_string();
                 self.reset_saying(p, Some(format!("the example {name}")), move |app| {
                     app.state.preset_path = None;
