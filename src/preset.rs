@@ -59,11 +59,11 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "digits_conv.ron",
         include_str!("../presets/digits_conv.ron"),
     ),
-    ("digits_ebm.ron", include_str!("../presets/digits_ebm.ron")),
     (
         "mnist_conv_jem.ron",
         include_str!("../presets/mnist_conv_jem.ron"),
     ),
+    ("digits_ebm.ron", include_str!("../presets/digits_ebm.ron")),
 ];
 
 /// Where the bundled presets live as files, relative to the working folder: data files
