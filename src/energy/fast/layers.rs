@@ -52,9 +52,10 @@ pub struct LayerEngine {
     dcol: Vec<f32>,
     /// A transposed buffer on its way between layouts.
     scratch: Vec<f32>,
-    /// The gradient flowing back, and the one before it.
-    grad: Vec<f32>,
-    grad_in: Vec<f32>,
+    /// The gradient at each op's input (`grads[i]`, in its layout) and at the output
+    /// (`grads[ops.len()]`, the seed): each keeps its size from call to call, so that no
+    /// buffer is grown (and zeroed) again.
+    grads: Vec<Vec<f32>>,
     rows: usize,
     /// Whether the forward pass keeps each convolution's whole im2col matrix (for the
     /// weights' gradient).
@@ -103,8 +104,7 @@ impl LayerEngine {
             cols: vec![Vec::new(); arch.ops.len()],
             dcol: Vec::new(),
             scratch: Vec::new(),
-            grad: Vec::new(),
-            grad_in: Vec::new(),
+            grads: vec![Vec::new(); arch.ops.len() + 1],
             rows: 0,
             keep_cols: true,
         }
@@ -257,7 +257,7 @@ impl LayerEngine {
 
     /// Backward from `grad` (∂/∂output per row, already weighted) to the input: adds
     /// the parameter gradient to `param_grad` when given, and leaves ∂/∂x (rows first)
-    /// in `grad` when `to_input`.
+    /// in `grads[0]` when `to_input`.
     fn backward(&mut self, params: &[f32], mut param_grad: Option<&mut [f32]>, to_input: bool) {
         let rows = self.rows;
         // An activation whose step back a pooling after it took.
@@ -272,7 +272,7 @@ impl LayerEngine {
             let arrives = self.layout_of(i + 1);
             // The gradient arrives in the layout of the next op's input.
             relayout(
-                &mut self.grad,
+                &mut self.grads[i + 1],
                 &mut self.scratch,
                 arrives,
                 gives,
@@ -285,16 +285,18 @@ impl LayerEngine {
                     break;
                 }
                 if act_done != Some(i) {
-                    for (gv, d) in self.grad.iter_mut().zip(&self.derivs[i]) {
+                    for (gv, d) in self.grads[i + 1].iter_mut().zip(&self.derivs[i]) {
                         *gv *= d;
                     }
                 }
+                self.grads.swap(i, i + 1);
                 continue;
             }
             let input = &self.acts[i];
-            let g = &self.grad;
-            self.grad_in.resize(rows * n_in, 0.0);
-            let gin = &mut self.grad_in;
+            let (before, after) = self.grads.split_at_mut(i + 1);
+            let g = &after[0];
+            let gin = &mut before[i];
+            gin.resize(rows * n_in, 0.0);
             match *op {
                 Op::Linear { weight, bias, .. } => {
                     let w = &params[weight..weight + n_out * n_in];
@@ -416,7 +418,6 @@ impl LayerEngine {
                 break;
             }
             debug_assert_eq!(want, self.layout_of(i));
-            std::mem::swap(&mut self.grad, &mut self.grad_in);
         }
         if to_input {
             let [c0, h0, w0] = self
@@ -425,7 +426,7 @@ impl LayerEngine {
                 .map_or([self.arch.input_dim, 1, 1], |d| d.0);
             let first = self.layout_of(0);
             relayout(
-                &mut self.grad,
+                &mut self.grads[0],
                 &mut self.scratch,
                 first,
                 Layout::Rows,
@@ -434,15 +435,15 @@ impl LayerEngine {
         }
     }
 
-    /// ∂E/∂output per row into `grad`, each row scaled by `w(r)`: for one output 1, for K
+    /// ∂E/∂output per row into the output's gradient, each row scaled by `w(r)`: for one output 1, for K
     /// logits −softmax(f) (E = −logsumexp f), for a class energy −f_y the one-hot −e_y.
     fn seed(&mut self, class: Option<usize>, w: impl Fn(usize) -> f32) {
         let k = self.arch.outputs;
         let rows = self.rows;
-        self.grad.resize(rows * k, 0.0);
+        let seed = &mut self.grads[self.arch.ops.len()];
+        seed.resize(rows * k, 0.0);
         let out = &self.acts[self.arch.ops.len()];
-        for (r, (g, f)) in self
-            .grad
+        for (r, (g, f)) in seed
             .chunks_exact_mut(k)
             .zip(out.chunks_exact(k))
             .enumerate()
@@ -553,10 +554,7 @@ impl Geometry {
                             let len = (y_hi - 1 - y_lo) * wo + x_hi - x_lo;
                             let from = (y_lo + ki - p) * w + x_lo + kj - p;
                             dst[at..at + len].copy_from_slice(&src[from..from + len]);
-                            for line in dst[y_lo * wo..y_hi * wo].chunks_exact_mut(wo) {
-                                line[..x_lo].fill(0.0);
-                                line[x_hi..].fill(0.0);
-                            }
+                            zero_columns(&mut dst[y_lo * wo..y_hi * wo], wo, x_lo, x_hi);
                             continue;
                         }
                         for oy in y_lo..y_hi {
@@ -612,10 +610,7 @@ impl Geometry {
                             // As in im2col, one shifted block: the entries that read
                             // the padding are zeroed first (they are dropped), so that
                             // adding the block whole adds nothing where it wraps.
-                            for line in src[y_lo * wo..y_hi * wo].chunks_exact_mut(wo) {
-                                line[..x_lo].fill(0.0);
-                                line[x_hi..].fill(0.0);
-                            }
+                            zero_columns(&mut src[y_lo * wo..y_hi * wo], wo, x_lo, x_hi);
                             let at = y_lo * wo + x_lo;
                             let len = (y_hi - 1 - y_lo) * wo + x_hi - x_lo;
                             let to = (y_lo + ki - p) * w + x_lo + kj - p;
@@ -640,6 +635,17 @@ impl Geometry {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Zeroes the columns before `lo` and from `hi` of the rows (`width` long) of `block`:
+/// a column or two of padding, a store per row (a fill per row would be a library call
+/// for one number).
+fn zero_columns(block: &mut [f32], width: usize, lo: usize, hi: usize) {
+    for j in (0..lo).chain(hi..width) {
+        for v in block.iter_mut().skip(j).step_by(width) {
+            *v = 0.0;
         }
     }
 }
@@ -836,7 +842,7 @@ impl Engine for LayerEngine {
             }
             self.seed(class, |_| 1.0);
             self.backward(params, None, true);
-            gs.copy_from_slice(&self.grad[..rows * d]);
+            gs.copy_from_slice(&self.grads[0][..rows * d]);
         }
         Ok(())
     }
@@ -928,14 +934,10 @@ impl Engine for LayerEngine {
             let rows = ys.len();
             self.keep_cols = true;
             self.forward(params, xs, rows);
-            self.grad.resize(rows * k, 0.0);
+            let seed = &mut self.grads[self.arch.ops.len()];
+            seed.resize(rows * k, 0.0);
             let logits = &self.acts[self.arch.ops.len()];
-            for ((g, f), y) in self
-                .grad
-                .chunks_exact_mut(k)
-                .zip(logits.chunks_exact(k))
-                .zip(ys)
-            {
+            for ((g, f), y) in seed.chunks_exact_mut(k).zip(logits.chunks_exact(k)).zip(ys) {
                 let y = (*y as usize).min(k - 1);
                 let l = logsumexp(f);
                 ce += f64::from(l - f[y]);
