@@ -2698,3 +2698,42 @@ fn the_network_panel_keeps_a_valid_presets_layers() {
     assert_eq!(h.state().state.preset.eval.grid, 2048);
     assert!(h.state().pending_replace.is_none());
 }
+
+/// The MNIST example reads files that are not bundled: opened from the Examples menu
+/// without them (presets/mnist/ is not in the repository), the window says where it
+/// looked and what to put there, and the experiment stays as it was. Where someone has
+/// put the files there, it opens on them instead.
+#[test]
+fn the_mnist_example_without_its_files_says_where_to_put_them_and_changes_nothing() {
+    let mut h = harness();
+    frames(&mut h, 2);
+    let before = h.state().state.preset.clone();
+    open_example_from_menu(&mut h, "mnist_conv_jem");
+    frames(&mut h, 10);
+    let there = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+        .iter()
+        .any(|f| std::path::Path::new("presets/mnist").join(f).exists());
+    if there {
+        assert_eq!(h.state().state.preset.name, "mnist_conv_jem");
+        return;
+    }
+    assert_eq!(
+        h.state().state.preset,
+        before,
+        "a failed example replaced the experiment"
+    );
+    let said: Vec<String> = h
+        .state()
+        .messages
+        .iter()
+        .filter(|m| m.error)
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(
+        said.iter().any(|t| t.contains("presets")
+            && t.contains("mnist")
+            && t.contains("train-images-idx3-ubyte.gz")
+            && t.contains("train-labels-idx1-ubyte")),
+        "{said:?}"
+    );
+}

@@ -735,3 +735,66 @@ fn a_map_with_as_many_channels_as_rows_and_columns_is_convolved_right() {
         }
     }
 }
+
+/// presets/mnist_conv_jem.ron reads MNIST's two files from `mnist/` beside itself, plain
+/// or gzip-compressed as they are published, on a generated 28×28 set (never a
+/// download): it trains on 28×28 images with their labels, the held-out tenth apart;
+/// without the files it says where it looked and what to put there, and nothing starts.
+#[test]
+fn the_mnist_preset_reads_its_files_beside_it_plain_or_gzip_and_says_where_when_missing() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tmp");
+    let preset = dir.path().join("mnist_conv_jem.ron");
+    std::fs::copy(common::preset_path("mnist_conv_jem.ron"), &preset).expect("copy");
+
+    // Missing: the message names both files, the folder, and MNIST.
+    let err = Session::new(&Preset::load(&preset).expect("preset"))
+        .expect_err("no data, no session")
+        .to_string();
+    let folder = dir.path().join("mnist");
+    assert!(
+        err.contains("train-images-idx3-ubyte")
+            && err.contains("train-images-idx3-ubyte.gz")
+            && err.contains(&folder.display().to_string())
+            && err.contains("train-labels-idx1-ubyte")
+            && err.contains("MNIST"),
+        "{err}"
+    );
+
+    // The images gzip-compressed, the labels plain: each found under the name the
+    // preset gives.
+    let n = 400;
+    let images = ebm_workbench::data::images::digits_scaled(n, 28, 5);
+    std::fs::create_dir(&folder).expect("mkdir");
+    let plain = folder.join("train-images-idx3-ubyte");
+    let labels = folder.join("train-labels-idx1-ubyte");
+    ebm_workbench::data::images::write_idx(&images, &plain, Some(&labels)).expect("write");
+    let bytes = std::fs::read(&plain).expect("read");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).expect("gzip");
+    std::fs::write(
+        folder.join("train-images-idx3-ubyte.gz"),
+        gz.finish().expect("gzip"),
+    )
+    .expect("write");
+    std::fs::remove_file(&plain).expect("rm");
+
+    let out = stdout_of(bin().args(["train", "--steps", "3", "-q"]).arg(&preset));
+    assert!(
+        out.contains("space=1×28×28_images") && out.contains("final_accuracy="),
+        "{out}"
+    );
+    let p = Preset::load(&preset).expect("preset");
+    let s = Session::new(&p).expect("the generated set");
+    let d = s.data();
+    assert_eq!(d.space, Space::Image { c: 1, h: 28, w: 28 });
+    assert_eq!((d.n_train(), d.n_test()), (360, 40));
+    assert_eq!(d.classes, 10);
+    // The pixels are the file's, scaled to [−1, 1]: the generated digits' darkest and
+    // brightest.
+    let (lo, hi) = d
+        .train
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    assert!(lo == -1.0 && hi == 1.0, "pixels from {lo} to {hi}");
+}

@@ -293,7 +293,13 @@ fn a_preset_with_a_relative_csv_trains_on_it() {
 
     std::fs::remove_file(dir.path().join("ring.csv")).unwrap();
     let e = Session::new(&loaded).err().unwrap().to_string();
-    assert!(e.contains("ring.csv: cannot read"), "{e}");
+    // The file gone: named, with the folder where it (or its .gz) was looked for.
+    assert!(
+        e.contains("ring.csv: no such file")
+            && e.contains("ring.csv.gz")
+            && e.contains(&dir.path().display().to_string()),
+        "{e}"
+    );
 }
 
 /// A label column makes a file usable for JEM: labels are read with the points, checked,
