@@ -300,6 +300,16 @@ fn a_preset_with_a_relative_csv_trains_on_it() {
             && e.contains(&dir.path().display().to_string()),
         "{e}"
     );
+    // A gzipped table beside it is not taken for it (tables are read uncompressed):
+    // the message says to gunzip it.
+    std::fs::write(dir.path().join("ring.csv.gz"), [0x1f, 0x8b, 8, 0]).unwrap();
+    let e = Session::new(&loaded).err().unwrap().to_string();
+    assert!(
+        e.contains("ring.csv: no such file")
+            && e.contains("ring.csv.gz is there")
+            && e.contains("gunzip"),
+        "{e}"
+    );
 }
 
 /// A label column makes a file usable for JEM: labels are read with the points, checked,

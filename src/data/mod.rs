@@ -549,14 +549,19 @@ impl Dataset {
     pub fn load(spec: &DataSpec) -> Result<Self, DataError> {
         let mut rng = StdRng::seed_from_u64(spec.seed);
         let path = match &spec.source {
-            DataSource::File(path) => existing(path)?,
+            DataSource::File(path) => existing(path, images::is_image_file)?,
             DataSource::Images(ImageSet::Digits) => {
                 return Ok(Self::from_images(spec, images::digits(), &mut rng));
             }
             DataSource::Toy(_) | DataSource::Target(_) => return Ok(Self::generate(spec)),
         };
         let path = path.as_path();
-        let labels_file = spec.labels_file.as_deref().map(existing).transpose()?;
+        // Labels files are read gzipped or not.
+        let labels_file = spec
+            .labels_file
+            .as_deref()
+            .map(|p| existing(p, |_| true))
+            .transpose()?;
         if images::is_image_file(path) {
             let mut im = images::read_images(path, spec.layout)?;
             if let Some(lf) = labels_file.as_deref() {
@@ -796,13 +801,17 @@ impl Dataset {
     }
 }
 
-/// The file a preset names, or its gzip-compressed twin: `NAME.gz` when `NAME` is not
-/// there (or `NAME` when `NAME.gz` is not), as data sets are published either way.
+/// The file a preset names, or its twin: `NAME` when `NAME.gz` is not there, or
+/// `NAME.gz` when `NAME` is not and `readable_gz` says a gzipped file is read there
+/// (image files and labels are; tables are not), as data sets are published either way.
 ///
 /// # Errors
 /// Neither is there: the message says where it looked (and, for MNIST's files, what to
 /// put there).
-pub fn existing(path: &std::path::Path) -> Result<std::path::PathBuf, DataError> {
+pub fn existing(
+    path: &std::path::Path,
+    readable_gz: impl Fn(&std::path::Path) -> bool,
+) -> Result<std::path::PathBuf, DataError> {
     if path.exists() {
         return Ok(path.to_path_buf());
     }
@@ -814,8 +823,23 @@ pub fn existing(path: &std::path::Path) -> Result<std::path::PathBuf, DataError>
         Some(plain) => path.with_file_name(plain),
         None => path.with_file_name(format!("{name}.gz")),
     };
+    let gz = name.ends_with(".gz");
     if twin.exists() {
-        return Ok(twin);
+        if gz || readable_gz(&twin) {
+            return Ok(twin);
+        }
+        let twin_name = twin
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Err(DataError::new(
+            path,
+            None,
+            format!(
+                "no such file; {twin_name} is there, but a table is read uncompressed: \
+                 gunzip it"
+            ),
+        ));
     }
     let folder = path
         .parent()
