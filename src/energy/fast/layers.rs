@@ -187,7 +187,8 @@ impl LayerEngine {
                             input: [ci, hi, wi],
                             output: [ho, wo],
                             kernel,
-                            stride,
+                            // As the shapes were computed (a stride of 0 is 1).
+                            stride: stride.max(1),
                             padding,
                         };
                         // The weights' gradient needs the whole im2col matrix; without
@@ -383,7 +384,7 @@ impl LayerEngine {
                             input: [ci, hi, wi],
                             output: [ho, wo],
                             kernel,
-                            stride,
+                            stride: stride.max(1),
                             padding,
                         };
                         gin.fill(0.0);
