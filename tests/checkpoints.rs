@@ -155,28 +155,9 @@ fn train_checkpoints_and_resumes_from_the_command_line_with_every_metric_row() {
             .arg(path("resumed.csv")),
     );
     assert!(out.contains("resumed_from_step=12"), "{out}");
+    // Data rows, the wall-time columns blanked.
     let without_time = |f: &str| -> Vec<String> {
-        let text = std::fs::read_to_string(path(f)).expect("csv");
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-        let times: Vec<usize> = StepMetrics::WALL_TIME
-            .iter()
-            .map(|name| {
-                header
-                    .iter()
-                    .position(|h| h == name)
-                    .expect("a time column")
-            })
-            .collect();
-        lines
-            .map(|l| {
-                let mut f: Vec<&str> = l.split(',').collect();
-                for t in &times {
-                    f[*t] = "";
-                }
-                f.join(",")
-            })
-            .collect()
+        common::without_wall_time(&std::fs::read_to_string(path(f)).expect("csv")).split_off(1)
     };
     let (a, b) = (without_time("straight.csv"), without_time("resumed.csv"));
     assert_eq!(a.len(), 30);

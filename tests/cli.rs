@@ -95,28 +95,8 @@ fn same_seed_same_csv_from_the_command_line() {
             .status()
             .unwrap();
         assert!(st.success());
-        // Blank the wall-time columns (step_ms, eval_ms).
-        let text = std::fs::read_to_string(csv).unwrap();
-        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-        let times: Vec<usize> = ebm_workbench::StepMetrics::WALL_TIME
-            .iter()
-            .map(|name| {
-                header
-                    .iter()
-                    .position(|h| h == name)
-                    .expect("a time column")
-            })
-            .collect();
-        text.lines()
-            .skip(1)
-            .map(|l| {
-                let mut cols: Vec<&str> = l.split(',').collect();
-                for t in &times {
-                    cols[*t] = "";
-                }
-                cols.join(",")
-            })
-            .collect::<Vec<_>>()
+        // Data rows, the wall-time columns (step_ms, eval_ms) blanked.
+        common::without_wall_time(&std::fs::read_to_string(csv).unwrap()).split_off(1)
     };
     assert_eq!(run("a.csv"), run("b.csv"));
 }

@@ -25,27 +25,10 @@ fn write_sweep(dir: &Path, axes: &str) -> std::path::PathBuf {
 
 /// The metrics of a run with the wall-time columns blanked.
 fn metrics(dir: &Path, index: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join(format!("runs/{index:04}/metrics.csv")))
-        .expect("the run's metrics");
-    let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
-    let times: Vec<usize> = ebm_workbench::StepMetrics::WALL_TIME
-        .iter()
-        .map(|name| {
-            header
-                .iter()
-                .position(|h| h == name)
-                .expect("a time column")
-        })
-        .collect();
-    text.lines()
-        .map(|l| {
-            let mut c: Vec<&str> = l.split(',').collect();
-            for t in &times {
-                c[*t] = "";
-            }
-            c.join(",")
-        })
-        .collect()
+    common::without_wall_time(
+        &std::fs::read_to_string(dir.join(format!("runs/{index:04}/metrics.csv")))
+            .expect("the run's metrics"),
+    )
 }
 
 #[test]

@@ -111,3 +111,29 @@ pub fn quadratic(a: &[f32], x: &[f32], e: &mut [f32], g: &mut [f32]) {
         }
     }
 }
+
+/// A metrics CSV's lines, header first, with the wall-time columns
+/// (`StepMetrics::WALL_TIME`: step_ms, eval_ms) blanked: what two runs that should
+/// agree are compared on.
+#[allow(dead_code)] // not every test binary compares runs
+pub fn without_wall_time(text: &str) -> Vec<String> {
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
+    let times: Vec<usize> = ebm_workbench::StepMetrics::WALL_TIME
+        .iter()
+        .map(|name| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .expect("a time column")
+        })
+        .collect();
+    text.lines()
+        .map(|l| {
+            let mut cols: Vec<&str> = l.split(',').collect();
+            for t in &times {
+                cols[*t] = "";
+            }
+            cols.join(",")
+        })
+        .collect()
+}
