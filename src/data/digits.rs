@@ -189,4 +189,59 @@ mod tests {
         assert_eq!(&d.pixels[..8], &row0);
         assert_eq!(labels[1796], 8);
     }
+
+    /// The scaling against its closed form: from 8 to 15 pixels the source step is half
+    /// an output step, so even outputs are source pixels and odd ones the mean of two
+    /// neighbours (rows and columns alike), to within the 8-bit rounding; past the first
+    /// 1 797 images, each is a shifted copy with zeros shifted in.
+    #[test]
+    fn digits_scale_up_bilinearly_with_corners_aligned() {
+        let src = digits();
+        let up = digits_scaled(1797 + 40, 15, 3);
+        assert_eq!((up.n, up.h, up.w), (1797 + 40, 15, 15));
+        let at = |img: &[f32], w: usize, y: usize, x: usize| img[y * w + x];
+        for i in [0, 7, 1796] {
+            let s = &src.pixels[i * 64..(i + 1) * 64];
+            let u = &up.pixels[i * 225..(i + 1) * 225];
+            for y in 0..15_usize {
+                for x in 0..15_usize {
+                    let (y0, y1) = (y / 2, y.div_ceil(2));
+                    let (x0, x1) = (x / 2, x.div_ceil(2));
+                    let want =
+                        (at(s, 8, y0, x0) + at(s, 8, y0, x1) + at(s, 8, y1, x0) + at(s, 8, y1, x1))
+                            / 4.0;
+                    let got = at(u, 15, y, x);
+                    assert!(
+                        (got - want).abs() <= 0.5 / 255.0 + 1e-6,
+                        "image {i} ({y}, {x}): {got} against {want}"
+                    );
+                }
+            }
+        }
+        let labels = up.labels.as_deref().unwrap_or_default();
+        let base = &up.pixels[..1797 * 225];
+        for i in 1797..up.n {
+            let j = i - 1797;
+            assert_eq!(labels[i], labels[j]);
+            let img = &up.pixels[i * 225..(i + 1) * 225];
+            let orig = &base[j * 225..(j + 1) * 225];
+            // Some shift of at most two pixels each way maps the original onto it.
+            let fits = (-2_isize..=2).any(|dy| {
+                (-2_isize..=2).any(|dx| {
+                    (0..15_isize).all(|y| {
+                        (0..15_isize).all(|x| {
+                            let (sy, sx) = (y - dy, x - dx);
+                            let want = if (0..15).contains(&sy) && (0..15).contains(&sx) {
+                                orig[(sy * 15 + sx) as usize]
+                            } else {
+                                0.0
+                            };
+                            img[(y * 15 + x) as usize] == want
+                        })
+                    })
+                })
+            });
+            assert!(fits, "image {i} is not a shift of image {j}");
+        }
+    }
 }

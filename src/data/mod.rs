@@ -908,3 +908,46 @@ fn padded_bounds(pts: &[f32], dim: usize) -> DataBox {
     }
     DataBox { lo, hi }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split's definition: the rows in the order of a shuffle seeded by the spec,
+    /// the first `round(n·held_out)` held out, the rest trained on, each row with its
+    /// own label (rows that carry their index, so that a row's place says where it
+    /// came from).
+    #[test]
+    fn the_first_rows_of_the_seeded_shuffle_are_held_out_with_their_labels() {
+        let (n, dim) = (50, 3);
+        let pts: Vec<f32> = (0..n * dim).map(|v| (v / dim) as f32).collect();
+        let labels: Vec<u32> = (0..n as u32).map(|i| i % 7).collect();
+        let spec = DataSpec {
+            held_out: 0.2,
+            ..DataSpec::default()
+        };
+        let d = Dataset::split(
+            &spec,
+            pts,
+            dim,
+            Some((labels, 7)),
+            DataBox::cube(dim, 1.0),
+            &mut StdRng::seed_from_u64(11),
+        );
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(11));
+        let rows = |v: &[f32]| -> Vec<usize> {
+            v.chunks_exact(dim)
+                .map(|r| {
+                    assert!(r.iter().all(|x| *x == r[0]), "a row broken up: {r:?}");
+                    r[0] as usize
+                })
+                .collect()
+        };
+        assert_eq!(rows(&d.test), order[..10]);
+        assert_eq!(rows(&d.train), order[10..]);
+        let want = |rows: &[usize]| -> Vec<u32> { rows.iter().map(|i| *i as u32 % 7).collect() };
+        assert_eq!(d.test_labels, want(&order[..10]));
+        assert_eq!(d.train_labels, want(&order[10..]));
+    }
+}
