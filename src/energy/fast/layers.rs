@@ -183,14 +183,8 @@ impl LayerEngine {
                         let ld = rows * ho * wo;
                         let w = &params[weight..weight + co * kk];
                         let b = &params[bias..bias + co];
-                        let geometry = Geometry {
-                            input: [ci, hi, wi],
-                            output: [ho, wo],
-                            kernel,
-                            // As the shapes were computed (a stride of 0 is 1).
-                            stride: stride.max(1),
-                            padding,
-                        };
+                        let geometry =
+                            Geometry::new([ci, hi, wi], [ho, wo], kernel, stride, padding);
                         // The weights' gradient needs the whole im2col matrix; without
                         // it, pieces of a few rows whose matrix stays in the core's
                         // cache between its writing and its product.
@@ -269,7 +263,7 @@ impl LayerEngine {
                 ((a[0], a[1], a[2]), (b[0], b[1], b[2]))
             };
             let (n_in, n_out) = (ci * hi * wi, co * ho * wo);
-            let (want, gives) = self.layouts[i];
+            let gives = self.layouts[i].1;
             let arrives = self.layout_of(i + 1);
             // The gradient arrives in the layout of the next op's input.
             relayout(
@@ -380,13 +374,8 @@ impl LayerEngine {
                             (ld, 1),
                             1.0,
                         );
-                        let geometry = Geometry {
-                            input: [ci, hi, wi],
-                            output: [ho, wo],
-                            kernel,
-                            stride: stride.max(1),
-                            padding,
-                        };
+                        let geometry =
+                            Geometry::new([ci, hi, wi], [ho, wo], kernel, stride, padding);
                         gin.fill(0.0);
                         geometry.col2im(&mut self.dcol, rows, gin);
                     }
@@ -418,7 +407,6 @@ impl LayerEngine {
             if !need_in {
                 break;
             }
-            debug_assert_eq!(want, self.layout_of(i));
         }
         if to_input {
             let [c0, h0, w0] = self
@@ -510,6 +498,23 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// A convolution's geometry; a stride of 0 is 1, as the shapes were computed.
+    fn new(
+        input: [usize; 3],
+        output: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        Self {
+            input,
+            output,
+            kernel,
+            stride: stride.max(1),
+            padding,
+        }
+    }
+
     /// For window offset `k` along an axis of `size` inputs and `outputs` outputs: the
     /// outputs whose window element reads inside the map, `lo..hi`, and for each the
     /// input it reads, `o·stride + k − padding`.
