@@ -45,7 +45,7 @@ fn train_writes_metrics_and_model() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml,nll_ess,eval_ms,nll_method"
+        "step,loss,e_data,e_sample,data_term_norm,sample_term_norm,grad_norm,cos_terms,nll,step_ms,sample_term_cos_exact,sample_term_rel_err,kl_gap,acceptance,ce_loss,batch_accuracy,accuracy,ece,step_size,nll_stderr,sample_term_cos_reference,sample_term_rel_err_reference,reference_rhat,sample_term_cos_floor,objective_cos_ml,nll_ess,nll_trusted,eval_ms,nll_method"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 12);
@@ -61,9 +61,11 @@ fn train_writes_metrics_and_model() {
     );
     assert!(rows[3][10].is_empty());
     // How the NLL was obtained, beside it: quadrature in the plane.
-    assert_eq!((rows[4][27], rows[3][27]), ("quadrature", ""));
+    assert_eq!((rows[4][28], rows[3][28]), ("quadrature", ""));
+    // Quadrature is exact: no AIS verdict beside it.
+    assert_eq!((rows[4][26], rows[3][26]), ("", ""));
     // What evaluating cost, on evaluation steps only.
-    assert!(rows[4][26].parse::<f64>().is_ok_and(|t| t > 0.0) && rows[3][26].is_empty());
+    assert!(rows[4][27].parse::<f64>().is_ok_and(|t| t > 0.0) && rows[3][27].is_empty());
     assert!(stdout.contains(" eval_ms="), "{stdout}");
     // The Monte-Carlo floor beside the exact term (the last column), every evaluation.
     assert!(!rows[4][23].is_empty() && rows[3][23].is_empty());
@@ -249,7 +251,7 @@ fn eval_prints_quadrature_ais_and_nll() {
     );
     assert!(se > 0.0 && nll.is_finite());
     // How many of the 64 chains count.
-    let ess = get("log_z_ais_ess=");
+    let ess = get("ais_ess=");
     assert!(
         (1.0..=64.0).contains(&ess) && get("ais_chains=") == 64.0,
         "{stdout}"
@@ -721,4 +723,66 @@ fn train_and_bench_say_which_device_ran_and_why_not_the_one_asked_for() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown device `tpu`"));
+}
+
+/// A likelihood that means nothing is not printed as one. The digits JEM preset's AIS (at
+/// its sampler's T = 5·10⁻⁵) puts all the weight on one chain: `train` and `eval` print
+/// `not_measurable` with the reason, the number under another name and the ESS. The
+/// 16-D mixture's AIS is healthy: its NLL is printed as a number and trusted, and agrees
+/// with the data's true NLL to within a few nats.
+#[test]
+fn a_degenerate_ais_is_not_measurable_and_a_healthy_one_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("jem.safetensors");
+    let stdout = stdout_of(
+        bin()
+            .args([
+                "train",
+                common::preset_path("digits_jem.ron").to_str().unwrap(),
+                "--steps",
+                "20",
+                "--export",
+            ])
+            .arg(&model),
+    );
+    let line = |out: &str, k: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("{k} missing: {out}"))
+            .to_string()
+    };
+    for prefix in ["initial_", "final_"] {
+        assert_eq!(line(&stdout, &format!("{prefix}nll=")), "not_measurable");
+        assert_eq!(line(&stdout, &format!("{prefix}nll_trusted=")), "false");
+        assert!(line(&stdout, &format!("{prefix}nll_reason=")).contains("ESS"));
+        assert!(value(&stdout, &format!("{prefix}nll_untrusted_estimate=")).is_finite());
+        assert!(
+            value(&stdout, &format!("{prefix}ais_ess=")) < 12.8,
+            "{stdout}"
+        );
+    }
+    let out = stdout_of(bin().args([
+        "eval",
+        model.to_str().unwrap(),
+        "--ais-chains",
+        "32",
+        "--ais-temps",
+        "50",
+    ]));
+    assert_eq!(line(&out, "nll="), "not_measurable", "{out}");
+    assert_eq!(line(&out, "nll_trusted="), "false");
+    assert!(line(&out, "nll_reason=").contains("of 32 chains"), "{out}");
+    assert!(!out.contains("bits_per_dim="), "{out}");
+
+    let stdout = stdout_of(bin().args([
+        "train",
+        common::preset_path("mixture_16d.ron").to_str().unwrap(),
+        "--steps",
+        "300",
+    ]));
+    assert_eq!(line(&stdout, "final_nll_trusted="), "true");
+    assert!(value(&stdout, "final_ais_ess=") >= 12.8, "{stdout}");
+    let (nll, truth) = (value(&stdout, "final_nll="), value(&stdout, "true_nll="));
+    assert!((nll - truth).abs() < 5.0, "{nll} against {truth}");
+    assert!(!stdout.contains("not_measurable"), "{stdout}");
 }

@@ -628,8 +628,12 @@ fn ais_runs_from_the_window_next_to_quadrature() {
     step_until(&mut h, "an AIS result", Duration::from_secs(60), |a| {
         a.run.ais.is_some()
     });
-    let (lz, se, quad) = h.state().run.ais.unwrap();
+    let (lz, se, quad, trusted) = h.state().run.ais.unwrap();
     assert!(se > 0.0 && se < 0.05, "standard error {se}");
+    assert!(
+        trusted,
+        "forward and reverse AIS bracket log Z closely in the plane"
+    );
     let quad = quad.expect("quadrature in the plane");
     assert!((lz - quad).abs() < 0.15, "AIS {lz} vs quadrature {quad}");
     h.step();
@@ -1449,10 +1453,10 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
     step_until(&mut h, "an AIS result", Duration::from_secs(60), |a| {
         a.run.ais.is_some()
     });
-    let (lz, se, quad) = h.state().run.ais.expect("an estimate");
+    let (lz, se, quad, trusted) = h.state().run.ais.expect("an estimate");
     assert!(
-        lz.is_finite() && se > 0.0 && quad.is_none(),
-        "{lz} ± {se}, {quad:?}"
+        lz.is_finite() && se > 0.0 && quad.is_none() && trusted,
+        "{lz} ± {se}, {quad:?}, trusted {trusted}"
     );
     frames(&mut h, 2);
     assert!(
@@ -2735,5 +2739,84 @@ fn the_mnist_example_without_its_files_says_where_to_put_them_and_changes_nothin
             && t.contains("train-images-idx3-ubyte.gz")
             && t.contains("train-labels-idx1-ubyte")),
         "{said:?}"
+    );
+}
+
+/// A likelihood that means nothing is not shown as one (DESIGN §8). The digits JEM
+/// preset's AIS puts all the weight on one chain: the status bar says "NLL not
+/// measurable" with the reason on hover, the NLL plot draws no point and says why, and
+/// the reference comparison is greyed as its chains have not mixed. On the 16-D mixture
+/// the AIS is healthy and its NLL is shown as a number, on the plot too.
+#[test]
+fn a_degenerate_likelihood_says_not_measurable_and_a_healthy_one_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::bundled("digits_jem.ron");
+    p.eval.eval_every = 10;
+    p.eval.ais_chains = 32;
+    p.eval.ais_temperatures = 40;
+    p.eval.reference_chains = 16;
+    p.eval.reference_steps = 10;
+    let path = dir.path().join("digits.ron");
+    p.save(&path).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    step_until_shown(&mut h, "Input: 1×8×8 images", Duration::from_secs(10));
+    press(&mut h, "Train");
+    step_until(&mut h, "two evaluations", Duration::from_secs(120), |a| {
+        a.run.history.nll_untrusted.len() >= 3
+    });
+    press(&mut h, "Pause");
+    frames(&mut h, 3);
+    let a = h.state();
+    assert!(
+        a.run.history.nll.is_empty(),
+        "no NLL plotted: {:?}",
+        a.run.history.nll
+    );
+    assert!(
+        h.query_by_label_contains("NLL not measurable (at step")
+            .is_some()
+    );
+    let plot_note = h
+        .query_by_label_contains("Not measurable at step")
+        .expect("the NLL plot says why it is empty");
+    let note = format!("{plot_note:?}");
+    assert!(
+        note.contains("of 32 chains") && note.contains("evaluations left off the plot"),
+        "{note}"
+    );
+    assert!(
+        h.query_by_label_contains("Greyed: the reference chains have not mixed")
+            .is_some(),
+        "the reference comparison is greyed"
+    );
+
+    let mut p = common::bundled("mixture_16d.ron");
+    p.eval.eval_every = 10;
+    p.eval.ais_chains = 64;
+    p.eval.ais_temperatures = 100;
+    p.eval.reference_chains = 16;
+    p.eval.reference_steps = 10;
+    let path = dir.path().join("mixture.ron");
+    p.save(&path).unwrap();
+    drop_file(&mut h, &path);
+    confirm_if_asked(&mut h);
+    step_until_shown(&mut h, "Input: 16 numbers a point", Duration::from_secs(10));
+    press(&mut h, "Train");
+    step_until(&mut h, "an evaluation", Duration::from_secs(120), |a| {
+        a.run.history.nll.len() >= 2
+    });
+    press(&mut h, "Pause");
+    frames(&mut h, 3);
+    assert!(h.state().run.history.nll_untrusted.is_empty());
+    assert!(h.query_by_label_contains("not measurable").is_none());
+    assert!(h.query_by_label_contains("Not measurable").is_none());
+    let status = h
+        .query_by_label_contains("(held out, at step")
+        .expect("the NLL in the status bar");
+    assert!(
+        format!("{status:?}").contains("AIS weights' ESS"),
+        "{status:?}"
     );
 }

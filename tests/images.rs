@@ -526,7 +526,7 @@ fn bits_per_dimension_of_the_uniform_density_is_log2_of_the_steps() {
 }
 
 #[test]
-fn eval_reports_bits_per_dimension_and_the_long_run_writes_its_grids() {
+fn eval_of_a_degenerate_image_model_says_not_measurable_and_the_long_run_writes_its_grids() {
     let dir = tempfile::tempdir().expect("tmp");
     let model = dir.path().join("m.safetensors");
     let png = dir.path().join("grid.png");
@@ -567,20 +567,12 @@ fn eval_reports_bits_per_dimension_and_the_long_run_writes_its_grids() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{k} is not a number in {out}"))
     };
-    // bits/dim = (NLL/D − ln bin) / ln 2, the bin the step between the data's grey
-    // levels, read off the data themselves.
-    let d = Dataset::load(&p.data).expect("digits");
-    let mut levels: Vec<f32> = d.train.clone();
-    levels.sort_by(f32::total_cmp);
-    levels.dedup();
-    let bin = f64::from(levels[1] - levels[0]);
-    assert_eq!(levels.len(), 17);
-    let (nll, bpd, t) = (field("nll"), field("bits_per_dim"), field("temperature"));
-    let want = (nll / 64.0 - bin.ln()) / std::f64::consts::LN_2;
-    assert!(
-        (bpd - want).abs() < 1e-3 * want.abs().max(1.0),
-        "{bpd} vs {want}"
-    );
+    // At the preset's T = 5·10⁻⁵ AIS's weights are degenerate: the NLL is not measurable,
+    // and no bits/dim are derived from it (`bits_per_dim`'s formula is tested above).
+    assert!(out.contains("nll=not_measurable"), "{out}");
+    assert!(field("nll_untrusted_estimate").is_finite());
+    assert!(!out.contains("bits_per_dim="), "{out}");
+    let t = field("temperature");
     assert!((t - 5e-5).abs() < 1e-9, "temperature {t}");
     assert!(field("e_long_run_mean").is_finite());
     let img = std::fs::read(&png).expect("the grid PNG");

@@ -90,8 +90,14 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let (r, _) = session.ais(&spec, &mut rng);
     writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
     writeln!(out, "log_z_ais_stderr={:.6}", r.forward.stderr)?;
-    writeln!(out, "log_z_ais_ess={:.1}", r.forward.ess)?;
+    writeln!(out, "ais_ess={:.1}", r.forward.ess)?;
     writeln!(out, "ais_chains={}", spec.chains)?;
+    let verdict = ebm_workbench::eval::verdict::ais(
+        r.forward.ess,
+        spec.chains,
+        r.forward.log_z,
+        r.reverse.map(|r| r.log_z),
+    );
     if let Some(rev) = r.reverse {
         writeln!(out, "log_z_ais_reverse={:.6}", rev.log_z)?;
         writeln!(out, "log_z_ais_reverse_stderr={:.6}", rev.stderr)?;
@@ -113,18 +119,38 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     let mean_e = mean_e / t;
-    writeln!(out, "nll={:.6}", mean_e + log_z)?;
-    if let Some(bpd) = session.data().bits_per_dim(mean_e + log_z) {
-        writeln!(out, "bits_per_dim={bpd:.6}")?;
+    // Quadrature's NLL is exact up to its grid; AIS's is a likelihood only where its
+    // verdict says so: otherwise `nll=not_measurable`, the reason, and the number under
+    // a name that does not claim it.
+    let trusted = quadrature.is_some() || verdict.trusted();
+    if trusted {
+        writeln!(out, "nll={:.6}", mean_e + log_z)?;
+        if let Some(bpd) = session.data().bits_per_dim(mean_e + log_z) {
+            writeln!(out, "bits_per_dim={bpd:.6}")?;
+        }
+    } else {
+        writeln!(out, "nll=not_measurable")?;
+        writeln!(out, "nll_reason={}", verdict.reason().unwrap_or_default())?;
+        writeln!(out, "nll_untrusted_estimate={:.6}", mean_e + log_z)?;
     }
+    writeln!(out, "nll_trusted={trusted}")?;
     if quadrature.is_some() {
         writeln!(out, "nll_ais={:.6}", mean_e + r.forward.log_z)?;
+        writeln!(out, "nll_ais_trusted={}", verdict.trusted())?;
     } else {
         writeln!(out, "nll_stderr={:.6}", r.forward.stderr)?;
     }
     if let Some(t) = session.data().true_nll() {
         writeln!(out, "true_nll={t:.6}")?;
-        writeln!(out, "kl_gap={:.6}", mean_e + log_z - t)?;
+        if trusted {
+            writeln!(out, "kl_gap={:.6}", mean_e + log_z - t)?;
+        }
+    }
+    if let Some(reason) = verdict.reason().filter(|_| !trusted) {
+        writeln!(
+            std::io::stderr().lock(),
+            "warning: the NLL is not measurable: {reason}; more AIS chains or temperatures (--ais-chains, --ais-temps) may make it so"
+        )?;
     }
     if let Some(c) = session.classify() {
         writeln!(out, "accuracy={:.6}", c.accuracy)?;

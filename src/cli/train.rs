@@ -117,11 +117,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "true_nll={tn:.4}")?;
     }
     let initial = session.evaluate();
-    writeln!(out, "initial_nll={:.4}", initial.nll)?;
-    if initial.method == ebm_workbench::eval::Method::Ais {
-        writeln!(out, "initial_nll_stderr={:.4}", initial.stderr)?;
-        writeln!(out, "initial_log_z_ess={:.1}", initial.ess)?;
-    }
+    write_nll(&mut out, "initial_", &initial)?;
     drop(out);
     drop(err);
     train_loop(a, &preset, &mut session, Vec::new())
@@ -162,8 +158,8 @@ fn train_loop(
                     }
                     writeln!(err, "warning: {w}")?;
                 }
-                if let Some(n) = m.nll {
-                    last_nll = Some(n);
+                if m.nll.is_some() {
+                    last_nll = Some(nll_text(&m));
                 }
                 let done = i + 1;
                 let rate = f64::from(u32::try_from(done - start).unwrap_or(u32::MAX))
@@ -178,7 +174,7 @@ fn train_loop(
                         " ".repeat(width - filled),
                         preset.steps,
                         m.loss,
-                        last_nll.map_or("-".into(), |n| format!("{n:.4}")),
+                        last_nll.as_deref().unwrap_or("-"),
                         m.acceptance
                             .map_or(String::new(), |r| format!(" acc {r:.2}")),
                     )?;
@@ -193,7 +189,7 @@ fn train_loop(
                         m.data_term_norm,
                         m.sample_term_norm,
                         m.cos_terms,
-                        m.nll.map_or(String::new(), |n| format!("{n:.4}")),
+                        nll_text(&m),
                         m.acceptance
                             .map_or(String::new(), |r| format!(" acceptance={r:.4}"))
                             + &m.step_size
@@ -258,13 +254,16 @@ fn train_loop(
         rows.len()
     )?;
     writeln!(out, "log_z={:.4}", fin.log_z)?;
-    writeln!(out, "final_nll={:.4}", fin.nll)?;
     if fin.method == ebm_workbench::eval::Method::Ais {
         writeln!(out, "log_z_stderr={:.4}", fin.stderr)?;
-        writeln!(out, "final_nll_stderr={:.4}", fin.stderr)?;
-        writeln!(out, "log_z_ess={:.1}", fin.ess)?;
     }
-    if let Some(bpd) = session.data().bits_per_dim(fin.nll) {
+    write_nll(&mut out, "final_", &fin)?;
+    if let Some(reason) = fin.verdict.reason() {
+        writeln!(
+            std::io::stderr().lock(),
+            "warning: the final NLL is not measurable: {reason}"
+        )?;
+    } else if let Some(bpd) = session.data().bits_per_dim(fin.nll) {
         writeln!(out, "final_bits_per_dim={bpd:.4}")?;
     }
     if let Some(c) = session.classify() {
@@ -308,14 +307,58 @@ fn train_loop(
     })
 }
 
+/// The held-out NLL of an evaluation as `PREFIXnll=`: the number where it can be trusted;
+/// where AIS's weights say it cannot, `not_measurable` with `PREFIXnll_reason=` and the
+/// number under `PREFIXnll_untrusted_estimate=`. AIS's standard error, its weights' ESS
+/// and the verdict follow (`PREFIXnll_stderr=`, `PREFIXais_ess=`, `PREFIXnll_trusted=`).
+fn write_nll(
+    out: &mut impl std::io::Write,
+    prefix: &str,
+    e: &ebm_workbench::train::Evaluation,
+) -> std::io::Result<()> {
+    match e.verdict.reason() {
+        None => writeln!(out, "{prefix}nll={:.4}", e.nll)?,
+        Some(reason) => {
+            writeln!(out, "{prefix}nll=not_measurable")?;
+            writeln!(out, "{prefix}nll_reason={reason}")?;
+            writeln!(out, "{prefix}nll_untrusted_estimate={:.4}", e.nll)?;
+        }
+    }
+    if e.method == ebm_workbench::eval::Method::Ais {
+        writeln!(out, "{prefix}nll_stderr={:.4}", e.stderr)?;
+        writeln!(out, "{prefix}ais_ess={:.1}", e.ess)?;
+        writeln!(out, "{prefix}nll_trusted={}", e.verdict.trusted())?;
+    }
+    Ok(())
+}
+
+/// A step's held-out NLL as the evaluation lines print it: the number, or
+/// `not_measurable` where AIS's verdict says it is not a likelihood (the CSV keeps it).
+fn nll_text(m: &ebm_workbench::StepMetrics) -> String {
+    match (m.nll, m.nll_trusted) {
+        (Some(_), Some(t)) if t < 0.5 => "not_measurable".into(),
+        (Some(n), _) => format!("{n:.4}"),
+        (None, _) => String::new(),
+    }
+}
+
 /// The sampler's term against the reference chains (outside the plane), for the
 /// evaluation lines.
 fn reference_text(m: &ebm_workbench::StepMetrics) -> String {
-    match (m.sample_term_cos_reference, m.reference_rhat, m.nll_stderr) {
-        (Some(c), Some(r), se) => format!(
-            " sample_term_cos_reference={c:.4} reference_rhat={r:.3}{}",
-            se.map_or(String::new(), |s| format!(" nll_stderr={s:.4}"))
-        ),
+    let ais = match (m.nll_stderr, m.nll_ess, m.nll_trusted) {
+        (Some(se), Some(ess), Some(t)) => {
+            format!(
+                " nll_stderr={se:.4} ais_ess={ess:.1} nll_trusted={}",
+                t > 0.5
+            )
+        }
         _ => String::new(),
+    };
+    match (m.sample_term_cos_reference, m.reference_rhat) {
+        (Some(c), Some(r)) => format!(
+            " sample_term_cos_reference={c:.4} reference_rhat={r:.3} reference_trusted={}{ais}",
+            ebm_workbench::eval::verdict::reference(r).trusted()
+        ),
+        _ => ais,
     }
 }

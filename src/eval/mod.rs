@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod exact;
 pub mod quadrature;
 pub mod reference;
+pub mod verdict;
 
 /// How log Z is obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

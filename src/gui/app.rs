@@ -582,6 +582,11 @@ impl eframe::App for WorkbenchApp {
                             marks: &self.run.marks,
                             list_layers: self.worker_preset.model.layers.len(),
                             score_matching: self.worker_preset.objective.kind.is_score_matching(),
+                            nll_not_measurable: self
+                                .run
+                                .history
+                                .latest_nll_untrusted()
+                                .map(|s| (s, self.nll_untrusted_reason(s))),
                         },
                     );
                 });

@@ -65,6 +65,10 @@ pub struct MetricsHistory {
     pub nll_method: Option<Method>,
     /// Per layer: (name, |data term|, |sample term|).
     pub layers: Vec<(String, Series, Series)>,
+    /// The evaluations whose NLL was not measurable (AIS whose weights failed their
+    /// verdict, [`crate::eval::verdict`]), with the estimate: kept out of `nll`, so that
+    /// no plot, pin or comparison shows it as a likelihood.
+    pub nll_untrusted: Series,
     /// Steps received in all.
     pub received: usize,
 }
@@ -87,6 +91,7 @@ impl MetricsHistory {
     /// divergence left, leave the plots.
     pub fn truncate_after(&mut self, step: usize) {
         let removed = self.loss.truncate_after(step);
+        self.nll_untrusted.truncate_after(step);
         for (_, s) in self.series.iter_mut() {
             s.truncate_after(step);
         }
@@ -99,9 +104,14 @@ impl MetricsHistory {
 
     pub fn push(&mut self, m: &StepMetrics) {
         let s = m.step;
+        let untrusted = m.nll_trusted.is_some_and(|t| t < 0.5);
         for (metric, series) in self.series.iter_mut() {
             if let Some(v) = (metric.get)(m) {
-                series.push(s, v);
+                if untrusted && metric.name == "nll" {
+                    self.nll_untrusted.push(s, v);
+                } else {
+                    series.push(s, v);
+                }
             }
         }
         if m.nll.is_some() {
@@ -120,11 +130,57 @@ impl MetricsHistory {
         }
         self.received += 1;
     }
+
+    /// The NLL of step `step` (a fresh model's, before any step): plotted where `trusted`,
+    /// kept aside otherwise.
+    pub fn push_nll(&mut self, step: usize, nll: f64, trusted: bool) {
+        if trusted {
+            self.series.nll.push(step, nll);
+        } else {
+            self.nll_untrusted.push(step, nll);
+        }
+    }
+
+    /// The step of the latest evaluation whose NLL was not measurable, if it is the latest
+    /// evaluation.
+    #[must_use]
+    pub fn latest_nll_untrusted(&self) -> Option<usize> {
+        let untrusted = self.nll_untrusted.points.last()?[0];
+        let trusted = self.nll.points.last().map_or(-1.0, |p| p[0]);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (untrusted > trusted).then_some(untrusted as usize)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_nll_that_is_not_measurable_stays_out_of_the_plotted_series() {
+        let mut h = MetricsHistory::default();
+        let at = |step: usize, nll: f64, trusted: Option<f64>| StepMetrics {
+            step,
+            nll: Some(nll),
+            nll_trusted: trusted,
+            ..StepMetrics::empty(step)
+        };
+        h.push_nll(0, 900.0, false);
+        h.push(&at(10, 3.5, Some(1.0)));
+        assert_eq!(h.latest_nll_untrusted(), None);
+        h.push(&at(20, -24_777.0, Some(0.0)));
+        h.push(&at(30, 2.5, None));
+        assert_eq!(h.nll.points, vec![[10.0, 3.5], [30.0, 2.5]]);
+        assert_eq!(
+            h.nll_untrusted.points,
+            vec![[0.0, 900.0], [20.0, -24_777.0]]
+        );
+        assert_eq!(h.latest_nll_untrusted(), None);
+        h.push(&at(40, -30_000.0, Some(0.0)));
+        assert_eq!(h.latest_nll_untrusted(), Some(40));
+        h.truncate_after(30);
+        assert_eq!(h.nll_untrusted.len(), 2);
+    }
 
     #[test]
     fn history_stays_bounded_and_keeps_the_latest() {

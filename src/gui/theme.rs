@@ -19,6 +19,8 @@ pub const PATH: Color32 = Color32::from_rgb(255, 60, 170);
 pub const OUTSIDE: Color32 = Color32::from_rgb(255, 80, 80);
 pub const ERROR: Color32 = Color32::from_rgb(230, 80, 70);
 pub const WARNING: Color32 = Color32::from_rgb(230, 180, 60);
+/// A measurement whose verdict says it measures nothing (greyed, not hidden).
+pub const UNTRUSTED: Color32 = Color32::from_rgb(110, 110, 110);
 
 /// Stops of the heat map's colour scale (low density → high density), viridis-like.
 const STOPS: [[f32; 3]; 5] = [

@@ -207,6 +207,10 @@ metric_table! {
     /// The effective sample size of AIS's importance weights behind `nll`, (Σw)²/Σw²
     /// (outside the plane): near 1, one chain carries the weight and `nll` means little.
     nll_ess: sometimes, "AIS weights' ESS", None;
+    /// 1 where `nll` may be shown as a likelihood, 0 where it is not measurable (AIS
+    /// whose weights' ESS is under [`crate::eval::verdict::MIN_ESS_FRACTION`] of the
+    /// chains): AIS evaluation steps only.
+    nll_trusted: sometimes, "NLL trusted (1) or not measurable (0)", None;
     /// Wall time of an evaluation step's measurements (the truth comparison, log Z and
     /// the held-out NLL, the classifier's accuracy), on evaluation steps: what evaluating
     /// costs the run beside `step_ms`.
@@ -348,7 +352,8 @@ impl LagMonitor {
     pub const RECOVERED_COS: f64 = 0.9;
 
     /// A warning for this step, if it is the first step of a lag: against the exact
-    /// sample term in the plane, against the reference chains' elsewhere.
+    /// sample term in the plane, against the reference chains' elsewhere (where their
+    /// R-hat says they mixed).
     pub fn check(&mut self, m: &StepMetrics) -> Option<String> {
         // What the batch's Monte-Carlo noise alone gives an exact sampler (2-D): only
         // below it is the sampler to blame.
@@ -359,12 +364,18 @@ impl LagMonitor {
                 m.sample_term_rel_err,
                 "g*_sample) against the exact sample term",
             ),
-            (None, Some(c)) => (
-                c,
-                m.sample_term_rel_err_reference,
-                "g_ref) against the reference sample term of long MALA chains",
-            ),
-            (None, None) => return None,
+            // A reference whose chains have not mixed measures nothing: no blame from it.
+            (None, Some(c))
+                if m.reference_rhat
+                    .is_some_and(|r| crate::eval::verdict::reference(r).trusted()) =>
+            {
+                (
+                    c,
+                    m.sample_term_rel_err_reference,
+                    "g_ref) against the reference sample term of long MALA chains",
+                )
+            }
+            _ => return None,
         };
         if c < Self::LAG_COS && c < floor && !self.warned {
             self.warned = true;
@@ -498,6 +509,23 @@ mod tests {
         let w = m.check(&noisy(200, 0.1, 0.3)).expect("a warning");
         assert!(
             w.contains("exact draws of the same batch size reach 0.30"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn a_reference_whose_chains_have_not_mixed_blames_nobody() {
+        let against = |step, cos, rhat| StepMetrics {
+            sample_term_cos_reference: Some(cos),
+            sample_term_rel_err_reference: Some(1.0 - cos),
+            reference_rhat: Some(rhat),
+            ..at(step, None)
+        };
+        let mut m = LagMonitor::default();
+        assert_eq!(m.check(&against(100, 0.5, 3.0)), None, "not mixed");
+        let w = m.check(&against(200, 0.5, 1.02)).expect("a warning");
+        assert!(
+            w.contains("reference sample term") && w.contains("1.020"),
             "{w}"
         );
     }

@@ -83,9 +83,16 @@ pub enum Event {
         result: crate::eval::ais::AisResult,
         /// Quadrature's log Z beside it (the plane only).
         log_z_quadrature: Option<f64>,
+        /// Whether the estimate means anything (its weights' ESS; forward against reverse).
+        verdict: crate::eval::verdict::Verdict,
     },
-    /// The held-out NLL of a fresh or loaded model, before any step (step 0).
-    InitialNll(f64),
+    /// The held-out NLL of a fresh or loaded model, before any step (step 0), whether it
+    /// can be trusted ([`crate::eval::verdict`]) and AIS's weights' ESS behind it.
+    InitialNll {
+        nll: f64,
+        trusted: bool,
+        ess: Option<f64>,
+    },
     /// Chains from the buffer before and after a long run on the current energy.
     LongRun(Box<crate::train::session::LongRun>),
     /// Draws from a classifier's class-conditional p(x | y), row-major `n × dim`.

@@ -528,6 +528,7 @@ impl Session {
         let nll = evaluation.as_ref().map(|e| e.nll);
         let ais = evaluation.as_ref().filter(|e| e.method == Method::Ais);
         let (nll_stderr, nll_ess) = (ais.map(|e| e.stderr), ais.map(|e| e.ess));
+        let nll_trusted = ais.map(|e| e.verdict.as_f64());
         let classes = if eval_step { self.classify() } else { None };
         let eval_ms = eval_step.then(|| truth_ms + t_eval.elapsed().as_secs_f64() * 1e3);
         if self.step.is_multiple_of(50) || nll.is_some() {
@@ -549,6 +550,7 @@ impl Session {
             objective_cos_ml: truth.objective_cos_ml,
             nll_stderr,
             nll_ess,
+            nll_trusted,
             sample_term_cos_reference: truth.reference.map(|r| r.0),
             sample_term_rel_err_reference: truth.reference.map(|r| r.1),
             reference_rhat: truth.reference.map(|r| r.2),

@@ -273,7 +273,14 @@ impl Worker {
                 let step = self.session.step_count();
                 let mut rng = rand::rngs::StdRng::seed_from_u64(step as u64);
                 let (result, log_z_quadrature) = self.session.ais(&spec, &mut rng);
+                let verdict = crate::eval::verdict::ais(
+                    result.forward.ess,
+                    spec.chains,
+                    result.forward.log_z,
+                    result.reverse.map(|r| r.log_z),
+                );
                 self.emit(Event::Ais {
+                    verdict,
                     step,
                     result,
                     log_z_quadrature,
@@ -407,8 +414,12 @@ impl Worker {
             self.emit(Event::Failed(m));
         }
         if self.session.step_count() == 0 && self.session.preset().eval.eval_every > 0 {
-            let nll = self.session.evaluate().nll;
-            self.emit(Event::InitialNll(nll));
+            let e = self.session.evaluate();
+            self.emit(Event::InitialNll {
+                nll: e.nll,
+                trusted: e.verdict.trusted(),
+                ess: (e.method == crate::eval::Method::Ais).then_some(e.ess),
+            });
         }
     }
 

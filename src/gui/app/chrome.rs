@@ -154,6 +154,29 @@ impl WorkbenchApp {
         }
     }
 
+    /// Why the NLL of evaluation step `step` is not measurable: AIS's verdict from its
+    /// weights' ESS and the preset's chains.
+    pub(super) fn nll_untrusted_reason(&self, step: usize) -> String {
+        #[allow(clippy::cast_precision_loss)]
+        let at = step as f64;
+        let ess = self
+            .run
+            .history
+            .nll_ess
+            .points
+            .iter()
+            .rev()
+            .find(|p| p[0] == at)
+            .map(|p| p[1]);
+        let chains = self.worker_preset.eval.ais_chains;
+        ess.and_then(|e| {
+            crate::eval::verdict::ais(e, chains, 0.0, None)
+                .reason()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "AIS's importance weights failed their check".into())
+    }
+
     pub(super) fn status_ui(&mut self, ui: &mut egui::Ui, frame_ms: f64) {
         ui.horizontal(|ui| {
             ui.label(format!("step {}", self.run.step));
@@ -171,8 +194,20 @@ impl WorkbenchApp {
                 };
                 format!("{n:.4}{ais} (held out, at step {s})")
             });
-            ui.label(format!("NLL {nll}"))
-                .on_hover_text("Outside the plane log Z is an AIS estimate: its standard error is the spread over bootstrap resamples of the chains, and the ESS of its weights says how many chains count. Near 1, one chain carries the weight and the NLL means little.");
+            if let Some(s) = self.run.history.latest_nll_untrusted() {
+                // The latest evaluation's AIS failed its verdict: no number as an NLL.
+                ui.label(
+                    egui::RichText::new(format!("NLL not measurable (at step {s})"))
+                        .color(theme::WARNING),
+                )
+                .on_hover_text(format!(
+                    "{}. The estimate stays in the metrics CSV (nll, nll_trusted = 0). More AIS chains or temperatures (Objective › Evaluation) may make it measurable.",
+                    self.nll_untrusted_reason(s)
+                ));
+            } else {
+                ui.label(format!("NLL {nll}"))
+                    .on_hover_text("Outside the plane log Z is an AIS estimate: its standard error is the spread over bootstrap resamples of the chains, and the ESS of its weights says how many chains count. Under 10 % of the chains, the NLL is said to be not measurable.");
+            }
             ui.separator();
             if let Some(s) = self.run.autosaved_at {
                 ui.weak(format!("autosaved at step {s}"))

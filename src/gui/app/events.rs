@@ -111,9 +111,13 @@ impl WorkbenchApp {
                     }
                     self.worker_preset = *p;
                 }
-                Event::InitialNll(n) => {
-                    if self.run.history.nll.is_empty() {
-                        self.run.history.nll.push(0, n);
+                Event::InitialNll { nll, trusted, ess } => {
+                    let h = &mut self.run.history;
+                    if h.nll.is_empty() && h.nll_untrusted.is_empty() {
+                        h.push_nll(0, nll, trusted);
+                        if let Some(ess) = ess {
+                            h.nll_ess.push(0, ess);
+                        }
                     }
                 }
                 Event::ClassSamples {
@@ -159,12 +163,14 @@ impl WorkbenchApp {
                     step,
                     result,
                     log_z_quadrature,
+                    verdict,
                 } => {
                     self.run.marks.push((step, Mark::Ais));
                     self.run.ais = Some((
                         result.forward.log_z,
                         result.forward.stderr,
                         log_z_quadrature,
+                        verdict.trusted(),
                     ));
                     let rev = result.reverse.map_or(String::new(), |r| {
                         format!(", reverse {:.4} ± {:.4}", r.log_z, r.stderr)
@@ -173,12 +179,19 @@ impl WorkbenchApp {
                         || "no grid outside the plane".to_string(),
                         |q| format!("by quadrature {q:.4}"),
                     );
-                    self.message(
-                        false,
-                        format!(
-                            "step {step}: log Z {quad}; AIS {:.4} ± {:.4} (weights' ESS {:.1}){rev}",
+                    let ais = match verdict.reason() {
+                        None => format!(
+                            "AIS {:.4} ± {:.4} (weights' ESS {:.1}){rev}",
                             result.forward.log_z, result.forward.stderr, result.forward.ess
                         ),
+                        Some(why) => format!(
+                            "AIS not measurable: {why} (its estimate {:.4}{rev})",
+                            result.forward.log_z
+                        ),
+                    };
+                    self.message(
+                        !verdict.trusted(),
+                        format!("step {step}: log Z {quad}; {ais}"),
                     );
                 }
             }

@@ -24,7 +24,7 @@ pub struct RunState {
     /// The centre of the window for the run's space, chosen once from it.
     pub space_view: SpaceView,
     /// The last AIS result: (log Z, its standard error, quadrature log Z).
-    pub ais: Option<(f64, f64, Option<f64>)>,
+    pub ais: Option<(f64, f64, Option<f64>, bool)>,
     /// Says when the sampler stops following the model.
     pub(super) lag: crate::train::metrics::LagMonitor,
     /// Warnings at steps of this run, drawn on the curves' step axis.

@@ -28,8 +28,9 @@ pub(super) fn line(name: &str, s: &Series, c: Color32) -> Line<'static> {
 pub struct CurvesContext<'a> {
     pub true_nll: Option<f64>,
     pub per_layer: bool,
-    /// The last AIS result: (log Z, its standard error, quadrature log Z).
-    pub ais: Option<(f64, f64, Option<f64>)>,
+    /// The last AIS result: (log Z, its standard error, quadrature log Z, whether its
+    /// verdict trusts it).
+    pub ais: Option<(f64, f64, Option<f64>, bool)>,
     pub pins: &'a [(String, &'a MetricsHistory)],
     /// Outside the plane: the NLL is an AIS estimate and the sampler is compared with the
     /// reference term.
@@ -40,6 +41,8 @@ pub struct CurvesContext<'a> {
     pub list_layers: usize,
     /// Score matching: no sample term (its plots say so and the cosine is left out).
     pub score_matching: bool,
+    /// The latest evaluation's NLL was not measurable: its step and why.
+    pub nll_not_measurable: Option<(usize, String)>,
 }
 
 /// A plot's title, the key of its series (outside the plot, so that it covers no
@@ -317,11 +320,30 @@ impl Curves<'_> {
             &nll_keys,
             "watch: falls towards the true NLL; the gap is KL(data ‖ model).",
         );
-        if let Some((lz, se, quad)) = c.ais {
+        let untrusted = h.nll_untrusted.len();
+        if untrusted > 0 {
+            // The estimates that are no likelihood stay off the plot; say so, and why.
+            let total = untrusted + h.nll.len();
+            let text = match &c.nll_not_measurable {
+                Some((s, why)) => format!(
+                    "Not measurable at step {s} ({untrusted} of {total} evaluations left off the plot): {why}."
+                ),
+                None => format!(
+                    "{untrusted} of {total} evaluations were not measurable (AIS's weights failed their check) and are left off the plot."
+                ),
+            };
+            ui.add(egui::Label::new(egui::RichText::new(text).color(theme::WARNING)).wrap());
+        }
+        if let Some((lz, se, quad, trusted)) = c.ais {
+            let ais = if trusted {
+                format!("AIS {lz:.4} ± {se:.4}")
+            } else {
+                format!("AIS not measurable (its estimate {lz:.4}; see the message)")
+            };
             ui.label(
                 egui::RichText::new(match quad {
-                    Some(q) => format!("log Z: quadrature {q:.4}, AIS {lz:.4} ± {se:.4}"),
-                    None => format!("log Z: AIS {lz:.4} ± {se:.4}"),
+                    Some(q) => format!("log Z: quadrature {q:.4}, {ais}"),
+                    None => format!("log Z: {ais}"),
                 })
                 .small(),
             );
@@ -396,22 +418,62 @@ impl Curves<'_> {
                     draw_marks(p, marks);
                 });
         } else if c.by_ais || !h.sample_term_cos_reference.is_empty() {
+            // The reference means something only where its chains mixed: the comparison
+            // is greyed where their R-hat says they did not (the latest decides the lines).
+            let verdict = h.reference_rhat.last().map(crate::eval::verdict::reference);
+            let mixed = verdict
+                .as_ref()
+                .is_none_or(crate::eval::verdict::Verdict::trusted);
+            let (cos_colour, err_colour) = if mixed {
+                (theme::EXACT, theme::SAMPLES)
+            } else {
+                (theme::UNTRUSTED, theme::UNTRUSTED.gamma_multiply(0.6))
+            };
             header(
                 ui,
                 &format!(
                     "Sampler vs the reference sample term (split R-hat {})",
                     h.reference_rhat.last().map_or("–".into(), |r| format!(
                         "{r:.3}{}",
-                        if r > 1.1 { ", not mixed" } else { "" }
+                        if mixed { "" } else { ", not mixed" }
                     ))
                 ),
                 &[
-                    ("cos(g_sample, g_ref)", theme::EXACT),
-                    ("relative error", theme::SAMPLES),
+                    ("cos(g_sample, g_ref)", cos_colour),
+                    ("relative error", err_colour),
                     ("split R-hat − 1", theme::WARNING),
                 ],
                 "watch: cos near 1 and the error small while split R-hat − 1 < 0.1 (long MALA chains as the reference; the classic split R-hat of Gelman et al.).",
             );
+            if let Some(why) = verdict.as_ref().and_then(|v| v.reason()) {
+                ui.add(
+                    egui::Label::new(
+                        egui::RichText::new(format!(
+                            "Greyed: {why}, so the cosine and the error measure nothing (more reference steps, or MALA/HMC chains that mix, may fix it)."
+                        ))
+                        .color(theme::WARNING),
+                    )
+                    .wrap(),
+                );
+            }
+            let rhat_at: std::collections::HashMap<u64, f64> = h
+                .reference_rhat
+                .points
+                .iter()
+                .map(|[s, r]| (s.to_bits(), *r))
+                .collect();
+            // The evaluations whose chains had mixed, as dots in the cosine's colour.
+            let trusted_cos: Vec<[f64; 2]> = h
+                .sample_term_cos_reference
+                .points
+                .iter()
+                .filter(|[s, _]| {
+                    rhat_at
+                        .get(&s.to_bits())
+                        .is_some_and(|r| crate::eval::verdict::reference(*r).trusted())
+                })
+                .copied()
+                .collect();
             self.plot("reference_plot")
                 .include_y(0.0)
                 .include_y(1.0)
@@ -419,12 +481,17 @@ impl Curves<'_> {
                     p.line(line(
                         "cos(g_sample, g_ref)",
                         &h.sample_term_cos_reference,
-                        theme::EXACT,
+                        cos_colour,
                     ));
+                    p.points(
+                        Points::new("cos(g_sample, g_ref)", PlotPoints::from(trusted_cos))
+                            .color(theme::EXACT)
+                            .radius(2.5),
+                    );
                     p.line(line(
                         "relative error",
                         &h.sample_term_rel_err_reference,
-                        theme::SAMPLES,
+                        err_colour,
                     ));
                     p.line(line(
                         "split R-hat − 1",

@@ -17,6 +17,9 @@ pub struct Evaluation {
     pub method: Method,
     /// Mean NLL of the held-out split, nats (its standard error is `stderr`).
     pub nll: f64,
+    /// Whether `log_z` and `nll` may be shown as such: always for quadrature; for AIS by
+    /// its weights' effective sample size ([`crate::eval::verdict::ais`]).
+    pub verdict: crate::eval::verdict::Verdict,
     /// E on the grid (row-major, x fastest), `grid × grid`; empty outside the plane.
     pub energies: Vec<f32>,
     pub grid: usize,
@@ -125,6 +128,12 @@ impl Session {
                     ess: r.forward.ess,
                     method: Method::Ais,
                     nll: mean(&e_test) / f64::from(self.temperature()) + r.forward.log_z,
+                    verdict: crate::eval::verdict::ais(
+                        r.forward.ess,
+                        spec.chains,
+                        r.forward.log_z,
+                        r.reverse.map(|r| r.log_z),
+                    ),
                     energies: Vec::new(),
                     grid: 0,
                 }
@@ -147,6 +156,7 @@ impl Session {
             ess: f64::NAN,
             method: Method::Quadrature,
             nll: mean(&e_test) + m.log_z,
+            verdict: crate::eval::verdict::Verdict::Trusted,
             energies: m.energies,
             grid: g,
         }
