@@ -376,7 +376,13 @@ pub fn run_one(out: &Path, run: &Run) -> std::io::Result<Outcome> {
         session.params(),
     )
     .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let nll = session.evaluate().nll;
+    // An NLL that AIS's verdict does not trust is left empty, and the reason says why.
+    let fin = session.evaluate();
+    let nll = fin.verdict.trusted().then_some(fin.nll);
+    let untrusted = fin
+        .verdict
+        .reason()
+        .map(|r| format!("final NLL not measurable: {r}"));
     let classes = session.classify();
     let o = Outcome {
         status: if diverged.is_some() {
@@ -385,8 +391,11 @@ pub fn run_one(out: &Path, run: &Run) -> std::io::Result<Outcome> {
             "done"
         }
         .into(),
-        reason: diverged.unwrap_or_default(),
-        final_nll: Some(nll),
+        reason: match (diverged, untrusted) {
+            (Some(d), Some(u)) => format!("{d}; {u}"),
+            (d, u) => d.or(u).unwrap_or_default(),
+        },
+        final_nll: nll,
         accuracy: classes.map(|c| c.accuracy),
         ece: classes.map(|c| c.ece),
         steps_per_sec,
