@@ -64,6 +64,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../presets/mnist_conv_jem.ron"),
     ),
     ("digits_ebm.ron", include_str!("../presets/digits_ebm.ron")),
+    (
+        "bars_stripes_gibbs.ron",
+        include_str!("../presets/bars_stripes_gibbs.ron"),
+    ),
 ];
 
 /// Where the bundled presets live as files, relative to the working folder: data files
@@ -417,15 +421,54 @@ impl Preset {
         &self,
         data: &crate::data::Dataset,
     ) -> Result<(), crate::error::DataError> {
-        if self.sampler.kind == SamplerKind::Exact && !data.space.allows().exact_sampler {
+        let allows = data.space.allows();
+        if self.sampler.kind == SamplerKind::Exact && !allows.exact_sampler {
             let name = self.data.name();
             return Err(crate::error::DataError::new(
                 Path::new(&name),
                 None,
                 format!(
-                    "sampler.kind Exact draws from a grid over the plane, and these data are {}: choose MALA, HMC, Langevin or SGLD",
+                    "sampler.kind Exact draws from a grid over the plane or from every state of up to 20 bits, and these data are {}: choose {}",
+                    data.space.describe(),
+                    if allows.discrete {
+                        "Gibbs"
+                    } else {
+                        "MALA, HMC, Langevin or SGLD"
+                    }
+                ),
+            ));
+        }
+        if allows.discrete && self.objective.kind.is_score_matching() {
+            let name = self.data.name();
+            return Err(crate::error::DataError::new(
+                Path::new(&name),
+                None,
+                format!(
+                    "objective.kind {}: score matching needs ∇ₓ log p on continuous data, and these data are {}: choose maximum likelihood",
+                    self.objective.kind.slug(),
                     data.space.describe()
                 ),
+            ));
+        }
+        if self.sampler.kind != SamplerKind::Exact
+            && self.sampler.kind.is_discrete() != allows.discrete
+        {
+            let name = self.data.name();
+            return Err(crate::error::DataError::new(
+                Path::new(&name),
+                None,
+                if allows.discrete {
+                    format!(
+                        "sampler.kind {} moves points along the energy's gradient, and these data are {}: choose Gibbs, which flips bits (or Exact)",
+                        self.sampler.kind.name(),
+                        data.space.describe()
+                    )
+                } else {
+                    format!(
+                        "sampler.kind Gibbs flips bits, and these data are {}: choose MALA, HMC, Langevin or SGLD",
+                        data.space.describe()
+                    )
+                },
             ));
         }
         if let Err(e) =
@@ -602,7 +645,7 @@ impl Preset {
                     ));
                 }
             }
-            SamplerKind::Exact => {}
+            SamplerKind::Exact | SamplerKind::Gibbs => {}
         }
         if let Some(c) = s.grad_clip {
             positive("sampler.grad_clip", c)?;

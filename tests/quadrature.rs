@@ -43,6 +43,7 @@ fn an_oblong_box_integrates_the_right_way_round() {
     let b = DataBox {
         lo: vec![-2.0, -6.0],
         hi: vec![4.0, 10.0],
+        bits: false,
     };
     let exact = (2.0 * std::f64::consts::PI * 0.5 * 1.5).ln();
     let lz = quadrature::log_z(&b, 256, 1000, |x, e| {

@@ -3,7 +3,6 @@
 
 use super::EvalArgs;
 use ebm_workbench::data::DataSource;
-use ebm_workbench::eval::Method;
 use ebm_workbench::eval::ais::{AisSpec, BaseKind};
 use ebm_workbench::{Preset, Session, export};
 use rand::SeedableRng as _;
@@ -61,57 +60,68 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         space.dim(),
         space.describe().replace(' ', "_")
     )?;
-    let quadrature =
-        (session.evaluator().method() == Method::Quadrature).then(|| session.evaluate());
-    if let Some(q) = &quadrature {
-        writeln!(out, "log_z_quadrature={:.6}", q.log_z)?;
+    // Exact where the space allows it (quadrature in the plane, enumeration on a few
+    // bits); AIS beside it wherever AIS runs (not on bits: its moves are MALA's).
+    let method = session.evaluator().method();
+    let exact = method.is_exact().then(|| session.evaluate());
+    if let Some(q) = &exact {
+        writeln!(out, "log_z_{}={:.6}", method.name(), q.log_z)?;
     }
-    let spec = AisSpec {
-        chains: a.ais_chains,
-        temperatures: a.ais_temps,
-        steps_per_temperature: a.ais_steps,
-        base: if a.uniform_base {
-            BaseKind::Uniform
-        } else {
-            // The evaluator's: over the data box where a clamped sampler trained there.
-            preset.ais_spec(space).base
-        },
-    };
-    writeln!(
-        out,
-        "ais_base={}",
-        match spec.base {
-            BaseKind::Gaussian => "gaussian",
-            BaseKind::Uniform => "uniform",
-            BaseKind::DataBox => "data_box",
+    let ais = if space.allows().ais {
+        let spec = AisSpec {
+            chains: a.ais_chains,
+            temperatures: a.ais_temps,
+            steps_per_temperature: a.ais_steps,
+            base: if a.uniform_base {
+                BaseKind::Uniform
+            } else {
+                // The evaluator's: over the data box where a clamped sampler trained there.
+                preset.ais_spec(space).base
+            },
+        };
+        writeln!(
+            out,
+            "ais_base={}",
+            match spec.base {
+                BaseKind::Gaussian => "gaussian",
+                BaseKind::Uniform => "uniform",
+                BaseKind::DataBox => "data_box",
+            }
+        )?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
+        let (r, _) = session.ais(&spec, &mut rng);
+        writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
+        writeln!(out, "log_z_ais_stderr={:.6}", r.forward.stderr)?;
+        writeln!(out, "ais_ess={:.1}", r.forward.ess)?;
+        writeln!(out, "ais_chains={}", spec.chains)?;
+        if let Some(rev) = r.reverse {
+            writeln!(out, "log_z_ais_reverse={:.6}", rev.log_z)?;
+            writeln!(out, "log_z_ais_reverse_stderr={:.6}", rev.stderr)?;
         }
-    )?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
-    let (r, _) = session.ais(&spec, &mut rng);
-    writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
-    writeln!(out, "log_z_ais_stderr={:.6}", r.forward.stderr)?;
-    writeln!(out, "ais_ess={:.1}", r.forward.ess)?;
-    writeln!(out, "ais_chains={}", spec.chains)?;
-    let verdict = ebm_workbench::eval::verdict::ais(
-        r.forward.ess,
-        spec.chains,
-        r.forward.log_z,
-        r.reverse.map(|r| r.log_z),
-    );
-    if let Some(rev) = r.reverse {
-        writeln!(out, "log_z_ais_reverse={:.6}", rev.log_z)?;
-        writeln!(out, "log_z_ais_reverse_stderr={:.6}", rev.stderr)?;
-    }
-    writeln!(out, "ais_acceptance={:.3}", r.forward.acceptance)?;
-    // The held-out NLL with quadrature's log Z in 2-D, with AIS's elsewhere.
+        writeln!(out, "ais_acceptance={:.3}", r.forward.acceptance)?;
+        let verdict = ebm_workbench::eval::verdict::ais(
+            r.forward.ess,
+            spec.chains,
+            r.forward.log_z,
+            r.reverse.map(|r| r.log_z),
+        );
+        Some((r, verdict))
+    } else {
+        None
+    };
+    // The held-out NLL with the exact log Z where there is one, with AIS's elsewhere.
     let test = session.data().test.clone();
     let e = session.energy(&test);
     #[allow(clippy::cast_precision_loss)]
     let mean_e = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len().max(1) as f64;
-    let log_z = quadrature.as_ref().map_or(r.forward.log_z, |q| q.log_z);
+    let log_z = exact
+        .as_ref()
+        .map(|q| q.log_z)
+        .or(ais.as_ref().map(|(r, _)| r.forward.log_z))
+        .unwrap_or(f64::NAN);
     // Outside the plane AIS scored exp(−E/T), the law the sampler's chains follow.
     let t = f64::from(session.temperature());
-    if quadrature.is_none() {
+    if exact.is_none() {
         writeln!(
             out,
             "temperature={}",
@@ -119,10 +129,18 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     let mean_e = mean_e / t;
-    // Quadrature's NLL is exact up to its grid; AIS's is a likelihood only where its
-    // verdict says so: otherwise `nll=not_measurable`, the reason, and the number under
-    // a name that does not claim it.
-    let trusted = quadrature.is_some() || verdict.trusted();
+    // An exact NLL is a likelihood; AIS's only where its verdict says so: otherwise
+    // `nll=not_measurable`, the reason, and the number under a name that does not
+    // claim it.
+    let verdict = match (&exact, &ais) {
+        (Some(_), _) => ebm_workbench::eval::verdict::Verdict::Trusted,
+        (None, Some((_, v))) => v.clone(),
+        (None, None) => ebm_workbench::eval::verdict::Verdict::NotMeasurable(format!(
+            "no estimator of log Z for {} yet",
+            space.describe()
+        )),
+    };
+    let trusted = verdict.trusted();
     if trusted {
         writeln!(out, "nll={:.6}", mean_e + log_z)?;
         if let Some(bpd) = session.data().bits_per_dim(mean_e + log_z) {
@@ -134,11 +152,13 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "nll_untrusted_estimate={:.6}", mean_e + log_z)?;
     }
     writeln!(out, "nll_trusted={trusted}")?;
-    if quadrature.is_some() {
-        writeln!(out, "nll_ais={:.6}", mean_e + r.forward.log_z)?;
-        writeln!(out, "nll_ais_trusted={}", verdict.trusted())?;
-    } else {
-        writeln!(out, "nll_stderr={:.6}", r.forward.stderr)?;
+    match (&exact, &ais) {
+        (Some(_), Some((r, v))) => {
+            writeln!(out, "nll_ais={:.6}", mean_e + r.forward.log_z)?;
+            writeln!(out, "nll_ais_trusted={}", v.trusted())?;
+        }
+        (None, Some((r, _))) => writeln!(out, "nll_stderr={:.6}", r.forward.stderr)?,
+        _ => {}
     }
     if let Some(t) = session.data().true_nll() {
         writeln!(out, "true_nll={t:.6}")?;
@@ -146,10 +166,15 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "kl_gap={:.6}", mean_e + log_z - t)?;
         }
     }
-    if let Some(reason) = verdict.reason().filter(|_| !trusted) {
+    if let Some(reason) = verdict.reason() {
         writeln!(
             std::io::stderr().lock(),
-            "warning: the NLL is not measurable: {reason}; more AIS chains or temperatures (--ais-chains, --ais-temps) may make it so"
+            "warning: the NLL is not measurable: {reason}{}",
+            if ais.is_some() {
+                "; more AIS chains or temperatures (--ais-chains, --ais-temps) may make it so"
+            } else {
+                ""
+            }
         )?;
     }
     if let Some(c) = session.classify() {

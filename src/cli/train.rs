@@ -138,7 +138,7 @@ fn train_loop(
     let t0 = Instant::now();
     let mut last_nll = None;
     let mut failure = None;
-    let mut lag = ebm_workbench::train::metrics::LagMonitor::default();
+    let mut lag = ebm_workbench::train::metrics::LagMonitor::for_space(session.data().space);
     let write_checkpoint =
         |session: &Session, rows: &[ebm_workbench::StepMetrics]| -> anyhow::Result<()> {
             if let Some(path) = &a.checkpoint {

@@ -154,7 +154,75 @@ pub enum DataSource {
     Toy(ToySet),
     Target(target::Target),
     Images(ImageSet),
+    /// Binary data with a known distribution (DESIGN §8).
+    Bits(BitSet),
     File(PathBuf),
+}
+
+/// Generated binary data sets whose distribution is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BitSet {
+    /// n×n bars and stripes: every row on or off (stripes) or every column on or off
+    /// (bars), drawn uniformly from the 2^(n+1) − 2 distinct patterns (all off and all
+    /// on are both). Its true NLL is ln(2^(n+1) − 2) for every point. n from 2 to 4 (16
+    /// bits: enumerable).
+    BarsStripes(usize),
+}
+
+impl BitSet {
+    /// `bars_stripes_4x4`.
+    #[must_use]
+    pub fn name(self) -> String {
+        match self {
+            Self::BarsStripes(n) => format!("bars_stripes_{n}x{n}"),
+        }
+    }
+
+    /// (rows, columns) of one pattern.
+    #[must_use]
+    pub fn shape(self) -> (usize, usize) {
+        match self {
+            Self::BarsStripes(n) => (n, n),
+        }
+    }
+
+    /// Every pattern the set draws from, each once, row-major.
+    #[must_use]
+    pub fn patterns(self) -> Vec<Vec<f32>> {
+        match self {
+            Self::BarsStripes(n) => {
+                let mut out: Vec<Vec<f32>> = Vec::new();
+                for stripes in [true, false] {
+                    for mask in 0..(1_usize << n) {
+                        let p: Vec<f32> = (0..n * n)
+                            .map(|k| {
+                                let line = if stripes { k / n } else { k % n };
+                                if mask >> line & 1 == 1 { 1.0 } else { 0.0 }
+                            })
+                            .collect();
+                        if !out.contains(&p) {
+                            out.push(p);
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Refuses sizes the workbench cannot evaluate exactly.
+    ///
+    /// # Errors
+    /// What is wrong, in a sentence.
+    pub fn check(self) -> Result<(), String> {
+        match self {
+            Self::BarsStripes(n) if (2..=4).contains(&n) => Ok(()),
+            Self::BarsStripes(n) => Err(format!(
+                "bars and stripes of {n}×{n}: from 2×2 to 4×4 (up to {} bits are enumerated exactly)",
+                space::MAX_ENUMERATED_BITS
+            )),
+        }
+    }
 }
 
 /// Which data, how much of it, and how it is split. Written to presets as
@@ -325,6 +393,7 @@ impl DataSpec {
             ),
             DataSource::Target(t) => t.name(),
             DataSource::Images(i) => i.name().to_string(),
+            DataSource::Bits(b) => b.name(),
             DataSource::Toy(set) => set.name().to_string(),
         }
     }
@@ -364,6 +433,7 @@ impl DataSpec {
             DataSource::File(_) => None,
             DataSource::Target(t) => Some(t.classes()),
             DataSource::Images(i) => Some(i.classes()),
+            DataSource::Bits(_) => Some(0),
             DataSource::Toy(set) => Some(set.classes()),
         }
     }
@@ -454,6 +524,9 @@ fn columns_list_or_pair<'de, D: serde::Deserializer<'de>>(
 pub struct DataBox {
     pub lo: Vec<f32>,
     pub hi: Vec<f32>,
+    /// The points are bits (the corners of the unit box): uniform starts are fair coin
+    /// flips.
+    pub bits: bool,
 }
 
 impl DataBox {
@@ -491,6 +564,17 @@ impl DataBox {
         Self {
             lo: vec![-half; dim],
             hi: vec![half; dim],
+            bits: false,
+        }
+    }
+
+    /// The unit cube of `dim` bits: its corners are the points.
+    #[must_use]
+    pub fn bits(dim: usize) -> Self {
+        Self {
+            lo: vec![0.0; dim],
+            hi: vec![1.0; dim],
+            bits: true,
         }
     }
 
@@ -552,6 +636,11 @@ impl Dataset {
             DataSource::File(path) => existing(path, images::is_image_file)?,
             DataSource::Images(ImageSet::Digits) => {
                 return Ok(Self::from_images(spec, images::digits(), &mut rng));
+            }
+            DataSource::Bits(set) => {
+                set.check()
+                    .map_err(|m| DataError::new(std::path::Path::new(&set.name()), None, m))?;
+                return Ok(Self::of_bits(spec, *set, &mut rng));
             }
             DataSource::Toy(_) | DataSource::Target(_) => return Ok(Self::generate(spec)),
         };
@@ -617,6 +706,7 @@ impl Dataset {
         d.data_box = DataBox {
             lo: vec![lo; dim],
             hi: vec![hi; dim],
+            bits: false,
         };
         d.space = Space::Image {
             c: im.c,
@@ -624,6 +714,20 @@ impl Dataset {
             w: im.w,
         };
         d.levels = im.levels;
+        d
+    }
+
+    /// `spec.size` patterns of a bit set, drawn uniformly from its patterns, split.
+    fn of_bits(spec: &DataSpec, set: BitSet, rng: &mut StdRng) -> Self {
+        let patterns = set.patterns();
+        let (h, w) = set.shape();
+        let dim = h * w;
+        let mut pts = Vec::with_capacity(spec.size * dim);
+        for _ in 0..spec.size {
+            pts.extend_from_slice(&patterns[rand::Rng::random_range(rng, 0..patterns.len())]);
+        }
+        let mut d = Self::split(spec, pts, dim, None, DataBox::bits(dim), rng);
+        d.space = Space::Bits { h, w };
         d
     }
 
@@ -636,7 +740,7 @@ impl Dataset {
         let set = match &spec.source {
             DataSource::Toy(set) => *set,
             DataSource::Target(_) => ToySet::EightGaussians,
-            DataSource::File(_) | DataSource::Images(_) => {
+            DataSource::File(_) | DataSource::Images(_) | DataSource::Bits(_) => {
                 spec.source = DataSource::Toy(ToySet::EightGaussians);
                 ToySet::EightGaussians
             }
@@ -653,7 +757,12 @@ impl Dataset {
             }
             let classes = t.classes();
             let labels = (classes > 0).then_some((labels, classes));
-            return Self::split(&spec, pts, t.dim(), labels, DataBox { lo, hi }, &mut rng);
+            let b = DataBox {
+                lo,
+                hi,
+                bits: false,
+            };
+            return Self::split(&spec, pts, t.dim(), labels, b, &mut rng);
         }
         let (pts, labels) = set.generate(spec.size, spec.noise(), &mut rng);
         let b = DataBox::square(set.half_width());
@@ -757,6 +866,11 @@ impl Dataset {
     /// files: 256 levels).
     #[must_use]
     pub fn bits_per_dim(&self, nll: f64) -> Option<f64> {
+        if matches!(self.space, Space::Bits { .. }) {
+            // One bit a dimension: the NLL in bits over the dimensions.
+            #[allow(clippy::cast_precision_loss)]
+            return Some(nll / (self.dim as f64 * std::f64::consts::LN_2));
+        }
         if !matches!(self.space, Space::Image { .. }) {
             return None;
         }
@@ -775,6 +889,9 @@ impl Dataset {
         let n = self.n_test().max(1) as f64;
         match &self.spec.source {
             DataSource::File(_) | DataSource::Images(_) => None,
+            // Uniform over the set's patterns: ln(count) for every held-out point.
+            #[allow(clippy::cast_precision_loss)]
+            DataSource::Bits(set) => Some((set.patterns().len() as f64).ln()),
             DataSource::Target(t) => {
                 let mut row = vec![0.0_f64; self.dim];
                 let sum: f64 = self
@@ -906,7 +1023,11 @@ fn padded_bounds(pts: &[f32], dim: usize) -> DataBox {
         lo[j] -= pad;
         hi[j] += pad;
     }
-    DataBox { lo, hi }
+    DataBox {
+        lo,
+        hi,
+        bits: false,
+    }
 }
 
 #[cfg(test)]

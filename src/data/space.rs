@@ -1,5 +1,5 @@
-//! The space the data live in — the plane, vectors of dimension d, or images c×h×w — and
-//! the one place that decides what each space allows. Validation, the panels, the worker
+//! The space the data live in — the plane, vectors of dimension d, images c×h×w, or bits
+//! (h×w values in {0, 1}) — and the one place that decides what each space allows. Validation, the panels, the worker
 //! and the command line ask [`Space::allows`] instead of testing the dimension.
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,14 @@ pub enum Space {
     Vector { d: usize },
     /// Images of `c` channels, `h` rows and `w` columns (flattened C, H, W).
     Image { c: usize, h: usize, w: usize },
+    /// `h` rows of `w` values in {0, 1} (a binary image; `h` = 1 for a row of bits). The
+    /// model sees them as a 1×h×w image; samplers flip bits instead of moving points.
+    Bits { h: usize, w: usize },
 }
+
+/// Bits up to this many are enumerated: log Z, the held-out NLL and the sample term
+/// summed over all 2ⁿ states, and exact draws from them (DESIGN §8).
+pub const MAX_ENUMERATED_BITS: usize = 20;
 
 /// What can be computed in a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +41,13 @@ pub struct Allows {
     pub reference_sample_term: bool,
     /// Views that project points on two directions (vectors).
     pub projection: bool,
-    /// Views that show rows as pictures (images).
+    /// Views that show rows as pictures (images, bits).
     pub image_grid: bool,
+    /// log Z, the NLL, the sample term and draws by summing over every state (bits, up
+    /// to [`MAX_ENUMERATED_BITS`]): exact, as quadrature is in the plane.
+    pub enumeration: bool,
+    /// The points are bits: samplers flip them (Gibbs) rather than move them along ∇ₓE.
+    pub discrete: bool,
 }
 
 impl Space {
@@ -66,6 +78,7 @@ impl Space {
             Self::Plane => 2,
             Self::Vector { d } => d,
             Self::Image { c, h, w } => c * h * w,
+            Self::Bits { h, w } => h * w,
         }
     }
 
@@ -74,6 +87,7 @@ impl Space {
     pub fn input_shape(&self) -> Vec<usize> {
         match *self {
             Self::Image { c, h, w } => vec![c, h, w],
+            Self::Bits { h, w } => vec![1, h, w],
             _ => vec![self.dim()],
         }
     }
@@ -85,6 +99,8 @@ impl Space {
             Self::Plane => "the plane".into(),
             Self::Vector { d } => format!("{d}-D vectors"),
             Self::Image { c, h, w } => format!("{c}×{h}×{w} images"),
+            Self::Bits { h: 1, w } => format!("{w} bits"),
+            Self::Bits { h, w } => format!("{h}×{w} bits"),
         }
     }
 
@@ -92,15 +108,20 @@ impl Space {
     #[must_use]
     pub fn allows(&self) -> Allows {
         let plane = matches!(self, Self::Plane);
+        let bits = matches!(self, Self::Bits { .. });
+        let enumeration = bits && self.dim() <= MAX_ENUMERATED_BITS;
         Allows {
             quadrature: plane,
-            exact_sampler: plane,
-            exact_sample_term: plane,
+            exact_sampler: plane || enumeration,
+            exact_sample_term: plane || enumeration,
             heat_map: plane,
-            ais: true,
-            reference_sample_term: !plane,
+            // AIS and the reference chains move along ∇ₓE (MALA): not on bits.
+            ais: !bits,
+            reference_sample_term: !plane && !bits,
             projection: matches!(self, Self::Vector { .. }),
-            image_grid: matches!(self, Self::Image { .. }),
+            image_grid: matches!(self, Self::Image { .. }) || bits,
+            enumeration,
+            discrete: bits,
         }
     }
 }
@@ -121,6 +142,11 @@ mod tests {
             assert!(s.allows().ais);
         }
         assert_eq!(Space::Image { c: 3, h: 32, w: 32 }.dim(), 3072);
+        // Bits are enumerated up to 20 of them; they have no AIS (MALA) yet.
+        let bits = Space::Bits { h: 4, w: 4 }.allows();
+        assert!(bits.enumeration && bits.exact_sample_term && bits.discrete && !bits.ais);
+        assert!(!Space::Bits { h: 8, w: 8 }.allows().enumeration);
+        assert_eq!(Space::Bits { h: 1, w: 10 }.describe(), "10 bits");
         assert_eq!(Space::from_shape(&[]), None);
         assert_eq!(Space::from_shape(&[2, 3]), None);
     }

@@ -192,6 +192,7 @@ mod tests {
         let b = DataBox {
             lo: vec![-2.0, -1.0],
             hi: vec![2.0, 3.0],
+            bits: false,
         };
         let u = unit_responses(&arch, &params, &b, 6, 3).unwrap();
         assert_eq!(u.layers.len(), 2);

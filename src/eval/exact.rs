@@ -1,16 +1,19 @@
-//! The truth in 2-D: with the grid distribution wₖ = softmax(−E(grid))ₖ, the exact sample
-//! term g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ (the gradient of log Z is −g*), and an exact sampler
-//! that draws a cell from w and a point uniformly inside it.
+//! The truth in 2-D and on a few bits: with the distribution wₖ = softmax(−E(xₖ))ₖ over the
+//! grid's cells (the plane) or over every state (bits), the exact sample term
+//! g*_sample = Σₖ wₖ ∂E(xₖ)/∂θ (the gradient of log Z is −g*), and an exact sampler that
+//! draws a cell from w and a point uniformly inside it (the plane), or a state (bits).
 
 use super::quadrature::{log_cell_area, logsumexp_neg};
 use crate::data::DataBox;
 use crate::energy::engine::{Engine, EngineResult};
 use rand::Rng;
 
-/// The model on the grid: energies, log Z and the cell probabilities.
+/// The model on the grid (the plane) or on every state (bits): energies, log Z and the
+/// cell's or state's probabilities.
 #[derive(Debug, Clone)]
 pub struct GridModel {
     pub data_box: DataBox,
+    /// Cells per side of the plane's grid; 0 for the states of bits.
     pub grid: usize,
     pub points: Vec<f32>,
     pub energies: Vec<f32>,
@@ -36,7 +39,58 @@ pub fn grid_model(
     Ok(GridModel::from_energies(b, g, points, energies))
 }
 
+/// E at every one of the 2^`bits` states of `bits` bits (state k has bit j = (k >> j) & 1),
+/// through any engine: log Z = log Σ exp(−E) exactly.
+///
+/// # Errors
+/// The engine's.
+pub fn states_model(
+    engine: &mut dyn Engine,
+    params: &[f32],
+    bits: usize,
+) -> EngineResult<GridModel> {
+    let points = states(bits);
+    let mut energies = vec![0.0_f32; 1 << bits];
+    engine.energy(params, &points, &mut energies)?;
+    Ok(GridModel::from_states(bits, points, energies))
+}
+
+/// Every state of `bits` bits, row-major: state k has bit j = (k >> j) & 1.
+#[must_use]
+pub fn states(bits: usize) -> Vec<f32> {
+    let n = 1_usize << bits;
+    let mut points = Vec::with_capacity(n * bits);
+    for k in 0..n {
+        points.extend((0..bits).map(|j| if k >> j & 1 == 1 { 1.0 } else { 0.0 }));
+    }
+    points
+}
+
 impl GridModel {
+    /// The model on every state of `bits` bits from its energies there ([`states`]).
+    #[must_use]
+    pub fn from_states(bits: usize, points: Vec<f32>, energies: Vec<f32>) -> Self {
+        let lse = logsumexp_neg(&energies);
+        let weights = energies
+            .iter()
+            .map(|e| (-f64::from(*e) - lse).exp())
+            .collect();
+        Self {
+            data_box: DataBox::bits(bits),
+            grid: 0,
+            points,
+            energies,
+            log_z: lse,
+            weights,
+        }
+    }
+
+    /// The dimension of a point.
+    #[must_use]
+    pub fn dim(&self) -> usize {
+        self.data_box.lo.len()
+    }
+
     /// The model on the grid from its points (`DataBox::grid_points`) and its energies
     /// there (`g × g`, x fastest).
     #[must_use]
@@ -74,14 +128,23 @@ pub fn exact_sample_term(
     Ok(total)
 }
 
-/// Draws `n` points from the grid distribution: a cell by its weight, then uniformly
-/// inside it. Writes row-major `n × 2` into `out`.
+/// Draws points from the model: on the plane's grid a cell by its weight, then a point
+/// uniformly inside it; on bits a state by its weight. Fills `out` row-major.
 pub fn sample(m: &GridModel, out: &mut [f32], rng: &mut impl Rng) {
     let mut cdf = Vec::with_capacity(m.weights.len());
     let mut acc = 0.0;
     for w in &m.weights {
         acc += w;
         cdf.push(acc);
+    }
+    if m.grid == 0 {
+        let d = m.dim();
+        for row in out.chunks_exact_mut(d) {
+            let u = rng.random::<f64>() * acc;
+            let k = cdf.partition_point(|c| *c < u).min(cdf.len() - 1);
+            row.copy_from_slice(&m.points[k * d..(k + 1) * d]);
+        }
+        return;
     }
     let g = m.grid;
     #[allow(clippy::cast_precision_loss)]
@@ -125,7 +188,7 @@ pub fn noise_floor(
     rng: &mut impl Rng,
 ) -> EngineResult<f64> {
     let batch = batch.max(1);
-    let mut xs = vec![0.0_f32; 2 * batch];
+    let mut xs = vec![0.0_f32; m.dim() * batch];
     #[allow(clippy::cast_precision_loss)]
     let w = vec![1.0 / batch as f32; batch];
     let mut g = vec![0.0_f32; g_star.len()];

@@ -17,6 +17,8 @@ pub enum Method {
     /// Annealed importance sampling from a base fitted to the data: an estimate with a
     /// standard error, over the whole space.
     Ais,
+    /// A sum over every state of a few bits: exact.
+    Enumeration,
 }
 
 impl Method {
@@ -26,25 +28,36 @@ impl Method {
         match self {
             Self::Quadrature => "quadrature",
             Self::Ais => "AIS",
+            Self::Enumeration => "enumeration",
         }
     }
 
     /// How log Z is obtained in a space: by quadrature where the space has a grid over
-    /// its box, by AIS elsewhere. The one rule: the evaluator, the window and the
-    /// command line ask it.
+    /// its box, by enumeration where it has few enough states (bits), by AIS elsewhere.
+    /// The one rule: the evaluator, the window and the command line ask it.
     #[must_use]
     pub fn for_space(space: crate::data::Space) -> Self {
-        if space.allows().quadrature {
+        let allows = space.allows();
+        if allows.quadrature {
             Self::Quadrature
+        } else if allows.enumeration {
+            Self::Enumeration
         } else {
             Self::Ais
         }
     }
 
+    /// Whether the number is exact (quadrature up to its grid, enumeration), not an
+    /// estimate.
+    #[must_use]
+    pub fn is_exact(self) -> bool {
+        self != Self::Ais
+    }
+
     /// The method of this name (as [`Method::name`] writes it).
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Quadrature, Self::Ais]
+        [Self::Quadrature, Self::Ais, Self::Enumeration]
             .into_iter()
             .find(|m| m.name() == name)
     }
@@ -61,8 +74,14 @@ pub struct LogZ {
 /// The evaluator a session uses, chosen once from what its space allows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evaluator {
-    Quadrature { grid: usize },
+    Quadrature {
+        grid: usize,
+    },
     Ais(ais::AisSpec),
+    /// Every state of this many bits.
+    Enumeration {
+        bits: usize,
+    },
 }
 
 impl Evaluator {
@@ -73,6 +92,7 @@ impl Evaluator {
         match Method::for_space(space) {
             Method::Quadrature => Self::Quadrature { grid },
             Method::Ais => Self::Ais(ais),
+            Method::Enumeration => Self::Enumeration { bits: space.dim() },
         }
     }
 
@@ -81,6 +101,7 @@ impl Evaluator {
         match self {
             Self::Quadrature { .. } => Method::Quadrature,
             Self::Ais(_) => Method::Ais,
+            Self::Enumeration { .. } => Method::Enumeration,
         }
     }
 
@@ -90,6 +111,7 @@ impl Evaluator {
         match self {
             Self::Quadrature { grid } => grid * grid,
             Self::Ais(s) => s.chains * s.temperatures * (1 + s.steps_per_temperature),
+            Self::Enumeration { bits } => 1 << bits,
         }
     }
 }

@@ -544,13 +544,15 @@ impl eframe::App for WorkbenchApp {
                 let mut run_ais = false;
                 ui.horizontal(|ui| {
                     ui.checkbox(&mut self.state.per_layer, "per layer");
-                    run_ais = ui
-                        .button("Run AIS")
-                        .on_hover_text(
-                            "Estimate log Z by annealed importance sampling (256 chains, 500 \
+                    // AIS moves its chains by MALA: not on bits.
+                    run_ais = self.run.data.space.allows().ais
+                        && ui
+                            .button("Run AIS")
+                            .on_hover_text(
+                                "Estimate log Z by annealed importance sampling (256 chains, 500 \
                              temperatures), forward and reverse, next to quadrature.",
-                        )
-                        .clicked();
+                            )
+                            .clicked();
                 });
                 if run_ais {
                     // The base the evaluator uses, with more chains and temperatures.
@@ -579,6 +581,7 @@ impl eframe::App for WorkbenchApp {
                             // the first point on (the initial NLL has no error band).
                             by_ais: crate::eval::Method::for_space(self.run.data.space)
                                 == crate::eval::Method::Ais,
+                            method: crate::eval::Method::for_space(self.run.data.space),
                             marks: &self.run.marks,
                             list_layers: self.worker_preset.model.layers.len(),
                             score_matching: self.worker_preset.objective.kind.is_score_matching(),

@@ -38,8 +38,14 @@ pub enum SamplerKind {
     },
     /// Exact draws from the model on the evaluation grid (2-D): a cell by its
     /// probability softmax(−E), then a point uniformly inside it. The unbiased reference;
-    /// `steps` and the start are ignored.
+    /// `steps` and the start are ignored. On a few bits: draws from every state
+    /// enumerated.
     Exact,
+    /// Gibbs sampling on bits: each of the K steps is a sweep over the bits in order,
+    /// each set to 1 with its conditional probability σ(E(x with 0) − E(x with 1))
+    /// given the others. Exact for any energy on bits (no step size, no rejection),
+    /// one energy evaluation per bit.
+    Gibbs,
 }
 
 impl SamplerKind {
@@ -51,7 +57,7 @@ impl SamplerKind {
             | Self::Langevin { step_size }
             | Self::Mala { step_size }
             | Self::Hmc { step_size, .. } => step_size,
-            Self::Exact => 0.0,
+            Self::Exact | Self::Gibbs => 0.0,
         }
     }
 
@@ -62,7 +68,7 @@ impl SamplerKind {
         match *self {
             Self::Sgld { noise, .. } => noise,
             Self::Langevin { step_size } | Self::Mala { step_size } => (2.0 * step_size).sqrt(),
-            Self::Hmc { .. } | Self::Exact => 0.0,
+            Self::Hmc { .. } | Self::Exact | Self::Gibbs => 0.0,
         }
     }
 
@@ -98,7 +104,15 @@ impl SamplerKind {
                 leapfrog_steps,
             },
             Self::Exact => Self::Exact,
+            Self::Gibbs => Self::Gibbs,
         }
+    }
+
+    /// Whether the rule flips bits (Gibbs) rather than moving points along ∇ₓE: the
+    /// rule for discrete data, and for nothing else.
+    #[must_use]
+    pub fn is_discrete(&self) -> bool {
+        matches!(self, Self::Gibbs)
     }
 
     /// Gradient evaluations per sampler step.
@@ -106,7 +120,7 @@ impl SamplerKind {
     pub fn gradients_per_step(&self) -> usize {
         match *self {
             Self::Hmc { leapfrog_steps, .. } => leapfrog_steps,
-            Self::Exact => 0,
+            Self::Exact | Self::Gibbs => 0,
             _ => 1,
         }
     }
@@ -120,6 +134,7 @@ impl SamplerKind {
             Self::Mala { .. } => "MALA",
             Self::Hmc { .. } => "HMC",
             Self::Exact => "exact (grid)",
+            Self::Gibbs => "Gibbs",
         }
     }
 }
@@ -235,8 +250,15 @@ pub fn temperature_warning(t: f32) -> Option<String> {
     }
 }
 
-/// Fills `x` with uniform points in the box.
+/// Fills `x` with uniform points in the box (for bits, uniform over its corners: fair
+/// coin flips).
 pub fn uniform_in_box(b: &DataBox, x: &mut [f32], rng: &mut impl Rng) {
+    if b.bits {
+        for v in x.iter_mut() {
+            *v = if rng.random::<bool>() { 1.0 } else { 0.0 };
+        }
+        return;
+    }
     for row in x.chunks_exact_mut(b.dim().max(1)) {
         for (v, (lo, hi)) in row.iter_mut().zip(b.lo.iter().zip(&b.hi)) {
             *v = rng.random_range(*lo..*hi);
@@ -401,6 +423,13 @@ impl Lane {
             self.momentum.resize(rows * dim, 0.0);
             self.eval_current(params, x)?;
         }
+        if spec.kind == SamplerKind::Gibbs && spec.steps > 0 {
+            self.prop.resize(rows * dim, 0.0);
+            self.prop_energies.resize(rows, 0.0);
+            self.prop.copy_from_slice(x);
+            self.energies_of_prop(params)?;
+            self.energies.copy_from_slice(&self.prop_energies);
+        }
         let a = spec.kind.step_size();
         let s = spec.kind.noise();
         for _ in 0..spec.steps {
@@ -419,6 +448,7 @@ impl Lane {
                     (step_size, leapfrog_steps),
                     &mut rng,
                 )?,
+                SamplerKind::Gibbs => self.gibbs_sweep(params, x, &mut rng)?,
                 _ => {
                     self.eval_current(params, x)?;
                     for (xv, g) in x.iter_mut().zip(&self.grad) {
@@ -436,6 +466,59 @@ impl Lane {
             }
             if record > 0 {
                 self.path.extend_from_slice(&x[..record.min(rows) * dim]);
+            }
+        }
+        Ok(())
+    }
+
+    /// E at `prop` into `prop_energies`: of the model, or of the class-conditional
+    /// p(x | y) for a classifier's `class`.
+    fn energies_of_prop(&mut self, params: &[f32]) -> EngineResult<()> {
+        match self.class {
+            None => self
+                .engine
+                .energy(params, &self.prop, &mut self.prop_energies),
+            Some(_) => {
+                self.prop_grad.resize(self.prop.len(), 0.0);
+                self.engine.energy_grad_x(
+                    params,
+                    &self.prop,
+                    self.class,
+                    &mut self.prop_energies,
+                    &mut self.prop_grad,
+                )
+            }
+        }
+    }
+
+    /// One Gibbs sweep over the bits of every row, in order: bit j is flipped with
+    /// probability σ(E(x) − E(x with bit j flipped)), which sets it to 1 with its
+    /// conditional probability given the other bits. `energies` holds E at `x`, and
+    /// `prop` a copy of `x` (both kept so). One uniform per row and bit.
+    fn gibbs_sweep(
+        &mut self,
+        params: &[f32],
+        x: &mut [f32],
+        rng: &mut SmallRng,
+    ) -> EngineResult<()> {
+        let dim = self.dim();
+        let rows = x.len() / dim;
+        for j in 0..dim {
+            for r in 0..rows {
+                let v = &mut self.prop[r * dim + j];
+                *v = 1.0 - *v;
+            }
+            self.energies_of_prop(params)?;
+            for r in 0..rows {
+                let u: f64 = rng.random();
+                let gain = f64::from(self.energies[r]) - f64::from(self.prop_energies[r]);
+                let k = r * dim + j;
+                if u < 1.0 / (1.0 + (-gain).exp()) {
+                    x[k] = self.prop[k];
+                    self.energies[r] = self.prop_energies[r];
+                } else {
+                    self.prop[k] = x[k];
+                }
             }
         }
         Ok(())
@@ -625,7 +708,12 @@ impl Sampler {
         path: Option<(usize, &mut Vec<f32>)>,
     ) -> EngineResult<Acceptance> {
         let dim = self.engine.architecture().input_dim;
-        if let Some(candle) = self.engine.as_candle().filter(|c| !c.on_cpu()) {
+        // Gibbs flips bits through the engine's energies on the host, on any device.
+        if let Some(candle) = self
+            .engine
+            .as_candle()
+            .filter(|c| !c.on_cpu() && !spec.kind.is_discrete())
+        {
             let start = self.engine.stand_in().map(|_| x.to_vec());
             let mut path = path.map(|(n, p)| {
                 p.clear();
@@ -763,6 +851,11 @@ pub fn run_autograd(
     let dev = net.device().clone();
     let dim = net.architecture().input_dim;
     let rows = x.len() / dim;
+    if spec.kind.is_discrete() {
+        return Err(candle_core::Error::Msg(
+            "Gibbs flips bits through the engine's energies on the host (Sampler::run)".into(),
+        ));
+    }
     let steps = if spec.kind == SamplerKind::Exact {
         0
     } else {

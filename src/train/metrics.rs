@@ -343,6 +343,8 @@ pub fn to_csv(rows: &[StepMetrics]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct LagMonitor {
     warned: bool,
+    /// The data are bits: the advice is about Gibbs sweeps, not step sizes.
+    discrete: bool,
 }
 
 impl LagMonitor {
@@ -350,6 +352,15 @@ impl LagMonitor {
     pub const LAG_COS: f64 = 0.8;
     /// Above this the monitor re-arms.
     pub const RECOVERED_COS: f64 = 0.9;
+
+    /// A monitor whose advice fits the data's space (Gibbs sweeps on bits).
+    #[must_use]
+    pub fn for_space(space: crate::data::Space) -> Self {
+        Self {
+            warned: false,
+            discrete: space.allows().discrete,
+        }
+    }
 
     /// A warning for this step, if it is the first step of a lag: against the exact
     /// sample term in the plane, against the reference chains' elsewhere (where their
@@ -386,8 +397,13 @@ impl LagMonitor {
                 Some(f) => format!("{rhat}; exact draws of the same batch size reach {f:.2}"),
                 None => rhat,
             };
+            let advice = if self.discrete {
+                "try more Gibbs sweeps (steps K) or the Exact sampler"
+            } else {
+                "try a smaller step size, more steps, or MALA/HMC"
+            };
             return Some(format!(
-                "step {}: the sampler no longer follows the model: cos(g_sample, {against} is {c:.2} (relative error {:.2}{rhat}); try a smaller step size, more steps, or MALA/HMC",
+                "step {}: the sampler no longer follows the model: cos(g_sample, {against} is {c:.2} (relative error {:.2}{rhat}); {advice}",
                 m.step,
                 err.unwrap_or(f64::NAN)
             ));

@@ -412,7 +412,7 @@ impl Session {
         if objective.is_score_matching() {
             score = Some(self.score_matching_terms(objective, b)?);
         } else if self.preset.sampler.kind == SamplerKind::Exact {
-            let m = self.grid_model(self.preset.eval.grid);
+            let m = self.exact_model();
             exact::sample(&m, &mut self.x_neg, &mut self.rng);
         }
         let alpha = self.preset.objective.alpha;
@@ -614,7 +614,7 @@ impl Session {
             // Score matching: its gradient against the exact maximum-likelihood gradient
             // (data term − exact sample term), in the plane.
             if self.data.space.allows().exact_sample_term {
-                let m = self.grid_model(self.preset.eval.grid);
+                let m = self.exact_model();
                 let g_star = self.exact_sample_term(&m);
                 let g_ml: Vec<f32> = self
                     .g_data
@@ -625,7 +625,7 @@ impl Session {
                 objective_cos_ml = Some(exact::compare(&self.g_total, &g_ml).0);
             }
         } else if self.data.space.allows().exact_sample_term {
-            let m = self.grid_model(self.preset.eval.grid);
+            let m = self.exact_model();
             let g_star = self.exact_sample_term(&m);
             let (c, r) = exact::compare(&self.g_sample, &g_star);
             (cos_exact, rel_err) = (Some(c), Some(r));
@@ -638,7 +638,7 @@ impl Session {
                 &mut self.eval_rng,
             )
             .ok();
-        } else {
+        } else if self.data.space.allows().reference_sample_term {
             reference = self.reference_comparison();
         }
         Truth {

@@ -194,7 +194,7 @@ impl ViewBuilder {
             Space::Vector { .. } => {
                 Kind::Projected(Projection::new(projection_kind, &d.train, d.dim))
             }
-            Space::Image { .. } => Kind::Images,
+            Space::Image { .. } | Space::Bits { .. } => Kind::Images,
         };
         let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0x0015_E5ED);
         let mut noise = vec![0.0; POPULATION * d.dim];

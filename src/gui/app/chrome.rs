@@ -257,7 +257,7 @@ impl WorkbenchApp {
                     panels::network_ui(
                         ui,
                         &mut self.state.preset.model,
-                        &self.run.data.space.input_shape(),
+                        self.run.data.space,
                     );
                 });
             egui::CollapsingHeader::new("Sampler")

@@ -81,7 +81,7 @@ impl SpaceView {
                 ..PlaneView::default()
             }),
             crate::data::Space::Vector { .. } => Self::Projection(long_run()),
-            crate::data::Space::Image { .. } => {
+            crate::data::Space::Image { .. } | crate::data::Space::Bits { .. } => {
                 let mut st = ImageState::default();
                 if let Some(Self::Images(b)) = before {
                     st.tab = b.tab;
@@ -145,8 +145,9 @@ impl RunState {
         true_nll: Option<f64>,
         before: Option<&SpaceView>,
     ) -> Self {
+        let space = data.space;
         Self {
-            space_view: SpaceView::for_space(data.space, before),
+            space_view: SpaceView::for_space(space, before),
             id,
             data,
             true_nll,
@@ -155,7 +156,7 @@ impl RunState {
             history: MetricsHistory::default(),
             view: None,
             ais: None,
-            lag: crate::train::metrics::LagMonitor::default(),
+            lag: crate::train::metrics::LagMonitor::for_space(space),
             marks: Vec::new(),
             class_samples: None,
             autosaved_step: 0,

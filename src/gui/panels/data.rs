@@ -83,12 +83,25 @@ pub fn data_ui(
                 d.labels_file = None;
             }
             ui.end_row();
+        } else if let DataSource::Bits(set) = &mut d.source {
+            // Bits need a sampler that flips them: another source comes with another
+            // example (Examples), whose sampler fits it.
+            row(ui, "Source", "Binary data whose distribution is known: log Z, the NLL and the sample term are summed over every state (up to 20 bits). Other data: open an example.", |ui| {
+                ui.label(format!("{} (bits)", set.name()))
+            });
+            let crate::data::BitSet::BarsStripes(n) = set;
+            row(ui, "Size n", "Bars and stripes of n×n bits (2 to 4): every row or every column on or off, 2^(n+1) − 2 patterns, uniformly.", |ui| {
+                ui.add(Num::new(n).range(2..=4))
+            });
+            row(ui, "Size", "Points in all, held-out split included.", |ui| {
+                ui.add(Num::new(&mut d.size).range(100..=200_000).speed(100))
+            });
         } else {
             // 0: toy set, 1: synthetic target, 2: bundled images.
             let mut source = match d.source {
                 DataSource::Target(_) => 1,
                 DataSource::Images(_) => 2,
-                DataSource::Toy(_) | DataSource::File(_) => 0,
+                DataSource::Toy(_) | DataSource::File(_) | DataSource::Bits(_) => 0,
             };
             let names = ["toy set (plane)", "synthetic target", "digits (images)"];
             row(ui, "Source", "A 2-D toy set of the EBM literature (exact quadrature, heat maps), a synthetic target of any dimension with a known density (NLL by AIS, views projected), or the bundled 8×8 handwritten digits (image grids, NLL by AIS).", |ui| {

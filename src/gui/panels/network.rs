@@ -5,14 +5,16 @@ use super::*;
 
 /// The layer list: add, remove, reorder; widths, convolutions, pooling and activations;
 /// the shape after every layer, any shape error before training, and the parameter count.
-pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, input_shape: &[usize]) {
+pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
+    let input_shape = &space.input_shape();
     let input = crate::energy::spec::Shape::of_input(input_shape);
-    let text = match input {
-        crate::energy::spec::Shape::Flat(n) => format!("Input: {n} numbers a point"),
-        crate::energy::spec::Shape::Map([c, h, w]) => format!("Input: {c}×{h}×{w} images"),
+    let text = match (input, space) {
+        (_, Space::Bits { h, w }) => format!("Input: {h}×{w} bits (as a 1×{h}×{w} image)"),
+        (crate::energy::spec::Shape::Flat(n), _) => format!("Input: {n} numbers a point"),
+        (crate::energy::spec::Shape::Map([c, h, w]), _) => format!("Input: {c}×{h}×{w} images"),
     };
     ui.label(text).on_hover_text(
-        "The data's shape: a vector of numbers, or channels × rows × columns for images.",
+        "The data's shape: a vector of numbers, or channels × rows × columns for images (bits are seen as a one-channel image of 0s and 1s).",
     );
     // The shapes after each layer: all of them when the network fits its input; up to
     // the first layer that does not fit otherwise.

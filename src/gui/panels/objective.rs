@@ -189,11 +189,18 @@ fn evaluation_rows(ui: &mut Ui, eval: &mut EvalSpec, space: Space) {
         ais_steps,
         ..
     } = eval;
-    let quadrature = crate::eval::Method::for_space(space) == crate::eval::Method::Quadrature;
-    let how = if quadrature {
-        "by quadrature over the data box (exact up to the grid)"
-    } else {
-        "by AIS (an estimate with its standard error; no grid outside the plane)"
+    let method = crate::eval::Method::for_space(space);
+    let quadrature = method == crate::eval::Method::Quadrature;
+    let how = match method {
+        crate::eval::Method::Quadrature => {
+            "by quadrature over the data box (exact up to the grid)".to_string()
+        }
+        crate::eval::Method::Enumeration => {
+            format!("exactly, by summing over all 2^{} states", space.dim())
+        }
+        crate::eval::Method::Ais => {
+            "by AIS (an estimate with its standard error; no grid outside the plane)".to_string()
+        }
     };
     row(
         ui,
@@ -208,7 +215,7 @@ fn evaluation_rows(ui: &mut Ui, eval: &mut EvalSpec, space: Space) {
             "Points per side of the quadrature grid.",
             |ui| ui.add(Num::new(grid).range(EvalSpec::GRID)),
         );
-    } else {
+    } else if method == crate::eval::Method::Ais {
         row(
             ui,
             "AIS chains",

@@ -11,13 +11,18 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
                 .show_ui(ui, |ui| {
                     let a = if s.kind == SamplerKind::Exact { 0.1 } else { s.kind.step_size() };
                     let noise = if matches!(s.kind, SamplerKind::Sgld { .. }) { s.kind.noise() } else { (2.0 * a).sqrt() };
-                    let choices = [
-                        SamplerKind::Sgld { step_size: a, noise },
-                        SamplerKind::Langevin { step_size: a },
-                        SamplerKind::Mala { step_size: a },
-                        SamplerKind::Hmc { step_size: a, leapfrog_steps: 5 },
-                        SamplerKind::Exact,
-                    ];
+                    // Bits are flipped (Gibbs), points moved: each space its own rules.
+                    let choices = if allows.discrete {
+                        vec![SamplerKind::Gibbs, SamplerKind::Exact]
+                    } else {
+                        vec![
+                            SamplerKind::Sgld { step_size: a, noise },
+                            SamplerKind::Langevin { step_size: a },
+                            SamplerKind::Mala { step_size: a },
+                            SamplerKind::Hmc { step_size: a, leapfrog_steps: 5 },
+                            SamplerKind::Exact,
+                        ]
+                    };
                     for choice in choices.into_iter().filter(|c| *c != SamplerKind::Exact || allows.exact_sampler) {
                         let selected = std::mem::discriminant(&s.kind) == std::mem::discriminant(&choice);
                         if ui.selectable_label(selected, choice.name()).clicked() && !selected {
@@ -54,6 +59,12 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
                     ui.add(Num::new(leapfrog_steps).range(1..=100))
                 });
             }
+            SamplerKind::Gibbs => {
+                ui.label("Sweeps");
+                ui.label("each step visits every bit once")
+                    .on_hover_text("Each bit is set to 1 with probability σ(E(x with 0) − E(x with 1)) given the others: one energy evaluation per bit, no step size, nothing rejected.");
+                ui.end_row();
+            }
             SamplerKind::Exact => {
                 ui.label("Draws");
                 ui.label("exact samples from the grid")
@@ -84,7 +95,10 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
     });
     let gradients =
         s.steps * s.kind.gradients_per_step() + usize::from(s.kind.is_metropolis() && s.steps > 0);
-    if s.kind != SamplerKind::Exact {
+    if s.kind == SamplerKind::Gibbs {
+        ui.weak(format!("{} sweeps: one energy evaluation per bit and sweep", s.steps))
+            .on_hover_text("The sampler's cost: K sweeps over the bits, each bit an evaluation of the energy at the state with that bit flipped (no gradients).");
+    } else if s.kind != SamplerKind::Exact {
         ui.weak(format!("{gradients} gradient evaluations per training step"))
             .on_hover_text("The sampler's cost: K steps, times L leapfrog steps for HMC; MALA and HMC also evaluate the start.");
     }
@@ -133,12 +147,14 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
             row(ui, "Buffer size", "Chains kept between training steps.", |ui| {
                 ui.add(Num::new(size).range(1..=1_000_000).speed(100))
             });
-            row(ui, "Re-init prob.", "Chance that a drawn chain restarts from uniform noise.", |ui| {
+            row(ui, "Re-init prob.", "Chance that a drawn chain restarts from uniform noise (fair coin flips on bits).", |ui| {
                 ui.add(Num::new(reinit_prob).range(0.0..=1.0).speed(0.005))
             });
         }
-        row(ui, "Clamp", "Clamp the chains to the data box after every step.", |ui| {
-            ui.checkbox(&mut s.clamp, "")
-        });
+        if !allows.discrete {
+            row(ui, "Clamp", "Clamp the chains to the data box after every step.", |ui| {
+                ui.checkbox(&mut s.clamp, "")
+            });
+        }
     });
 }

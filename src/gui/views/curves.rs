@@ -43,6 +43,8 @@ pub struct CurvesContext<'a> {
     pub score_matching: bool,
     /// The latest evaluation's NLL was not measurable: its step and why.
     pub nll_not_measurable: Option<(usize, String)>,
+    /// How the NLL is obtained (quadrature, enumeration, AIS).
+    pub method: crate::eval::Method,
 }
 
 /// A plot's title, the key of its series (outside the plot, so that it covers no
@@ -312,11 +314,7 @@ impl Curves<'_> {
         }
         header(
             ui,
-            if c.by_ais {
-                "Held-out NLL (nats, AIS)"
-            } else {
-                "Held-out NLL (nats, quadrature)"
-            },
+            &format!("Held-out NLL (nats, {})", c.method.name()),
             &nll_keys,
             "watch: falls towards the true NLL; the gap is KL(data ‖ model).",
         );

@@ -238,6 +238,7 @@ mod tests {
         let b = crate::data::DataBox {
             lo: vec![-1.0, -2.0],
             hi: vec![1.0, 2.0],
+            bits: false,
         };
         let (inside, outside) = split_by_box(&[0.5, 0.5, 5.0, 0.0, 0.0, -1e10, f32::NAN, 0.0], &b);
         assert_eq!(inside, vec![[0.5, 0.5]]);

@@ -83,6 +83,27 @@ impl Session {
         m
     }
 
+    /// The model on every state of the data's bits, by the preset's engine (NaN energies
+    /// where it failed and no other runs the network).
+    pub(super) fn states_model(&mut self) -> exact::GridModel {
+        let bits = self.data.dim;
+        let m = exact::states_model(&mut self.engine, &self.params, bits).unwrap_or_else(|_| {
+            exact::GridModel::from_states(bits, exact::states(bits), vec![f32::NAN; 1 << bits])
+        });
+        self.note_failure();
+        m
+    }
+
+    /// The model where the truth is computed exactly: on every state (bits) or on the
+    /// evaluation grid (the plane).
+    pub(super) fn exact_model(&mut self) -> exact::GridModel {
+        if self.data.space.allows().enumeration {
+            self.states_model()
+        } else {
+            self.grid_model(self.preset.eval.grid)
+        }
+    }
+
     /// The exact sample term on the grid `m`, by the preset's engine (NaN where it failed
     /// and no other runs the network).
     pub(super) fn exact_sample_term(&mut self, m: &exact::GridModel) -> Vec<f32> {
@@ -98,7 +119,7 @@ impl Session {
     /// exp(−E) itself.
     #[must_use]
     pub fn temperature(&self) -> f32 {
-        if self.evaluator.method() == Method::Quadrature {
+        if self.evaluator.method().is_exact() {
             return 1.0;
         }
         let t = self.preset.sampler.kind.temperature();
@@ -116,6 +137,21 @@ impl Session {
     pub fn evaluate(&mut self) -> Evaluation {
         match self.evaluator.clone() {
             Evaluator::Quadrature { grid } => self.evaluate_grid(grid),
+            Evaluator::Enumeration { .. } => {
+                let m = self.states_model();
+                let test = self.data.test.clone();
+                let e_test = self.energy(&test);
+                Evaluation {
+                    log_z: m.log_z,
+                    stderr: 0.0,
+                    ess: f64::NAN,
+                    method: Method::Enumeration,
+                    nll: mean(&e_test) + m.log_z,
+                    verdict: crate::eval::verdict::Verdict::Trusted,
+                    energies: Vec::new(),
+                    grid: 0,
+                }
+            }
             Evaluator::Ais(spec) => {
                 let mut rng = self.eval_rng.clone();
                 let (r, _) = self.ais(&spec, &mut rng);
@@ -197,7 +233,7 @@ impl Session {
             .space
             .allows()
             .exact_sampler
-            .then(|| self.grid_model(self.preset.eval.grid));
+            .then(|| self.exact_model());
         let model_samples = grid.as_ref().map(|m| {
             let mut xs = vec![0.0_f32; d * spec.chains];
             exact::sample(m, &mut xs, rng);
