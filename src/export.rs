@@ -15,6 +15,9 @@ use std::path::Path;
 pub const PRESET_KEY: &str = "preset";
 /// Metadata key of the model's input shape.
 pub const INPUT_SHAPE_KEY: &str = "input_shape";
+/// Metadata key of the kind of energy, where the tensors alone do not say it
+/// (`rbm_bernoulli`).
+pub const ENERGY_KEY: &str = "energy";
 
 /// A model read from a file.
 #[derive(Debug, Clone)]
@@ -29,7 +32,13 @@ impl Model {
     /// The space the model's inputs live in.
     #[must_use]
     pub fn space(&self) -> crate::data::Space {
-        crate::data::Space::from_shape(&self.input_shape).unwrap_or(crate::data::Space::Plane)
+        let bits = matches!(self.preset.data.source, crate::data::DataSource::Bits(_))
+            || self.preset.model.rbm().is_some();
+        match (bits, self.input_shape.as_slice()) {
+            (true, &[1, h, w]) => crate::data::Space::Bits { h, w },
+            _ => crate::data::Space::from_shape(&self.input_shape)
+                .unwrap_or(crate::data::Space::Plane),
+        }
     }
 }
 
@@ -73,6 +82,11 @@ pub fn to_bytes(preset: &Preset, input_shape: &[usize], params: &[f32]) -> Resul
         "format".to_string(),
         "ebm-workbench energy model".to_string(),
     );
+    if arch.rbm.is_some() {
+        // What the tensors mean without the preset: an RBM with binary visible units
+        // (`weight` [hidden, visible], `visible_bias`, `hidden_bias`).
+        meta.insert(ENERGY_KEY.to_string(), "rbm_bernoulli".to_string());
+    }
     safetensors::tensor::serialize(views, Some(meta)).map_err(|e| e.to_string())
 }
 

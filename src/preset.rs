@@ -68,6 +68,14 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "bars_stripes_gibbs.ron",
         include_str!("../presets/bars_stripes_gibbs.ron"),
     ),
+    (
+        "bars_stripes_rbm.ron",
+        include_str!("../presets/bars_stripes_rbm.ron"),
+    ),
+    (
+        "digits_rbm_pcd.ron",
+        include_str!("../presets/digits_rbm_pcd.ron"),
+    ),
 ];
 
 /// Where the bundled presets live as files, relative to the working folder: data files
@@ -330,11 +338,11 @@ impl Preset {
         ))
     }
 
-    /// How this experiment obtains log Z in `space`: quadrature on the preset's grid, or
-    /// AIS with its settings.
+    /// How this experiment obtains log Z in `space`: quadrature on the preset's grid, a
+    /// sum over states (bits; an RBM's hidden layer), or AIS with its settings.
     #[must_use]
     pub fn evaluator(&self, space: crate::data::Space) -> crate::eval::Evaluator {
-        crate::eval::Evaluator::for_space(space, self.eval.grid, self.ais_spec(space))
+        crate::eval::Evaluator::for_model(space, &self.model, self.eval.grid, self.ais_spec(space))
     }
 
     /// Parses a preset from RON text and validates it. Errors carry the path `<text>`;
@@ -422,7 +430,10 @@ impl Preset {
         data: &crate::data::Dataset,
     ) -> Result<(), crate::error::DataError> {
         let allows = data.space.allows();
-        if self.sampler.kind == SamplerKind::Exact && !allows.exact_sampler {
+        if self.sampler.kind == SamplerKind::Exact
+            && !allows.exact_sampler
+            && crate::eval::rbm::hidden_sum(data.space, &self.model).is_none()
+        {
             let name = self.data.name();
             return Err(crate::error::DataError::new(
                 Path::new(&name),
@@ -446,6 +457,24 @@ impl Preset {
                 format!(
                     "objective.kind {}: score matching needs ∇ₓ log p on continuous data, and these data are {}: choose maximum likelihood",
                     self.objective.kind.slug(),
+                    data.space.describe()
+                ),
+            ));
+        }
+        if self.sampler.kind == SamplerKind::BlockGibbs && self.model.rbm().is_none() {
+            return Err(crate::error::DataError::new(
+                Path::new(&self.data.name()),
+                None,
+                "sampler.kind BlockGibbs draws an RBM's hidden and visible layers in turn, and this energy is a network of layers: choose Gibbs, which flips one bit at a time through any energy",
+            ));
+        }
+        if self.model.rbm().is_some() && !allows.discrete {
+            let name = self.data.name();
+            return Err(crate::error::DataError::new(
+                Path::new(&name),
+                None,
+                format!(
+                    "model.layers Rbm has binary (Bernoulli) visible units, and these data are {}: choose bits, or a network of layers",
                     data.space.describe()
                 ),
             ));
@@ -645,7 +674,7 @@ impl Preset {
                     ));
                 }
             }
-            SamplerKind::Exact | SamplerKind::Gibbs => {}
+            SamplerKind::Exact | SamplerKind::Gibbs | SamplerKind::BlockGibbs => {}
         }
         if let Some(c) = s.grad_clip {
             positive("sampler.grad_clip", c)?;

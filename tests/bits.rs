@@ -287,3 +287,294 @@ fn eval_of_a_bits_model_is_exact_by_enumeration() {
     );
     assert!((value(&ev, "true_nll=") - 30.0_f64.ln()).abs() < 1e-6);
 }
+
+/// An RBM of `hidden` units on `visible` bits with weights scaled by `scale`.
+fn rbm(visible: usize, hidden: usize, scale: f32, seed: u64) -> (Architecture, Vec<f32>) {
+    let spec = ModelSpec {
+        layers: vec![LayerSpec::Rbm { hidden }],
+        outputs: 1,
+    };
+    let arch = Architecture::new(&spec, visible);
+    assert_eq!(arch.rbm, Some(hidden));
+    assert_eq!(arch.n_params, hidden * visible + visible + hidden);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let p: Vec<f32> = (0..arch.n_params)
+        .map(|_| scale * (rand::Rng::random::<f32>(&mut rng) - 0.5))
+        .collect();
+    (arch, p)
+}
+
+/// The RBM's free energy summed over the visible states is its joint energy summed over
+/// visible and hidden states: log Z by the engine's enumeration against the brute-force
+/// double sum Σᵥ Σₕ exp(bᵀv + cᵀh + hᵀWv) on 10 visible and 6 hidden units.
+#[test]
+fn rbm_log_z_by_enumeration_is_the_double_sum_over_visible_and_hidden_states() {
+    let (n, m) = (10, 6);
+    let (arch, params) = rbm(n, m, 3.0, 21);
+    let mut engine = ebm_workbench::energy::engine::fast_engine(&arch);
+    assert_eq!(engine.name(), "RBM");
+    let model = exact::states_model(engine.as_mut(), &params, n).expect("rbm");
+    let (w, rest) = params.split_at(m * n);
+    let (b, c) = rest.split_at(n);
+    let mut terms = Vec::with_capacity(1 << (n + m));
+    for vk in 0..1_usize << n {
+        for hk in 0..1_usize << m {
+            let v = |k: usize| f64::from(u8::try_from(vk >> k & 1).unwrap());
+            let h = |j: usize| f64::from(u8::try_from(hk >> j & 1).unwrap());
+            let mut t = 0.0;
+            for (k, bk) in b.iter().enumerate() {
+                t += f64::from(*bk) * v(k);
+            }
+            for j in 0..m {
+                t += f64::from(c[j]) * h(j);
+                for k in 0..n {
+                    t += h(j) * f64::from(w[j * n + k]) * v(k);
+                }
+            }
+            terms.push(t);
+        }
+    }
+    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let brute = top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln();
+    assert!(
+        (model.log_z - brute).abs() < 1e-4 * brute.abs().max(1.0),
+        "enumeration {} against the double sum {brute}",
+        model.log_z
+    );
+}
+
+/// The RBM engine's free energy, ∇ᵥF and weighted parameter gradients are candle
+/// autograd's of the same free energy, on bits and between them.
+#[test]
+fn the_rbm_engine_agrees_with_candle_autograd() {
+    use ebm_workbench::energy::engine::CandleEngine;
+    let (n, m) = (12, 7);
+    let (arch, params) = rbm(n, m, 2.0, 4);
+    let mut fast = ebm_workbench::energy::engine::fast_engine(&arch);
+    let mut candle = CandleEngine::new(&arch, candle_core::Device::Cpu);
+    let rows = 9;
+    let mut rng = StdRng::seed_from_u64(8);
+    let x: Vec<f32> = (0..rows * n)
+        .map(|i| {
+            if i % 5 == 0 {
+                rand::Rng::random::<f32>(&mut rng)
+            } else {
+                f32::from(u8::from(rand::Rng::random::<bool>(&mut rng)))
+            }
+        })
+        .collect();
+    let (mut e1, mut g1) = (vec![0.0; rows], vec![0.0; rows * n]);
+    let (mut e2, mut g2) = (vec![0.0; rows], vec![0.0; rows * n]);
+    fast.energy_grad_x(&params, &x, None, &mut e1, &mut g1)
+        .expect("rbm");
+    candle
+        .energy_grad_x(&params, &x, None, &mut e2, &mut g2)
+        .expect("candle");
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        for (u, v) in a.iter().zip(b) {
+            assert!(
+                (u - v).abs() < 1e-4 * (1.0 + v.abs()),
+                "{what}: {u} against {v}"
+            );
+        }
+    };
+    close(&e1, &e2, "F");
+    close(&g1, &g2, "∇ᵥF");
+    let mut e3 = vec![0.0; rows];
+    fast.energy(&params, &x, &mut e3).expect("rbm");
+    close(&e3, &e2, "F without the gradient");
+    let w: Vec<f32> = (0..rows).map(|r| 0.1 + 0.05 * r as f32).collect();
+    let (mut p1, mut p2) = (vec![0.0; arch.n_params], vec![0.0; arch.n_params]);
+    fast.weighted_param_grad(&params, &x, &w, &mut p1)
+        .expect("rbm");
+    candle
+        .weighted_param_grad(&params, &x, &w, &mut p2)
+        .expect("candle");
+    close(&p1, &p2, "Σ w ∂F/∂θ");
+}
+
+/// The bundled RBM preset: CD-1 trains an RBM on bars and stripes with every NLL exact,
+/// and the model file names its tensors as scikit-learn's RBM does, with its kind in the
+/// metadata; `eval` reads it back to the same NLL.
+#[test]
+fn the_rbm_preset_learns_by_cd1_and_exports_an_rbm_file() {
+    let p = common::bundled("bars_stripes_rbm.ron");
+    let mut s = Session::new(&p).expect("an RBM on bits");
+    assert_eq!(s.engine_name(), "RBM");
+    let first = s.evaluate().nll;
+    let mut last = None;
+    for _ in 0..p.steps {
+        let m = s.step().expect("a step");
+        if m.nll.is_some() {
+            assert!(m.sample_term_cos_exact.is_some());
+            last = m.nll;
+        }
+    }
+    let nll = last.expect("evaluated");
+    eprintln!(
+        "RBM by CD-1: NLL {first:.4} -> {nll:.4} (truth {:.4})",
+        30.0_f64.ln()
+    );
+    assert!(
+        first > 8.0 && nll < 4.6 && nll > 30.0_f64.ln(),
+        "{first} -> {nll}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rbm.safetensors");
+    ebm_workbench::export::save(&path, s.preset(), &s.data().space.input_shape(), s.params())
+        .expect("written");
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).expect("safetensors");
+    let meta = meta.metadata().clone().expect("metadata");
+    assert_eq!(
+        meta.get("energy").map(String::as_str),
+        Some("rbm_bernoulli")
+    );
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    assert_eq!(st.tensor("weight").unwrap().shape(), &[16, 16]);
+    assert_eq!(st.tensor("visible_bias").unwrap().shape(), &[16]);
+    assert_eq!(st.tensor("hidden_bias").unwrap().shape(), &[16]);
+    let ev = common::stdout_of(common::bin().arg("eval").arg(&path));
+    let back: f64 = ev
+        .lines()
+        .find_map(|l| l.strip_prefix("nll="))
+        .and_then(|v| v.parse().ok())
+        .expect("nll=");
+    assert!((back - nll).abs() < 1e-3, "eval {back} against {nll}");
+
+    let mut q = p.clone();
+    q.data = common::small(8).data;
+    q.sampler.kind = SamplerKind::Langevin { step_size: 0.1 };
+    let e = Session::new(&q).expect_err("an RBM on the plane");
+    assert!(
+        e.to_string().contains("binary (Bernoulli) visible units"),
+        "{e}"
+    );
+}
+
+/// Summing over an RBM's hidden states gives what summing over its visible states does:
+/// log Z, the exact sample term, and draws that follow the enumerated distribution.
+#[test]
+fn the_rbm_hidden_sum_agrees_with_the_visible_enumeration() {
+    use ebm_workbench::eval::rbm::RbmTruth;
+    let (n, m) = (8, 5);
+    let (arch, params) = rbm(n, m, 3.0, 33);
+    let mut engine = ebm_workbench::energy::engine::fast_engine(&arch);
+    let states = exact::states_model(engine.as_mut(), &params, n).expect("rbm");
+    let by_states = exact::exact_sample_term(engine.as_mut(), &params, &states).expect("rbm");
+    let t = RbmTruth::new(&params, n, m);
+    assert!(
+        (t.log_z - states.log_z).abs() < 1e-5 * states.log_z.abs().max(1.0),
+        "hidden sum {} against visible enumeration {}",
+        t.log_z,
+        states.log_z
+    );
+    let (cos, rel) = exact::compare(&t.sample_term(&params), &by_states);
+    assert!(
+        cos > 0.999_99 && rel < 1e-4,
+        "cos {cos}, relative error {rel}"
+    );
+    let draws_n = 50_000;
+    let mut rng = StdRng::seed_from_u64(2);
+    let mut x = vec![0.0_f32; draws_n * n];
+    t.sample(&params, &mut x, &mut rng);
+    let tv = total_variation(&x, n, &states.weights);
+    let mut y = vec![0.0_f32; draws_n * n];
+    exact::sample(&states, &mut y, &mut rng);
+    let tv_states = total_variation(&y, n, &states.weights);
+    assert!(
+        tv < tv_states + 0.02,
+        "hidden-sum draws {tv} against {tv_states}"
+    );
+}
+
+/// The digits binarized (64 bits, too many to enumerate) with an RBM of 16 hidden units:
+/// every NLL is exact by the hidden sum and falls under PCD; an energy of layers on the
+/// same bits has no estimator, and says so rather than print a number.
+#[test]
+fn an_rbm_on_binarized_digits_has_an_exact_nll_and_a_network_of_layers_none() {
+    let p = common::bundled("digits_rbm_pcd.ron");
+    let mut s = Session::new(&p).expect("binarized digits");
+    assert_eq!(s.data().space, Space::Bits { h: 8, w: 8 });
+    assert!(s.data().train.iter().all(|v| *v == 0.0 || *v == 1.0));
+    assert_eq!(s.evaluator().method(), Method::Enumeration);
+    let first = s.evaluate().nll;
+    let mut last = None;
+    for _ in 0..600 {
+        let m = s.step().expect("a step");
+        if m.nll.is_some() {
+            assert!(
+                m.sample_term_cos_exact.is_some(),
+                "the exact sample term at 64 bits"
+            );
+            last = m.nll;
+        }
+    }
+    let nll = last.expect("evaluated");
+    eprintln!("digits RBM: exact NLL {first:.3} -> {nll:.3} after 600 steps");
+    assert!(first > 40.0 && nll < 24.0, "{first} -> {nll}");
+
+    let mut q = p.clone();
+    q.model = ModelSpec {
+        layers: common::mlp(16),
+        outputs: 1,
+    };
+    let mut s = Session::new(&q).expect("an MLP on bits trains");
+    assert_eq!(s.evaluator().method(), Method::Unavailable);
+    let e = s.evaluate();
+    assert!(!e.verdict.trusted());
+    assert!(
+        e.verdict.reason().unwrap().contains("no estimator"),
+        "{e:?}"
+    );
+}
+
+/// Block Gibbs (h given v, then v given h) leaves an RBM's distribution invariant and
+/// reaches it: 20 000 chains from coin flips, after 50 steps, are as close to the
+/// enumerated distribution as as many exact draws. It refuses an energy of layers.
+#[test]
+fn block_gibbs_chains_reach_an_rbms_enumerated_distribution() {
+    let (n, m) = (10, 6);
+    let (arch, params) = rbm(n, m, 3.0, 13);
+    let engine = ebm_workbench::energy::engine::fast_engine(&arch);
+    let states = exact::states_model(engine.box_clone().as_mut(), &params, n).expect("rbm");
+    let chains = 20_000;
+    let data_box = ebm_workbench::data::DataBox::bits(n);
+    let mut rng = StdRng::seed_from_u64(17);
+    let mut x = vec![0.0_f32; chains * n];
+    ebm_workbench::sampler::uniform_in_box(&data_box, &mut x, &mut rng);
+    let start_tv = total_variation(&x, n, &states.weights);
+    let spec = SamplerSpec {
+        kind: SamplerKind::BlockGibbs,
+        steps: 50,
+        init: Init::Noise,
+        ..SamplerSpec::default()
+    };
+    Sampler::new(engine.as_ref())
+        .run(&spec, &params, &mut x, &data_box, &mut rng, None)
+        .expect("an RBM");
+    assert!(x.iter().all(|v| *v == 0.0 || *v == 1.0));
+    let tv = total_variation(&x, n, &states.weights);
+    let mut y = vec![0.0_f32; chains * n];
+    exact::sample(&states, &mut y, &mut rng);
+    let tv_exact = total_variation(&y, n, &states.weights);
+    eprintln!(
+        "block Gibbs: total variation from {start_tv:.3} to {tv:.3}; exact draws {tv_exact:.3}"
+    );
+    assert!(start_tv > 0.3, "a model far from uniform: {start_tv}");
+    assert!(
+        tv < tv_exact + 0.02,
+        "block Gibbs {tv} against exact draws {tv_exact}"
+    );
+
+    let (mlp, p) = model(n, 8, 1.0, 1);
+    let mut z = vec![0.0_f32; 4 * n];
+    let e = Sampler::new(&FastEngine::new(&mlp))
+        .run(&spec, &p, &mut z, &data_box, &mut rng, None)
+        .expect_err("not an RBM");
+    assert!(e.contains("RBM"), "{e}");
+    let mut q = common::bundled("bars_stripes_gibbs.ron");
+    q.sampler.kind = SamplerKind::BlockGibbs;
+    let e = Session::new(&q).expect_err("block Gibbs of layers");
+    assert!(e.to_string().contains("choose Gibbs"), "{e}");
+}

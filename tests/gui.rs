@@ -2886,3 +2886,62 @@ fn bars_and_stripes_train_in_the_window_with_an_exact_nll() {
         .is_some();
     assert!(truth, "ln 30 as the truth");
 }
+
+/// An RBM in the window: the example opens with its own network panel (hidden units, no
+/// layer list), trains by CD-1 with an exact NLL, and shows its weights as one picture
+/// per hidden unit in a "filters" tab that other energies do not have.
+#[test]
+fn an_rbm_shows_its_filters_and_an_exact_nll() {
+    let mut h = harness();
+    frames(&mut h, 2);
+    assert!(h.query_by_label("filters").is_none());
+    open_example_from_menu(&mut h, "bars_stripes_rbm");
+    confirm_if_asked(&mut h);
+    step_until_shown(
+        &mut h,
+        "RBM: 16 binary visible units",
+        Duration::from_secs(10),
+    );
+    assert!(h.query_by_label_contains("Parameters: 288").is_some());
+    assert!(
+        h.query_by_label("+ Linear").is_none(),
+        "no layer list for an RBM"
+    );
+    press(&mut h, "Train");
+    step_until(&mut h, "two evaluations", Duration::from_secs(120), |a| {
+        a.run.history.nll.len() >= 2
+            && a.run
+                .view
+                .as_ref()
+                .and_then(|v| v.images())
+                .is_some_and(|i| i.filters.len() == 16 * 16)
+    });
+    press(&mut h, "Pause");
+    frames(&mut h, 3);
+    press(&mut h, "filters");
+    frames(&mut h, 3);
+    let a = h.state();
+    let f = &a
+        .run
+        .view
+        .as_ref()
+        .and_then(|v| v.images())
+        .expect("tiles")
+        .filters;
+    for tile in f.chunks_exact(16) {
+        let (mn, mx) = tile
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+                (a.min(*v), b.max(*v))
+            });
+        assert!(
+            mn.abs() < 1e-6 && (mx - 1.0).abs() < 1e-6,
+            "each filter spans black to white"
+        );
+    }
+    assert_eq!(
+        a.run.history.nll_method,
+        Some(ebm_workbench::eval::Method::Enumeration)
+    );
+    assert!(h.query_by_label_contains("RBM engine, CPU").is_some());
+}

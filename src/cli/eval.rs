@@ -149,7 +149,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(out, "nll=not_measurable")?;
         writeln!(out, "nll_reason={}", verdict.reason().unwrap_or_default())?;
-        writeln!(out, "nll_untrusted_estimate={:.6}", mean_e + log_z)?;
+        if (mean_e + log_z).is_finite() {
+            writeln!(out, "nll_untrusted_estimate={:.6}", mean_e + log_z)?;
+        }
     }
     writeln!(out, "nll_trusted={trusted}")?;
     match (&exact, &ais) {

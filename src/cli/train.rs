@@ -321,7 +321,9 @@ fn write_nll(
         Some(reason) => {
             writeln!(out, "{prefix}nll=not_measurable")?;
             writeln!(out, "{prefix}nll_reason={reason}")?;
-            writeln!(out, "{prefix}nll_untrusted_estimate={:.4}", e.nll)?;
+            if e.nll.is_finite() {
+                writeln!(out, "{prefix}nll_untrusted_estimate={:.4}", e.nll)?;
+            }
         }
     }
     if e.method == ebm_workbench::eval::Method::Ais {

@@ -167,6 +167,10 @@ pub enum BitSet {
     /// on are both). Its true NLL is ln(2^(n+1) − 2) for every point. n from 2 to 4 (16
     /// bits: enumerable).
     BarsStripes(usize),
+    /// The bundled 8×8 digits (1 797, labels 0–9), each pixel 1 where its grey level is
+    /// at least half the range: 64 bits, too many to enumerate (an RBM's hidden layer
+    /// can be).
+    BinarizedDigits,
 }
 
 impl BitSet {
@@ -175,6 +179,7 @@ impl BitSet {
     pub fn name(self) -> String {
         match self {
             Self::BarsStripes(n) => format!("bars_stripes_{n}x{n}"),
+            Self::BinarizedDigits => "digits_binarized".into(),
         }
     }
 
@@ -183,13 +188,16 @@ impl BitSet {
     pub fn shape(self) -> (usize, usize) {
         match self {
             Self::BarsStripes(n) => (n, n),
+            Self::BinarizedDigits => (8, 8),
         }
     }
 
-    /// Every pattern the set draws from, each once, row-major.
+    /// Every pattern the set draws from, each once, row-major (none for a set of
+    /// recorded images).
     #[must_use]
     pub fn patterns(self) -> Vec<Vec<f32>> {
         match self {
+            Self::BinarizedDigits => Vec::new(),
             Self::BarsStripes(n) => {
                 let mut out: Vec<Vec<f32>> = Vec::new();
                 for stripes in [true, false] {
@@ -221,6 +229,7 @@ impl BitSet {
                 "bars and stripes of {n}×{n}: from 2×2 to 4×4 (up to {} bits are enumerated exactly)",
                 space::MAX_ENUMERATED_BITS
             )),
+            Self::BinarizedDigits => Ok(()),
         }
     }
 }
@@ -433,6 +442,7 @@ impl DataSpec {
             DataSource::File(_) => None,
             DataSource::Target(t) => Some(t.classes()),
             DataSource::Images(i) => Some(i.classes()),
+            DataSource::Bits(BitSet::BinarizedDigits) => Some(10),
             DataSource::Bits(_) => Some(0),
             DataSource::Toy(set) => Some(set.classes()),
         }
@@ -719,9 +729,21 @@ impl Dataset {
 
     /// `spec.size` patterns of a bit set, drawn uniformly from its patterns, split.
     fn of_bits(spec: &DataSpec, set: BitSet, rng: &mut StdRng) -> Self {
-        let patterns = set.patterns();
         let (h, w) = set.shape();
         let dim = h * w;
+        if set == BitSet::BinarizedDigits {
+            let im = images::digits();
+            let pts: Vec<f32> = im
+                .pixels
+                .iter()
+                .map(|v| if *v >= 0.5 { 1.0 } else { 0.0 })
+                .collect();
+            let labels = im.labels.map(|l| (l, 10));
+            let mut d = Self::split(spec, pts, dim, labels, DataBox::bits(dim), rng);
+            d.space = Space::Bits { h, w };
+            return d;
+        }
+        let patterns = set.patterns();
         let mut pts = Vec::with_capacity(spec.size * dim);
         for _ in 0..spec.size {
             pts.extend_from_slice(&patterns[rand::Rng::random_range(rng, 0..patterns.len())]);
@@ -891,7 +913,10 @@ impl Dataset {
             DataSource::File(_) | DataSource::Images(_) => None,
             // Uniform over the set's patterns: ln(count) for every held-out point.
             #[allow(clippy::cast_precision_loss)]
-            DataSource::Bits(set) => Some((set.patterns().len() as f64).ln()),
+            DataSource::Bits(BitSet::BarsStripes(n)) => {
+                Some((BitSet::BarsStripes(*n).patterns().len() as f64).ln())
+            }
+            DataSource::Bits(BitSet::BinarizedDigits) => None,
             DataSource::Target(t) => {
                 let mut row = vec![0.0_f64; self.dim];
                 let sum: f64 = self

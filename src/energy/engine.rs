@@ -473,7 +473,9 @@ impl Engine for CandleEngine {
 /// pooling the layer-by-layer one ([`super::fast::LayerEngine`]).
 #[must_use]
 pub fn fast_engine(arch: &Architecture) -> Box<dyn Engine> {
-    if arch.is_mlp() {
+    if arch.rbm.is_some() {
+        Box::new(super::rbm::RbmEngine::new(arch))
+    } else if arch.is_mlp() {
         Box::new(FastEngine::new(arch))
     } else {
         Box::new(super::fast::LayerEngine::new(arch))

@@ -6,6 +6,7 @@ pub mod fast;
 #[cfg(target_arch = "x86_64")]
 mod gemm512;
 pub mod net;
+pub mod rbm;
 pub mod spec;
 pub mod units;
 

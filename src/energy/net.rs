@@ -129,11 +129,12 @@ impl EnergyNet {
     /// backward always computes the kernel's). `None` for a network with GELU, whose
     /// derivative is left to autograd.
     fn input_pass(&self, x: &Tensor, seed: Seed) -> Result<Option<(Tensor, Tensor)>> {
-        if self
-            .arch
-            .ops
-            .iter()
-            .any(|op| matches!(op, Op::Act(Activation::Gelu)))
+        if self.arch.rbm.is_some()
+            || self
+                .arch
+                .ops
+                .iter()
+                .any(|op| matches!(op, Op::Act(Activation::Gelu)))
         {
             return Ok(None);
         }
@@ -219,6 +220,19 @@ impl EnergyNet {
     /// The forward pass through every op to the last layer's outputs; with `inputs`,
     /// the input of each op is kept (for a written-out backward pass).
     fn forward_ops(&self, x: &Tensor, mut inputs: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+        if self.arch.rbm.is_some() {
+            // The RBM's free energy F(v) = −v·b − Σⱼ softplus(c + vWᵀ)ⱼ, as one output.
+            let (w, b, c) = (
+                self.vars[0].as_tensor(),
+                self.vars[1].as_tensor(),
+                self.vars[2].as_tensor(),
+            );
+            let v = x.flatten_from(1)?;
+            let a = v.matmul(&w.t()?)?.broadcast_add(c)?;
+            let soft = activation(Activation::Softplus, &a)?.sum_keepdim(1)?;
+            let lin = v.broadcast_mul(&b.unsqueeze(0)?)?.sum_keepdim(1)?;
+            return (lin + soft)?.neg();
+        }
         let mut h = match *self.arch.input_shape.as_slice() {
             [c, hh, w] => x.reshape((x.dim(0)?, c, hh, w))?,
             _ => x.clone(),

@@ -86,9 +86,20 @@ pub enum LayerSpec {
     Gelu,
     Tanh,
     Softplus,
+    /// A restricted Boltzmann machine with `hidden` binary hidden units and binary
+    /// (Bernoulli) visible units, as the whole energy: its free energy
+    /// F(v) = −bᵀv − Σⱼ softplus(cⱼ + Wⱼ·v), parameters `weight` [hidden, visible],
+    /// `visible_bias` [visible] and `hidden_bias` [hidden] (scikit-learn's
+    /// `components_`, `intercept_visible_`, `intercept_hidden_`). It stands alone in
+    /// `layers` (no final Linear is added) and needs bits.
+    Rbm {
+        hidden: usize,
+    },
 }
 
 impl LayerSpec {
+    /// An RBM's hidden units.
+    pub const RBM_HIDDEN: std::ops::RangeInclusive<usize> = 1..=4096;
     /// A Linear layer's widths (the one place: validation and the network panel).
     pub const LINEAR_WIDTH: std::ops::RangeInclusive<usize> = 1..=65_536;
     /// A Conv2d layer's output channels.
@@ -131,6 +142,10 @@ impl LayerSpec {
             Self::AvgPool2d(k) | Self::MaxPool2d(k) if !Self::POOL_WINDOW.contains(&k) => {
                 Err(format!("a pooling window from {}", say(&Self::POOL_WINDOW)))
             }
+            Self::Rbm { hidden } if !Self::RBM_HIDDEN.contains(&hidden) => Err(format!(
+                "Rbm(hidden) with hidden units {}",
+                say(&Self::RBM_HIDDEN)
+            )),
             _ => Ok(()),
         }
     }
@@ -169,7 +184,8 @@ impl LayerSpec {
             | Self::Conv2d { .. }
             | Self::AvgPool2d(_)
             | Self::MaxPool2d(_)
-            | Self::Flatten => return None,
+            | Self::Flatten
+            | Self::Rbm { .. } => return None,
             Self::Silu => Activation::Silu,
             Self::Relu => Activation::Relu,
             Self::LeakyRelu => Activation::LeakyRelu,
@@ -208,8 +224,20 @@ impl ModelSpec {
     /// engine runs).
     #[must_use]
     pub fn is_mlp(&self) -> bool {
-        self.layers.iter().all(|l| {
-            matches!(l, LayerSpec::Linear(_) | LayerSpec::Flatten) || l.activation().is_some()
+        self.rbm().is_none()
+            && self.layers.iter().all(|l| {
+                matches!(l, LayerSpec::Linear(_) | LayerSpec::Flatten) || l.activation().is_some()
+            })
+    }
+}
+
+impl ModelSpec {
+    /// The RBM's hidden units, where the model is an RBM.
+    #[must_use]
+    pub fn rbm(&self) -> Option<usize> {
+        self.layers.iter().find_map(|l| match *l {
+            LayerSpec::Rbm { hidden } => Some(hidden),
+            _ => None,
         })
     }
 }
@@ -349,6 +377,9 @@ pub struct Architecture {
     pub n_params: usize,
     /// The shape after every layer of `model.layers` (the final `Linear` included).
     pub shapes: Vec<Shape>,
+    /// An RBM's hidden units: the model is its free energy (no ops; the parameters are
+    /// `weight` [hidden, visible], `visible_bias`, `hidden_bias`).
+    pub rbm: Option<usize>,
 }
 
 fn entry(name: String, shape: Vec<usize>, offset: &mut usize, layer: usize) -> ParamEntry {
@@ -383,6 +414,9 @@ impl Architecture {
     /// # Errors
     /// The first layer that does not fit what reaches it.
     pub fn for_shape(spec: &ModelSpec, input_shape: &[usize]) -> Result<Self, ShapeError> {
+        if let Some(hidden) = spec.rbm() {
+            return Self::rbm(spec, input_shape, hidden);
+        }
         let mut ops = Vec::new();
         let mut params = Vec::new();
         let mut shapes = Vec::new();
@@ -506,20 +540,60 @@ impl Architecture {
             params,
             n_params: offset,
             shapes,
+            rbm: None,
+        })
+    }
+
+    /// An RBM of `hidden` units on the inputs: alone in the layers, one energy.
+    fn rbm(spec: &ModelSpec, input_shape: &[usize], hidden: usize) -> Result<Self, ShapeError> {
+        if spec.layers.len() != 1 || spec.outputs > 1 {
+            let at = spec
+                .layers
+                .iter()
+                .position(|l| !matches!(l, LayerSpec::Rbm { .. }))
+                .unwrap_or(0);
+            return Err(ShapeError {
+                layer: at,
+                message:
+                    "an Rbm is the whole energy: it stands alone in the layers, with one output"
+                        .into(),
+            });
+        }
+        let visible: usize = input_shape.iter().product();
+        let mut offset = 0;
+        let params = vec![
+            entry("weight".into(), vec![hidden, visible], &mut offset, 0),
+            entry("visible_bias".into(), vec![visible], &mut offset, 0),
+            entry("hidden_bias".into(), vec![hidden], &mut offset, 0),
+        ];
+        Ok(Self {
+            input_dim: visible,
+            input_shape: input_shape.to_vec(),
+            outputs: 1,
+            ops: Vec::new(),
+            params,
+            n_params: offset,
+            shapes: vec![Shape::Flat(hidden)],
+            rbm: Some(hidden),
         })
     }
 
     /// Whether the fast engine can run it: Linear layers and activations only.
     #[must_use]
     pub fn is_mlp(&self) -> bool {
-        self.ops
-            .iter()
-            .all(|op| matches!(op, Op::Linear { .. } | Op::Act(_)))
+        self.rbm.is_none()
+            && self
+                .ops
+                .iter()
+                .all(|op| matches!(op, Op::Linear { .. } | Op::Act(_)))
     }
 
     /// The layers that hold parameters, as (layer index, name prefix, range in the flat vector).
     #[must_use]
     pub fn layer_ranges(&self) -> Vec<(usize, String, std::ops::Range<usize>)> {
+        if self.rbm.is_some() {
+            return vec![(0, "rbm".into(), 0..self.n_params)];
+        }
         self.ops
             .iter()
             .filter_map(|op| match *op {
@@ -555,6 +629,7 @@ impl Architecture {
             .max()
             .unwrap_or(1)
             .max(self.input_dim)
+            .max(self.rbm.unwrap_or(0))
     }
 }
 

@@ -187,14 +187,32 @@ pub fn noise_floor(
     batch: usize,
     rng: &mut impl Rng,
 ) -> EngineResult<f64> {
+    noise_floor_of(engine, params, g_star, batch, rng, |xs, rng| {
+        sample(m, xs, rng)
+    })
+}
+
+/// [`noise_floor`] for any exact sampler: `draw` fills a batch (row-major, the engine's
+/// input dimension) with exact draws of the model.
+///
+/// # Errors
+/// The engine's.
+pub fn noise_floor_of<R: Rng>(
+    engine: &mut dyn Engine,
+    params: &[f32],
+    g_star: &[f32],
+    batch: usize,
+    rng: &mut R,
+    mut draw: impl FnMut(&mut [f32], &mut R),
+) -> EngineResult<f64> {
     let batch = batch.max(1);
-    let mut xs = vec![0.0_f32; m.dim() * batch];
+    let mut xs = vec![0.0_f32; engine.architecture().input_dim * batch];
     #[allow(clippy::cast_precision_loss)]
     let w = vec![1.0 / batch as f32; batch];
     let mut g = vec![0.0_f32; g_star.len()];
     let mut cos = Vec::with_capacity(FLOOR_DRAWS);
     for _ in 0..FLOOR_DRAWS {
-        sample(m, &mut xs, rng);
+        draw(&mut xs, rng);
         g.fill(0.0);
         engine.weighted_param_grad(params, &xs, &w, &mut g)?;
         cos.push(compare(&g, g_star).0);

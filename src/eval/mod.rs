@@ -6,6 +6,7 @@ pub mod ais;
 pub mod diagnostics;
 pub mod exact;
 pub mod quadrature;
+pub mod rbm;
 pub mod reference;
 pub mod verdict;
 
@@ -17,8 +18,11 @@ pub enum Method {
     /// Annealed importance sampling from a base fitted to the data: an estimate with a
     /// standard error, over the whole space.
     Ais,
-    /// A sum over every state of a few bits: exact.
+    /// A sum over every state of a few bits, or of an RBM's few hidden units: exact.
     Enumeration,
+    /// No estimator for this energy in this space (an energy of layers on more bits than
+    /// can be enumerated): the NLL is not measurable.
+    Unavailable,
 }
 
 impl Method {
@@ -29,11 +33,13 @@ impl Method {
             Self::Quadrature => "quadrature",
             Self::Ais => "AIS",
             Self::Enumeration => "enumeration",
+            Self::Unavailable => "none",
         }
     }
 
     /// How log Z is obtained in a space: by quadrature where the space has a grid over
-    /// its box, by enumeration where it has few enough states (bits), by AIS elsewhere.
+    /// its box, by enumeration where it has few enough states (bits), by AIS elsewhere
+    /// but on bits (none there).
     /// The one rule: the evaluator, the window and the command line ask it.
     #[must_use]
     pub fn for_space(space: crate::data::Space) -> Self {
@@ -42,24 +48,43 @@ impl Method {
             Self::Quadrature
         } else if allows.enumeration {
             Self::Enumeration
-        } else {
+        } else if allows.ais {
             Self::Ais
+        } else {
+            Self::Unavailable
         }
+    }
+
+    /// How log Z is obtained for `model` in `space`: as [`Method::for_space`], and on
+    /// bits for an RBM with at most [`rbm::MAX_HIDDEN`] hidden units by summing over its
+    /// hidden states (whatever the number of visible units); none for other energies on
+    /// more bits than can be enumerated.
+    #[must_use]
+    pub fn for_model(space: crate::data::Space, model: &crate::energy::ModelSpec) -> Self {
+        if rbm::hidden_sum(space, model).is_some() {
+            return Self::Enumeration;
+        }
+        Self::for_space(space)
     }
 
     /// Whether the number is exact (quadrature up to its grid, enumeration), not an
     /// estimate.
     #[must_use]
     pub fn is_exact(self) -> bool {
-        self != Self::Ais
+        matches!(self, Self::Quadrature | Self::Enumeration)
     }
 
     /// The method of this name (as [`Method::name`] writes it).
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Quadrature, Self::Ais, Self::Enumeration]
-            .into_iter()
-            .find(|m| m.name() == name)
+        [
+            Self::Quadrature,
+            Self::Ais,
+            Self::Enumeration,
+            Self::Unavailable,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
     }
 }
 
@@ -82,6 +107,12 @@ pub enum Evaluator {
     Enumeration {
         bits: usize,
     },
+    /// Every hidden state of an RBM with this many hidden units ([`rbm::RbmTruth`]).
+    RbmHidden {
+        hidden: usize,
+    },
+    /// No estimator: why.
+    Unavailable(String),
 }
 
 impl Evaluator {
@@ -93,6 +124,25 @@ impl Evaluator {
             Method::Quadrature => Self::Quadrature { grid },
             Method::Ais => Self::Ais(ais),
             Method::Enumeration => Self::Enumeration { bits: space.dim() },
+            Method::Unavailable => Self::Unavailable(format!(
+                "no estimator of log Z for {}: AIS moves along the gradient, and more than {} bits cannot be enumerated",
+                space.describe(),
+                crate::data::space::MAX_ENUMERATED_BITS
+            )),
+        }
+    }
+
+    /// The evaluator for `model` in `space` ([`Method::for_model`]).
+    #[must_use]
+    pub fn for_model(
+        space: crate::data::Space,
+        model: &crate::energy::ModelSpec,
+        grid: usize,
+        ais: ais::AisSpec,
+    ) -> Self {
+        match rbm::hidden_sum(space, model) {
+            Some(hidden) => Self::RbmHidden { hidden },
+            None => Self::for_space(space, grid, ais),
         }
     }
 
@@ -101,7 +151,8 @@ impl Evaluator {
         match self {
             Self::Quadrature { .. } => Method::Quadrature,
             Self::Ais(_) => Method::Ais,
-            Self::Enumeration { .. } => Method::Enumeration,
+            Self::Enumeration { .. } | Self::RbmHidden { .. } => Method::Enumeration,
+            Self::Unavailable(_) => Method::Unavailable,
         }
     }
 
@@ -112,6 +163,8 @@ impl Evaluator {
             Self::Quadrature { grid } => grid * grid,
             Self::Ais(s) => s.chains * s.temperatures * (1 + s.steps_per_temperature),
             Self::Enumeration { bits } => 1 << bits,
+            Self::RbmHidden { hidden } => 1 << hidden,
+            Self::Unavailable(_) => 0,
         }
     }
 }

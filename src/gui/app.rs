@@ -579,9 +579,14 @@ impl eframe::App for WorkbenchApp {
                             pins: &pins,
                             // How the NLL is obtained follows from the data's space, from
                             // the first point on (the initial NLL has no error band).
-                            by_ais: crate::eval::Method::for_space(self.run.data.space)
-                                == crate::eval::Method::Ais,
-                            method: crate::eval::Method::for_space(self.run.data.space),
+                            by_ais: crate::eval::Method::for_model(
+                                self.run.data.space,
+                                &self.worker_preset.model,
+                            ) == crate::eval::Method::Ais,
+                            method: crate::eval::Method::for_model(
+                                self.run.data.space,
+                                &self.worker_preset.model,
+                            ),
                             marks: &self.run.marks,
                             list_layers: self.worker_preset.model.layers.len(),
                             score_matching: self.worker_preset.objective.kind.is_score_matching(),

@@ -19,16 +19,18 @@ pub enum ImageTab {
     Chain,
     Classes,
     LongRun,
+    Filters,
 }
 
 impl ImageTab {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Samples,
         Self::Buffer,
         Self::Data,
         Self::Chain,
         Self::Classes,
         Self::LongRun,
+        Self::Filters,
     ];
 
     fn name(self) -> &'static str {
@@ -39,6 +41,7 @@ impl ImageTab {
             Self::Chain => "one chain",
             Self::Classes => "class rows",
             Self::LongRun => "long run",
+            Self::Filters => "filters",
         }
     }
 
@@ -57,6 +60,9 @@ impl ImageTab {
             }
             Self::LongRun => {
                 "Chains from the buffer, then the same chains after thousands more steps on the current energy: what the model really holds, next to what training's short runs see."
+            }
+            Self::Filters => {
+                "An RBM's weights, one picture per hidden unit, each scaled to its own range: white its largest weight, black its smallest."
             }
         }
     }
@@ -152,6 +158,7 @@ pub fn current_grid(st: &ImageState, v: &ImageView) -> Option<(Vec<f32>, usize)>
         ImageTab::Buffer => v.buffer.clone(),
         ImageTab::Data => v.data.clone(),
         ImageTab::Chain => v.filmstrip.clone(),
+        ImageTab::Filters => v.filters.clone(),
         ImageTab::Classes => {
             // One row per class, as many columns as the longest row (short rows padded
             // with the lowest pixel value).
@@ -212,8 +219,11 @@ pub fn images_ui(
 ) -> Vec<Request> {
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
+        let filters = view
+            .and_then(View::images)
+            .is_some_and(|v| !v.filters.is_empty());
         for t in ImageTab::ALL {
-            if t == ImageTab::Classes && classes < 2 {
+            if (t == ImageTab::Classes && classes < 2) || (t == ImageTab::Filters && !filters) {
                 continue;
             }
             ui.selectable_value(&mut st.tab, t, t.name())

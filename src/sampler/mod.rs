@@ -46,6 +46,11 @@ pub enum SamplerKind {
     /// given the others. Exact for any energy on bits (no step size, no rejection),
     /// one energy evaluation per bit.
     Gibbs,
+    /// Block Gibbs sampling of an RBM: each of the K steps draws every hidden unit given
+    /// the visible ones, h ~ Bernoulli(σ(c + Wv)), then every visible unit given those,
+    /// v ~ Bernoulli(σ(b + Wᵀh)): the classic CD-k (from the data) and PCD (from
+    /// persistent chains). RBMs only.
+    BlockGibbs,
 }
 
 impl SamplerKind {
@@ -57,7 +62,7 @@ impl SamplerKind {
             | Self::Langevin { step_size }
             | Self::Mala { step_size }
             | Self::Hmc { step_size, .. } => step_size,
-            Self::Exact | Self::Gibbs => 0.0,
+            Self::Exact | Self::Gibbs | Self::BlockGibbs => 0.0,
         }
     }
 
@@ -68,7 +73,7 @@ impl SamplerKind {
         match *self {
             Self::Sgld { noise, .. } => noise,
             Self::Langevin { step_size } | Self::Mala { step_size } => (2.0 * step_size).sqrt(),
-            Self::Hmc { .. } | Self::Exact | Self::Gibbs => 0.0,
+            Self::Hmc { .. } | Self::Exact | Self::Gibbs | Self::BlockGibbs => 0.0,
         }
     }
 
@@ -105,6 +110,7 @@ impl SamplerKind {
             },
             Self::Exact => Self::Exact,
             Self::Gibbs => Self::Gibbs,
+            Self::BlockGibbs => Self::BlockGibbs,
         }
     }
 
@@ -112,7 +118,7 @@ impl SamplerKind {
     /// rule for discrete data, and for nothing else.
     #[must_use]
     pub fn is_discrete(&self) -> bool {
-        matches!(self, Self::Gibbs)
+        matches!(self, Self::Gibbs | Self::BlockGibbs)
     }
 
     /// Gradient evaluations per sampler step.
@@ -120,7 +126,7 @@ impl SamplerKind {
     pub fn gradients_per_step(&self) -> usize {
         match *self {
             Self::Hmc { leapfrog_steps, .. } => leapfrog_steps,
-            Self::Exact | Self::Gibbs => 0,
+            Self::Exact | Self::Gibbs | Self::BlockGibbs => 0,
             _ => 1,
         }
     }
@@ -135,6 +141,7 @@ impl SamplerKind {
             Self::Hmc { .. } => "HMC",
             Self::Exact => "exact (grid)",
             Self::Gibbs => "Gibbs",
+            Self::BlockGibbs => "block Gibbs (RBM)",
         }
     }
 }
@@ -449,6 +456,7 @@ impl Lane {
                     &mut rng,
                 )?,
                 SamplerKind::Gibbs => self.gibbs_sweep(params, x, &mut rng)?,
+                SamplerKind::BlockGibbs => self.block_gibbs_step(params, x, &mut rng)?,
                 _ => {
                     self.eval_current(params, x)?;
                     for (xv, g) in x.iter_mut().zip(&self.grad) {
@@ -519,6 +527,54 @@ impl Lane {
                 } else {
                     self.prop[k] = x[k];
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// One block Gibbs step of an RBM on every row: the hidden units given the visible
+    /// ones, then the visible units given the hidden ones. Two uniforms per hidden and
+    /// visible unit of each row, drawn in that order.
+    fn block_gibbs_step(
+        &mut self,
+        params: &[f32],
+        x: &mut [f32],
+        rng: &mut SmallRng,
+    ) -> EngineResult<()> {
+        let arch = self.engine.architecture();
+        let Some(m) = arch.rbm else {
+            return Err("block Gibbs samples an RBM; this energy is not one".into());
+        };
+        let n = arch.input_dim;
+        let (w, rest) = params.split_at(m * n);
+        let (b, c) = rest.split_at(n);
+        let sigmoid = |a: f32| 1.0 / (1.0 + (-a).exp());
+        let mut h = vec![0.0_f32; m];
+        for v in x.chunks_exact_mut(n) {
+            for (j, hj) in h.iter_mut().enumerate() {
+                let a = c[j]
+                    + w[j * n..(j + 1) * n]
+                        .iter()
+                        .zip(&*v)
+                        .map(|(p, q)| p * q)
+                        .sum::<f32>();
+                *hj = if rng.random::<f32>() < sigmoid(a) {
+                    1.0
+                } else {
+                    0.0
+                };
+            }
+            for (k, vk) in v.iter_mut().enumerate() {
+                let a = b[k]
+                    + h.iter()
+                        .enumerate()
+                        .map(|(j, hj)| hj * w[j * n + k])
+                        .sum::<f32>();
+                *vk = if rng.random::<f32>() < sigmoid(a) {
+                    1.0
+                } else {
+                    0.0
+                };
             }
         }
         Ok(())

@@ -29,7 +29,7 @@ mod score;
 
 pub use checkpoint::Checkpoint;
 pub use classifier::{Classification, LongRun};
-pub use evaluation::Evaluation;
+pub use evaluation::{Evaluation, ExactTruth};
 
 /// Energies beyond this magnitude count as divergence.
 pub const ENERGY_LIMIT: f64 = 1e6;
@@ -412,8 +412,8 @@ impl Session {
         if objective.is_score_matching() {
             score = Some(self.score_matching_terms(objective, b)?);
         } else if self.preset.sampler.kind == SamplerKind::Exact {
-            let m = self.exact_model();
-            exact::sample(&m, &mut self.x_neg, &mut self.rng);
+            let t = self.exact_truth();
+            t.sample(&self.params, &mut self.x_neg, &mut self.rng);
         }
         let alpha = self.preset.objective.alpha;
         if score.is_none()
@@ -528,7 +528,11 @@ impl Session {
         let nll = evaluation.as_ref().map(|e| e.nll);
         let ais = evaluation.as_ref().filter(|e| e.method == Method::Ais);
         let (nll_stderr, nll_ess) = (ais.map(|e| e.stderr), ais.map(|e| e.ess));
-        let nll_trusted = ais.map(|e| e.verdict.as_f64());
+        // AIS's verdict, and none where no estimator exists (exact methods need none).
+        let nll_trusted = evaluation
+            .as_ref()
+            .filter(|e| !e.method.is_exact())
+            .map(|e| e.verdict.as_f64());
         let classes = if eval_step { self.classify() } else { None };
         let eval_ms = eval_step.then(|| truth_ms + t_eval.elapsed().as_secs_f64() * 1e3);
         if self.step.is_multiple_of(50) || nll.is_some() {
@@ -624,18 +628,22 @@ impl Session {
                     .collect();
                 objective_cos_ml = Some(exact::compare(&self.g_total, &g_ml).0);
             }
-        } else if self.data.space.allows().exact_sample_term {
-            let m = self.exact_model();
-            let g_star = self.exact_sample_term(&m);
+        } else if self.has_exact_truth() {
+            let truth = self.exact_truth();
+            let g_star = match &truth {
+                ExactTruth::Support(m) => self.exact_sample_term(m),
+                ExactTruth::Rbm(t) => t.sample_term(&self.params),
+            };
             let (c, r) = exact::compare(&self.g_sample, &g_star);
             (cos_exact, rel_err) = (Some(c), Some(r));
-            cos_floor = exact::noise_floor(
+            let params = &self.params;
+            cos_floor = exact::noise_floor_of(
                 &mut self.engine,
-                &self.params,
-                &m,
+                params,
                 &g_star,
                 b,
                 &mut self.eval_rng,
+                |xs, rng| truth.sample(params, xs, rng),
             )
             .ok();
         } else if self.data.space.allows().reference_sample_term {

@@ -92,6 +92,10 @@ pub struct ImageView {
     pub buffer_ages: Vec<u32>,
     /// One chain over the last sampler run: its start, then every step.
     pub filmstrip: Vec<f32>,
+    /// An RBM's weights, one picture per hidden unit (at most [`IMAGES_SHOWN`]), each
+    /// scaled from its smallest weight (the range's low end) to its largest (the high
+    /// end); empty for other energies.
+    pub filters: Vec<f32>,
 }
 
 /// The training data on the view's axes.
@@ -371,5 +375,27 @@ fn image_view(session: &Session) -> ImageView {
         buffer,
         buffer_ages,
         filmstrip,
+        filters: rbm_filters(session, data.spec.pixels.bounds()),
     }
+}
+
+/// An RBM's weight rows as pictures in the range `(lo, hi)`, each scaled to its own
+/// smallest and largest weight.
+fn rbm_filters(session: &Session, (lo, hi): (f32, f32)) -> Vec<f32> {
+    let Some(hidden) = session.architecture().rbm else {
+        return Vec::new();
+    };
+    let d = session.data().dim;
+    let w = &session.params()[..hidden * d];
+    let mut out = Vec::with_capacity(hidden.min(IMAGES_SHOWN) * d);
+    for row in w.chunks_exact(d).take(IMAGES_SHOWN) {
+        let (mn, mx) = row
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+                (a.min(*v), b.max(*v))
+            });
+        let span = (mx - mn).max(1e-12);
+        out.extend(row.iter().map(|v| lo + (hi - lo) * (v - mn) / span));
+    }
+    out
 }

@@ -133,6 +133,8 @@ impl WorkbenchApp {
             let p = &self.worker_preset;
             let engine = if p.engine.uses_candle(p.device) {
                 format!("candle autograd, {}", p.device.name())
+            } else if p.model.rbm().is_some() {
+                "RBM engine, CPU".to_string()
             } else {
                 "fast engine, CPU".to_string()
             };
@@ -273,6 +275,7 @@ impl WorkbenchApp {
                         ui,
                         &mut self.state.preset.sampler,
                         self.run.data.space.allows(),
+                        self.state.preset.model.rbm().is_some(),
                     );
                 });
             egui::CollapsingHeader::new("Objective and optimiser")

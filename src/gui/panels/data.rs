@@ -86,16 +86,17 @@ pub fn data_ui(
         } else if let DataSource::Bits(set) = &mut d.source {
             // Bits need a sampler that flips them: another source comes with another
             // example (Examples), whose sampler fits it.
-            row(ui, "Source", "Binary data whose distribution is known: log Z, the NLL and the sample term are summed over every state (up to 20 bits). Other data: open an example.", |ui| {
+            row(ui, "Source", "Binary data: bars and stripes (known distribution; up to 20 bits, log Z, the NLL and the sample term are summed over every state) or the bundled digits binarized at half their range (64 bits: exact for an RBM's hidden layer). Other data: open an example.", |ui| {
                 ui.label(format!("{} (bits)", set.name()))
             });
-            let crate::data::BitSet::BarsStripes(n) = set;
-            row(ui, "Size n", "Bars and stripes of n×n bits (2 to 4): every row or every column on or off, 2^(n+1) − 2 patterns, uniformly.", |ui| {
-                ui.add(Num::new(n).range(2..=4))
-            });
-            row(ui, "Size", "Points in all, held-out split included.", |ui| {
-                ui.add(Num::new(&mut d.size).range(100..=200_000).speed(100))
-            });
+            if let crate::data::BitSet::BarsStripes(n) = set {
+                row(ui, "Size n", "Bars and stripes of n×n bits (2 to 4): every row or every column on or off, 2^(n+1) − 2 patterns, uniformly.", |ui| {
+                    ui.add(Num::new(n).range(2..=4))
+                });
+                row(ui, "Size", "Points in all, held-out split included.", |ui| {
+                    ui.add(Num::new(&mut d.size).range(100..=200_000).speed(100))
+                });
+            }
         } else {
             // 0: toy set, 1: synthetic target, 2: bundled images.
             let mut source = match d.source {

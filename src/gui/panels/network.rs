@@ -16,6 +16,9 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
     ui.label(text).on_hover_text(
         "The data's shape: a vector of numbers, or channels × rows × columns for images (bits are seen as a one-channel image of 0s and 1s).",
     );
+    if rbm_ui(ui, m, space) {
+        return;
+    }
     // The shapes after each layer: all of them when the network fits its input; up to
     // the first layer that does not fit otherwise.
     let (shapes, problem) = match Architecture::for_shape(m, input_shape) {
@@ -191,6 +194,42 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
             );
         }
     }
+}
+
+/// An RBM's panel in place of the layer list (and, on bits, the way to one). Returns
+/// whether the model is an RBM (the layer list is then not drawn).
+fn rbm_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) -> bool {
+    let Some(mut hidden) = m.rbm() else {
+        if space.allows().discrete
+            && ui
+                .button("RBM instead")
+                .on_hover_text("A restricted Boltzmann machine with 16 binary hidden units as the energy (its free energy), in place of these layers.")
+                .clicked()
+        {
+            m.layers = vec![LayerSpec::Rbm { hidden: 16 }];
+            m.outputs = 1;
+        }
+        return false;
+    };
+    let visible = space.dim();
+    ui.horizontal(|ui| {
+        ui.label(format!("RBM: {visible} binary visible units,"));
+        ui.add(Num::new(&mut hidden).range(LayerSpec::RBM_HIDDEN).prefix("hidden "))
+            .on_hover_text("Binary hidden units: the free energy F(v) = −bᵀv − Σⱼ softplus(cⱼ + Wⱼ·v) sums them out.");
+    });
+    m.layers = vec![LayerSpec::Rbm { hidden }];
+    ui.label(format!(
+        "Parameters: {} (weight {hidden}×{visible}, visible and hidden biases)",
+        hidden * visible + visible + hidden
+    ));
+    if ui
+        .button("Layers instead")
+        .on_hover_text("A network of layers (an MLP) as the energy, in place of the RBM.")
+        .clicked()
+    {
+        *m = ModelSpec::default();
+    }
+    true
 }
 
 /// The name of a layer's kind in the layer list.

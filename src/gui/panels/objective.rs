@@ -11,7 +11,8 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
         .show(ui, |ui| {
             objective_rows(ui, &mut p.objective, &mut p.model, data_classes);
             optimiser_rows(ui, &mut p.optimizer);
-            evaluation_rows(ui, &mut p.eval, space);
+            let method = crate::eval::Method::for_model(space, &p.model);
+            evaluation_rows(ui, &mut p.eval, space, method);
         });
 }
 
@@ -180,7 +181,7 @@ fn optimiser_rows(ui: &mut Ui, o: &mut OptimizerSpec) {
 
 /// How often the held-out NLL is evaluated and how: the quadrature grid in the plane,
 /// AIS's chains and temperatures (with their cost) elsewhere.
-fn evaluation_rows(ui: &mut Ui, eval: &mut EvalSpec, space: Space) {
+fn evaluation_rows(ui: &mut Ui, eval: &mut EvalSpec, space: Space, method: crate::eval::Method) {
     let EvalSpec {
         eval_every,
         grid,
@@ -189,14 +190,21 @@ fn evaluation_rows(ui: &mut Ui, eval: &mut EvalSpec, space: Space) {
         ais_steps,
         ..
     } = eval;
-    let method = crate::eval::Method::for_space(space);
     let quadrature = method == crate::eval::Method::Quadrature;
     let how = match method {
         crate::eval::Method::Quadrature => {
             "by quadrature over the data box (exact up to the grid)".to_string()
         }
+        crate::eval::Method::Enumeration
+            if space.dim() > crate::data::space::MAX_ENUMERATED_BITS =>
+        {
+            "exactly, by summing over the RBM's hidden states".to_string()
+        }
         crate::eval::Method::Enumeration => {
             format!("exactly, by summing over all 2^{} states", space.dim())
+        }
+        crate::eval::Method::Unavailable => {
+            "(not measurable here: no estimator for this energy on these bits)".to_string()
         }
         crate::eval::Method::Ais => {
             "by AIS (an estimate with its standard error; no grid outside the plane)".to_string()

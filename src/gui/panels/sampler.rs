@@ -3,7 +3,7 @@
 use super::*;
 
 /// The sampler's rule, steps, initialisation, clamping, with the implied temperature.
-pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
+pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: bool) {
     egui::Grid::new("sampler_grid").num_columns(2).show(ui, |ui| {
         row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).\nMALA: the Langevin move as a proposal with a Metropolis test: exact at any step size.\nHMC: momentum, leapfrog steps and a Metropolis test: exact, long moves.\nExact: draws from the model on the grid (2-D), the unbiased reference.", |ui| {
             egui::ComboBox::from_id_salt("sampler_kind")
@@ -12,7 +12,9 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
                     let a = if s.kind == SamplerKind::Exact { 0.1 } else { s.kind.step_size() };
                     let noise = if matches!(s.kind, SamplerKind::Sgld { .. }) { s.kind.noise() } else { (2.0 * a).sqrt() };
                     // Bits are flipped (Gibbs), points moved: each space its own rules.
-                    let choices = if allows.discrete {
+                    let choices = if allows.discrete && rbm {
+                        vec![SamplerKind::Gibbs, SamplerKind::BlockGibbs, SamplerKind::Exact]
+                    } else if allows.discrete {
                         vec![SamplerKind::Gibbs, SamplerKind::Exact]
                     } else {
                         vec![
@@ -59,6 +61,12 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
                     ui.add(Num::new(leapfrog_steps).range(1..=100))
                 });
             }
+            SamplerKind::BlockGibbs => {
+                ui.label("Steps");
+                ui.label("hidden given visible, then visible given hidden")
+                    .on_hover_text("h ~ Bernoulli(σ(c + Wv)), then v ~ Bernoulli(σ(b + Wᵀh)): the RBM's own sampler. From the data it is CD-k; from a replay buffer, PCD.");
+                ui.end_row();
+            }
             SamplerKind::Gibbs => {
                 ui.label("Sweeps");
                 ui.label("each step visits every bit once")
@@ -96,7 +104,11 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows) {
     let gradients =
         s.steps * s.kind.gradients_per_step() + usize::from(s.kind.is_metropolis() && s.steps > 0);
     if s.kind == SamplerKind::Gibbs {
-        ui.weak(format!("{} sweeps: one energy evaluation per bit and sweep", s.steps))
+        ui.weak(format!(
+            "{} sweep{}: one energy evaluation per bit and sweep",
+            s.steps,
+            if s.steps == 1 { "" } else { "s" }
+        ))
             .on_hover_text("The sampler's cost: K sweeps over the bits, each bit an evaluation of the energy at the state with that bit flipped (no gradients).");
     } else if s.kind != SamplerKind::Exact {
         ui.weak(format!("{gradients} gradient evaluations per training step"))

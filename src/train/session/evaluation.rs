@@ -94,6 +94,36 @@ impl Session {
         m
     }
 
+    /// The RBM's hidden units to sum over for its exact truth, where the session has one
+    /// ([`crate::eval::rbm::hidden_sum`]).
+    pub(super) fn rbm_hidden(&self) -> Option<usize> {
+        match self.evaluator {
+            Evaluator::RbmHidden { hidden } => Some(hidden),
+            _ => None,
+        }
+    }
+
+    /// Whether the sample term and draws can be had exactly: in the plane, on a few bits,
+    /// or from an RBM's hidden states.
+    #[must_use]
+    pub fn has_exact_truth(&self) -> bool {
+        self.data.space.allows().exact_sample_term || self.rbm_hidden().is_some()
+    }
+
+    /// The exact sample term, and `n` exact draws of the model into a buffer (the noise
+    /// floor's batches are drawn from the same model): by the hidden sum of an RBM, or on
+    /// the grid or states. NaN where the engine failed.
+    pub(super) fn exact_truth(&mut self) -> ExactTruth {
+        match self.rbm_hidden() {
+            Some(hidden) => ExactTruth::Rbm(crate::eval::rbm::RbmTruth::new(
+                &self.params,
+                self.data.dim,
+                hidden,
+            )),
+            None => ExactTruth::Support(self.exact_model()),
+        }
+    }
+
     /// The model where the truth is computed exactly: on every state (bits) or on the
     /// evaluation grid (the plane).
     pub(super) fn exact_model(&mut self) -> exact::GridModel {
@@ -137,6 +167,31 @@ impl Session {
     pub fn evaluate(&mut self) -> Evaluation {
         match self.evaluator.clone() {
             Evaluator::Quadrature { grid } => self.evaluate_grid(grid),
+            Evaluator::RbmHidden { hidden } => {
+                let t = crate::eval::rbm::RbmTruth::new(&self.params, self.data.dim, hidden);
+                let test = self.data.test.clone();
+                let e_test = self.energy(&test);
+                Evaluation {
+                    log_z: t.log_z,
+                    stderr: 0.0,
+                    ess: f64::NAN,
+                    method: Method::Enumeration,
+                    nll: mean(&e_test) + t.log_z,
+                    verdict: crate::eval::verdict::Verdict::Trusted,
+                    energies: Vec::new(),
+                    grid: 0,
+                }
+            }
+            Evaluator::Unavailable(why) => Evaluation {
+                log_z: f64::NAN,
+                stderr: f64::NAN,
+                ess: f64::NAN,
+                method: Method::Unavailable,
+                nll: f64::NAN,
+                verdict: crate::eval::verdict::Verdict::NotMeasurable(why),
+                energies: Vec::new(),
+                grid: 0,
+            },
             Evaluator::Enumeration { .. } => {
                 let m = self.states_model();
                 let test = self.data.test.clone();
@@ -292,6 +347,24 @@ impl Session {
                 self.reference = None;
                 None
             }
+        }
+    }
+}
+
+/// The model's exact distribution, where the session has one: on a finite support (the
+/// plane's grid, every state of a few bits), or an RBM's sum over its hidden states.
+#[derive(Debug, Clone)]
+pub enum ExactTruth {
+    Support(exact::GridModel),
+    Rbm(crate::eval::rbm::RbmTruth),
+}
+
+impl ExactTruth {
+    /// Exact draws into `out` (row-major).
+    pub fn sample(&self, params: &[f32], out: &mut [f32], rng: &mut impl rand::Rng) {
+        match self {
+            Self::Support(m) => exact::sample(m, out, rng),
+            Self::Rbm(t) => t.sample(params, out, rng),
         }
     }
 }
