@@ -7,7 +7,10 @@ NLL, log Z summed over the 2^16 hidden states in numpy (float64).
 Prints `nll=` (nats per image, held out) and the figures of the initial and fitted
 models. With `--model FILE.safetensors` (an RBM the workbench exported) it prints that
 model's `log_z=` by the same numpy sum instead, to set beside `eval`'s
-`log_z_enumeration=`. The split is 80/20 by a seeded shuffle (the workbench's own split differs in
+`log_z_enumeration=`. With `--save DIR` it writes the fitted RBM as
+DIR/sklearn_rbm.safetensors (numpy arrays, no preset: the workbench reads it as an RBM)
+and the held-out images as DIR/test_bits.npy, for
+`ebm-workbench eval DIR/sklearn_rbm.safetensors --data DIR/test_bits.npy`. The split is 80/20 by a seeded shuffle (the workbench's own split differs in
 which images it holds out, not in their number).
 """
 
@@ -51,6 +54,7 @@ def main():
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", help="an RBM exported by the workbench: print its log Z")
+    ap.add_argument("--save", help="a folder: write the fitted RBM and the held-out bits")
     args = ap.parse_args()
     if args.model:
         from safetensors.numpy import load_file
@@ -79,6 +83,21 @@ def main():
     print(f"independent_bernoulli_nll={independent:.4f}")
     print(f"nll={nll(test, w, b, c):.4f}")
     print(f"train_nll={nll(train, w, b, c):.4f}")
+    print(f"log_z={log_z(w, b, c):.6f}")
+    if args.save:
+        import os
+
+        from safetensors.numpy import save_file
+
+        os.makedirs(args.save, exist_ok=True)
+        # components_ is stored column-major: safetensors writes the raw buffer, so the
+        # arrays are made row-major first (else the weights arrive scrambled).
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in
+             {"weight": w, "visible_bias": b, "hidden_bias": c}.items()},
+            os.path.join(args.save, "sklearn_rbm.safetensors"),
+        )
+        np.save(os.path.join(args.save, "test_bits.npy"), test.astype(np.uint8))
 
 
 if __name__ == "__main__":

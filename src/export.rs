@@ -26,6 +26,10 @@ pub struct Model {
     pub params: Vec<f32>,
     /// The shape of one input row (`[2]` for files that do not record it).
     pub input_shape: Vec<usize>,
+    /// Whether the file carried its experiment (a preset); an RBM written by another
+    /// program carries only its tensors, and `preset` then holds defaults around them
+    /// (its data must be given).
+    pub described: bool,
 }
 
 impl Model {
@@ -36,6 +40,7 @@ impl Model {
             || self.preset.model.rbm().is_some();
         match (bits, self.input_shape.as_slice()) {
             (true, &[1, h, w]) => crate::data::Space::Bits { h, w },
+            (true, &[d]) => crate::data::Space::Bits { h: 1, w: d },
             _ => crate::data::Space::from_shape(&self.input_shape)
                 .unwrap_or(crate::data::Space::Plane),
         }
@@ -134,13 +139,9 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Model, ModelFileError> {
         message: e.to_string(),
     };
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(fmt)?;
-    let text = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(PRESET_KEY))
-        .ok_or_else(|| ModelFileError::NoPreset {
-            path: path.to_path_buf(),
-        })?;
+    let Some(text) = meta.metadata().as_ref().and_then(|m| m.get(PRESET_KEY)) else {
+        return foreign_rbm(path, bytes, meta.metadata().as_ref());
+    };
     let preset = Preset::from_ron(text).map_err(|source| ModelFileError::Preset {
         path: path.to_path_buf(),
         source,
@@ -205,6 +206,116 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Model, ModelFileError> {
         preset,
         params,
         input_shape,
+        described: true,
+    })
+}
+
+/// A file without a preset that holds an RBM as another program writes it (numpy and the
+/// safetensors package, from scikit-learn's `BernoulliRBM`): the tensors `weight`
+/// [hidden, visible], `visible_bias` [visible] and `hidden_bias` [hidden], of dtype F32
+/// or F64, with `energy` = `rbm_bernoulli` in the metadata or those three names alone.
+/// The input is `input_shape` where the metadata gives one, a row of bits otherwise;
+/// the preset around it is the defaults with block Gibbs.
+fn foreign_rbm(
+    path: &Path,
+    bytes: &[u8],
+    meta: Option<&HashMap<String, String>>,
+) -> Result<Model, ModelFileError> {
+    let fmt = |e: safetensors::SafeTensorError| ModelFileError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let no_preset = || ModelFileError::NoPreset {
+        path: path.to_path_buf(),
+    };
+    let st = SafeTensors::deserialize(bytes).map_err(fmt)?;
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    let named = names == ["hidden_bias", "visible_bias", "weight"];
+    let declared = meta.and_then(|m| m.get(ENERGY_KEY)).map(String::as_str);
+    match declared {
+        Some("rbm_bernoulli") => {}
+        None if named => {}
+        _ => return Err(no_preset()),
+    }
+    let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>), ModelFileError> {
+        let t = st.tensor(name).map_err(|_| ModelFileError::Missing {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+        })?;
+        #[allow(clippy::cast_possible_truncation)]
+        let values: Vec<f32> = match t.dtype() {
+            Dtype::F32 => t
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F64 => t
+                .data()
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            other => {
+                return Err(ModelFileError::Dtype {
+                    path: path.to_path_buf(),
+                    name: name.to_string(),
+                    found: format!("{other:?}"),
+                });
+            }
+        };
+        Ok((t.shape().to_vec(), values))
+    };
+    let (w_shape, w) = tensor("weight")?;
+    let [hidden, visible] = w_shape[..] else {
+        return Err(ModelFileError::Shape {
+            path: path.to_path_buf(),
+            name: "weight".into(),
+            found: w_shape,
+            expected: vec![0, 0],
+        });
+    };
+    let mut params = w;
+    for (name, len) in [("visible_bias", visible), ("hidden_bias", hidden)] {
+        let (shape, v) = tensor(name)?;
+        if shape != [len] {
+            return Err(ModelFileError::Shape {
+                path: path.to_path_buf(),
+                name: name.into(),
+                found: shape,
+                expected: vec![len],
+            });
+        }
+        params.extend(v);
+    }
+    let input_shape = match meta.and_then(|m| m.get(INPUT_SHAPE_KEY)) {
+        Some(text) => parse_shape(text)
+            .filter(|s| s.iter().product::<usize>() == visible && matches!(s.len(), 1 | 3))
+            .ok_or_else(|| ModelFileError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "metadata `{INPUT_SHAPE_KEY}` is `{text}`, not a shape of {visible} inputs"
+                ),
+            })?,
+        None => vec![1, 1, visible],
+    };
+    let mut preset = Preset {
+        name: path
+            .file_stem()
+            .map_or_else(|| "rbm".into(), |s| s.to_string_lossy().into_owned()),
+        ..Preset::default()
+    };
+    preset.model = crate::energy::ModelSpec {
+        layers: vec![crate::energy::LayerSpec::Rbm { hidden }],
+        outputs: 1,
+    };
+    preset.sampler.kind = crate::sampler::SamplerKind::BlockGibbs;
+    preset.sampler.steps = 1;
+    preset.data.bits = true;
+    Ok(Model {
+        preset,
+        params,
+        input_shape,
+        described: false,
     })
 }
 

@@ -674,7 +674,10 @@ impl Preset {
                     ));
                 }
             }
-            SamplerKind::Exact | SamplerKind::Gibbs | SamplerKind::BlockGibbs => {}
+            SamplerKind::Exact
+            | SamplerKind::Gibbs
+            | SamplerKind::BlockGibbs
+            | SamplerKind::Gwg => {}
         }
         if let Some(c) = s.grad_clip {
             positive("sampler.grad_clip", c)?;

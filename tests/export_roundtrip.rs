@@ -19,8 +19,10 @@ fn export_then_load_gives_identical_energies() {
         preset: p2,
         params: params2,
         input_shape,
+        described,
     } = export::load(&path).unwrap();
     assert_eq!(input_shape, vec![2]);
+    assert!(described, "the file carries its preset");
     assert_eq!(&p2, s.preset());
     assert_eq!(params2.as_slice(), s.params());
     let x: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();

@@ -13,8 +13,14 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let export::Model {
         mut preset,
         params,
-        input_shape,
+        mut input_shape,
+        described,
     } = export::load(&a.model)?;
+    anyhow::ensure!(
+        described || a.data.is_some(),
+        "{}: the file holds an RBM's tensors but no experiment, so no data: give the data to evaluate it on with --data FILE (a CSV or NPY table of 0s and 1s, or one-channel images, binarized at half their range)",
+        a.model.display()
+    );
     if let Some(d) = &a.data {
         // A preset file, a data file (CSV, NPY), or the name of a data set.
         if d.extension().is_some_and(|e| e == "ron") {
@@ -22,6 +28,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         } else if d.is_file() {
             preset.data.source = DataSource::File(d.clone());
             preset.data.labels_file = None;
+            // An RBM's visible units are bits: so are the file's values.
+            preset.data.bits |= preset.model.rbm().is_some();
         } else if d.to_string_lossy() == "digits" {
             preset.data.source = DataSource::Images(ebm_workbench::data::ImageSet::Digits);
         } else {
@@ -46,6 +54,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let mut session = Session::from_params(&preset, params)?;
     let space = session.data().space;
+    if !described && space.dim() == input_shape.iter().product::<usize>() {
+        // A file without its experiment says its inputs' number, not their layout.
+        input_shape = space.input_shape();
+    }
     anyhow::ensure!(
         space.input_shape() == input_shape,
         "{}: the model takes inputs of shape {input_shape:?}, the data are {} ({:?})",
@@ -109,8 +121,18 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    // The held-out NLL with the exact log Z where there is one, with AIS's elsewhere.
-    let test = session.data().test.clone();
+    // The held-out NLL with the exact log Z where there is one, with AIS's elsewhere. A
+    // model without its experiment has no split to hold out of: every row is scored.
+    let test = if described {
+        session.data().test.clone()
+    } else {
+        [
+            session.data().train.as_slice(),
+            session.data().test.as_slice(),
+        ]
+        .concat()
+    };
+    writeln!(out, "rows_scored={}", test.len() / space.dim().max(1))?;
     let e = session.energy(&test);
     #[allow(clippy::cast_precision_loss)]
     let mean_e = e.iter().map(|v| f64::from(*v)).sum::<f64>() / e.len().max(1) as f64;

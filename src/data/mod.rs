@@ -264,6 +264,9 @@ pub struct DataSpec {
     pub seed: u64,
     /// Fraction of the points held out for evaluation.
     pub held_out: f32,
+    /// The file holds bits: a table must hold only 0s and 1s (a row of bits a point);
+    /// one-channel images are binarized at half their range.
+    pub bits: bool,
 }
 
 /// [`DataSpec`] as a preset file writes it, and as older presets wrote it: their source
@@ -303,6 +306,8 @@ pub struct DataSpecFile {
     noise: Option<f32>,
     seed: u64,
     held_out: f32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    bits: bool,
 }
 
 impl Default for DataSpecFile {
@@ -338,6 +343,7 @@ impl From<DataSpecFile> for DataSpec {
             noise: f.noise,
             seed: f.seed,
             held_out: f.held_out,
+            bits: f.bits,
         }
     }
 }
@@ -360,6 +366,7 @@ impl From<DataSpec> for DataSpecFile {
             noise: d.noise,
             seed: d.seed,
             held_out: d.held_out,
+            bits: d.bits,
         }
     }
 }
@@ -378,6 +385,7 @@ impl Default for DataSpec {
             noise: None,
             seed: 0,
             held_out: 1.0 / 6.0,
+            bits: false,
         }
     }
 }
@@ -666,6 +674,9 @@ impl Dataset {
             if let Some(lf) = labels_file.as_deref() {
                 im.labels = Some(read_labels_for(lf, im.n, "images", path)?);
             }
+            if spec.bits {
+                return Self::of_bit_images(spec, path, im, &mut rng);
+            }
             return Ok(Self::from_images(spec, im, &mut rng));
         }
         let mut t = file::read_table(path, spec.columns.as_deref(), spec.labels)?;
@@ -684,11 +695,28 @@ impl Dataset {
                 path,
             )?);
         }
-        let b = padded_bounds(&t.points, t.dim);
         let labels = t.labels.map(|l| {
             let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
             (l, classes)
         });
+        if spec.bits {
+            // Every value a bit: the first that is not is named, by its row and column.
+            if let Some(k) = t.points.iter().position(|v| *v != 0.0 && *v != 1.0) {
+                return Err(DataError::new(
+                    path,
+                    Some(format!("row {}, column {}", k / t.dim + 1, k % t.dim + 1)),
+                    format!(
+                        "{} is not a bit: these data are read as bits (data.bits, or an RBM's data), every value 0 or 1",
+                        t.points[k]
+                    ),
+                ));
+            }
+            let dim = t.dim;
+            let mut d = Self::split(spec, t.points, dim, labels, DataBox::bits(dim), &mut rng);
+            d.space = Space::Bits { h: 1, w: dim };
+            return Ok(d);
+        }
+        let b = padded_bounds(&t.points, t.dim);
         Ok(Self::split(spec, t.points, t.dim, labels, b, &mut rng))
     }
 
@@ -725,6 +753,38 @@ impl Dataset {
         };
         d.levels = im.levels;
         d
+    }
+
+    /// One-channel images binarized at half their range (pixels in [0, 1]), split.
+    fn of_bit_images(
+        spec: &DataSpec,
+        path: &std::path::Path,
+        im: images::Images,
+        rng: &mut StdRng,
+    ) -> Result<Self, DataError> {
+        if im.c != 1 {
+            return Err(DataError::new(
+                path,
+                None,
+                format!(
+                    "{} channels: bits are one-channel images (binarized at half their range)",
+                    im.c
+                ),
+            ));
+        }
+        let (h, w) = (im.h, im.w);
+        let pts: Vec<f32> = im
+            .pixels
+            .iter()
+            .map(|v| if *v >= 0.5 { 1.0 } else { 0.0 })
+            .collect();
+        let labels = im.labels.map(|l| {
+            let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
+            (l, classes)
+        });
+        let mut d = Self::split(spec, pts, h * w, labels, DataBox::bits(h * w), rng);
+        d.space = Space::Bits { h, w };
+        Ok(d)
     }
 
     /// `spec.size` patterns of a bit set, drawn uniformly from its patterns, split.

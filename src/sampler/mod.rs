@@ -51,6 +51,13 @@ pub enum SamplerKind {
     /// v ~ Bernoulli(σ(b + Wᵀh)): the classic CD-k (from the data) and PCD (from
     /// persistent chains). RBMs only.
     BlockGibbs,
+    /// Gibbs-with-gradients (Grathwohl et al. 2021) on bits: each of the K steps proposes
+    /// flipping one bit, chosen with probability softmax(d(x)/2) where
+    /// dᵢ(x) = −(1 − 2xᵢ)·∂E/∂xᵢ estimates E(x) − E(x with bit i flipped) to first order,
+    /// and accepts it with the Metropolis-Hastings probability
+    /// min(1, exp(E(x) − E(x′))·q(i | x′)/q(i | x)): exact for any differentiable energy
+    /// on bits, one gradient per step where Gibbs needs one energy per bit.
+    Gwg,
 }
 
 impl SamplerKind {
@@ -62,7 +69,7 @@ impl SamplerKind {
             | Self::Langevin { step_size }
             | Self::Mala { step_size }
             | Self::Hmc { step_size, .. } => step_size,
-            Self::Exact | Self::Gibbs | Self::BlockGibbs => 0.0,
+            Self::Exact | Self::Gibbs | Self::BlockGibbs | Self::Gwg => 0.0,
         }
     }
 
@@ -73,7 +80,7 @@ impl SamplerKind {
         match *self {
             Self::Sgld { noise, .. } => noise,
             Self::Langevin { step_size } | Self::Mala { step_size } => (2.0 * step_size).sqrt(),
-            Self::Hmc { .. } | Self::Exact | Self::Gibbs | Self::BlockGibbs => 0.0,
+            Self::Hmc { .. } | Self::Exact | Self::Gibbs | Self::BlockGibbs | Self::Gwg => 0.0,
         }
     }
 
@@ -91,7 +98,7 @@ impl SamplerKind {
     /// acceptance rate.
     #[must_use]
     pub fn is_metropolis(&self) -> bool {
-        matches!(self, Self::Mala { .. } | Self::Hmc { .. })
+        matches!(self, Self::Mala { .. } | Self::Hmc { .. } | Self::Gwg)
     }
 
     /// The same rule with another step size (SGLD keeps its noise).
@@ -111,6 +118,7 @@ impl SamplerKind {
             Self::Exact => Self::Exact,
             Self::Gibbs => Self::Gibbs,
             Self::BlockGibbs => Self::BlockGibbs,
+            Self::Gwg => Self::Gwg,
         }
     }
 
@@ -118,7 +126,7 @@ impl SamplerKind {
     /// rule for discrete data, and for nothing else.
     #[must_use]
     pub fn is_discrete(&self) -> bool {
-        matches!(self, Self::Gibbs | Self::BlockGibbs)
+        matches!(self, Self::Gibbs | Self::BlockGibbs | Self::Gwg)
     }
 
     /// Gradient evaluations per sampler step.
@@ -127,6 +135,7 @@ impl SamplerKind {
         match *self {
             Self::Hmc { leapfrog_steps, .. } => leapfrog_steps,
             Self::Exact | Self::Gibbs | Self::BlockGibbs => 0,
+            Self::Gwg => 1,
             _ => 1,
         }
     }
@@ -142,6 +151,7 @@ impl SamplerKind {
             Self::Exact => "exact (grid)",
             Self::Gibbs => "Gibbs",
             Self::BlockGibbs => "block Gibbs (RBM)",
+            Self::Gwg => "Gibbs with gradients",
         }
     }
 }
@@ -457,6 +467,7 @@ impl Lane {
                 )?,
                 SamplerKind::Gibbs => self.gibbs_sweep(params, x, &mut rng)?,
                 SamplerKind::BlockGibbs => self.block_gibbs_step(params, x, &mut rng)?,
+                SamplerKind::Gwg => self.gwg_step(params, x, &mut rng)?,
                 _ => {
                     self.eval_current(params, x)?;
                     for (xv, g) in x.iter_mut().zip(&self.grad) {
@@ -529,6 +540,60 @@ impl Lane {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One Gibbs-with-gradients step on every row; `energies` and `grad` hold E and ∇ₓE
+    /// at `x`. Per row: one uniform for the bit, one for the test.
+    fn gwg_step(&mut self, params: &[f32], x: &mut [f32], rng: &mut SmallRng) -> EngineResult<()> {
+        let dim = self.dim();
+        let rows = x.len() / dim;
+        // log q(i | x) = dᵢ/2 − logsumexp(d/2), dᵢ = −(1 − 2xᵢ)·gᵢ.
+        let log_q = |xr: &[f32], gr: &[f32], i: usize| -> f64 {
+            let half: Vec<f64> = xr
+                .iter()
+                .zip(gr)
+                .map(|(v, g)| -0.5 * f64::from((1.0 - 2.0 * v) * g))
+                .collect();
+            let top = half.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            half[i] - top - half.iter().map(|h| (h - top).exp()).sum::<f64>().ln()
+        };
+        let mut flips = vec![0_usize; rows];
+        self.prop.copy_from_slice(x);
+        for (r, flip) in flips.iter_mut().enumerate() {
+            let (xr, gr) = (
+                &x[r * dim..(r + 1) * dim],
+                &self.grad[r * dim..(r + 1) * dim],
+            );
+            let half: Vec<f64> = xr
+                .iter()
+                .zip(gr)
+                .map(|(v, g)| -0.5 * f64::from((1.0 - 2.0 * v) * g))
+                .collect();
+            let top = half.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let weights: Vec<f64> = half.iter().map(|h| (h - top).exp()).collect();
+            let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();
+            *flip = weights
+                .iter()
+                .position(|w| {
+                    u -= w;
+                    u < 0.0
+                })
+                .unwrap_or(dim - 1);
+            let k = r * dim + *flip;
+            self.prop[k] = 1.0 - self.prop[k];
+        }
+        self.eval_proposal(params)?;
+        let ratios: Vec<f64> = (0..rows)
+            .map(|r| {
+                let c = r * dim..(r + 1) * dim;
+                f64::from(self.energies[r]) - f64::from(self.prop_energies[r])
+                    + log_q(&self.prop[c.clone()], &self.prop_grad[c.clone()], flips[r])
+                    - log_q(&x[c.clone()], &self.grad[c], flips[r])
+            })
+            .collect();
+        let data_box = DataBox::bits(dim);
+        self.accept_rows(x, &ratios, &data_box, false, rng);
         Ok(())
     }
 

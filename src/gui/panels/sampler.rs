@@ -13,9 +13,9 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: bool) {
                     let noise = if matches!(s.kind, SamplerKind::Sgld { .. }) { s.kind.noise() } else { (2.0 * a).sqrt() };
                     // Bits are flipped (Gibbs), points moved: each space its own rules.
                     let choices = if allows.discrete && rbm {
-                        vec![SamplerKind::Gibbs, SamplerKind::BlockGibbs, SamplerKind::Exact]
+                        vec![SamplerKind::Gibbs, SamplerKind::Gwg, SamplerKind::BlockGibbs, SamplerKind::Exact]
                     } else if allows.discrete {
-                        vec![SamplerKind::Gibbs, SamplerKind::Exact]
+                        vec![SamplerKind::Gibbs, SamplerKind::Gwg, SamplerKind::Exact]
                     } else {
                         vec![
                             SamplerKind::Sgld { step_size: a, noise },
@@ -61,6 +61,12 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: bool) {
                     ui.add(Num::new(leapfrog_steps).range(1..=100))
                 });
             }
+            SamplerKind::Gwg => {
+                ui.label("Moves");
+                ui.label("one bit a step, chosen by the gradient")
+                    .on_hover_text("Gibbs with gradients: the bit to flip is drawn with probability softmax(d/2), d the first-order estimate of each flip's energy drop, and the flip passes a Metropolis-Hastings test: exact, one gradient a step.");
+                ui.end_row();
+            }
             SamplerKind::BlockGibbs => {
                 ui.label("Steps");
                 ui.label("hidden given visible, then visible given hidden")
@@ -80,7 +86,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: bool) {
                 ui.end_row();
             }
         }
-        if s.kind.is_metropolis() {
+        if s.kind.is_metropolis() && !s.kind.is_discrete() {
             let mut adapt = s.target_acceptance.is_some();
             let mut target = s.target_acceptance.unwrap_or(match s.kind {
                 SamplerKind::Mala { .. } => 0.57,

@@ -45,7 +45,8 @@ impl Session {
     /// adapt it.
     pub(super) fn sampler_spec(&mut self) -> crate::sampler::SamplerSpec {
         let mut spec = self.preset.sampler.clone();
-        if spec.target_acceptance.is_some() && spec.kind.is_metropolis() {
+        if spec.target_acceptance.is_some() && spec.kind.is_metropolis() && !spec.kind.is_discrete()
+        {
             let base = spec.kind.step_size();
             let a = match self.adapter {
                 Some(a) if a.base == base => a,
