@@ -3,6 +3,7 @@
 
 use super::EvalArgs;
 use ebm_workbench::data::DataSource;
+use ebm_workbench::eval::Method;
 use ebm_workbench::eval::ais::{AisSpec, BaseKind};
 use ebm_workbench::{Preset, Session, export};
 use rand::SeedableRng as _;
@@ -118,6 +119,34 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             r.reverse.map(|r| r.log_z),
         );
         Some((r, verdict))
+    } else if let (Method::Ais, Some(m)) = (method, preset.model.rbm()) {
+        // An RBM with too many hidden units to sum over: AIS by its block Gibbs, from
+        // independent bits with the data's marginals.
+        let n = space.dim();
+        let base = ebm_workbench::eval::rbm::base_biases(&session.data().train, n);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
+        let est = ebm_workbench::eval::rbm::ais_log_z(
+            session.params(),
+            n,
+            m,
+            &base,
+            a.ais_chains,
+            a.ais_temps,
+            &mut rng,
+        );
+        writeln!(out, "ais_base=data_marginals")?;
+        writeln!(out, "log_z_ais={:.6}", est.log_z)?;
+        writeln!(out, "log_z_ais_stderr={:.6}", est.stderr)?;
+        writeln!(out, "ais_ess={:.1}", est.ess)?;
+        writeln!(out, "ais_chains={}", a.ais_chains)?;
+        let verdict = ebm_workbench::eval::verdict::ais(est.ess, a.ais_chains, est.log_z, None);
+        Some((
+            ebm_workbench::eval::ais::AisResult {
+                forward: est,
+                reverse: None,
+            },
+            verdict,
+        ))
     } else {
         None
     };

@@ -262,7 +262,7 @@ pub struct AisResult {
 /// weights alone and the caller's random stream is untouched). The delta method,
 /// sd(w)/(√n·mean w), cannot exceed 1 whatever the weights: when one chain carries all
 /// the weight it is exactly 1, beside estimates that are off by hundreds of nats.
-fn log_mean_exp(v: &[f64]) -> (f64, f64, f64) {
+pub(crate) fn log_mean_exp(v: &[f64]) -> (f64, f64, f64) {
     use rand::SeedableRng as _;
     let n = v.len();
     #[allow(clippy::cast_precision_loss)]
@@ -309,7 +309,7 @@ fn log_mean_exp(v: &[f64]) -> (f64, f64, f64) {
 pub const BOOTSTRAP: usize = 400;
 
 /// The schedule β_t, t = 0..=T: quadratic, finer near the base.
-fn betas(t: usize) -> Vec<f64> {
+pub(crate) fn betas(t: usize) -> Vec<f64> {
     #[allow(clippy::cast_precision_loss)]
     (0..=t).map(|k| (k as f64 / t as f64).powi(2)).collect()
 }

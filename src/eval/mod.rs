@@ -64,6 +64,10 @@ impl Method {
         if rbm::hidden_sum(space, model).is_some() {
             return Self::Enumeration;
         }
+        if space.allows().discrete && model.rbm().is_some() && !space.allows().enumeration {
+            // Too many hidden units to sum over: AIS by the RBM's block Gibbs.
+            return Self::Ais;
+        }
         Self::for_space(space)
     }
 
@@ -111,6 +115,9 @@ pub enum Evaluator {
     RbmHidden {
         hidden: usize,
     },
+    /// AIS of an RBM on bits whose hidden units are too many to sum over
+    /// ([`rbm::ais_log_z`]: block Gibbs along the tempered path).
+    RbmAis(ais::AisSpec),
     /// No estimator: why.
     Unavailable(String),
 }
@@ -140,9 +147,13 @@ impl Evaluator {
         grid: usize,
         ais: ais::AisSpec,
     ) -> Self {
-        match rbm::hidden_sum(space, model) {
-            Some(hidden) => Self::RbmHidden { hidden },
-            None => Self::for_space(space, grid, ais),
+        match (
+            rbm::hidden_sum(space, model),
+            Method::for_model(space, model),
+        ) {
+            (Some(hidden), _) => Self::RbmHidden { hidden },
+            (None, Method::Ais) if space.allows().discrete => Self::RbmAis(ais),
+            _ => Self::for_space(space, grid, ais),
         }
     }
 
@@ -150,7 +161,7 @@ impl Evaluator {
     pub fn method(&self) -> Method {
         match self {
             Self::Quadrature { .. } => Method::Quadrature,
-            Self::Ais(_) => Method::Ais,
+            Self::Ais(_) | Self::RbmAis(_) => Method::Ais,
             Self::Enumeration { .. } | Self::RbmHidden { .. } => Method::Enumeration,
             Self::Unavailable(_) => Method::Unavailable,
         }
@@ -161,7 +172,9 @@ impl Evaluator {
     pub fn cost(&self) -> usize {
         match self {
             Self::Quadrature { grid } => grid * grid,
-            Self::Ais(s) => s.chains * s.temperatures * (1 + s.steps_per_temperature),
+            Self::Ais(s) | Self::RbmAis(s) => {
+                s.chains * s.temperatures * (1 + s.steps_per_temperature)
+            }
             Self::Enumeration { bits } => 1 << bits,
             Self::RbmHidden { hidden } => 1 << hidden,
             Self::Unavailable(_) => 0,

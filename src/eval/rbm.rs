@@ -52,14 +52,33 @@ fn parts(params: &[f32], visible: usize, hidden: usize) -> (&[f32], &[f32], &[f3
     (w, &b[..visible], &c[..hidden])
 }
 
-/// Visits every hidden state in Gray-code order with its visible pre-activations
-/// a(h) = b + Wᵀh (f64): `f(index of h, a)`.
-fn for_each_state(params: &[f32], visible: usize, hidden: usize, mut f: impl FnMut(usize, &[f64])) {
+/// The hidden states are walked in blocks of 2^(m − k) consecutive indices (the top k
+/// bits fixed), the blocks in parallel: at most 2^6 of them.
+fn block_bits(hidden: usize) -> usize {
+    hidden.min(6)
+}
+
+/// Visits the hidden states of block `top` (the top `block_bits` bits of the index) in
+/// Gray-code order with their visible pre-activations a(h) = b + Wᵀh (f64):
+/// `f(index of h, a)`.
+fn for_each_in_block(
+    params: &[f32],
+    visible: usize,
+    hidden: usize,
+    top: usize,
+    mut f: impl FnMut(usize, &[f64]),
+) {
     let (w, b, _) = parts(params, visible, hidden);
+    let low = hidden - block_bits(hidden);
+    let mut h = top << low;
     let mut a: Vec<f64> = b.iter().map(|v| f64::from(*v)).collect();
-    let mut h = 0_usize;
+    for j in (low..hidden).filter(|j| h >> j & 1 == 1) {
+        for (ak, wk) in a.iter_mut().zip(&w[j * visible..(j + 1) * visible]) {
+            *ak += f64::from(*wk);
+        }
+    }
     f(h, &a);
-    for t in 1..1_usize << hidden {
+    for t in 1..1_usize << low {
         // The bit that changes from Gray code t − 1 to t.
         let j = t.trailing_zeros() as usize;
         let row = &w[j * visible..(j + 1) * visible];
@@ -69,6 +88,14 @@ fn for_each_state(params: &[f32], visible: usize, hidden: usize, mut f: impl FnM
         }
         h ^= 1 << j;
         f(h, &a);
+    }
+}
+
+/// Every hidden state once, as [`for_each_in_block`], one block after another.
+#[cfg(test)]
+fn for_each_state(params: &[f32], visible: usize, hidden: usize, mut f: impl FnMut(usize, &[f64])) {
+    for top in 0..1_usize << block_bits(hidden) {
+        for_each_in_block(params, visible, hidden, top, &mut f);
     }
 }
 
@@ -84,15 +111,22 @@ impl RbmTruth {
             hidden <= MAX_HIDDEN,
             "{hidden} hidden units: at most {MAX_HIDDEN}"
         );
+        use rayon::prelude::*;
         let (_, _, c) = parts(params, visible, hidden);
         let mut log_weights = vec![0.0_f64; 1 << hidden];
-        for_each_state(params, visible, hidden, |h, a| {
-            let ch: f64 = (0..hidden)
-                .filter(|j| h >> j & 1 == 1)
-                .map(|j| f64::from(c[j]))
-                .sum();
-            log_weights[h] = ch + a.iter().map(|x| softplus(*x)).sum::<f64>();
-        });
+        let per_block = 1_usize << (hidden - block_bits(hidden));
+        log_weights
+            .par_chunks_mut(per_block)
+            .enumerate()
+            .for_each(|(top, out)| {
+                for_each_in_block(params, visible, hidden, top, |h, a| {
+                    let ch: f64 = (0..hidden)
+                        .filter(|j| h >> j & 1 == 1)
+                        .map(|j| f64::from(c[j]))
+                        .sum();
+                    out[h - top * per_block] = ch + a.iter().map(|x| softplus(*x)).sum::<f64>();
+                });
+            });
         let top = log_weights
             .iter()
             .copied()
@@ -122,36 +156,47 @@ impl RbmTruth {
     /// The exact sample term E_p[∂F/∂θ] in the parameters' layout (W, b, c).
     #[must_use]
     pub fn sample_term(&self, params: &[f32]) -> Vec<f32> {
+        use rayon::prelude::*;
         let (n, m) = (self.visible, self.hidden);
         let p = self.probabilities();
-        let mut gw = vec![0.0_f64; m * n];
-        let mut gb = vec![0.0_f64; n];
-        let mut gc = vec![0.0_f64; m];
-        let mut mu = vec![0.0_f64; n];
-        for_each_state(params, n, m, |h, a| {
-            let ph = p[h];
-            if ph < 1e-300 {
-                return;
+        // Per block (W, b, c) partial sums, added in block order: the same result on any
+        // number of threads.
+        let blocks: Vec<Vec<f64>> = (0..1_usize << block_bits(m))
+            .into_par_iter()
+            .map(|top| {
+                let mut g = vec![0.0_f64; m * n + n + m];
+                let mut mu = vec![0.0_f64; n];
+                for_each_in_block(params, n, m, top, |h, a| {
+                    let ph = p[h];
+                    if ph < 1e-300 {
+                        return;
+                    }
+                    for (u, x) in mu.iter_mut().zip(a) {
+                        *u = ph * sigmoid(*x);
+                    }
+                    let (gw, rest) = g.split_at_mut(m * n);
+                    let (gb, gc) = rest.split_at_mut(n);
+                    for (gk, u) in gb.iter_mut().zip(&mu) {
+                        *gk -= u;
+                    }
+                    for j in (0..m).filter(|j| h >> j & 1 == 1) {
+                        gc[j] -= ph;
+                        for (gk, u) in gw[j * n..(j + 1) * n].iter_mut().zip(&mu) {
+                            *gk -= u;
+                        }
+                    }
+                });
+                g
+            })
+            .collect();
+        let mut total = vec![0.0_f64; m * n + n + m];
+        for g in blocks {
+            for (t, v) in total.iter_mut().zip(g) {
+                *t += v;
             }
-            for (u, x) in mu.iter_mut().zip(a) {
-                *u = ph * sigmoid(*x);
-            }
-            for (g, u) in gb.iter_mut().zip(&mu) {
-                *g -= u;
-            }
-            for j in (0..m).filter(|j| h >> j & 1 == 1) {
-                gc[j] -= ph;
-                for (g, u) in gw[j * n..(j + 1) * n].iter_mut().zip(&mu) {
-                    *g -= u;
-                }
-            }
-        });
+        }
         #[allow(clippy::cast_possible_truncation)]
-        gw.into_iter()
-            .chain(gb)
-            .chain(gc)
-            .map(|v| v as f32)
-            .collect()
+        total.into_iter().map(|v| v as f32).collect()
     }
 
     /// Exact draws: a hidden state by p(h), then each visible unit by σ(aₖ(h)). Fills
@@ -186,6 +231,123 @@ impl RbmTruth {
             }
         }
     }
+}
+
+/// log Z of an RBM by annealed importance sampling (Salakhutdinov & Murray 2008), for
+/// RBMs whose hidden units are too many to sum over: from the base RBM with visible
+/// biases `base` (b_A, e.g. the logits of the data's marginals), no weights and the same
+/// hidden units, whose log Z = Σₖ softplus(b_A,k) + m·ln 2 is known and whose draws are
+/// exact, along f_β(v, h) ∝ exp((1 − β)·b_A·v + β·(bᵀv + cᵀh + hᵀWv)), with one block
+/// Gibbs step (h given v, then v given h, at β) per intermediate distribution. Returns
+/// the estimate with its bootstrap standard error and its weights' effective sample size
+/// (`acceptance` is 1: block Gibbs rejects nothing).
+#[must_use]
+pub fn ais_log_z(
+    params: &[f32],
+    visible: usize,
+    hidden: usize,
+    base: &[f64],
+    chains: usize,
+    temperatures: usize,
+    rng: &mut impl Rng,
+) -> super::ais::AisEstimate {
+    use rand::SeedableRng as _;
+    use rayon::prelude::*;
+    let (n, m) = (visible, hidden);
+    let (w, b, c) = parts(params, n, m);
+    let betas = super::ais::betas(temperatures.max(1));
+    #[allow(clippy::cast_precision_loss)]
+    let log_z_base =
+        base.iter().map(|a| softplus(*a)).sum::<f64>() + m as f64 * std::f64::consts::LN_2;
+    // Each chain on its own stream (the same result on any number of threads).
+    let seeds: Vec<u64> = (0..chains).map(|_| rng.random()).collect();
+    let log_w: Vec<f64> = seeds
+        .par_iter()
+        .map(|seed| {
+            let mut r = rand::rngs::SmallRng::seed_from_u64(*seed);
+            let mut v: Vec<f64> = base
+                .iter()
+                .map(|a| {
+                    if r.random::<f64>() < sigmoid(*a) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let mut a = vec![0.0_f64; m];
+            let mut h = vec![false; m];
+            let mut lw = 0.0;
+            for pair in betas.windows(2) {
+                let (b0, b1) = (pair[0], pair[1]);
+                // log f_β(v) = (1 − β)·b_A·v + β·b·v + Σⱼ softplus(β·aⱼ), a = c + Wv.
+                let (mut base_v, mut b_v) = (0.0, 0.0);
+                for ((vk, ak), bk) in v.iter().zip(base).zip(b) {
+                    base_v += vk * ak;
+                    b_v += vk * f64::from(*bk);
+                }
+                for (j, aj) in a.iter_mut().enumerate() {
+                    *aj = f64::from(c[j])
+                        + w[j * n..(j + 1) * n]
+                            .iter()
+                            .zip(&v)
+                            .map(|(x, y)| f64::from(*x) * y)
+                            .sum::<f64>();
+                }
+                let log_f = |beta: f64| {
+                    (1.0 - beta) * base_v
+                        + beta * b_v
+                        + a.iter().map(|aj| softplus(beta * aj)).sum::<f64>()
+                };
+                lw += log_f(b1) - log_f(b0);
+                // One block Gibbs step at β₁: h given v, then v given h.
+                for (hj, aj) in h.iter_mut().zip(&a) {
+                    *hj = r.random::<f64>() < sigmoid(b1 * aj);
+                }
+                for (k, vk) in v.iter_mut().enumerate() {
+                    let mut x = f64::from(b[k]);
+                    for (j, _) in h.iter().enumerate().filter(|(_, on)| **on) {
+                        x += f64::from(w[j * n + k]);
+                    }
+                    let logit = (1.0 - b1) * base[k] + b1 * x;
+                    *vk = if r.random::<f64>() < sigmoid(logit) {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            lw
+        })
+        .collect();
+    let (lme, stderr, ess) = super::ais::log_mean_exp(&log_w);
+    super::ais::AisEstimate {
+        log_z: lme + log_z_base,
+        stderr,
+        ess,
+        acceptance: 1.0,
+    }
+}
+
+/// The base of [`ais_log_z`] for data rows: the logits of each visible unit's mean,
+/// kept within [1e-3, 1 − 1e-3].
+#[must_use]
+pub fn base_biases(data: &[f32], visible: usize) -> Vec<f64> {
+    let rows = (data.len() / visible.max(1)).max(1);
+    #[allow(clippy::cast_precision_loss)]
+    (0..visible)
+        .map(|k| {
+            let mean = data
+                .iter()
+                .skip(k)
+                .step_by(visible)
+                .map(|v| f64::from(*v))
+                .sum::<f64>()
+                / rows as f64;
+            let p = mean.clamp(1e-3, 1.0 - 1e-3);
+            (p / (1.0 - p)).ln()
+        })
+        .collect()
 }
 
 #[cfg(test)]

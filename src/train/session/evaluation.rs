@@ -182,6 +182,33 @@ impl Session {
                     grid: 0,
                 }
             }
+            Evaluator::RbmAis(spec) => {
+                let (n, m) = (self.data.dim, self.arch.rbm.unwrap_or(0));
+                let base = crate::eval::rbm::base_biases(&self.data.train, n);
+                let mut rng = self.eval_rng.clone();
+                let est = crate::eval::rbm::ais_log_z(
+                    &self.params,
+                    n,
+                    m,
+                    &base,
+                    spec.chains,
+                    spec.temperatures,
+                    &mut rng,
+                );
+                self.eval_rng = rng;
+                let test = self.data.test.clone();
+                let e_test = self.energy(&test);
+                Evaluation {
+                    log_z: est.log_z,
+                    stderr: est.stderr,
+                    ess: est.ess,
+                    method: Method::Ais,
+                    nll: mean(&e_test) + est.log_z,
+                    verdict: crate::eval::verdict::ais(est.ess, spec.chains, est.log_z, None),
+                    energies: Vec::new(),
+                    grid: 0,
+                }
+            }
             Evaluator::Unavailable(why) => Evaluation {
                 log_z: f64::NAN,
                 stderr: f64::NAN,
