@@ -2945,3 +2945,61 @@ fn an_rbm_shows_its_filters_and_an_exact_nll() {
     );
     assert!(h.query_by_label_contains("RBM engine, CPU").is_some());
 }
+
+/// An energy with no estimator of log Z (an MLP on 64 bits) says so in the status bar
+/// rather than "NLL –", and an RBM too large to sum over (evaluated by AIS) says that
+/// nothing measures its sampler instead of drawing an empty reference plot.
+#[test]
+fn bits_without_an_estimator_or_a_reference_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::bundled("digits_rbm_pcd.ron");
+    p.model = ebm_workbench::energy::ModelSpec {
+        layers: common::mlp(16),
+        outputs: 1,
+    };
+    p.eval.eval_every = 10;
+    let path = dir.path().join("mlp_bits.ron");
+    p.save(&path).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    step_until_shown(&mut h, "Input: 8×8 bits", Duration::from_secs(10));
+    assert!(
+        h.query_by_label_contains("NLL not measurable (no estimator)")
+            .is_some()
+    );
+
+    let mut p = common::bundled("digits_rbm_pcd.ron");
+    p.model.layers = vec![ebm_workbench::energy::LayerSpec::Rbm { hidden: 30 }];
+    p.eval.eval_every = 10;
+    p.eval.ais_chains = 16;
+    p.eval.ais_temperatures = 20;
+    let path = dir.path().join("rbm30.ron");
+    p.save(&path).unwrap();
+    drop_file(&mut h, &path);
+    confirm_if_asked(&mut h);
+    step_until_shown(
+        &mut h,
+        "RBM: 64 binary visible units",
+        Duration::from_secs(10),
+    );
+    assert_eq!(h.state().state.preset.model.rbm(), Some(30));
+    press(&mut h, "Train");
+    step_until(&mut h, "an AIS evaluation", Duration::from_secs(60), |a| {
+        a.run.history.nll.len() + a.run.history.nll_untrusted.len() >= 2
+    });
+    press(&mut h, "Pause");
+    frames(&mut h, 3);
+    assert!(
+        h.query_by_label_contains("Held-out NLL (nats, AIS)")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("Nothing to measure the sampler against")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("NLL not measurable (no estimator)")
+            .is_none()
+    );
+}

@@ -587,6 +587,7 @@ impl eframe::App for WorkbenchApp {
                                 self.run.data.space,
                                 &self.worker_preset.model,
                             ),
+                            reference: self.run.data.space.allows().reference_sample_term,
                             marks: &self.run.marks,
                             list_layers: self.worker_preset.model.layers.len(),
                             score_matching: self.worker_preset.objective.kind.is_score_matching(),

@@ -196,7 +196,20 @@ impl WorkbenchApp {
                 };
                 format!("{n:.4}{ais} (held out, at step {s})")
             });
-            if let Some(s) = self.run.history.latest_nll_untrusted() {
+            let no_estimator = crate::eval::Method::for_model(
+                self.run.data.space,
+                &self.worker_preset.model,
+            ) == crate::eval::Method::Unavailable;
+            if no_estimator {
+                ui.label(
+                    egui::RichText::new("NLL not measurable (no estimator)").color(theme::WARNING),
+                )
+                .on_hover_text(format!(
+                    "No estimator of log Z for this energy on {}: AIS moves along the gradient, and more than {} bits cannot be enumerated. An RBM has one (Network › RBM instead).",
+                    self.run.data.space.describe(),
+                    crate::data::space::MAX_ENUMERATED_BITS
+                ));
+            } else if let Some(s) = self.run.history.latest_nll_untrusted() {
                 // The latest evaluation's AIS failed its verdict: no number as an NLL.
                 ui.label(
                     egui::RichText::new(format!("NLL not measurable (at step {s})"))

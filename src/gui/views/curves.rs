@@ -45,6 +45,8 @@ pub struct CurvesContext<'a> {
     pub nll_not_measurable: Option<(usize, String)>,
     /// How the NLL is obtained (quadrature, enumeration, AIS).
     pub method: crate::eval::Method,
+    /// Whether the space has reference chains (MALA) for the sample term.
+    pub reference: bool,
 }
 
 /// A plot's title, the key of its series (outside the plot, so that it covers no
@@ -415,6 +417,11 @@ impl Curves<'_> {
                     );
                     draw_marks(p, marks);
                 });
+        } else if c.by_ais && !c.reference && h.sample_term_cos_reference.is_empty() {
+            // AIS on bits (an RBM too large to sum over): neither an exact term nor MALA
+            // reference chains exist to measure the sampler against.
+            header(ui, "Sampler vs the truth", &[], "");
+            ui.weak("Nothing to measure the sampler against here: an RBM with more than 24 hidden units has no exact sample term, and bits have no MALA reference chains.");
         } else if c.by_ais || !h.sample_term_cos_reference.is_empty() {
             // The reference means something only where its chains mixed: the comparison
             // is greyed where their R-hat says they did not (the latest decides the lines).
