@@ -2903,6 +2903,16 @@ fn an_rbm_shows_its_filters_and_an_exact_nll() {
         Duration::from_secs(10),
     );
     assert!(h.query_by_label_contains("Parameters: 288").is_some());
+    click(&mut h, Target::Menu("Gibbs"));
+    frames(&mut h, 2);
+    for rule in ["Gibbs with gradients", "block Gibbs (RBM)", "exact (grid)"] {
+        assert!(
+            h.query_by_label(rule).is_some(),
+            "{rule} offered for an RBM"
+        );
+    }
+    h.key_press(egui::Key::Escape);
+    frames(&mut h, 2);
     assert!(
         h.query_by_label("+ Linear").is_none(),
         "no layer list for an RBM"
@@ -2998,6 +3008,13 @@ fn bits_without_an_estimator_or_a_reference_say_so() {
         h.query_by_label_contains("Nothing to measure the sampler against")
             .is_some()
     );
+    // 30 hidden units: no exact draws in the sampler's menu; 16 have them (the hidden sum).
+    click(&mut h, Target::Menu("Gibbs"));
+    frames(&mut h, 2);
+    assert!(h.query_by_label("block Gibbs (RBM)").is_some());
+    assert!(h.query_by_label("exact (grid)").is_none());
+    h.key_press(egui::Key::Escape);
+    frames(&mut h, 2);
     assert!(
         h.query_by_label_contains("NLL not measurable (no estimator)")
             .is_none()

@@ -288,7 +288,7 @@ impl WorkbenchApp {
                         ui,
                         &mut self.state.preset.sampler,
                         self.run.data.space.allows(),
-                        self.state.preset.model.rbm().is_some(),
+                        self.state.preset.model.rbm(),
                     );
                 });
             egui::CollapsingHeader::new("Objective and optimiser")

@@ -3,7 +3,10 @@
 use super::*;
 
 /// The sampler's rule, steps, initialisation, clamping, with the implied temperature.
-pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: bool) {
+pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<usize>) {
+    // Exact draws: on the plane's grid, a few bits' states, or an RBM's hidden sum.
+    let exact = allows.exact_sampler || rbm.is_some_and(|m| m <= crate::eval::rbm::MAX_HIDDEN);
+    let rbm = rbm.is_some();
     egui::Grid::new("sampler_grid").num_columns(2).show(ui, |ui| {
         row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).\nMALA: the Langevin move as a proposal with a Metropolis test: exact at any step size.\nHMC: momentum, leapfrog steps and a Metropolis test: exact, long moves.\nExact: draws from the model on the grid (2-D), the unbiased reference.", |ui| {
             egui::ComboBox::from_id_salt("sampler_kind")
@@ -25,7 +28,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: bool) {
                             SamplerKind::Exact,
                         ]
                     };
-                    for choice in choices.into_iter().filter(|c| *c != SamplerKind::Exact || allows.exact_sampler) {
+                    for choice in choices.into_iter().filter(|c| *c != SamplerKind::Exact || exact) {
                         let selected = std::mem::discriminant(&s.kind) == std::mem::discriminant(&choice);
                         if ui.selectable_label(selected, choice.name()).clicked() && !selected {
                             s.kind = choice;
@@ -81,8 +84,12 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: bool) {
             }
             SamplerKind::Exact => {
                 ui.label("Draws");
-                ui.label("exact samples from the grid")
-                    .on_hover_text("A cell by its probability softmax(−E), a point uniformly inside it: the unbiased reference (2-D).");
+                ui.label(if allows.discrete {
+                    "exact samples from the model"
+                } else {
+                    "exact samples from the grid"
+                })
+                    .on_hover_text("The unbiased reference. In the plane: a cell by its probability softmax(−E), a point uniformly inside it. On bits: a state by its probability (every state summed over), or for an RBM a hidden state by its probability, then the visible bits given it.");
                 ui.end_row();
             }
         }
