@@ -238,6 +238,15 @@ fn foreign_rbm(
         None if named => {}
         _ => return Err(no_preset()),
     }
+    if let Some(extra) = names
+        .iter()
+        .find(|n| !["hidden_bias", "visible_bias", "weight"].contains(&n.as_str()))
+    {
+        return Err(ModelFileError::Unexpected {
+            path: path.to_path_buf(),
+            name: extra.clone(),
+        });
+    }
     let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>), ModelFileError> {
         let t = st.tensor(name).map_err(|_| ModelFileError::Missing {
             path: path.to_path_buf(),
@@ -274,6 +283,12 @@ fn foreign_rbm(
             expected: vec![0, 0],
         });
     };
+    crate::energy::LayerSpec::Rbm { hidden }
+        .check()
+        .map_err(|m| ModelFileError::Format {
+            path: path.to_path_buf(),
+            message: format!("tensor `weight` of shape [{hidden}, {visible}]: {m}"),
+        })?;
     let mut params = w;
     for (name, len) in [("visible_bias", visible), ("hidden_bias", hidden)] {
         let (shape, v) = tensor(name)?;

@@ -664,6 +664,40 @@ fn an_rbm_written_by_another_program_is_scored_exactly_on_a_table_of_bits() {
     );
     assert!((get("nll=") - nll).abs() < 1e-4, "{out} against {nll}");
 
+    // Declared an RBM, but with a tensor an RBM does not have: refused by its name.
+    let extra = dir.path().join("extra.safetensors");
+    let views = vec![
+        (
+            "weight",
+            TensorView::new(Dtype::F64, vec![m, n], &wb).unwrap(),
+        ),
+        (
+            "visible_bias",
+            TensorView::new(Dtype::F64, vec![n], &bb).unwrap(),
+        ),
+        (
+            "hidden_bias",
+            TensorView::new(Dtype::F64, vec![m], &cb).unwrap(),
+        ),
+        ("offset", TensorView::new(Dtype::F64, vec![m], &cb).unwrap()),
+    ];
+    let meta =
+        std::collections::HashMap::from([("energy".to_string(), "rbm_bernoulli".to_string())]);
+    std::fs::write(
+        &extra,
+        safetensors::tensor::serialize(views, Some(meta)).unwrap(),
+    )
+    .unwrap();
+    let refused = common::bin()
+        .arg("eval")
+        .arg(&extra)
+        .arg("--data")
+        .arg(&table)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("offset"), "{err}");
+
     let no_data = common::bin().arg("eval").arg(&model).output().unwrap();
     let err = String::from_utf8_lossy(&no_data.stderr);
     assert!(!no_data.status.success() && err.contains("--data"), "{err}");
