@@ -383,6 +383,12 @@ fn the_rbm_engine_agrees_with_candle_autograd() {
     let mut e3 = vec![0.0; rows];
     fast.energy(&params, &x, &mut e3).expect("rbm");
     close(&e3, &e2, "F without the gradient");
+    // A buffer of the wrong length is an error, not rows left uncomputed.
+    let mut short = vec![0.0; rows - 1];
+    let e = fast
+        .energy(&params, &x, &mut short)
+        .expect_err("a short buffer");
+    assert!(e.contains("8 values for 9 rows"), "{e}");
     let w: Vec<f32> = (0..rows).map(|r| 0.1 + 0.05 * r as f32).collect();
     let (mut p1, mut p2) = (vec![0.0; arch.n_params], vec![0.0; arch.n_params]);
     fast.weighted_param_grad(&params, &x, &w, &mut p1)

@@ -62,6 +62,19 @@ impl RbmEngine {
         }
     }
 
+    /// Checks that `out` holds `per_row` values for each row of `x`.
+    fn check_out(&self, x: &[f32], out: usize, per_row: usize, what: &str) -> EngineResult<()> {
+        let rows = x.len() / self.visible.max(1);
+        if out == rows * per_row {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} has {out} values for {rows} rows of {} visible units",
+                self.visible
+            ))
+        }
+    }
+
     fn check(&self, params: &[f32], x: &[f32]) -> EngineResult<()> {
         if params.len() != self.arch.n_params {
             return Err(format!(
@@ -92,6 +105,7 @@ impl Engine for RbmEngine {
 
     fn energy(&mut self, params: &[f32], x: &[f32], e: &mut [f32]) -> EngineResult<()> {
         self.check(params, x)?;
+        self.check_out(x, e.len(), 1, "the energy buffer")?;
         let n = self.visible;
         let this = &*self;
         x.par_chunks(PIECE * n)
@@ -117,6 +131,8 @@ impl Engine for RbmEngine {
             return Err("an RBM has no classes".into());
         }
         self.check(params, x)?;
+        self.check_out(x, e.len(), 1, "the energy buffer")?;
+        self.check_out(x, g.len(), self.visible, "the gradient buffer")?;
         let n = self.visible;
         let this = &*self;
         let (w, b, _) = self.parts(params);
@@ -149,6 +165,14 @@ impl Engine for RbmEngine {
         out: &mut [f32],
     ) -> EngineResult<()> {
         self.check(params, x)?;
+        self.check_out(x, weights.len(), 1, "the weights")?;
+        if out.len() != self.arch.n_params {
+            return Err(format!(
+                "the gradient has {} values, the RBM {} parameters",
+                out.len(),
+                self.arch.n_params
+            ));
+        }
         let (n, m) = (self.visible, self.hidden);
         let this = &*self;
         let partial: Vec<Vec<f32>> = x
