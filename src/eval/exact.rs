@@ -70,17 +70,29 @@ impl GridModel {
     /// The model on every state of `bits` bits from its energies there ([`states`]).
     #[must_use]
     pub fn from_states(bits: usize, points: Vec<f32>, energies: Vec<f32>) -> Self {
+        Self::over(DataBox::bits(bits), 0, points, energies, 0.0)
+    }
+
+    /// The model on `points` with `energies` there: weights softmax(−E), and
+    /// log Z = logsumexp(−E) + `log_cell` (the log volume each point stands for).
+    fn over(
+        data_box: DataBox,
+        grid: usize,
+        points: Vec<f32>,
+        energies: Vec<f32>,
+        log_cell: f64,
+    ) -> Self {
         let lse = logsumexp_neg(&energies);
         let weights = energies
             .iter()
             .map(|e| (-f64::from(*e) - lse).exp())
             .collect();
         Self {
-            data_box: DataBox::bits(bits),
-            grid: 0,
+            data_box,
+            grid,
             points,
             energies,
-            log_z: lse,
+            log_z: lse + log_cell,
             weights,
         }
     }
@@ -95,19 +107,7 @@ impl GridModel {
     /// there (`g × g`, x fastest).
     #[must_use]
     pub fn from_energies(b: &DataBox, g: usize, points: Vec<f32>, energies: Vec<f32>) -> Self {
-        let lse = logsumexp_neg(&energies);
-        let weights = energies
-            .iter()
-            .map(|e| (-f64::from(*e) - lse).exp())
-            .collect();
-        Self {
-            data_box: b.clone(),
-            grid: g,
-            points,
-            energies,
-            log_z: lse + log_cell_area(b, g),
-            weights,
-        }
+        Self::over(b.clone(), g, points, energies, log_cell_area(b, g))
     }
 }
 

@@ -345,6 +345,15 @@ fn clip_grad(g: &mut [f32], clip: Option<f32>) {
     }
 }
 
+/// Gibbs with gradients' proposal logits for one row of bits `x` with gradient `g`:
+/// dᵢ/2, where dᵢ = −(1 − 2xᵢ)·gᵢ estimates E(x) − E(x with bit i flipped).
+fn gwg_half_gains(x: &[f32], g: &[f32]) -> Vec<f64> {
+    x.iter()
+        .zip(g)
+        .map(|(v, gi)| -0.5 * f64::from((1.0 - 2.0 * v) * gi))
+        .collect()
+}
+
 /// Whether `row` lies in the box.
 fn in_box(row: &[f32], b: &DataBox) -> bool {
     b.contains(row)
@@ -548,13 +557,9 @@ impl Lane {
     fn gwg_step(&mut self, params: &[f32], x: &mut [f32], rng: &mut SmallRng) -> EngineResult<()> {
         let dim = self.dim();
         let rows = x.len() / dim;
-        // log q(i | x) = dᵢ/2 − logsumexp(d/2), dᵢ = −(1 − 2xᵢ)·gᵢ.
+        // log q(i | x) = dᵢ/2 − logsumexp(d/2).
         let log_q = |xr: &[f32], gr: &[f32], i: usize| -> f64 {
-            let half: Vec<f64> = xr
-                .iter()
-                .zip(gr)
-                .map(|(v, g)| -0.5 * f64::from((1.0 - 2.0 * v) * g))
-                .collect();
+            let half = gwg_half_gains(xr, gr);
             let top = half.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             half[i] - top - half.iter().map(|h| (h - top).exp()).sum::<f64>().ln()
         };
@@ -565,11 +570,7 @@ impl Lane {
                 &x[r * dim..(r + 1) * dim],
                 &self.grad[r * dim..(r + 1) * dim],
             );
-            let half: Vec<f64> = xr
-                .iter()
-                .zip(gr)
-                .map(|(v, g)| -0.5 * f64::from((1.0 - 2.0 * v) * g))
-                .collect();
+            let half = gwg_half_gains(xr, gr);
             let top = half.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let weights: Vec<f64> = half.iter().map(|h| (h - top).exp()).collect();
             let mut u = rng.random::<f64>() * weights.iter().sum::<f64>();

@@ -3,6 +3,7 @@
 //! the preset's engine, and the reference sample term outside the plane.
 
 use super::*;
+use crate::eval::verdict::Verdict;
 
 /// The result of evaluating the model: log Z by the session's evaluator and the held-out
 /// NLL, with the energy grid in the plane.
@@ -19,7 +20,7 @@ pub struct Evaluation {
     pub nll: f64,
     /// Whether `log_z` and `nll` may be shown as such: always for quadrature; for AIS by
     /// its weights' effective sample size ([`crate::eval::verdict::ais`]).
-    pub verdict: crate::eval::verdict::Verdict,
+    pub verdict: Verdict,
     /// E on the grid (row-major, x fastest), `grid × grid`; empty outside the plane.
     pub energies: Vec<f32>,
     pub grid: usize,
@@ -169,18 +170,23 @@ impl Session {
             Evaluator::Quadrature { grid } => self.evaluate_grid(grid),
             Evaluator::RbmHidden { hidden } => {
                 let t = crate::eval::rbm::RbmTruth::new(&self.params, self.data.dim, hidden);
-                let test = self.data.test.clone();
-                let e_test = self.energy(&test);
-                Evaluation {
-                    log_z: t.log_z,
-                    stderr: 0.0,
-                    ess: f64::NAN,
-                    method: Method::Enumeration,
-                    nll: mean(&e_test) + t.log_z,
-                    verdict: crate::eval::verdict::Verdict::Trusted,
-                    energies: Vec::new(),
-                    grid: 0,
-                }
+                self.held_out(
+                    t.log_z,
+                    0.0,
+                    f64::NAN,
+                    Method::Enumeration,
+                    Verdict::Trusted,
+                )
+            }
+            Evaluator::Enumeration { .. } => {
+                let m = self.states_model();
+                self.held_out(
+                    m.log_z,
+                    0.0,
+                    f64::NAN,
+                    Method::Enumeration,
+                    Verdict::Trusted,
+                )
             }
             Evaluator::RbmAis(spec) => {
                 let (n, m) = (self.data.dim, self.arch.rbm.unwrap_or(0));
@@ -196,18 +202,21 @@ impl Session {
                     &mut rng,
                 );
                 self.eval_rng = rng;
-                let test = self.data.test.clone();
-                let e_test = self.energy(&test);
-                Evaluation {
-                    log_z: est.log_z,
-                    stderr: est.stderr,
-                    ess: est.ess,
-                    method: Method::Ais,
-                    nll: mean(&e_test) + est.log_z,
-                    verdict: crate::eval::verdict::ais(est.ess, spec.chains, est.log_z, None),
-                    energies: Vec::new(),
-                    grid: 0,
-                }
+                let verdict = crate::eval::verdict::ais(est.ess, spec.chains, est.log_z, None);
+                self.held_out(est.log_z, est.stderr, est.ess, Method::Ais, verdict)
+            }
+            Evaluator::Ais(spec) => {
+                let mut rng = self.eval_rng.clone();
+                let (r, _) = self.ais(&spec, &mut rng);
+                self.eval_rng = rng;
+                let f = r.forward;
+                let verdict = crate::eval::verdict::ais(
+                    f.ess,
+                    spec.chains,
+                    f.log_z,
+                    r.reverse.map(|r| r.log_z),
+                );
+                self.held_out(f.log_z, f.stderr, f.ess, Method::Ais, verdict)
             }
             Evaluator::Unavailable(why) => Evaluation {
                 log_z: f64::NAN,
@@ -215,47 +224,35 @@ impl Session {
                 ess: f64::NAN,
                 method: Method::Unavailable,
                 nll: f64::NAN,
-                verdict: crate::eval::verdict::Verdict::NotMeasurable(why),
+                verdict: Verdict::NotMeasurable(why),
                 energies: Vec::new(),
                 grid: 0,
             },
-            Evaluator::Enumeration { .. } => {
-                let m = self.states_model();
-                let test = self.data.test.clone();
-                let e_test = self.energy(&test);
-                Evaluation {
-                    log_z: m.log_z,
-                    stderr: 0.0,
-                    ess: f64::NAN,
-                    method: Method::Enumeration,
-                    nll: mean(&e_test) + m.log_z,
-                    verdict: crate::eval::verdict::Verdict::Trusted,
-                    energies: Vec::new(),
-                    grid: 0,
-                }
-            }
-            Evaluator::Ais(spec) => {
-                let mut rng = self.eval_rng.clone();
-                let (r, _) = self.ais(&spec, &mut rng);
-                self.eval_rng = rng;
-                let test = self.data.test.clone();
-                let e_test = self.energy(&test);
-                Evaluation {
-                    log_z: r.forward.log_z,
-                    stderr: r.forward.stderr,
-                    ess: r.forward.ess,
-                    method: Method::Ais,
-                    nll: mean(&e_test) / f64::from(self.temperature()) + r.forward.log_z,
-                    verdict: crate::eval::verdict::ais(
-                        r.forward.ess,
-                        spec.chains,
-                        r.forward.log_z,
-                        r.reverse.map(|r| r.log_z),
-                    ),
-                    energies: Vec::new(),
-                    grid: 0,
-                }
-            }
+        }
+    }
+
+    /// The evaluation of a log Z obtained without a grid: the held-out NLL of the
+    /// tempered density exp(−E/T)/Z ([`Session::temperature`]; 1 for exact methods and
+    /// the samplers of bits).
+    fn held_out(
+        &mut self,
+        log_z: f64,
+        stderr: f64,
+        ess: f64,
+        method: Method,
+        verdict: Verdict,
+    ) -> Evaluation {
+        let test = self.data.test.clone();
+        let e_test = self.energy(&test);
+        Evaluation {
+            log_z,
+            stderr,
+            ess,
+            method,
+            nll: mean(&e_test) / f64::from(self.temperature()) + log_z,
+            verdict,
+            energies: Vec::new(),
+            grid: 0,
         }
     }
 
@@ -274,7 +271,7 @@ impl Session {
             ess: f64::NAN,
             method: Method::Quadrature,
             nll: mean(&e_test) + m.log_z,
-            verdict: crate::eval::verdict::Verdict::Trusted,
+            verdict: Verdict::Trusted,
             energies: m.energies,
             grid: g,
         }
