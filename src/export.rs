@@ -16,8 +16,10 @@ pub const PRESET_KEY: &str = "preset";
 /// Metadata key of the model's input shape.
 pub const INPUT_SHAPE_KEY: &str = "input_shape";
 /// Metadata key of the kind of energy, where the tensors alone do not say it
-/// (`rbm_bernoulli`).
+/// (`rbm_bernoulli`, `rbm_gaussian`).
 pub const ENERGY_KEY: &str = "energy";
+/// Metadata key of a Gaussian RBM's visible standard deviation.
+pub const SIGMA_KEY: &str = "sigma";
 
 /// A model read from a file.
 #[derive(Debug, Clone)]
@@ -37,7 +39,7 @@ impl Model {
     #[must_use]
     pub fn space(&self) -> crate::data::Space {
         let bits = matches!(self.preset.data.source, crate::data::DataSource::Bits(_))
-            || self.preset.model.rbm().is_some();
+            || self.preset.model.rbm_visible() == Some(crate::energy::Visible::Bernoulli);
         match (bits, self.input_shape.as_slice()) {
             (true, &[1, h, w]) => crate::data::Space::Bits { h, w },
             (true, &[d]) => crate::data::Space::Bits { h: 1, w: d },
@@ -88,9 +90,15 @@ pub fn to_bytes(preset: &Preset, input_shape: &[usize], params: &[f32]) -> Resul
         "ebm-workbench energy model".to_string(),
     );
     if arch.rbm.is_some() {
-        // What the tensors mean without the preset: an RBM with binary visible units
-        // (`weight` [hidden, visible], `visible_bias`, `hidden_bias`).
-        meta.insert(ENERGY_KEY.to_string(), "rbm_bernoulli".to_string());
+        // What the tensors mean without the preset: an RBM with binary or Gaussian
+        // visible units (`weight` [hidden, visible], `visible_bias`, `hidden_bias`).
+        meta.insert(
+            ENERGY_KEY.to_string(),
+            arch.visible.energy_name().to_string(),
+        );
+        if let Some(s) = arch.visible.sigma() {
+            meta.insert(SIGMA_KEY.to_string(), s.to_string());
+        }
     }
     safetensors::tensor::serialize(views, Some(meta)).map_err(|e| e.to_string())
 }
@@ -213,7 +221,8 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Model, ModelFileError> {
 /// A file without a preset that holds an RBM as another program writes it (numpy and the
 /// safetensors package, from scikit-learn's `BernoulliRBM`): the tensors `weight`
 /// [hidden, visible], `visible_bias` [visible] and `hidden_bias` [hidden], of dtype F32
-/// or F64, with `energy` = `rbm_bernoulli` in the metadata or those three names alone.
+/// or F64, with `energy` = `rbm_bernoulli` in the metadata or those three names alone,
+/// or `energy` = `rbm_gaussian` with `sigma` (Gaussian visible units).
 /// The input is `input_shape` where the metadata gives one, a row of bits otherwise;
 /// the preset around it is the defaults with block Gibbs.
 fn foreign_rbm(
@@ -233,11 +242,29 @@ fn foreign_rbm(
     names.sort();
     let named = names == ["hidden_bias", "visible_bias", "weight"];
     let declared = meta.and_then(|m| m.get(ENERGY_KEY)).map(String::as_str);
-    match declared {
-        Some("rbm_bernoulli") => {}
-        None if named => {}
+    let units = match declared {
+        Some("rbm_bernoulli") => crate::energy::Visible::Bernoulli,
+        Some("rbm_gaussian") => {
+            let text = meta.and_then(|m| m.get(SIGMA_KEY));
+            let sigma = text.and_then(|t| t.trim().parse::<f32>().ok());
+            match sigma.filter(|s| crate::energy::Visible::SIGMA.contains(s)) {
+                Some(s) => crate::energy::Visible::Gaussian(s),
+                None => {
+                    return Err(ModelFileError::Format {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "metadata `{ENERGY_KEY}` is `rbm_gaussian`, and `{SIGMA_KEY}` is {}: it must be the visible units' standard deviation, from {} to {}",
+                            text.map_or_else(|| "missing".to_string(), |t| format!("`{t}`")),
+                            crate::energy::Visible::SIGMA.start(),
+                            crate::energy::Visible::SIGMA.end()
+                        ),
+                    });
+                }
+            }
+        }
+        None if named => crate::energy::Visible::Bernoulli,
         _ => return Err(no_preset()),
-    }
+    };
     if let Some(extra) = names
         .iter()
         .find(|n| !["hidden_bias", "visible_bias", "weight"].contains(&n.as_str()))
@@ -283,12 +310,15 @@ fn foreign_rbm(
             expected: vec![0, 0],
         });
     };
-    crate::energy::LayerSpec::Rbm { hidden }
-        .check()
-        .map_err(|m| ModelFileError::Format {
-            path: path.to_path_buf(),
-            message: format!("tensor `weight` of shape [{hidden}, {visible}]: {m}"),
-        })?;
+    crate::energy::LayerSpec::Rbm {
+        hidden,
+        visible: units,
+    }
+    .check()
+    .map_err(|m| ModelFileError::Format {
+        path: path.to_path_buf(),
+        message: format!("tensor `weight` of shape [{hidden}, {visible}]: {m}"),
+    })?;
     let mut params = w;
     for (name, len) in [("visible_bias", visible), ("hidden_bias", hidden)] {
         let (shape, v) = tensor(name)?;
@@ -311,7 +341,9 @@ fn foreign_rbm(
                     "metadata `{INPUT_SHAPE_KEY}` is `{text}`, not a shape of {visible} inputs"
                 ),
             })?,
-        None => vec![1, 1, visible],
+        // A row of bits, or a vector of reals for Gaussian units.
+        None if units == crate::energy::Visible::Bernoulli => vec![1, 1, visible],
+        None => vec![visible],
     };
     let mut preset = Preset {
         name: path
@@ -320,12 +352,15 @@ fn foreign_rbm(
         ..Preset::default()
     };
     preset.model = crate::energy::ModelSpec {
-        layers: vec![crate::energy::LayerSpec::Rbm { hidden }],
+        layers: vec![crate::energy::LayerSpec::Rbm {
+            hidden,
+            visible: units,
+        }],
         outputs: 1,
     };
     preset.sampler.kind = crate::sampler::SamplerKind::BlockGibbs;
     preset.sampler.steps = 1;
-    preset.data.bits = true;
+    preset.data.bits = units == crate::energy::Visible::Bernoulli;
     Ok(Model {
         preset,
         params,

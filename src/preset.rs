@@ -76,6 +76,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "digits_rbm_pcd.ron",
         include_str!("../presets/digits_rbm_pcd.ron"),
     ),
+    (
+        "digits_grbm.ron",
+        include_str!("../presets/digits_grbm.ron"),
+    ),
 ];
 
 /// Where the bundled presets live as files, relative to the working folder: data files
@@ -468,19 +472,34 @@ impl Preset {
                 "sampler.kind BlockGibbs draws an RBM's hidden and visible layers in turn, and this energy is a network of layers: choose Gibbs, which flips one bit at a time through any energy",
             ));
         }
-        if self.model.rbm().is_some() && !allows.discrete {
-            let name = self.data.name();
-            return Err(crate::error::DataError::new(
-                Path::new(&name),
-                None,
-                format!(
-                    "model.layers Rbm has binary (Bernoulli) visible units, and these data are {}: choose bits, or a network of layers",
-                    data.space.describe()
-                ),
-            ));
+        match self.model.rbm_visible() {
+            Some(crate::energy::Visible::Bernoulli) if !allows.discrete => {
+                return Err(crate::error::DataError::new(
+                    Path::new(&self.data.name()),
+                    None,
+                    format!(
+                        "model.layers Rbm has binary (Bernoulli) visible units, and these data are {}: choose Rbm(visible: Gaussian(sigma)) for real values, bits, or a network of layers",
+                        data.space.describe()
+                    ),
+                ));
+            }
+            Some(crate::energy::Visible::Gaussian(_)) if allows.discrete => {
+                return Err(crate::error::DataError::new(
+                    Path::new(&self.data.name()),
+                    None,
+                    format!(
+                        "model.layers Rbm has Gaussian visible units, a density over real values, and these data are {}: choose Rbm(visible: Bernoulli)",
+                        data.space.describe()
+                    ),
+                ));
+            }
+            _ => {}
         }
-        if self.sampler.kind != SamplerKind::Exact
-            && self.sampler.kind.is_discrete() != allows.discrete
+        // Block Gibbs follows the RBM's visible units, binary or Gaussian (checked above).
+        if !matches!(
+            self.sampler.kind,
+            SamplerKind::Exact | SamplerKind::BlockGibbs
+        ) && self.sampler.kind.is_discrete() != allows.discrete
         {
             let name = self.data.name();
             return Err(crate::error::DataError::new(

@@ -291,7 +291,10 @@ fn eval_of_a_bits_model_is_exact_by_enumeration() {
 /// An RBM of `hidden` units on `visible` bits with weights scaled by `scale`.
 fn rbm(visible: usize, hidden: usize, scale: f32, seed: u64) -> (Architecture, Vec<f32>) {
     let spec = ModelSpec {
-        layers: vec![LayerSpec::Rbm { hidden }],
+        layers: vec![LayerSpec::Rbm {
+            hidden,
+            visible: ebm_workbench::energy::Visible::Bernoulli,
+        }],
         outputs: 1,
     };
     let arch = Architecture::new(&spec, visible);

@@ -1292,7 +1292,7 @@ fn every_input_has_a_name_a_screen_reader_and_a_test_can_use() {
     h.step();
     look(&h, "the default preset");
     let mut current = "Langevin";
-    for rule in ["MALA", "HMC", "SGLD", "exact (grid)"] {
+    for rule in ["MALA", "HMC", "SGLD", "exact"] {
         pick(&mut h, current, rule);
         assert!(h.query_by_value(rule).is_some());
         look(&h, rule);
@@ -1443,7 +1443,7 @@ fn a_16d_mixture_trains_in_the_window_with_its_projection() {
     frames(&mut h, 2);
     assert!(h.query_by_label("HMC").is_some());
     assert!(
-        h.query_by_label("exact (grid)").is_none(),
+        h.query_by_label("exact").is_none(),
         "the exact sampler is offered"
     );
     h.key_press(egui::Key::Escape);
@@ -2840,7 +2840,7 @@ fn bars_and_stripes_train_in_the_window_with_an_exact_nll() {
     assert!(h.query_by_label("Clamp").is_none());
     click(&mut h, Target::Menu("Gibbs"));
     frames(&mut h, 2);
-    assert!(h.query_by_label("exact (grid)").is_some());
+    assert!(h.query_by_label("exact").is_some());
     assert!(h.query_by_label("MALA").is_none() && h.query_by_label("SGLD").is_none());
     h.key_press(egui::Key::Escape);
     frames(&mut h, 2);
@@ -2905,7 +2905,7 @@ fn an_rbm_shows_its_filters_and_an_exact_nll() {
     assert!(h.query_by_label_contains("Parameters: 288").is_some());
     click(&mut h, Target::Menu("Gibbs"));
     frames(&mut h, 2);
-    for rule in ["Gibbs with gradients", "block Gibbs (RBM)", "exact (grid)"] {
+    for rule in ["Gibbs with gradients", "block Gibbs (RBM)", "exact"] {
         assert!(
             h.query_by_label(rule).is_some(),
             "{rule} offered for an RBM"
@@ -2956,6 +2956,64 @@ fn an_rbm_shows_its_filters_and_an_exact_nll() {
     assert!(h.query_by_label_contains("RBM engine, CPU").is_some());
 }
 
+/// The Gaussian RBM example: its panel names the Gaussian units and σ, block Gibbs is
+/// offered beside the point samplers, and training shows filters and an exact NLL on
+/// real pixels. An image preset of layers offers the Gaussian RBM in their place.
+#[test]
+fn a_gaussian_rbm_on_real_pixels_shows_sigma_filters_and_an_exact_nll() {
+    let mut h = harness();
+    frames(&mut h, 2);
+    open_example_from_menu(&mut h, "digits_ebm");
+    confirm_if_asked(&mut h);
+    step_until_shown(&mut h, "Gaussian RBM instead", Duration::from_secs(10));
+    open_example_from_menu(&mut h, "digits_grbm");
+    confirm_if_asked(&mut h);
+    step_until_shown(
+        &mut h,
+        "RBM: 64 Gaussian visible units,",
+        Duration::from_secs(10),
+    );
+    assert!(h.query_by_label_contains("Parameters: 1104").is_some());
+    click(&mut h, Target::Menu("block Gibbs (RBM)"));
+    frames(&mut h, 2);
+    for rule in ["MALA", "Langevin", "exact"] {
+        assert!(
+            h.query_by_label(rule).is_some(),
+            "{rule} offered for a Gaussian RBM"
+        );
+    }
+    assert!(
+        h.query_by_label("Gibbs").is_none(),
+        "no bit flips on real pixels"
+    );
+    h.key_press(egui::Key::Escape);
+    frames(&mut h, 2);
+    press(&mut h, "Train");
+    step_until(&mut h, "two evaluations", Duration::from_secs(120), |a| {
+        a.run.history.nll.len() >= 2
+            && a.run
+                .view
+                .as_ref()
+                .and_then(|v| v.images())
+                .is_some_and(|i| i.filters.len() == 16 * 64)
+    });
+    press(&mut h, "Pause");
+    frames(&mut h, 3);
+    let a = h.state();
+    assert_eq!(
+        a.run.history.nll_method,
+        Some(ebm_workbench::eval::Method::Enumeration)
+    );
+    let (first, last) = (
+        a.run.history.nll.points[0][1],
+        a.run.history.nll.last().unwrap(),
+    );
+    assert!(
+        last < first - 20.0,
+        "the exact NLL falls: {first} -> {last}"
+    );
+}
+
 /// An energy with no estimator of log Z (an MLP on 64 bits) says so in the status bar
 /// rather than "NLL –", and an RBM too large to sum over (evaluated by AIS) says that
 /// nothing measures its sampler instead of drawing an empty reference plot.
@@ -2980,7 +3038,10 @@ fn bits_without_an_estimator_or_a_reference_say_so() {
     );
 
     let mut p = common::bundled("digits_rbm_pcd.ron");
-    p.model.layers = vec![ebm_workbench::energy::LayerSpec::Rbm { hidden: 30 }];
+    p.model.layers = vec![ebm_workbench::energy::LayerSpec::Rbm {
+        hidden: 30,
+        visible: ebm_workbench::energy::Visible::Bernoulli,
+    }];
     p.eval.eval_every = 10;
     p.eval.ais_chains = 16;
     p.eval.ais_temperatures = 20;
@@ -3012,7 +3073,7 @@ fn bits_without_an_estimator_or_a_reference_say_so() {
     click(&mut h, Target::Menu("Gibbs"));
     frames(&mut h, 2);
     assert!(h.query_by_label("block Gibbs (RBM)").is_some());
-    assert!(h.query_by_label("exact (grid)").is_none());
+    assert!(h.query_by_label("exact").is_none());
     h.key_press(egui::Key::Escape);
     frames(&mut h, 2);
     assert!(

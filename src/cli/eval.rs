@@ -30,7 +30,8 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             preset.data.source = DataSource::File(d.clone());
             preset.data.labels_file = None;
             // An RBM's visible units are bits: so are the file's values.
-            preset.data.bits |= preset.model.rbm().is_some();
+            preset.data.bits |=
+                preset.model.rbm_visible() == Some(ebm_workbench::energy::Visible::Bernoulli);
         } else if d.to_string_lossy() == "digits" {
             preset.data.source = DataSource::Images(ebm_workbench::data::ImageSet::Digits);
         } else {

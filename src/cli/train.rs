@@ -71,7 +71,8 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = &a.data {
         preset.data.source = ebm_workbench::data::DataSource::File(f.clone());
         // An RBM's visible units are bits: so are the file's values.
-        preset.data.bits |= preset.model.rbm().is_some();
+        preset.data.bits |=
+            preset.model.rbm_visible() == Some(ebm_workbench::energy::Visible::Bernoulli);
         preset.data.columns = None;
         preset.data.labels = None;
         preset.data.labels_file = None;

@@ -10,7 +10,7 @@ pub mod rbm;
 pub mod spec;
 pub mod units;
 
-pub use spec::{Activation, Architecture, LayerSpec, ModelSpec};
+pub use spec::{Activation, Architecture, LayerSpec, ModelSpec, Visible};
 
 use rand::Rng;
 

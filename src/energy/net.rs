@@ -221,13 +221,22 @@ impl EnergyNet {
     /// the input of each op is kept (for a written-out backward pass).
     fn forward_ops(&self, x: &Tensor, mut inputs: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
         if self.arch.rbm.is_some() {
-            // The RBM's free energy F(v) = −v·b − Σⱼ softplus(c + vWᵀ)ⱼ, as one output.
+            // The RBM's free energy F(v) = −v·b − Σⱼ softplus(c + vWᵀ)ⱼ (binary units), as one output.
             let (w, b, c) = (
                 self.vars[0].as_tensor(),
                 self.vars[1].as_tensor(),
                 self.vars[2].as_tensor(),
             );
             let v = x.flatten_from(1)?;
+            if let Some(s) = self.arch.visible.sigma() {
+                // Gaussian units: F(v) = ‖v − b‖²/(2s²) − Σⱼ softplus(c + vWᵀ/s)ⱼ.
+                let inv = f64::from(1.0 / s);
+                let a = (v.matmul(&w.t()?)? * inv)?.broadcast_add(c)?;
+                let soft = activation(Activation::Softplus, &a)?.sum_keepdim(1)?;
+                let quad = (v.broadcast_sub(&b.unsqueeze(0)?)?.sqr()?.sum_keepdim(1)?
+                    * (0.5 * inv * inv))?;
+                return quad - soft;
+            }
             let a = v.matmul(&w.t()?)?.broadcast_add(c)?;
             let soft = activation(Activation::Softplus, &a)?.sum_keepdim(1)?;
             let lin = v.broadcast_mul(&b.unsqueeze(0)?)?.sum_keepdim(1)?;

@@ -5,6 +5,11 @@
 //! engine computes F, ∇ᵥF = −b − Wᵀσ(c + Wv) and the parameter gradients
 //! ∂F/∂W = −σ(c + Wv) vᵀ, ∂F/∂b = −v, ∂F/∂c = −σ(c + Wv), row by row (rows in parallel
 //! pieces of [`PIECE`], summed in order: the same result on any number of threads).
+//!
+//! With Gaussian visible units of standard deviation s ([`crate::energy::Visible::Gaussian`]),
+//! E(v, h) = ‖v − b‖²/(2s²) − cᵀh − hᵀWv/s, so with a = c + Wv/s:
+//! F(v) = ‖v − b‖²/(2s²) − Σⱼ softplus(aⱼ), ∇ᵥF = (v − b)/s² − Wᵀσ(a)/s,
+//! ∂F/∂W = −σ(a) vᵀ/s, ∂F/∂b = −(v − b)/s², ∂F/∂c = −σ(a).
 
 use super::engine::{Engine, EngineResult, PIECE};
 use super::spec::Architecture;
@@ -25,6 +30,8 @@ pub struct RbmEngine {
     arch: Architecture,
     visible: usize,
     hidden: usize,
+    /// 1/s for Gaussian visible units of standard deviation s; `None` for binary ones.
+    inv_sigma: Option<f32>,
 }
 
 impl RbmEngine {
@@ -37,6 +44,7 @@ impl RbmEngine {
             arch: arch.clone(),
             visible: arch.input_dim,
             hidden,
+            inv_sigma: arch.visible.sigma().map(|s| 1.0 / s),
         }
     }
 
@@ -47,13 +55,29 @@ impl RbmEngine {
         (w, b, c)
     }
 
-    /// The hidden pre-activations a = c + Wv of one row into `a`; returns F(v).
+    /// 1/s for Gaussian visible units, 1 for binary ones: the scale of Wv in a.
+    fn scale(&self) -> f32 {
+        self.inv_sigma.unwrap_or(1.0)
+    }
+
+    /// The hidden pre-activations a = c + Wv (c + Wv/s for Gaussian units) of one row
+    /// into `a`; returns F(v).
     fn row(&self, params: &[f32], v: &[f32], a: &mut [f32]) -> f32 {
         let (w, b, c) = self.parts(params);
-        let mut f = -v.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>();
+        let mut f = match self.inv_sigma {
+            None => -v.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>(),
+            Some(inv) => {
+                0.5 * f64::from(inv * inv)
+                    * v.iter()
+                        .zip(b)
+                        .map(|(x, y)| f64::from(x - y).powi(2))
+                        .sum::<f64>()
+            }
+        };
+        let scale = self.scale();
         for (j, aj) in a.iter_mut().enumerate() {
             let wj = &w[j * self.visible..(j + 1) * self.visible];
-            *aj = c[j] + wj.iter().zip(v).map(|(x, y)| x * y).sum::<f32>();
+            *aj = c[j] + scale * wj.iter().zip(v).map(|(x, y)| x * y).sum::<f32>();
             f -= f64::from(softplus(*aj));
         }
         #[allow(clippy::cast_possible_truncation)]
@@ -141,13 +165,23 @@ impl Engine for RbmEngine {
             .zip(g.par_chunks_mut(PIECE * n))
             .for_each(|((xs, es), gs)| {
                 let mut a = vec![0.0_f32; this.hidden];
+                let scale = this.scale();
                 for ((v, out), gv) in xs.chunks_exact(n).zip(es).zip(gs.chunks_exact_mut(n)) {
                     *out = this.row(params, v, &mut a);
-                    for (gk, bk) in gv.iter_mut().zip(b) {
-                        *gk = -bk;
+                    match this.inv_sigma {
+                        None => {
+                            for (gk, bk) in gv.iter_mut().zip(b) {
+                                *gk = -bk;
+                            }
+                        }
+                        Some(inv) => {
+                            for ((gk, bk), vk) in gv.iter_mut().zip(b).zip(v) {
+                                *gk = (vk - bk) * inv * inv;
+                            }
+                        }
                     }
                     for (j, aj) in a.iter().enumerate() {
-                        let s = sigmoid(*aj);
+                        let s = scale * sigmoid(*aj);
                         for (gk, wjk) in gv.iter_mut().zip(&w[j * n..(j + 1) * n]) {
                             *gk -= s * wjk;
                         }
@@ -181,18 +215,29 @@ impl Engine for RbmEngine {
             .map(|(xs, ws)| {
                 let mut g = vec![0.0_f32; this.arch.n_params];
                 let mut a = vec![0.0_f32; m];
+                let (_, b, _) = this.parts(params);
+                let scale = this.scale();
                 for (v, wr) in xs.chunks_exact(n).zip(ws) {
                     this.row(params, v, &mut a);
                     let (gw, rest) = g.split_at_mut(m * n);
                     let (gb, gc) = rest.split_at_mut(n);
-                    for (gk, vk) in gb.iter_mut().zip(v) {
-                        *gk -= wr * vk;
+                    match this.inv_sigma {
+                        None => {
+                            for (gk, vk) in gb.iter_mut().zip(v) {
+                                *gk -= wr * vk;
+                            }
+                        }
+                        Some(inv) => {
+                            for ((gk, vk), bk) in gb.iter_mut().zip(v).zip(b) {
+                                *gk -= wr * (vk - bk) * inv * inv;
+                            }
+                        }
                     }
                     for (j, aj) in a.iter().enumerate() {
                         let s = wr * sigmoid(*aj);
                         gc[j] -= s;
                         for (gjk, vk) in gw[j * n..(j + 1) * n].iter_mut().zip(v) {
-                            *gjk -= s * vk;
+                            *gjk -= scale * s * vk;
                         }
                     }
                 }

@@ -51,6 +51,40 @@ impl Activation {
 /// Slope of `LeakyReLU` for negative inputs.
 pub const LEAKY_SLOPE: f32 = 0.2;
 
+/// An RBM's visible units.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum Visible {
+    /// Binary units: the RBM is a distribution over bits.
+    #[default]
+    Bernoulli,
+    /// Real units with Gaussian noise of standard deviation `sigma` (fixed, not
+    /// learnt): the Gaussian–Bernoulli RBM, a density over real vectors.
+    Gaussian(f32),
+}
+
+impl Visible {
+    /// The Gaussian units' standard deviations allowed.
+    pub const SIGMA: std::ops::RangeInclusive<f32> = 1e-3..=100.0;
+
+    /// σ for Gaussian units.
+    #[must_use]
+    pub fn sigma(self) -> Option<f32> {
+        match self {
+            Self::Bernoulli => None,
+            Self::Gaussian(s) => Some(s),
+        }
+    }
+
+    /// `rbm_bernoulli` or `rbm_gaussian`: the `energy` a model file declares.
+    #[must_use]
+    pub fn energy_name(self) -> &'static str {
+        match self {
+            Self::Bernoulli => "rbm_bernoulli",
+            Self::Gaussian(_) => "rbm_gaussian",
+        }
+    }
+}
+
 /// One layer of the energy network.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum LayerSpec {
@@ -86,14 +120,19 @@ pub enum LayerSpec {
     Gelu,
     Tanh,
     Softplus,
-    /// A restricted Boltzmann machine with `hidden` binary hidden units and binary
-    /// (Bernoulli) visible units, as the whole energy: its free energy
-    /// F(v) = −bᵀv − Σⱼ softplus(cⱼ + Wⱼ·v), parameters `weight` [hidden, visible],
-    /// `visible_bias` [visible] and `hidden_bias` [hidden] (scikit-learn's
-    /// `components_`, `intercept_visible_`, `intercept_hidden_`). It stands alone in
-    /// `layers` (no final Linear is added) and needs bits.
+    /// A restricted Boltzmann machine with `hidden` binary hidden units, as the whole
+    /// energy, with parameters `weight` [hidden, visible], `visible_bias` [visible] and
+    /// `hidden_bias` [hidden] (scikit-learn's `components_`, `intercept_visible_`,
+    /// `intercept_hidden_`). It stands alone in `layers` (no final Linear is added).
+    /// - `Bernoulli` visible units (the default) need bits: the free energy is
+    ///   F(v) = −bᵀv − Σⱼ softplus(cⱼ + Wⱼ·v).
+    /// - `Gaussian(sigma)` visible units need real data: with the joint energy
+    ///   E(v, h) = ‖v − b‖²/(2σ²) − cᵀh − hᵀWv/σ (Hinton's practical guide's form),
+    ///   F(v) = ‖v − b‖²/(2σ²) − Σⱼ softplus(cⱼ + Wⱼ·v/σ) and v | h ~ N(b + σWᵀh, σ²I).
     Rbm {
         hidden: usize,
+        #[serde(default)]
+        visible: Visible,
     },
 }
 
@@ -142,9 +181,17 @@ impl LayerSpec {
             Self::AvgPool2d(k) | Self::MaxPool2d(k) if !Self::POOL_WINDOW.contains(&k) => {
                 Err(format!("a pooling window from {}", say(&Self::POOL_WINDOW)))
             }
-            Self::Rbm { hidden } if !Self::RBM_HIDDEN.contains(&hidden) => Err(format!(
+            Self::Rbm { hidden, .. } if !Self::RBM_HIDDEN.contains(&hidden) => Err(format!(
                 "Rbm(hidden) with hidden units {}",
                 say(&Self::RBM_HIDDEN)
+            )),
+            Self::Rbm {
+                visible: Visible::Gaussian(s),
+                ..
+            } if !Visible::SIGMA.contains(&s) => Err(format!(
+                "Rbm(visible: Gaussian(sigma)) with sigma from {} to {}",
+                Visible::SIGMA.start(),
+                Visible::SIGMA.end()
             )),
             _ => Ok(()),
         }
@@ -236,7 +283,16 @@ impl ModelSpec {
     #[must_use]
     pub fn rbm(&self) -> Option<usize> {
         self.layers.iter().find_map(|l| match *l {
-            LayerSpec::Rbm { hidden } => Some(hidden),
+            LayerSpec::Rbm { hidden, .. } => Some(hidden),
+            _ => None,
+        })
+    }
+
+    /// The RBM's visible units, where the model is an RBM.
+    #[must_use]
+    pub fn rbm_visible(&self) -> Option<Visible> {
+        self.layers.iter().find_map(|l| match *l {
+            LayerSpec::Rbm { visible, .. } => Some(visible),
             _ => None,
         })
     }
@@ -380,6 +436,8 @@ pub struct Architecture {
     /// An RBM's hidden units: the model is its free energy (no ops; the parameters are
     /// `weight` [hidden, visible], `visible_bias`, `hidden_bias`).
     pub rbm: Option<usize>,
+    /// An RBM's visible units (Bernoulli for every other network).
+    pub visible: Visible,
 }
 
 fn entry(name: String, shape: Vec<usize>, offset: &mut usize, layer: usize) -> ParamEntry {
@@ -541,6 +599,7 @@ impl Architecture {
             n_params: offset,
             shapes,
             rbm: None,
+            visible: Visible::Bernoulli,
         })
     }
 
@@ -575,6 +634,7 @@ impl Architecture {
             n_params: offset,
             shapes: vec![Shape::Flat(hidden)],
             rbm: Some(hidden),
+            visible: spec.rbm_visible().unwrap_or_default(),
         })
     }
 

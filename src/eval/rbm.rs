@@ -8,6 +8,13 @@
 //! - the sample term E_p[∂F/∂θ] = E_p(v,h)[∂E(v,h)/∂θ] with E(v, h) = −bᵀv − cᵀh − hᵀWv,
 //!   linear in v for fixed h: −Σₕ p(h)·(h σ(a(h))ᵀ, σ(a(h)), h) for (W, b, c).
 //!
+//! Gaussian visible units of standard deviation s (E(v, h) = ‖v − b‖²/(2s²) − cᵀh −
+//! hᵀWv/s) integrate out as a Gaussian per hidden state: with the mean of v | h,
+//! a(h) = b + s·Wᵀh,
+//! - log Z = (n/2)·ln(2πs²) + log Σₕ exp(cᵀh + (‖a(h)‖² − ‖b‖²)/(2s²));
+//! - v | h ~ N(a(h), s²I);
+//! - the sample term −Σₕ p(h)·(h a(h)ᵀ/s, (a(h) − b)/s², h).
+//!
 //! The hidden states are visited in Gray-code order, so that a(h) changes by one row of W
 //! from one state to the next.
 
@@ -19,10 +26,17 @@ pub const MAX_HIDDEN: usize = 24;
 /// The hidden units to sum over where `model` is an RBM on bits whose truth is best had
 /// from its hidden layer: at most [`MAX_HIDDEN`] of them, and no more than the visible
 /// units (or more visible units than can be enumerated).
+///
+/// Gaussian visible units: in every space of real vectors but the plane (where
+/// quadrature, exact up to its grid, also draws the heat map), with at most
+/// [`MAX_HIDDEN`] hidden units.
 #[must_use]
 pub fn hidden_sum(space: crate::data::Space, model: &crate::energy::ModelSpec) -> Option<usize> {
     let allows = space.allows();
     let m = model.rbm()?;
+    if model.rbm_visible()?.sigma().is_some() {
+        return (!allows.discrete && !allows.quadrature && m <= MAX_HIDDEN).then_some(m);
+    }
     (allows.discrete && m <= MAX_HIDDEN && (m <= space.dim() || !allows.enumeration)).then_some(m)
 }
 
@@ -40,6 +54,8 @@ pub struct RbmTruth {
     pub visible: usize,
     pub hidden: usize,
     pub log_z: f64,
+    /// s for Gaussian visible units; `None` for binary ones.
+    pub sigma: Option<f64>,
     /// log p(h) + log Z for every hidden state h, indexed by the state's bits
     /// (h_j = (k >> j) & 1).
     log_weights: Vec<f64>,
@@ -59,12 +75,11 @@ fn block_bits(hidden: usize) -> usize {
 }
 
 /// Visits the hidden states of block `top` (the top `block_bits` bits of the index) in
-/// Gray-code order with their visible pre-activations a(h) = b + Wᵀh (f64):
-/// `f(index of h, a)`.
+/// Gray-code order with their visible pre-activations a(h) = b + scale·Wᵀh (f64; scale
+/// is 1 for binary units, s for Gaussian ones): `f(index of h, a)`.
 fn for_each_in_block(
     params: &[f32],
-    visible: usize,
-    hidden: usize,
+    (visible, hidden, scale): (usize, usize, f64),
     top: usize,
     mut f: impl FnMut(usize, &[f64]),
 ) {
@@ -74,7 +89,7 @@ fn for_each_in_block(
     let mut a: Vec<f64> = b.iter().map(|v| f64::from(*v)).collect();
     for j in (low..hidden).filter(|j| h >> j & 1 == 1) {
         for (ak, wk) in a.iter_mut().zip(&w[j * visible..(j + 1) * visible]) {
-            *ak += f64::from(*wk);
+            *ak += scale * f64::from(*wk);
         }
     }
     f(h, &a);
@@ -82,7 +97,7 @@ fn for_each_in_block(
         // The bit that changes from Gray code t − 1 to t.
         let j = t.trailing_zeros() as usize;
         let row = &w[j * visible..(j + 1) * visible];
-        let sign = if h >> j & 1 == 0 { 1.0 } else { -1.0 };
+        let sign = if h >> j & 1 == 0 { scale } else { -scale };
         for (ak, wk) in a.iter_mut().zip(row) {
             *ak += sign * f64::from(*wk);
         }
@@ -95,52 +110,86 @@ fn for_each_in_block(
 #[cfg(test)]
 fn for_each_state(params: &[f32], visible: usize, hidden: usize, mut f: impl FnMut(usize, &[f64])) {
     for top in 0..1_usize << block_bits(hidden) {
-        for_each_in_block(params, visible, hidden, top, &mut f);
+        for_each_in_block(params, (visible, hidden, 1.0), top, &mut f);
     }
 }
 
 impl RbmTruth {
-    /// Sums over the hidden states of the RBM with `params` ([`crate::energy::rbm`]'s
-    /// layout) on `visible` units with `hidden` ≤ [`MAX_HIDDEN`] units.
+    /// Sums over the hidden states of the RBM with binary visible units, `params`
+    /// ([`crate::energy::rbm`]'s layout) on `visible` units with `hidden` ≤
+    /// [`MAX_HIDDEN`] units.
     ///
     /// # Panics
     /// With more than [`MAX_HIDDEN`] hidden units.
     #[must_use]
     pub fn new(params: &[f32], visible: usize, hidden: usize) -> Self {
+        Self::with_units(params, visible, hidden, crate::energy::Visible::Bernoulli)
+    }
+
+    /// As [`RbmTruth::new`], with the visible units `units` (binary or Gaussian).
+    ///
+    /// # Panics
+    /// With more than [`MAX_HIDDEN`] hidden units.
+    #[must_use]
+    pub fn with_units(
+        params: &[f32],
+        visible: usize,
+        hidden: usize,
+        units: crate::energy::Visible,
+    ) -> Self {
         assert!(
             hidden <= MAX_HIDDEN,
             "{hidden} hidden units: at most {MAX_HIDDEN}"
         );
         use rayon::prelude::*;
-        let (_, _, c) = parts(params, visible, hidden);
+        let sigma = units.sigma().map(f64::from);
+        let (_, b, c) = parts(params, visible, hidden);
+        let b_sq: f64 = b.iter().map(|v| f64::from(*v).powi(2)).sum();
         let mut log_weights = vec![0.0_f64; 1 << hidden];
         let per_block = 1_usize << (hidden - block_bits(hidden));
         log_weights
             .par_chunks_mut(per_block)
             .enumerate()
             .for_each(|(top, out)| {
-                for_each_in_block(params, visible, hidden, top, |h, a| {
+                let shape = (visible, hidden, sigma.unwrap_or(1.0));
+                for_each_in_block(params, shape, top, |h, a| {
                     let ch: f64 = (0..hidden)
                         .filter(|j| h >> j & 1 == 1)
                         .map(|j| f64::from(c[j]))
                         .sum();
-                    out[h - top * per_block] = ch + a.iter().map(|x| softplus(*x)).sum::<f64>();
+                    out[h - top * per_block] = ch
+                        + match sigma {
+                            None => a.iter().map(|x| softplus(*x)).sum::<f64>(),
+                            Some(s) => {
+                                (a.iter().map(|x| x * x).sum::<f64>() - b_sq) / (2.0 * s * s)
+                            }
+                        };
                 });
             });
         let top = log_weights
             .iter()
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
+        #[allow(clippy::cast_precision_loss)]
+        let gaussian = sigma.map_or(0.0, |s| {
+            0.5 * visible as f64 * (2.0 * std::f64::consts::PI * s * s).ln()
+        });
         let log_z = top
             + log_weights
                 .iter()
                 .map(|l| (l - top).exp())
                 .sum::<f64>()
-                .ln();
+                .ln()
+            + gaussian;
+        // log_weights hold log p(h) + log Z: the Gaussian integral's constant goes in too.
+        for l in &mut log_weights {
+            *l += gaussian;
+        }
         Self {
             visible,
             hidden,
             log_z,
+            sigma,
             log_weights,
         }
     }
@@ -159,29 +208,45 @@ impl RbmTruth {
         use rayon::prelude::*;
         let (n, m) = (self.visible, self.hidden);
         let p = self.probabilities();
+        let (_, b, _) = parts(params, n, m);
+        // W's term takes a(h)/s, b's (a(h) − b)/s² for Gaussian units; both σ(a(h)) for
+        // binary ones.
+        let shape = (n, m, self.sigma.unwrap_or(1.0));
         // Per block (W, b, c) partial sums, added in block order: the same result on any
         // number of threads.
         let blocks: Vec<Vec<f64>> = (0..1_usize << block_bits(m))
             .into_par_iter()
             .map(|top| {
                 let mut g = vec![0.0_f64; m * n + n + m];
-                let mut mu = vec![0.0_f64; n];
-                for_each_in_block(params, n, m, top, |h, a| {
+                let mut mu_w = vec![0.0_f64; n];
+                let mut mu_b = vec![0.0_f64; n];
+                for_each_in_block(params, shape, top, |h, a| {
                     let ph = p[h];
                     if ph < 1e-300 {
                         return;
                     }
-                    for (u, x) in mu.iter_mut().zip(a) {
-                        *u = ph * sigmoid(*x);
+                    match self.sigma {
+                        None => {
+                            for ((u, ub), x) in mu_w.iter_mut().zip(&mut mu_b).zip(a) {
+                                *u = ph * sigmoid(*x);
+                                *ub = *u;
+                            }
+                        }
+                        Some(s) => {
+                            for (((u, ub), x), bk) in mu_w.iter_mut().zip(&mut mu_b).zip(a).zip(b) {
+                                *u = ph * x / s;
+                                *ub = ph * (x - f64::from(*bk)) / (s * s);
+                            }
+                        }
                     }
                     let (gw, rest) = g.split_at_mut(m * n);
                     let (gb, gc) = rest.split_at_mut(n);
-                    for (gk, u) in gb.iter_mut().zip(&mu) {
+                    for (gk, u) in gb.iter_mut().zip(&mu_b) {
                         *gk -= u;
                     }
                     for j in (0..m).filter(|j| h >> j & 1 == 1) {
                         gc[j] -= ph;
-                        for (gk, u) in gw[j * n..(j + 1) * n].iter_mut().zip(&mu) {
+                        for (gk, u) in gw[j * n..(j + 1) * n].iter_mut().zip(&mu_w) {
                             *gk -= u;
                         }
                     }
@@ -199,11 +264,12 @@ impl RbmTruth {
         total.into_iter().map(|v| v as f32).collect()
     }
 
-    /// Exact draws: a hidden state by p(h), then each visible unit by σ(aₖ(h)). Fills
-    /// `out` row-major with 0s and 1s.
+    /// Exact draws: a hidden state by p(h), then each visible unit by σ(aₖ(h)) (binary
+    /// units: 0s and 1s) or N(aₖ(h), s²) (Gaussian ones). Fills `out` row-major.
     pub fn sample(&self, params: &[f32], out: &mut [f32], rng: &mut impl Rng) {
         let (n, m) = (self.visible, self.hidden);
         let (w, b, _) = parts(params, n, m);
+        let scale = self.sigma.unwrap_or(1.0);
         let mut cdf = Vec::with_capacity(self.log_weights.len());
         let mut acc = 0.0;
         for p in self.probabilities() {
@@ -219,14 +285,23 @@ impl RbmTruth {
             }
             for j in (0..m).filter(|j| h >> j & 1 == 1) {
                 for (ak, wk) in a.iter_mut().zip(&w[j * n..(j + 1) * n]) {
-                    *ak += f64::from(*wk);
+                    *ak += scale * f64::from(*wk);
                 }
             }
+            #[allow(clippy::cast_possible_truncation)]
             for (v, ak) in row.iter_mut().zip(&a) {
-                *v = if rng.random::<f64>() < sigmoid(*ak) {
-                    1.0
-                } else {
-                    0.0
+                *v = match self.sigma {
+                    None => {
+                        if rng.random::<f64>() < sigmoid(*ak) {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }
+                    Some(s) => {
+                        let z: f64 = rng.sample(rand_distr::StandardNormal);
+                        (ak + s * z) as f32
+                    }
                 };
             }
         }

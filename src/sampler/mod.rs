@@ -148,7 +148,7 @@ impl SamplerKind {
             Self::Langevin { .. } => "Langevin",
             Self::Mala { .. } => "MALA",
             Self::Hmc { .. } => "HMC",
-            Self::Exact => "exact (grid)",
+            Self::Exact => "exact",
             Self::Gibbs => "Gibbs",
             Self::BlockGibbs => "block Gibbs (RBM)",
             Self::Gwg => "Gibbs with gradients",
@@ -612,6 +612,9 @@ impl Lane {
             return Err("block Gibbs samples an RBM; this energy is not one".into());
         };
         let n = arch.input_dim;
+        // Gaussian visible units of deviation s: h | v by σ(c + Wv/s), v | h ~ N(b + sWᵀh, s²).
+        let sigma = arch.visible.sigma();
+        let scale = sigma.unwrap_or(1.0);
         let (w, rest) = params.split_at(m * n);
         let (b, c) = rest.split_at(n);
         let sigmoid = |a: f32| 1.0 / (1.0 + (-a).exp());
@@ -623,7 +626,8 @@ impl Lane {
                         .iter()
                         .zip(&*v)
                         .map(|(p, q)| p * q)
-                        .sum::<f32>();
+                        .sum::<f32>()
+                        / scale;
                 *hj = if rng.random::<f32>() < sigmoid(a) {
                     1.0
                 } else {
@@ -631,15 +635,20 @@ impl Lane {
                 };
             }
             for (k, vk) in v.iter_mut().enumerate() {
-                let a = b[k]
-                    + h.iter()
-                        .enumerate()
-                        .map(|(j, hj)| hj * w[j * n + k])
-                        .sum::<f32>();
-                *vk = if rng.random::<f32>() < sigmoid(a) {
-                    1.0
-                } else {
-                    0.0
+                let a = h
+                    .iter()
+                    .enumerate()
+                    .map(|(j, hj)| hj * w[j * n + k])
+                    .sum::<f32>();
+                *vk = match sigma {
+                    None => {
+                        if rng.random::<f32>() < sigmoid(b[k] + a) {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }
+                    Some(s) => b[k] + s * a + s * rng.sample::<f32, _>(StandardNormal),
                 };
             }
         }

@@ -9,7 +9,7 @@ use crate::data::target::Target;
 use crate::data::{Allows, Space};
 use crate::data::{DataSpec, ToySet};
 use crate::device::{DeviceInfo, DeviceSpec};
-use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec};
+use crate::energy::{Activation, Architecture, LayerSpec, ModelSpec, Visible};
 use crate::optim::{OptimizerKind, OptimizerSpec};
 use crate::preset::{EngineChoice, EvalSpec, ObjectiveKind, ObjectiveSpec, Preset};
 use crate::sampler::{Init, SamplerKind, SamplerSpec};

@@ -196,28 +196,66 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
     }
 }
 
-/// An RBM's panel in place of the layer list (and, on bits, the way to one). Returns
-/// whether the model is an RBM (the layer list is then not drawn).
+/// An RBM's panel in place of the layer list (and, on bits or real vectors beyond the
+/// plane, the way to one). Returns whether the model is an RBM (the layer list is then
+/// not drawn).
 fn rbm_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) -> bool {
-    let Some(mut hidden) = m.rbm() else {
-        if space.allows().discrete
-            && ui
-                .button("RBM instead")
-                .on_hover_text("A restricted Boltzmann machine with 16 binary hidden units as the energy (its free energy), in place of these layers.")
-                .clicked()
+    let (Some(mut hidden), Some(mut units)) = (m.rbm(), m.rbm_visible()) else {
+        let allows = space.allows();
+        // Binary visible units on bits; Gaussian ones on real vectors or images, where
+        // the hidden sum (no grid) gives the exact truth.
+        let offer = if allows.discrete {
+            Some((
+                Visible::Bernoulli,
+                "RBM instead",
+                "A restricted Boltzmann machine with 16 binary hidden units as the energy (its free energy), in place of these layers.",
+            ))
+        } else if !allows.quadrature {
+            Some((
+                Visible::Gaussian(DEFAULT_SIGMA),
+                "Gaussian RBM instead",
+                "A Gaussian–Bernoulli RBM with 16 binary hidden units and real visible units of standard deviation σ as the energy, in place of these layers: its log Z is exact (a Gaussian integral per hidden state).",
+            ))
+        } else {
+            None
+        };
+        if let Some((visible, text, hover)) = offer
+            && ui.button(text).on_hover_text(hover).clicked()
         {
-            m.layers = vec![LayerSpec::Rbm { hidden: 16 }];
+            m.layers = vec![LayerSpec::Rbm {
+                hidden: 16,
+                visible,
+            }];
             m.outputs = 1;
         }
         return false;
     };
     let visible = space.dim();
     ui.horizontal(|ui| {
-        ui.label(format!("RBM: {visible} binary visible units,"));
+        match &mut units {
+            Visible::Bernoulli => {
+                ui.label(format!("RBM: {visible} binary visible units,"));
+            }
+            Visible::Gaussian(sigma) => {
+                ui.label(format!("RBM: {visible} Gaussian visible units,"));
+                ui.add(
+                    Num::new(sigma)
+                        .range(Visible::SIGMA)
+                        .prefix("σ "),
+                )
+                .on_hover_text("The visible units' standard deviation, fixed (not learnt): v | h ~ N(b + σWᵀh, σ²). Smaller σ gives sharper images and a sharper density.");
+            }
+        }
         ui.add(Num::new(&mut hidden).range(LayerSpec::RBM_HIDDEN).prefix("hidden "))
-            .on_hover_text("Binary hidden units: the free energy F(v) = −bᵀv − Σⱼ softplus(cⱼ + Wⱼ·v) sums them out.");
+            .on_hover_text(match units {
+                Visible::Bernoulli => "Binary hidden units: the free energy F(v) = −bᵀv − Σⱼ softplus(cⱼ + Wⱼ·v) sums them out.",
+                Visible::Gaussian(_) => "Binary hidden units: the free energy F(v) = ‖v − b‖²/(2σ²) − Σⱼ softplus(cⱼ + Wⱼ·v/σ) sums them out.",
+            });
     });
-    m.layers = vec![LayerSpec::Rbm { hidden }];
+    m.layers = vec![LayerSpec::Rbm {
+        hidden,
+        visible: units,
+    }];
     ui.label(format!(
         "Parameters: {} (weight {hidden}×{visible}, visible and hidden biases)",
         hidden * visible + visible + hidden
@@ -231,6 +269,9 @@ fn rbm_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) -> bool {
     }
     true
 }
+
+/// The Gaussian RBM's σ offered first (pixels in [0, 1] vary by about 0.3 to 0.4).
+const DEFAULT_SIGMA: f32 = 0.25;
 
 /// The name of a layer's kind in the layer list.
 fn layer_kind(l: LayerSpec) -> &'static str {

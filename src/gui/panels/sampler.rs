@@ -20,13 +20,18 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
                     } else if allows.discrete {
                         vec![SamplerKind::Gibbs, SamplerKind::Gwg, SamplerKind::Exact]
                     } else {
-                        vec![
+                        let mut points = vec![
                             SamplerKind::Sgld { step_size: a, noise },
                             SamplerKind::Langevin { step_size: a },
                             SamplerKind::Mala { step_size: a },
                             SamplerKind::Hmc { step_size: a, leapfrog_steps: 5 },
-                            SamplerKind::Exact,
-                        ]
+                        ];
+                        // A Gaussian RBM's layers are drawn in turn too.
+                        if rbm {
+                            points.push(SamplerKind::BlockGibbs);
+                        }
+                        points.push(SamplerKind::Exact);
+                        points
                     };
                     for choice in choices.into_iter().filter(|c| *c != SamplerKind::Exact || exact) {
                         let selected = std::mem::discriminant(&s.kind) == std::mem::discriminant(&choice);
@@ -73,7 +78,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
             SamplerKind::BlockGibbs => {
                 ui.label("Steps");
                 ui.label("hidden given visible, then visible given hidden")
-                    .on_hover_text("h ~ Bernoulli(σ(c + Wv)), then v ~ Bernoulli(σ(b + Wᵀh)): the RBM's own sampler. From the data it is CD-k; from a replay buffer, PCD.");
+                    .on_hover_text("h ~ Bernoulli(σ(c + Wv)), then v ~ Bernoulli(σ(b + Wᵀh)) (Gaussian units of deviation s: h ~ Bernoulli(σ(c + Wv/s)), then v ~ N(b + sWᵀh, s²)): the RBM's own sampler. From the data it is CD-k; from a replay buffer, PCD.");
                 ui.end_row();
             }
             SamplerKind::Gibbs => {
@@ -84,7 +89,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
             }
             SamplerKind::Exact => {
                 ui.label("Draws");
-                ui.label(if allows.discrete {
+                ui.label(if allows.discrete || rbm {
                     "exact samples from the model"
                 } else {
                     "exact samples from the grid"

@@ -116,10 +116,11 @@ impl Session {
     /// the grid or states. NaN where the engine failed.
     pub(super) fn exact_truth(&mut self) -> ExactTruth {
         match self.rbm_hidden() {
-            Some(hidden) => ExactTruth::Rbm(crate::eval::rbm::RbmTruth::new(
+            Some(hidden) => ExactTruth::Rbm(crate::eval::rbm::RbmTruth::with_units(
                 &self.params,
                 self.data.dim,
                 hidden,
+                self.arch.visible,
             )),
             None => ExactTruth::Support(self.exact_model()),
         }
@@ -169,7 +170,12 @@ impl Session {
         match self.evaluator.clone() {
             Evaluator::Quadrature { grid } => self.evaluate_grid(grid),
             Evaluator::RbmHidden { hidden } => {
-                let t = crate::eval::rbm::RbmTruth::new(&self.params, self.data.dim, hidden);
+                let t = crate::eval::rbm::RbmTruth::with_units(
+                    &self.params,
+                    self.data.dim,
+                    hidden,
+                    self.arch.visible,
+                );
                 self.held_out(
                     t.log_z,
                     0.0,
