@@ -80,6 +80,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "digits_grbm.ron",
         include_str!("../presets/digits_grbm.ron"),
     ),
+    (
+        "digits_bits_gwg.ron",
+        include_str!("../presets/digits_bits_gwg.ron"),
+    ),
 ];
 
 /// Where the bundled presets live as files, relative to the working folder: data files

@@ -3014,18 +3014,21 @@ fn a_gaussian_rbm_on_real_pixels_shows_sigma_filters_and_an_exact_nll() {
     );
 }
 
-/// An energy with no estimator of log Z (an MLP on 64 bits) says so in the status bar
-/// rather than "NLL –", and an RBM too large to sum over (evaluated by AIS) says that
-/// nothing measures its sampler instead of drawing an empty reference plot.
+/// An energy of layers on more bits than can be enumerated (an MLP on 64 bits) plots an
+/// NLL estimated by AIS on bits, and an RBM too large to sum over (evaluated by AIS) says
+/// that nothing measures its sampler instead of drawing an empty reference plot.
 #[test]
-fn bits_without_an_estimator_or_a_reference_say_so() {
+fn bits_beyond_enumeration_have_an_ais_nll_and_say_there_is_no_reference() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = common::bundled("digits_rbm_pcd.ron");
     p.model = ebm_workbench::energy::ModelSpec {
         layers: common::mlp(16),
         outputs: 1,
     };
+    p.sampler.kind = ebm_workbench::sampler::SamplerKind::Gwg;
     p.eval.eval_every = 10;
+    p.eval.ais_chains = 16;
+    p.eval.ais_temperatures = 20;
     let path = dir.path().join("mlp_bits.ron");
     p.save(&path).unwrap();
     let mut h = harness();
@@ -3034,6 +3037,20 @@ fn bits_without_an_estimator_or_a_reference_say_so() {
     step_until_shown(&mut h, "Input: 8×8 bits", Duration::from_secs(10));
     assert!(
         h.query_by_label_contains("NLL not measurable (no estimator)")
+            .is_none()
+    );
+    press(&mut h, "Train");
+    step_until(&mut h, "an AIS evaluation", Duration::from_secs(60), |a| {
+        a.run.history.nll.len() + a.run.history.nll_untrusted.len() >= 2
+    });
+    press(&mut h, "Pause");
+    frames(&mut h, 3);
+    assert_eq!(
+        h.state().run.history.nll_method,
+        Some(ebm_workbench::eval::Method::Ais)
+    );
+    assert!(
+        h.query_by_label_contains("Held-out NLL (nats, AIS)")
             .is_some()
     );
 

@@ -120,34 +120,39 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             r.reverse.map(|r| r.log_z),
         );
         Some((r, verdict))
-    } else if let (Method::Ais, Some(m)) = (method, preset.model.rbm()) {
-        // An RBM with too many hidden units to sum over: AIS by its block Gibbs, from
-        // independent bits with the data's marginals.
-        let n = space.dim();
-        let base = ebm_workbench::eval::rbm::base_biases(&session.data().train, n);
+    } else if method == Method::Ais && space.allows().discrete {
+        // More bits than can be enumerated: AIS from independent bits with the data's
+        // marginals, by an RBM's block Gibbs or by Gibbs/GWG moves for other energies.
+        let spec = AisSpec {
+            chains: a.ais_chains,
+            temperatures: a.ais_temps,
+            steps_per_temperature: a.ais_steps,
+            base: BaseKind::Gaussian,
+        };
         let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
-        let est = ebm_workbench::eval::rbm::ais_log_z(
-            session.params(),
-            n,
-            m,
-            &base,
-            a.ais_chains,
-            a.ais_temps,
-            &mut rng,
-        );
+        let (r, _) = session.ais(&spec, &mut rng);
+        let est = r.forward;
         writeln!(out, "ais_base=data_marginals")?;
+        writeln!(
+            out,
+            "ais_moves={}",
+            if preset.model.rbm().is_some() {
+                "block_gibbs"
+            } else if ebm_workbench::eval::bits::transition(preset.sampler.kind)
+                == ebm_workbench::sampler::SamplerKind::Gibbs
+            {
+                "gibbs"
+            } else {
+                "gwg"
+            }
+        )?;
         writeln!(out, "log_z_ais={:.6}", est.log_z)?;
         writeln!(out, "log_z_ais_stderr={:.6}", est.stderr)?;
         writeln!(out, "ais_ess={:.1}", est.ess)?;
         writeln!(out, "ais_chains={}", a.ais_chains)?;
+        writeln!(out, "ais_acceptance={:.3}", est.acceptance)?;
         let verdict = ebm_workbench::eval::verdict::ais(est.ess, a.ais_chains, est.log_z, None);
-        Some((
-            ebm_workbench::eval::ais::AisResult {
-                forward: est,
-                reverse: None,
-            },
-            verdict,
-        ))
+        Some((r, verdict))
     } else {
         None
     };

@@ -3,6 +3,7 @@
 //! and sampler in the plane, a reference sample term from long MALA chains elsewhere.
 
 pub mod ais;
+pub mod bits;
 pub mod diagnostics;
 pub mod exact;
 pub mod quadrature;
@@ -39,7 +40,7 @@ impl Method {
 
     /// How log Z is obtained in a space: by quadrature where the space has a grid over
     /// its box, by enumeration where it has few enough states (bits), by AIS elsewhere
-    /// but on bits (none there).
+    /// (on more bits than can be enumerated, AIS by Gibbs or GWG moves, [`bits`]).
     /// The one rule: the evaluator, the window and the command line ask it.
     #[must_use]
     pub fn for_space(space: crate::data::Space) -> Self {
@@ -48,25 +49,20 @@ impl Method {
             Self::Quadrature
         } else if allows.enumeration {
             Self::Enumeration
-        } else if allows.ais {
+        } else if allows.ais || allows.discrete {
             Self::Ais
         } else {
             Self::Unavailable
         }
     }
 
-    /// How log Z is obtained for `model` in `space`: as [`Method::for_space`], and on
-    /// bits for an RBM with at most [`rbm::MAX_HIDDEN`] hidden units by summing over its
-    /// hidden states (whatever the number of visible units); none for other energies on
-    /// more bits than can be enumerated.
+    /// How log Z is obtained for `model` in `space`: as [`Method::for_space`], and for
+    /// an RBM with at most [`rbm::MAX_HIDDEN`] hidden units by summing over its hidden
+    /// states (whatever the number of visible units).
     #[must_use]
     pub fn for_model(space: crate::data::Space, model: &crate::energy::ModelSpec) -> Self {
         if rbm::hidden_sum(space, model).is_some() {
             return Self::Enumeration;
-        }
-        if space.allows().discrete && model.rbm().is_some() && !space.allows().enumeration {
-            // Too many hidden units to sum over: AIS by the RBM's block Gibbs.
-            return Self::Ais;
         }
         Self::for_space(space)
     }
@@ -115,9 +111,10 @@ pub enum Evaluator {
     RbmHidden {
         hidden: usize,
     },
-    /// AIS of an RBM on bits whose hidden units are too many to sum over
-    /// ([`rbm::ais_log_z`]: block Gibbs along the tempered path).
-    RbmAis(ais::AisSpec),
+    /// AIS on more bits than can be enumerated, from independent bits with the data's
+    /// marginals: an RBM's by block Gibbs along the tempered path ([`rbm::ais_log_z`]),
+    /// any other energy's by Gibbs sweeps or GWG steps ([`bits::ais_log_z`]).
+    BitsAis(ais::AisSpec),
     /// No estimator: why.
     Unavailable(String),
 }
@@ -129,6 +126,7 @@ impl Evaluator {
     pub fn for_space(space: crate::data::Space, grid: usize, ais: ais::AisSpec) -> Self {
         match Method::for_space(space) {
             Method::Quadrature => Self::Quadrature { grid },
+            Method::Ais if space.allows().discrete => Self::BitsAis(ais),
             Method::Ais => Self::Ais(ais),
             Method::Enumeration => Self::Enumeration { bits: space.dim() },
             Method::Unavailable => Self::Unavailable(format!(
@@ -147,13 +145,9 @@ impl Evaluator {
         grid: usize,
         ais: ais::AisSpec,
     ) -> Self {
-        match (
-            rbm::hidden_sum(space, model),
-            Method::for_model(space, model),
-        ) {
-            (Some(hidden), _) => Self::RbmHidden { hidden },
-            (None, Method::Ais) if space.allows().discrete => Self::RbmAis(ais),
-            _ => Self::for_space(space, grid, ais),
+        match rbm::hidden_sum(space, model) {
+            Some(hidden) => Self::RbmHidden { hidden },
+            None => Self::for_space(space, grid, ais),
         }
     }
 
@@ -161,7 +155,7 @@ impl Evaluator {
     pub fn method(&self) -> Method {
         match self {
             Self::Quadrature { .. } => Method::Quadrature,
-            Self::Ais(_) | Self::RbmAis(_) => Method::Ais,
+            Self::Ais(_) | Self::BitsAis(_) => Method::Ais,
             Self::Enumeration { .. } | Self::RbmHidden { .. } => Method::Enumeration,
             Self::Unavailable(_) => Method::Unavailable,
         }
@@ -172,7 +166,7 @@ impl Evaluator {
     pub fn cost(&self) -> usize {
         match self {
             Self::Quadrature { grid } => grid * grid,
-            Self::Ais(s) | Self::RbmAis(s) => {
+            Self::Ais(s) | Self::BitsAis(s) => {
                 s.chains * s.temperatures * (1 + s.steps_per_temperature)
             }
             Self::Enumeration { bits } => 1 << bits,

@@ -194,24 +194,7 @@ impl Session {
                     Verdict::Trusted,
                 )
             }
-            Evaluator::RbmAis(spec) => {
-                let (n, m) = (self.data.dim, self.arch.rbm.unwrap_or(0));
-                let base = crate::eval::rbm::base_biases(&self.data.train, n);
-                let mut rng = self.eval_rng.clone();
-                let est = crate::eval::rbm::ais_log_z(
-                    &self.params,
-                    n,
-                    m,
-                    &base,
-                    spec.chains,
-                    spec.temperatures,
-                    &mut rng,
-                );
-                self.eval_rng = rng;
-                let verdict = crate::eval::verdict::ais(est.ess, spec.chains, est.log_z, None);
-                self.held_out(est.log_z, est.stderr, est.ess, Method::Ais, verdict)
-            }
-            Evaluator::Ais(spec) => {
+            Evaluator::Ais(spec) | Evaluator::BitsAis(spec) => {
                 let mut rng = self.eval_rng.clone();
                 let (r, _) = self.ais(&spec, &mut rng);
                 self.eval_rng = rng;
@@ -292,6 +275,16 @@ impl Session {
         rng: &mut impl rand::Rng,
     ) -> (crate::eval::ais::AisResult, Option<f64>) {
         use crate::eval::ais;
+        if self.data.space.allows().discrete {
+            let forward = self.bits_ais(spec, rng);
+            return (
+                ais::AisResult {
+                    forward,
+                    reverse: None,
+                },
+                None,
+            );
+        }
         let d = self.data.dim;
         let base = match spec.base {
             ais::BaseKind::DataBox => ais::Base::Uniform {
@@ -332,6 +325,38 @@ impl Session {
         let result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
         self.note_failure();
         (result, grid.map(|m| m.log_z))
+    }
+
+    /// AIS on bits, from independent bits with the training data's marginals: an RBM's by
+    /// block Gibbs, any other energy's by the session's Gibbs sweeps or by GWG
+    /// ([`crate::eval::bits::transition`]). NaN where the engine failed.
+    fn bits_ais(
+        &mut self,
+        spec: &crate::eval::ais::AisSpec,
+        rng: &mut impl rand::Rng,
+    ) -> crate::eval::ais::AisEstimate {
+        let n = self.data.dim;
+        let base = crate::eval::rbm::base_biases(&self.data.train, n);
+        if let (Some(m), None) = (self.arch.rbm, self.arch.visible.sigma()) {
+            return crate::eval::rbm::ais_log_z(
+                &self.params,
+                n,
+                m,
+                &base,
+                spec.chains,
+                spec.temperatures,
+                rng,
+            );
+        }
+        let kind = crate::eval::bits::transition(self.preset.sampler.kind);
+        crate::eval::bits::ais_log_z(&self.engine, &self.params, &base, spec, kind, rng).unwrap_or(
+            crate::eval::ais::AisEstimate {
+                log_z: f64::NAN,
+                stderr: f64::NAN,
+                ess: f64::NAN,
+                acceptance: f64::NAN,
+            },
+        )
     }
 
     /// Advances the reference chains (started from the replay buffer, the sampler's
