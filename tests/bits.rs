@@ -888,3 +888,50 @@ fn bits_ais_of_any_energy_agrees_with_the_exact_log_z_by_gibbs_and_gwg() {
     .expect("AIS");
     check("digits RBM by GWG", est, exact, 128);
 }
+
+/// Stochastic binarization: each pixel 1 with probability its grey level, drawn once from
+/// the seed. The same seed gives the same bits, another seed others; over the digits the
+/// bits' mean is the grey levels' mean (where thresholding at half differs); a preset
+/// writes and reads the choice.
+#[test]
+fn stochastic_binarization_keeps_grey_levels_as_frequencies_and_its_seed() {
+    use ebm_workbench::data::Binarize;
+    let mut p = common::bundled("digits_rbm_pcd.ron");
+    p.data.held_out = 0.0;
+    let load = |b: Binarize| {
+        let mut q = p.clone();
+        q.data.binarize = b;
+        Dataset::load(&q.data).expect("binarized digits").train
+    };
+    let threshold = load(Binarize::Threshold);
+    let (a, a_again, b) = (
+        load(Binarize::Stochastic(1)),
+        load(Binarize::Stochastic(1)),
+        load(Binarize::Stochastic(2)),
+    );
+    assert!(a.iter().all(|v| *v == 0.0 || *v == 1.0));
+    assert_eq!(a, a_again, "one seed, one set of bits");
+    assert_ne!(a, b, "another seed, other bits");
+    let grey = ebm_workbench::data::images::digits().pixels;
+    let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
+    // The split shuffles rows: compare means over the whole set.
+    let (m_grey, m_a, m_t) = (mean(&grey), mean(&a), mean(&threshold));
+    eprintln!("mean grey {m_grey:.4}, stochastic bits {m_a:.4}, thresholded {m_t:.4}");
+    assert!((m_a - m_grey).abs() < 0.005, "{m_a} against {m_grey}");
+    assert!((m_t - m_grey).abs() > 0.01, "thresholding differs: {m_t}");
+    let mut q = common::bundled("digits_rbm_pcd.ron");
+    assert!(
+        !q.to_ron().contains("binarize"),
+        "the default is not written"
+    );
+    q.data.binarize = Binarize::Stochastic(7);
+    let text = q.to_ron();
+    assert!(text.contains("binarize: Stochastic(7)"), "{text}");
+    assert_eq!(
+        ebm_workbench::Preset::from_ron(&text)
+            .unwrap()
+            .data
+            .binarize,
+        Binarize::Stochastic(7)
+    );
+}

@@ -168,8 +168,8 @@ pub enum BitSet {
     /// bits: enumerable).
     BarsStripes(usize),
     /// The bundled 8×8 digits (1 797, labels 0–9), each pixel 1 where its grey level is
-    /// at least half the range: 64 bits, too many to enumerate (an RBM's hidden layer
-    /// can be).
+    /// at least half the range (or stochastically: `data.binarize`): 64 bits, too many to
+    /// enumerate (an RBM's hidden layer can be).
     BinarizedDigits,
 }
 
@@ -234,6 +234,58 @@ impl BitSet {
     }
 }
 
+/// How grey images become bits (the bundled digits as bits, and one-channel image files
+/// read as bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Binarize {
+    /// 1 where the grey level is at least half the range.
+    #[default]
+    Threshold,
+    /// 1 with probability the grey level (in [0, 1]), drawn once from this seed: the
+    /// stochastic binarization of binarized MNIST (Salakhutdinov & Murray 2008).
+    Stochastic(u64),
+}
+
+impl Binarize {
+    /// Bits of grey `pixels` in [0, 1].
+    #[must_use]
+    pub fn apply(self, pixels: &[f32]) -> Vec<f32> {
+        match self {
+            Self::Threshold => pixels
+                .iter()
+                .map(|v| if *v >= 0.5 { 1.0 } else { 0.0 })
+                .collect(),
+            Self::Stochastic(seed) => {
+                let mut rng = StdRng::seed_from_u64(seed);
+                pixels
+                    .iter()
+                    .map(|v| {
+                        if rand::Rng::random::<f32>(&mut rng) < *v {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// `at half the range` or `stochastic (seed 7)`.
+    #[must_use]
+    pub fn describe(self) -> String {
+        match self {
+            Self::Threshold => "at half the range".into(),
+            Self::Stochastic(seed) => format!("stochastic (seed {seed})"),
+        }
+    }
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Which data, how much of it, and how it is split. Written to presets as
 /// [`DataSpecFile`] (old presets' separate `set`, `file`, `target` and `images` still
 /// load).
@@ -265,8 +317,10 @@ pub struct DataSpec {
     /// Fraction of the points held out for evaluation.
     pub held_out: f32,
     /// The file holds bits: a table must hold only 0s and 1s (a row of bits a point);
-    /// one-channel images are binarized at half their range.
+    /// one-channel images are binarized as `binarize` says.
     pub bits: bool,
+    /// How grey images become bits: at half their range, or stochastically.
+    pub binarize: Binarize,
 }
 
 /// [`DataSpec`] as a preset file writes it, and as older presets wrote it: their source
@@ -308,6 +362,8 @@ pub struct DataSpecFile {
     held_out: f32,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     bits: bool,
+    #[serde(skip_serializing_if = "Binarize::is_default")]
+    binarize: Binarize,
 }
 
 impl Default for DataSpecFile {
@@ -344,6 +400,7 @@ impl From<DataSpecFile> for DataSpec {
             seed: f.seed,
             held_out: f.held_out,
             bits: f.bits,
+            binarize: f.binarize,
         }
     }
 }
@@ -367,6 +424,7 @@ impl From<DataSpec> for DataSpecFile {
             seed: d.seed,
             held_out: d.held_out,
             bits: d.bits,
+            binarize: d.binarize,
         }
     }
 }
@@ -386,6 +444,7 @@ impl Default for DataSpec {
             seed: 0,
             held_out: 1.0 / 6.0,
             bits: false,
+            binarize: Binarize::Threshold,
         }
     }
 }
@@ -755,7 +814,7 @@ impl Dataset {
         d
     }
 
-    /// One-channel images binarized at half their range (pixels in [0, 1]), split.
+    /// One-channel images binarized as `spec.binarize` says (pixels in [0, 1]), split.
     fn of_bit_images(
         spec: &DataSpec,
         path: &std::path::Path,
@@ -773,11 +832,7 @@ impl Dataset {
             ));
         }
         let (h, w) = (im.h, im.w);
-        let pts: Vec<f32> = im
-            .pixels
-            .iter()
-            .map(|v| if *v >= 0.5 { 1.0 } else { 0.0 })
-            .collect();
+        let pts = spec.binarize.apply(&im.pixels);
         let labels = im.labels.map(|l| {
             let classes = l.iter().max().map_or(0, |m| *m as usize + 1);
             (l, classes)
@@ -793,11 +848,7 @@ impl Dataset {
         let dim = h * w;
         if set == BitSet::BinarizedDigits {
             let im = images::digits();
-            let pts: Vec<f32> = im
-                .pixels
-                .iter()
-                .map(|v| if *v >= 0.5 { 1.0 } else { 0.0 })
-                .collect();
+            let pts = spec.binarize.apply(&im.pixels);
             let labels = im.labels.map(|l| (l, 10));
             let mut d = Self::split(spec, pts, dim, labels, DataBox::bits(dim), rng);
             d.space = Space::Bits { h, w };

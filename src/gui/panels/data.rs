@@ -96,6 +96,8 @@ pub fn data_ui(
                 row(ui, "Size", "Points in all, held-out split included.", |ui| {
                     ui.add(Num::new(&mut d.size).range(100..=200_000).speed(100))
                 });
+            } else {
+                binarize_ui(ui, &mut d.binarize);
             }
         } else {
             // 0: toy set, 1: synthetic target, 2: bundled images.
@@ -348,4 +350,37 @@ fn target_ui(ui: &mut Ui, t: &mut Target) {
             );
         }
     }
+}
+
+/// How grey images become bits: at half their range, or each pixel 1 with probability its
+/// grey level, drawn once from a seed.
+fn binarize_ui(ui: &mut Ui, b: &mut crate::data::Binarize) {
+    use crate::data::Binarize;
+    row(
+        ui,
+        "Binarize",
+        "At half the range: a pixel is 1 where its grey level is at least half. Stochastic: each pixel is 1 with probability its grey level, drawn once from the seed (binarized MNIST's way, Salakhutdinov & Murray 2008): the data keep their grey levels as frequencies.",
+        |ui| {
+            ui.horizontal(|ui| {
+                let mut stochastic = matches!(b, Binarize::Stochastic(_));
+                let r = ui.checkbox(&mut stochastic, "stochastic");
+                if r.changed() {
+                    *b = if stochastic {
+                        Binarize::Stochastic(0)
+                    } else {
+                        Binarize::Threshold
+                    };
+                }
+                if let Binarize::Stochastic(seed) = b {
+                    ui.add(
+                        Num::new(seed)
+                            .range(0..=u64::from(u32::MAX))
+                            .prefix("seed "),
+                    );
+                }
+                r
+            })
+            .inner
+        },
+    );
 }
