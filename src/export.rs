@@ -35,6 +35,23 @@ pub struct Model {
 }
 
 impl Model {
+    /// The experiment the model runs in: its own where the file carries one; otherwise
+    /// `current` with the file's network, sampler and kind of data (bits or reals): a
+    /// file without an experiment goes onto the current data.
+    #[must_use]
+    pub fn experiment_on(&self, current: &Preset) -> Preset {
+        if self.described {
+            return self.preset.clone();
+        }
+        let mut p = current.clone();
+        p.name.clone_from(&self.preset.name);
+        p.model = self.preset.model.clone();
+        p.sampler.kind = self.preset.sampler.kind;
+        p.sampler.steps = self.preset.sampler.steps;
+        p.data.bits = self.preset.data.bits;
+        p
+    }
+
     /// The space the model's inputs live in.
     #[must_use]
     pub fn space(&self) -> crate::data::Space {

@@ -935,3 +935,116 @@ fn stochastic_binarization_keeps_grey_levels_as_frequencies_and_its_seed() {
         Binarize::Stochastic(7)
     );
 }
+
+/// `sample` on bits: a model trained on bits draws 0/1 rows by its own Gibbs sweeps or
+/// by `--sampler gwg`, and refuses a rule that moves points; a Bernoulli RBM file written
+/// by another program (no experiment, no data) samples by block Gibbs from coin flips;
+/// a Gaussian one gives real rows.
+#[test]
+fn sample_draws_bits_from_bits_models_and_from_another_programs_rbm() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bars.safetensors");
+    let p = common::bundled("bars_stripes_gibbs.ron");
+    let mut s = Session::new(&p).expect("bars");
+    for _ in 0..50 {
+        s.step().expect("a step");
+    }
+    ebm_workbench::export::save(
+        &model,
+        s.preset(),
+        &s.data().space.input_shape(),
+        s.params(),
+    )
+    .unwrap();
+    let csv = dir.path().join("draws.csv");
+    let rows_of = |path: &std::path::Path, d: usize| -> Vec<Vec<f32>> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').skip(3).map(|v| v.parse().unwrap()).collect())
+            .inspect(|r: &Vec<f32>| assert_eq!(r.len(), d))
+            .collect()
+    };
+    for rule in [None, Some("gwg")] {
+        let mut cmd = common::bin();
+        cmd.arg("sample")
+            .arg(&model)
+            .args(["--chains", "4", "--steps", "40", "--out"])
+            .arg(&csv);
+        if let Some(r) = rule {
+            cmd.args(["--sampler", r]);
+        }
+        let out = common::stdout_of(&mut cmd);
+        let want = if rule.is_some() {
+            "sampler=Gwg"
+        } else {
+            "sampler=Gibbs"
+        };
+        assert!(out.contains(want), "{out}");
+        let rows = rows_of(&csv, 16);
+        assert_eq!(rows.len(), 4 * 20);
+        assert!(rows.iter().flatten().all(|v| *v == 0.0 || *v == 1.0));
+    }
+    let refused = common::bin()
+        .arg("sample")
+        .arg(&model)
+        .args(["--sampler", "mala", "--out"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(e.contains("choose Gibbs"), "{e}");
+
+    // Another program's RBMs: the three tensors and the metadata, no experiment.
+    let (n, m) = (12, 5);
+    let w: Vec<u8> = (0..m * n)
+        .flat_map(|i| (0.4 * ((i * 37 % 11) as f32 - 5.0) / 5.0).to_le_bytes())
+        .collect();
+    let (b, c) = (vec![0_u8; 4 * n], vec![0_u8; 4 * m]);
+    for (name, meta) in [
+        ("bern.safetensors", vec![("energy", "rbm_bernoulli")]),
+        (
+            "gauss.safetensors",
+            vec![("energy", "rbm_gaussian"), ("sigma", "0.5")],
+        ),
+    ] {
+        let views = vec![
+            (
+                "weight",
+                TensorView::new(Dtype::F32, vec![m, n], &w).unwrap(),
+            ),
+            (
+                "visible_bias",
+                TensorView::new(Dtype::F32, vec![n], &b).unwrap(),
+            ),
+            (
+                "hidden_bias",
+                TensorView::new(Dtype::F32, vec![m], &c).unwrap(),
+            ),
+        ];
+        let meta: std::collections::HashMap<String, String> = meta
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            safetensors::tensor::serialize(views, Some(meta)).unwrap(),
+        )
+        .unwrap();
+        let out = common::stdout_of(
+            common::bin()
+                .arg("sample")
+                .arg(&path)
+                .args(["--chains", "4", "--steps", "40", "--out"])
+                .arg(&csv),
+        );
+        assert!(out.contains("sampler=BlockGibbs"), "{out}");
+        let rows = rows_of(&csv, n);
+        let bits = rows.iter().flatten().all(|v| *v == 0.0 || *v == 1.0);
+        assert_eq!(bits, name == "bern.safetensors", "{name}: {:?}", rows[0]);
+    }
+}

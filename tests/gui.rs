@@ -3014,6 +3014,88 @@ fn a_gaussian_rbm_on_real_pixels_shows_sigma_filters_and_an_exact_nll() {
     );
 }
 
+/// An RBM file written by another program (the three tensors, no experiment) goes onto
+/// the current data: on the binarized digits it replaces the network and trains with
+/// an exact NLL; on the plane it is refused with what to open first, and the
+/// experiment stays as it was.
+#[test]
+fn another_programs_rbm_file_loads_onto_the_current_bits_and_is_refused_on_the_plane() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let dir = tempfile::tempdir().unwrap();
+    let (n, m) = (64, 12);
+    let w: Vec<u8> = (0..m * n)
+        .flat_map(|i| (0.05 * ((i * 37 % 11) as f32 - 5.0)).to_le_bytes())
+        .collect();
+    let (b, c) = (vec![0_u8; 4 * n], vec![0_u8; 4 * m]);
+    let views = vec![
+        (
+            "weight",
+            TensorView::new(Dtype::F32, vec![m, n], &w).unwrap(),
+        ),
+        (
+            "visible_bias",
+            TensorView::new(Dtype::F32, vec![n], &b).unwrap(),
+        ),
+        (
+            "hidden_bias",
+            TensorView::new(Dtype::F32, vec![m], &c).unwrap(),
+        ),
+    ];
+    let path = dir.path().join("sklearn_rbm.safetensors");
+    std::fs::write(&path, safetensors::tensor::serialize(views, None).unwrap()).unwrap();
+
+    let mut h = harness();
+    frames(&mut h, 2);
+    let plane = h.state().state.preset.clone();
+    drop_file(&mut h, &path);
+    frames(&mut h, 10);
+    assert_eq!(
+        h.state().state.preset,
+        plane,
+        "a refused model replaced the experiment"
+    );
+    let said: Vec<String> = h
+        .state()
+        .messages
+        .iter()
+        .filter(|m| m.error)
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|t| t.contains("sklearn_rbm") && t.contains("no experiment")),
+        "{said:?}"
+    );
+
+    open_example_from_menu(&mut h, "digits_rbm_pcd");
+    confirm_if_asked(&mut h);
+    step_until_shown(&mut h, "Input: 8×8 bits", Duration::from_secs(10));
+    drop_file(&mut h, &path);
+    confirm_if_asked(&mut h);
+    step_until(&mut h, "the file's RBM", Duration::from_secs(10), |a| {
+        a.worker_preset.model.rbm() == Some(12)
+    });
+    let a = h.state();
+    assert_eq!(a.state.preset.name, "sklearn_rbm");
+    assert_eq!(
+        a.state.preset.data.source,
+        ebm_workbench::data::DataSource::Bits(ebm_workbench::data::BitSet::BinarizedDigits)
+    );
+    press(&mut h, "Train");
+    step_until(
+        &mut h,
+        "an exact evaluation",
+        Duration::from_secs(60),
+        |a| a.run.history.nll.len() >= 2,
+    );
+    press(&mut h, "Pause");
+    frames(&mut h, 2);
+    assert_eq!(
+        h.state().run.history.nll_method,
+        Some(ebm_workbench::eval::Method::Enumeration)
+    );
+}
+
 /// An energy of layers on more bits than can be enumerated (an MLP on 64 bits) plots an
 /// NLL estimated by AIS on bits, and an RBM too large to sum over (evaluated by AIS) says
 /// that nothing measures its sampler instead of drawing an empty reference plot.

@@ -111,7 +111,8 @@ pub struct TrainArgs {
 pub struct SampleArgs {
     /// A model exported by `train --export` or the window.
     pub model: PathBuf,
-    /// The rule: langevin, mala, hmc or sgld (at T = 1); default: the model's own.
+    /// The rule: langevin, mala, hmc or sgld (at T = 1) for points; gibbs or gwg for
+    /// bits; block-gibbs for RBMs; default: the model's own.
     #[arg(long, value_name = "RULE")]
     pub sampler: Option<String>,
     /// The rule's step size; default: the model's preset's.

@@ -28,7 +28,12 @@ fn rule(name: &str, step: f32, leapfrog: usize) -> anyhow::Result<SamplerKind> {
             // T = 1.
             noise: (2.0 * step).sqrt(),
         },
-        other => anyhow::bail!("--sampler {other}: one of langevin, mala, hmc, sgld"),
+        "gibbs" => SamplerKind::Gibbs,
+        "gwg" => SamplerKind::Gwg,
+        "block-gibbs" | "block_gibbs" => SamplerKind::BlockGibbs,
+        other => anyhow::bail!(
+            "--sampler {other}: one of langevin, mala, hmc, sgld (points), gibbs, gwg (bits), block-gibbs (RBMs)"
+        ),
     })
 }
 
@@ -60,9 +65,14 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<ExitCode> {
         "--out {}: write a .npy or a .csv file",
         a.out.display()
     );
+    let model = export::load(&a.model)?;
+    let space = model.space();
     let export::Model {
-        mut preset, params, ..
-    } = export::load(&a.model)?;
+        mut preset,
+        params,
+        described,
+        ..
+    } = model;
     let base = preset.sampler.kind;
     let step = a.step_size.unwrap_or_else(|| match base.step_size() {
         s if s > 0.0 => s,
@@ -74,11 +84,23 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<ExitCode> {
     };
     preset.sampler.kind = match &a.sampler {
         Some(name) => rule(name, step, a.leapfrog.unwrap_or(leapfrog))?,
+        // Chains, not draws: a Markov rule of the space.
+        None if base == SamplerKind::Exact && space.allows().discrete => SamplerKind::Gibbs,
         None if base == SamplerKind::Exact => SamplerKind::Mala { step_size: step },
         None => base,
     };
     preset.sampler.target_acceptance = None;
-    let mut session = Session::from_params(&preset, params)?;
+    let mut session = if described {
+        Session::from_params(&preset, params)?
+    } else {
+        // A file without its experiment (another program's RBM): stand-in data of its
+        // space, only for the box the chains start in.
+        let data = ebm_workbench::data::Dataset::stand_in(space, 64, a.seed);
+        preset.check_against(&data)?;
+        let mut s = Session::with_data(&preset, data);
+        s.set_params(params);
+        s
+    };
     let d = session.data().dim;
     let data_box = session.data().data_box.clone();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(a.seed);
@@ -168,7 +190,12 @@ pub fn run(a: &SampleArgs) -> anyhow::Result<ExitCode> {
     if rhat > 1.01 {
         writeln!(
             out,
-            "warning: R̂ {rhat:.3} > 1.01 ({worst_r}): the chains do not agree; run longer or use MALA/HMC"
+            "warning: R̂ {rhat:.3} > 1.01 ({worst_r}): the chains do not agree; run longer or use {}",
+            if space.allows().discrete {
+                "block Gibbs for an RBM"
+            } else {
+                "MALA/HMC"
+            }
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -864,6 +864,35 @@ impl Dataset {
         d
     }
 
+    /// Stand-in data of `space` for a model that came without any (an RBM written by
+    /// another program): `rows` points uniform in the space's box (coin flips on bits,
+    /// [0, 1] pixels for images, ±3 for vectors), only so that chains have a box to
+    /// start in. Not data to score a model on.
+    #[must_use]
+    pub fn stand_in(space: Space, rows: usize, seed: u64) -> Self {
+        let dim = space.dim();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let data_box = match space {
+            Space::Bits { .. } => DataBox::bits(dim),
+            Space::Image { .. } => DataBox {
+                lo: vec![0.0; dim],
+                hi: vec![1.0; dim],
+                bits: false,
+            },
+            _ => DataBox::cube(dim, 3.0),
+        };
+        let mut pts = vec![0.0_f32; rows.max(2) * dim];
+        crate::sampler::uniform_in_box(&data_box, &mut pts, &mut rng);
+        let spec = DataSpec {
+            size: rows.max(2),
+            held_out: 0.5,
+            ..DataSpec::default()
+        };
+        let mut d = Self::split(&spec, pts, dim, None, data_box, &mut rng);
+        d.space = space;
+        d
+    }
+
     /// Generates a toy set or a synthetic target (a file or an image set is not
     /// generated: the default toy set stands in).
     #[must_use]

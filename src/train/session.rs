@@ -239,6 +239,49 @@ impl Session {
         Self::on_data_with_params(&m.preset, data, m.params.clone()).map_err(|e| e.to_string())
     }
 
+    /// A session for a model file that holds no experiment (an RBM written by another
+    /// program) on `current`'s data: the current experiment with the file's network,
+    /// sampler and parameters. Returns that experiment too.
+    ///
+    /// # Errors
+    /// The current data do not have the model's input shape or units (naming both).
+    pub fn for_foreign_model(
+        m: &crate::export::Model,
+        current: &Self,
+    ) -> Result<(Preset, Self), String> {
+        let data = current.shared_data();
+        let shape = data.space.input_shape();
+        let preset = m.experiment_on(current.preset());
+        let units = if m.preset.data.bits {
+            "bits"
+        } else {
+            "real values"
+        };
+        if data.space.dim() != m.input_shape.iter().product::<usize>()
+            || data.space.allows().discrete != m.preset.data.bits
+        {
+            return Err(format!(
+                "{}: the file holds a model of {} inputs ({units}) and no experiment, so it is loaded onto the current data, which are {} ({shape:?}): open an example or data of that shape first, then load the model",
+                m.preset.name,
+                m.input_shape.iter().product::<usize>(),
+                data.space.describe()
+            ));
+        }
+        preset.check_against(&data).map_err(|e| e.to_string())?;
+        let arch = Architecture::for_shape(&preset.model, &shape).map_err(|e| e.to_string())?;
+        if arch.n_params != m.params.len() {
+            return Err(format!(
+                "{}: {} parameters, and the model on these data needs {}",
+                m.preset.name,
+                m.params.len(),
+                arch.n_params
+            ));
+        }
+        let rng = StdRng::seed_from_u64(preset.seed);
+        let s = Self::with_params(&preset, data, arch, m.params.clone(), rng);
+        Ok((preset, s))
+    }
+
     fn with_params(
         preset: &Preset,
         data: Arc<Dataset>,

@@ -224,8 +224,17 @@ impl Worker {
                 }
             }
             Command::LoadParams(m, run) => {
-                let s = Session::for_model(&m);
-                if !self.replace_session(Box::new(m.preset), s, run) {
+                // A file without its experiment (another program's RBM) goes onto the
+                // current data.
+                let (p, s) = if m.described {
+                    (m.preset.clone(), Session::for_model(&m))
+                } else {
+                    match Session::for_foreign_model(&m, &self.session) {
+                        Ok((p, s)) => (p, Ok(s)),
+                        Err(e) => (m.preset.clone(), Err(e)),
+                    }
+                };
+                if !self.replace_session(Box::new(p), s, run) {
                     return;
                 }
             }

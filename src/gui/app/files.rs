@@ -184,7 +184,8 @@ impl WorkbenchApp {
             Ok(m) => {
                 // The worker loads its data and checks that they still fit the model (a
                 // file may have changed since): a misfit changes nothing and says why.
-                let preset = m.preset.clone();
+                // A file without its experiment goes onto the current data.
+                let preset = m.experiment_on(&self.worker_preset);
                 let path = path.to_path_buf();
                 let model = Box::new(m);
                 let about = Some(path.display().to_string());
