@@ -28,6 +28,7 @@ fn main() {
             LayerSpec::Linear(128),
             LayerSpec::Silu,
         ],
+        gaussian: None,
     };
     let arch = Architecture::new(&model, 2);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);

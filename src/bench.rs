@@ -77,6 +77,7 @@ pub fn reference_preset(c: &BenchConfig) -> Preset {
                 LayerSpec::Linear(c.hidden),
                 LayerSpec::Silu,
             ],
+            gaussian: None,
         },
         sampler: SamplerSpec {
             kind: SamplerKind::Langevin { step_size: 0.1 },

@@ -20,6 +20,9 @@ pub const INPUT_SHAPE_KEY: &str = "input_shape";
 pub const ENERGY_KEY: &str = "energy";
 /// Metadata key of a Gaussian RBM's visible standard deviation.
 pub const SIGMA_KEY: &str = "sigma";
+/// Metadata key of σ where the network tilts a Gaussian (the energy is its output plus
+/// ‖x‖²/(2σ²), [`crate::energy::ModelSpec::gaussian`]).
+pub const GAUSSIAN_KEY: &str = "gaussian_sigma";
 
 /// A model read from a file.
 #[derive(Debug, Clone)]
@@ -106,6 +109,11 @@ pub fn to_bytes(preset: &Preset, input_shape: &[usize], params: &[f32]) -> Resul
         "format".to_string(),
         "ebm-workbench energy model".to_string(),
     );
+    if let Some(s) = arch.gaussian {
+        // The energy is the network's output plus ‖x‖²/(2σ²): a reader of the tensors
+        // alone needs σ.
+        meta.insert(GAUSSIAN_KEY.to_string(), s.to_string());
+    }
     if arch.rbm.is_some() {
         // What the tensors mean without the preset: an RBM with binary or Gaussian
         // visible units (`weight` [hidden, visible], `visible_bias`, `hidden_bias`).
@@ -374,6 +382,7 @@ fn foreign_rbm(
             visible: units,
         }],
         outputs: 1,
+        gaussian: None,
     };
     preset.sampler.kind = crate::sampler::SamplerKind::BlockGibbs;
     preset.sampler.steps = 1;

@@ -84,6 +84,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "digits_bits_gwg.ron",
         include_str!("../presets/digits_bits_gwg.ron"),
     ),
+    (
+        "digits_convergent.ron",
+        include_str!("../presets/digits_convergent.ron"),
+    ),
 ];
 
 /// Where the bundled presets live as files, relative to the working folder: data files
@@ -643,6 +647,22 @@ impl Preset {
         for (i, l) in self.model.layers.iter().enumerate() {
             l.check()
                 .map_err(|must| invalid(&format!("model.layers[{i}]"), format!("{l:?}"), &must))?;
+        }
+        if let Some(s) = self.model.gaussian {
+            if !crate::energy::Visible::SIGMA.contains(&s) {
+                return Err(invalid(
+                    "model.gaussian",
+                    s,
+                    "a standard deviation from 0.001 to 100",
+                ));
+            }
+            if self.model.rbm().is_some() {
+                return Err(invalid(
+                    "model.gaussian",
+                    s,
+                    "none for an Rbm (a Gaussian RBM has its own: Rbm(visible: Gaussian(sigma)))",
+                ));
+            }
         }
         Ok(())
     }

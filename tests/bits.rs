@@ -19,6 +19,7 @@ fn model(bits: usize, hidden: usize, scale: f32, seed: u64) -> (Architecture, Ve
     let spec = ModelSpec {
         layers: vec![LayerSpec::Linear(hidden), LayerSpec::Silu],
         outputs: 1,
+        gaussian: None,
     };
     let arch = Architecture::new(&spec, bits);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -62,6 +63,7 @@ fn enumeration_gives_the_closed_form_log_z_of_a_linear_energy() {
         &ModelSpec {
             layers: Vec::new(),
             outputs: 1,
+            gaussian: None,
         },
         bits,
     );
@@ -296,6 +298,7 @@ fn rbm(visible: usize, hidden: usize, scale: f32, seed: u64) -> (Architecture, V
             visible: ebm_workbench::energy::Visible::Bernoulli,
         }],
         outputs: 1,
+        gaussian: None,
     };
     let arch = Architecture::new(&spec, visible);
     assert_eq!(arch.rbm, Some(hidden));
@@ -527,6 +530,7 @@ fn an_rbm_on_binarized_digits_has_an_exact_nll_and_a_network_of_layers_an_ais_on
     q.model = ModelSpec {
         layers: common::mlp(16),
         outputs: 1,
+        gaussian: None,
     };
     q.eval.ais_temperatures = 300;
     let mut s = Session::new(&q).expect("an MLP on bits trains");

@@ -26,7 +26,14 @@ fn fast_engine_matches_autograd() {
                     [LayerSpec::Linear(w), LayerSpec::act(act)]
                 })
                 .collect();
-            let arch = Architecture::new(&ModelSpec { layers, outputs }, 2);
+            let arch = Architecture::new(
+                &ModelSpec {
+                    layers,
+                    outputs,
+                    gaussian: None,
+                },
+                2,
+            );
             let params = init_params(&arch, &mut rng);
             let rows = 37;
             let x: Vec<f32> = (0..rows * 2).map(|_| rng.random_range(-3.0..3.0)).collect();
@@ -135,6 +142,7 @@ fn parameter_gradients_over_many_rows_match_autograd() {
                 LayerSpec::act(Activation::Silu),
             ],
             outputs,
+            gaussian: None,
         };
         let arch = Architecture::new(&spec, 2);
         let params = init_params(&arch, &mut rng);

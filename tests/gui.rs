@@ -3106,6 +3106,7 @@ fn bits_beyond_enumeration_have_an_ais_nll_and_say_there_is_no_reference() {
     p.model = ebm_workbench::energy::ModelSpec {
         layers: common::mlp(16),
         outputs: 1,
+        gaussian: None,
     };
     p.sampler.kind = ebm_workbench::sampler::SamplerKind::Gwg;
     p.eval.eval_every = 10;

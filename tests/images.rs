@@ -29,6 +29,7 @@ fn conv_spec(outputs: usize) -> ModelSpec {
             LayerSpec::Softplus,
         ],
         outputs,
+        gaussian: None,
     }
 }
 
@@ -609,6 +610,7 @@ fn the_written_out_input_gradient_is_autograds_for_every_layer_and_activation() 
                 LayerSpec::act(a),
             ],
             outputs: if i % 2 == 0 { 3 } else { 1 },
+            gaussian: None,
         };
         let arch = Architecture::for_shape(&spec, &[2, 8, 9]).expect("fits");
         let params = init_params(&arch, &mut StdRng::seed_from_u64(i as u64));
@@ -658,6 +660,7 @@ fn max_pooling_sends_a_tied_windows_gradient_to_its_first_maximum_as_pytorch_doe
     let spec = ModelSpec {
         layers: vec![LayerSpec::MaxPool2d(2)],
         outputs: 1,
+        gaussian: None,
     };
     let arch = Architecture::for_shape(&spec, &[1, 4, 4]).expect("fits");
     let mut params = vec![0.0_f32; arch.n_params];
@@ -690,6 +693,7 @@ fn a_map_with_as_many_channels_as_rows_and_columns_is_convolved_right() {
             LayerSpec::Silu,
         ],
         outputs: 1,
+        gaussian: None,
     };
     let arch = Architecture::for_shape(&spec, &[1, 4, 4]).expect("fits");
     let params = init_params(&arch, &mut StdRng::seed_from_u64(9));

@@ -45,6 +45,7 @@ fn every_kernel_level_matches_autograd() {
                 LayerSpec::act(act),
             ],
             outputs: 1,
+            gaussian: None,
         };
         let arch = Architecture::new(&spec, 2);
         let params = init_params(&arch, &mut rng);
@@ -119,6 +120,7 @@ fn every_kernel_level_runs_conv_nets_as_candle_does() {
                 LayerSpec::act(act),
             ],
             outputs: 4,
+            gaussian: None,
         };
         let arch = Architecture::for_shape(&spec, &[2, 9, 9]).expect("a valid network");
         let params = init_params(&arch, &mut rng);

@@ -446,6 +446,7 @@ impl Quadratic {
         let spec = ebm_workbench::energy::ModelSpec {
             layers: Vec::new(),
             outputs: 1,
+            gaussian: None,
         };
         let arch = ebm_workbench::energy::Architecture::new(&spec, a.len());
         Self { a, arch }

@@ -470,15 +470,142 @@ impl Engine for CandleEngine {
 }
 
 /// The fast engine for `arch`: the MLP engine, or for a network with convolutions or
-/// pooling the layer-by-layer one ([`super::fast::LayerEngine`]).
+/// pooling the layer-by-layer one ([`super::fast::LayerEngine`]); [`Tilted`] around it
+/// where the network tilts a Gaussian.
 #[must_use]
 pub fn fast_engine(arch: &Architecture) -> Box<dyn Engine> {
-    if arch.rbm.is_some() {
+    let inner: Box<dyn Engine> = if arch.rbm.is_some() {
         Box::new(super::rbm::RbmEngine::new(arch))
     } else if arch.is_mlp() {
         Box::new(FastEngine::new(arch))
     } else {
         Box::new(super::fast::LayerEngine::new(arch))
+    };
+    Tilted::around(inner)
+}
+
+/// An engine's energy plus ‖x‖²/(2σ²) ([`super::ModelSpec::gaussian`]): the network
+/// tilts a Gaussian, so exp(−E) is normalisable whatever the network. The term has no
+/// parameters: the parameter gradients are the network's. The chains run on the host
+/// (no device tensor loop: [`Engine::as_candle`] is `None`).
+#[derive(Debug)]
+pub struct Tilted {
+    inner: Box<dyn Engine>,
+    /// 1/σ².
+    inv_var: f32,
+}
+
+impl Tilted {
+    /// `inner` tilted where its architecture asks for it; `inner` itself otherwise.
+    #[must_use]
+    pub fn around(inner: Box<dyn Engine>) -> Box<dyn Engine> {
+        match inner.architecture().gaussian {
+            Some(s) => Box::new(Self {
+                inner,
+                inv_var: 1.0 / (s * s),
+            }),
+            None => inner,
+        }
+    }
+
+    /// E ← E + ‖x‖²/(2σ²), row by row; with `g`, ∇ₓE ← ∇ₓE + x/σ².
+    fn add(&self, x: &[f32], e: &mut [f32], g: Option<&mut [f32]>) {
+        let d = self.inner.architecture().input_dim.max(1);
+        for (row, ev) in x.chunks_exact(d).zip(e.iter_mut()) {
+            let sq: f32 = row.iter().map(|v| v * v).sum();
+            *ev += 0.5 * self.inv_var * sq;
+        }
+        if let Some(g) = g {
+            for (gk, xk) in g.iter_mut().zip(x) {
+                *gk += self.inv_var * xk;
+            }
+        }
+    }
+}
+
+impl Engine for Tilted {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn architecture(&self) -> &Architecture {
+        self.inner.architecture()
+    }
+
+    fn energy(&mut self, params: &[f32], x: &[f32], e: &mut [f32]) -> EngineResult<()> {
+        self.inner.energy(params, x, e)?;
+        self.add(x, e, None);
+        Ok(())
+    }
+
+    fn energy_grad_x(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        class: Option<usize>,
+        e: &mut [f32],
+        g: &mut [f32],
+    ) -> EngineResult<()> {
+        self.inner.energy_grad_x(params, x, class, e, g)?;
+        self.add(x, e, Some(g));
+        Ok(())
+    }
+
+    fn weighted_param_grad(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        weights: &[f32],
+        out: &mut [f32],
+    ) -> EngineResult<()> {
+        self.inner.weighted_param_grad(params, x, weights, out)
+    }
+
+    fn class_probs(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        p: &mut [f32],
+    ) -> EngineResult<()> {
+        self.inner.class_probs(params, x, e, p)?;
+        self.add(x, e, None);
+        Ok(())
+    }
+
+    fn cross_entropy_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u32],
+        scale: f32,
+        out: &mut [f32],
+    ) -> EngineResult<(f64, usize)> {
+        self.inner
+            .cross_entropy_grads(params, x, labels, scale, out)
+    }
+
+    fn box_clone(&self) -> Box<dyn Engine> {
+        Box::new(Self {
+            inner: self.inner.box_clone(),
+            inv_var: self.inv_var,
+        })
+    }
+
+    fn device_name(&self) -> String {
+        self.inner.device_name()
+    }
+
+    fn runs_beside_itself(&self) -> bool {
+        self.inner.runs_beside_itself()
+    }
+
+    fn hold(&mut self, params: &[f32]) {
+        self.inner.hold(params);
+    }
+
+    fn release(&mut self) {
+        self.inner.release();
     }
 }
 

@@ -255,6 +255,11 @@ pub struct ModelSpec {
     /// 1: an energy; K > 1: K class logits.
     #[serde(skip_serializing_if = "is_one")]
     pub outputs: usize,
+    /// σ of a Gaussian the network tilts: the energy is E(x) = f(x) + ‖x‖²/(2σ²), so
+    /// exp(−E) is a density whatever the network (an MLP grows at most linearly) and
+    /// chains at T = 1 cannot run off to infinity. `None`: the network alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gaussian: Option<f32>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -308,6 +313,7 @@ impl Default for ModelSpec {
                 LayerSpec::Silu,
             ],
             outputs: 1,
+            gaussian: None,
         }
     }
 }
@@ -438,6 +444,8 @@ pub struct Architecture {
     pub rbm: Option<usize>,
     /// An RBM's visible units (Bernoulli for every other network).
     pub visible: Visible,
+    /// σ of the Gaussian the network tilts ([`ModelSpec::gaussian`]).
+    pub gaussian: Option<f32>,
 }
 
 fn entry(name: String, shape: Vec<usize>, offset: &mut usize, layer: usize) -> ParamEntry {
@@ -600,6 +608,7 @@ impl Architecture {
             shapes,
             rbm: None,
             visible: Visible::Bernoulli,
+            gaussian: spec.gaussian,
         })
     }
 
@@ -635,6 +644,7 @@ impl Architecture {
             shapes: vec![Shape::Flat(hidden)],
             rbm: Some(hidden),
             visible: spec.rbm_visible().unwrap_or_default(),
+            gaussian: None,
         })
     }
 
@@ -710,6 +720,7 @@ mod tests {
                 LayerSpec::Silu,
             ],
             outputs: 10,
+            gaussian: None,
         };
         let a = Architecture::for_shape(&spec, &[1, 8, 8]).expect("fits");
         let shapes: Vec<String> = a.shapes.iter().map(Shape::describe).collect();
@@ -753,6 +764,7 @@ mod tests {
         let on_vectors = ModelSpec {
             layers: vec![LayerSpec::Linear(8), LayerSpec::conv(4, 3, 1, 0)],
             outputs: 1,
+            gaussian: None,
         };
         let e = Architecture::for_shape(&on_vectors, &[16]).expect_err("a conv on vectors");
         assert_eq!(e.layer, 1);
@@ -764,6 +776,7 @@ mod tests {
                 LayerSpec::MaxPool2d(2),
             ],
             outputs: 1,
+            gaussian: None,
         };
         let e = Architecture::for_shape(&too_small, &[1, 8, 8]).expect_err("a 1×1 map");
         assert_eq!(e.layer, 2);
@@ -771,6 +784,7 @@ mod tests {
         let big_kernel = ModelSpec {
             layers: vec![LayerSpec::conv(4, 11, 1, 1)],
             outputs: 1,
+            gaussian: None,
         };
         let e = Architecture::for_shape(&big_kernel, &[1, 8, 8]).expect_err("11 > 8 + 2");
         assert!(e.message.contains("does not fit"), "{e}");

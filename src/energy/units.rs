@@ -185,6 +185,7 @@ mod tests {
                 LayerSpec::act(Activation::Relu),
             ],
             outputs: 1,
+            gaussian: None,
         };
         let arch = Architecture::for_shape(&spec, &[2]).unwrap();
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);

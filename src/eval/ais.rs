@@ -109,6 +109,9 @@ impl BaseKind {
     }
 }
 
+/// The least deviation of a fitted Gaussian base, as a fraction of the mean deviation.
+const FLOOR: f64 = 0.25;
+
 impl Base {
     /// A base fitted to data rows (`dim` columns): mean and standard deviation per
     /// dimension, or the bounding box widened by 10 %.
@@ -121,13 +124,15 @@ impl Base {
         match kind {
             BaseKind::Gaussian => {
                 let mean: Vec<f64> = (0..dim).map(|j| col(j).sum::<f64>() / nf).collect();
-                let std = (0..dim)
-                    .map(|j| {
-                        (col(j).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / nf)
-                            .sqrt()
-                            .max(1e-3)
-                    })
+                let std: Vec<f64> = (0..dim)
+                    .map(|j| (col(j).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / nf).sqrt())
                     .collect();
+                // A dimension the data hold constant (an image's border pixels) gets a
+                // quarter of the mean deviation, not none: AIS narrows a wide base well
+                // and widens a narrow one badly (the weights then fall on one chain).
+                #[allow(clippy::cast_precision_loss)]
+                let floor = (FLOOR * std.iter().sum::<f64>() / dim.max(1) as f64).max(1e-3);
+                let std = std.into_iter().map(|s| s.max(floor)).collect();
                 Self::Gaussian { mean, std }
             }
             BaseKind::Uniform | BaseKind::DataBox => {

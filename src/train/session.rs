@@ -103,7 +103,9 @@ pub struct Session {
 /// otherwise (for a network with convolutions or pooling, its layer-by-layer form).
 fn make_engine(arch: &Architecture, device: Option<&candle_core::Device>) -> Box<dyn Engine> {
     match device {
-        Some(d) => Box::new(CandleEngine::new(arch, d.clone())),
+        Some(d) => {
+            crate::energy::engine::Tilted::around(Box::new(CandleEngine::new(arch, d.clone())))
+        }
         None => crate::energy::engine::fast_engine(arch),
     }
 }

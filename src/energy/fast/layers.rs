@@ -1004,6 +1004,7 @@ mod tests {
                         LayerSpec::Silu,
                     ],
                     outputs: 10,
+                    gaussian: None,
                 },
             ),
             (
@@ -1020,6 +1021,7 @@ mod tests {
                         LayerSpec::Silu,
                     ],
                     outputs: 10,
+                    gaussian: None,
                 },
             ),
             (
@@ -1034,6 +1036,7 @@ mod tests {
                         LayerSpec::Elu,
                     ],
                     outputs: 1,
+                    gaussian: None,
                 },
             ),
             (
@@ -1049,6 +1052,7 @@ mod tests {
                         LayerSpec::Silu,
                     ],
                     outputs: 3,
+                    gaussian: None,
                 },
             ),
         ]

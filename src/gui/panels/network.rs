@@ -27,6 +27,7 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
             let head = ModelSpec {
                 layers: m.layers[..e.layer.min(m.layers.len())].to_vec(),
                 outputs: m.outputs,
+                gaussian: m.gaussian,
             };
             let mut shapes = Architecture::for_shape(&head, input_shape)
                 .map(|a| a.shapes)
