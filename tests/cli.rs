@@ -636,8 +636,13 @@ fn sample_writes_draws_and_diagnostics() {
         (vec!["--chains", "1", "--out", csv_out], "two chains"),
         (vec!["--out", "x.txt"], ".npy or a .csv"),
         (
-            vec!["--sampler", "gibbs", "--out", csv_out],
+            vec!["--sampler", "nuts", "--out", csv_out],
             "one of langevin",
+        ),
+        // A rule of bits on points: refused by the space, naming the rules to choose.
+        (
+            vec!["--sampler", "gibbs", "--out", csv_out],
+            "choose MALA, HMC, Langevin or SGLD",
         ),
     ] {
         let mut cmd = bin();

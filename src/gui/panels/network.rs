@@ -179,6 +179,24 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
             ") = logits, E = −logsumexp"
         });
     });
+    if !space.allows().discrete {
+        ui.horizontal(|ui| {
+            let mut tilt = m.gaussian.is_some();
+            let r = ui.checkbox(&mut tilt, "+ ‖x‖²/(2σ²)").on_hover_text(
+                "The network tilts a Gaussian: E(x) = f(x) + ‖x‖²/(2σ²). Then exp(−E) is a density whatever the network, chains at T = 1 cannot run off, and AIS has a likelihood to find (digits_convergent).",
+            );
+            if r.changed() {
+                m.gaussian = tilt.then_some(1.0);
+            }
+            if let Some(sigma) = &mut m.gaussian {
+                ui.add(
+                    Num::new(sigma)
+                        .range(crate::energy::Visible::SIGMA)
+                        .prefix("σ "),
+                );
+            }
+        });
+    }
     match &problem {
         None => {
             let arch = Architecture::for_shape(m, input_shape);
