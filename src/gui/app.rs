@@ -544,14 +544,17 @@ impl eframe::App for WorkbenchApp {
                 let mut run_ais = false;
                 ui.horizontal(|ui| {
                     ui.checkbox(&mut self.state.per_layer, "per layer");
-                    // AIS moves its chains by MALA: not on bits.
-                    run_ais = self.run.data.space.allows().ais
+                    // MALA moves on points; on bits, Gibbs or GWG moves (an RBM's block
+                    // Gibbs) from independent bits with the data's marginals.
+                    let allows = self.run.data.space.allows();
+                    run_ais = (allows.ais || allows.discrete)
                         && ui
                             .button("Run AIS")
-                            .on_hover_text(
-                                "Estimate log Z by annealed importance sampling (256 chains, 500 \
-                             temperatures), forward and reverse, next to quadrature.",
-                            )
+                            .on_hover_text(if allows.discrete {
+                                "Estimate log Z by annealed importance sampling on bits (256 chains, 500 temperatures): from independent bits with the data's marginals, Gibbs sweeps or GWG steps (an RBM: block Gibbs) at every temperature."
+                            } else {
+                                "Estimate log Z by annealed importance sampling (256 chains, 500 temperatures), forward and reverse, next to quadrature."
+                            })
                             .clicked();
                 });
                 if run_ais {

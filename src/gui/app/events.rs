@@ -176,8 +176,14 @@ impl WorkbenchApp {
                         format!(", reverse {:.4} ± {:.4}", r.log_z, r.stderr)
                     });
                     let quad = log_z_quadrature.map_or_else(
-                        || "no grid outside the plane".to_string(),
-                        |q| format!("by quadrature {q:.4}"),
+                        || "no exact log Z here".to_string(),
+                        |q| {
+                            if self.run.data.space.allows().quadrature {
+                                format!("by quadrature {q:.4}")
+                            } else {
+                                format!("exact (enumeration) {q:.4}")
+                            }
+                        },
                     );
                     let ais = match verdict.reason() {
                         None => format!(

@@ -342,7 +342,10 @@ impl Curves<'_> {
             };
             ui.label(
                 egui::RichText::new(match quad {
-                    Some(q) => format!("log Z: quadrature {q:.4}, {ais}"),
+                    Some(q) if c.method == crate::eval::Method::Quadrature => {
+                        format!("log Z: quadrature {q:.4}, {ais}")
+                    }
+                    Some(q) => format!("log Z: exact {q:.4}, {ais}"),
                     None => format!("log Z: {ais}"),
                 })
                 .small(),
@@ -418,10 +421,11 @@ impl Curves<'_> {
                     draw_marks(p, marks);
                 });
         } else if c.by_ais && !c.reference && h.sample_term_cos_reference.is_empty() {
-            // AIS on bits (an RBM too large to sum over): neither an exact term nor MALA
-            // reference chains exist to measure the sampler against.
+            // AIS on bits (an RBM too large to sum over, or an energy of layers on more
+            // bits than can be enumerated): neither an exact term nor MALA reference
+            // chains exist to measure the sampler against.
             header(ui, "Sampler vs the truth", &[], "");
-            ui.weak("Nothing to measure the sampler against here: an RBM with more than 24 hidden units has no exact sample term, and bits have no MALA reference chains.");
+            ui.weak("Nothing to measure the sampler against here: with more than 20 bits (or an RBM with more than 24 hidden units) there is no exact sample term, and bits have no MALA reference chains. The NLL is AIS's.");
         } else if c.by_ais || !h.sample_term_cos_reference.is_empty() {
             // The reference means something only where its chains mixed: the comparison
             // is greyed where their R-hat says they did not (the latest decides the lines).

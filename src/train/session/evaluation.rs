@@ -277,12 +277,19 @@ impl Session {
         use crate::eval::ais;
         if self.data.space.allows().discrete {
             let forward = self.bits_ais(spec, rng);
+            // Beside the exact log Z where there is one (every state, or an RBM's hidden
+            // states).
+            let exact = self
+                .evaluator
+                .method()
+                .is_exact()
+                .then(|| self.evaluate().log_z);
             return (
                 ais::AisResult {
                     forward,
                     reverse: None,
                 },
-                None,
+                exact,
             );
         }
         let d = self.data.dim;
