@@ -48,27 +48,47 @@ impl WorkbenchApp {
             }
             ui.menu_button("Examples", |ui| {
                 ui.set_max_width(440.0);
-                // Fourteen examples with their descriptions are taller than most
+                // Twenty examples with their descriptions are taller than most
                 // windows: the list scrolls within the window's height.
                 let room =
                     (ui.ctx().content_rect().bottom() - ui.min_rect().top() - 24.0).max(120.0);
+                // Grouped by the kind of data: the plane, vectors, images, bits.
+                let examples: Vec<(&str, &str, String)> = crate::preset::BUNDLED
+                    .iter()
+                    .map(|(name, text)| {
+                        let p = Preset::from_ron(text).ok();
+                        let kind = match p.as_ref().map(|p| &p.data.source) {
+                            Some(crate::data::DataSource::Target(_)) => "Vectors",
+                            Some(
+                                crate::data::DataSource::Images(_)
+                                | crate::data::DataSource::File(_),
+                            ) => "Images",
+                            Some(crate::data::DataSource::Bits(_)) => "Bits",
+                            _ => "The plane",
+                        };
+                        (*name, kind, p.map(|p| p.description).unwrap_or_default())
+                    })
+                    .collect();
                 egui::ScrollArea::vertical()
                     .max_height(room)
                     .show(ui, |ui| {
-                        for (name, text) in crate::preset::BUNDLED {
-                            let about = Preset::from_ron(text)
-                                .map(|p| p.description)
-                                .unwrap_or_default();
-                            // Each example with what it is and what it shows.
-                            let clicked = ui
-                                .button(egui::RichText::new(name.trim_end_matches(".ron")).strong())
-                                .clicked();
-                            ui.weak(&about);
-                            ui.add_space(2.0);
-                            if clicked {
-                                self.request(Replace::Example((*name).to_string()));
-                                ui.close();
+                        for group in ["The plane", "Vectors", "Images", "Bits"] {
+                            ui.label(egui::RichText::new(group).heading());
+                            for (name, _, about) in examples.iter().filter(|e| e.1 == group) {
+                                // Each example with what it is and what it shows.
+                                let clicked = ui
+                                    .button(
+                                        egui::RichText::new(name.trim_end_matches(".ron")).strong(),
+                                    )
+                                    .clicked();
+                                ui.weak(about);
+                                ui.add_space(2.0);
+                                if clicked {
+                                    self.request(Replace::Example((*name).to_string()));
+                                    ui.close();
+                                }
                             }
+                            ui.add_space(4.0);
                         }
                     });
             });
