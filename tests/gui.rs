@@ -2977,6 +2977,10 @@ fn a_gaussian_rbm_on_real_pixels_shows_sigma_filters_and_an_exact_nll() {
         Duration::from_secs(10),
     );
     assert!(h.query_by_label_contains("Parameters: 1104").is_some());
+    assert!(
+        h.query_by_label("Clamp").is_none(),
+        "block Gibbs has nothing to clamp"
+    );
     click(&mut h, Target::Menu("block Gibbs (RBM)"));
     frames(&mut h, 2);
     for rule in ["MALA", "Langevin", "exact"] {

@@ -181,7 +181,8 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
                 ui.add(Num::new(reinit_prob).range(0.0..=1.0).speed(0.005))
             });
         }
-        if !allows.discrete {
+        // Block Gibbs draws a Gaussian RBM's visible units whole: nothing to clamp.
+        if !allows.discrete && s.kind != SamplerKind::BlockGibbs {
             row(ui, "Clamp", "Clamp the chains to the data box after every step.", |ui| {
                 ui.checkbox(&mut s.clamp, "")
             });
