@@ -59,6 +59,7 @@ impl Model {
     #[must_use]
     pub fn space(&self) -> crate::data::Space {
         let bits = matches!(self.preset.data.source, crate::data::DataSource::Bits(_))
+            || self.preset.data.bits
             || self.preset.model.rbm_visible() == Some(crate::energy::Visible::Bernoulli);
         match (bits, self.input_shape.as_slice()) {
             (true, &[1, h, w]) => crate::data::Space::Bits { h, w },

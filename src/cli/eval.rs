@@ -19,7 +19,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     } = export::load(&a.model)?;
     anyhow::ensure!(
         described || a.data.is_some(),
-        "{}: the file holds an RBM's tensors but no experiment, so no data: give the data to evaluate it on with --data FILE (a CSV or NPY table of 0s and 1s, or one-channel images, binarized at half their range)",
+        "{}: the file holds an RBM's tensors but no experiment, so no data: give the data to evaluate it on with --data FILE (for binary units a CSV or NPY table of 0s and 1s, or one-channel images, binarized at half their range; for Gaussian units rows of real values or images)",
         a.model.display()
     );
     if let Some(d) = &a.data {
@@ -138,7 +138,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             "ais_moves={}",
             if preset.model.rbm().is_some() {
                 "block_gibbs"
-            } else if ebm_workbench::eval::bits::transition(preset.sampler.kind)
+            } else if ebm_workbench::eval::bits::transition(preset.sampler.kind, space.dim())
                 == ebm_workbench::sampler::SamplerKind::Gibbs
             {
                 "gibbs"

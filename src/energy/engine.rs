@@ -585,6 +585,35 @@ impl Engine for Tilted {
             .cross_entropy_grads(params, x, labels, scale, out)
     }
 
+    /// The inner engine's one pass. Weights scaled by the energy (α·E²'s gradient) need
+    /// the tilted E: it is computed first, and they reach the inner engine per row.
+    fn param_grads(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        e: &mut [f32],
+        sets: &mut [(RowWeights<'_>, &mut [f32])],
+    ) -> EngineResult<()> {
+        if !sets
+            .iter()
+            .any(|(w, _)| matches!(w, RowWeights::EnergyScaled { .. }))
+        {
+            self.inner.param_grads(params, x, e, sets)?;
+            self.add(x, e, None);
+            return Ok(());
+        }
+        self.energy(params, x, e)?;
+        let weights: Vec<Vec<f32>> = sets.iter().map(|(w, _)| w.per_row(e)).collect();
+        let mut per_row: Vec<(RowWeights<'_>, &mut [f32])> = sets
+            .iter_mut()
+            .zip(&weights)
+            .map(|((_, out), w)| (RowWeights::PerRow(w), &mut **out))
+            .collect();
+        let mut inner_e = vec![0.0_f32; e.len()];
+        self.inner
+            .param_grads(params, x, &mut inner_e, &mut per_row)
+    }
+
     fn box_clone(&self) -> Box<dyn Engine> {
         Box::new(Self {
             inner: self.inner.box_clone(),

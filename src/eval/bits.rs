@@ -123,11 +123,15 @@ impl Engine for TemperedBits {
     }
 }
 
-/// The transition AIS on bits uses with a session's sampler: Gibbs sweeps where the
-/// session samples by Gibbs, Gibbs with gradients otherwise (one gradient a step).
+/// The most bits AIS sweeps by Gibbs (a sweep costs an energy evaluation per bit).
+pub const GIBBS_AIS_BITS: usize = 64;
+
+/// The transition AIS on `bits` bits uses with a session's sampler: Gibbs sweeps where
+/// the session samples by Gibbs and a sweep is short (up to [`GIBBS_AIS_BITS`]), Gibbs
+/// with gradients otherwise (one gradient a step, whatever the number of bits).
 #[must_use]
-pub fn transition(kind: SamplerKind) -> SamplerKind {
-    if kind == SamplerKind::Gibbs {
+pub fn transition(kind: SamplerKind, bits: usize) -> SamplerKind {
+    if kind == SamplerKind::Gibbs && bits <= GIBBS_AIS_BITS {
         SamplerKind::Gibbs
     } else {
         SamplerKind::Gwg

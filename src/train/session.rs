@@ -117,11 +117,14 @@ fn engines(
     device: Option<&candle_core::Device>,
 ) -> (WithFallback, Box<dyn Engine>, Sampler) {
     let chosen = make_engine(arch, device);
-    (
-        WithFallback::new(chosen.box_clone()),
-        chosen.box_clone(),
-        Sampler::new(chosen.as_ref()),
-    )
+    // A tilted candle engine hides candle (its chains run on the host): the fast engine,
+    // tilted too, still stands in where the device fails.
+    let engine = if device.is_some() && arch.gaussian.is_some() {
+        WithFallback::standing_in(chosen.box_clone(), crate::energy::engine::fast_engine(arch))
+    } else {
+        WithFallback::new(chosen.box_clone())
+    };
+    (engine, chosen.box_clone(), Sampler::new(chosen.as_ref()))
 }
 
 /// The candle device when the preset asks for the autograd engine or a device other than

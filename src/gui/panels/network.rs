@@ -246,6 +246,8 @@ fn rbm_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) -> bool {
                 visible,
             }];
             m.outputs = 1;
+            // An RBM's energy is its own (a Gaussian RBM has its σ): no tilt.
+            m.gaussian = None;
         }
         return false;
     };

@@ -331,7 +331,11 @@ impl Session {
         };
         let result = ais::log_z(&mut energy, &base, spec, model_samples.as_deref(), rng);
         self.note_failure();
-        (result, grid.map(|m| m.log_z))
+        // Beside quadrature in the plane, or a Gaussian RBM's hidden sum.
+        let exact = grid
+            .map(|m| m.log_z)
+            .or_else(|| self.rbm_hidden().is_some().then(|| self.evaluate().log_z));
+        (result, exact)
     }
 
     /// AIS on bits, from independent bits with the training data's marginals: an RBM's by
@@ -355,15 +359,21 @@ impl Session {
                 rng,
             );
         }
-        let kind = crate::eval::bits::transition(self.preset.sampler.kind);
-        crate::eval::bits::ais_log_z(&self.engine, &self.params, &base, spec, kind, rng).unwrap_or(
-            crate::eval::ais::AisEstimate {
-                log_z: f64::NAN,
-                stderr: f64::NAN,
-                ess: f64::NAN,
-                acceptance: f64::NAN,
-            },
-        )
+        let kind = crate::eval::bits::transition(self.preset.sampler.kind, n);
+        match crate::eval::bits::ais_log_z(&self.engine, &self.params, &base, spec, kind, rng) {
+            Ok(est) => est,
+            Err(m) => {
+                // Said as the engine's failure (the window and `train` report it); the
+                // NaN estimate is not measurable.
+                self.engine_failed(&m);
+                crate::eval::ais::AisEstimate {
+                    log_z: f64::NAN,
+                    stderr: f64::NAN,
+                    ess: f64::NAN,
+                    acceptance: f64::NAN,
+                }
+            }
+        }
     }
 
     /// Advances the reference chains (started from the replay buffer, the sampler's
