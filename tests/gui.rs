@@ -460,6 +460,54 @@ fn a_broken_preset_shows_an_error_and_keeps_the_experiment() {
     );
 }
 
+/// The message log keeps what the status bar replaces: a broken preset's error, then an
+/// example opened after it (a new run clears the status bar's messages), are both in the
+/// Messages window, newest first, with their steps; the button says how many warnings
+/// came since it was last opened, in the warning colour, until it is.
+#[test]
+fn the_message_log_keeps_every_warning_and_change_with_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.ron");
+    std::fs::write(&path, "(\n  version: 1,\n  batch_size: ,\n)\n").unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &path);
+    assert!(h.query_by_label_contains("broken.ron:3:").is_some());
+    assert!(
+        h.query_by_label("Messages (1 new)").is_some(),
+        "one warning unread"
+    );
+    open_example_from_menu(&mut h, "two_moons");
+    confirm_if_asked(&mut h);
+    step_until_shown(&mut h, "two_moons · ", Duration::from_secs(10));
+    assert!(
+        h.query_by_label_contains("broken.ron:3:").is_none(),
+        "the status bar moved on"
+    );
+    press(&mut h, "Messages (1 new)");
+    frames(&mut h, 3);
+    let log = &h.state().log;
+    assert!(!log.open || log.unread == 0);
+    let texts: Vec<&str> = log.entries.iter().map(|e| e.text.as_str()).collect();
+    let broken = texts
+        .iter()
+        .position(|t| t.contains("broken.ron:3:"))
+        .expect("the error is kept");
+    assert!(log.entries[broken].error);
+    assert!(
+        texts[broken + 1..].iter().any(|t| t.contains("two_moons")),
+        "the example's message after it: {texts:?}"
+    );
+    assert!(
+        h.query_by_label_contains("broken.ron:3:").is_some(),
+        "shown in the log's window"
+    );
+    assert!(
+        h.query_by_label("Messages (1 new)").is_none(),
+        "read: the button is plain again"
+    );
+}
+
 #[test]
 fn space_trains_and_pauses() {
     let mut h = harness();

@@ -92,6 +92,116 @@ pub struct Message {
     pub topic: Topic,
 }
 
+/// The message log: every warning, error and change the window said, with the step and
+/// the time, kept while the window is open (the status bar shows only the latest).
+#[derive(Debug)]
+pub struct MessageLog {
+    pub entries: Vec<LogEntry>,
+    /// Warnings and errors said since the log was last looked at.
+    pub unread: usize,
+    /// Whether its window is open.
+    pub open: bool,
+    started: Instant,
+}
+
+/// One line of the log.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub error: bool,
+    pub text: String,
+    /// The run's step when it was said.
+    pub step: usize,
+    /// Seconds since the window opened.
+    pub at: f64,
+}
+
+impl Default for MessageLog {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            unread: 0,
+            open: false,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl MessageLog {
+    /// Lines kept at most (the oldest go first).
+    pub const KEPT: usize = 2000;
+
+    /// Keeps `text`, said at `step`.
+    pub fn push(&mut self, error: bool, text: &str, step: usize) {
+        // The same message again at the same step (a note repeated every frame) is kept
+        // once.
+        if self
+            .entries
+            .last()
+            .is_some_and(|e| e.text == text && e.step == step && e.error == error)
+        {
+            return;
+        }
+        if error && !self.open {
+            self.unread += 1;
+        }
+        self.entries.push(LogEntry {
+            error,
+            text: text.to_string(),
+            step,
+            at: self.started.elapsed().as_secs_f64(),
+        });
+        if self.entries.len() > Self::KEPT {
+            self.entries.remove(0);
+        }
+    }
+
+    /// The log's window: newest first, warnings in their colour, with the step and the
+    /// time each was said.
+    pub fn window(&mut self, ctx: &egui::Context) {
+        let mut open = self.open;
+        egui::Window::new("Messages")
+            .open(&mut open)
+            .default_size([560.0, 360.0])
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label(format!(
+                        "{} messages this session, newest first",
+                        self.entries.len()
+                    ));
+                    if ui.button("Clear").clicked() {
+                        self.entries.clear();
+                    }
+                });
+                ui.separator();
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    for e in self.entries.iter().rev() {
+                        let secs = e.at.round() as u64;
+                        let when = format!(
+                            "{:02}:{:02}:{:02}  step {}",
+                            secs / 3600,
+                            secs / 60 % 60,
+                            secs % 60,
+                            e.step
+                        );
+                        ui.horizontal_wrapped(|ui| {
+                            ui.weak(when);
+                            let text = if e.error {
+                                egui::RichText::new(&e.text).color(theme::WARNING)
+                            } else {
+                                egui::RichText::new(&e.text)
+                            };
+                            ui.add(egui::Label::new(text).wrap());
+                        });
+                    }
+                });
+            });
+        self.open = open;
+        if self.open {
+            self.unread = 0;
+        }
+    }
+}
+
 /// What a message speaks of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
@@ -156,6 +266,9 @@ pub struct WorkbenchApp {
     /// File dialogs: the system's on a thread, or the list inside the window.
     pub dialogs: picker::Dialogs,
     pub messages: VecDeque<Message>,
+    /// Every message the window showed this session, oldest first (the status bar keeps
+    /// only the latest few).
+    pub log: MessageLog,
     frame_times: VecDeque<f64>,
     last_frame: Option<Instant>,
     rate: (Instant, usize, f64),
@@ -314,6 +427,7 @@ impl WorkbenchApp {
                 ..Default::default()
             },
             messages: VecDeque::new(),
+            log: MessageLog::default(),
             frame_times: VecDeque::new(),
             last_frame: None,
             rate: (Instant::now(), 0, 0.0),
@@ -346,11 +460,9 @@ impl WorkbenchApp {
         if topic != Topic::General {
             self.forget(topic);
         }
-        self.messages.push_back(Message {
-            error,
-            text: text.into(),
-            topic,
-        });
+        let text = text.into();
+        self.log.push(error, &text, self.run.step);
+        self.messages.push_back(Message { error, text, topic });
         while self.messages.len() > 6 {
             self.messages.pop_front();
         }
@@ -619,6 +731,7 @@ impl eframe::App for WorkbenchApp {
             let asked = super::long_run::long_run_window(ui.ctx(), long_run, data_2d);
             self.handle(asked);
         }
+        self.log.window(ui.ctx());
         self.confirm_ui(ui.ctx());
         self.replace_ui(ui.ctx());
         self.picker_ui(ui.ctx());

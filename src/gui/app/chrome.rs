@@ -144,6 +144,21 @@ impl WorkbenchApp {
                     clicked = Some(c);
                 }
             }
+            // The message log: warnings said since it was last looked at keep their
+            // colour on its button until it is opened.
+            let unread = self.log.unread;
+            let text = if unread > 0 {
+                egui::RichText::new(format!("Messages ({unread} new)")).color(theme::WARNING)
+            } else {
+                egui::RichText::new("Messages")
+            };
+            if ui
+                .button(text)
+                .on_hover_text("Every warning, error and change said this session, with its step and time (the status bar shows only the latest).")
+                .clicked()
+            {
+                self.log.open = !self.log.open;
+            }
             ui.separator();
             let rate = if self.run.running {
                 format!("{rate:.1} steps/s")
