@@ -159,9 +159,12 @@ impl MessageLog {
     /// time each was said.
     pub fn window(&mut self, ctx: &egui::Context) {
         let mut open = self.open;
+        // Below the toolbar, at the right: over the plots, not the controls.
+        let right = ctx.content_rect().right();
         egui::Window::new("Messages")
             .open(&mut open)
             .default_size([560.0, 360.0])
+            .default_pos([(right - 600.0).max(0.0), 64.0])
             .show(ctx, |ui| {
                 ui.horizontal(|ui| {
                     ui.label(format!(
