@@ -2641,6 +2641,33 @@ fn the_device_menu_lists_every_device_with_what_it_is_or_why_it_cannot_be_used()
     }
 }
 
+/// Before the first step the plots on the right show steps from 0 to 100 and values from
+/// 0 to 1, not egui_plot's default ±0.4 around nothing; after steps, the step axis
+/// starts at 0.
+#[test]
+fn empty_plots_show_the_first_hundred_steps_not_a_dummy_range() {
+    use ebm_workbench::gui::views::curve_plot_id;
+    let mut h = harness();
+    frames(&mut h, 3);
+    assert_eq!(h.state().run.history.received, 0);
+    let bounds = |h: &Harness<'_, WorkbenchApp>| {
+        *egui_plot::PlotMemory::load(&h.ctx, curve_plot_id("energy_plot"))
+            .expect("the energy plot's memory")
+            .bounds()
+    };
+    let b = bounds(&h);
+    assert!(
+        b.min()[0] <= 0.0 && b.max()[0] >= 100.0 && b.min()[1] <= 0.0 && b.max()[1] >= 1.0,
+        "empty: {b:?}"
+    );
+    press(&mut h, "Step");
+    step_until(&mut h, "a step", Duration::from_secs(30), |a| {
+        a.run.history.received >= 1
+    });
+    frames(&mut h, 3);
+    assert!(bounds(&h).min()[0] <= 0.0, "the step axis starts at 0");
+}
+
 /// The mouse wheel over a plot on the right scrolls the panel towards the lower plots,
 /// and the plot under the pointer goes on following the run (before, the wheel panned it
 /// as well: it stopped following and looked empty until double-clicked).

@@ -167,17 +167,25 @@ struct Curves<'a> {
 
 impl Curves<'_> {
     fn plot(&self, id: &str) -> Plot<'static> {
-        Plot::new(id.to_string())
+        let mut plot = Plot::new(id.to_string())
             .id(curve_plot_id(id))
             // The wheel scrolls the panel to the lower plots; it must not also pan the
             // plot under the pointer, which then stops following the run (a drag still
             // pans, Ctrl + wheel zooms, a double-click follows the run again).
             .allow_scroll(false)
+            // The step axis starts at 0.
+            .include_x(0.0)
             .height(self.height)
             .y_axis_min_width(40.0)
             .nice_axes(32.0)
             .link_axis(self.group, [true, false])
-            .link_cursor(self.group, [true, false])
+            .link_cursor(self.group, [true, false]);
+        // Before the first step an empty plot shows steps 0 to 100 and values 0 to 1,
+        // not egui_plot's ±0.4 around nothing.
+        if self.h.received == 0 {
+            plot = plot.include_x(100.0).include_y(0.0).include_y(1.0);
+        }
+        plot
     }
 
     /// Pinned runs: faint dashed lines under the live ones, one colour each.
