@@ -2641,6 +2641,32 @@ fn the_device_menu_lists_every_device_with_what_it_is_or_why_it_cannot_be_used()
     }
 }
 
+/// The Exact sampler takes no steps and keeps no chains: its panel shows none of Steps
+/// (K), Start, Buffer size, Re-init prob. or Clamp; back on Langevin they return.
+#[test]
+fn the_exact_sampler_shows_no_chain_controls() {
+    let mut h = harness();
+    frames(&mut h, 2);
+    let chain_rows = [
+        "Steps (K)",
+        "Start",
+        "Buffer size",
+        "Re-init prob.",
+        "Clamp",
+    ];
+    for r in chain_rows {
+        assert!(h.query_by_label(r).is_some(), "{r} for Langevin");
+    }
+    pick(&mut h, "Langevin", "exact");
+    frames(&mut h, 2);
+    for r in chain_rows {
+        assert!(h.query_by_label(r).is_none(), "{r} shown for exact draws");
+    }
+    pick(&mut h, "exact", "Langevin");
+    frames(&mut h, 2);
+    assert!(h.query_by_label("Steps (K)").is_some());
+}
+
 /// Before the first step the plots on the right show steps from 0 to 100 and values from
 /// 0 to 1, not egui_plot's default ±0.4 around nothing; after steps, the step axis
 /// starts at 0.

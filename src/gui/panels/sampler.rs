@@ -115,10 +115,16 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
                 .response
             });
         }
-        row(ui, "Steps (K)", "Sampler steps per training step.", |ui| {
-            ui.add(Num::new(&mut s.steps).range(0..=1000))
-        });
+        // Exact draws take no steps and keep no chains.
+        if s.kind != SamplerKind::Exact {
+            row(ui, "Steps (K)", "Sampler steps per training step.", |ui| {
+                ui.add(Num::new(&mut s.steps).range(0..=1000))
+            });
+        }
     });
+    if s.kind == SamplerKind::Exact {
+        return;
+    }
     let gradients =
         s.steps * s.kind.gradients_per_step() + usize::from(s.kind.is_metropolis() && s.steps > 0);
     if s.kind == SamplerKind::Gibbs {
