@@ -102,7 +102,13 @@ pub fn file_kind(p: &Path) -> Option<&'static str> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "ron" => Some("preset"),
+        // A preset is one RON struct, `( … )`: the window's own state (`app.ron`, a
+        // map) is not one.
+        "ron" => first_text(p)
+            .is_some_and(|l| l.starts_with('('))
+            .then_some("preset"),
+        // A sweep's `final.txt` (`key=value` lines) is not data.
+        "txt" if first_text(p).is_some_and(|l| l.contains('=')) => None,
         "safetensors" => Some("model"),
         "ckpt" => Some("checkpoint"),
         "csv" if is_metrics_csv(p) => Some("metrics"),
@@ -445,6 +451,18 @@ impl WorkbenchApp {
 }
 
 /// Whether `p` is a metrics CSV (its header starts `step,loss,`) rather than data points.
+/// The first line of a text file that is neither blank nor a `//` comment, trimmed.
+fn first_text(p: &Path) -> Option<String> {
+    use std::io::BufRead as _;
+    let f = std::fs::File::open(p).ok()?;
+    std::io::BufReader::new(f)
+        .lines()
+        .take(200)
+        .map_while(Result::ok)
+        .map(|l| l.trim().to_string())
+        .find(|l| !l.is_empty() && !l.starts_with("//"))
+}
+
 pub(super) fn is_metrics_csv(p: &Path) -> bool {
     use std::io::BufRead as _;
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
@@ -453,4 +471,29 @@ pub(super) fn is_metrics_csv(p: &Path) -> bool {
             .and_then(|f| std::io::BufReader::new(f).lines().next())
             .and_then(Result::ok)
             .is_some_and(|l| l.starts_with("step,loss,"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_kind;
+
+    /// The window's own state and a sweep's summary are not listed as a preset and as
+    /// data; a preset (comments first) and a table are.
+    #[test]
+    fn files_are_named_by_what_they_hold_not_their_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let state = write("app.ron", "{\n    \"app\": \"(preset:(version:1))\",\n}\n");
+        let preset = write("mine.ron", "// my experiment\n\n(\n    version: 1,\n)\n");
+        let summary = write("final.txt", "final_nll=3.2\nsteps=100\n");
+        let table = write("points.txt", "0.5 1.5\n2.0 3.0\n");
+        assert_eq!(file_kind(&state), None);
+        assert_eq!(file_kind(&preset), Some("preset"));
+        assert_eq!(file_kind(&summary), None);
+        assert_eq!(file_kind(&table), Some("data"));
+    }
 }
