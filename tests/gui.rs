@@ -2641,6 +2641,41 @@ fn the_device_menu_lists_every_device_with_what_it_is_or_why_it_cannot_be_used()
     }
 }
 
+/// A CSV whose header names its last column `label` trains as 2-D points with labels
+/// (before, as 3-D points until the label column was ticked by hand), and the window
+/// says which column it took; a header of coordinates alone (`x,y`) has no labels.
+#[test]
+fn a_csv_whose_header_names_a_label_column_trains_with_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("x,y,label\n");
+    for i in 0..400 {
+        let t = f64::from(i) * 0.7;
+        text.push_str(&format!("{},{},{}\n", 3.0 * t.cos(), t.sin(), i % 2));
+    }
+    let labelled = dir.path().join("labelled.csv");
+    std::fs::write(&labelled, &text).unwrap();
+    let mut h = harness();
+    h.step();
+    drop_file(&mut h, &labelled);
+    step_until(
+        &mut h,
+        "the worker on the file",
+        Duration::from_secs(10),
+        |a| a.worker_preset.data.file().is_some(),
+    );
+    let a = h.state();
+    assert_eq!(a.state.preset.data.labels, Some(2));
+    assert_eq!(a.run.data.dim, 2, "two features, the labels apart");
+    assert!(
+        a.log.entries.iter().any(|e| e.text.contains("column 2")),
+        "the window says which column holds the labels"
+    );
+    let plain = dir.path().join("plain.csv");
+    std::fs::write(&plain, "x,y\n1,2\n3,4\n5,6\n7,8\n").unwrap();
+    assert_eq!(ebm_workbench::data::file::label_column(&plain), None);
+    assert_eq!(ebm_workbench::data::file::label_column(&labelled), Some(2));
+}
+
 /// The Exact sampler takes no steps and keeps no chains: its panel shows none of Steps
 /// (K), Start, Buffer size, Re-init prob. or Clamp; back on Langevin they return.
 #[test]

@@ -132,6 +132,41 @@ pub fn read_table(
     })
 }
 
+/// The column of a delimited text file whose header names it as class labels (`label`,
+/// `labels`, `class` or `target`, in any case, quoted or not; not `y`, which is as often
+/// a coordinate), if the file has a header and one such column. Reads the first line
+/// only.
+#[must_use]
+pub fn label_column(path: &Path) -> Option<usize> {
+    use std::io::BufRead as _;
+    let f = std::fs::File::open(path).ok()?;
+    let line = std::io::BufReader::new(f)
+        .lines()
+        .take(100)
+        .map_while(Result::ok)
+        .map(|l| l.trim().to_string())
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let fields = split_fields(&line);
+    if fields.iter().any(|f| f.parse::<f64>().is_ok()) {
+        return None;
+    }
+    let named: Vec<usize> = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            let name = f
+                .trim_matches(|c| c == '"' || c == '\'')
+                .to_ascii_lowercase();
+            matches!(name.as_str(), "label" | "labels" | "class" | "target")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match named[..] {
+        [one] if fields.len() > 1 => Some(one),
+        _ => None,
+    }
+}
+
 /// Delimited text: commas, semicolons, tabs or spaces between fields; an optional
 /// header line of names; blank lines and lines starting with `#` are skipped.
 /// Returns the values, the number of columns and the line of each row.

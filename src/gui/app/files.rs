@@ -151,12 +151,23 @@ impl WorkbenchApp {
         let mut data = self.state.preset.data.clone();
         data.source = crate::data::DataSource::File(path.to_path_buf());
         data.columns = None;
-        data.labels = None;
+        // A header that names a column `label` (or class, target, y): that column holds
+        // the labels, not a feature.
+        data.labels = crate::data::file::label_column(path);
         // Another file's labels do not belong to this one.
         data.labels_file = None;
         // The worker loads it (and it goes under Recent once it trains on it).
         self.state.preset.data = data;
         self.apply_edits();
+        if let Some(c) = self.state.preset.data.labels {
+            self.message(
+                false,
+                format!(
+                    "column {c} of {} holds class labels (its header says so); untick Labels under Data to use it as a feature",
+                    path.display()
+                ),
+            );
+        }
     }
 
     /// Opens one of the bundled example presets by file name.
