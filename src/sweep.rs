@@ -524,6 +524,8 @@ pub fn differences(a: &Preset, b: &Preset) -> Vec<(String, String, String)> {
                 prefix.to_string(),
                 format!("{}", n.as_f64().unwrap_or(f64::NAN) as f32),
             )),
+            // A name is shown as it reads (Exact, not "Exact").
+            Value::String(s) => out.push((prefix.to_string(), s.clone())),
             other => out.push((prefix.to_string(), other.to_string())),
         }
     }

@@ -32,14 +32,16 @@ pub use run::{PlaneView, RunState, SpaceView};
 /// A pinned run's name on the plots: what differs from the live run (the first three
 /// fields), or that nothing does.
 fn pin_label(k: usize, pinned: &Preset, live: &Preset) -> String {
-    let d = crate::sweep::differences(pinned, live);
+    let mut d = crate::sweep::differences(pinned, live);
+    // The kinds first (the sampler's kind before its fields), then the rest.
+    d.sort_by_key(|(p, ..)| !p.ends_with(".kind"));
     let what = if d.is_empty() {
         "same settings".to_string()
     } else {
         let mut parts: Vec<String> = d
             .iter()
             .take(3)
-            .map(|(p, a, b)| format!("{} {a} -> {b}", p.rsplit('.').next().unwrap_or(p)))
+            .map(|(p, a, b)| change_text(p, a, b))
             .collect();
         if d.len() > 3 {
             parts.push(format!("+{} more", d.len() - 3));
@@ -47,6 +49,18 @@ fn pin_label(k: usize, pinned: &Preset, live: &Preset) -> String {
         parts.join(", ")
     };
     format!("pin {}: {what}", k + 1)
+}
+
+/// One changed setting in words: the field's name (a `kind` by what it is the kind of,
+/// "sampler Langevin → Exact") and its two values.
+pub(crate) fn change_text(key: &str, from: &str, to: &str) -> String {
+    let mut parts = key.rsplit('.');
+    let last = parts.next().unwrap_or(key);
+    let name = match (last, parts.next()) {
+        ("kind", Some(parent)) => parent,
+        _ => last,
+    };
+    format!("{} {from} → {to}", name.replace('_', " "))
 }
 
 /// The bundled preset the window opens with the first time.
@@ -793,5 +807,38 @@ mod tests {
         assert_eq!(waker_side.get(), FrameInterval::GPU);
         shared.set(FrameInterval::SOFTWARE);
         assert_eq!(waker_side.get(), FrameInterval::SOFTWARE);
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::{change_text, pin_label};
+    use crate::sampler::{Init, SamplerKind};
+
+    /// A change in words: names, not code (no quotes, no `kind`), and a pin's label led
+    /// by the sampler's kind before its fields.
+    #[test]
+    fn changes_read_as_words_and_a_pin_leads_with_the_kind() {
+        assert_eq!(
+            change_text("sampler.kind", "Langevin", "Exact"),
+            "sampler Langevin → Exact"
+        );
+        assert_eq!(
+            change_text("sampler.init.reinit_prob", "0.05", "0"),
+            "reinit prob 0.05 → 0"
+        );
+        let live = crate::preset::Preset::from_ron(super::DEFAULT_PRESET).unwrap();
+        let mut pinned = live.clone();
+        pinned.sampler.kind = SamplerKind::Sgld {
+            step_size: 0.5,
+            noise: 0.01,
+        };
+        pinned.sampler.init = Init::Noise;
+        let label = pin_label(0, &pinned, &live);
+        assert!(
+            label.starts_with("pin 1: sampler Sgld → Langevin"),
+            "{label}"
+        );
+        assert!(!label.contains('"'), "{label}");
     }
 }

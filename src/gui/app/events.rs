@@ -99,9 +99,7 @@ impl WorkbenchApp {
                     if !changed.is_empty() {
                         let what: Vec<String> = changed
                             .iter()
-                            .map(|(k, a, b)| {
-                                format!("{} {a} → {b}", k.rsplit('.').next().unwrap_or(k))
-                            })
+                            .map(|(k, a, b)| super::change_text(k, a, b))
                             .collect();
                         self.message_about(
                             Topic::Applied,
