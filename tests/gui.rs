@@ -1596,7 +1596,7 @@ fn a_pinned_run_stays_on_the_plots_labelled_with_what_changed() {
     while shown < 1 && t0.elapsed() < Duration::from_secs(10) {
         h.step();
         shown = h
-            .query_all_by_label_contains("pin 1: step_size 0.1 -> 0.05")
+            .query_all_by_label_contains("pin 1: step size 0.1 → 0.05")
             .count();
     }
     assert_eq!(shown, 1, "the pin's label is in the key above the curves");
