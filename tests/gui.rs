@@ -2702,6 +2702,40 @@ fn the_exact_sampler_shows_no_chain_controls() {
     assert!(h.query_by_label("Steps (K)").is_some());
 }
 
+/// A plot moved off the run (by a drag, or Ctrl + wheel) says so above it, with a
+/// "Follow the run" button that brings it back to following the run in one click.
+#[test]
+fn a_plot_moved_off_the_run_says_so_and_follows_again_in_one_click() {
+    use ebm_workbench::gui::views::curve_plot_id;
+    let mut h = harness();
+    h.step();
+    press(&mut h, "Step");
+    step_until(&mut h, "a step", Duration::from_secs(30), |a| {
+        a.run.history.received >= 1
+    });
+    frames(&mut h, 3);
+    assert!(
+        h.query_by_label("Follow the run").is_none(),
+        "following: nothing to say"
+    );
+    let id = curve_plot_id("energy_plot");
+    let mut m = egui_plot::PlotMemory::load(&h.ctx, id).expect("the energy plot");
+    m.auto_bounds = false.into();
+    m.store(&h.ctx, id);
+    frames(&mut h, 2);
+    assert!(h.query_by_label_contains("not following the run").is_some());
+    press(&mut h, "Follow the run");
+    frames(&mut h, 3);
+    assert!(
+        egui_plot::PlotMemory::load(&h.ctx, id)
+            .expect("the energy plot")
+            .auto_bounds
+            .all(),
+        "one click: following again"
+    );
+    assert!(h.query_by_label("Follow the run").is_none());
+}
+
 /// Before the first step the plots on the right show steps from 0 to 100 and values from
 /// 0 to 1, not egui_plot's default ±0.4 around nothing; after steps, the step axis
 /// starts at 0.

@@ -166,7 +166,21 @@ struct Curves<'a> {
 }
 
 impl Curves<'_> {
-    fn plot(&self, id: &str) -> Plot<'static> {
+    /// The plot `id`; where a drag or Ctrl + wheel has moved it off the run, a line
+    /// above it says so with a one-click way back.
+    fn plot(&self, ui: &mut egui::Ui, id: &str) -> Plot<'static> {
+        let following = egui_plot::PlotMemory::load(ui.ctx(), curve_plot_id(id))
+            .is_none_or(|m| m.auto_bounds.all());
+        let mut back = false;
+        if !following {
+            ui.horizontal(|ui| {
+                ui.colored_label(theme::WARNING, "moved: not following the run");
+                back = ui
+                    .small_button("Follow the run")
+                    .on_hover_text("Back to the whole run, following its new steps (a double-click on the plot does the same).")
+                    .clicked();
+            });
+        }
         let mut plot = Plot::new(id.to_string())
             .id(curve_plot_id(id))
             // The wheel scrolls the panel to the lower plots; it must not also pan the
@@ -184,6 +198,9 @@ impl Curves<'_> {
         // not egui_plot's ±0.4 around nothing.
         if self.h.received == 0 {
             plot = plot.include_x(100.0).include_y(0.0).include_y(1.0);
+        }
+        if back {
+            plot = plot.reset();
         }
         plot
     }
@@ -243,7 +260,7 @@ impl Curves<'_> {
                 "watch: |difference| → 0 as the model matches the data; the two terms stay close."
             },
         );
-        self.plot("terms_plot").show(ui, |p| {
+        self.plot(ui, "terms_plot").show(ui, |p| {
             p.line(line("|data term|", &h.data_term_norm, theme::DATA));
             p.line(line("|sample term|", &h.sample_term_norm, theme::SAMPLES));
             p.line(line("|difference|", &h.grad_norm, theme::DIFFERENCE));
@@ -280,7 +297,7 @@ impl Curves<'_> {
                 &keys,
                 "solid: |data term|, dashed: |sample term|; a layer whose two lines part is where the model and the sampler disagree.",
             );
-            self.plot("layers_plot").show(ui, |p| {
+            self.plot(ui, "layers_plot").show(ui, |p| {
                 for (i, (n, d, s)) in h.layers.iter().enumerate() {
                     let n = name(n);
                     p.line(line(&format!("{n} data"), d, theme::layer(i)));
@@ -304,7 +321,7 @@ impl Curves<'_> {
                 &[("cos", theme::DIFFERENCE)],
                 "watch: → 1 as the model matches the data (the samples then look like the data to every parameter).",
             );
-            self.plot("cos_plot").include_y(1.0).show(ui, |p| {
+            self.plot(ui, "cos_plot").include_y(1.0).show(ui, |p| {
                 p.line(line("cos", &h.cos_terms, theme::DIFFERENCE));
                 self.pinned(p, |h| &h.cos_terms);
                 draw_marks(p, marks);
@@ -359,7 +376,7 @@ impl Curves<'_> {
                 .small(),
             );
         }
-        self.plot("nll_plot").show(ui, |p| {
+        self.plot(ui, "nll_plot").show(ui, |p| {
             if c.by_ais {
                 // The ±1 standard error band around the AIS estimates.
                 let se: std::collections::HashMap<u64, f64> = h
@@ -409,7 +426,7 @@ impl Curves<'_> {
                 &[("cos(g_objective, g_ML)", theme::EXACT)],
                 "watch: 1 would be maximum likelihood's own direction; score matching follows another, and this says how far (every NLL evaluation).",
             );
-            self.plot("objective_plot")
+            self.plot(ui, "objective_plot")
                 .include_y(-1.0)
                 .include_y(1.0)
                 .show(ui, |p| {
@@ -491,7 +508,7 @@ impl Curves<'_> {
                 })
                 .copied()
                 .collect();
-            self.plot("reference_plot")
+            self.plot(ui, "reference_plot")
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |p| {
@@ -527,7 +544,7 @@ impl Curves<'_> {
                 ],
                 "watch: cos near 1: the sampler follows the model; a drop means its samples lag behind (every NLL evaluation).",
             );
-            self.plot("exact_plot")
+            self.plot(ui, "exact_plot")
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |p| {
@@ -567,7 +584,7 @@ impl Curves<'_> {
             ],
             "watch: E(data) and E(samples) stay together; a widening gap or a runaway means the sampler lost the model.",
         );
-        self.plot("energy_plot").show(ui, |p| {
+        self.plot(ui, "energy_plot").show(ui, |p| {
             p.line(line("E(data)", &h.e_data, theme::DATA));
             p.line(line("E(samples)", &h.e_sample, theme::SAMPLES));
             p.line(line("loss", &h.loss, theme::LOSS));
@@ -594,7 +611,7 @@ impl Curves<'_> {
                 ],
                 "watch: accuracy up and ECE (calibration error) low while the energy also learns the data.",
             );
-            self.plot("classifier_plot")
+            self.plot(ui, "classifier_plot")
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |p| {
@@ -629,7 +646,7 @@ impl Curves<'_> {
                 &[("accepted", theme::SAMPLES)],
                 "watch: about 0.57 for MALA and 0.65 for HMC; near 0 the chains stand still, near 1 the step could be larger.",
             );
-            self.plot("acceptance_plot")
+            self.plot(ui, "acceptance_plot")
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |p| {
@@ -666,7 +683,7 @@ impl Curves<'_> {
                 }
             },
         );
-        let mut time = self.plot("time_plot").include_y(0.0);
+        let mut time = self.plot(ui, "time_plot").include_y(0.0);
         if let Some((top, _)) = robust {
             time = time.auto_bounds([true, false]).default_y_bounds(0.0, top);
         }
