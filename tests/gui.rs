@@ -2702,6 +2702,48 @@ fn the_exact_sampler_shows_no_chain_controls() {
     assert!(h.query_by_label("Steps (K)").is_some());
 }
 
+/// The 16-D projection keeps its axes while the run trains (the projected data's extent,
+/// fixed per run, as the plane keeps its box): three frames apart in time show one
+/// range; "fit to samples" makes it follow the samples instead.
+#[test]
+fn the_projection_keeps_its_axes_while_training_and_fits_on_demand() {
+    use ebm_workbench::gui::views::projection_plot_id;
+    let mut h = harness();
+    frames(&mut h, 2);
+    open_example_from_menu(&mut h, "mixture_16d");
+    confirm_if_asked(&mut h);
+    step_until_shown(&mut h, "fit to samples", Duration::from_secs(10));
+    press(&mut h, "Train");
+    let bounds = |h: &Harness<'_, WorkbenchApp>| {
+        *egui_plot::PlotMemory::load(&h.ctx, projection_plot_id(false))
+            .expect("the projection's memory")
+            .bounds()
+    };
+    step_until(&mut h, "steps", Duration::from_secs(60), |a| {
+        a.run.history.received >= 10
+    });
+    frames(&mut h, 2);
+    let first = bounds(&h);
+    let mut later = Vec::new();
+    for n in [20, 40] {
+        step_until(&mut h, "more steps", Duration::from_secs(60), |a| {
+            a.run.history.received >= n
+        });
+        frames(&mut h, 2);
+        later.push(bounds(&h));
+    }
+    press(&mut h, "Pause");
+    for b in later {
+        assert_eq!(b, first, "the projection's axes moved while training");
+    }
+    press(&mut h, "fit to samples");
+    frames(&mut h, 3);
+    assert!(
+        egui_plot::PlotMemory::load(&h.ctx, projection_plot_id(true)).is_some(),
+        "the fitted view is its own plot"
+    );
+}
+
 /// A plot moved off the run (by a drag, or Ctrl + wheel) says so above it, with a
 /// "Follow the run" button that brings it back to following the run in one click.
 #[test]

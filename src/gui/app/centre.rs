@@ -23,7 +23,10 @@ impl WorkbenchApp {
                 ui.horizontal_wrapped(|ui| {
                     ui.set_max_width(width);
                     self.projection_choice_ui(ui);
-                    self.series_options_ui(ui)
+                    let asked = self.series_options_ui(ui);
+                    ui.checkbox(&mut self.state.samples.fit_samples, "fit to samples")
+                        .on_hover_text("Off: the axes stay on the projected data (with a margin), fixed for the run. On: the view follows the samples wherever they go.");
+                    asked
                 })
                 .inner
             }

@@ -16,30 +16,62 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
     let (xn, yn) = v
         .projection()
         .map_or(("", ""), |p| (p.names[0].as_str(), p.names[1].as_str()));
-    Plot::new("projection_plot")
+    // The axes stay on the projected data (fixed per run: the basis is), unless the view
+    // is to follow the samples.
+    let mut plot = Plot::new(("projection_plot", opts.fit_samples))
+        .id(projection_plot_id(opts.fit_samples))
         .data_aspect(1.0)
         .height(plot_h)
         .nice_axes(40.0)
         .x_axis_label(xn)
-        .y_axis_label(yn)
-        .show(ui, |p| {
-            if opts.show_data
-                && let Some(d) = v.projection()
-            {
-                p.points(
-                    Points::new("data", points(&d.data, 1500))
-                        .color(theme::DATA)
-                        .radius(1.5),
-                );
-            }
-            if let Some(c) = v.chains() {
-                chains_overlay(p, c, opts);
-            }
-        });
+        .y_axis_label(yn);
+    if !opts.fit_samples
+        && let Some([x0, x1, y0, y1]) = v.projection().and_then(|d| extent(&d.data))
+    {
+        let (mx, my) = ((x1 - x0).max(1e-6) * 0.1, (y1 - y0).max(1e-6) * 0.1);
+        plot = plot
+            .default_x_bounds(x0 - mx, x1 + mx)
+            .default_y_bounds(y0 - my, y1 + my);
+    }
+    plot.show(ui, |p| {
+        if opts.show_data
+            && let Some(d) = v.projection()
+        {
+            p.points(
+                Points::new("data", points(&d.data, 1500))
+                    .color(theme::DATA)
+                    .radius(1.5),
+            );
+        }
+        if let Some(c) = v.chains() {
+            chains_overlay(p, c, opts);
+        }
+    });
     energy_histograms_ui(ui, &v.energy_populations);
     if let Some(cov) = &v.coverage {
         coverage_ui(ui, cov);
     }
+}
+
+/// The projection plot's id (where egui_plot keeps its bounds), fixed axes or fitted.
+#[must_use]
+pub fn projection_plot_id(fit_samples: bool) -> egui::Id {
+    egui::Id::new(("projection_plot", fit_samples))
+}
+
+/// [x₀, x₁, y₀, y₁] of points given as (x, y) pairs; `None` for none.
+fn extent(xy: &[f32]) -> Option<[f64; 4]> {
+    let mut b = [
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for p in xy.chunks_exact(2) {
+        let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+        b = [b[0].min(x), b[1].max(x), b[2].min(y), b[3].max(y)];
+    }
+    b.iter().all(|v| v.is_finite()).then_some(b)
 }
 
 /// The replay buffer, the sampler's batch and the chain paths, as the options ask, over
