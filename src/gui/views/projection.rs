@@ -56,7 +56,7 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
 /// The projection plot's id (where egui_plot keeps its bounds), fixed axes or fitted.
 #[must_use]
 pub fn projection_plot_id(fit_samples: bool) -> egui::Id {
-    egui::Id::new(("projection_plot", fit_samples))
+    egui::Id::unique(("projection_plot", fit_samples))
 }
 
 /// [x₀, x₁, y₀, y₁] of points given as (x, y) pairs; `None` for none.
