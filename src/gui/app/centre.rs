@@ -33,6 +33,13 @@ impl WorkbenchApp {
             SpaceView::Images(_) => Vec::new(),
         };
         self.handle(asked);
+        // What the view draws: no replay buffer or chain paths where score matching
+        // trains without a sampler (its buffer is never used).
+        let mut shown = self.state.samples.clone();
+        if self.worker_preset.objective.kind.is_score_matching() {
+            shown.show_buffer = false;
+            shown.show_paths = false;
+        }
         match &mut self.run.space_view {
             SpaceView::Plane(pv) => {
                 let units = self
@@ -54,7 +61,7 @@ impl WorkbenchApp {
                             &self.run.data,
                             self.run.view.as_ref(),
                             pv.texture.as_ref().map(|t| (t, pv.heat_range)),
-                            &self.state.samples,
+                            &shown,
                             self.run.class_samples.as_ref(),
                             self.worker_preset.model.outputs,
                         )
@@ -86,7 +93,7 @@ impl WorkbenchApp {
             }
             SpaceView::Projection(_) => {
                 self.view_rect = Some(ui.max_rect());
-                views::projection_ui(ui, self.run.view.as_ref(), &self.state.samples);
+                views::projection_ui(ui, self.run.view.as_ref(), &shown);
             }
         }
     }
@@ -166,20 +173,24 @@ impl WorkbenchApp {
     /// the series' colours), the chains' paths and the long run.
     fn series_options_ui(&mut self, ui: &mut egui::Ui) -> Vec<Request> {
         let mut asked = Vec::new();
+        let sampler_trains = !self.worker_preset.objective.kind.is_score_matching();
         let o = &mut self.state.samples;
         let key = |t: &str, c: egui::Color32| egui::RichText::new(t).color(c).strong();
         ui.checkbox(&mut o.show_data, key("data", theme::DATA));
         ui.checkbox(&mut o.show_samples, key("samples", theme::SAMPLES));
-        ui.checkbox(
-            &mut o.show_buffer,
-            key("buffer", egui::Color32::from_gray(210)),
-        );
-        if ui
-            .checkbox(&mut o.show_paths, key("chain paths", theme::PATH))
-            .changed()
-        {
-            let n = if o.show_paths { 8 } else { 0 };
-            asked.push(Request::Worker(Command::ChainPaths(n)));
+        // Score matching trains without chains: no buffer, no paths to show.
+        if sampler_trains {
+            ui.checkbox(
+                &mut o.show_buffer,
+                key("buffer", egui::Color32::from_gray(210)),
+            );
+            if ui
+                .checkbox(&mut o.show_paths, key("chain paths", theme::PATH))
+                .changed()
+            {
+                let n = if o.show_paths { 8 } else { 0 };
+                asked.push(Request::Worker(Command::ChainPaths(n)));
+            }
         }
         if let Some(l) = self.run.space_view.long_run_mut()
             && ui
