@@ -281,9 +281,15 @@ pub fn images_ui(
             }
         }
         ImageTab::LongRun => {
+            // From the replay buffer where there is one, the sampler's batch otherwise.
+            let from = if view.images().is_some_and(|v| !v.buffer.is_empty()) {
+                "the buffer"
+            } else {
+                "the last batch"
+            };
             ui.horizontal(|ui| {
                 if ui
-                    .button(format!("Run {LONG_RUN_STEPS} steps from the buffer"))
+                    .button(format!("Run {LONG_RUN_STEPS} steps from {from}"))
                     .on_hover_text(ImageTab::LongRun.tooltip())
                     .clicked()
                 {

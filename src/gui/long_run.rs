@@ -44,9 +44,12 @@ pub fn long_run_window(
 ) -> Vec<Request> {
     let mut command = Vec::new();
     let mut open = st.open;
+    // Over the centre and the plots, below the toolbar: not over the controls.
+    let right = ctx.content_rect().right();
     egui::Window::new("Long run")
         .open(&mut open)
         .default_size([520.0, 520.0])
+        .default_pos([(right - 560.0).max(0.0), 64.0])
         .show(ctx, |ui| {
             ui.label("Chains from the replay buffer (or the sampler's last batch, without one) run more steps of the sampler's rule on the current parameters; training is not touched. Is the model a density, or only a good short-run sampler?");
             ui.horizontal(|ui| {

@@ -138,10 +138,18 @@ impl WorkbenchApp {
                     }
                 }
                 Event::LongRun(r) => {
+                    let from = if matches!(
+                        self.worker_preset.sampler.init,
+                        crate::sampler::Init::ReplayBuffer { .. }
+                    ) {
+                        "the buffer"
+                    } else {
+                        "the sampler's last batch"
+                    };
                     self.message(
                         false,
                         format!(
-                            "long run at step {}: {} chains, {} steps from the buffer",
+                            "long run at step {}: {} chains, {} steps from {from}",
                             r.step,
                             r.start.len() / self.run.data.dim.max(1),
                             r.steps

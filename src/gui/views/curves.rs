@@ -59,7 +59,8 @@ pub(super) fn header(ui: &mut Ui, title: &str, keys: &[(&str, Color32)], watch: 
             ui.label(egui::RichText::new(format!("■ {name}")).color(*c));
         }
     });
-    ui.label(egui::RichText::new(watch).small().weak());
+    // Readable under a bright title: the body size, a light grey.
+    ui.label(egui::RichText::new(watch).color(egui::Color32::from_gray(170)));
 }
 
 /// A warning drawn on the curves' step axis.
