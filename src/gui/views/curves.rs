@@ -59,8 +59,13 @@ pub(super) fn header(ui: &mut Ui, title: &str, keys: &[(&str, Color32)], watch: 
             ui.label(egui::RichText::new(format!("■ {name}")).color(*c));
         }
     });
-    // Readable under a bright title: the body size, a light grey.
-    ui.label(egui::RichText::new(watch).color(egui::Color32::from_gray(170)));
+    // Readable under a bright title (11 px, a light grey), and short enough to leave the
+    // plot its height.
+    ui.label(
+        egui::RichText::new(watch)
+            .size(11.0)
+            .color(egui::Color32::from_gray(175)),
+    );
 }
 
 /// A warning drawn on the curves' step axis.
