@@ -23,12 +23,15 @@ fn resumes_exactly(p: &Preset, n: usize) {
     let straight: Vec<StepMetrics> = (0..n).map(|_| a.step().expect("a step")).collect();
     let mut b = Session::new(p).expect("session");
     let first: Vec<StepMetrics> = (0..n / 2).map(|_| b.step().expect("a step")).collect();
+    // The window's first NLL point (before any step) goes with the checkpoint.
+    b.initial_nll = Some((4.25, true, Some(17.5)));
     let bytes = b.checkpoint(&first).to_bytes();
     drop(b);
     let ck = Checkpoint::from_bytes(Path::new("ck"), &bytes).expect("reads back");
     assert_eq!(ck.step(), n / 2);
     let (mut c, mut rows) = Session::resume(&ck).expect("resumes");
     assert_eq!(csv(&rows), csv(&first), "{}: the metrics so far", p.name);
+    assert_eq!(c.initial_nll, Some((4.25, true, Some(17.5))), "{}", p.name);
     for _ in n / 2..n {
         rows.push(c.step().expect("a step"));
     }
@@ -38,6 +41,39 @@ fn resumes_exactly(p: &Preset, n: usize) {
         "{}: resumed run differs",
         p.name
     );
+    // The per-layer terms too (the plots' per-layer curves), which the CSV does not hold.
+    let layers = |rows: &[StepMetrics]| -> Vec<(usize, Vec<(String, f64, f64)>)> {
+        rows.iter()
+            .map(|r| {
+                let l = r.layers.iter();
+                (
+                    r.step,
+                    l.map(|t| (t.name.clone(), t.data_term_norm, t.sample_term_norm))
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        straight.iter().all(|r| !r.layers.is_empty()),
+        "{}: every step has its per-layer terms",
+        p.name
+    );
+    // Through the checkpoint's JSON the numbers may move by a unit in the last place.
+    let (got, want) = (layers(&rows), layers(&straight));
+    assert_eq!(got.len(), want.len(), "{}", p.name);
+    for ((sa, la), (sb, lb)) in got.iter().zip(&want) {
+        assert_eq!((sa, la.len()), (sb, lb.len()), "{}", p.name);
+        for (a, b) in la.iter().zip(lb) {
+            assert!(
+                a.0 == b.0
+                    && (a.1 - b.1).abs() <= 1e-12 * b.1.abs()
+                    && (a.2 - b.2).abs() <= 1e-12 * b.2.abs(),
+                "{}: per-layer terms at step {sa} after resuming: {a:?} against {b:?}",
+                p.name
+            );
+        }
+    }
     assert_eq!(c.params(), a.params(), "{}: parameters", p.name);
     // The evaluation columns were filled along the way (they depend on the saved
     // evaluation generator and reference chains).

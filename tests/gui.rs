@@ -1922,6 +1922,34 @@ fn a_checkpoint_saved_in_the_window_resumes_in_another() {
     });
     step_until_shown(&mut g, "resumed", Duration::from_secs(5));
     assert_eq!(g.state().state.preset.name, p.name);
+    // The resumed plots are the straight run's: the per-layer curves from step 1 and the
+    // NLL's point before the first step.
+    let (a, b) = (&h.state().run.history, &g.state().run.history);
+    assert!(
+        !a.layers.is_empty(),
+        "the straight run has per-layer curves"
+    );
+    assert_eq!(
+        a.layers.len(),
+        b.layers.len(),
+        "per-layer curves after resuming"
+    );
+    for ((na, da, sa), (nb, db, sb)) in a.layers.iter().zip(&b.layers) {
+        assert_eq!(na, nb);
+        assert_eq!(da.points.len(), db.points.len(), "{na}: data term");
+        assert_eq!(sa.points.len(), sb.points.len(), "{na}: sample term");
+        assert_eq!(
+            db.points.first().map(|p| p[0]),
+            Some(1.0),
+            "{na} from step 1"
+        );
+    }
+    assert_eq!(
+        a.nll.points.first(),
+        b.nll.points.first(),
+        "the NLL before the first step"
+    );
+    assert_eq!(b.nll.points.first().map(|p| p[0]), Some(0.0));
     press(&mut g, "Step");
     step_until(&mut g, "step 4", Duration::from_secs(30), |a| {
         a.run.step == 4

@@ -84,6 +84,9 @@ pub struct Session {
     pub device_message: Option<String>,
     /// Positions of a few chains over the last step's sampler run (for chain paths).
     pub chain_paths: Option<(usize, Vec<f32>)>,
+    /// The held-out NLL before the first step (nll, trusted, AIS's ESS), kept so that a
+    /// resumed run's plots start where the straight run's did.
+    pub initial_nll: Option<(f64, bool, Option<f64>)>,
     /// Moves accepted and proposed in the last step's sampler run (MALA, HMC).
     acceptance: Acceptance,
     /// The adapted step size of MALA or HMC, when the preset asks for a target
@@ -337,6 +340,7 @@ impl Session {
             g_reg_sample: vec![0.0; n],
             g_total: vec![0.0; n],
             chain_paths: None,
+            initial_nll: None,
             acceptance: Acceptance::default(),
             adapter: None,
             evaluator: preset.evaluator(space),

@@ -424,11 +424,16 @@ impl Worker {
         }
         if self.session.step_count() == 0 && self.session.preset().eval.eval_every > 0 {
             let e = self.session.evaluate();
-            self.emit(Event::InitialNll {
-                nll: e.nll,
-                trusted: e.verdict.trusted(),
-                ess: (e.method == crate::eval::Method::Ais).then_some(e.ess),
-            });
+            let initial = (
+                e.nll,
+                e.verdict.trusted(),
+                (e.method == crate::eval::Method::Ais).then_some(e.ess),
+            );
+            self.session.initial_nll = Some(initial);
+        }
+        // At the start, or kept by a checkpoint: the plots' first NLL point.
+        if let Some((nll, trusted, ess)) = self.session.initial_nll {
+            self.emit(Event::InitialNll { nll, trusted, ess });
         }
     }
 
@@ -559,11 +564,10 @@ impl Worker {
                 };
                 match result {
                     Ok(m) => {
-                        // Logged once, when taken (without per-layer detail), for CSV.
-                        self.log.push(StepMetrics {
-                            layers: Vec::new(),
-                            ..m.clone()
-                        });
+                        // Logged once, when taken: for the CSV, and with the per-layer
+                        // terms for checkpoints (a resumed run's plots are the straight
+                        // run's).
+                        self.log.push(m.clone());
                         self.pending.push(m);
                         self.steps_left = self.steps_left.saturating_sub(1);
                         if self.steps_left == 0 {

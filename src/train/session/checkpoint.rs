@@ -89,6 +89,12 @@ struct Header {
     /// The reference chains' dimension and adapted MALA step (base, step).
     reference: Option<(usize, f32, f32)>,
     metrics_csv: String,
+    /// The per-layer terms of the steps that have them (the CSV has no room for them).
+    #[serde(default)]
+    layers: Vec<(usize, Vec<crate::train::metrics::LayerTerms>)>,
+    /// The held-out NLL before the first step (nll, trusted, ESS).
+    #[serde(default)]
+    initial_nll: Option<(f64, bool, Option<f64>)>,
     /// CRC-32 of the data's points (training then held-out split): resuming on data
     /// that changed since is refused.
     #[serde(default)]
@@ -384,6 +390,20 @@ impl Session {
                 } else {
                     to_csv(metrics)
                 },
+                // JSON has no NaN: rows with a term that is not finite are left out.
+                layers: metrics
+                    .iter()
+                    .filter(|m| {
+                        !m.layers.is_empty()
+                            && m.layers.iter().all(|l| {
+                                l.data_term_norm.is_finite() && l.sample_term_norm.is_finite()
+                            })
+                    })
+                    .map(|m| (m.step, m.layers.clone()))
+                    .collect(),
+                initial_nll: self
+                    .initial_nll
+                    .filter(|(nll, _, ess)| nll.is_finite() && ess.is_none_or(f64::is_finite)),
                 data_crc: Some(data_crc(&self.data)),
                 arrays: Vec::new(),
             },
@@ -420,7 +440,14 @@ impl Session {
     /// message for the file's owner to see).
     pub fn resume(ck: &Checkpoint) -> Result<(Self, Vec<StepMetrics>), String> {
         let preset = ck.preset()?;
-        let metrics = ck.metrics()?;
+        let mut metrics = ck.metrics()?;
+        let layers: BTreeMap<usize, &Vec<crate::train::metrics::LayerTerms>> =
+            ck.header.layers.iter().map(|(s, l)| (*s, l)).collect();
+        for m in &mut metrics {
+            if let Some(l) = layers.get(&m.step) {
+                m.layers = (*l).clone();
+            }
+        }
         let params = ck.f32s("params")?;
         let mut s = Self::from_params(&preset, params).map_err(|e| e.to_string())?;
         if let Some(want) = ck.header.data_crc
@@ -441,6 +468,7 @@ impl Session {
             }
         };
         let h = &ck.header;
+        s.initial_nll = h.initial_nll;
         s.opt = Optimizer::from_state(sized("opt.m")?, sized("opt.v")?, h.opt_t);
         s.buffer = ck.buffer("", h.buffer.as_ref())?;
         s.adapter = adapter_of(h.adapter);
