@@ -17,6 +17,9 @@ fn csv(rows: &[StepMetrics]) -> String {
     to_csv(&rows)
 }
 
+/// Per step: each layer's (name, |data term|, |sample term|).
+type LayerRows = Vec<(usize, Vec<(String, f64, f64)>)>;
+
 /// `n` steps straight, against `n/2`, a checkpoint through its bytes, and `n/2` more.
 fn resumes_exactly(p: &Preset, n: usize) {
     let mut a = Session::new(p).expect("session");
@@ -42,7 +45,7 @@ fn resumes_exactly(p: &Preset, n: usize) {
         p.name
     );
     // The per-layer terms too (the plots' per-layer curves), which the CSV does not hold.
-    let layers = |rows: &[StepMetrics]| -> Vec<(usize, Vec<(String, f64, f64)>)> {
+    let layers = |rows: &[StepMetrics]| -> LayerRows {
         rows.iter()
             .map(|r| {
                 let l = r.layers.iter();
