@@ -1644,8 +1644,9 @@ fn a_sweep_folder_opens_the_comparison_and_a_run_loads_back() {
         "no comparison window"
     );
     assert!(
-        h.query_by_label_contains("run 0002 seed 0 (lr 0.003)")
-            .is_some()
+        h.query_by_label_contains("■ run 0002 seed 0 (lr 0.003)")
+            .is_some(),
+        "the key beside the plot, in the run's colour"
     );
     let c = h.state().comparison.clone().unwrap();
     assert_eq!(c.rows.len(), 4);

@@ -5,7 +5,7 @@
 use super::history::MetricsHistory;
 use super::theme;
 use crate::train::metrics::{METRICS, Metric, from_csv};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Line, Plot, PlotPoints};
 use std::path::{Path, PathBuf};
 
 /// The held-out NLL, the curve a comparison opens on.
@@ -176,9 +176,12 @@ impl Comparison {
     pub fn ui(&mut self, ctx: &egui::Context) -> Option<PathBuf> {
         let mut load = None;
         let mut open = self.open;
+        // Below the toolbar, over the centre and the plots rather than the controls.
+        let right = ctx.content_rect().right();
         egui::Window::new("Compare runs")
             .open(&mut open)
             .default_size([760.0, 620.0])
+            .default_pos([(right - 800.0).max(0.0), 64.0])
             .show(ctx, |ui| {
                 ui.label(self.dir.display().to_string());
                 ui.horizontal(|ui| {
@@ -225,7 +228,12 @@ impl Comparison {
                             }
                             ui.end_row();
                             for i in self.order() {
-                                ui.checkbox(&mut self.shown[i], "");
+                                // The run's colour on the plot: its own, whatever the
+                                // order of the rows.
+                                ui.checkbox(
+                                    &mut self.shown[i],
+                                    egui::RichText::new("■").color(theme::layer(i)),
+                                );
                                 let loose = self.loose_files();
                                 let b = ui.push_id(("load run", i), |ui| {
                                     ui.add_enabled(
@@ -249,24 +257,49 @@ impl Comparison {
                             }
                         });
                 });
-                Plot::new("compare_plot")
-                    .height(260.0)
-                    .legend(Legend::default())
-                    .x_axis_label("step")
-                    .show(ui, |p| {
-                        for (k, i) in self.order().into_iter().enumerate() {
-                            if !self.shown[i] {
-                                continue;
+                // The key beside the plot, not over its curves; each run keeps its
+                // colour when the table is sorted.
+                let shown: Vec<usize> = self
+                    .order()
+                    .into_iter()
+                    .filter(|i| self.shown[*i] && self.runs[*i].is_some())
+                    .collect();
+                ui.horizontal_top(|ui| {
+                    let key_w = 220.0;
+                    Plot::new("compare_plot")
+                        .height(260.0)
+                        .width((ui.available_width() - key_w).max(200.0))
+                        .x_axis_label("step")
+                        .y_axis_label(self.curve.label)
+                        .show(ui, |p| {
+                            for &i in &shown {
+                                let Some(h) = &self.runs[i] else { continue };
+                                let s = h.series.of(self.curve);
+                                p.line(
+                                    Line::new(self.label(i), PlotPoints::from(s.points.clone()))
+                                        .color(theme::layer(i))
+                                        .width(1.5),
+                                );
                             }
-                            let Some(h) = &self.runs[i] else { continue };
-                            let s = h.series.of(self.curve);
-                            p.line(
-                                Line::new(self.label(i), PlotPoints::from(s.points.clone()))
-                                    .color(theme::layer(k))
-                                    .width(1.5),
-                            );
-                        }
-                    });
+                        });
+                    egui::ScrollArea::vertical()
+                        .id_salt("compare_key")
+                        .max_height(260.0)
+                        .show(ui, |ui| {
+                            ui.vertical(|ui| {
+                                ui.set_max_width(key_w);
+                                for &i in &shown {
+                                    ui.add(
+                                        egui::Label::new(
+                                            egui::RichText::new(format!("■ {}", self.label(i)))
+                                                .color(theme::layer(i)),
+                                        )
+                                        .wrap(),
+                                    );
+                                }
+                            });
+                        });
+                });
             });
         self.open = open;
         load.and_then(|i| {
