@@ -508,6 +508,37 @@ fn the_message_log_keeps_every_warning_and_change_with_its_step() {
     );
 }
 
+/// A warning stays in the status bar ahead of the neutral notes after it until the log
+/// is read: a step size typed out of range is clamped with a warning, the change that
+/// follows ("from step 1: step size …") does not replace it; opened Messages, the latest
+/// note shows.
+#[test]
+fn a_warning_stays_in_the_status_bar_until_read() {
+    let mut h = harness();
+    frames(&mut h, 2);
+    type_into(&mut h, "Step size", 0, "50");
+    step_until(&mut h, "the change applied", Duration::from_secs(10), |a| {
+        a.messages
+            .iter()
+            .any(|m| m.text.contains("step size 0.1 → 10"))
+    });
+    frames(&mut h, 2);
+    let status = |h: &Harness<'_, WorkbenchApp>, text: &str| {
+        h.query_all_by_label_contains(text).next().is_some()
+    };
+    assert!(status(&h, "50 is outside"), "the clamp warning stays");
+    assert!(!status(&h, "step size 0.1 → 10"), "the neutral note waits");
+    press(&mut h, "Messages (1 new)");
+    frames(&mut h, 3);
+    assert_eq!(h.state().log.unread, 0);
+    // Read: the note shows in the status bar as well as in the open log.
+    assert_eq!(
+        h.query_all_by_label_contains("step size 0.1 → 10").count(),
+        2,
+        "read: the latest note shows"
+    );
+}
+
 #[test]
 fn space_trains_and_pauses() {
     let mut h = harness();

@@ -274,14 +274,26 @@ impl WorkbenchApp {
                 ui.label("idle");
             }
             ui.separator();
-            // The whole message, wrapped in the space left (the status bar grows).
-            if let Some(m) = self.messages.back() {
+            // The latest message, but a warning not yet read stays ahead of the neutral
+            // notes after it; one line (the layout does not move), the whole text on
+            // hover and in Messages.
+            let shown = if self.log.unread > 0 {
+                self.messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.error)
+                    .or(self.messages.back())
+            } else {
+                self.messages.back()
+            };
+            if let Some(m) = shown {
                 let text = if m.error {
                     egui::RichText::new(&m.text).color(theme::ERROR)
                 } else {
                     egui::RichText::new(&m.text)
                 };
-                ui.add(egui::Label::new(text).wrap());
+                ui.add(egui::Label::new(text).truncate())
+                    .on_hover_text(&m.text);
             }
         });
     }
