@@ -2933,13 +2933,12 @@ fn every_example_is_in_reach_in_a_small_window() {
     // menu's last entry.
     let last = ebm_workbench::preset::BUNDLED
         .iter()
-        .filter(|(_, text)| {
+        .rfind(|(_, text)| {
             matches!(
                 ebm_workbench::Preset::from_ron(text).map(|p| p.data.source),
                 Ok(ebm_workbench::data::DataSource::Bits(_))
             )
         })
-        .last()
         .expect("bundled bits presets")
         .0
         .trim_end_matches(".ron");
