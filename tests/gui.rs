@@ -2640,8 +2640,11 @@ fn score_matching_trains_in_the_window_without_samples() {
     );
     assert!(h.query_by_label("cos(data term, sample term)").is_none());
     assert!(h.query_by_label_contains("no sample term").is_some());
-    // No chains train it: the view offers no buffer or chain paths to show.
+    // No chains train it: the view offers no buffer or chain paths to show, and the
+    // energies' plot has no E(samples) key over flat zeros.
     assert!(h.query_by_label("buffer").is_none() && h.query_by_label("chain paths").is_none());
+    assert!(h.query_by_label("Energy and loss").is_some());
+    assert!(h.query_by_label("■ E(samples)").is_none());
     let v = h.state().run.view.clone().unwrap();
     assert!(
         v.chains().unwrap().samples.is_empty(),

@@ -580,6 +580,21 @@ impl Curves<'_> {
     /// E(data), E(samples) and the loss.
     fn energies(&self, ui: &mut Ui) {
         let (h, marks) = (self.h, self.c.marks);
+        if self.c.score_matching {
+            // No samples train it: the data's energy and the objective alone.
+            header(
+                ui,
+                "Energy and loss",
+                &[("E(data)", theme::DATA), ("loss", theme::LOSS)],
+                "watch: score matching fixes no level of E (only its slopes): a drifting E(data) is not a fault; the loss falls as the gradient matches the data's score.",
+            );
+            self.plot(ui, "energy_plot").show(ui, |p| {
+                p.line(line("E(data)", &h.e_data, theme::DATA));
+                p.line(line("loss", &h.loss, theme::LOSS));
+                draw_marks(p, marks);
+            });
+            return;
+        }
         header(
             ui,
             "Energies and loss",
