@@ -75,13 +75,16 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         space.describe().replace(' ', "_")
     )?;
     // Exact where the space allows it (quadrature in the plane, enumeration on a few
-    // bits); AIS beside it wherever AIS runs (not on bits: its moves are MALA's).
+    // bits, an RBM's hidden states); AIS beside it wherever AIS runs by MALA moves, and
+    // on bits where nothing can be summed (from independent bits with the data's
+    // marginals, by an RBM's block Gibbs or by Gibbs/GWG moves for other energies).
     let method = session.evaluator().method();
     let exact = method.is_exact().then(|| session.evaluate());
     if let Some(q) = &exact {
         writeln!(out, "log_z_{}={:.6}", method.name(), q.log_z)?;
     }
-    let ais = if space.allows().ais {
+    let on_bits = space.allows().discrete;
+    let ais = if space.allows().ais || (on_bits && method == Method::Ais) {
         let spec = AisSpec {
             chains: a.ais_chains,
             temperatures: a.ais_temps,
@@ -93,15 +96,32 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
                 preset.ais_spec(space).base
             },
         };
-        writeln!(
-            out,
-            "ais_base={}",
-            match spec.base {
-                BaseKind::Gaussian => "gaussian",
-                BaseKind::Uniform => "uniform",
-                BaseKind::DataBox => "data_box",
-            }
-        )?;
+        if on_bits {
+            writeln!(out, "ais_base=data_marginals")?;
+            writeln!(
+                out,
+                "ais_moves={}",
+                if preset.model.rbm().is_some() {
+                    "block_gibbs"
+                } else if ebm_workbench::eval::bits::transition(preset.sampler.kind, space.dim())
+                    == ebm_workbench::sampler::SamplerKind::Gibbs
+                {
+                    "gibbs"
+                } else {
+                    "gwg"
+                }
+            )?;
+        } else {
+            writeln!(
+                out,
+                "ais_base={}",
+                match spec.base {
+                    BaseKind::Gaussian => "gaussian",
+                    BaseKind::Uniform => "uniform",
+                    BaseKind::DataBox => "data_box",
+                }
+            )?;
+        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
         let (r, _) = session.ais(&spec, &mut rng);
         writeln!(out, "log_z_ais={:.6}", r.forward.log_z)?;
@@ -119,39 +139,6 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             r.forward.log_z,
             r.reverse.map(|r| r.log_z),
         );
-        Some((r, verdict))
-    } else if method == Method::Ais && space.allows().discrete {
-        // More bits than can be enumerated: AIS from independent bits with the data's
-        // marginals, by an RBM's block Gibbs or by Gibbs/GWG moves for other energies.
-        let spec = AisSpec {
-            chains: a.ais_chains,
-            temperatures: a.ais_temps,
-            steps_per_temperature: a.ais_steps,
-            base: BaseKind::Gaussian,
-        };
-        let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
-        let (r, _) = session.ais(&spec, &mut rng);
-        let est = r.forward;
-        writeln!(out, "ais_base=data_marginals")?;
-        writeln!(
-            out,
-            "ais_moves={}",
-            if preset.model.rbm().is_some() {
-                "block_gibbs"
-            } else if ebm_workbench::eval::bits::transition(preset.sampler.kind, space.dim())
-                == ebm_workbench::sampler::SamplerKind::Gibbs
-            {
-                "gibbs"
-            } else {
-                "gwg"
-            }
-        )?;
-        writeln!(out, "log_z_ais={:.6}", est.log_z)?;
-        writeln!(out, "log_z_ais_stderr={:.6}", est.stderr)?;
-        writeln!(out, "ais_ess={:.1}", est.ess)?;
-        writeln!(out, "ais_chains={}", a.ais_chains)?;
-        writeln!(out, "ais_acceptance={:.3}", est.acceptance)?;
-        let verdict = ebm_workbench::eval::verdict::ais(est.ess, a.ais_chains, est.log_z, None);
         Some((r, verdict))
     } else {
         None

@@ -164,8 +164,7 @@ pub fn ais_log_z(
         beta: Arc::clone(&beta),
         base: Arc::clone(&base_f32),
     };
-    let softplus = |a: f64| a.max(0.0) + (-a.abs()).exp().ln_1p();
-    let log_z_base: f64 = base.iter().map(|a| softplus(*a)).sum();
+    let log_z_base: f64 = base.iter().map(|a| super::rbm::softplus(*a)).sum();
     // Exact draws of the base: each bit on with probability σ(b_A,k).
     let mut x: Vec<f32> = (0..chains * n)
         .map(|i| {

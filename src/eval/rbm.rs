@@ -40,7 +40,7 @@ pub fn hidden_sum(space: crate::data::Space, model: &crate::energy::ModelSpec) -
     (allows.discrete && m <= MAX_HIDDEN && (m <= space.dim() || !allows.enumeration)).then_some(m)
 }
 
-fn softplus(a: f64) -> f64 {
+pub(super) fn softplus(a: f64) -> f64 {
     a.max(0.0) + (-a.abs()).exp().ln_1p()
 }
 

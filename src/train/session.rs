@@ -207,9 +207,10 @@ impl Session {
     /// As [`Session::from_params`], on data already loaded and checked.
     fn on_data_with_params(
         preset: &Preset,
-        data: Dataset,
+        data: impl Into<Arc<Dataset>>,
         params: Vec<f32>,
     ) -> Result<Self, DataError> {
+        let data = data.into();
         let rng = StdRng::seed_from_u64(preset.seed);
         let arch = architecture_for(preset, &data);
         if params.len() != arch.n_params {
@@ -224,7 +225,7 @@ impl Session {
                 ),
             ));
         }
-        Ok(Self::with_params(preset, data.into(), arch, params, rng))
+        Ok(Self::with_params(preset, data, arch, params, rng))
     }
 
     /// A session for a loaded model: its preset and parameters on its data, which must
@@ -276,17 +277,8 @@ impl Session {
             ));
         }
         preset.check_against(&data).map_err(|e| e.to_string())?;
-        let arch = Architecture::for_shape(&preset.model, &shape).map_err(|e| e.to_string())?;
-        if arch.n_params != m.params.len() {
-            return Err(format!(
-                "{}: {} parameters, and the model on these data needs {}",
-                m.preset.name,
-                m.params.len(),
-                arch.n_params
-            ));
-        }
-        let rng = StdRng::seed_from_u64(preset.seed);
-        let s = Self::with_params(&preset, data, arch, m.params.clone(), rng);
+        let s = Self::on_data_with_params(&preset, data, m.params.clone())
+            .map_err(|e| e.to_string())?;
         Ok((preset, s))
     }
 
