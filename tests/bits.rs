@@ -946,7 +946,6 @@ fn stochastic_binarization_keeps_grey_levels_as_frequencies_and_its_seed() {
 /// a Gaussian one gives real rows.
 #[test]
 fn sample_draws_bits_from_bits_models_and_from_another_programs_rbm() {
-    use safetensors::tensor::{Dtype, TensorView};
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("bars.safetensors");
     let p = common::bundled("bars_stripes_gibbs.ron");
@@ -1004,10 +1003,10 @@ fn sample_draws_bits_from_bits_models_and_from_another_programs_rbm() {
 
     // Another program's RBMs: the three tensors and the metadata, no experiment.
     let (n, m) = (12, 5);
-    let w: Vec<u8> = (0..m * n)
-        .flat_map(|i| (0.4 * ((i * 37 % 11) as f32 - 5.0) / 5.0).to_le_bytes())
+    let w: Vec<f32> = (0..m * n)
+        .map(|i| 0.4 * ((i * 37 % 11) as f32 - 5.0) / 5.0)
         .collect();
-    let (b, c) = (vec![0_u8; 4 * n], vec![0_u8; 4 * m]);
+    let (b, c) = (vec![0.0_f32; n], vec![0.0_f32; m]);
     for (name, meta) in [
         ("bern.safetensors", vec![("energy", "rbm_bernoulli")]),
         (
@@ -1015,30 +1014,8 @@ fn sample_draws_bits_from_bits_models_and_from_another_programs_rbm() {
             vec![("energy", "rbm_gaussian"), ("sigma", "0.5")],
         ),
     ] {
-        let views = vec![
-            (
-                "weight",
-                TensorView::new(Dtype::F32, vec![m, n], &w).unwrap(),
-            ),
-            (
-                "visible_bias",
-                TensorView::new(Dtype::F32, vec![n], &b).unwrap(),
-            ),
-            (
-                "hidden_bias",
-                TensorView::new(Dtype::F32, vec![m], &c).unwrap(),
-            ),
-        ];
-        let meta: std::collections::HashMap<String, String> = meta
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         let path = dir.path().join(name);
-        std::fs::write(
-            &path,
-            safetensors::tensor::serialize(views, Some(meta)).unwrap(),
-        )
-        .unwrap();
+        common::write_rbm_file(&path, (m, n), (&w, &b, &c), &meta);
         let out = common::stdout_of(
             common::bin()
                 .arg("sample")

@@ -241,40 +241,20 @@ fn digits_grbm_has_an_exact_nll_that_falls_and_its_file_names_sigma() {
     assert!((nll_back - s.evaluate().nll).abs() < 1e-6, "{nll_back}");
 
     // Another program's file: the three tensors, `energy` and `sigma` in the metadata.
-    use safetensors::tensor::{Dtype, TensorView};
     let (n, m) = (64, 16);
     let params = s.params().to_vec();
-    let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-    let (wb, bb, cb) = (
-        bytes(&params[..m * n]),
-        bytes(&params[m * n..m * n + n]),
-        bytes(&params[m * n + n..]),
-    );
     let write = |name: &str, meta: &[(&str, &str)]| {
-        let views = vec![
-            (
-                "weight",
-                TensorView::new(Dtype::F32, vec![m, n], &wb).unwrap(),
-            ),
-            (
-                "visible_bias",
-                TensorView::new(Dtype::F32, vec![n], &bb).unwrap(),
-            ),
-            (
-                "hidden_bias",
-                TensorView::new(Dtype::F32, vec![m], &cb).unwrap(),
-            ),
-        ];
-        let meta: std::collections::HashMap<String, String> = meta
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect();
         let path = dir.path().join(name);
-        std::fs::write(
+        common::write_rbm_file(
             &path,
-            safetensors::tensor::serialize(views, Some(meta)).unwrap(),
-        )
-        .unwrap();
+            (m, n),
+            (
+                &params[..m * n],
+                &params[m * n..m * n + n],
+                &params[m * n + n..],
+            ),
+            meta,
+        );
         path
     };
     let foreign = write(

@@ -3341,29 +3341,13 @@ fn run_ais_on_bits_sets_its_estimate_beside_the_exact_log_z() {
 /// experiment stays as it was.
 #[test]
 fn another_programs_rbm_file_loads_onto_the_current_bits_and_is_refused_on_the_plane() {
-    use safetensors::tensor::{Dtype, TensorView};
     let dir = tempfile::tempdir().unwrap();
     let (n, m) = (64, 12);
-    let w: Vec<u8> = (0..m * n)
-        .flat_map(|i| (0.05 * ((i * 37 % 11) as f32 - 5.0)).to_le_bytes())
+    let w: Vec<f32> = (0..m * n)
+        .map(|i| 0.05 * ((i * 37 % 11) as f32 - 5.0))
         .collect();
-    let (b, c) = (vec![0_u8; 4 * n], vec![0_u8; 4 * m]);
-    let views = vec![
-        (
-            "weight",
-            TensorView::new(Dtype::F32, vec![m, n], &w).unwrap(),
-        ),
-        (
-            "visible_bias",
-            TensorView::new(Dtype::F32, vec![n], &b).unwrap(),
-        ),
-        (
-            "hidden_bias",
-            TensorView::new(Dtype::F32, vec![m], &c).unwrap(),
-        ),
-    ];
     let path = dir.path().join("sklearn_rbm.safetensors");
-    std::fs::write(&path, safetensors::tensor::serialize(views, None).unwrap()).unwrap();
+    common::write_rbm_file(&path, (m, n), (&w, &vec![0.0; n], &vec![0.0; m]), &[]);
 
     let mut h = harness();
     frames(&mut h, 2);

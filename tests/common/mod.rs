@@ -137,3 +137,38 @@ pub fn without_wall_time(text: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Writes an RBM as another program does (numpy and the safetensors package): the three
+/// F32 tensors `weight` [hidden, visible], `visible_bias`, `hidden_bias`, the given
+/// metadata, no preset.
+pub fn write_rbm_file(
+    path: &std::path::Path,
+    (hidden, visible): (usize, usize),
+    (w, b, c): (&[f32], &[f32], &[f32]),
+    meta: &[(&str, &str)],
+) {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let (wb, bb, cb) = (bytes(w), bytes(b), bytes(c));
+    let views = vec![
+        (
+            "weight",
+            TensorView::new(Dtype::F32, vec![hidden, visible], &wb).expect("weight"),
+        ),
+        (
+            "visible_bias",
+            TensorView::new(Dtype::F32, vec![visible], &bb).expect("visible_bias"),
+        ),
+        (
+            "hidden_bias",
+            TensorView::new(Dtype::F32, vec![hidden], &cb).expect("hidden_bias"),
+        ),
+    ];
+    let meta: std::collections::HashMap<String, String> = meta
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    let meta = (!meta.is_empty()).then_some(meta);
+    let bytes = safetensors::tensor::serialize(views, meta).expect("serialised");
+    std::fs::write(path, bytes).expect("written");
+}
