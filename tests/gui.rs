@@ -1378,7 +1378,7 @@ fn every_input_has_a_name_a_screen_reader_and_a_test_can_use() {
         current = rule;
     }
     pick(&mut h, current, "MALA");
-    press(&mut h, "to acceptance");
+    press(&mut h, "adapt to acceptance");
     look(&h, "MALA adapting its step");
     drop_file(&mut h, &csv);
     assert!(h.query_by_label("labelled.csv").is_some());
@@ -2471,6 +2471,55 @@ fn the_layout_fits_a_small_window() {
         (view_after.left() - view.left()).abs() < 1.0 && moved.abs() < 1.0,
         "the columns moved when the sampler changed: {moved}, view {view:?} -> {view_after:?}"
     );
+}
+
+/// At 1 024 and 1 280 px wide nothing in the settings column runs under its edge: a
+/// convolution's layer row (its padding, shape and buttons), the logits row and SGLD's
+/// temperature row wrap instead, and the text under them wraps at the column's width.
+/// (The column's width follows the window's width alone; the window is tall enough here
+/// that every section is on screen.)
+#[test]
+fn the_settings_column_cuts_nothing_in_a_small_window() {
+    for (width, height) in [(1024.0, 2400.0), (1280.0, 2400.0)] {
+        let mut h = harness_sized(width, height);
+        frames(&mut h, 2);
+        for (file, _) in ebm_workbench::preset::BUNDLED {
+            let example = file.trim_end_matches(".ron");
+            open_example_from_menu(&mut h, example);
+            confirm_if_asked(&mut h);
+            frames(&mut h, 4);
+            let column = h.state().settings_rect.expect("the settings column");
+            let (edge, top, bottom) = (column.right(), column.top(), column.bottom());
+            let cut: Vec<String> = h
+                .query_all(egui_kittest::kittest::By::new())
+                .filter(|n| {
+                    if n.accesskit_node().bounding_box().is_none() {
+                        return false;
+                    }
+                    let r = n.rect();
+                    r.left() > column.left() + 2.0
+                        && r.left() < edge
+                        && r.top() > top
+                        && r.bottom() < bottom
+                        && r.right() > edge + 1.0
+                })
+                .map(|n| {
+                    format!(
+                        "{:?} `{}{}` {:.0}..{:.0}",
+                        n.accesskit_node().role(),
+                        n.accesskit_node().label().unwrap_or_default(),
+                        n.accesskit_node().value().unwrap_or_default(),
+                        n.rect().left(),
+                        n.rect().right()
+                    )
+                })
+                .collect();
+            assert!(
+                cut.is_empty(),
+                "{example} at {width} px: the column ends at {edge:.0}, these run under it: {cut:?}"
+            );
+        }
+    }
 }
 
 /// The network drawn under the view, as Playground draws it: each hidden layer's

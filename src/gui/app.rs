@@ -258,6 +258,8 @@ pub struct WorkbenchApp {
     /// Where the view was drawn in the last frame (Export view PNG crops it from a
     /// screenshot of the window).
     pub view_rect: Option<egui::Rect>,
+    /// The settings column's rect in the last frame (what it holds must fit in it).
+    pub settings_rect: Option<egui::Rect>,
     /// The plane's view bounds in the last frame: x min, x max, y min, y max.
     pub view_bounds: Option<[f64; 4]>,
     /// Whether a renderer draws the window (then the view's PNG is a screenshot of it).
@@ -429,6 +431,7 @@ impl WorkbenchApp {
             state,
             worker,
             view_rect: None,
+            settings_rect: None,
             view_bounds: None,
             renderer: false,
             shots: std::sync::mpsc::channel(),
@@ -661,9 +664,10 @@ impl eframe::App for WorkbenchApp {
         let right = (0.31 * width).clamp(300.0, 470.0);
         // Sized from the window every frame (not remembered: a window made small and
         // then large again gets its columns back).
-        egui::Panel::left("settings")
+        let settings = egui::Panel::left("settings")
             .exact_size(left)
             .show(ui, |ui| self.settings_ui(ui));
+        self.settings_rect = Some(settings.response.rect);
         for note in super::fields::take_notes(ui.ctx()) {
             self.message_about(Topic::Clamp, true, note);
         }

@@ -40,11 +40,16 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
     let mut swap = None;
     let n = m.layers.len();
     for i in 0..n {
-        ui.horizontal(|ui| {
+        // A convolution's row is wider than a narrow column: it wraps, buttons and all,
+        // rather than running under the column's edge.
+        ui.horizontal_wrapped(|ui| {
+            // Tight spacing: an activation's or a pooling's row stays on one line in the
+            // narrowest column, a convolution's takes two.
+            ui.spacing_mut().item_spacing.x = 4.0;
             ui.label(format!("{i}"));
             let l = &mut m.layers[i];
             egui::ComboBox::from_id_salt(("layer_kind", i))
-                .width(78.0)
+                .width(72.0)
                 .selected_text(layer_kind(*l))
                 .show_ui(ui, |ui| {
                     let kinds = [
@@ -103,8 +108,13 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
                 // For vectors in, the width says it; for images every shape (maps and
                 // where they flatten).
                 (Some(s), _) if matches!(input, crate::energy::spec::Shape::Map(_)) => {
-                    ui.weak(format!("-> {}", s.describe()))
-                        .on_hover_text("The shape after this layer.");
+                    // Whole: in a narrow column the shape moves to the next line rather
+                    // than breaking after its arrow.
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(format!("-> {}", s.describe())).weak())
+                            .extend(),
+                    )
+                    .on_hover_text("The shape after this layer.");
                 }
                 (Some(_), _) => {}
                 (None, Some(e)) if e.layer == i => {
@@ -113,33 +123,34 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
                 }
                 _ => {}
             }
-            // Compact: the row fits the column with a convolution's four fields.
-            if ui
-                .small_button("↑")
-                .on_hover_text("Move up")
-                .accessible_name(format!("move layer {i} up"))
-                .clicked()
-                && i > 0
-            {
-                swap = Some((i - 1, i));
-            }
-            if ui
-                .small_button("↓")
-                .on_hover_text("Move down")
-                .accessible_name(format!("move layer {i} down"))
-                .clicked()
-                && i + 1 < n
-            {
-                swap = Some((i, i + 1));
-            }
-            if ui
-                .small_button("✕")
-                .on_hover_text("Remove this layer")
-                .accessible_name(format!("remove layer {i}"))
-                .clicked()
-            {
-                remove = Some(i);
-            }
+            // One menu for the row's moves: an activation's or a pooling's row stays on
+            // one line in a 1 024-px window's column, a convolution's takes two.
+            ui.menu_button("⋯", |ui| {
+                if ui
+                    .add_enabled(i > 0, egui::Button::new("↑ Move up"))
+                    .accessible_name(format!("move layer {i} up"))
+                    .clicked()
+                {
+                    swap = Some((i - 1, i));
+                }
+                if ui
+                    .add_enabled(i + 1 < n, egui::Button::new("↓ Move down"))
+                    .accessible_name(format!("move layer {i} down"))
+                    .clicked()
+                {
+                    swap = Some((i, i + 1));
+                }
+                if ui
+                    .button("✕ Remove")
+                    .accessible_name(format!("remove layer {i}"))
+                    .clicked()
+                {
+                    remove = Some(i);
+                }
+            })
+            .response
+            .on_hover_text("Move this layer up or down, or remove it")
+            .accessible_name(format!("layer {i} actions"));
         });
     }
     if let Some((a, b)) = swap {
@@ -169,7 +180,7 @@ pub fn network_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) {
             });
         }
     });
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.label(format!("{} -> Linear(", if n == 0 { "x" } else { "…" }));
         ui.add(Num::new(&mut m.outputs).range(1..=100))
             .on_hover_text("1: the network's output is the energy. K > 1: K class logits f(x), with E(x) = −logsumexp f(x) (a classifier as an EBM; JEM trains the logits on labels too).");
@@ -252,7 +263,7 @@ fn rbm_ui(ui: &mut Ui, m: &mut ModelSpec, space: Space) -> bool {
         return false;
     };
     let visible = space.dim();
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         match &mut units {
             Visible::Bernoulli => {
                 ui.label(format!("RBM: {visible} binary visible units,"));

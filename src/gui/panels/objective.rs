@@ -6,11 +6,18 @@ use super::*;
 /// The objective (maximum likelihood or JEM), the optimiser and the evaluation settings.
 /// `data_classes` is the number of classes of the loaded data (0: unlabelled).
 pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Space) {
+    objective_menu(ui, &mut p.objective.kind, &mut p.model, data_classes);
     egui::Grid::new("objective_grid")
         .num_columns(2)
         .show(ui, |ui| {
-            objective_rows(ui, &mut p.objective, &mut p.model, data_classes);
+            objective_rows(ui, &mut p.objective);
             optimiser_rows(ui, &mut p.optimizer);
+        });
+    // A grid of its own: its long labels ("AIS temperatures") would widen the first
+    // column above and push the objective's menu past a narrow column's edge.
+    egui::Grid::new("evaluation_grid")
+        .num_columns(2)
+        .show(ui, |ui| {
             let method = crate::eval::Method::for_model(space, &p.model);
             evaluation_rows(ui, &mut p.eval, space, method);
         });
@@ -18,59 +25,8 @@ pub fn objective_ui(ui: &mut Ui, p: &mut Preset, data_classes: usize, space: Spa
 
 /// The objective, its own settings and the energy regulariser α; choosing JEM gives the
 /// network one logit per class of the data.
-fn objective_rows(
-    ui: &mut Ui,
-    objective: &mut ObjectiveSpec,
-    model: &mut ModelSpec,
-    classes: usize,
-) {
-    let labelled = classes >= 2;
+fn objective_rows(ui: &mut Ui, objective: &mut ObjectiveSpec) {
     let ObjectiveSpec { alpha, kind } = objective;
-    row(
-        ui,
-        "Objective",
-        "Maximum likelihood (contrastive divergence), or JEM: a classifier with one logit per class trained on the labels (cross-entropy) and, through E = −logsumexp f, as an EBM.",
-        |ui| {
-            egui::ComboBox::from_id_salt("objective_kind")
-                .selected_text(kind.name())
-                .show_ui(ui, |ui| {
-                    if ui
-                        .selectable_label(*kind == ObjectiveKind::MaximumLikelihood, "maximum likelihood")
-                        .clicked()
-                    {
-                        *kind = ObjectiveKind::MaximumLikelihood;
-                    }
-                    let jem = ui
-                        .add_enabled(
-                            labelled,
-                            egui::Button::selectable(matches!(kind, ObjectiveKind::Jem { .. }), "JEM (hybrid)"),
-                        )
-                        .on_disabled_hover_text("JEM needs labels: a toy set, or a data file with a label column (Data → Labels).");
-                    if jem.clicked() && !matches!(kind, ObjectiveKind::Jem { .. }) {
-                        *kind = ObjectiveKind::Jem { ce_weight: 1.0 };
-                        // One logit per class of the data.
-                        model.outputs = classes;
-                    }
-                    if ui
-                        .selectable_label(matches!(kind, ObjectiveKind::Dsm { .. }), "denoising score matching")
-                        .on_hover_text("∇ₓE at x + σε matches ε/σ (Vincent 2011): learns the energy without a sampler.")
-                        .clicked()
-                        && !matches!(kind, ObjectiveKind::Dsm { .. })
-                    {
-                        *kind = ObjectiveKind::Dsm { sigma: 0.1 };
-                    }
-                    if ui
-                        .selectable_label(matches!(kind, ObjectiveKind::Ssm { .. }), "sliced score matching")
-                        .on_hover_text("E[−vᵀ∇²E v + ½(vᵀ∇E)²] over random directions v (Song et al. 2019): no sampler, no noise level.")
-                        .clicked()
-                        && !matches!(kind, ObjectiveKind::Ssm { .. })
-                    {
-                        *kind = ObjectiveKind::Ssm { projections: 1 };
-                    }
-                })
-                .response
-        },
-    );
     if let ObjectiveKind::Dsm { sigma } = kind {
         row(
             ui,
@@ -87,11 +43,6 @@ fn objective_rows(
             |ui| ui.add(Num::new(projections).range(1..=64)),
         );
     }
-    if kind.is_score_matching() {
-        ui.label("");
-        ui.weak("Learns without a sampler.");
-        ui.end_row();
-    }
     if let ObjectiveKind::Jem { ce_weight } = kind {
         row(
             ui,
@@ -106,6 +57,58 @@ fn objective_rows(
         "Energy regulariser α·(E(x⁺)² + E(x⁻)²) (safe to change while training).",
         |ui| ui.add(Num::new(alpha).range(0.0..=10.0).speed(0.005)),
     );
+}
+
+/// The objective's menu, on a row of its own above the grid: "denoising score matching"
+/// is wider than a narrow column's value cell, so the menu moves under its label there.
+fn objective_menu(ui: &mut Ui, kind: &mut ObjectiveKind, model: &mut ModelSpec, classes: usize) {
+    let labelled = classes >= 2;
+    let tip = "Maximum likelihood (contrastive divergence), or JEM: a classifier with one logit per class trained on the labels (cross-entropy) and, through E = −logsumexp f, as an EBM.";
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Objective").on_hover_text(tip);
+        egui::ComboBox::from_id_salt("objective_kind")
+            .selected_text(kind.name())
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(*kind == ObjectiveKind::MaximumLikelihood, "maximum likelihood")
+                    .clicked()
+                {
+                    *kind = ObjectiveKind::MaximumLikelihood;
+                }
+                let jem = ui
+                    .add_enabled(
+                        labelled,
+                        egui::Button::selectable(matches!(kind, ObjectiveKind::Jem { .. }), "JEM (hybrid)"),
+                    )
+                    .on_disabled_hover_text("JEM needs labels: a toy set, or a data file with a label column (Data → Labels).");
+                if jem.clicked() && !matches!(kind, ObjectiveKind::Jem { .. }) {
+                    *kind = ObjectiveKind::Jem { ce_weight: 1.0 };
+                    // One logit per class of the data.
+                    model.outputs = classes;
+                }
+                if ui
+                    .selectable_label(matches!(kind, ObjectiveKind::Dsm { .. }), "denoising score matching")
+                    .on_hover_text("∇ₓE at x + σε matches ε/σ (Vincent 2011): learns the energy without a sampler.")
+                    .clicked()
+                    && !matches!(kind, ObjectiveKind::Dsm { .. })
+                {
+                    *kind = ObjectiveKind::Dsm { sigma: 0.1 };
+                }
+                if ui
+                    .selectable_label(matches!(kind, ObjectiveKind::Ssm { .. }), "sliced score matching")
+                    .on_hover_text("E[−vᵀ∇²E v + ½(vᵀ∇E)²] over random directions v (Song et al. 2019): no sampler, no noise level.")
+                    .clicked()
+                    && !matches!(kind, ObjectiveKind::Ssm { .. })
+                {
+                    *kind = ObjectiveKind::Ssm { projections: 1 };
+                }
+            })
+            .response
+            .on_hover_text(tip);
+        if kind.is_score_matching() {
+            ui.weak("learns without a sampler");
+        }
+    });
 }
 
 /// The optimiser: its kind, learning rate, moments or momentum, weight decay and the
@@ -243,9 +246,10 @@ fn evaluation_rows(ui: &mut Ui, eval: &mut EvalSpec, space: Space, method: crate
             ..crate::eval::ais::AisSpec::default()
         })
         .cost();
-        ui.label("");
-        ui.label(format!("≈ {:.1} M energy evaluations per estimate", cost as f64 / 1e6))
-            .on_hover_text("Each AIS estimate runs chains × temperatures × (1 + MALA steps) energy and gradient evaluations.");
+        // Short enough for the grid's value column in a 1 024-px window.
+        ui.label("AIS cost");
+        ui.label(format!("≈ {:.1} M evals", cost as f64 / 1e6))
+            .on_hover_text("Energy and gradient evaluations per AIS estimate: chains × temperatures × (1 + MALA steps).");
         ui.end_row();
     }
 }

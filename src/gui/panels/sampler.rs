@@ -7,6 +7,8 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
     // Exact draws: on the plane's grid, a few bits' states, or an RBM's hidden sum.
     let exact = allows.exact_sampler || rbm.is_some_and(|m| m <= crate::eval::rbm::MAX_HIDDEN);
     let rbm = rbm.is_some();
+    // What a rule without a step size does, said under the grid (where it wraps).
+    let mut note = None;
     egui::Grid::new("sampler_grid").num_columns(2).show(ui, |ui| {
         row(ui, "Rule", "SGLD: x ← x − a·∇E + s·ε (a, s decoupled, JEM style).\nLangevin: x ← x − η·∇E + √(2η)·ε (T = 1).\nMALA: the Langevin move as a proposal with a Metropolis test: exact at any step size.\nHMC: momentum, leapfrog steps and a Metropolis test: exact, long moves.\nExact: draws from the model on the grid (2-D), the unbiased reference.", |ui| {
             egui::ComboBox::from_id_salt("sampler_kind")
@@ -70,32 +72,21 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
                 });
             }
             SamplerKind::Gwg => {
-                ui.label("Moves");
-                ui.label("one bit a step, chosen by the gradient")
-                    .on_hover_text("Gibbs with gradients: the bit to flip is drawn with probability softmax(d/2), d the first-order estimate of each flip's energy drop, and the flip passes a Metropolis-Hastings test: exact, one gradient a step.");
-                ui.end_row();
+                note = Some(("Moves: one bit a step, chosen by the gradient", "Gibbs with gradients: the bit to flip is drawn with probability softmax(d/2), d the first-order estimate of each flip's energy drop, and the flip passes a Metropolis-Hastings test: exact, one gradient a step."));
             }
             SamplerKind::BlockGibbs => {
-                ui.label("Steps");
-                ui.label("hidden given visible, then visible given hidden")
-                    .on_hover_text("h ~ Bernoulli(σ(c + Wv)), then v ~ Bernoulli(σ(b + Wᵀh)) (Gaussian units of deviation s: h ~ Bernoulli(σ(c + Wv/s)), then v ~ N(b + sWᵀh, s²)): the RBM's own sampler. From the data it is CD-k; from a replay buffer, PCD.");
-                ui.end_row();
+                note = Some(("Steps: hidden given visible, then visible given hidden", "h ~ Bernoulli(σ(c + Wv)), then v ~ Bernoulli(σ(b + Wᵀh)) (Gaussian units of deviation s: h ~ Bernoulli(σ(c + Wv/s)), then v ~ N(b + sWᵀh, s²)): the RBM's own sampler. From the data it is CD-k; from a replay buffer, PCD."));
             }
             SamplerKind::Gibbs => {
-                ui.label("Sweeps");
-                ui.label("each step visits every bit once")
-                    .on_hover_text("Each bit is set to 1 with probability σ(E(x with 0) − E(x with 1)) given the others: one energy evaluation per bit, no step size, nothing rejected.");
-                ui.end_row();
+                note = Some(("Sweeps: each step visits every bit once", "Each bit is set to 1 with probability σ(E(x with 0) − E(x with 1)) given the others: one energy evaluation per bit, no step size, nothing rejected."));
             }
             SamplerKind::Exact => {
-                ui.label("Draws");
-                ui.label(if allows.discrete || rbm {
-                    "exact samples from the model"
+                let text = if allows.discrete || rbm {
+                    "Draws: exact samples from the model"
                 } else {
-                    "exact samples from the grid"
-                })
-                    .on_hover_text("The unbiased reference. In the plane: a cell by its probability softmax(−E), a point uniformly inside it. On bits: a state by its probability (every state summed over), or for an RBM a hidden state by its probability, then the visible bits given it.");
-                ui.end_row();
+                    "Draws: exact samples from the grid"
+                };
+                note = Some((text, "The unbiased reference. In the plane: a cell by its probability softmax(−E), a point uniformly inside it. On bits: a state by its probability (every state summed over), or for an RBM a hidden state by its probability, then the visible bits given it."));
             }
         }
         if s.kind.is_metropolis() && !s.kind.is_discrete() {
@@ -106,7 +97,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
             });
             row(ui, "Adapt step", "Move the step size after every training step towards this acceptance rate (the step above is where it starts).", |ui| {
                 ui.horizontal(|ui| {
-                    let c = ui.checkbox(&mut adapt, "to acceptance");
+                    let c = ui.checkbox(&mut adapt, "to").accessible_name("adapt to acceptance");
                     let v = ui.add_enabled(adapt, Num::new(&mut target).range(0.05..=0.99).speed(0.005)).accessible_name("target acceptance rate");
                     if c.changed() || v.changed() {
                         s.target_acceptance = adapt.then_some(target);
@@ -122,6 +113,9 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
             });
         }
     });
+    if let Some((text, hover)) = note {
+        ui.label(text).on_hover_text(hover);
+    }
     if s.kind == SamplerKind::Exact {
         return;
     }
@@ -140,7 +134,7 @@ pub fn sampler_ui(ui: &mut Ui, s: &mut SamplerSpec, allows: Allows, rbm: Option<
     }
     let t = s.kind.temperature();
     if matches!(s.kind, SamplerKind::Sgld { .. }) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let text = format!(
                 "Temperature T = s²/(2a) = {}",
                 crate::sampler::format_temperature(t)
