@@ -280,6 +280,9 @@ pub struct Outcome {
     pub status: String,
     /// Why, for diverged and failed runs.
     pub reason: String,
+    /// The NLL before the first step (where evaluated and measurable): the comparison's
+    /// step-0 point.
+    pub initial_nll: Option<f64>,
     pub final_nll: Option<f64>,
     pub accuracy: Option<f64>,
     pub ece: Option<f64>,
@@ -291,6 +294,7 @@ impl Outcome {
         let mut s = String::new();
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
         let _ = writeln!(s, "status={}", self.status);
+        let _ = writeln!(s, "initial_nll={}", opt(self.initial_nll));
         let _ = writeln!(s, "final_nll={}", opt(self.final_nll));
         let _ = writeln!(s, "accuracy={}", opt(self.accuracy));
         let _ = writeln!(s, "ece={}", opt(self.ece));
@@ -308,6 +312,7 @@ impl Outcome {
         Some(Self {
             status: get("status")?.to_string(),
             reason: get("reason").unwrap_or_default().to_string(),
+            initial_nll: num("initial_nll"),
             final_nll: num("final_nll"),
             accuracy: num("accuracy"),
             ece: num("ece"),
@@ -345,6 +350,7 @@ pub fn run_one(out: &Path, run: &Run) -> std::io::Result<Outcome> {
             let o = Outcome {
                 status: "failed".into(),
                 reason: e.to_string(),
+                initial_nll: None,
                 final_nll: None,
                 accuracy: None,
                 ece: None,
@@ -354,6 +360,11 @@ pub fn run_one(out: &Path, run: &Run) -> std::io::Result<Outcome> {
             return Ok(o);
         }
     };
+    // The NLL before training, as the window plots it at step 0 (measurable only).
+    let initial_nll = (run.preset.eval.eval_every > 0)
+        .then(|| session.evaluate())
+        .filter(|e| e.verdict.trusted())
+        .map(|e| e.nll);
     let t0 = std::time::Instant::now();
     let mut rows = Vec::with_capacity(run.preset.steps);
     let mut diverged = None;
@@ -395,6 +406,7 @@ pub fn run_one(out: &Path, run: &Run) -> std::io::Result<Outcome> {
             (Some(d), Some(u)) => format!("{d}; {u}"),
             (d, u) => d.or(u).unwrap_or_default(),
         },
+        initial_nll,
         final_nll: nll,
         accuracy: classes.map(|c| c.accuracy),
         ece: classes.map(|c| c.ece),

@@ -1267,7 +1267,9 @@ fn the_window_remembers_its_settings_and_recent_files_across_a_restart() {
         .with_size([1500.0, 950.0])
         .build_eframe(|cc| {
             cc.storage = Some(&storage);
-            WorkbenchApp::new(cc)
+            // Its own folder: a real window killed on this machine leaves an autosave
+            // whose offer would stand over this one.
+            WorkbenchApp::new_in(cc, Some(dir.path()))
         });
     frames(&mut h, 2);
     assert_eq!(h.state().state.preset, saved);
@@ -1290,7 +1292,10 @@ fn the_window_remembers_its_settings_and_recent_files_across_a_restart() {
     let name = path.file_name().unwrap().to_string_lossy();
     assert!(
         h.query_by_label(&format!("preset: {name}")).is_some(),
-        "the dropped preset is not under Recent with its kind"
+        "the dropped preset is not under Recent with its kind: {:?}",
+        h.query_all_by_label_contains(":")
+            .filter_map(|n| n.accesskit_node().value().map(|l| l.to_string()))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -1631,6 +1636,30 @@ fn a_pinned_run_stays_on_the_plots_labelled_with_what_changed() {
             .count();
     }
     assert_eq!(shown, 1, "the pin's label is in the key above the curves");
+    // A second pin: its own colour and its own dash, drawn in the key.
+    press(&mut h, "Pin run");
+    frames(&mut h, 3);
+    assert_eq!(h.state().pins.len(), 2);
+    let key: Vec<String> = h
+        .query_all_by_label_contains("pin ")
+        .filter_map(|n| {
+            let n = n.accesskit_node();
+            n.value().or_else(|| n.label()).map(|l| l.to_string())
+        })
+        .collect();
+    let first = key
+        .iter()
+        .find(|l| l.contains("pin 1:"))
+        .unwrap_or_else(|| panic!("pin 1's key: {key:?}"));
+    let second = key
+        .iter()
+        .find(|l| l.contains("pin 2"))
+        .unwrap_or_else(|| panic!("pin 2's key: {key:?}"));
+    let dash = |l: &str| l.split(" pin").next().unwrap_or_default().to_string();
+    assert!(
+        !dash(first).is_empty() && dash(first) != dash(second),
+        "each pin its own dash in the key: {key:?}"
+    );
     press(&mut h, "Clear pins");
     frames(&mut h, 3);
     assert!(h.state().pins.is_empty());
@@ -1684,8 +1713,18 @@ fn a_sweep_folder_opens_the_comparison_and_a_run_loads_back() {
     assert!(
         c.runs
             .iter()
-            .all(|r| r.as_ref().is_some_and(|h| h.nll.len() == 2))
+            .all(|r| r.as_ref().is_some_and(|h| h.nll.len() == 3)),
+        "each run's NLL at steps 0, 10 and 20"
     );
+    // The curves start where the window's do: the NLL before the first step.
+    for (i, r) in c.runs.iter().flatten().enumerate() {
+        let [step, nll] = r.nll.points[0];
+        assert_eq!(step, 0.0);
+        assert_eq!(
+            Some(nll),
+            ebm_workbench::sweep::outcome(&out, i).and_then(|o| o.initial_nll)
+        );
+    }
     // Sorted by the final NLL, then the other way.
     press(&mut h, "final_nll");
     let order = h.state().comparison.as_ref().unwrap().order();
@@ -2340,6 +2379,18 @@ fn the_file_buttons_work_without_a_system_dialog() {
     frames(&mut h, 2);
     assert_eq!(h.state().state.preset.name, "listed");
     assert!(h.state().dialogs.picker.is_none());
+    // Every dialog, the system's too, now starts in the folder of the file opened,
+    // whatever it is for.
+    let there = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(h.state().start_folder(), there);
+    press(&mut h, "Load model…");
+    frames(&mut h, 2);
+    assert_eq!(
+        h.state().dialogs.picker.as_ref().map(|p| p.dir.clone()),
+        Some(there)
+    );
+    press(&mut h, "Cancel");
+    frames(&mut h, 2);
     // Save preset… through the list writes the file where the list is.
     press(&mut h, "Save preset…");
     frames(&mut h, 2);
@@ -2710,6 +2761,15 @@ fn the_device_menu_lists_every_device_with_what_it_is_or_why_it_cannot_be_used()
     });
     frames(&mut h, 2);
     let found = ebm_workbench::device::probe();
+    // In the toolbar, above the columns, where a person looks for it (it was at the foot
+    // of the settings, out of sight).
+    let menu = find(&h, Target::Menu("CPU")).rect();
+    let column = h.state().settings_rect.expect("the settings column");
+    assert!(
+        menu.bottom() <= column.top() + 1.0,
+        "the device menu {menu:?} is not in the toolbar (the columns start at {})",
+        column.top()
+    );
     click(&mut h, Target::Menu("CPU"));
     frames(&mut h, 1);
     assert!(
@@ -2994,12 +3054,38 @@ fn every_example_is_in_reach_in_a_small_window() {
         .expect("bundled bits presets")
         .0
         .trim_end_matches(".ron");
+    // Scrolled to, it lies inside the window (without the list's scrolling it stayed
+    // below the window's edge).
+    h.get_by_label(last).scroll_to_me();
+    frames(&mut h, 3);
+    let r = h.get_by_label(last).rect();
+    assert!(
+        r.top() >= 0.0 && r.bottom() <= 700.0,
+        "the last example is outside the window: {r:?}"
+    );
     click(&mut h, Target::Label(last));
     frames(&mut h, 5);
     assert_eq!(
         h.state().state.preset.name,
         last,
         "the last example did not open from the menu"
+    );
+    // In a tall window the list uses the window's height, not egui's first guess of 400
+    // points (it ended in the middle of a 950-point window).
+    let mut h = harness();
+    frames(&mut h, 2);
+    let examples = h.get_by_label("Examples").rect();
+    h.get_by_label("Examples").click();
+    frames(&mut h, 3);
+    let bar = h
+        .get_all_by_role(Role::ScrollBar)
+        .map(|n| n.rect())
+        .find(|r| r.left() > examples.left() && r.left() < examples.left() + 480.0)
+        .expect("the list's scroll bar");
+    assert!(
+        bar.bottom() > 0.85 * 950.0,
+        "the list ends at {:.0} of 950 points",
+        bar.bottom()
     );
 }
 

@@ -32,6 +32,37 @@ fn bundled_presets_load_and_round_trip() {
     }
 }
 
+/// The examples gallery shows each example's description: what it shows, and how long it
+/// takes here to show it and to run.
+#[test]
+fn every_example_says_what_it_shows_and_how_long_it_takes() {
+    for (name, _) in ebm_workbench::preset::BUNDLED {
+        let d = common::bundled(name).description;
+        assert!(
+            d.contains("Shows:"),
+            "{name}: no `Shows:` sentence in {d:?}"
+        );
+        let here = d
+            .split_once(" Here: ")
+            .unwrap_or_else(|| panic!("{name}: no time in {d:?}"))
+            .1;
+        let total = here
+            .split(", ")
+            .last()
+            .and_then(|t| t.split(" in all").next())
+            .unwrap_or_default();
+        let number = total
+            .trim_start_matches("about ")
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<f64>().ok());
+        assert!(
+            number.is_some_and(|n| n > 0.0) && (total.ends_with(" s") || total.contains(" min")),
+            "{name}: `{here}` does not say how long the run takes"
+        );
+    }
+}
+
 #[test]
 fn syntax_error_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();

@@ -341,9 +341,18 @@ fn reset_reason(a: &Preset, b: &Preset) -> Option<String> {
 }
 
 impl WorkbenchApp {
-    /// The app with eframe's persistence, as the window starts it.
+    /// The app with eframe's persistence, as the window starts it: its autosave in
+    /// eframe's folder for the app.
     #[must_use]
     pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
+        Self::new_in(cc, eframe::storage_dir("ebm-workbench").as_deref())
+    }
+
+    /// [`Self::new`] with its autosave in `autosave_dir` (tests give their own folder: a
+    /// window killed on this machine leaves its autosave, whose offer to restore would
+    /// stand over the test's window).
+    #[must_use]
+    pub fn new_in(cc: &eframe::CreationContext<'_>, autosave_dir: Option<&Path>) -> Self {
         let state: PersistedState = cc
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
@@ -368,8 +377,7 @@ impl WorkbenchApp {
             software,
             std::env::var("EBM_WORKBENCH_TRAINING_FPS").ok().as_deref(),
         ));
-        let autosave = eframe::storage_dir("ebm-workbench").map(|d| d.join(AUTOSAVE_FILE));
-        if let Some(path) = autosave {
+        if let Some(path) = autosave_dir.map(|d| d.join(AUTOSAVE_FILE)) {
             app.use_autosave(path);
         }
         app

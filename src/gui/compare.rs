@@ -4,6 +4,7 @@
 
 use super::history::MetricsHistory;
 use super::theme;
+use super::views::LabelledAxes as _;
 use crate::train::metrics::{METRICS, Metric, from_csv};
 use egui_plot::{Line, Plot, PlotPoints};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,12 @@ impl Comparison {
                 Ok(t) => {
                     let rows = from_csv(&t).map_err(|e| format!("{}: {e}", m.display()))?;
                     let mut h = MetricsHistory::default();
+                    // The NLL before the first step, from the run's record: the curves
+                    // start at step 0, as the window's own do.
+                    if let Some(nll) = crate::sweep::outcome(dir, index).and_then(|o| o.initial_nll)
+                    {
+                        h.push_nll(0, nll, true);
+                    }
                     for row in &rows {
                         h.push(row);
                     }
@@ -269,8 +276,7 @@ impl Comparison {
                     Plot::new("compare_plot")
                         .height(260.0)
                         .width((ui.available_width() - key_w).max(200.0))
-                        .x_axis_label("step")
-                        .y_axis_label(self.curve.label)
+                        .labelled_axes("step", Some(self.curve.label))
                         .show(ui, |p| {
                             for &i in &shown {
                                 let Some(h) = &self.runs[i] else { continue };

@@ -6,7 +6,7 @@ use super::app::Request;
 use super::fields::Num;
 use super::images::mean;
 use super::theme;
-use super::views::{NiceAxes as _, points};
+use super::views::{LabelledAxes as _, NiceAxes as _, points};
 use crate::train::session::LongRun;
 use crate::train::worker::Command;
 use egui_plot::{Line, Plot, PlotPoints, Points};
@@ -104,8 +104,8 @@ pub fn long_run_window(
             Plot::new("long_run_traces")
                 .height(170.0)
                 .y_axis_min_width(40.0)
+                .labelled_axes("sampler steps", None)
                 .nice_axes(32.0)
-                .x_axis_label("sampler steps")
                 .show(ui, |p| {
                     for (c, tr) in r.energy_trace.iter().enumerate().take(32) {
                         #[allow(clippy::cast_precision_loss)]

@@ -12,7 +12,9 @@ pub const LOSS: Color32 = Color32::from_rgb(150, 150, 150);
 pub const NOISE: Color32 = Color32::from_rgb(140, 140, 160);
 /// Out-of-distribution inputs (pixel-shuffled images).
 pub const OOD: Color32 = Color32::from_rgb(200, 80, 200);
-pub const BUFFER: Color32 = Color32::from_rgba_premultiplied(230, 230, 230, 110);
+/// The replay buffer: old samples, so the samples' orange, faded (white dots read as
+/// more data).
+pub const BUFFER: Color32 = Color32::from_rgba_unmultiplied_const(255, 190, 110, 130);
 /// Chain paths: a hot pink that no part of the heat map's scale comes near.
 pub const PATH: Color32 = Color32::from_rgb(255, 60, 170);
 /// Samples outside the view's box, drawn on its edge.

@@ -180,10 +180,7 @@ impl WorkbenchApp {
         ui.checkbox(&mut o.show_samples, key("samples", theme::SAMPLES));
         // Score matching trains without chains: no buffer, no paths to show.
         if sampler_trains {
-            ui.checkbox(
-                &mut o.show_buffer,
-                key("buffer", egui::Color32::from_gray(210)),
-            );
+            ui.checkbox(&mut o.show_buffer, key("buffer", theme::BUFFER.to_opaque()));
             if ui
                 .checkbox(&mut o.show_paths, key("chain paths", theme::PATH))
                 .changed()

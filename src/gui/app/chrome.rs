@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// What the toolbar's device menu is for.
+const DEVICE_TIP: &str = "Where candle runs: the autograd engine, and the Auto engine on a GPU (the fast engine is the CPU's). Every device is listed with what it is, or why it cannot be used here. Changing it resets.";
+
 /// A modal question with a heading, a text and two answers: `Some(true)` for the first
 /// (yes), `Some(false)` for the second, `None` while it waits.
 fn question(
@@ -69,9 +72,17 @@ impl WorkbenchApp {
                         (*name, kind, p.map(|p| p.description).unwrap_or_default())
                     })
                     .collect();
+                // At least `room` tall too: the menu's first (sizing) frame measures it
+                // in egui's default area of 400 points, and it kept that height.
                 egui::ScrollArea::vertical()
                     .max_height(room)
+                    .min_scrolled_height(room)
                     .show(ui, |ui| {
+                        ui.label(
+                            egui::RichText::new("Times measured here with `train` on 2 CPU cores: to show it (the NLL halfway to its best, or 80 % of the best accuracy) and the whole run. The window, drawing as it trains, takes up to twice as long.")
+                                .small()
+                                .weak(),
+                        );
                         for group in ["The plane", "Vectors", "Images", "Bits"] {
                             ui.label(egui::RichText::new(group).heading());
                             for (name, _, about) in examples.iter().filter(|e| e.1 == group) {
@@ -159,6 +170,15 @@ impl WorkbenchApp {
             {
                 self.log.open = !self.log.open;
             }
+            ui.separator();
+            // Label and menu together: where they do not fit the row's rest, both start
+            // the next row (a nested layout would not wrap, and ran off the window).
+            // (Measured against the window: the row's own width here is not the window's.)
+            if ui.ctx().content_rect().right() - ui.cursor().left() < 190.0 {
+                ui.end_row();
+            }
+            ui.label("Device").on_hover_text(DEVICE_TIP);
+            panels::device_combo(ui, &mut self.state.preset.device, self.devices.found());
             ui.separator();
             let rate = if self.run.running {
                 format!("{rate:.1} steps/s")
@@ -351,7 +371,7 @@ impl WorkbenchApp {
             egui::CollapsingHeader::new("Run")
                 .default_open(true)
                 .show(ui, |ui| {
-                    panels::run_ui(ui, &mut self.state.preset, self.devices.found());
+                    panels::run_ui(ui, &mut self.state.preset);
                 });
         });
         self.handle(asked);

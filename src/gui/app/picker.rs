@@ -208,8 +208,13 @@ impl WorkbenchApp {
             return;
         }
         let name = self.default_file_name(action);
+        // Left to itself the system's dialog starts where it likes (the working folder
+        // for one action, the last folder for another).
+        let dir = self.start_folder();
         let dialog = move || {
-            let mut d = rfd::FileDialog::new().set_title(action.title());
+            let mut d = rfd::FileDialog::new()
+                .set_title(action.title())
+                .set_directory(&dir);
             let exts = action.extensions();
             if !exts.is_empty() {
                 d = d.add_filter(exts.join(", "), exts);
@@ -271,6 +276,20 @@ impl WorkbenchApp {
 
     /// Opens the file list for `action`, in the folder of the last file used.
     pub fn open_picker(&mut self, action: FileAction) {
+        let dir = self.start_folder();
+        self.dialogs.picker = Some(Picker {
+            action,
+            dir,
+            name: self.default_file_name(action).unwrap_or_default(),
+            error: None,
+            listed: None,
+        });
+    }
+
+    /// Where every file dialog starts, the system's and the list alike, whatever it is
+    /// for: the folder of the file used last (opened or saved), else the working folder.
+    #[must_use]
+    pub fn start_folder(&self) -> PathBuf {
         let dir = self
             .state
             .recent
@@ -279,14 +298,7 @@ impl WorkbenchApp {
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("."));
         // Shown whole: "presets" says less than where it is.
-        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-        self.dialogs.picker = Some(Picker {
-            action,
-            dir,
-            name: self.default_file_name(action).unwrap_or_default(),
-            error: None,
-            listed: None,
-        });
+        std::fs::canonicalize(&dir).unwrap_or(dir)
     }
 
     /// Each frame: the system dialog's answer, if it came.

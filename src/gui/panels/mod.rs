@@ -24,7 +24,7 @@ mod sampler;
 pub use data::data_ui;
 pub use network::network_ui;
 pub use objective::objective_ui;
-pub use run::run_ui;
+pub use run::{device_combo, run_ui};
 pub use sampler::sampler_ui;
 
 fn row(ui: &mut Ui, label: &str, tip: &str, add: impl FnOnce(&mut Ui) -> egui::Response) {

@@ -1,9 +1,9 @@
-//! Run: steps, batch size, seed, engine and device.
+//! Run: steps, batch size, seed and engine; the device menu (shown in the toolbar).
 
 use super::*;
 
-/// Batch size, steps, seed, engine and device.
-pub fn run_ui(ui: &mut Ui, p: &mut Preset, devices: Option<&[DeviceInfo]>) {
+/// Batch size, steps, seed and engine (the device is chosen in the toolbar).
+pub fn run_ui(ui: &mut Ui, p: &mut Preset) {
     egui::Grid::new("run_grid").num_columns(2).show(ui, |ui| {
         row(ui, "Engine", "Auto: the fast engine (hand-written gradients) on the CPU, candle on a GPU. Fast: the same. Autograd: candle autograd on the device below (the CPU, or a GPU where built in).", |ui| {
             egui::ComboBox::from_id_salt("engine")
@@ -14,9 +14,6 @@ pub fn run_ui(ui: &mut Ui, p: &mut Preset, devices: Option<&[DeviceInfo]>) {
                     }
                 })
                 .response
-        });
-        row(ui, "Device", "Where the autograd engine runs. Every device is listed with what it is, or why it cannot be used here.", |ui| {
-            device_combo(ui, &mut p.device, devices)
         });
         row(
             ui,
@@ -39,8 +36,9 @@ pub fn run_ui(ui: &mut Ui, p: &mut Preset, devices: Option<&[DeviceInfo]>) {
     });
 }
 
-/// The device menu: what the probe found, usable or not (greyed, with the reason).
-fn device_combo(
+/// The device menu: what the probe found, usable or not (greyed, with the reason). It
+/// sits in the toolbar, where a person looks for it, not at the foot of the settings.
+pub fn device_combo(
     ui: &mut Ui,
     device: &mut DeviceSpec,
     found: Option<&[DeviceInfo]>,

@@ -78,6 +78,38 @@ pub fn scale_format(lo: f64, hi: f64) -> impl Fn(f64) -> String {
     }
 }
 
+/// Axis labels with room kept for them from the first frame: egui_plot measures an axis
+/// one frame late, and a window that is idle (paused) draws no second frame, so a label
+/// would stay drawn over the tick numbers (seen at 1 024 px). Call before
+/// [`NiceAxes::nice_axes`], which keeps these axes and sets their numbers.
+pub trait LabelledAxes {
+    #[must_use]
+    fn labelled_axes(self, x: &str, y: Option<&str>) -> Self;
+}
+
+/// The x axis's numbers and its label under them.
+const LABELLED_X: f32 = 34.0;
+/// The y axis's numbers (up to about six characters) and its label beside them.
+const LABELLED_Y: f32 = 58.0;
+
+impl LabelledAxes for Plot<'_> {
+    fn labelled_axes(self, x: &str, y: Option<&str>) -> Self {
+        let plot = self.custom_x_axes(vec![
+            egui_plot::AxisHints::new_x()
+                .label(x)
+                .min_thickness(LABELLED_X),
+        ]);
+        match y {
+            Some(y) => plot.custom_y_axes(vec![
+                egui_plot::AxisHints::new_y()
+                    .label(y)
+                    .min_thickness(LABELLED_Y),
+            ]),
+            None => plot,
+        }
+    }
+}
+
 /// Axes on the 1-2-5 grid with the decimals each step needs ([`nice_grid`],
 /// [`grid_label`]): x numbers at least 70 points apart, y numbers `y_px`.
 pub trait NiceAxes {

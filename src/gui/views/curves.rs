@@ -211,12 +211,13 @@ impl Curves<'_> {
         plot
     }
 
-    /// Pinned runs: faint dashed lines under the live ones, one colour each.
+    /// Pinned runs: faint dashed or dotted lines under the live ones, each pin its own
+    /// colour and its own dash.
     fn pinned(&self, p: &mut egui_plot::PlotUi<'_>, series: fn(&MetricsHistory) -> &Series) {
         for (k, (label, h)) in self.c.pins.iter().enumerate() {
             p.line(
                 line(label, series(h), theme::layer(k + 3).gamma_multiply(0.6))
-                    .style(egui_plot::LineStyle::dashed_dense())
+                    .style(pin_dash(k).0)
                     .width(1.0),
             );
         }
@@ -227,9 +228,12 @@ impl Curves<'_> {
         let (marks, pins) = (self.c.marks, self.c.pins);
         if !pins.is_empty() {
             ui.horizontal_wrapped(|ui| {
-                ui.weak("pinned (dashed):");
+                ui.weak("pinned:");
                 for (k, (label, _)) in pins.iter().enumerate() {
-                    ui.label(egui::RichText::new(label).color(theme::layer(k + 3)));
+                    ui.label(
+                        egui::RichText::new(format!("{} {label}", pin_dash(k).1))
+                            .color(theme::layer(k + 3)),
+                    );
                 }
             });
         }
@@ -729,6 +733,17 @@ pub(super) fn shifted(s: &Series, by: f64) -> Series {
 #[must_use]
 pub fn curve_plot_id(name: &str) -> egui::Id {
     egui::Id::unique(("curve_plot", name))
+}
+
+/// Pin `k`'s dash on the plots and as the key draws it: four dashes in turn (with the
+/// colours, the first sixteen pins differ in one or the other).
+fn pin_dash(k: usize) -> (egui_plot::LineStyle, &'static str) {
+    match k % 4 {
+        0 => (egui_plot::LineStyle::dashed_loose(), "– –"),
+        1 => (egui_plot::LineStyle::dotted_loose(), "· · ·"),
+        2 => (egui_plot::LineStyle::dashed_dense(), "---"),
+        _ => (egui_plot::LineStyle::dotted_dense(), "···"),
+    }
 }
 
 #[cfg(test)]

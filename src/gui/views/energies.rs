@@ -54,10 +54,8 @@ pub fn energy_histograms_ui(ui: &mut Ui, e: &crate::train::worker::EnergyPopulat
     );
     Plot::new("energy_histograms")
         .height(140.0)
-        .y_axis_min_width(40.0)
+        .labelled_axes("E(x)", Some("share"))
         .nice_axes(32.0)
-        .x_axis_label("E(x)")
-        .y_axis_label("share")
         .show(ui, |p| {
             p.bar_chart(hist(&e.noise, "E(uniform noise)", theme::NOISE));
             if !e.ood.is_empty() {

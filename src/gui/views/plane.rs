@@ -165,7 +165,9 @@ pub fn samples_ui(
                         p.points(
                             Points::new("replay buffer", PlotPoints::from(pts))
                                 .color(theme::BUFFER)
-                                .radius(1.0),
+                                .shape(egui_plot::MarkerShape::Circle)
+                                .filled(false)
+                                .radius(1.5),
                         );
                     }
                     if opts.show_samples {
@@ -217,8 +219,7 @@ pub fn samples_ui(
                 .collect();
             Plot::new("ages_plot")
                 .height(hist_h)
-                .x_axis_label("steps a buffer chain has lived")
-                .y_axis_label("chains")
+                .labelled_axes("steps a buffer chain has lived", Some("chains"))
                 .show(ui, |p| {
                     p.bar_chart(BarChart::new("chains by age", bars).color(theme::BUFFER));
                 });

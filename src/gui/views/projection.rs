@@ -22,9 +22,8 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
         .id(projection_plot_id(opts.fit_samples))
         .data_aspect(1.0)
         .height(plot_h)
-        .nice_axes(40.0)
-        .x_axis_label(xn)
-        .y_axis_label(yn);
+        .labelled_axes(xn, Some(yn))
+        .nice_axes(40.0);
     if !opts.fit_samples
         && let Some([x0, x1, y0, y1]) = v.projection().and_then(|d| extent(&d.data))
     {
@@ -142,9 +141,7 @@ pub(super) fn coverage_ui(ui: &mut Ui, cov: &[(f64, f64)]) {
     );
     Plot::new("mode_coverage")
         .height(120.0)
-        .y_axis_min_width(40.0)
-        .x_axis_label("mixture component")
-        .y_axis_label("share")
+        .labelled_axes("mixture component", Some("share"))
         .show(ui, |p| {
             p.bar_chart(BarChart::new("share of the samples", shares).color(theme::SAMPLES));
             p.bar_chart(BarChart::new("true weight", weights).color(theme::DATA));
