@@ -2882,7 +2882,8 @@ fn the_exact_sampler_shows_no_chain_controls() {
 #[test]
 fn the_projection_keeps_its_axes_while_training_and_fits_on_demand() {
     use ebm_workbench::gui::views::projection_plot_id;
-    let mut h = harness();
+    // A short window: the equal aspect once shrank the taller range and cut the data.
+    let mut h = harness_sized(1100.0, 700.0);
     frames(&mut h, 2);
     open_example_from_menu(&mut h, "mixture_16d");
     confirm_if_asked(&mut h);
@@ -2898,6 +2899,24 @@ fn the_projection_keeps_its_axes_while_training_and_fits_on_demand() {
     });
     frames(&mut h, 2);
     let first = bounds(&h);
+    // Every projected data point is inside the view.
+    let data = h
+        .state()
+        .run
+        .view
+        .as_ref()
+        .and_then(|v| v.projection())
+        .expect("projected data")
+        .data
+        .clone();
+    for p in data.chunks_exact(2) {
+        let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+        assert!(
+            (first.min()[0]..=first.max()[0]).contains(&x)
+                && (first.min()[1]..=first.max()[1]).contains(&y),
+            "({x}, {y}) is outside the view {first:?}"
+        );
+    }
     let mut later = Vec::new();
     for n in [20, 40] {
         step_until(&mut h, "more steps", Duration::from_secs(60), |a| {

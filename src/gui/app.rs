@@ -706,7 +706,10 @@ impl eframe::App for WorkbenchApp {
                         ..crate::eval::ais::AisSpec::default()
                     }));
                 }
-                egui::ScrollArea::vertical().show(ui, |ui| {
+                // A scroll position of its own per run: a new run's plots start at the top.
+                egui::ScrollArea::vertical()
+                    .id_salt(("curves", self.run.id))
+                    .show(ui, |ui| {
                     let pins: Vec<(String, &MetricsHistory)> = self
                         .pins
                         .iter()

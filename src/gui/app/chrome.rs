@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// Starts the toolbar's next row unless `width` points are left on this one: a group
+/// (Train, Step, Reset; the label and its menu) wraps whole rather than split across
+/// rows. Measured against the window: a wrapping row's own width is not the window's,
+/// and a nested layout would not wrap at all.
+fn keep_together(ui: &mut egui::Ui, width: f32) {
+    if ui.ctx().content_rect().right() - ui.cursor().left() < width {
+        ui.end_row();
+    }
+}
+
 /// What the toolbar's device menu is for.
 const DEVICE_TIP: &str = "Where candle runs: the autograd engine, and the Auto engine on a GPU (the fast engine is the CPU's). Every device is listed with what it is, or why it cannot be used here. Changing it resets.";
 
@@ -134,6 +144,7 @@ impl WorkbenchApp {
                 }
             });
             ui.separator();
+            keep_together(ui, 170.0);
             let train = if self.run.running {
                 UiCommand::Pause
             } else {
@@ -150,6 +161,7 @@ impl WorkbenchApp {
                 compare.push(UiCommand::ClearPins);
             }
             compare.push(UiCommand::CompareRuns);
+            keep_together(ui, if self.pins.is_empty() { 190.0 } else { 280.0 });
             for c in compare {
                 if ui.button(c.text()).on_hover_text(c.tooltip()).clicked() {
                     clicked = Some(c);
@@ -171,12 +183,7 @@ impl WorkbenchApp {
                 self.log.open = !self.log.open;
             }
             ui.separator();
-            // Label and menu together: where they do not fit the row's rest, both start
-            // the next row (a nested layout would not wrap, and ran off the window).
-            // (Measured against the window: the row's own width here is not the window's.)
-            if ui.ctx().content_rect().right() - ui.cursor().left() < 190.0 {
-                ui.end_row();
-            }
+            keep_together(ui, 190.0);
             ui.label("Device").on_hover_text(DEVICE_TIP);
             panels::device_combo(ui, &mut self.state.preset.device, self.devices.found());
             ui.separator();

@@ -138,6 +138,9 @@ pub fn robust_top(s: &Series) -> Option<(f64, bool)> {
 /// HMC), step time. Each plot names its series above it and says what to watch; the
 /// marks of divergences, lost samplers and AIS runs are on every step axis.
 pub fn curves_ui(ui: &mut Ui, h: &MetricsHistory, c: &CurvesContext<'_>) {
+    // Room right of the plots for the half of the last step number that overhangs
+    // ("1000" was cut at the column's edge).
+    ui.set_max_width(ui.available_width() - 14.0);
     let plots = 6
         + usize::from(c.per_layer)
         + usize::from(!h.acceptance.is_empty())
@@ -205,6 +208,11 @@ impl Curves<'_> {
         if self.h.received == 0 {
             plot = plot.include_x(100.0).include_y(0.0).include_y(1.0);
         }
+        // Every plot spans the run's steps so far (at least 100), whatever its own series
+        // hold: an NLL with one point at step 0 does not get a ±0.5 axis of its own, and
+        // the stacked plots' steps line up.
+        let last = self.h.loss.points.last().map_or(0.0, |p| p[0]);
+        plot = plot.include_x(last.max(100.0));
         if back {
             plot = plot.reset();
         }

@@ -28,9 +28,19 @@ pub fn projection_ui(ui: &mut Ui, view: Option<&View>, opts: &SamplesOptions) {
         && let Some([x0, x1, y0, y1]) = v.projection().and_then(|d| extent(&d.data))
     {
         let (mx, my) = ((x1 - x0).max(1e-6) * 0.1, (y1 - y0).max(1e-6) * 0.1);
+        // Widened here to the plot's own aspect (one unit as many pixels on both axes):
+        // left to egui_plot, the equal aspect shrank the taller range and cut the data
+        // in a short window.
+        let (w, h) = (
+            f64::from((ui.available_width() - 70.0).max(50.0)),
+            f64::from((plot_h - 40.0).max(50.0)),
+        );
+        let (xr, yr) = (x1 - x0 + 2.0 * mx, y1 - y0 + 2.0 * my);
+        let unit = (xr / w).max(yr / h);
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
         plot = plot
-            .default_x_bounds(x0 - mx, x1 + mx)
-            .default_y_bounds(y0 - my, y1 + my);
+            .default_x_bounds(cx - unit * w / 2.0, cx + unit * w / 2.0)
+            .default_y_bounds(cy - unit * h / 2.0, cy + unit * h / 2.0);
     }
     plot.show(ui, |p| {
         if opts.show_data
