@@ -51,6 +51,17 @@ fn pin_label(k: usize, pinned: &Preset, live: &Preset) -> String {
     format!("pin {}: {what}", k + 1)
 }
 
+/// Every setting in which a pinned run differs from the live one, one a line (the pin's
+/// tooltip: its label names three).
+fn pin_changes(pinned: &Preset, live: &Preset) -> String {
+    let d = crate::sweep::differences(pinned, live);
+    if d.is_empty() {
+        return "The same settings as the live run.".to_string();
+    }
+    let lines: Vec<String> = d.iter().map(|(p, a, b)| change_text(p, a, b)).collect();
+    format!("Pinned → live:\n{}", lines.join("\n"))
+}
+
 /// One changed setting in words: the field's name (a `kind` by what it is the kind of,
 /// "sampler Langevin → Exact") and its two values.
 pub(crate) fn change_text(key: &str, from: &str, to: &str) -> String {
@@ -710,11 +721,17 @@ impl eframe::App for WorkbenchApp {
                 egui::ScrollArea::vertical()
                     .id_salt(("curves", self.run.id))
                     .show(ui, |ui| {
-                    let pins: Vec<(String, &MetricsHistory)> = self
+                    let pins: Vec<(String, String, &MetricsHistory)> = self
                         .pins
                         .iter()
                         .enumerate()
-                        .map(|(k, p)| (pin_label(k, &p.preset, &self.worker_preset), &p.history))
+                        .map(|(k, p)| {
+                            (
+                                pin_label(k, &p.preset, &self.worker_preset),
+                                pin_changes(&p.preset, &self.worker_preset),
+                                &p.history,
+                            )
+                        })
                         .collect();
                     views::curves_ui(
                         ui,
@@ -855,5 +872,10 @@ mod change_tests {
             "{label}"
         );
         assert!(!label.contains('"'), "{label}");
+        // The tooltip names every difference, those the label left out too.
+        let all = super::pin_changes(&pinned, &live);
+        let n = crate::sweep::differences(&pinned, &live).len();
+        assert_eq!(all.lines().count(), n + 1, "{all}");
+        assert!(all.contains("sampler Sgld → Langevin"), "{all}");
     }
 }

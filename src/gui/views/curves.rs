@@ -31,7 +31,9 @@ pub struct CurvesContext<'a> {
     /// The last AIS result: (log Z, its standard error, quadrature log Z, whether its
     /// verdict trusts it).
     pub ais: Option<(f64, f64, Option<f64>, bool)>,
-    pub pins: &'a [(String, &'a MetricsHistory)],
+    /// Each pin: its label (the differences that matter most), every difference (its
+    /// tooltip) and its curves.
+    pub pins: &'a [(String, String, &'a MetricsHistory)],
     /// Outside the plane: the NLL is an AIS estimate and the sampler is compared with the
     /// reference term.
     pub by_ais: bool,
@@ -222,7 +224,7 @@ impl Curves<'_> {
     /// Pinned runs: faint dashed or dotted lines under the live ones, each pin its own
     /// colour and its own dash.
     fn pinned(&self, p: &mut egui_plot::PlotUi<'_>, series: fn(&MetricsHistory) -> &Series) {
-        for (k, (label, h)) in self.c.pins.iter().enumerate() {
+        for (k, (label, _, h)) in self.c.pins.iter().enumerate() {
             p.line(
                 line(label, series(h), theme::layer(k + 3).gamma_multiply(0.6))
                     .style(pin_dash(k).0)
@@ -237,11 +239,12 @@ impl Curves<'_> {
         if !pins.is_empty() {
             ui.horizontal_wrapped(|ui| {
                 ui.weak("pinned:");
-                for (k, (label, _)) in pins.iter().enumerate() {
+                for (k, (label, all, _)) in pins.iter().enumerate() {
                     ui.label(
                         egui::RichText::new(format!("{} {label}", pin_dash(k).1))
                             .color(theme::layer(k + 3)),
-                    );
+                    )
+                    .on_hover_text(all.as_str());
                 }
             });
         }
