@@ -103,7 +103,10 @@ impl LabelledAxes for Plot<'_> {
             Some(y) => plot.custom_y_axes(vec![
                 egui_plot::AxisHints::new_y()
                     .label(y)
-                    .min_thickness(LABELLED_Y),
+                    .min_thickness(LABELLED_Y)
+                    // A short plot's minor numbers (0.25 between 0.2 and 0.3) stay
+                    // hidden until they have room: they were drawn over their neighbours.
+                    .label_spacing(28.0..=40.0),
             ]),
             None => plot,
         }
