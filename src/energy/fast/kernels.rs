@@ -196,6 +196,24 @@ pub(super) fn mul_body(g: &mut [f32], d: &[f32]) {
 
 dispatch!(mul_in_place, mul_body, (g: &mut [f32], d: &[f32]));
 
+/// `*out += Σ v`, in 16 running sums (a single running sum is a chain of dependent scalar
+/// additions the compiler may not reorder: a conv's bias gradient over a 28×28 plane
+/// and a batch was a tenth of the backward pass).
+#[inline(always)]
+pub(super) fn add_sum_body(v: &[f32], out: &mut f32) {
+    let mut acc = [0.0_f32; 16];
+    let chunks = v.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    *out += acc.iter().sum::<f32>() + rest.iter().sum::<f32>();
+}
+
+dispatch!(add_sum, add_sum_body, (v: &[f32], out: &mut f32));
+
 /// `t` (cols × rows) = `w` (rows × cols)ᵀ, both row-major, in 16 × 16 tiles: one at a
 /// time in cache, where an element-by-element transpose of a layer's weights wrote each
 /// value to a different cache line (about 2 ns a value, some 40 µs a pack).

@@ -14,7 +14,7 @@
 //! are transposed where the two meet (the flatten: C·H·W numbers a row, once per call).
 
 use super::activations::act_forward;
-use super::kernels::matmul;
+use super::kernels::{add_sum, matmul, mul_in_place};
 use crate::energy::engine::{Engine, EngineResult, RowWeights};
 use crate::energy::spec::{Architecture, Op, Pool};
 
@@ -280,9 +280,8 @@ impl LayerEngine {
                     break;
                 }
                 if act_done != Some(i) {
-                    for (gv, d) in self.grads[i + 1].iter_mut().zip(&self.derivs[i]) {
-                        *gv *= d;
-                    }
+                    let n = self.grads[i + 1].len().min(self.derivs[i].len());
+                    mul_in_place(&mut self.grads[i + 1][..n], &self.derivs[i][..n]);
                 }
                 self.grads.swap(i, i + 1);
                 continue;
@@ -356,7 +355,7 @@ impl LayerEngine {
                             1.0,
                         );
                         for (d, plane) in pg[bias..bias + co].iter_mut().zip(g.chunks_exact(ld)) {
-                            *d += plane.iter().sum::<f32>();
+                            add_sum(plane, d);
                         }
                     }
                     if need_in {
