@@ -361,10 +361,15 @@ impl LayerEngine {
                     if need_in {
                         // dcol[q, (r, p)] = Σ_c W[c, q]·g[c, (r, p)], then each entry
                         // added back where im2col read it from.
-                        self.dcol.resize(kk * ld, 0.0);
+                        // One buffer for every convolution, grown only: resizing it
+                        // between two layers' sizes zeroed megabytes each step.
+                        if self.dcol.len() < kk * ld {
+                            self.dcol.resize(kk * ld, 0.0);
+                        }
+                        let dcol = &mut self.dcol[..kk * ld];
                         matmul(
                             (kk, ld, co),
-                            &mut self.dcol,
+                            dcol,
                             (ld, 1),
                             false,
                             w,
@@ -376,7 +381,7 @@ impl LayerEngine {
                         let geometry =
                             Geometry::new([ci, hi, wi], [ho, wo], kernel, stride, padding);
                         gin.fill(0.0);
-                        geometry.col2im(&mut self.dcol, rows, gin);
+                        geometry.col2im(dcol, rows, gin);
                     }
                 }
                 Op::Pool { kind, kernel } => {
