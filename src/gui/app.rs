@@ -29,37 +29,29 @@ pub use picker::{FileAction, Picker, file_kind};
 use run::Starting;
 pub use run::{PlaneView, RunState, SpaceView};
 
-/// A pinned run's name on the plots: what differs from the live run (the first three
-/// fields), or that nothing does.
-fn pin_label(k: usize, pinned: &Preset, live: &Preset) -> String {
+/// A pin's label and tooltip from one comparison of its settings with the live run's:
+/// the label names three differences, the kinds first (the sampler's kind before its
+/// fields), the tooltip every one, a line each.
+fn pin_texts(k: usize, pinned: &Preset, live: &Preset) -> (String, String) {
     let mut d = crate::sweep::differences(pinned, live);
-    // The kinds first (the sampler's kind before its fields), then the rest.
-    d.sort_by_key(|(p, ..)| !p.ends_with(".kind"));
-    let what = if d.is_empty() {
-        "same settings".to_string()
-    } else {
-        let mut parts: Vec<String> = d
-            .iter()
-            .take(3)
-            .map(|(p, a, b)| change_text(p, a, b))
-            .collect();
-        if d.len() > 3 {
-            parts.push(format!("+{} more", d.len() - 3));
-        }
-        parts.join(", ")
-    };
-    format!("pin {}: {what}", k + 1)
-}
-
-/// Every setting in which a pinned run differs from the live one, one a line (the pin's
-/// tooltip: its label names three).
-fn pin_changes(pinned: &Preset, live: &Preset) -> String {
-    let d = crate::sweep::differences(pinned, live);
     if d.is_empty() {
-        return "The same settings as the live run.".to_string();
+        return (
+            format!("pin {}: same settings", k + 1),
+            "The same settings as the live run.".to_string(),
+        );
     }
     let lines: Vec<String> = d.iter().map(|(p, a, b)| change_text(p, a, b)).collect();
-    format!("Pinned → live:\n{}", lines.join("\n"))
+    let changes = format!("Pinned → live:\n{}", lines.join("\n"));
+    d.sort_by_key(|(p, ..)| !p.ends_with(".kind"));
+    let mut parts: Vec<String> = d
+        .iter()
+        .take(3)
+        .map(|(p, a, b)| change_text(p, a, b))
+        .collect();
+    if d.len() > 3 {
+        parts.push(format!("+{} more", d.len() - 3));
+    }
+    (format!("pin {}: {}", k + 1, parts.join(", ")), changes)
 }
 
 /// One changed setting in words: the field's name (a `kind` by what it is the kind of,
@@ -726,11 +718,9 @@ impl eframe::App for WorkbenchApp {
                         .iter()
                         .enumerate()
                         .map(|(k, p)| {
-                            (
-                                pin_label(k, &p.preset, &self.worker_preset),
-                                pin_changes(&p.preset, &self.worker_preset),
-                                &p.history,
-                            )
+                            let (label, changes) =
+                                pin_texts(k, &p.preset, &self.worker_preset);
+                            (label, changes, &p.history)
                         })
                         .collect();
                     views::curves_ui(
@@ -844,7 +834,7 @@ mod tests {
 
 #[cfg(test)]
 mod change_tests {
-    use super::{change_text, pin_label};
+    use super::{change_text, pin_texts};
     use crate::sampler::{Init, SamplerKind};
 
     /// A change in words: names, not code (no quotes, no `kind`), and a pin's label led
@@ -866,14 +856,13 @@ mod change_tests {
             noise: 0.01,
         };
         pinned.sampler.init = Init::Noise;
-        let label = pin_label(0, &pinned, &live);
+        let (label, all) = pin_texts(0, &pinned, &live);
         assert!(
             label.starts_with("pin 1: sampler Sgld → Langevin"),
             "{label}"
         );
         assert!(!label.contains('"'), "{label}");
         // The tooltip names every difference, those the label left out too.
-        let all = super::pin_changes(&pinned, &live);
         let n = crate::sweep::differences(&pinned, &live).len();
         assert_eq!(all.lines().count(), n + 1, "{all}");
         assert!(all.contains("sampler Sgld → Langevin"), "{all}");
