@@ -88,11 +88,7 @@ impl Optimizer {
     /// One update of `params` with gradient `grad` (which may be rescaled in place by
     /// clipping). Returns the gradient norm before clipping.
     pub fn step(&mut self, spec: &OptimizerSpec, params: &mut [f32], grad: &mut [f32]) -> f32 {
-        let norm = grad
-            .iter()
-            .map(|g| f64::from(*g).powi(2))
-            .sum::<f64>()
-            .sqrt();
+        let norm = crate::train::sums::sum_sq(grad).sqrt();
         #[allow(clippy::cast_possible_truncation)]
         let norm = norm as f32;
         if let Some(c) = spec.clip_grad_norm

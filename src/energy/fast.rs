@@ -16,9 +16,13 @@ mod kernels;
 mod layers;
 mod packing;
 
+#[cfg(target_arch = "x86_64")]
+use super::{gemm256, gemm512};
 pub use activations::activate;
 use activations::{act_forward, act_only};
 pub use kernels::KernelLevel;
+#[cfg(target_arch = "x86_64")]
+use kernels::{Epilogue, NARROW_BELOW, own_gemm_narrow};
 use kernels::{matmul, mul_in_place, transpose};
 pub use layers::LayerEngine;
 
@@ -97,16 +101,30 @@ pub struct Workspace {
     scaled: Vec<f32>,
     /// With K logits: softmax(f) per row, after a forward pass.
     probs: Vec<f32>,
-    /// Each Linear layer's weights transposed ([input][output]), for the forward product
-    /// through the AVX-512 kernel (`gemm512`); valid for the parameters at `packed_for`
-    /// (their address and length) between [`Workspace::pack`] and [`Workspace::unpack`].
+    /// The Linear layers' weights in the layouts of the engine's own products (`gemm512`,
+    /// `gemm256`; see [`PackedAt`]); valid for the parameters at `packed_for` (their
+    /// address and length) at the kernel level it names, between [`Workspace::pack`] and
+    /// [`Workspace::unpack`].
     packed: Vec<f32>,
-    packed_for: Option<(usize, usize)>,
+    packed_for: Option<(usize, usize, KernelLevel)>,
     /// Where each op's packed weights start in `packed` (Linear ops only).
-    packed_at: Vec<usize>,
+    packed_at: Vec<PackedAt>,
     /// The packing was made by [`Workspace::with_pack`] for one call (and is dropped
     /// at the start of the next one if that call did not finish).
     pack_temp: bool,
+}
+
+/// Where one Linear layer's packed weights W (output × input) start in
+/// [`Workspace::pack`]'s buffer, in each layout a kernel reads.
+#[derive(Debug, Clone, Copy, Default)]
+struct PackedAt {
+    /// Wᵀ (input × output, row-major): B of the forward product with AVX-512, and the
+    /// transposed B of the narrow backward product (fewer than `NARROW_BELOW` inputs).
+    t: Option<usize>,
+    /// Wᵀ in `gemm256`'s panels: B of the forward product with AVX2.
+    forward: Option<usize>,
+    /// W in `gemm256`'s panels: B of the backward product (g · W) with AVX2.
+    backward: Option<usize>,
 }
 
 /// Where a backward pass starts (see [`Workspace::backward_unit`]).
@@ -161,7 +179,7 @@ impl Workspace {
             probs: Vec::new(),
             packed: Vec::new(),
             packed_for: None,
-            packed_at: vec![0; arch.ops.len()],
+            packed_at: vec![PackedAt::default(); arch.ops.len()],
             pack_temp: false,
         }
     }
@@ -218,7 +236,7 @@ impl Workspace {
         );
         self.reserve(rows);
         self.bufs[0][..rows * d].copy_from_slice(x);
-        // Weights packed for the AVX-512 kernels (x86-64 only).
+        // Weights packed for the engine's own products (x86-64 with AVX2 or AVX-512).
         #[cfg(target_arch = "x86_64")]
         let packed = self.is_packed_for(params);
         let mut width = d;
@@ -243,15 +261,14 @@ impl Workspace {
                     #[cfg(target_arch = "x86_64")]
                     if packed {
                         let at = self.packed_at[i];
-                        let wt = &self.packed[at..at + input * output];
                         let w = &params[weight..weight + output * input];
                         let b = &params[bias..bias + output];
-                        // SAFETY: `packed` implies AVX-512F; a is rows×input, wt
-                        // input×output, w output×input, z rows×output and b output
-                        // long, all row-major.
-                        unsafe {
-                            if output < super::gemm512::NARROW_BELOW {
-                                super::gemm512::gemm_narrow(
+                        if output < NARROW_BELOW {
+                            // SAFETY: `packed` implies AVX2 and FMA at least; a is
+                            // rows×input, w output×input, z rows×output and b output long,
+                            // all row-major.
+                            unsafe {
+                                own_gemm_narrow(
                                     (rows, output, input),
                                     a,
                                     input,
@@ -261,31 +278,55 @@ impl Workspace {
                                     output,
                                     Some(b),
                                 );
-                            } else {
-                                // SiLU (the common case) right after the product, while
-                                // the block is in registers.
-                                let epilogue = match self.arch.ops.get(i + 1) {
-                                    Some(Op::Act(Activation::Silu)) => {
-                                        done = true;
-                                        let slot = self.plan[i + 1].1;
-                                        super::gemm512::Epilogue::Silu(
-                                            keep_derivs
-                                                .then(|| &mut self.derivs[slot][..rows * output]),
-                                        )
-                                    }
-                                    _ => super::gemm512::Epilogue::Store,
-                                };
-                                super::gemm512::gemm(
-                                    (rows, output, input),
-                                    a,
-                                    input,
-                                    wt,
-                                    output,
-                                    z,
-                                    output,
-                                    Some(b),
-                                    epilogue,
-                                );
+                            }
+                        } else {
+                            // SiLU (the common case) right after the product, while the
+                            // block is in registers.
+                            let epilogue = match self.arch.ops.get(i + 1) {
+                                Some(Op::Act(Activation::Silu)) => {
+                                    done = true;
+                                    let slot = self.plan[i + 1].1;
+                                    Epilogue::Silu(
+                                        keep_derivs
+                                            .then(|| &mut self.derivs[slot][..rows * output]),
+                                    )
+                                }
+                                _ => Epilogue::Store,
+                            };
+                            let mnk = (rows, output, input);
+                            match (at.forward, at.t) {
+                                // SAFETY: `packed` at AVX2 made the panels (`pack`), and
+                                // the level implies AVX2 and FMA; a is rows×input, z and
+                                // the derivatives rows×output and b output long.
+                                (Some(f), _) => unsafe {
+                                    let wp = &self.packed[f..f + gemm256::panels_len(mnk)];
+                                    gemm256::gemm_packed(
+                                        mnk,
+                                        a,
+                                        input,
+                                        wp,
+                                        z,
+                                        output,
+                                        Some(b),
+                                        epilogue,
+                                    );
+                                },
+                                // SAFETY: `packed` at AVX-512 made Wᵀ (input×output), and
+                                // the level implies AVX-512F; the rest as above.
+                                (None, Some(t)) => unsafe {
+                                    gemm512::gemm(
+                                        mnk,
+                                        a,
+                                        input,
+                                        &self.packed[t..t + input * output],
+                                        output,
+                                        z,
+                                        output,
+                                        Some(b),
+                                        epilogue,
+                                    );
+                                },
+                                (None, None) => unreachable!("packed for the forward product"),
                             }
                         }
                         width = output;
@@ -435,58 +476,16 @@ impl Workspace {
                             .copy_from_slice(&g[..rows * output]);
                     }
                     #[cfg(target_arch = "x86_64")]
-                    if input < super::gemm512::NARROW_BELOW
-                        && (i > 0 || !keep_upstream)
-                        && self.is_packed_for(params)
+                    if (i > 0 || !keep_upstream)
+                        && self.backward_own(params, i, rows, (input, output), &g, &mut h)
                     {
-                        // g_in = g · W, narrow: from W transposed, packed.
-                        let at = self.packed_at[i];
-                        // SAFETY: packed implies AVX-512F; g is rows×output, the packed
-                        // Wᵀ input×output, h rows×input, all row-major.
-                        unsafe {
-                            super::gemm512::gemm_narrow(
-                                (rows, input, output),
-                                &g[..rows * output],
-                                output,
-                                &self.packed[at..at + input * output],
-                                output,
-                                &mut h[..rows * input],
-                                input,
-                                None,
-                            );
-                        }
                         std::mem::swap(&mut g, &mut h);
                         width = input;
-                        continue;
-                    }
-                    #[cfg(target_arch = "x86_64")]
-                    if i > 0
-                        && input >= super::gemm512::NARROW_BELOW
-                        && KernelLevel::current() == KernelLevel::Avx512
-                        && let Some(Op::Act(_)) = self.arch.ops.get(i - 1)
-                    {
-                        // g_in = (g · W) ⊙ the activation's derivative below, the product
-                        // multiplied in its epilogue.
-                        let w = &params[weight..weight + output * input];
-                        let dv = &self.derivs[self.plan[i - 1].1][..rows * input];
-                        // SAFETY: the level implies AVX-512F; g is rows×output, W
-                        // output×input, h and dv rows×input, all row-major.
-                        unsafe {
-                            super::gemm512::gemm(
-                                (rows, input, output),
-                                &g[..rows * output],
-                                output,
-                                w,
-                                input,
-                                &mut h[..rows * input],
-                                input,
-                                None,
-                                super::gemm512::Epilogue::Mul(dv),
-                            );
-                        }
-                        std::mem::swap(&mut g, &mut h);
-                        width = input;
-                        done = true;
+                        // An activation below was multiplied in the epilogue, except
+                        // after the narrow product.
+                        done = i > 0
+                            && input >= NARROW_BELOW
+                            && matches!(self.arch.ops.get(i - 1), Some(Op::Act(_)));
                         continue;
                     }
                     if i > 0 || !keep_upstream {
@@ -516,6 +515,70 @@ impl Workspace {
         }
         self.grad_a = g;
         self.grad_b = h;
+    }
+
+    /// g_in = g · W for Linear op `i` (W output × input) into `h` through the engine's own
+    /// products, times the derivative of the activation below when there is one (not
+    /// after the narrow product): from the packed layouts, or at AVX-512 from W where it
+    /// lies. Returns false, having done nothing, where they do not apply.
+    #[cfg(target_arch = "x86_64")]
+    fn backward_own(
+        &self,
+        params: &[f32],
+        i: usize,
+        rows: usize,
+        (input, output): (usize, usize),
+        g: &[f32],
+        h: &mut [f32],
+    ) -> bool {
+        let packed = self.is_packed_for(params);
+        let at = self.packed_at[i];
+        let mnk = (rows, input, output);
+        let (g, h) = (&g[..rows * output], &mut h[..rows * input]);
+        if input < NARROW_BELOW {
+            let Some(t) = at.t.filter(|_| packed) else {
+                return false;
+            };
+            // SAFETY: packed implies AVX2 and FMA at least; g is rows×output, the packed
+            // Wᵀ input×output, h rows×input, all row-major.
+            unsafe {
+                own_gemm_narrow(
+                    mnk,
+                    g,
+                    output,
+                    &self.packed[t..t + input * output],
+                    output,
+                    h,
+                    input,
+                    None,
+                );
+            }
+            return true;
+        }
+        let below = match (i > 0).then(|| &self.arch.ops[i - 1]) {
+            Some(Op::Act(_)) => Some(&self.derivs[self.plan[i - 1].1][..rows * input]),
+            _ => None,
+        };
+        let epilogue = below.map_or(Epilogue::Store, Epilogue::Mul);
+        match at.backward.filter(|_| packed) {
+            // SAFETY: `packed` at AVX2 made W's panels, and the level implies AVX2 and
+            // FMA; g is rows×output, h and the derivatives rows×input, all row-major.
+            Some(b) => unsafe {
+                let wp = &self.packed[b..b + gemm256::panels_len(mnk)];
+                gemm256::gemm_packed(mnk, g, output, wp, h, input, None, epilogue);
+            },
+            None if below.is_some() && KernelLevel::current() == KernelLevel::Avx512 => {
+                let Op::Linear { weight, .. } = self.arch.ops[i] else {
+                    unreachable!("op {i} is a Linear layer");
+                };
+                let w = &params[weight..weight + output * input];
+                // SAFETY: the level implies AVX-512F; g is rows×output, W output×input,
+                // h and the derivatives rows×input, all row-major.
+                unsafe { gemm512::gemm(mnk, g, output, w, input, h, input, None, epilogue) };
+            }
+            None => return false,
+        }
+        true
     }
 
     /// For a network with K logits: the energy of class `y`, E_y(x) = −f_y(x) (so that

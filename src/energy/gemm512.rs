@@ -30,10 +30,10 @@ pub enum Epilogue<'a> {
     Mul(&'a [f32]),
 }
 
-/// The epilogue as the blocks see it: a kind and a pointer to the matrix it reads or
-/// writes (null for none), at the block's origin.
+/// The epilogue as the blocks see it (here and in [`super::gemm256`]): a kind and a
+/// pointer to the matrix it reads or writes, at the block's origin.
 #[derive(Clone, Copy)]
-enum Epi {
+pub(super) enum Epi {
     Store,
     Silu,
     SiluDeriv(*mut f32),
@@ -41,7 +41,16 @@ enum Epi {
 }
 
 impl Epi {
-    fn at(self, offset: usize) -> Self {
+    pub(super) fn of(epilogue: Epilogue<'_>) -> Self {
+        match epilogue {
+            Epilogue::Store => Self::Store,
+            Epilogue::Silu(None) => Self::Silu,
+            Epilogue::Silu(Some(d)) => Self::SiluDeriv(d.as_mut_ptr()),
+            Epilogue::Mul(d) => Self::Mul(d.as_ptr()),
+        }
+    }
+
+    pub(super) fn at(self, offset: usize) -> Self {
         match self {
             Self::Store | Self::Silu => self,
             Self::SiluDeriv(d) => Self::SiluDeriv(d.wrapping_add(offset)),
@@ -149,12 +158,7 @@ pub unsafe fn gemm(
 ) {
     let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
     let bias = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
-    let epi = match epilogue {
-        Epilogue::Store => Epi::Store,
-        Epilogue::Silu(None) => Epi::Silu,
-        Epilogue::Silu(Some(d)) => Epi::SiluDeriv(d.as_mut_ptr()),
-        Epilogue::Mul(d) => Epi::Mul(d.as_ptr()),
-    };
+    let epi = Epi::of(epilogue);
     let mut j = 0;
     while j < n {
         let cols = (n - j).min(NR);

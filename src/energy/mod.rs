@@ -4,6 +4,8 @@
 pub mod engine;
 pub mod fast;
 #[cfg(target_arch = "x86_64")]
+mod gemm256;
+#[cfg(target_arch = "x86_64")]
 mod gemm512;
 pub mod net;
 pub mod rbm;

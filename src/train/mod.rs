@@ -3,6 +3,7 @@
 pub mod metrics;
 pub mod protocol;
 pub mod session;
+pub mod sums;
 pub mod view;
 pub mod worker;
 

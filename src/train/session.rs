@@ -153,17 +153,6 @@ fn architecture_for(preset: &Preset, data: &Dataset) -> Architecture {
         .unwrap_or_else(|_| Architecture::new(&preset.model, data.dim))
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum()
-}
-
-fn norm(a: &[f32]) -> f64 {
-    dot(a, a).sqrt()
-}
-
 fn mean(v: &[f32]) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let n = v.len().max(1) as f64;
@@ -514,16 +503,29 @@ impl Session {
             }
             None => loss,
         };
-        let data_norm = norm(&self.g_data);
-        let sample_norm = norm(&self.g_sample);
-        let diff_norm = self
-            .g_data
-            .iter()
-            .zip(&self.g_sample)
-            .map(|(a, b)| f64::from(a - b).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        let cos = dot(&self.g_data, &self.g_sample) / (data_norm * sample_norm).max(1e-30);
+        // Both terms' norms per layer, and for the whole from the layers' sums (they
+        // cover every parameter), with the difference's norm and the cosine.
+        let mut layers = Vec::new();
+        let mut whole = [0.0; 4];
+        let mut covered = 0;
+        for (_, name, r) in self.arch.layer_ranges() {
+            covered += r.len();
+            let s = super::sums::pair_sums(&self.g_data[r.clone()], &self.g_sample[r]);
+            for (w, v) in whole.iter_mut().zip(s) {
+                *w += v;
+            }
+            layers.push(LayerTerms {
+                name,
+                data_term_norm: s[0].sqrt(),
+                sample_term_norm: s[1].sqrt(),
+            });
+        }
+        if covered != self.g_data.len() {
+            whole = super::sums::pair_sums(&self.g_data, &self.g_sample);
+        }
+        let (data_norm, sample_norm) = (whole[0].sqrt(), whole[1].sqrt());
+        let diff_norm = whole[2].sqrt();
+        let cos = whole[3] / (data_norm * sample_norm).max(1e-30);
         let next = self.step + 1;
         let reason = if !loss.is_finite() || !self.g_total.iter().all(|g| g.is_finite()) {
             Some("the loss or its gradient is not finite (NaN or infinity)".to_string())
@@ -556,16 +558,6 @@ impl Session {
             return Err(self.roll_back(next, "the update made the parameters non-finite".into()));
         }
         self.step = next;
-        let layers = self
-            .arch
-            .layer_ranges()
-            .into_iter()
-            .map(|(_, name, r)| LayerTerms {
-                name,
-                data_term_norm: norm(&self.g_data[r.clone()]),
-                sample_term_norm: norm(&self.g_sample[r]),
-            })
-            .collect();
         let step_ms = t0.elapsed().as_secs_f64() * 1e3 - truth_ms;
         let t_eval = Instant::now();
         let evaluation = eval_step.then(|| self.evaluate());

@@ -154,22 +154,17 @@ pub(super) fn act_only(a: Activation, z: &mut [f32]) {
     act_only_auto(a, z);
 }
 
-/// SiLU in place over `z` (and its derivative into `deriv`) with AVX2, 8 lanes at a time:
-/// gemm512's σ without `vscalefps` (2ⁿ built in the exponent bits) and with `vrcpps`
-/// and one Newton step instead of a division (the compiler's loop divided, and SiLU was
-/// an eighth of mnist-conv's step on an AVX2 machine). The tail takes the scalar path.
+/// SiLU in place over `z` (and its derivative into `deriv`) with AVX2, 8 lanes at a time
+/// (`gemm256::silu8`, the epilogue of the AVX2 product: no division; the compiler's loop
+/// divided, and SiLU was an eighth of mnist-conv's step on an AVX2 machine). The tail
+/// takes the scalar path.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn silu_avx2(z: &mut [f32], mut deriv: Option<&mut [f32]>) {
-    use std::arch::x86_64::{
-        _mm256_add_epi32, _mm256_add_ps, _mm256_castsi256_ps, _mm256_cvtps_epi32, _mm256_fmadd_ps,
-        _mm256_fnmadd_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps,
-        _mm256_rcp_ps, _mm256_round_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_slli_epi32,
-        _mm256_storeu_ps,
-    };
+    use std::arch::x86_64::{_mm256_loadu_ps, _mm256_storeu_ps};
     if let Some(d) = &deriv {
         assert_eq!(d.len(), z.len(), "one derivative per value");
     }
@@ -177,44 +172,12 @@ unsafe fn silu_avx2(z: &mut [f32], mut deriv: Option<&mut [f32]>) {
     let body = n - n % 8;
     // SAFETY: every access is at i..i+8 ≤ body ≤ n.
     unsafe {
-        let one = _mm256_set1_ps(1.0);
-        let two = _mm256_set1_ps(2.0);
         let mut i = 0;
         while i < body {
             let zp = z.as_mut_ptr().add(i);
-            let x = _mm256_loadu_ps(zp);
-            let c = _mm256_min_ps(
-                _mm256_max_ps(x, _mm256_set1_ps(-87.0)),
-                _mm256_set1_ps(88.0),
-            );
-            // e^{−c} = 2^m·e^{−q}, m = round(−c·log₂e), q = c + m·ln2 (|q| ≤ ln2/2).
-            let m = _mm256_round_ps::<0x08>(_mm256_mul_ps(
-                c,
-                _mm256_set1_ps(-std::f32::consts::LOG2_E),
-            ));
-            let q = _mm256_fmadd_ps(m, _mm256_set1_ps(0.693_145_75), c);
-            let q = _mm256_fmadd_ps(m, _mm256_set1_ps(1.428_606_8e-6), q);
-            let mut p = _mm256_set1_ps(1.0 / 720.0);
-            for k in [-1.0 / 120.0, 1.0 / 24.0, -1.0 / 6.0, 0.5, -1.0, 1.0] {
-                p = _mm256_fmadd_ps(p, q, _mm256_set1_ps(k));
-            }
-            // 2^m from its exponent bits (m ≥ −127: at −127 the bits give 0, and σ is 1).
-            let pow = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-                _mm256_cvtps_epi32(m),
-                _mm256_set1_epi32(127),
-            )));
-            let e = _mm256_mul_ps(p, pow);
-            let d = _mm256_add_ps(e, one);
-            let r = _mm256_rcp_ps(d);
-            // One Newton step: r·(2 − d·r).
-            let s = _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, two));
-            let y = _mm256_mul_ps(x, s);
+            let (y, g) = crate::energy::gemm256::silu8(_mm256_loadu_ps(zp));
             _mm256_storeu_ps(zp, y);
             if let Some(dd) = deriv.as_deref_mut() {
-                // σ·(1 + x·(1 − σ)) = σ + y·(1 − σ), with 1 − σ = e^{−x}·σ: where σ
-                // rounds an ulp from 1, 1 − σ computed as a difference, times a large x,
-                // moved the derivative off 1.
-                let g = _mm256_fmadd_ps(y, _mm256_mul_ps(e, s), s);
                 _mm256_storeu_ps(dd.as_mut_ptr().add(i), g);
             }
             i += 8;

@@ -60,7 +60,7 @@ pub(super) fn matmul(
                 dst,
                 dst_rs,
                 None,
-                crate::energy::gemm512::Epilogue::Store,
+                Epilogue::Store,
             );
         }
         return;
@@ -89,6 +89,45 @@ pub(super) fn matmul(
             false,
             gemm::Parallelism::None,
         );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) use crate::energy::gemm512::{Epilogue, NARROW_BELOW};
+
+/// Whether the engine's own products run at the current level: AVX2 with FMA
+/// (`gemm256`), or AVX-512 (`gemm512`).
+#[cfg(target_arch = "x86_64")]
+pub(super) fn has_own_gemm() -> bool {
+    KernelLevel::current() >= KernelLevel::Avx2
+}
+
+/// The narrow product (`gemm512::gemm_narrow`, B transposed) at the current level.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA ([`has_own_gemm`] said so), and the indices are as
+/// `gemm512::gemm_narrow` requires.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn own_gemm_narrow(
+    mnk: (usize, usize, usize),
+    a: &[f32],
+    lda: usize,
+    bt: &[f32],
+    ldbt: usize,
+    c: &mut [f32],
+    ldc: usize,
+    bias: Option<&[f32]>,
+) {
+    use crate::energy::{gemm256, gemm512};
+    // SAFETY: the level AVX-512 implies AVX-512F (`current` never exceeds the detected
+    // level); AVX2 and FMA are the caller's promise.
+    unsafe {
+        if KernelLevel::current() == KernelLevel::Avx512 {
+            gemm512::gemm_narrow(mnk, a, lda, bt, ldbt, c, ldc, bias);
+        } else {
+            gemm256::gemm_narrow(mnk, a, lda, bt, ldbt, c, ldc, bias);
+        }
     }
 }
 

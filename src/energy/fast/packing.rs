@@ -1,5 +1,6 @@
-//! Packing: each Linear layer's weights transposed once for the AVX-512 forward kernel
-//! ([`super::super::gemm512`]), kept while the parameters stay where they are.
+//! Packing: each Linear layer's weights transposed once for the engine's own forward
+//! product (`gemm512` with AVX-512, `gemm256` with AVX2), kept while the parameters stay
+//! where they are.
 
 use super::*;
 
@@ -29,36 +30,77 @@ impl Workspace {
 
     /// Packs the weights of `params` for the forward product, for a run of calls that all
     /// pass this same `params` (a sampler run: the caller holds the borrow throughout, so
-    /// the values cannot change), until [`Workspace::unpack`]. Without AVX-512 it does
-    /// nothing.
+    /// the values cannot change), until [`Workspace::unpack`]. Without AVX2 (or off
+    /// x86-64) it does nothing.
     pub fn pack(&mut self, params: &[f32]) {
         self.packed_for = None;
-        if KernelLevel::current() != KernelLevel::Avx512 {
+        if !own_products() {
             return;
         }
-        self.packed.clear();
-        for (n, op) in self.arch.ops.iter().enumerate() {
-            if let Op::Linear {
-                input,
-                output,
-                weight,
-                ..
-            } = *op
-            {
-                let w = &params[weight..weight + output * input];
-                let at = self.packed.len();
-                self.packed_at[n] = at;
-                self.packed.resize(at + input * output, 0.0);
-                transpose(w, output, input, &mut self.packed[at..]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::energy::gemm256::{pack_panels, panels_len};
+            use kernels::NARROW_BELOW;
+            let level = KernelLevel::current();
+            // Where each layout goes: the same places on every call, so that the buffer
+            // keeps its size (growing it zeroed it, and this runs before every sampler
+            // run and for each gradient of a batch).
+            let mut end = 0;
+            let mut take = |len: usize| {
+                end += len;
+                end - len
+            };
+            for (n, op) in self.arch.ops.iter().enumerate() {
+                if let Op::Linear { input, output, .. } = *op {
+                    let wide = |n| n >= NARROW_BELOW;
+                    self.packed_at[n] = PackedAt {
+                        t: (level == KernelLevel::Avx512 || !wide(input))
+                            .then(|| take(input * output)),
+                        forward: (level == KernelLevel::Avx2 && wide(output))
+                            .then(|| take(panels_len((0, output, input)))),
+                        backward: (level == KernelLevel::Avx2 && wide(input))
+                            .then(|| take(panels_len((0, input, output)))),
+                    };
+                }
             }
+            self.packed.resize(end, 0.0);
+            for (n, op) in self.arch.ops.iter().enumerate() {
+                if let Op::Linear {
+                    input,
+                    output,
+                    weight,
+                    ..
+                } = *op
+                {
+                    let w = &params[weight..weight + output * input];
+                    let at = self.packed_at[n];
+                    if let Some(t) = at.t {
+                        transpose(w, output, input, &mut self.packed[t..t + input * output]);
+                    }
+                    // B = Wᵀ (B[p][j] = W[j][p]) forward, B = W backward.
+                    if let Some(f) = at.forward {
+                        let out = &mut self.packed[f..f + panels_len((0, output, input))];
+                        pack_panels(w, (1, input), (input, output), out);
+                    }
+                    if let Some(b) = at.backward {
+                        let out = &mut self.packed[b..b + panels_len((0, input, output))];
+                        pack_panels(w, (input, 1), (output, input), out);
+                    }
+                }
+            }
+            self.packed_for = Some((params.as_ptr() as usize, params.len(), level));
         }
-        self.packed_for = Some((params.as_ptr() as usize, params.len()));
     }
 
     /// Whether the packed weights are those of `params` (and can be used).
     pub(super) fn is_packed_for(&self, params: &[f32]) -> bool {
-        self.packed_for == Some((params.as_ptr() as usize, params.len()))
-            && KernelLevel::current() == KernelLevel::Avx512
+        own_products()
+            && self.packed_for
+                == Some((
+                    params.as_ptr() as usize,
+                    params.len(),
+                    KernelLevel::current(),
+                ))
     }
 
     /// Ends what [`Workspace::pack`] began: later calls read the weights from `params`.
@@ -66,4 +108,12 @@ impl Workspace {
         self.packed_for = None;
         self.pack_temp = false;
     }
+}
+
+/// Whether the engine's own products run here (x86-64 with AVX2 or AVX-512).
+fn own_products() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::kernels::has_own_gemm();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
