@@ -680,31 +680,32 @@ impl Workspace {
         let rows = energies.len();
         let k = self.arch.outputs;
         assert_eq!(labels.len(), rows, "one label per row");
+        // The backward pass reads the packed weights too.
         self.with_pack(params, rows, |ws| {
             ws.forward(params, x, rows, true);
             ws.write_energies(rows, energies);
-        });
-        let mut ce = 0.0;
-        let mut correct = 0;
-        for (p, y) in self.probs[..rows * k].chunks_exact(k).zip(labels) {
-            let y = (*y as usize).min(k - 1);
-            ce -= f64::from(p[y].max(1e-30)).ln();
-            let best = super::argmax(p).0;
-            correct += usize::from(best == y);
-        }
-        self.backward_unit(params, rows, true, Seed::CrossEntropy(labels));
-        self.accumulate(
-            rows,
-            energies,
-            &mut [(
-                RowWeights::Range {
-                    rows: 0..rows,
-                    scale,
-                },
-                out,
-            )],
-        );
-        (ce, correct)
+            let mut ce = 0.0;
+            let mut correct = 0;
+            for (p, y) in ws.probs[..rows * k].chunks_exact(k).zip(labels) {
+                let y = (*y as usize).min(k - 1);
+                ce -= f64::from(p[y].max(1e-30)).ln();
+                let best = super::argmax(p).0;
+                correct += usize::from(best == y);
+            }
+            ws.backward_unit(params, rows, true, Seed::CrossEntropy(labels));
+            ws.accumulate(
+                rows,
+                energies,
+                &mut [(
+                    RowWeights::Range {
+                        rows: 0..rows,
+                        scale,
+                    },
+                    out,
+                )],
+            );
+            (ce, correct)
+        })
     }
 
     /// After a backward pass that kept the upstream gradients: adds the weighted

@@ -77,6 +77,8 @@ pub struct Session {
     g_sample: Vec<f32>,
     g_reg: Vec<f32>,
     g_reg_sample: Vec<f32>,
+    /// The cross-entropy's gradient from the rows beside the sample term's pass.
+    g_ce_sample: Vec<f32>,
     g_total: Vec<f32>,
     last_good: Snapshot,
     true_nll: Option<f64>,
@@ -319,6 +321,7 @@ impl Session {
             g_sample: vec![0.0; n],
             g_reg: vec![0.0; n],
             g_reg_sample: vec![0.0; n],
+            g_ce_sample: vec![0.0; n],
             g_total: vec![0.0; n],
             chain_paths: None,
             initial_nll: None,
@@ -449,21 +452,12 @@ impl Session {
             t.sample(&self.params, &mut self.x_neg, &mut self.rng);
         }
         let alpha = self.preset.objective.alpha;
-        if score.is_none()
-            && let Err(message) = self.sample_and_terms()
-        {
-            return Err(TrainError::Engine {
-                step: self.step + 1,
-                message,
-            });
-        }
-        let step_used = self.adapter.map(|a| a.step);
-        self.adapt_step();
         let ce_weight = self.preset.objective.kind.ce_weight();
         let classify = ce_weight > 0.0 && self.arch.outputs > 1 && self.y_pos.len() == b;
-        let ce = if classify {
-            match self.cross_entropy_term(ce_weight) {
-                Ok(v) => Some(v),
+        let mut ce = None;
+        if score.is_none() {
+            match self.sample_and_terms(classify.then_some(ce_weight)) {
+                Ok(c) => ce = c,
                 Err(message) => {
                     return Err(TrainError::Engine {
                         step: self.step + 1,
@@ -471,10 +465,22 @@ impl Session {
                     });
                 }
             }
-        } else {
+        }
+        let step_used = self.adapter.map(|a| a.step);
+        self.adapt_step();
+        if classify && ce.is_none() {
+            match self.cross_entropy_term(ce_weight) {
+                Ok(v) => ce = Some(v),
+                Err(message) => {
+                    return Err(TrainError::Engine {
+                        step: self.step + 1,
+                        message,
+                    });
+                }
+            }
+        } else if !classify {
             self.g_ce.fill(0.0);
-            None
-        };
+        }
         let e_data = mean(&self.energies[..b.min(self.energies.len())]);
         // No samples without a sampler (score matching).
         let e_sample = if score.is_some() {

@@ -74,11 +74,17 @@ impl Session {
     /// The sampler's run from the chains' starts, then both terms (and the
     /// regulariser's): one pass over x⁺ and one over x⁻ by the chosen engine, each
     /// giving its term and its part of the regulariser from the same pass, side by side
-    /// on two cores where the engine runs beside itself.
+    /// on two cores where the engine runs beside itself. With `ce_weight` (JEM), also the
+    /// cross-entropy of x⁺'s labels into `g_ce`, half of the rows beside each pass (on
+    /// one core after them it kept the other waiting); returns its mean and the batch's
+    /// accuracy.
     ///
     /// # Errors
     /// The engine's.
-    pub(super) fn sample_and_terms(&mut self) -> EngineResult<()> {
+    pub(super) fn sample_and_terms(
+        &mut self,
+        ce_weight: Option<f32>,
+    ) -> EngineResult<Option<(f64, f64)>> {
         let b = self.preset.batch_size;
         let spec = self.sampler_spec();
         let mut path = self.chain_paths.take();
@@ -128,25 +134,114 @@ impl Session {
             }
             engine.param_grads(params, x, e, &mut sets)
         };
+        // The cross-entropy's rows for each pass: all with the first where the two run
+        // one after the other.
+        let beside = self.engine.chosen().runs_beside_itself();
+        let split = if beside { b / 2 } else { b };
+        #[allow(clippy::cast_possible_truncation)]
+        let ce_scale = ce_weight.map(|w| (f64::from(w) / b as f64) as f32);
+        let d = self.data.dim;
+        let y_pos = &self.y_pos;
+        let ce_part = |engine: &mut dyn Engine, rows: std::ops::Range<usize>, out: &mut [f32]| {
+            out.fill(0.0);
+            match ce_scale {
+                Some(scale) if !rows.is_empty() => engine.cross_entropy_grads(
+                    params,
+                    &self.x_pos[rows.start * d..rows.end * d],
+                    &y_pos[rows],
+                    scale,
+                    out,
+                ),
+                _ => Ok((0.0, 0)),
+            }
+        };
         let (pos, neg) = (self.engine.chosen(), self.engine_neg.as_mut());
         let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
         let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
+        let (g_ce, g_ce_neg) = (&mut self.g_ce, &mut self.g_ce_sample);
         let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
-        let (a, c) = if pos.runs_beside_itself() {
+        let ((a, ce_a), (c, ce_c)) = if beside {
             rayon::join(
-                || half(pos, x_pos, e_pos, g_data, g_reg),
-                || half(neg, x_neg, e_neg, g_sample, g_reg_neg),
+                || {
+                    let t = half(&mut *pos, x_pos, e_pos, g_data, g_reg);
+                    (t, ce_part(pos, 0..split, g_ce))
+                },
+                || {
+                    let t = half(&mut *neg, x_neg, e_neg, g_sample, g_reg_neg);
+                    (t, ce_part(neg, split..b, g_ce_neg))
+                },
             )
         } else {
             (
-                half(pos, x_pos, e_pos, g_data, g_reg),
-                half(neg, x_neg, e_neg, g_sample, g_reg_neg),
+                (
+                    half(&mut *pos, x_pos, e_pos, g_data, g_reg),
+                    ce_part(&mut *pos, 0..split, g_ce),
+                ),
+                (half(neg, x_neg, e_neg, g_sample, g_reg_neg), Ok((0.0, 0))),
             )
         };
         a.and(c)?;
+        let ((ce_a, right_a), (ce_c, right_c)) = (ce_a?, ce_c?);
+        if split < b {
+            for (g, gn) in self.g_ce.iter_mut().zip(&self.g_ce_sample) {
+                *g += gn;
+            }
+        }
         for (r, rn) in self.g_reg.iter_mut().zip(&self.g_reg_sample) {
             *r += rn;
         }
-        Ok(())
+        #[allow(clippy::cast_precision_loss)]
+        let inv_b = 1.0 / b as f64;
+        #[allow(clippy::cast_precision_loss)]
+        Ok(ce_scale.map(|_| ((ce_a + ce_c) * inv_b, (right_a + right_c) as f64 * inv_b)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JEM's cross-entropy, computed half beside each term's pass, equals the
+    /// cross-entropy of the whole batch by one engine: its gradient, its mean and the
+    /// batch's accuracy.
+    #[test]
+    fn the_cross_entropy_in_two_halves_is_that_of_the_whole_batch() {
+        let text = crate::preset::BUNDLED
+            .iter()
+            .find(|(f, _)| *f == "digits_jem.ron")
+            .expect("bundled")
+            .1;
+        let mut p = Preset::from_ron(text).expect("preset");
+        p.sampler.steps = 2;
+        let mut s = Session::new(&p).expect("session");
+        assert!(
+            s.engine.chosen().runs_beside_itself(),
+            "the fast engine splits the rows"
+        );
+        s.draw_batches();
+        let b = p.batch_size;
+        let (mean, accuracy) = s
+            .sample_and_terms(Some(0.5))
+            .expect("terms")
+            .expect("the cross-entropy");
+        let mut whole = vec![0.0; s.g_ce.len()];
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let (sum, right) = s
+            .engine
+            .chosen()
+            .cross_entropy_grads(&s.params, &s.x_pos, &s.y_pos, 0.5 / b as f32, &mut whole)
+            .expect("whole batch");
+        #[allow(clippy::cast_precision_loss)]
+        let (want_mean, want_accuracy) = (sum / b as f64, right as f64 / b as f64);
+        assert!((mean - want_mean).abs() < 1e-9 * want_mean.abs().max(1.0));
+        assert!((accuracy - want_accuracy).abs() < 1e-12);
+        let scale = whole.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0);
+        for (i, (g, w)) in s.g_ce.iter().zip(&whole).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 * scale,
+                "parameter {i}: {g} against {w} for the whole batch"
+            );
+        }
     }
 }
