@@ -103,9 +103,10 @@ pub trait Engine: Send + std::fmt::Debug {
         false
     }
 
-    /// The same parameters for a run of calls (a sampler run): the engine may prepare
-    /// them once (the fast engine packs its weights for the AVX-512 kernel). Calls stay
-    /// correct with any parameters; [`Engine::release`] ends the run.
+    /// The same parameters for a run of calls (a sampler run, a batch's terms): the
+    /// engine may prepare them once (the fast engine packs its weights for its own
+    /// products). Calls stay correct with any parameters; [`Engine::release`] ends the
+    /// run.
     fn hold(&mut self, _params: &[f32]) {}
 
     fn release(&mut self) {}

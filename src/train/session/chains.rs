@@ -160,24 +160,29 @@ impl Session {
         let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
         let (g_ce, g_ce_neg) = (&mut self.g_ce, &mut self.g_ce_sample);
         let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
+        // Each engine prepares the parameters once for its term and its cross-entropy.
+        let both = |engine: &mut dyn Engine,
+                    x: &[f32],
+                    e: &mut [f32],
+                    term: &mut [f32],
+                    reg: &mut [f32],
+                    ce_rows: std::ops::Range<usize>,
+                    ce_out: &mut [f32]| {
+            engine.hold(params);
+            let t = half(&mut *engine, x, e, term, reg);
+            let c = ce_part(&mut *engine, ce_rows, ce_out);
+            engine.release();
+            (t, c)
+        };
         let ((a, ce_a), (c, ce_c)) = if beside {
             rayon::join(
-                || {
-                    let t = half(&mut *pos, x_pos, e_pos, g_data, g_reg);
-                    (t, ce_part(pos, 0..split, g_ce))
-                },
-                || {
-                    let t = half(&mut *neg, x_neg, e_neg, g_sample, g_reg_neg);
-                    (t, ce_part(neg, split..b, g_ce_neg))
-                },
+                || both(pos, x_pos, e_pos, g_data, g_reg, 0..split, g_ce),
+                || both(neg, x_neg, e_neg, g_sample, g_reg_neg, split..b, g_ce_neg),
             )
         } else {
             (
-                (
-                    half(&mut *pos, x_pos, e_pos, g_data, g_reg),
-                    ce_part(&mut *pos, 0..split, g_ce),
-                ),
-                (half(neg, x_neg, e_neg, g_sample, g_reg_neg), Ok((0.0, 0))),
+                both(pos, x_pos, e_pos, g_data, g_reg, 0..split, g_ce),
+                both(neg, x_neg, e_neg, g_sample, g_reg_neg, b..b, g_ce_neg),
             )
         };
         a.and(c)?;
