@@ -22,8 +22,10 @@ pub use activations::activate;
 use activations::{act_forward, act_only};
 pub use kernels::KernelLevel;
 #[cfg(target_arch = "x86_64")]
+use kernels::transpose;
+#[cfg(target_arch = "x86_64")]
 use kernels::{Epilogue, NARROW_BELOW, own_gemm_narrow};
-use kernels::{matmul, mul_in_place, transpose};
+use kernels::{matmul, mul_in_place};
 pub use layers::LayerEngine;
 
 use super::spec::{Activation, Architecture, LEAKY_SLOPE, Op};
@@ -104,10 +106,12 @@ pub struct Workspace {
     /// The Linear layers' weights in the layouts of the engine's own products (`gemm512`,
     /// `gemm256`; see [`PackedAt`]); valid for the parameters at `packed_for` (their
     /// address and length) at the kernel level it names, between [`Workspace::pack`] and
-    /// [`Workspace::unpack`].
+    /// [`Workspace::unpack`]. (Off x86-64 nothing is packed.)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     packed: Vec<f32>,
     packed_for: Option<(usize, usize, KernelLevel)>,
     /// Where each op's packed weights start in `packed` (Linear ops only).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     packed_at: Vec<PackedAt>,
     /// The packing was made by [`Workspace::with_pack`] for one call (and is dropped
     /// at the start of the next one if that call did not finish).
@@ -117,6 +121,7 @@ pub struct Workspace {
 /// Where one Linear layer's packed weights W (output × input) start in
 /// [`Workspace::pack`]'s buffer, in each layout a kernel reads.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct PackedAt {
     /// Wᵀ (input × output, row-major): B of the forward product with AVX-512, and the
     /// transposed B of the narrow backward product (fewer than `NARROW_BELOW` inputs).

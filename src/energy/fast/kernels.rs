@@ -256,6 +256,7 @@ dispatch!(add_sum, add_sum_body, (v: &[f32], out: &mut f32));
 /// `t` (cols × rows) = `w` (rows × cols)ᵀ, both row-major, in 16 × 16 tiles: one at a
 /// time in cache, where an element-by-element transpose of a layer's weights wrote each
 /// value to a different cache line (about 2 ns a value, some 40 µs a pack).
+#[cfg(target_arch = "x86_64")]
 pub(super) fn transpose(w: &[f32], rows: usize, cols: usize, t: &mut [f32]) {
     const TILE: usize = 16;
     assert!(w.len() >= rows * cols && t.len() >= rows * cols);

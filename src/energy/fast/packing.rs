@@ -38,58 +38,64 @@ impl Workspace {
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        {
-            use crate::energy::gemm256::{pack_panels, panels_len};
-            use kernels::NARROW_BELOW;
-            let level = KernelLevel::current();
-            // Where each layout goes: the same places on every call, so that the buffer
-            // keeps its size (growing it zeroed it, and this runs before every sampler
-            // run and for each gradient of a batch).
-            let mut end = 0;
-            let mut take = |len: usize| {
-                end += len;
-                end - len
-            };
-            for (n, op) in self.arch.ops.iter().enumerate() {
-                if let Op::Linear { input, output, .. } = *op {
-                    let wide = |n| n >= NARROW_BELOW;
-                    self.packed_at[n] = PackedAt {
-                        t: (level == KernelLevel::Avx512 || !wide(input))
-                            .then(|| take(input * output)),
-                        forward: (level == KernelLevel::Avx2 && wide(output))
-                            .then(|| take(panels_len((0, output, input)))),
-                        backward: (level == KernelLevel::Avx2 && wide(input))
-                            .then(|| take(panels_len((0, input, output)))),
-                    };
-                }
+        self.pack_layouts(params);
+        // Off x86-64 there are no products of our own to pack for.
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = params;
+    }
+
+    /// [`Workspace::pack`]'s work: each layout the current level's kernels read.
+    #[cfg(target_arch = "x86_64")]
+    fn pack_layouts(&mut self, params: &[f32]) {
+        use crate::energy::gemm256::{pack_panels, panels_len};
+        use kernels::NARROW_BELOW;
+        let level = KernelLevel::current();
+        // Where each layout goes: the same places on every call, so that the buffer
+        // keeps its size (growing it zeroed it, and this runs before every sampler
+        // run and for each gradient of a batch).
+        let mut end = 0;
+        let mut take = |len: usize| {
+            end += len;
+            end - len
+        };
+        for (n, op) in self.arch.ops.iter().enumerate() {
+            if let Op::Linear { input, output, .. } = *op {
+                let wide = |width| width >= NARROW_BELOW;
+                self.packed_at[n] = PackedAt {
+                    t: (level == KernelLevel::Avx512 || !wide(input)).then(|| take(input * output)),
+                    forward: (level == KernelLevel::Avx2 && wide(output))
+                        .then(|| take(panels_len((0, output, input)))),
+                    backward: (level == KernelLevel::Avx2 && wide(input))
+                        .then(|| take(panels_len((0, input, output)))),
+                };
             }
-            self.packed.resize(end, 0.0);
-            for (n, op) in self.arch.ops.iter().enumerate() {
-                if let Op::Linear {
-                    input,
-                    output,
-                    weight,
-                    ..
-                } = *op
-                {
-                    let w = &params[weight..weight + output * input];
-                    let at = self.packed_at[n];
-                    if let Some(t) = at.t {
-                        transpose(w, output, input, &mut self.packed[t..t + input * output]);
-                    }
-                    // B = Wᵀ (B[p][j] = W[j][p]) forward, B = W backward.
-                    if let Some(f) = at.forward {
-                        let out = &mut self.packed[f..f + panels_len((0, output, input))];
-                        pack_panels(w, (1, input), (input, output), out);
-                    }
-                    if let Some(b) = at.backward {
-                        let out = &mut self.packed[b..b + panels_len((0, input, output))];
-                        pack_panels(w, (input, 1), (output, input), out);
-                    }
-                }
-            }
-            self.packed_for = Some((params.as_ptr() as usize, params.len(), level));
         }
+        self.packed.resize(end, 0.0);
+        for (n, op) in self.arch.ops.iter().enumerate() {
+            if let Op::Linear {
+                input,
+                output,
+                weight,
+                ..
+            } = *op
+            {
+                let w = &params[weight..weight + output * input];
+                let at = self.packed_at[n];
+                if let Some(t) = at.t {
+                    transpose(w, output, input, &mut self.packed[t..t + input * output]);
+                }
+                // B = Wᵀ (B[p][j] = W[j][p]) forward, B = W backward.
+                if let Some(f) = at.forward {
+                    let out = &mut self.packed[f..f + panels_len((0, output, input))];
+                    pack_panels(w, (1, input), (input, output), out);
+                }
+                if let Some(b) = at.backward {
+                    let out = &mut self.packed[b..b + panels_len((0, input, output))];
+                    pack_panels(w, (input, 1), (output, input), out);
+                }
+            }
+        }
+        self.packed_for = Some((params.as_ptr() as usize, params.len(), level));
     }
 
     /// Whether the packed weights are those of `params` (and can be used).
