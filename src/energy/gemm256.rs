@@ -82,6 +82,9 @@ fn lanes_below(n: usize) -> __m256i {
 /// which packs on every call).
 pub fn pack_panels(src: &[f32], (rs, cs): (usize, usize), (k, n): (usize, usize), out: &mut [f32]) {
     assert_eq!(out.len(), panels_len((0, n, k)), "room for the panels");
+    if k == 0 {
+        return;
+    }
     for (q, panel) in out.chunks_exact_mut(k * NR).enumerate() {
         let j0 = q * NR;
         let cols = (n - j0).min(NR);
@@ -96,7 +99,7 @@ pub fn pack_panels(src: &[f32], (rs, cs): (usize, usize), (k, n): (usize, usize)
             for jj in 0..NR {
                 if jj < cols {
                     let col = &src[(j0 + jj) * cs..];
-                    for (p, v) in col[..k * rs].iter().step_by(rs).enumerate() {
+                    for (p, v) in col[..=(k - 1) * rs].iter().step_by(rs).enumerate() {
                         panel[p * NR + jj] = *v;
                     }
                 } else {
@@ -253,7 +256,7 @@ unsafe fn block<const R: usize, const V: usize, const FULL: bool>(
 /// reduced together ([`sum8`]).
 ///
 /// # Safety
-/// As [`gemm`].
+/// As [`gemm_packed`], with `bt` holding rows j < n of B transposed (k long each).
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_narrow(

@@ -238,7 +238,8 @@ mod tests {
             .expect("whole batch");
         #[allow(clippy::cast_precision_loss)]
         let (want_mean, want_accuracy) = (sum / b as f64, right as f64 / b as f64);
-        assert!((mean - want_mean).abs() < 1e-9 * want_mean.abs().max(1.0));
+        // The rows' sums are ordered by their place in an 8-row group: to f32 rounding.
+        assert!((mean - want_mean).abs() < 1e-6 * want_mean.abs().max(1.0));
         assert!((accuracy - want_accuracy).abs() < 1e-12);
         let scale = whole.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
         assert!(scale > 0.0);
