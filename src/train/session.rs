@@ -772,3 +772,61 @@ struct Truth {
     reference: Option<(f64, f64, f64)>,
     objective_cos_ml: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The step's norms of both terms, of their difference, their cosine and each
+    /// layer's norms, against plain f64 sums over the terms the step kept (the optimiser
+    /// leaves them as they were).
+    #[test]
+    fn the_step_reports_the_norms_and_cosine_of_its_two_terms() {
+        let text = crate::preset::BUNDLED
+            .iter()
+            .find(|(f, _)| *f == "digits_jem.ron")
+            .expect("bundled")
+            .1;
+        let mut p = Preset::from_ron(text).expect("preset");
+        p.sampler.steps = 2;
+        let mut s = Session::new(&p).expect("session");
+        for _ in 0..3 {
+            let m = s.step().expect("a step");
+            let sums = |a: &[f32], b: &[f32]| {
+                let mut t = [0.0_f64; 4];
+                for (x, y) in a.iter().zip(b) {
+                    let (x, y) = (f64::from(*x), f64::from(*y));
+                    t[0] += x * x;
+                    t[1] += y * y;
+                    t[2] += (x - y) * (x - y);
+                    t[3] += x * y;
+                }
+                t
+            };
+            let close = |got: f64, want: f64, what: &str| {
+                assert!(
+                    (got - want).abs() <= 1e-9 * want.abs().max(1e-12),
+                    "{what}: {got} against {want}"
+                );
+            };
+            let [dd, ss, diff, ds] = sums(&s.g_data, &s.g_sample);
+            assert!(dd > 0.0 && ss > 0.0 && diff > 0.0);
+            close(m.data_term_norm, dd.sqrt(), "data term's norm");
+            close(m.sample_term_norm, ss.sqrt(), "sample term's norm");
+            close(m.grad_norm, diff.sqrt(), "difference's norm");
+            close(m.cos_terms, ds / (dd * ss).sqrt(), "cosine");
+            let ranges = s.arch.layer_ranges();
+            assert_eq!(m.layers.len(), ranges.len());
+            for (l, (_, name, r)) in m.layers.iter().zip(ranges) {
+                let [dl, sl, ..] = sums(&s.g_data[r.clone()], &s.g_sample[r]);
+                assert_eq!(l.name, name);
+                close(l.data_term_norm, dl.sqrt(), &format!("{name}'s data term"));
+                close(
+                    l.sample_term_norm,
+                    sl.sqrt(),
+                    &format!("{name}'s sample term"),
+                );
+            }
+        }
+    }
+}
