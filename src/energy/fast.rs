@@ -482,15 +482,12 @@ impl Workspace {
                     }
                     #[cfg(target_arch = "x86_64")]
                     if (i > 0 || !keep_upstream)
-                        && self.backward_own(params, i, rows, (input, output), &g, &mut h)
+                        && let Some(fused) =
+                            self.backward_own(params, i, rows, (input, output), &g, &mut h)
                     {
                         std::mem::swap(&mut g, &mut h);
                         width = input;
-                        // An activation below was multiplied in the epilogue, except
-                        // after the narrow product.
-                        done = i > 0
-                            && input >= NARROW_BELOW
-                            && matches!(self.arch.ops.get(i - 1), Some(Op::Act(_)));
+                        done = fused;
                         continue;
                     }
                     if i > 0 || !keep_upstream {
@@ -525,7 +522,8 @@ impl Workspace {
     /// g_in = g · W for Linear op `i` (W output × input) into `h` through the engine's own
     /// products, times the derivative of the activation below when there is one (not
     /// after the narrow product): from the packed layouts, or at AVX-512 from W where it
-    /// lies. Returns false, having done nothing, where they do not apply.
+    /// lies. Returns whether that derivative was multiplied in, or `None`, having done
+    /// nothing, where these products do not apply.
     #[cfg(target_arch = "x86_64")]
     fn backward_own(
         &self,
@@ -535,15 +533,13 @@ impl Workspace {
         (input, output): (usize, usize),
         g: &[f32],
         h: &mut [f32],
-    ) -> bool {
+    ) -> Option<bool> {
         let packed = self.is_packed_for(params);
         let at = self.packed_at[i];
         let mnk = (rows, input, output);
         let (g, h) = (&g[..rows * output], &mut h[..rows * input]);
         if input < NARROW_BELOW {
-            let Some(t) = at.t.filter(|_| packed) else {
-                return false;
-            };
+            let t = at.t.filter(|_| packed)?;
             // SAFETY: packed implies AVX2 and FMA at least; g is rows×output, the packed
             // Wᵀ input×output, h rows×input, all row-major.
             unsafe {
@@ -558,7 +554,7 @@ impl Workspace {
                     None,
                 );
             }
-            return true;
+            return Some(false);
         }
         let below = match (i > 0).then(|| &self.arch.ops[i - 1]) {
             Some(Op::Act(_)) => Some(&self.derivs[self.plan[i - 1].1][..rows * input]),
@@ -581,9 +577,9 @@ impl Workspace {
                 // h and the derivatives rows×input, all row-major.
                 unsafe { gemm512::gemm(mnk, g, output, w, input, h, input, None, epilogue) };
             }
-            None => return false,
+            None => return None,
         }
-        true
+        Some(below.is_some())
     }
 
     /// For a network with K logits: the energy of class `y`, E_y(x) = −f_y(x) (so that

@@ -454,10 +454,11 @@ impl Session {
         let alpha = self.preset.objective.alpha;
         let ce_weight = self.preset.objective.kind.ce_weight();
         let classify = ce_weight > 0.0 && self.arch.outputs > 1 && self.y_pos.len() == b;
-        let mut ce = None;
-        if score.is_none() {
+        // JEM's cross-entropy comes with the terms (which leave `g_ce` zero without it);
+        // score matching has none.
+        let ce = if score.is_none() {
             match self.sample_and_terms(classify.then_some(ce_weight)) {
-                Ok(c) => ce = c,
+                Ok(c) => c,
                 Err(message) => {
                     return Err(TrainError::Engine {
                         step: self.step + 1,
@@ -465,22 +466,12 @@ impl Session {
                     });
                 }
             }
-        }
+        } else {
+            self.g_ce.fill(0.0);
+            None
+        };
         let step_used = self.adapter.map(|a| a.step);
         self.adapt_step();
-        if classify && ce.is_none() {
-            match self.cross_entropy_term(ce_weight) {
-                Ok(v) => ce = Some(v),
-                Err(message) => {
-                    return Err(TrainError::Engine {
-                        step: self.step + 1,
-                        message,
-                    });
-                }
-            }
-        } else if !classify {
-            self.g_ce.fill(0.0);
-        }
         let e_data = mean(&self.energies[..b.min(self.energies.len())]);
         // No samples without a sampler (score matching).
         let e_sample = if score.is_some() {

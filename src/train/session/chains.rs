@@ -141,13 +141,13 @@ impl Session {
         #[allow(clippy::cast_possible_truncation)]
         let ce_scale = ce_weight.map(|w| (f64::from(w) / b as f64) as f32);
         let d = self.data.dim;
-        let y_pos = &self.y_pos;
+        let (x_pos, y_pos) = (&self.x_pos, &self.y_pos);
         let ce_part = |engine: &mut dyn Engine, rows: std::ops::Range<usize>, out: &mut [f32]| {
             out.fill(0.0);
             match ce_scale {
                 Some(scale) if !rows.is_empty() => engine.cross_entropy_grads(
                     params,
-                    &self.x_pos[rows.start * d..rows.end * d],
+                    &x_pos[rows.start * d..rows.end * d],
                     &y_pos[rows],
                     scale,
                     out,
@@ -159,7 +159,7 @@ impl Session {
         let (g_data, g_sample) = (&mut self.g_data, &mut self.g_sample);
         let (g_reg, g_reg_neg) = (&mut self.g_reg, &mut self.g_reg_sample);
         let (g_ce, g_ce_neg) = (&mut self.g_ce, &mut self.g_ce_sample);
-        let (x_pos, x_neg) = (&self.x_pos, &self.x_neg);
+        let x_neg = &self.x_neg;
         // Each engine prepares the parameters once for its term and its cross-entropy.
         let both = |engine: &mut dyn Engine,
                     x: &[f32],
@@ -174,16 +174,12 @@ impl Session {
             engine.release();
             (t, c)
         };
+        let mut data = || both(pos, x_pos, e_pos, g_data, g_reg, 0..split, g_ce);
+        let mut sample = || both(neg, x_neg, e_neg, g_sample, g_reg_neg, split..b, g_ce_neg);
         let ((a, ce_a), (c, ce_c)) = if beside {
-            rayon::join(
-                || both(pos, x_pos, e_pos, g_data, g_reg, 0..split, g_ce),
-                || both(neg, x_neg, e_neg, g_sample, g_reg_neg, split..b, g_ce_neg),
-            )
+            rayon::join(data, sample)
         } else {
-            (
-                both(pos, x_pos, e_pos, g_data, g_reg, 0..split, g_ce),
-                both(neg, x_neg, e_neg, g_sample, g_reg_neg, b..b, g_ce_neg),
-            )
+            (data(), sample())
         };
         a.and(c)?;
         let ((ce_a, right_a), (ce_c, right_c)) = (ce_a?, ce_c?);

@@ -55,30 +55,6 @@ impl Classification {
 }
 
 impl Session {
-    /// The cross-entropy of the data batch's labels, its gradient scaled by `weight` in
-    /// `g_ce`, by the chosen engine; returns the mean cross-entropy and the batch's
-    /// accuracy.
-    ///
-    /// # Errors
-    /// The engine's.
-    pub(super) fn cross_entropy_term(&mut self, weight: f32) -> EngineResult<(f64, f64)> {
-        let b = self.preset.batch_size;
-        self.g_ce.fill(0.0);
-        #[allow(clippy::cast_precision_loss)]
-        let inv_b = 1.0 / b as f64;
-        #[allow(clippy::cast_possible_truncation)]
-        let scale = (f64::from(weight) * inv_b) as f32;
-        let (ce_sum, correct) = self.engine.chosen().cross_entropy_grads(
-            &self.params,
-            &self.x_pos,
-            &self.y_pos,
-            scale,
-            &mut self.g_ce,
-        )?;
-        #[allow(clippy::cast_precision_loss)]
-        Ok((ce_sum * inv_b, correct as f64 * inv_b))
-    }
-
     /// Class probabilities (`n × K`) of the rows of `x`, by the preset's engine.
     pub(super) fn class_probs(&mut self, x: &[f32]) -> Option<Vec<f32>> {
         let k = self.arch.outputs;
