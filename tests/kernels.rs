@@ -108,12 +108,19 @@ fn every_kernel_level_runs_conv_nets_as_candle_does() {
     let levels = levels();
     let mut rng = StdRng::seed_from_u64(12);
     let rows = 19;
-    for act in Activation::ALL {
+    for (i, act) in Activation::ALL.into_iter().enumerate() {
+        // Max pooling over a map it does not divide, and average pooling over one it
+        // does (the loop for 2 × 2 windows), in turn.
+        let (pool, side) = if i % 2 == 0 {
+            (LayerSpec::MaxPool2d(2), 9)
+        } else {
+            (LayerSpec::AvgPool2d(2), 8)
+        };
         let spec = ModelSpec {
             layers: vec![
                 LayerSpec::conv(5, 3, 1, 1),
                 LayerSpec::act(act),
-                LayerSpec::MaxPool2d(2),
+                pool,
                 LayerSpec::conv(7, 2, 2, 0),
                 LayerSpec::act(act),
                 LayerSpec::Linear(11),
@@ -122,7 +129,7 @@ fn every_kernel_level_runs_conv_nets_as_candle_does() {
             outputs: 4,
             gaussian: None,
         };
-        let arch = Architecture::for_shape(&spec, &[2, 9, 9]).expect("a valid network");
+        let arch = Architecture::for_shape(&spec, &[2, side, side]).expect("a valid network");
         let params = init_params(&arch, &mut rng);
         let d = arch.input_dim;
         let x: Vec<f32> = (0..rows * d).map(|_| rng.random_range(-2.0..2.0)).collect();

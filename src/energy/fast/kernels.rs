@@ -200,14 +200,17 @@ pub(super) static KERNEL_CAP: std::sync::atomic::AtomicU8 =
 /// at run time (the default x86-64 target has only SSE2), within the cap.
 macro_rules! dispatch {
     ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[allow(clippy::too_many_arguments)]
         pub(super) fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 fn avx512($($arg: $ty),*) {
                     $body($($arg),*);
                 }
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 fn avx2($($arg: $ty),*) {
                     $body($($arg),*);
                 }

@@ -14,9 +14,10 @@
 //! are transposed where the two meet (the flatten: C·H·W numbers a row, once per call).
 
 use super::activations::act_forward;
-use super::kernels::{add_sum, matmul, mul_in_place};
+use super::kernels::{KernelLevel, add_sum, dispatch, matmul, mul_in_place};
 use crate::energy::engine::{Engine, EngineResult, RowWeights};
 use crate::energy::spec::{Architecture, Op, Pool};
+use std::ops::Range;
 
 /// A layer's input or output: channels × rows × columns, or a flat vector (`[n, 1, 1]`).
 type Dims = [usize; 3];
@@ -48,7 +49,7 @@ pub struct LayerEngine {
     /// Each convolution's im2col matrix of the whole batch (`(cᵢₙ·k²) × (rows·hw)`),
     /// kept from the forward pass for the weights' gradient.
     cols: Vec<Vec<f32>>,
-    /// The im2col matrix's gradient.
+    /// The im2col matrix's gradient, a piece of rows at a time.
     dcol: Vec<f32>,
     /// A transposed buffer on its way between layouts.
     scratch: Vec<f32>,
@@ -198,7 +199,7 @@ impl LayerEngine {
                         for r0 in (0..rows).step_by(piece) {
                             let span = r0..(r0 + piece).min(rows);
                             let n = span.len() * ho * wo;
-                            geometry.im2col(input, rows, span, col);
+                            im2col(&geometry, input, rows, span, col);
                             // One product for the piece, written in place: out[c, (r, p)]
                             // = Σ_q W[c, q]·col[q, (r, p)]
                             matmul(
@@ -360,28 +361,36 @@ impl LayerEngine {
                     }
                     if need_in {
                         // dcol[q, (r, p)] = Σ_c W[c, q]·g[c, (r, p)], then each entry
-                        // added back where im2col read it from.
-                        // One buffer for every convolution, grown only: resizing it
-                        // between two layers' sizes zeroed megabytes each step.
-                        if self.dcol.len() < kk * ld {
-                            self.dcol.resize(kk * ld, 0.0);
-                        }
-                        let dcol = &mut self.dcol[..kk * ld];
-                        matmul(
-                            (kk, ld, co),
-                            dcol,
-                            (ld, 1),
-                            false,
-                            w,
-                            (1, kk),
-                            g,
-                            (ld, 1),
-                            1.0,
-                        );
+                        // added back where im2col read it from: over pieces of a few rows
+                        // (those of the forward pass), whose dcol stays in the core's
+                        // cache between the product and its adding back.
                         let geometry =
                             Geometry::new([ci, hi, wi], [ho, wo], kernel, stride, padding);
+                        let hw = ho * wo;
+                        let piece = (COL_PIECE / (kk * hw)).clamp(1, rows);
+                        // One buffer for every convolution, grown only: resizing it
+                        // between two layers' sizes zeroed megabytes each step.
+                        if self.dcol.len() < kk * piece * hw {
+                            self.dcol.resize(kk * piece * hw, 0.0);
+                        }
                         gin.fill(0.0);
-                        geometry.col2im(dcol, rows, gin);
+                        for r0 in (0..rows).step_by(piece) {
+                            let span = r0..(r0 + piece).min(rows);
+                            let n = span.len() * hw;
+                            let dcol = &mut self.dcol[..kk * n];
+                            matmul(
+                                (kk, n, co),
+                                dcol,
+                                (n, 1),
+                                false,
+                                w,
+                                (1, kk),
+                                &g[r0 * hw..],
+                                (ld, 1),
+                                1.0,
+                            );
+                            col2im(&geometry, dcol, rows, span, gin);
+                        }
                     }
                 }
                 Op::Pool { kind, kernel } => {
@@ -493,7 +502,7 @@ fn logsumexp(f: &[f32]) -> f32 {
 }
 
 /// Where a convolution reads: its input map, output size, window, stride and padding.
-struct Geometry {
+pub(super) struct Geometry {
     input: [usize; 3],
     output: [usize; 2],
     kernel: usize,
@@ -538,7 +547,8 @@ impl Geometry {
     /// (`input`: `cᵢₙ × rows × h × w`): `col[(c·k² + ki·k + kj), (r − span.start, oy,
     /// ox)]` is the input under that window element, zero in the padding. Rows in
     /// PyTorch's weight order.
-    fn im2col(&self, input: &[f32], rows: usize, span: std::ops::Range<usize>, col: &mut [f32]) {
+    #[inline(always)]
+    fn im2col(&self, input: &[f32], rows: usize, span: Range<usize>, col: &mut [f32]) {
         let [c_in, h, w] = self.input;
         let [ho, wo] = self.output;
         let (k, s, p) = (self.kernel, self.stride, self.padding);
@@ -594,15 +604,17 @@ impl Geometry {
         }
     }
 
-    /// The transpose of [`Geometry::im2col`]: adds each entry of `dcol` to the input it
-    /// was read from (`gin`, channels' layout, zeroed by the caller); the padding's are
+    /// The transpose of [`Geometry::im2col`] for the rows `span` of the batch: adds each
+    /// entry of `dcol` (those rows' columns) to the input it was read from (`gin`, the
+    /// whole batch in the channels' layout, zeroed by the caller); the padding's are
     /// dropped (and may be zeroed in `dcol`).
-    fn col2im(&self, dcol: &mut [f32], rows: usize, gin: &mut [f32]) {
+    #[inline(always)]
+    fn col2im(&self, dcol: &mut [f32], rows: usize, span: Range<usize>, gin: &mut [f32]) {
         let [c_in, h, w] = self.input;
         let [ho, wo] = self.output;
         let (k, s, p) = (self.kernel, self.stride, self.padding);
         let (hw_in, hw) = (h * w, ho * wo);
-        let ld = rows * hw;
+        let ld = span.len() * hw;
         for c in 0..c_in {
             for ki in 0..k {
                 let (y_lo, y_hi) = self.valid(ki, h, ho);
@@ -614,7 +626,7 @@ impl Geometry {
                     let first = x_lo * s + kj - p;
                     let q = (c * k + ki) * k + kj;
                     let src_q = &mut dcol[q * ld..(q + 1) * ld];
-                    for (r, src) in src_q.chunks_exact_mut(hw).enumerate() {
+                    for (r, src) in span.clone().zip(src_q.chunks_exact_mut(hw)) {
                         let dst = &mut gin[(c * rows + r) * hw_in..][..hw_in];
                         if s == 1 && wo == w && y_lo < y_hi {
                             // As in im2col, one shifted block: the entries that read
@@ -662,7 +674,8 @@ fn zero_columns(block: &mut [f32], width: usize, lo: usize, hi: usize) {
 
 /// Pooling over k×k windows with stride k (the map cropped to whole windows), for `c`
 /// maps of `h × w` one after another.
-fn pool_forward(
+#[inline(always)]
+fn pool_forward_body(
     kind: Pool,
     k: usize,
     [c, h, w]: [usize; 3],
@@ -672,6 +685,7 @@ fn pool_forward(
 ) {
     #[allow(clippy::cast_precision_loss)]
     let inv = 1.0 / (k * k) as f32;
+    let mut sums = vec![0.0; 2 * wo];
     for (map, out) in x
         .chunks_exact(h * w)
         .zip(y.chunks_exact_mut(ho * wo))
@@ -681,9 +695,15 @@ fn pool_forward(
             let window_rows = &map[oy * k * w..(oy * k + k) * w];
             match kind {
                 Pool::Avg if k == 2 => {
+                    // The two rows' sums, then those of neighbouring pairs: two loops
+                    // the compiler vectorises (one over the window's four strided
+                    // reads it did not).
                     let (a, b) = window_rows.split_at(w);
-                    for (ox, v) in line.iter_mut().enumerate() {
-                        *v = (a[2 * ox] + a[2 * ox + 1] + b[2 * ox] + b[2 * ox + 1]) * inv;
+                    for ((sv, av), bv) in sums.iter_mut().zip(a).zip(b) {
+                        *sv = av + bv;
+                    }
+                    for (v, pair) in line.iter_mut().zip(sums.chunks_exact(2)) {
+                        *v = (pair[0] + pair[1]) * inv;
                     }
                 }
                 _ => {
@@ -716,7 +736,8 @@ fn pool_forward(
 /// cropped. With `deriv` (the derivative of the activation before the pooling, at each
 /// input), the activation's step back is taken in the same pass.
 #[allow(clippy::too_many_arguments)]
-fn pool_backward(
+#[inline(always)]
+fn pool_backward_body(
     kind: Pool,
     k: usize,
     [c, h, w]: [usize; 3],
@@ -730,28 +751,35 @@ fn pool_backward(
     let inv = 1.0 / (k * k) as f32;
     if kind == Pool::Avg && k == 2 && h % 2 == 0 && w % 2 == 0 {
         // The common case, by pairs of input rows: each gradient to the 2×2 below it.
+        let mut spread = vec![0.0; w];
         for (oy, (gl, gi)) in g
             .chunks_exact(wo)
             .zip(gin.chunks_exact_mut(2 * w))
             .take(c * ho)
             .enumerate()
         {
-            let (top, bottom) = gi.split_at_mut(w);
-            for ((t, b), gv) in top
-                .chunks_exact_mut(2)
-                .zip(bottom.chunks_exact_mut(2))
-                .zip(gl)
-            {
+            // Each gradient twice along the row, then that row into both (times the
+            // activation's derivative): whole-row loops the compiler vectorises, where
+            // four scalar stores per gradient were a twelfth of a conv net's step.
+            for (pair, gv) in spread.chunks_exact_mut(2).zip(gl) {
                 let v = gv * inv;
-                t[0] = v;
-                t[1] = v;
-                b[0] = v;
-                b[1] = v;
+                pair[0] = v;
+                pair[1] = v;
             }
-            if let Some(d) = deriv {
-                let d = &d[oy * 2 * w..(oy + 1) * 2 * w];
-                for (v, dv) in gi.iter_mut().zip(d) {
-                    *v *= dv;
+            let (top, bottom) = gi.split_at_mut(w);
+            match deriv {
+                Some(d) => {
+                    let (dt, db) = d[oy * 2 * w..(oy + 1) * 2 * w].split_at(w);
+                    for ((t, v), dv) in top.iter_mut().zip(&spread).zip(dt) {
+                        *t = v * dv;
+                    }
+                    for ((b, v), dv) in bottom.iter_mut().zip(&spread).zip(db) {
+                        *b = v * dv;
+                    }
+                }
+                None => {
+                    top.copy_from_slice(&spread);
+                    bottom.copy_from_slice(&spread);
                 }
             }
         }
@@ -804,6 +832,23 @@ fn pool_backward(
         }
     }
 }
+
+// The loops that move a conv net's maps, compiled for AVX2 and AVX-512 too (the default
+// x86-64 target has only SSE2: four lanes where the CPU has eight or sixteen).
+#[inline(always)]
+fn im2col_body(g: &Geometry, input: &[f32], rows: usize, span: Range<usize>, col: &mut [f32]) {
+    g.im2col(input, rows, span, col);
+}
+
+#[inline(always)]
+fn col2im_body(g: &Geometry, dcol: &mut [f32], rows: usize, span: Range<usize>, gin: &mut [f32]) {
+    g.col2im(dcol, rows, span, gin);
+}
+
+dispatch!(im2col, im2col_body, (g: &Geometry, input: &[f32], rows: usize, span: Range<usize>, col: &mut [f32]));
+dispatch!(col2im, col2im_body, (g: &Geometry, dcol: &mut [f32], rows: usize, span: Range<usize>, gin: &mut [f32]));
+dispatch!(pool_forward, pool_forward_body, (kind: Pool, k: usize, shape: [usize; 3], out_hw: [usize; 2], x: &[f32], y: &mut [f32]));
+dispatch!(pool_backward, pool_backward_body, (kind: Pool, k: usize, shape: [usize; 3], out_hw: [usize; 2], x: &[f32], g: &[f32], gin: &mut [f32], deriv: Option<&[f32]>));
 
 impl Engine for LayerEngine {
     fn name(&self) -> String {
