@@ -14,7 +14,9 @@
 //! are transposed where the two meet (the flatten: C·H·W numbers a row, once per call).
 
 use super::activations::act_forward;
-use super::kernels::{KernelLevel, add_sum, dispatch, matmul, mul_in_place};
+#[cfg(target_arch = "x86_64")]
+use super::kernels::KernelLevel;
+use super::kernels::{add_sum, dispatch, matmul, mul_in_place};
 use crate::energy::engine::{Engine, EngineResult, RowWeights};
 use crate::energy::spec::{Architecture, Op, Pool};
 use std::ops::Range;
