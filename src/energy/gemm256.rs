@@ -102,8 +102,25 @@ pub fn pack_panels(src: &[f32], (rs, cs): (usize, usize), (k, n): (usize, usize)
                     row[cols..].fill(0.0);
                 }
             }
+        } else if rs == 1 {
+            // B's columns contiguous (Wᵀ forward: W's rows): a row of the panel at a time,
+            // one value from each column, so that the writes go in order (down each
+            // column, they went a panel row apart; an iterator stepping by 1 per value
+            // made the packing a twentieth of an MLP's step).
+            let columns: [&[f32]; NR] = std::array::from_fn(|jj| {
+                if jj < cols {
+                    &src[(j0 + jj) * cs..][..k]
+                } else {
+                    &[]
+                }
+            });
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (v, column) in row.iter_mut().zip(&columns) {
+                    *v = column.get(p).copied().unwrap_or(0.0);
+                }
+            }
         } else {
-            // B's columns contiguous (Wᵀ forward, rs = 1): each read along its column.
+            // B's columns strided: each read along its column.
             for jj in 0..NR {
                 if jj < cols {
                     let col = &src[(j0 + jj) * cs..];
