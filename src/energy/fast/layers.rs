@@ -364,8 +364,9 @@ impl LayerEngine {
                     if need_in {
                         // dcol[q, (r, p)] = Σ_c W[c, q]·g[c, (r, p)], then each entry
                         // added back where im2col read it from: over pieces of a few rows
-                        // (those of the forward pass), whose dcol stays in the core's
-                        // cache between the product and its adding back.
+                        // (as many as the forward pass's pieces when it does not keep the
+                        // whole matrix), whose dcol stays in the core's cache between the
+                        // product and its adding back.
                         let geometry =
                             Geometry::new([ci, hi, wi], [ho, wo], kernel, stride, padding);
                         let hw = ho * wo;
