@@ -768,11 +768,9 @@ struct Truth {
 mod tests {
     use super::*;
 
-    /// The step's norms of both terms, of their difference, their cosine and each
-    /// layer's norms, against plain f64 sums over the terms the step kept (the optimiser
-    /// leaves them as they were).
-    #[test]
-    fn the_step_reports_the_norms_and_cosine_of_its_two_terms() {
+    /// A session of the bundled digits_jem with chains of 2 sampler steps (the fast
+    /// engine, JEM's cross-entropy beside the two terms).
+    pub(super) fn digits_jem_short() -> Session {
         let text = crate::preset::BUNDLED
             .iter()
             .find(|(f, _)| *f == "digits_jem.ron")
@@ -780,7 +778,15 @@ mod tests {
             .1;
         let mut p = Preset::from_ron(text).expect("preset");
         p.sampler.steps = 2;
-        let mut s = Session::new(&p).expect("session");
+        Session::new(&p).expect("session")
+    }
+
+    /// The step's norms of both terms, of their difference, their cosine and each
+    /// layer's norms, against plain f64 sums over the terms the step kept (the optimiser
+    /// leaves them as they were).
+    #[test]
+    fn the_step_reports_the_norms_and_cosine_of_its_two_terms() {
+        let mut s = digits_jem_short();
         for _ in 0..3 {
             let m = s.step().expect("a step");
             let sums = |a: &[f32], b: &[f32]| {

@@ -200,27 +200,20 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::tests::digits_jem_short;
 
     /// JEM's cross-entropy, computed half beside each term's pass, equals the
     /// cross-entropy of the whole batch by one engine: its gradient, its mean and the
     /// batch's accuracy.
     #[test]
     fn the_cross_entropy_in_two_halves_is_that_of_the_whole_batch() {
-        let text = crate::preset::BUNDLED
-            .iter()
-            .find(|(f, _)| *f == "digits_jem.ron")
-            .expect("bundled")
-            .1;
-        let mut p = Preset::from_ron(text).expect("preset");
-        p.sampler.steps = 2;
-        let mut s = Session::new(&p).expect("session");
+        let mut s = digits_jem_short();
         assert!(
             s.engine.chosen().runs_beside_itself(),
             "the fast engine splits the rows"
         );
         s.draw_batches();
-        let b = p.batch_size;
+        let b = s.preset.batch_size;
         let (mean, accuracy) = s
             .sample_and_terms(Some(0.5))
             .expect("terms")
