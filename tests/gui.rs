@@ -2753,6 +2753,46 @@ fn score_matching_trains_in_the_window_without_samples() {
 }
 
 #[test]
+fn the_device_menu_has_a_name_while_the_probe_is_still_running() {
+    // On a busy machine the window's first frames come before the probe's answer: the
+    // menu must be reachable by name then too (it once had none until the answer came,
+    // which failed the accessibility check that builds every harness, now and then).
+    let (answer, rx) = std::sync::mpsc::channel();
+    let mut h = Harness::builder()
+        .with_size([1500.0, 950.0])
+        .build_eframe(|cc| {
+            let mut app = WorkbenchApp::with_state(&cc.egui_ctx, PersistedState::default());
+            app.devices = ebm_workbench::gui::app::DeviceList::answering_on(rx);
+            app
+        });
+    frames(&mut h, 2);
+    assert!(!h.state().devices.probed());
+    let name = |h: &Harness<'_, WorkbenchApp>| {
+        find(h, Target::Menu("CPU"))
+            .accesskit_node()
+            .label()
+            .unwrap_or_default()
+    };
+    assert!(
+        name(&h).contains("Looking for GPUs"),
+        "the device menu while probing is named {:?}",
+        name(&h)
+    );
+    h.check_accessibility();
+    answer.send(ebm_workbench::device::probe()).unwrap();
+    step_until(&mut h, "the probe's answer", Duration::from_secs(10), |a| {
+        a.devices.probed()
+    });
+    frames(&mut h, 2);
+    assert!(
+        !name(&h).contains("Looking for GPUs"),
+        "the menu still says it is looking after the answer: {:?}",
+        name(&h)
+    );
+    h.check_accessibility();
+}
+
+#[test]
 fn the_device_menu_lists_every_device_with_what_it_is_or_why_it_cannot_be_used() {
     let mut h = harness();
     // The probe runs on its own thread at start-up; the window goes on meanwhile.

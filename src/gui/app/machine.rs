@@ -27,6 +27,16 @@ impl DeviceList {
         }
     }
 
+    /// A list whose probe answers on `rx`: the window before (or without) an answer, as
+    /// when the probe of a slow machine is still running.
+    #[must_use]
+    pub fn answering_on(rx: std::sync::mpsc::Receiver<Vec<crate::device::DeviceInfo>>) -> Self {
+        Self {
+            found: None,
+            probe: Some(rx),
+        }
+    }
+
     /// What the window offers when the probe could not run or did not answer.
     fn cpu_only() -> Vec<crate::device::DeviceInfo> {
         vec![crate::device::DeviceInfo {

@@ -80,6 +80,11 @@ pub fn device_combo(
             r.on_hover_text(format!("{}: {why}; the run uses the CPU", device.name()))
         }
         Some(Ok(what)) => r.on_hover_text(what.as_str()),
-        None => r,
+        // Every state has a text: it is also the menu's name for a screen reader.
+        None if found.is_none() => r.on_hover_text("Looking for GPUs…; the CPU meanwhile"),
+        None => r.on_hover_text(format!(
+            "{}: not among the devices found here; the run uses the CPU",
+            device.name()
+        )),
     }
 }
