@@ -68,6 +68,14 @@ impl Epi {
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn sigmoid16(z: __m512) -> __m512 {
+    sigmoid16_e(z).0
+}
+
+/// [`sigmoid16`]'s σ(z), with the e^{−c} it was made from and c, z clamped (1 − σ =
+/// e^{−c}·σ, without the cancellation of 1 − σ where σ is near 1).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn sigmoid16_e(z: __m512) -> (__m512, __m512, __m512) {
     let one = _mm512_set1_ps(1.0);
     let z = _mm512_min_ps(
         _mm512_max_ps(z, _mm512_set1_ps(-87.0)),
@@ -83,19 +91,25 @@ fn sigmoid16(z: __m512) -> __m512 {
     for c in [-1.0 / 120.0, 1.0 / 24.0, -1.0 / 6.0, 0.5, -1.0, 1.0] {
         p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(c));
     }
-    let d = _mm512_add_ps(_mm512_scalef_ps(p, m), one);
+    let e = _mm512_scalef_ps(p, m);
+    let d = _mm512_add_ps(e, one);
     let y = _mm512_rcp14_ps(d);
-    _mm512_fmadd_ps(y, _mm512_fnmadd_ps(d, y, one), y)
+    (_mm512_fmadd_ps(y, _mm512_fnmadd_ps(d, y, one), y), e, z)
 }
 
 /// SiLU of 16 lanes and its derivative: (z·σ(z), σ(z)·(1 + z·(1 − σ(z)))).
+///
+/// The derivative is σ + y·(1 − σ) with 1 − σ = e^{−z}·σ, as in `gemm256`: where σ rounds
+/// to within an ulp or two of 1 (z above about 7), 1 − σ computed as a difference, times
+/// z, moved the derivative by up to 5e-7 of itself. The correction is c·σ·(1 − σ) with c
+/// the clamped z: past the clamp e^{−c} is not 0 (`vscalefps` keeps it as a subnormal),
+/// and a huge z times it would have moved the derivative off 1.
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn silu16(z: __m512) -> (__m512, __m512) {
-    let s = sigmoid16(z);
+    let (s, e, c) = sigmoid16_e(z);
     let y = _mm512_mul_ps(z, s);
-    // σ·(1 + z·(1 − σ)) = σ + y·(1 − σ).
-    let d = _mm512_fmadd_ps(y, _mm512_sub_ps(_mm512_set1_ps(1.0), s), s);
+    let d = _mm512_fmadd_ps(_mm512_mul_ps(c, s), _mm512_mul_ps(e, s), s);
     (y, d)
 }
 
@@ -579,6 +593,35 @@ mod tests {
         // SAFETY: as above.
         unsafe { super::silu(&mut nan, None) };
         assert!(nan[0].is_nan());
+    }
+
+    #[test]
+    fn silus_derivative_stays_exact_where_the_sigmoid_rounds_to_one() {
+        // σ(z) is within an ulp or two of 1 from z ≈ 16: 1 − σ computed as a difference
+        // is then mostly rounding, and z times it moved the derivative (≈ 1) by up to
+        // 20 ulps; with 1 − σ = e^{−z}·σ it stays within a few. The negative side, where
+        // σ is tiny, too.
+        if !has_avx512() {
+            return;
+        }
+        let z: Vec<f32> = (0..1600)
+            .map(|i| (i as f32 - 800.0) * 0.05)
+            .chain([87.5, 88.0, 100.0, -86.0, -87.0, -100.0])
+            .collect();
+        let mut v = z.clone();
+        let mut d = vec![f32::NAN; z.len()];
+        // SAFETY: the CPU has AVX-512F; `d` is as long as `v`.
+        unsafe { super::silu(&mut v, Some(&mut d)) };
+        for (i, &x) in z.iter().enumerate() {
+            let (want_v, want_d) = silu_ref(f64::from(x));
+            let rel = |got: f32, want: f64| (f64::from(got) - want).abs() / want.abs().max(1e-30);
+            // Where SiLU's value or derivative is near zero (z near 0 for the value, the
+            // derivative's root near −1.28), the error is absolute.
+            let ok =
+                |got: f32, want: f64| rel(got, want) < 5e-7 || (f64::from(got) - want).abs() < 1e-7;
+            assert!(ok(v[i], want_v), "SiLU({x}) = {} against {want_v}", v[i]);
+            assert!(ok(d[i], want_d), "SiLU'({x}) = {} against {want_d}", d[i]);
+        }
     }
 
     #[test]
