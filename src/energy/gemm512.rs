@@ -13,7 +13,7 @@ use std::arch::x86_64::{
     _mm512_fnmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_max_ps,
     _mm512_min_ps, _mm512_mul_ps, _mm512_rcp14_ps, _mm512_reduce_add_ps, _mm512_roundscale_ps,
     _mm512_scalef_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps,
-    _mm512_sub_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
 };
 
 /// What a product does with each block of C while it is still in registers, before
@@ -65,17 +65,12 @@ impl Epi {
 /// instead of a division. z is clamped to [−87, 88], as the scalar path clamps: e^{−z}
 /// stays finite below, and above, z·log₂e would round too coarsely for q to stay small
 /// (the polynomial then overflows, and 1 − ∞·0 in the Newton step is NaN); σ(88) is 1.
+///
+/// Returns σ(z) with the e^{−c} it was made from and c, z clamped (1 − σ = e^{−c}·σ,
+/// without the cancellation of 1 − σ where σ is near 1).
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn sigmoid16(z: __m512) -> __m512 {
-    sigmoid16_e(z).0
-}
-
-/// [`sigmoid16`]'s σ(z), with the e^{−c} it was made from and c, z clamped (1 − σ =
-/// e^{−c}·σ, without the cancellation of 1 − σ where σ is near 1).
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn sigmoid16_e(z: __m512) -> (__m512, __m512, __m512) {
+fn sigmoid16(z: __m512) -> (__m512, __m512, __m512) {
     let one = _mm512_set1_ps(1.0);
     let z = _mm512_min_ps(
         _mm512_max_ps(z, _mm512_set1_ps(-87.0)),
@@ -107,7 +102,7 @@ fn sigmoid16_e(z: __m512) -> (__m512, __m512, __m512) {
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn silu16(z: __m512) -> (__m512, __m512) {
-    let (s, e, c) = sigmoid16_e(z);
+    let (s, e, c) = sigmoid16(z);
     let y = _mm512_mul_ps(z, s);
     let d = _mm512_fmadd_ps(_mm512_mul_ps(c, s), _mm512_mul_ps(e, s), s);
     (y, d)
